@@ -1,0 +1,1 @@
+//! (bpfgen: btf) — being written.

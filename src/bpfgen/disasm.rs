@@ -1,0 +1,1 @@
+//! (bpfgen: disasm) — being written.

@@ -1,0 +1,1 @@
+//! (bpfgen: elf) — being written.

@@ -1,0 +1,1 @@
+//! (bpfgen: insn) — being written.

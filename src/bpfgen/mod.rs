@@ -1,0 +1,7 @@
+//! bpfgen: kernel IR to BPF instructions and a BPF ELF object. Pure: bytes
+//! in, bytes out, no syscalls.
+
+pub mod btf;
+pub mod disasm;
+pub mod elf;
+pub mod insn;

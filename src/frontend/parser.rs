@@ -1,0 +1,1 @@
+//! (frontend: parser) — being written.

@@ -1,0 +1,2 @@
+//! ktap command line.
+fn main() {}

@@ -1,0 +1,4 @@
+//! runtime: the only module that touches the kernel.
+
+pub mod format;
+pub mod interp;
