@@ -5,3 +5,40 @@ pub mod bpfgen;
 pub mod frontend;
 pub mod ir;
 pub mod runtime;
+
+use frontend::ast::Program;
+use frontend::diag::Diagnostic;
+use frontend::lower::EventSource;
+
+/// Everything the compiler produced for one script.
+pub struct Compilation {
+    pub program: Program,
+    pub module: ir::Module,
+    pub compiled: bpfgen::codegen::Compiled,
+    /// The BPF ELF object libbpf loads.
+    pub object: Vec<u8>,
+}
+
+/// Why a script did not compile.
+#[derive(Debug)]
+pub enum CompileError {
+    /// The script is wrong: user-facing diagnostics, sorted.
+    Diagnostics(Vec<Diagnostic>),
+    /// The compiler broke an invariant of its own (a bug).
+    Internal(String),
+}
+
+/// Source text to a BPF object, through every stage.
+pub fn compile(src: &str, events: &dyn EventSource) -> Result<Compilation, CompileError> {
+    let (program, mut diags) = frontend::parse(src);
+    let (module, lower_diags) = frontend::lower::lower(&program, events);
+    diags.extend(lower_diags);
+    frontend::diag::normalize(&mut diags);
+    if diags.iter().any(|d| d.severity == frontend::diag::Severity::Error) {
+        return Err(CompileError::Diagnostics(diags));
+    }
+    ir::validate::validate(&module).map_err(|e| CompileError::Internal(e.to_string()))?;
+    let compiled = bpfgen::codegen::compile(&module).map_err(|e| CompileError::Internal(e.to_string()))?;
+    let object = bpfgen::elf::write_object(&compiled.object).map_err(|e| CompileError::Internal(e.to_string()))?;
+    Ok(Compilation { program, module, compiled, object })
+}

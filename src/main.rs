@@ -1,2 +1,277 @@
-//! ktap command line.
-fn main() {}
+//! The ktap command line: flags, reading the script, `--emit` stage dumps,
+//! rendering diagnostics and exit codes. All real work is in the library.
+
+use clap::{Parser, ValueEnum};
+use ktap::bpfgen::listing;
+use ktap::frontend::ast::Span;
+use ktap::frontend::diag::{self, Diagnostic};
+use ktap::frontend::lower::{EventField, EventSource};
+use ktap::runtime::interp::{self, Interp, Outcome};
+use ktap::runtime::session;
+use ktap::runtime::tracefs::Tracefs;
+use ktap::runtime::SharedOut;
+use ktap::CompileError;
+use std::cell::OnceCell;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Stage {
+    /// The lexer's tokens.
+    Tokens,
+    /// The parse tree.
+    Ast,
+    /// The IR after lowering.
+    Ir,
+    /// The BPF instructions of every program, disassembled.
+    Bpf,
+    /// The BPF ELF object (to -o FILE or a non-terminal stdout).
+    Obj,
+}
+
+/// ktap: a tracing tool that compiles ktap scripts to eBPF.
+#[derive(Parser, Debug)]
+#[command(name = "ktap", version, about, trailing_var_arg = true)]
+struct Cli {
+    /// Run this script text instead of a file.
+    #[arg(short = 'e', long = "eval", value_name = "SCRIPT")]
+    eval: Option<String>,
+    /// Don't print the "Tracing..." banner.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Write the trace output to FILE.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<String>,
+    /// Show libbpf's and the verifier's messages.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Compile and load the programs, but attach nothing.
+    #[arg(short = 'd', long = "dry-run")]
+    dry_run: bool,
+    /// Print one compilation stage and exit.
+    #[arg(long, value_name = "STAGE")]
+    emit: Option<Stage>,
+    /// The script file, then its arguments (arg[1], arg[2], ...).
+    #[arg(value_name = "FILE [ARGS]")]
+    rest: Vec<String>,
+}
+
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+extern "C" fn on_signal(_: libc::c_int) {
+    if let Some(flag) = STOP.get() {
+        flag.store(true, Ordering::SeqCst);
+    }
+}
+
+fn install_signal_handlers() -> Arc<AtomicBool> {
+    let flag = STOP.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only does an atomic store.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+    flag
+}
+
+/// tracefs, opened the first time a script names an event.
+struct LazyTracefs(OnceCell<Result<Tracefs, String>>);
+
+impl LazyTracefs {
+    fn get(&self) -> Result<&Tracefs, String> {
+        self.0.get_or_init(|| Tracefs::open().map_err(|e| e.message)).as_ref().map_err(Clone::clone)
+    }
+}
+
+impl EventSource for LazyTracefs {
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
+        self.get()?.tracepoints(system, event)
+    }
+    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
+        self.get()?.format(system, event)
+    }
+    fn similar(&self, system: &str, event: &str) -> Vec<String> {
+        self.get().map(|t| t.similar(system, event)).unwrap_or_default()
+    }
+}
+
+struct Script {
+    name: String,
+    src: String,
+    args: Vec<String>,
+}
+
+fn read_script(cli: &Cli) -> Result<Script, String> {
+    if let Some(text) = &cli.eval {
+        return Ok(Script { name: "<command line>".into(), src: text.clone(), args: cli.rest.clone() });
+    }
+    let Some((path, args)) = cli.rest.split_first() else {
+        return Err("no script given: pass a FILE or -e 'SCRIPT' (see --help)".into());
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let src = String::from_utf8(bytes).map_err(|e| format!("{path} is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()))?;
+    Ok(Script { name: path.clone(), src, args: args.to_vec() })
+}
+
+fn render(script: &Script, diags: &[Diagnostic]) {
+    let color = std::io::stderr().is_terminal();
+    eprint!("{}", diag::render(&script.name, &script.src, diags, color));
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("ktap: error: {msg}");
+    ExitCode::FAILURE
+}
+
+fn runtime_error(script: &Script, message: String, span: Option<Span>, notes: Vec<String>) -> ExitCode {
+    match span {
+        Some(span) => {
+            let mut d = Diagnostic::error(span, message);
+            for n in notes {
+                d = d.with_note(n);
+            }
+            render(script, &[d]);
+        }
+        None => {
+            eprintln!("ktap: error: {message}");
+            for n in notes {
+                eprintln!("  note: {n}");
+            }
+        }
+    }
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let script = match read_script(&cli) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    match cli.emit {
+        Some(Stage::Tokens) => {
+            print!("{}", ktap::frontend::print::tokens(&script.src));
+            return ExitCode::SUCCESS;
+        }
+        Some(Stage::Ast) => {
+            let (program, diags) = ktap::frontend::parse(&script.src);
+            print!("{}", ktap::frontend::print::program(&program));
+            render(&script, &diags);
+            return if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+        _ => {}
+    }
+
+    let events = LazyTracefs(OnceCell::new());
+    let c = match ktap::compile(&script.src, &events) {
+        Ok(c) => c,
+        Err(CompileError::Diagnostics(diags)) => {
+            render(&script, &diags);
+            return ExitCode::FAILURE;
+        }
+        Err(CompileError::Internal(msg)) => return fail(format!("internal compiler error (a ktap bug): {msg}")),
+    };
+    if let Ok(t) = events.get() {
+        if t.mounted_by_us && cli.verbose {
+            eprintln!("ktap: mounted tracefs at {}", t.root().display());
+        }
+    }
+    match cli.emit {
+        Some(Stage::Ir) => {
+            print!("{}", ktap::ir::print::module(&c.module));
+            return ExitCode::SUCCESS;
+        }
+        Some(Stage::Bpf) => {
+            print!("{}", disassemble(&c, &script.src));
+            return ExitCode::SUCCESS;
+        }
+        Some(Stage::Obj) => {
+            let written = match &cli.output {
+                Some(path) => std::fs::write(path, &c.object).map_err(|e| format!("cannot write {path}: {e}")),
+                None if std::io::stdout().is_terminal() => {
+                    Err("refusing to write a binary object to a terminal: use -o FILE or a redirect".into())
+                }
+                None => std::io::stdout().write_all(&c.object).map_err(|e| e.to_string()),
+            };
+            return match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            };
+        }
+        _ => {}
+    }
+
+    let writer: Box<dyn Write> = match &cli.output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => return fail(format!("cannot create {path}: {e}")),
+        },
+        None => Box::new(std::io::stdout()),
+    };
+    let out = SharedOut::new(writer);
+    let stop = install_signal_handlers();
+    let opts = interp::Options {
+        script_path: script.name.clone(),
+        args: script.args.clone(),
+        max_steps: 1_000_000_000,
+        max_depth: 10_000,
+    };
+    let mut interp = match Interp::new(&c.program, opts, Box::new(out.clone())) {
+        Ok(i) => i,
+        Err(e) => return runtime_error(&script, e.message, e.span, Vec::new()),
+    };
+    interp.set_interrupt(stop.clone());
+    match interp.run_main() {
+        Ok(Outcome::Done) => {}
+        Ok(Outcome::Exit) | Ok(Outcome::Interrupted) => {
+            interp.flush();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            interp.flush();
+            return runtime_error(&script, e.message, e.span, Vec::new());
+        }
+    }
+    if c.module.probes.is_empty() && interp.ticks().is_empty() {
+        // Nothing to wait for: the script ends after its main context.
+        let r = if interp.has_trace_end() { interp.run_trace_end() } else { Ok(Outcome::Done) };
+        interp.flush();
+        return match r {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => runtime_error(&script, e.message, e.span, Vec::new()),
+        };
+    }
+    let opts = session::Options { quiet: cli.quiet, verbose: cli.verbose, dry_run: cli.dry_run };
+    match session::run(&c.module, &c.compiled, &c.object, &mut interp, &out, &opts, &stop) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            interp.flush();
+            runtime_error(&script, e.message, e.span, e.notes)
+        }
+    }
+}
+
+/// `--emit bpf`: every program's instructions with the source lines they
+/// came from.
+fn disassemble(c: &ktap::Compilation, src: &str) -> String {
+    let mut out = String::new();
+    for (info, prog) in c.compiled.programs.iter().zip(&c.compiled.object.programs) {
+        let attach: Vec<String> = c.module.probes[info.probe]
+            .attach
+            .iter()
+            .map(|a| match a {
+                ktap::ir::Attach::Tracepoint { system, event } => format!("{system}:{event}"),
+            })
+            .collect();
+        out.push_str(&format!("{} (section {}) <- {}\n", prog.name, prog.section, attach.join(", ")));
+        out.push_str(&listing::with_source(&prog.insns, &info.spans, src));
+        out.push('\n');
+    }
+    out
+}

@@ -2,6 +2,8 @@
 //! in, bytes out, no syscalls.
 
 pub mod btf;
+pub mod codegen;
 pub mod disasm;
 pub mod elf;
 pub mod insn;
+pub mod listing;

@@ -1,1 +1,271 @@
-//! The IR: the contract between frontend and backends.
+//! The IR: the contract between the frontend and the backends.
+//!
+//! A [`Module`] holds everything a script needs at run time, already split
+//! by execution context (DESIGN.md, "Execution contexts"):
+//!
+//! * `globals` — kernel-visible variables with their section (`.data`,
+//!   `.bss`), including the synthetic ones the runtime needs (the stop
+//!   flag, loss counters); userspace initialises them after the main
+//!   context ran and before the programs load.
+//! * `maps` — BPF maps with kind and sizes (the event ring buffer).
+//! * `probes` — one per `trace` body: where it attaches and a small
+//!   structured program over typed expressions that bpfgen compiles.
+//! * `sites` — every record that crosses the ring buffer (print, printf,
+//!   exit), with the layout of its fields; the format strings stay here,
+//!   in userspace.
+//!
+//! Userspace code (main, tick-N, trace_end, functions) is the resolved AST
+//! itself and is run by `runtime::interp`; the IR names the kernel globals
+//! that the interpreter must exchange with the kernel.
+//!
+//! Spans: every statement and expression keeps the span of the source it
+//! came from; code the compiler synthesises has `span: None`.
+//! This module never does IO; [`validate`] runs once, after which bpfgen
+//! fails only on target limits.
+
+pub mod print;
+pub mod validate;
+
+use crate::frontend::ast::Span;
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+id_type!(/// Index into [`Module::globals`].
+    GlobalId);
+id_type!(/// Index into [`Module::maps`].
+    MapId);
+id_type!(/// Index into [`Module::sites`]; also the record tag on the wire.
+    SiteId);
+id_type!(/// Index into [`Module::probes`].
+    ProbeId);
+
+#[derive(Clone, Debug, Default)]
+pub struct Module {
+    pub globals: Vec<Global>,
+    pub maps: Vec<Map>,
+    pub probes: Vec<Probe>,
+    pub sites: Vec<Site>,
+    /// The ring buffer every record goes through.
+    pub events: Option<MapId>,
+    /// Synthetic globals the runtime reads and writes.
+    pub stop_flag: Option<GlobalId>,
+    pub lost_events: Option<GlobalId>,
+}
+
+/// The static type of a kernel value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// 64-bit signed integer (booleans are 0/1 integers in the kernel).
+    Int,
+    /// The current task's command name: 16 bytes, NUL padded.
+    Comm,
+}
+
+impl Ty {
+    /// Bytes the value occupies in a record or a global.
+    pub fn size(self) -> u32 {
+        match self {
+            Ty::Int => 8,
+            Ty::Comm => 16,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Section {
+    Data,
+    Bss,
+}
+
+impl Section {
+    pub fn name(self) -> &'static str {
+        match self {
+            Section::Data => ".data",
+            Section::Bss => ".bss",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Global {
+    /// The ELF/BTF symbol name.
+    pub name: String,
+    /// The script variable it holds, if any (synthetic globals have none).
+    pub var: Option<String>,
+    pub ty: Ty,
+    pub section: Section,
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    RingBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct Map {
+    pub name: String,
+    pub kind: MapKind,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}
+
+/// Where a probe attaches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// A classic tracepoint `system:event` (exact names, after expansion).
+    Tracepoint { system: String, event: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub attach: Vec<Attach>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Option<Span>,
+}
+
+#[derive(Clone, Debug)]
+pub enum StmtKind {
+    If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
+    /// Atomic `global += value`.
+    GlobalAdd { global: GlobalId, value: Expr },
+    GlobalStore { global: GlobalId, value: Expr },
+    /// Send a record for `site` with these field values.
+    Emit { site: SiteId, args: Vec<Expr> },
+    /// Leave the program (returns 0).
+    Return,
+}
+
+#[derive(Clone, Debug)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub ty: Ty,
+    pub span: Option<Span>,
+}
+
+/// Values the kernel supplies about the current context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// Thread group id (the process id users see).
+    Pid,
+    /// Thread id.
+    Tid,
+    Uid,
+    Cpu,
+    /// `bpf_ktime_get_ns`.
+    KtimeNs,
+    /// The command name (a [`Ty::Comm`]).
+    Execname,
+}
+
+impl Builtin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::Pid => "pid",
+            Builtin::Tid => "tid",
+            Builtin::Uid => "uid",
+            Builtin::Cpu => "cpu",
+            Builtin::KtimeNs => "ktime_ns",
+            Builtin::Execname => "execname",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// Short-circuit logical and/or over integers (0 is false).
+    And,
+    Or,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Debug)]
+pub enum ExprKind {
+    Const(i64),
+    Builtin(Builtin),
+    Global(GlobalId),
+    /// A field of the tracepoint record at a fixed offset from the context.
+    CtxField { offset: u32, size: u32, signed: bool },
+    Unary { op: UnOp, operand: Box<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+}
+
+/// What userspace does with a record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SiteKind {
+    /// `print(a, b, ...)`.
+    Print,
+    /// `printf(fmt, ...)`, the format kept here.
+    Printf { format: Vec<u8> },
+    /// `exit()` from a probe.
+    Exit,
+}
+
+/// One record type crossing the ring buffer: `u64 site id` then the
+/// fields, each 8-byte aligned.
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub kind: SiteKind,
+    pub fields: Vec<Ty>,
+    pub span: Span,
+}
+
+impl Site {
+    /// Byte offset of each field in the record, and the record size.
+    pub fn layout(&self) -> (Vec<u32>, u32) {
+        let mut offsets = Vec::with_capacity(self.fields.len());
+        let mut at = 8;
+        for ty in &self.fields {
+            offsets.push(at);
+            at += ty.size().next_multiple_of(8);
+        }
+        (offsets, at)
+    }
+}
+
+impl Module {
+    pub fn global(&self, id: GlobalId) -> &Global {
+        &self.globals[id.index()]
+    }
+    pub fn site(&self, id: SiteId) -> &Site {
+        &self.sites[id.index()]
+    }
+    pub fn map(&self, id: MapId) -> &Map {
+        &self.maps[id.index()]
+    }
+}

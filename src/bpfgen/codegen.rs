@@ -1,0 +1,475 @@
+//! Code generation: the kernel part of the IR to BPF programs in a
+//! [`BpfObject`]. Expressions evaluate into the callee-saved registers
+//! r7..r9 by nesting depth (deeper operands spill to stack slots), r6 holds
+//! the context pointer, and every instruction keeps the span of the IR
+//! node it came from, so a verifier rejection maps back to a source line.
+//! Takes a validated module; fails only on target limits. No IO.
+
+use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
+use super::insn::{AluOp, Insn, JmpOp, Reg, Size};
+use crate::frontend::ast::Span;
+use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, Section, Stmt, StmtKind, Ty, UnOp};
+use std::fmt;
+
+/// BPF helper ids (include/uapi/linux/bpf.h).
+mod helper {
+    pub const KTIME_GET_NS: i32 = 5;
+    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
+    pub const GET_CURRENT_PID_TGID: i32 = 14;
+    pub const GET_CURRENT_UID_GID: i32 = 15;
+    pub const GET_CURRENT_COMM: i32 = 16;
+    pub const RINGBUF_RESERVE: i32 = 131;
+    pub const RINGBUF_SUBMIT: i32 = 132;
+}
+
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+/// The BPF stack is 512 bytes (kernel/bpf/verifier.c, MAX_BPF_STACK).
+const MAX_STACK: i32 = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A probe needs more than the 512-byte BPF stack.
+    StackLimit { probe: usize },
+    /// A jump spans more instructions than a 16-bit offset can reach.
+    JumpTooFar { probe: usize },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::StackLimit { probe } => write!(f, "probe {probe} needs more than {MAX_STACK} bytes of BPF stack"),
+            Error::JumpTooFar { probe } => write!(f, "probe {probe} is too long: a jump exceeds 32767 instructions"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Where a global lives once libbpf has mapped its section.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalLayout {
+    pub section: Section,
+    pub offset: u32,
+}
+
+/// A compiled program and what the runtime needs to report on it.
+#[derive(Clone, Debug)]
+pub struct ProgramInfo {
+    pub name: String,
+    pub probe: usize,
+    /// Source span of each instruction slot (None: synthesised code).
+    pub spans: Vec<Option<Span>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub object: BpfObject,
+    pub programs: Vec<ProgramInfo>,
+    /// Indexed like `Module::globals`.
+    pub globals: Vec<GlobalLayout>,
+}
+
+/// Each global takes 8 bytes, in declaration order within its section.
+pub fn global_layout(m: &Module) -> Vec<GlobalLayout> {
+    let (mut data, mut bss) = (0u32, 0u32);
+    m.globals
+        .iter()
+        .map(|g| {
+            let at = match g.section {
+                Section::Data => &mut data,
+                Section::Bss => &mut bss,
+            };
+            let offset = *at;
+            *at += g.ty.size().next_multiple_of(8);
+            GlobalLayout { section: g.section, offset }
+        })
+        .collect()
+}
+
+pub fn compile(m: &Module) -> Result<Compiled, Error> {
+    let mut programs = Vec::new();
+    let mut infos = Vec::new();
+    for (i, probe) in m.probes.iter().enumerate() {
+        let name = format!("ktap_probe_{i}");
+        let mut g = Gen { m, probe: i, asm: Asm::default(), frame: 0, max_frame: 0 };
+        g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+        let exit = g.asm.label();
+        g.stmts(&probe.body, exit);
+        g.asm.bind(exit);
+        g.asm.emit(Insn::mov64_imm(Reg::R0, 0));
+        g.asm.emit(Insn::exit());
+        if g.max_frame > MAX_STACK {
+            return Err(Error::StackLimit { probe: i });
+        }
+        let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe: i })?;
+        let section = match probe.attach.first() {
+            Some(ir::Attach::Tracepoint { .. }) | None => "tracepoint".to_string(),
+        };
+        programs.push(Program { name: name.clone(), section, insns, relocs });
+        infos.push(ProgramInfo { name, probe: i, spans });
+    }
+    let maps = m
+        .maps
+        .iter()
+        .map(|map| MapDef {
+            name: map.name.clone(),
+            map_type: match map.kind {
+                MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
+            },
+            key_size: map.key_size,
+            value_size: map.value_size,
+            max_entries: map.max_entries,
+            flags: 0,
+        })
+        .collect();
+    let globals = m
+        .globals
+        .iter()
+        .map(|g| super::elf::Global {
+            name: g.name.clone(),
+            section: match g.section {
+                Section::Data => GlobalSection::Data,
+                Section::Bss => GlobalSection::Bss,
+            },
+            size: g.ty.size().next_multiple_of(8),
+            init: match g.section {
+                Section::Data => vec![0; g.ty.size().next_multiple_of(8) as usize],
+                Section::Bss => Vec::new(),
+            },
+        })
+        .collect();
+    Ok(Compiled {
+        object: BpfObject { license: "GPL".into(), programs, maps, globals },
+        programs: infos,
+        globals: global_layout(m),
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Label(usize);
+
+/// An instruction list with symbolic jump targets and a span per slot.
+#[derive(Default)]
+struct Asm {
+    insns: Vec<Insn>,
+    spans: Vec<Option<Span>>,
+    relocs: Vec<Reloc>,
+    labels: Vec<Option<usize>>,
+    fixups: Vec<(usize, Label)>,
+    span: Option<Span>,
+}
+
+impl Asm {
+    fn emit(&mut self, insn: Insn) {
+        self.insns.push(insn);
+        self.spans.push(self.span);
+    }
+    fn emit_wide(&mut self, pair: [Insn; 2]) {
+        self.emit(pair[0]);
+        self.emit(pair[1]);
+    }
+    fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+    fn bind(&mut self, l: Label) {
+        self.labels[l.0] = Some(self.insns.len());
+    }
+    /// Emits a jump whose offset is patched to reach `l`.
+    fn jump(&mut self, insn: Insn, l: Label) {
+        self.fixups.push((self.insns.len(), l));
+        self.emit(insn);
+    }
+    /// Loads the address of a map or global (an ld_imm64 relocated by libbpf).
+    fn load_addr(&mut self, dst: Reg, target: RelocTarget) {
+        self.relocs.push(Reloc { insn: self.insns.len(), target });
+        self.emit_wide(Insn::ld_imm64(dst, 0));
+    }
+    fn finish(mut self) -> Option<(Vec<Insn>, Vec<Option<Span>>, Vec<Reloc>)> {
+        for (at, l) in std::mem::take(&mut self.fixups) {
+            let target = self.labels[l.0]?;
+            let off = i16::try_from(target as i64 - at as i64 - 1).ok()?;
+            self.insns[at].off = off;
+        }
+        Some((self.insns, self.spans, self.relocs))
+    }
+}
+
+struct Gen<'a> {
+    m: &'a Module,
+    probe: usize,
+    asm: Asm,
+    /// Bytes of stack in use below r10, and the most ever used.
+    frame: i32,
+    max_frame: i32,
+}
+
+/// Result register for an expression at nesting depth `d`.
+fn temp(d: usize) -> Reg {
+    [Reg::R7, Reg::R8, Reg::R9][d.min(2)]
+}
+
+impl Gen<'_> {
+    fn slot(&mut self) -> i16 {
+        self.frame += 8;
+        self.max_frame = self.max_frame.max(self.frame);
+        // Offsets beyond the limit are reported by `compile`; clamp so the
+        // instruction stays encodable until then.
+        -(self.frame.min(MAX_STACK) as i16)
+    }
+
+    fn global_target(&self, g: ir::GlobalId) -> RelocTarget {
+        RelocTarget::Global(self.m.global(g).name.clone())
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt], exit: Label) {
+        for s in stmts {
+            let saved = self.frame;
+            self.stmt(s, exit);
+            self.frame = saved;
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt, exit: Label) {
+        self.asm.span = s.span;
+        match &s.kind {
+            StmtKind::If { cond, then, otherwise } => {
+                let r = self.expr(cond, 0);
+                let els = self.asm.label();
+                let end = self.asm.label();
+                self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, r, 0, 0), els);
+                self.stmts(then, exit);
+                if otherwise.is_empty() {
+                    self.asm.bind(els);
+                } else {
+                    self.asm.jump(Insn::ja(0), end);
+                    self.asm.bind(els);
+                    self.stmts(otherwise, exit);
+                }
+                self.asm.bind(end);
+            }
+            StmtKind::GlobalAdd { global, value } => {
+                let r = self.expr(value, 0);
+                self.asm.span = s.span;
+                self.asm.load_addr(Reg::R1, self.global_target(*global));
+                self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, r, 0, false));
+            }
+            StmtKind::GlobalStore { global, value } => {
+                let r = self.expr(value, 0);
+                self.asm.span = s.span;
+                self.asm.load_addr(Reg::R1, self.global_target(*global));
+                self.asm.emit(Insn::stx(Size::DW, Reg::R1, r, 0));
+            }
+            StmtKind::Return => self.asm.jump(Insn::ja(0), exit),
+            StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
+        }
+    }
+
+    /// Reserves a ring-buffer record, fills it and submits it; a full ring
+    /// buffer increments the lost-events counter instead.
+    fn emit_record(&mut self, site_id: ir::SiteId, args: &[Expr], span: Option<Span>) {
+        let site = self.m.site(site_id);
+        let (offsets, size) = site.layout();
+        // Integer fields are computed first, into stack slots.
+        let mut slots = Vec::new();
+        for arg in args {
+            if arg.ty == Ty::Int {
+                let r = self.expr(arg, 0);
+                let slot = self.slot();
+                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                slots.push(Some(slot));
+            } else {
+                slots.push(None);
+            }
+        }
+        self.asm.span = span;
+        let Some(events) = self.m.events else { return };
+        let map_name = self.m.map(events).name.clone();
+        self.asm.load_addr(Reg::R1, RelocTarget::Map(map_name));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
+        self.asm.emit(Insn::mov64_imm(Reg::R3, 0));
+        self.asm.emit(Insn::call_helper(helper::RINGBUF_RESERVE));
+        let got = self.asm.label();
+        let end = self.asm.label();
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), got);
+        if let Some(lost) = self.m.lost_events {
+            self.asm.load_addr(Reg::R1, self.global_target(lost));
+            self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+        }
+        self.asm.jump(Insn::ja(0), end);
+        self.asm.bind(got);
+        self.asm.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
+        self.asm.emit(Insn::st_imm(Size::DW, Reg::R9, 0, site_id.0 as i32));
+        for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
+            let off = *off as i16;
+            match (arg.ty, slot) {
+                (Ty::Int, Some(slot)) => {
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
+                }
+                (Ty::Comm, _) => {
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
+                    self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+                }
+                (Ty::Int, None) => {}
+            }
+        }
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.asm.emit(Insn::call_helper(helper::RINGBUF_SUBMIT));
+        self.asm.bind(end);
+    }
+
+    /// Evaluates an integer expression into `temp(d)` and returns it.
+    fn expr(&mut self, e: &Expr, d: usize) -> Reg {
+        let dst = temp(d);
+        let saved_span = self.asm.span;
+        if e.span.is_some() {
+            self.asm.span = e.span;
+        }
+        match &e.kind {
+            ExprKind::Const(v) => {
+                if let Ok(small) = i32::try_from(*v) {
+                    self.asm.emit(Insn::mov64_imm(dst, small));
+                } else {
+                    self.asm.emit_wide(Insn::ld_imm64(dst, *v as u64));
+                }
+            }
+            ExprKind::Builtin(b) => self.builtin(*b, dst),
+            ExprKind::Global(g) => {
+                self.asm.load_addr(Reg::R1, self.global_target(*g));
+                self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
+            }
+            ExprKind::CtxField { offset, size, signed } => {
+                let sz = match size {
+                    1 => Size::B,
+                    2 => Size::H,
+                    4 => Size::W,
+                    _ => Size::DW,
+                };
+                self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                if *signed && *size < 8 {
+                    let shift = 64 - 8 * *size as i32;
+                    self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, shift));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));
+                }
+            }
+            ExprKind::Unary { op, operand } => {
+                let r = self.expr(operand, d);
+                match op {
+                    UnOp::Neg => self.asm.emit(Insn::alu64_imm(AluOp::Neg, r, 0)),
+                    UnOp::Not => self.bool_from_jump(Insn::jmp_imm(JmpOp::Jeq, r, 0, 0), r),
+                }
+            }
+            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+                let r = self.expr(lhs, d);
+                let short = self.asm.label();
+                let end = self.asm.label();
+                // And: a false operand decides; Or: a true one does.
+                let decide = if *op == BinOp::And { JmpOp::Jeq } else { JmpOp::Jne };
+                self.asm.jump(Insn::jmp_imm(decide, r, 0, 0), short);
+                let r2 = self.expr(rhs, d);
+                self.asm.jump(Insn::jmp_imm(decide, r2, 0, 0), short);
+                self.asm.emit(Insn::mov64_imm(dst, i32::from(*op == BinOp::And)));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(short);
+                self.asm.emit(Insn::mov64_imm(dst, i32::from(*op == BinOp::Or)));
+                self.asm.bind(end);
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.expr(lhs, d);
+                let (l, r) = if d < 2 {
+                    (l, self.expr(rhs, d + 1))
+                } else {
+                    // Out of temporaries: spill the left operand.
+                    let slot = self.slot();
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, l, slot));
+                    let r = self.expr(rhs, d);
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, slot));
+                    (Reg::R1, r)
+                };
+                self.binary(*op, l, r);
+                if l != dst {
+                    self.asm.emit(Insn::mov64_reg(dst, l));
+                }
+            }
+        }
+        self.asm.span = saved_span;
+        dst
+    }
+
+    fn binary(&mut self, op: BinOp, l: Reg, r: Reg) {
+        let alu = |op| Insn::alu64_reg(op, l, r);
+        match op {
+            BinOp::Add => self.asm.emit(alu(AluOp::Add)),
+            BinOp::Sub => self.asm.emit(alu(AluOp::Sub)),
+            BinOp::Mul => self.asm.emit(alu(AluOp::Mul)),
+            BinOp::BitAnd => self.asm.emit(alu(AluOp::And)),
+            BinOp::Div | BinOp::Mod => {
+                // Signed division and modulo (BPF ISA v4: off = 1).
+                let mut insn = alu(if op == BinOp::Div { AluOp::Div } else { AluOp::Mod });
+                insn.off = 1;
+                self.asm.emit(insn);
+            }
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                let j = match op {
+                    BinOp::Eq => JmpOp::Jeq,
+                    BinOp::Ne => JmpOp::Jne,
+                    BinOp::Lt => JmpOp::Jslt,
+                    BinOp::Le => JmpOp::Jsle,
+                    BinOp::Gt => JmpOp::Jsgt,
+                    _ => JmpOp::Jsge,
+                };
+                self.bool_from_jump(Insn::jmp_reg(j, l, r, 0), l);
+            }
+            BinOp::And | BinOp::Or => unreachable_logic(),
+        }
+    }
+
+    /// `dst = (jump taken) ? 1 : 0`, where `jump` reads its operands before
+    /// `dst` is written.
+    fn bool_from_jump(&mut self, jump: Insn, dst: Reg) {
+        let yes = self.asm.label();
+        let end = self.asm.label();
+        self.asm.jump(jump, yes);
+        self.asm.emit(Insn::mov64_imm(dst, 0));
+        self.asm.jump(Insn::ja(0), end);
+        self.asm.bind(yes);
+        self.asm.emit(Insn::mov64_imm(dst, 1));
+        self.asm.bind(end);
+    }
+
+    fn builtin(&mut self, b: Builtin, dst: Reg) {
+        match b {
+            Builtin::Pid => {
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
+                self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+            }
+            Builtin::Tid => {
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
+                self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
+            }
+            Builtin::Uid => {
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_UID_GID));
+                self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
+            }
+            Builtin::Cpu => {
+                self.asm.emit(Insn::call_helper(helper::GET_SMP_PROCESSOR_ID));
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+            }
+            Builtin::KtimeNs => {
+                self.asm.emit(Insn::call_helper(helper::KTIME_GET_NS));
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+            }
+            // A string never reaches integer evaluation (validated).
+            Builtin::Execname => self.asm.emit(Insn::mov64_imm(dst, 0)),
+        }
+    }
+}
+
+/// And/Or are lowered with jumps in `expr`, never through `binary`.
+fn unreachable_logic() {}

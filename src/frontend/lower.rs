@@ -1,0 +1,579 @@
+//! Lowering: the AST of a script to the IR. The only module that sees both.
+//! It decides what runs in the kernel (probe bodies) and what stays in
+//! userspace, types every kernel expression, and reports every construct
+//! the kernel side cannot (yet) do as a diagnostic at its span. Pure: what
+//! it knows of the running kernel's events arrives through [`EventSource`].
+
+use super::ast::{self, Span};
+use super::diag::Diagnostic;
+use crate::ir::{self, Attach, Builtin, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
+use indexmap::IndexMap;
+
+/// One field of a tracepoint's record, from its format file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventField {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    /// `common_*` fields that every event has.
+    pub common: bool,
+}
+
+/// What lowering needs to know of the kernel's events.
+pub trait EventSource {
+    /// Tracepoints whose system and event match the globs, sorted.
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String>;
+    /// The record layout of one tracepoint.
+    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String>;
+    /// Existing names close to `system:event`, best first (for suggestions).
+    fn similar(&self, system: &str, event: &str) -> Vec<String>;
+}
+
+/// Size of the ring buffer that carries records to userspace.
+const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+
+pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<Diagnostic>) {
+    let mut l = Lowerer { events, m: Module::default(), diags: Vec::new(), vars: IndexMap::new(), kernel_globals: IndexMap::new() };
+    l.collect_vars(program);
+    l.add_synthetic();
+    for stmt in &program.stmts {
+        l.top_level(stmt);
+    }
+    (l.m, l.diags)
+}
+
+/// A top-level `var` declaration.
+struct VarDecl {
+    /// True when its initializer is absent, nil or the literal 0.
+    zero_init: bool,
+    span: Span,
+}
+
+struct Lowerer<'a> {
+    events: &'a dyn EventSource,
+    m: Module,
+    diags: Vec<Diagnostic>,
+    vars: IndexMap<String, VarDecl>,
+    kernel_globals: IndexMap<String, GlobalId>,
+}
+
+/// What a probe body can see of its events.
+struct ProbeCtx {
+    /// Fields after the common ones, in format order, if every attached
+    /// event agrees on them.
+    fields: Option<Vec<EventField>>,
+    /// In a filter, event field names are in scope directly.
+    in_filter: bool,
+}
+
+fn is_zero(e: &ast::Expr) -> bool {
+    matches!(e.kind, ast::ExprKind::Int(0) | ast::ExprKind::Nil)
+}
+
+impl Lowerer<'_> {
+    fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    fn unsupported(&mut self, span: Span, what: &str) {
+        self.diags.push(
+            Diagnostic::error(span, format!("{what} is not supported yet in probe bodies"))
+                .with_label("not supported yet"),
+        );
+    }
+
+    fn collect_vars(&mut self, program: &ast::Program) {
+        for stmt in &program.stmts {
+            if let ast::StmtKind::Var { names, values } = &stmt.kind {
+                for (i, name) in names.iter().enumerate() {
+                    let zero_init = values.get(i).is_none_or(is_zero);
+                    self.vars.entry(name.name.clone()).or_insert(VarDecl { zero_init, span: name.span });
+                }
+            }
+        }
+    }
+
+    fn add_synthetic(&mut self) {
+        let stop = self.add_global("ktap_stopped", None, Section::Bss, None);
+        let lost = self.add_global("ktap_lost_events", None, Section::Bss, None);
+        self.m.stop_flag = Some(stop);
+        self.m.lost_events = Some(lost);
+    }
+
+    fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
+        let id = GlobalId(self.m.globals.len() as u32);
+        self.m.globals.push(ir::Global { name: name.to_string(), var: var.map(str::to_string), ty: Ty::Int, section, span });
+        id
+    }
+
+    fn events_map(&mut self) -> ir::MapId {
+        if let Some(id) = self.m.events {
+            return id;
+        }
+        let id = ir::MapId(self.m.maps.len() as u32);
+        self.m.maps.push(ir::Map {
+            name: "ktap_events".into(),
+            kind: ir::MapKind::RingBuf,
+            key_size: 0,
+            value_size: 0,
+            max_entries: EVENTS_RINGBUF_BYTES,
+        });
+        self.m.events = Some(id);
+        id
+    }
+
+    fn top_level(&mut self, stmt: &ast::Stmt) {
+        match &stmt.kind {
+            ast::StmtKind::Trace { events, filter, body } => self.trace(stmt.span, events, filter.as_ref(), body),
+            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. } => {
+                self.error(stmt.span, "profile-N probes are not supported yet");
+            }
+            // Everything else runs in userspace (the interpreter).
+            _ => {}
+        }
+    }
+
+    fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
+        let mut attach = Vec::new();
+        let mut formats: Vec<Vec<EventField>> = Vec::new();
+        for spec in specs {
+            match &spec.kind {
+                ast::EventKind::Tracepoint { system, event } => {
+                    match self.events.tracepoints(&system.text, &event.text) {
+                        Ok(found) if found.is_empty() => {
+                            let mut d = Diagnostic::error(
+                                spec.span,
+                                format!("unknown event `{}:{}`", system.text, event.text),
+                            )
+                            .with_label("no such tracepoint");
+                            let similar = self.events.similar(&system.text, &event.text);
+                            if !similar.is_empty() {
+                                d = d.with_note(format!("did you mean {}?", similar.join(", ")));
+                            }
+                            self.diags.push(d);
+                        }
+                        Ok(found) => {
+                            for (system, event) in found {
+                                match self.events.format(&system, &event) {
+                                    Ok(f) => formats.push(f),
+                                    Err(e) => self.error(spec.span, format!("cannot read the format of {system}:{event}: {e}")),
+                                }
+                                attach.push(Attach::Tracepoint { system, event });
+                            }
+                        }
+                        Err(e) => self.error(spec.span, e),
+                    }
+                }
+                ast::EventKind::Probe { binary: None, .. } => {
+                    self.error(spec.span, "kernel probes (probe:FUNC) are not supported yet");
+                }
+                ast::EventKind::Probe { binary: Some(_), .. } => {
+                    self.error(spec.span, "user probes (probe:BINARY:FUNC) are not supported yet");
+                }
+                ast::EventKind::Sdt { .. } => {
+                    self.error(spec.span, "USDT probes (sdt:BINARY:MARKER) are not supported yet");
+                }
+            }
+        }
+        let fields = common_layout(&formats);
+        let mut ctx = ProbeCtx { fields, in_filter: false };
+        let mut stmts = Vec::new();
+        if let Some(stop) = self.m.stop_flag {
+            // Deliver nothing once userspace has begun to stop.
+            stmts.push(Stmt {
+                kind: StmtKind::If {
+                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
+                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
+                    otherwise: vec![],
+                },
+                span: None,
+            });
+        }
+        let mut inner = Vec::new();
+        self.block(&mut ctx, body, &mut inner);
+        match filter {
+            Some(f) => {
+                ctx.in_filter = true;
+                let cond = self.int_expr(&ctx, f);
+                ctx.in_filter = false;
+                if let Some(cond) = cond {
+                    stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
+                }
+            }
+            None => stmts.extend(inner),
+        }
+        if !attach.is_empty() {
+            self.m.probes.push(ir::Probe { attach, body: stmts, span });
+        }
+    }
+
+    fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
+        for s in &block.stmts {
+            self.stmt(ctx, s, out);
+        }
+    }
+
+    fn stmt(&mut self, ctx: &mut ProbeCtx, s: &ast::Stmt, out: &mut Vec<Stmt>) {
+        let span = Some(s.span);
+        match &s.kind {
+            ast::StmtKind::Expr(e) => {
+                if let ast::ExprKind::Call { callee, args } = &e.kind {
+                    if let Some(stmt) = self.call_stmt(ctx, e.span, callee, args) {
+                        out.push(stmt);
+                    }
+                } else {
+                    self.error(e.span, "this expression does nothing");
+                }
+            }
+            ast::StmtKind::AddAssign { target, value } => {
+                let Some(global) = self.global_target(target) else { return };
+                if let Some(value) = self.int_expr(ctx, value) {
+                    out.push(Stmt { kind: StmtKind::GlobalAdd { global, value }, span });
+                }
+            }
+            ast::StmtKind::Assign { targets, values } => {
+                if targets.len() != 1 || values.len() != 1 {
+                    self.unsupported(s.span, "multiple assignment");
+                    return;
+                }
+                let Some(global) = self.global_target(&targets[0]) else { return };
+                if let Some(value) = self.int_expr(ctx, &values[0]) {
+                    out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
+                }
+            }
+            ast::StmtKind::If { arms, otherwise } => {
+                let lowered = self.if_chain(ctx, arms, otherwise.as_ref());
+                out.extend(lowered);
+            }
+            ast::StmtKind::Block(b) => self.block(ctx, b, out),
+            ast::StmtKind::Return(None) => out.push(Stmt { kind: StmtKind::Return, span }),
+            ast::StmtKind::Return(Some(_)) => self.unsupported(s.span, "returning a value from a probe"),
+            ast::StmtKind::Var { .. } => self.unsupported(s.span, "a local variable"),
+            ast::StmtKind::While { .. } | ast::StmtKind::ForNum { .. } | ast::StmtKind::ForC { .. } | ast::StmtKind::ForIn { .. } => {
+                self.unsupported(s.span, "a loop")
+            }
+            ast::StmtKind::Break => self.unsupported(s.span, "`break`"),
+            ast::StmtKind::Function { .. } => self.error(s.span, "functions can only be defined at the top level"),
+            ast::StmtKind::Trace { .. } | ast::StmtKind::TraceEnd { .. } | ast::StmtKind::Timer { .. } => {
+                self.error(s.span, "event blocks can only appear at the top level")
+            }
+            ast::StmtKind::Error => {}
+        }
+    }
+
+    fn if_chain(&mut self, ctx: &mut ProbeCtx, arms: &[(ast::Expr, ast::Block)], otherwise: Option<&ast::Block>) -> Vec<Stmt> {
+        let Some(((cond, body), rest)) = arms.split_first() else {
+            let mut out = Vec::new();
+            if let Some(b) = otherwise {
+                self.block(ctx, b, &mut out);
+            }
+            return out;
+        };
+        let cond_ir = self.int_expr(ctx, cond);
+        let mut then = Vec::new();
+        self.block(ctx, body, &mut then);
+        let els = self.if_chain(ctx, rest, otherwise);
+        match cond_ir {
+            Some(cond) => vec![Stmt { kind: StmtKind::If { cond, then, otherwise: els }, span: Some(body.span) }],
+            None => Vec::new(),
+        }
+    }
+
+    /// The kernel global a statement assigns to.
+    fn global_target(&mut self, target: &ast::Expr) -> Option<GlobalId> {
+        match &target.kind {
+            ast::ExprKind::Name(id) => self.kernel_global(id),
+            ast::ExprKind::Index { .. } | ast::ExprKind::Field { .. } => {
+                self.unsupported(target.span, "assigning to a table element");
+                None
+            }
+            _ => {
+                self.error(target.span, "cannot assign to this expression");
+                None
+            }
+        }
+    }
+
+    fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
+        if let Some(g) = self.kernel_globals.get(&id.name) {
+            return Some(*g);
+        }
+        let Some(decl) = self.vars.get(&id.name) else {
+            self.diags.push(
+                Diagnostic::error(id.span, format!("undeclared variable `{}`", id.name))
+                    .with_label("not declared")
+                    .with_note(format!("declare it at the top level: `var {} = 0`", id.name)),
+            );
+            return None;
+        };
+        let section = if decl.zero_init { Section::Bss } else { Section::Data };
+        let decl_span = decl.span;
+        let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), section, Some(decl_span));
+        self.kernel_globals.insert(id.name.clone(), g);
+        Some(g)
+    }
+
+    fn call_stmt(&mut self, ctx: &mut ProbeCtx, span: Span, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Stmt> {
+        let name = match &callee.kind {
+            ast::ExprKind::Name(id) => id.name.clone(),
+            ast::ExprKind::Field { base, name } => match &base.kind {
+                ast::ExprKind::Name(b) => format!("{}.{}", b.name, name.name),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        match name.as_str() {
+            "print" => {
+                let mut fields = Vec::new();
+                let mut values = Vec::new();
+                for a in args {
+                    let v = self.expr(ctx, a)?;
+                    fields.push(v.ty);
+                    values.push(v);
+                }
+                let site = self.site(SiteKind::Print, fields, span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
+            }
+            "printf" => {
+                let Some(first) = args.first() else {
+                    self.error(span, "printf needs a format string");
+                    return None;
+                };
+                let ast::ExprKind::Str(format) = &first.kind else {
+                    self.error(first.span, "the format of printf in a probe must be a string literal");
+                    return None;
+                };
+                let wanted = count_conversions(format);
+                if wanted != args.len() - 1 {
+                    self.diags.push(
+                        Diagnostic::error(span, format!("printf format has {wanted} conversions but {} arguments follow", args.len() - 1))
+                            .with_secondary(first.span, "format"),
+                    );
+                    return None;
+                }
+                let mut fields = Vec::new();
+                let mut values = Vec::new();
+                for a in &args[1..] {
+                    let v = self.expr(ctx, a)?;
+                    fields.push(v.ty);
+                    values.push(v);
+                }
+                let site = self.site(SiteKind::Printf { format: format.clone() }, fields, span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
+            }
+            "exit" => {
+                if !args.is_empty() {
+                    self.error(span, "exit() takes no arguments");
+                }
+                let site = self.site(SiteKind::Exit, Vec::new(), span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
+            }
+            "print_hist" | "delete" | "pairs" | "table.new" => {
+                self.unsupported(span, &format!("`{name}`"));
+                None
+            }
+            "" => {
+                self.unsupported(callee.span, "calling this expression");
+                None
+            }
+            other => {
+                self.unsupported(callee.span, &format!("calling `{other}`"));
+                None
+            }
+        }
+    }
+
+    fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, span: Span) -> SiteId {
+        self.events_map();
+        let id = SiteId(self.m.sites.len() as u32);
+        self.m.sites.push(ir::Site { kind, fields, span });
+        id
+    }
+
+    fn int_expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {
+        let v = self.expr(ctx, e)?;
+        if v.ty != Ty::Int {
+            self.unsupported(e.span, "using a string here");
+            return None;
+        }
+        Some(v)
+    }
+
+    fn expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {
+        let span = Some(e.span);
+        let int = |kind| Some(Expr { kind, ty: Ty::Int, span });
+        match &e.kind {
+            ast::ExprKind::Int(v) => int(ExprKind::Const(*v)),
+            ast::ExprKind::Bool(b) => int(ExprKind::Const(i64::from(*b))),
+            ast::ExprKind::Name(id) => self.name(ctx, id, e.span),
+            ast::ExprKind::Field { base, name } => {
+                if let ast::ExprKind::Name(b) = &base.kind {
+                    if b.name == "args" {
+                        return self.event_field(ctx, &name.name, e.span);
+                    }
+                }
+                self.unsupported(e.span, "field access");
+                None
+            }
+            ast::ExprKind::Unary { op, operand } => {
+                let operand = Box::new(self.int_expr(ctx, operand)?);
+                let op = match op {
+                    ast::UnOp::Neg => ir::UnOp::Neg,
+                    ast::UnOp::Not => ir::UnOp::Not,
+                };
+                int(ExprKind::Unary { op, operand })
+            }
+            ast::ExprKind::Binary { op, lhs, rhs } => {
+                let op = match op {
+                    ast::BinOp::Add => ir::BinOp::Add,
+                    ast::BinOp::Sub => ir::BinOp::Sub,
+                    ast::BinOp::Mul => ir::BinOp::Mul,
+                    ast::BinOp::Div => ir::BinOp::Div,
+                    ast::BinOp::Mod => ir::BinOp::Mod,
+                    ast::BinOp::Eq => ir::BinOp::Eq,
+                    ast::BinOp::Ne => ir::BinOp::Ne,
+                    ast::BinOp::Lt => ir::BinOp::Lt,
+                    ast::BinOp::Le => ir::BinOp::Le,
+                    ast::BinOp::Gt => ir::BinOp::Gt,
+                    ast::BinOp::Ge => ir::BinOp::Ge,
+                    ast::BinOp::And => ir::BinOp::And,
+                    ast::BinOp::Or => ir::BinOp::Or,
+                    ast::BinOp::Concat => {
+                        self.unsupported(e.span, "string concatenation");
+                        return None;
+                    }
+                };
+                let lhs = self.int_expr(ctx, lhs);
+                let rhs = self.int_expr(ctx, rhs);
+                int(ExprKind::Binary { op, lhs: Box::new(lhs?), rhs: Box::new(rhs?) })
+            }
+            ast::ExprKind::Nil => {
+                self.unsupported(e.span, "`nil`");
+                None
+            }
+            ast::ExprKind::Str(_) => {
+                self.unsupported(e.span, "a string literal outside printf's format");
+                None
+            }
+            ast::ExprKind::Call { .. } => {
+                self.unsupported(e.span, "a call used as a value");
+                None
+            }
+            ast::ExprKind::Index { .. } => {
+                self.unsupported(e.span, "reading a table");
+                None
+            }
+            ast::ExprKind::Table(_) | ast::ExprKind::Function(_) => {
+                self.unsupported(e.span, "a table or function value");
+                None
+            }
+            ast::ExprKind::Error => None,
+        }
+    }
+
+    fn name(&mut self, ctx: &ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
+        let builtin = match id.name.as_str() {
+            "pid" => Some(Builtin::Pid),
+            "tid" => Some(Builtin::Tid),
+            "uid" => Some(Builtin::Uid),
+            "cpu" => Some(Builtin::Cpu),
+            "execname" => Some(Builtin::Execname),
+            _ => None,
+        };
+        if let Some(b) = builtin {
+            let ty = if b == Builtin::Execname { Ty::Comm } else { Ty::Int };
+            return Some(Expr { kind: ExprKind::Builtin(b), ty, span: Some(span) });
+        }
+        if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
+            return self.event_arg(ctx, n, span);
+        }
+        if ctx.in_filter && !self.vars.contains_key(&id.name) {
+            if let Some(fields) = &ctx.fields {
+                if fields.iter().any(|f| f.name == id.name) {
+                    return self.event_field(ctx, &id.name, span);
+                }
+            }
+        }
+        if matches!(id.name.as_str(), "probename" | "argstr") {
+            self.unsupported(span, &format!("`{}`", id.name));
+            return None;
+        }
+        let g = self.kernel_global(id)?;
+        Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
+    }
+
+    fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
+        let Some(fields) = &ctx.fields else {
+            self.error(span, "the events of this probe have different fields; `argN` is ambiguous");
+            return None;
+        };
+        match fields.get(n) {
+            Some(f) => field_expr(f, span),
+            None => {
+                self.error(span, format!("this event has {} arguments (arg0..arg{})", fields.len(), fields.len().saturating_sub(1)));
+                None
+            }
+        }
+    }
+
+    fn event_field(&mut self, ctx: &ProbeCtx, name: &str, span: Span) -> Option<Expr> {
+        let Some(fields) = &ctx.fields else {
+            self.error(span, "the events of this probe have different fields");
+            return None;
+        };
+        match fields.iter().find(|f| f.name == name) {
+            Some(f) => field_expr(f, span),
+            None => {
+                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                self.diags.push(
+                    Diagnostic::error(span, format!("this event has no field `{name}`"))
+                        .with_note(format!("its fields are: {}", names.join(", "))),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn field_expr(f: &EventField, span: Span) -> Option<Expr> {
+    if ![1, 2, 4, 8].contains(&f.size) {
+        // Arrays and strings inline in the record are not integers.
+        return None;
+    }
+    Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
+}
+
+/// The non-common fields shared by every format, if they all agree.
+fn common_layout(formats: &[Vec<EventField>]) -> Option<Vec<EventField>> {
+    let first: Vec<EventField> = formats.first()?.iter().filter(|f| !f.common).cloned().collect();
+    let same = formats.iter().all(|f| {
+        let rest: Vec<&EventField> = f.iter().filter(|f| !f.common).collect();
+        rest.len() == first.len() && rest.iter().zip(&first).all(|(a, b)| a.offset == b.offset && a.size == b.size && a.signed == b.signed)
+    });
+    same.then_some(first)
+}
+
+/// Number of arguments a printf format consumes.
+pub fn count_conversions(format: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < format.len() {
+        if format[i] == b'%' {
+            i += 1;
+            if format.get(i) == Some(&b'%') {
+                i += 1;
+                continue;
+            }
+            while i < format.len() && !format[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            while i < format.len() && matches!(format[i], b'l' | b'h') {
+                i += 1;
+            }
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}

@@ -1,0 +1,108 @@
+//! Text dump of the IR for `--emit ir` and golden snapshots. Stable,
+//! deterministic, no IO.
+
+use super::{Attach, BinOp, Expr, ExprKind, Module, SiteKind, Stmt, StmtKind, UnOp};
+use std::fmt::Write;
+
+pub fn module(m: &Module) -> String {
+    let mut out = String::new();
+    for (i, g) in m.globals.iter().enumerate() {
+        let var = g.var.as_deref().map(|v| format!(" (var {v})")).unwrap_or_default();
+        let _ = writeln!(out, "global g{i} {}: {:?} in {}{var}", g.name, g.ty, g.section.name());
+    }
+    for (i, map) in m.maps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "map m{i} {}: {:?} key {} value {} entries {}",
+            map.name, map.kind, map.key_size, map.value_size, map.max_entries
+        );
+    }
+    for (i, s) in m.sites.iter().enumerate() {
+        let kind = match &s.kind {
+            SiteKind::Print => "print".to_string(),
+            SiteKind::Printf { format } => format!("printf {:?}", String::from_utf8_lossy(format)),
+            SiteKind::Exit => "exit".to_string(),
+        };
+        let _ = writeln!(out, "site s{i} {kind} fields {:?} size {}", s.fields, s.layout().1);
+    }
+    for (i, p) in m.probes.iter().enumerate() {
+        let attach: Vec<String> = p
+            .attach
+            .iter()
+            .map(|a| match a {
+                Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
+            })
+            .collect();
+        let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));
+        stmts(&mut out, &p.body, 1);
+        out.push_str("}\n");
+    }
+    out
+}
+
+fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
+    for s in body {
+        let pad = "  ".repeat(depth);
+        match &s.kind {
+            StmtKind::If { cond, then, otherwise } => {
+                let _ = writeln!(out, "{pad}if {} {{", expr(cond));
+                stmts(out, then, depth + 1);
+                if !otherwise.is_empty() {
+                    let _ = writeln!(out, "{pad}}} else {{");
+                    stmts(out, otherwise, depth + 1);
+                }
+                let _ = writeln!(out, "{pad}}}");
+            }
+            StmtKind::GlobalAdd { global, value } => {
+                let _ = writeln!(out, "{pad}g{} += {}", global.0, expr(value));
+            }
+            StmtKind::GlobalStore { global, value } => {
+                let _ = writeln!(out, "{pad}g{} = {}", global.0, expr(value));
+            }
+            StmtKind::Emit { site, args } => {
+                let args: Vec<String> = args.iter().map(expr).collect();
+                let _ = writeln!(out, "{pad}emit s{}({})", site.0, args.join(", "));
+            }
+            StmtKind::Return => {
+                let _ = writeln!(out, "{pad}return");
+            }
+        }
+    }
+}
+
+fn expr(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Const(v) => v.to_string(),
+        ExprKind::Builtin(b) => b.name().to_string(),
+        ExprKind::Global(g) => format!("g{}", g.0),
+        ExprKind::CtxField { offset, size, signed } => {
+            format!("ctx[{offset}:{}{}]", if *signed { "s" } else { "u" }, size * 8)
+        }
+        ExprKind::Unary { op, operand } => {
+            let op = match op {
+                UnOp::Neg => "-",
+                UnOp::Not => "!",
+            };
+            format!("{op}{}", expr(operand))
+        }
+        ExprKind::Binary { op, lhs, rhs } => {
+            let op = match op {
+                BinOp::Add => "+",
+                BinOp::Sub => "-",
+                BinOp::Mul => "*",
+                BinOp::Div => "/",
+                BinOp::Mod => "%",
+                BinOp::BitAnd => "&",
+                BinOp::Eq => "==",
+                BinOp::Ne => "!=",
+                BinOp::Lt => "<",
+                BinOp::Le => "<=",
+                BinOp::Gt => ">",
+                BinOp::Ge => ">=",
+                BinOp::And => "&&",
+                BinOp::Or => "||",
+            };
+            format!("({} {op} {})", expr(lhs), expr(rhs))
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The IR validator: runs once after lowering and checks every invariant
+//! bpfgen relies on (ids in range, types of operands, record layouts).
+//! After it passes, bpfgen may only fail on target limits. A failure here
+//! is a compiler bug, never a user mistake. No IO.
+
+use super::{ExprKind, Module, Stmt, StmtKind, Ty};
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub probe: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid IR in probe {}: {}", self.probe, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub fn validate(m: &Module) -> Result<(), Error> {
+    for (i, probe) in m.probes.iter().enumerate() {
+        if probe.attach.is_empty() {
+            return Err(Error { probe: i, message: "probe has no attach point".into() });
+        }
+        let v = Validator { m, probe: i };
+        v.stmts(&probe.body)?;
+    }
+    if let Some(g) = m.stop_flag {
+        if g.index() >= m.globals.len() {
+            return Err(Error { probe: 0, message: "stop flag out of range".into() });
+        }
+    }
+    Ok(())
+}
+
+struct Validator<'a> {
+    m: &'a Module,
+    probe: usize,
+}
+
+impl Validator<'_> {
+    fn err(&self, message: impl Into<String>) -> Error {
+        Error { probe: self.probe, message: message.into() }
+    }
+
+    fn stmts(&self, stmts: &[Stmt]) -> Result<(), Error> {
+        stmts.iter().try_for_each(|s| self.stmt(s))
+    }
+
+    fn stmt(&self, s: &Stmt) -> Result<(), Error> {
+        match &s.kind {
+            StmtKind::If { cond, then, otherwise } => {
+                self.int_expr(cond)?;
+                self.stmts(then)?;
+                self.stmts(otherwise)
+            }
+            StmtKind::GlobalAdd { global, value } | StmtKind::GlobalStore { global, value } => {
+                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
+                if g.ty != Ty::Int {
+                    return Err(self.err(format!("store to non-integer global {}", g.name)));
+                }
+                self.int_expr(value)
+            }
+            StmtKind::Emit { site, args } => {
+                if self.m.events.is_none() {
+                    return Err(self.err("record emitted without an event ring buffer"));
+                }
+                let site = self.m.sites.get(site.index()).ok_or_else(|| self.err("site out of range"))?;
+                if site.fields.len() != args.len() {
+                    return Err(self.err("record field count differs from its site"));
+                }
+                for (ty, arg) in site.fields.iter().zip(args) {
+                    if *ty != arg.ty {
+                        return Err(self.err("record field type differs from its site"));
+                    }
+                    self.expr(arg)?;
+                }
+                Ok(())
+            }
+            StmtKind::Return => Ok(()),
+        }
+    }
+
+    fn int_expr(&self, e: &super::Expr) -> Result<(), Error> {
+        if e.ty != Ty::Int {
+            return Err(self.err("integer expected"));
+        }
+        self.expr(e)
+    }
+
+    fn expr(&self, e: &super::Expr) -> Result<(), Error> {
+        match &e.kind {
+            ExprKind::Const(_) => Ok(()),
+            ExprKind::Builtin(b) => {
+                let want = if *b == super::Builtin::Execname { Ty::Comm } else { Ty::Int };
+                if e.ty != want {
+                    return Err(self.err(format!("builtin {} has the wrong type", b.name())));
+                }
+                Ok(())
+            }
+            ExprKind::Global(g) => {
+                if g.index() >= self.m.globals.len() {
+                    return Err(self.err("global out of range"));
+                }
+                Ok(())
+            }
+            ExprKind::CtxField { size, .. } => {
+                if ![1, 2, 4, 8].contains(size) {
+                    return Err(self.err(format!("context field of size {size}")));
+                }
+                Ok(())
+            }
+            ExprKind::Unary { operand, .. } => self.int_expr(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.int_expr(lhs)?;
+                self.int_expr(rhs)
+            }
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! A tracing session: opens the compiled object with libbpf, seeds its
+//! globals from the main context, loads (mapping verifier rejections back
+//! to source lines), attaches, consumes the ring buffer, runs ticks, and on
+//! the way out stops event delivery, drains, runs trace_end and only then
+//! detaches. The only place that loads or attaches BPF.
+
+use super::interp::{Interp, Outcome, Value};
+use super::{format, SharedOut};
+use crate::bpfgen::codegen::{Compiled, GlobalLayout};
+use crate::frontend::ast::Span;
+use crate::ir::{self, Module, Section, SiteKind, Ty};
+use libbpf_rs::libbpf_sys;
+use libbpf_rs::{AsRawLibbpf, Link, MapCore, ObjectBuilder, PrintLevel, RingBufferBuilder};
+use std::cell::RefCell;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A runtime failure, with the source span it concerns when there is one.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub message: String,
+    pub span: Option<Span>,
+    pub notes: Vec<String>,
+}
+
+impl Error {
+    fn new(message: impl Into<String>) -> Error {
+        Error { message: message.into(), span: None, notes: Vec::new() }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// No "Tracing..." banner.
+    pub quiet: bool,
+    /// Show libbpf's messages.
+    pub verbose: bool,
+    /// Load the programs but attach nothing (`-d`).
+    pub dry_run: bool,
+}
+
+/// libbpf's messages since the last take; shown live with `-v`.
+static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+fn libbpf_print(level: PrintLevel, msg: String) {
+    // Kept for error reports; shown live only with -v.
+    if VERBOSE.load(Ordering::Relaxed) && (level != PrintLevel::Debug || msg.contains("verifier")) {
+        eprint!("{msg}");
+    }
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.push_str(&msg);
+    }
+}
+
+fn take_libbpf_log() -> String {
+    LIBBPF_LOG.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+}
+
+/// Finds the failing instruction in a verifier log: the last `N: (..)`
+/// line, and the reason printed after it.
+pub fn verifier_failure(log: &str, program: &str) -> Option<(usize, String)> {
+    let start = log.find(&format!("prog '{program}': -- BEGIN PROG LOAD LOG --"))?;
+    let body = &log[start..];
+    let end = body.find("-- END PROG LOAD LOG --").unwrap_or(body.len());
+    let lines: Vec<&str> = body[..end].lines().skip(1).collect();
+    let mut last_insn = None;
+    for (i, line) in lines.iter().enumerate() {
+        let mut parts = line.splitn(2, ": (");
+        if let (Some(n), Some(_)) = (parts.next(), parts.next()) {
+            if let Ok(n) = n.trim().parse::<usize>() {
+                last_insn = Some((i, n));
+            }
+        }
+    }
+    let (line_no, insn) = last_insn?;
+    let reason: Vec<&str> = lines[line_no + 1..]
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("libbpf:"))
+        .collect();
+    Some((insn, reason.join("; ")))
+}
+
+/// A live view of one internal data section (`.bss`, `.data`) through
+/// libbpf's memory mapping of it.
+struct SectionView {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl SectionView {
+    fn read_u64(&self, offset: u32) -> u64 {
+        let at = offset as usize;
+        if at + 8 > self.len {
+            return 0;
+        }
+        // SAFETY: in bounds of the mapping libbpf keeps for the object's
+        // lifetime; volatile because the kernel writes it concurrently.
+        unsafe { std::ptr::read_volatile(self.ptr.add(at).cast::<u64>()) }
+    }
+    fn write_u64(&self, offset: u32, v: u64) {
+        let at = offset as usize;
+        if at + 8 <= self.len {
+            // SAFETY: as in read_u64.
+            unsafe { std::ptr::write_volatile(self.ptr.add(at).cast::<u64>(), v) }
+        }
+    }
+}
+
+fn section_of(name: &str) -> Option<Section> {
+    if name.ends_with(".bss") {
+        Some(Section::Bss)
+    } else if name.ends_with(".data") {
+        Some(Section::Data)
+    } else {
+        None
+    }
+}
+
+/// The integer a kernel global starts with, from the main context's value.
+fn initial_int(interp: &Interp, g: &ir::Global) -> Result<i64, Error> {
+    let Some(var) = &g.var else { return Ok(0) };
+    match interp.global(var) {
+        None | Some(Value::Nil) => Ok(0),
+        Some(Value::Int(v)) => Ok(v),
+        Some(Value::Bool(b)) => Ok(i64::from(b)),
+        Some(_) => Err(Error {
+            message: format!("variable `{var}` is used as a number in a probe, but the main context set it to another type"),
+            span: g.span,
+            notes: Vec::new(),
+        }),
+    }
+}
+
+/// Turns one ring-buffer record into output (or a request to stop).
+fn handle_record(m: &Module, rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
+    let Some(tag) = rec.get(..8) else { return Ok(false) };
+    let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
+    let Some(site) = m.sites.get(site_id) else {
+        return Err(Error::new(format!("corrupt record from the kernel (site {site_id})")));
+    };
+    let (offsets, _) = site.layout();
+    let mut args = Vec::with_capacity(site.fields.len());
+    for (ty, off) in site.fields.iter().zip(offsets) {
+        let off = off as usize;
+        let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
+        args.push(match ty {
+            Ty::Int => Value::Int(i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
+            Ty::Comm => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Value::string(&bytes[..end])
+            }
+        });
+    }
+    let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
+    match &site.kind {
+        SiteKind::Print => out.write_all(&format::print_line(&args)).map_err(io)?,
+        SiteKind::Printf { format: f } => match format::printf(f, &args) {
+            Ok(text) => out.write_all(&text).map_err(io)?,
+            Err(e) => return Err(Error { message: e.to_string(), span: Some(site.span), notes: Vec::new() }),
+        },
+        SiteKind::Exit => return Ok(true),
+    }
+    Ok(false)
+}
+
+/// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
+/// then trace_end. `stop` is set by the signal handler.
+pub fn run(
+    module: &Module,
+    compiled: &Compiled,
+    object: &[u8],
+    interp: &mut Interp,
+    out: &SharedOut,
+    opts: &Options,
+    stop: &Arc<AtomicBool>,
+) -> Result<Outcome, Error> {
+    VERBOSE.store(opts.verbose, Ordering::Relaxed);
+    libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
+    take_libbpf_log();
+
+    let lib = |what: &str, e: libbpf_rs::Error| Error::new(format!("{what}: {e}"));
+    let mut builder = ObjectBuilder::default();
+    builder.name("ktap").map_err(|e| lib("cannot name the BPF object", e))?;
+    let mut open = builder.open_memory(object).map_err(|e| {
+        let mut err = lib("libbpf cannot open the generated object (a compiler bug)", e);
+        err.notes.push(take_libbpf_log());
+        err
+    })?;
+
+    // Seed the data sections with the main context's values.
+    for mut map in open.maps_mut() {
+        let Some(section) = section_of(&map.name().to_string_lossy()) else { continue };
+        let Some(buf) = map.initial_value_mut() else { continue };
+        for (g, layout) in module.globals.iter().zip(&compiled.globals) {
+            if layout.section != section {
+                continue;
+            }
+            let v = initial_int(interp, g)?;
+            let at = layout.offset as usize;
+            if let Some(slot) = buf.get_mut(at..at + 8) {
+                slot.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
+    let obj = match open.load() {
+        Ok(obj) => obj,
+        Err(e) => return Err(load_error(compiled, e)),
+    };
+    take_libbpf_log();
+
+    let mut views: Vec<(Section, SectionView)> = Vec::new();
+    for map in obj.maps() {
+        let Some(section) = section_of(&map.name().to_string_lossy()) else { continue };
+        let mut size: libbpf_sys::size_t = 0;
+        // SAFETY: the map pointer is valid while `obj` lives; after load
+        // libbpf returns its live memory mapping of the section.
+        let ptr = unsafe { libbpf_sys::bpf_map__initial_value(map.as_libbpf_object().as_ptr(), &mut size) };
+        if !ptr.is_null() {
+            views.push((section, SectionView { ptr: ptr.cast(), len: size as usize }));
+        }
+    }
+    let global_view = |layout: &GlobalLayout| views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v);
+
+    if opts.dry_run {
+        let _ = writeln!(out.clone(), "Loaded {} program(s); not attaching (-d).", compiled.programs.len());
+        return Ok(Outcome::Done);
+    }
+
+    // Attach every program to every event of its probe.
+    let mut links: Vec<Link> = Vec::new();
+    for info in &compiled.programs {
+        let Some(prog) = obj.progs().find(|p| p.name() == info.name.as_str()) else {
+            return Err(Error::new(format!("program {} missing after load", info.name)));
+        };
+        for attach in &module.probes[info.probe].attach {
+            match attach {
+                ir::Attach::Tracepoint { system, event } => {
+                    let link = prog
+                        .attach_tracepoint(libbpf_rs::TracepointCategory::Custom(system.clone()), event)
+                        .map_err(|e| Error {
+                            message: format!("cannot attach to tracepoint {system}:{event}: {e}"),
+                            span: Some(module.probes[info.probe].span),
+                            notes: Vec::new(),
+                        })?;
+                    links.push(link);
+                }
+            }
+        }
+    }
+
+    let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    let ringbuf = match module.events {
+        Some(events) => {
+            let name = &module.map(events).name;
+            let map = obj
+                .maps()
+                .find(|m| m.name().to_string_lossy() == name.as_str())
+                .ok_or_else(|| Error::new("event ring buffer missing after load"))?;
+            let mut b = RingBufferBuilder::new();
+            let q = queue.clone();
+            b.add(&map, move |data: &[u8]| {
+                q.borrow_mut().push(data.to_vec());
+                0
+            })
+            .map_err(|e| lib("cannot open the event ring buffer", e))?;
+            Some(b.build().map_err(|e| lib("cannot open the event ring buffer", e))?)
+        }
+        None => None,
+    };
+
+    let mut w = out.clone();
+    if !opts.quiet {
+        let _ = writeln!(w, "Tracing... Hit Ctrl-C to end.");
+        let _ = w.flush();
+    }
+
+    let ticks = interp.ticks();
+    let start = Instant::now();
+    let mut next_tick: Vec<Instant> = ticks.iter().map(|(ns, _)| start + Duration::from_nanos(*ns)).collect();
+    let mut outcome = Outcome::Done;
+    let drain = |w: &mut SharedOut| -> Result<bool, Error> {
+        let records = std::mem::take(&mut *queue.borrow_mut());
+        let mut exit = false;
+        for rec in &records {
+            exit |= handle_record(module, rec, w)?;
+            if exit {
+                break;
+            }
+        }
+        Ok(exit)
+    };
+    'run: loop {
+        if stop.load(Ordering::Relaxed) {
+            outcome = Outcome::Interrupted;
+            break;
+        }
+        let now = Instant::now();
+        let until_tick = next_tick.iter().map(|t| t.saturating_duration_since(now)).min();
+        let timeout = until_tick.unwrap_or(Duration::from_millis(100)).min(Duration::from_millis(100));
+        match &ringbuf {
+            Some(rb) => {
+                // EINTR from a signal is an ordinary wake-up.
+                let _ = rb.poll_raw(timeout);
+            }
+            None => std::thread::sleep(timeout.min(Duration::from_millis(20))),
+        }
+        if drain(&mut w)? {
+            outcome = Outcome::Exit;
+            break;
+        }
+        let now = Instant::now();
+        for (i, (period, id)) in ticks.iter().enumerate() {
+            if now >= next_tick[i] {
+                next_tick[i] += Duration::from_nanos(*period);
+                match interp.run_tick(*id).map_err(interp_error)? {
+                    Outcome::Done => {}
+                    other => {
+                        outcome = other;
+                        break 'run;
+                    }
+                }
+            }
+        }
+    }
+
+    // Stop delivering events, then drain what is already in flight.
+    if let Some(layout) = module.stop_flag.map(|g| &compiled.globals[g.index()]) {
+        if let Some(view) = global_view(layout) {
+            view.write_u64(layout.offset, 1);
+        }
+    }
+    if let Some(rb) = &ringbuf {
+        let _ = rb.consume_raw();
+    }
+    if outcome != Outcome::Exit || queue.borrow().is_empty() {
+        let _ = drain(&mut w)?;
+    }
+
+    // Kernel globals become the userspace variables trace_end reads.
+    for (g, layout) in module.globals.iter().zip(&compiled.globals) {
+        if let (Some(var), Some(view)) = (&g.var, global_view(layout)) {
+            interp.set_global(var, Value::Int(view.read_u64(layout.offset) as i64));
+        }
+    }
+    let lost = module
+        .lost_events
+        .map(|g| &compiled.globals[g.index()])
+        .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))
+        .unwrap_or(0);
+    let end = if interp.has_trace_end() { interp.run_trace_end().map_err(interp_error)? } else { Outcome::Done };
+    interp.flush();
+    let _ = w.flush();
+    if lost > 0 {
+        eprintln!("ktap: warning: {lost} events lost (the ring buffer was full)");
+    }
+    drop(ringbuf);
+    drop(links);
+    Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })
+}
+
+fn interp_error(e: super::interp::RuntimeError) -> Error {
+    Error { message: e.message, span: e.span, notes: Vec::new() }
+}
+
+/// Explains a failed load: for a verifier rejection, the program's source
+/// line and the verifier's reason.
+fn load_error(compiled: &Compiled, e: libbpf_rs::Error) -> Error {
+    let log = take_libbpf_log();
+    for info in &compiled.programs {
+        if let Some((insn, reason)) = verifier_failure(&log, &info.name) {
+            let span = info.spans.get(insn).copied().flatten();
+            return Error {
+                message: format!("the kernel verifier rejected the code generated for this probe (a ktap bug): {e}"),
+                span,
+                notes: vec![format!("verifier: at instruction {insn}: {reason}")],
+            };
+        }
+    }
+    let mut err = Error::new(format!("cannot load the BPF programs: {e}"));
+    if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+        err.notes.push("loading BPF needs root (or CAP_BPF and CAP_PERFMON)".into());
+    }
+    let tail: Vec<&str> = log.lines().rev().take(8).collect();
+    if !tail.is_empty() {
+        err.notes.push(tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    err
+}

@@ -1,0 +1,248 @@
+//! tracefs: finds (or mounts) it, lists tracepoints and parses their format
+//! files into the field layouts that lowering needs. Never attaches
+//! anything.
+
+use crate::frontend::lower::{EventField, EventSource};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+const DEBUGFS_TRACING: &str = "/sys/kernel/debug/tracing";
+
+#[derive(Debug)]
+pub struct Error {
+    pub message: String,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub struct Tracefs {
+    root: PathBuf,
+    /// Set when this process mounted tracefs itself.
+    pub mounted_by_us: bool,
+}
+
+impl Tracefs {
+    /// Finds tracefs, mounting it at /sys/kernel/tracing when needed.
+    pub fn open() -> Result<Tracefs, Error> {
+        for root in [TRACEFS, DEBUGFS_TRACING] {
+            if Path::new(root).join("events").is_dir() {
+                return Ok(Tracefs { root: root.into(), mounted_by_us: false });
+            }
+        }
+        match mount_tracefs() {
+            Ok(()) if Path::new(TRACEFS).join("events").is_dir() => {
+                Ok(Tracefs { root: TRACEFS.into(), mounted_by_us: true })
+            }
+            Ok(()) => Err(Error { message: format!("mounted tracefs at {TRACEFS} but it has no events directory") }),
+            Err(e) => Err(Error {
+                message: format!(
+                    "tracefs is not mounted and mounting it at {TRACEFS} failed: {e}; \
+                     mount it with `mount -t tracefs nodev {TRACEFS}` (as root)"
+                ),
+            }),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn events_dir(&self) -> PathBuf {
+        self.root.join("events")
+    }
+
+    /// Every `system:event` pair, sorted.
+    pub fn all_tracepoints(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for system in list_dirs(&self.events_dir()) {
+            for event in list_dirs(&self.events_dir().join(&system)) {
+                out.push((system.clone(), event));
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn mount_tracefs() -> io::Result<()> {
+    let target = std::ffi::CString::new(TRACEFS).map_err(io::Error::other)?;
+    let fstype = c"tracefs";
+    // SAFETY: all pointers are valid NUL-terminated strings; data is null.
+    let rc = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Names of the subdirectories of `dir` (files such as `enable` skipped).
+fn list_dirs(dir: &Path) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Shell-style glob match with `*` and `?`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?'])
+}
+
+/// Parses a tracepoint `format` file into its fields.
+pub fn parse_format(text: &str) -> Vec<EventField> {
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("field:") else { continue };
+        let mut decl = "";
+        let (mut offset, mut size, mut signed) = (None, None, false);
+        for part in rest.split(';') {
+            let part = part.trim();
+            if let Some(v) = part.strip_prefix("offset:") {
+                offset = v.parse().ok();
+            } else if let Some(v) = part.strip_prefix("size:") {
+                size = v.parse().ok();
+            } else if let Some(v) = part.strip_prefix("signed:") {
+                signed = v == "1";
+            } else if decl.is_empty() {
+                decl = part;
+            }
+        }
+        let name = decl.split_whitespace().last().unwrap_or("");
+        let name = name.split('[').next().unwrap_or(name);
+        if let (Some(offset), Some(size), false) = (offset, size, name.is_empty()) {
+            fields.push(EventField { name: name.to_string(), offset, size, signed, common: name.starts_with("common_") });
+        }
+    }
+    fields
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+impl EventSource for Tracefs {
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
+        if !has_glob(system) && !has_glob(event) {
+            let dir = self.events_dir().join(system).join(event);
+            return Ok(if dir.join("format").is_file() { vec![(system.into(), event.into())] } else { Vec::new() });
+        }
+        let systems: Vec<String> = if has_glob(system) {
+            list_dirs(&self.events_dir()).into_iter().filter(|s| glob_match(system, s)).collect()
+        } else {
+            vec![system.to_string()]
+        };
+        let mut out = Vec::new();
+        for s in systems {
+            for e in list_dirs(&self.events_dir().join(&s)) {
+                if glob_match(event, &e) {
+                    out.push((s.clone(), e));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
+        let path = self.events_dir().join(system).join(event).join("format");
+        fs::read_to_string(&path).map(|t| parse_format(&t)).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn similar(&self, system: &str, event: &str) -> Vec<String> {
+        let want = format!("{system}:{event}");
+        let mut scored: Vec<(usize, String)> = self
+            .all_tracepoints()
+            .into_iter()
+            .map(|(s, e)| {
+                let name = format!("{s}:{e}");
+                (levenshtein(&want, &name), name)
+            })
+            .filter(|(d, _)| *d <= want.len() / 3 + 1)
+            .collect();
+        scored.sort();
+        scored.into_iter().take(3).map(|(_, n)| n).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("sys_enter_*", "sys_enter_openat"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*open*", "sys_enter_openat"));
+        assert!(!glob_match("sys_exit_*", "sys_enter_openat"));
+        assert!(glob_match("s?s", "sys"));
+        assert!(!glob_match("sys", "sysx"));
+    }
+
+    #[test]
+    fn format_file() {
+        let text = "name: sys_enter_write\nID: 700\nformat:\n\
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+            \tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\
+            \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\
+            \tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;\n\
+            \tfield:const char * buf;\toffset:24;\tsize:8;\tsigned:0;\n\
+            \tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;\n";
+        let f = parse_format(text);
+        let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["common_type", "common_pid", "__syscall_nr", "fd", "buf", "comm"]);
+        assert!(f[1].common && f[1].signed);
+        assert_eq!((f[3].offset, f[3].size, f[3].signed, f[3].common), (16, 8, false, false));
+        assert_eq!(f[5].size, 16);
+    }
+
+    #[test]
+    fn distance() {
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("", "ab"), 2);
+    }
+}
