@@ -1,1 +1,783 @@
-//! (bpfgen: btf) — being written.
+//! BTF writer: a builder of types and strings that serialises to the `.BTF`
+//! section bytes. Pure; no IO, never panics, never casts structs to bytes.
+//!
+//! Format: the kernel's Documentation/bpf/btf.rst and include/uapi/linux/btf.h
+//! (`struct btf_header`, `struct btf_type`, one trailing record per kind).
+//! Invariants set by [`BtfBuilder::new`]: the string table starts with "\0"
+//! (offset 0 is the empty name) and type id 0 is `void`.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// A BTF type id; 0 is `void`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeId(pub u32);
+
+impl TypeId {
+    /// The implicit `void` type.
+    pub const VOID: TypeId = TypeId(0);
+}
+
+/// An offset into the BTF string table; 0 is the empty string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StrOff(pub u32);
+
+impl StrOff {
+    /// The empty string (anonymous types).
+    pub const EMPTY: StrOff = StrOff(0);
+}
+
+/// BTF magic number (btf.h `BTF_MAGIC`).
+pub const BTF_MAGIC: u16 = 0xeb9f;
+/// BTF format version.
+pub const BTF_VERSION: u8 = 1;
+/// Size of `struct btf_header`.
+pub const BTF_HEADER_LEN: u32 = 24;
+
+/// Kind numbers (btf.h `BTF_KIND_*`).
+pub mod kind {
+    pub const INT: u32 = 1;
+    pub const PTR: u32 = 2;
+    pub const ARRAY: u32 = 3;
+    pub const STRUCT: u32 = 4;
+    pub const UNION: u32 = 5;
+    pub const ENUM: u32 = 6;
+    pub const TYPEDEF: u32 = 8;
+    pub const VOLATILE: u32 = 9;
+    pub const CONST: u32 = 10;
+    pub const FUNC: u32 = 12;
+    pub const FUNC_PROTO: u32 = 13;
+    pub const VAR: u32 = 14;
+    pub const DATASEC: u32 = 15;
+}
+
+/// `BTF_INT_SIGNED` in the INT encoding bits.
+pub const BTF_INT_SIGNED: u32 = 1;
+
+/// Linkage of a BTF FUNC (btf.h `enum btf_func_linkage`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FuncLinkage {
+    Static,
+    Global,
+    Extern,
+}
+
+impl FuncLinkage {
+    fn code(self) -> u32 {
+        match self {
+            FuncLinkage::Static => 0,
+            FuncLinkage::Global => 1,
+            FuncLinkage::Extern => 2,
+        }
+    }
+}
+
+/// Linkage of a BTF VAR (btf.h `BTF_VAR_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VarLinkage {
+    Static,
+    GlobalAllocated,
+    GlobalExtern,
+}
+
+impl VarLinkage {
+    fn code(self) -> u32 {
+        match self {
+            VarLinkage::Static => 0,
+            VarLinkage::GlobalAllocated => 1,
+            VarLinkage::GlobalExtern => 2,
+        }
+    }
+}
+
+/// A struct or union member as given to [`BtfBuilder::add_struct`]. The
+/// name may be `&str` or `String`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BtfMember<S = String> {
+    pub name: S,
+    pub ty: TypeId,
+    /// Offset of the member from the start of the struct, in bits.
+    pub bit_offset: u32,
+}
+
+/// One variable of a DATASEC: the VAR type, its byte offset and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatasecVar {
+    pub var: TypeId,
+    pub offset: u32,
+    pub size: u32,
+}
+
+/// Problems [`BtfBuilder::validate`] finds before the kernel would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// A type refers to an id that does not exist (yet).
+    DanglingType { from: TypeId, to: TypeId },
+    /// More members, params or vars than the 16-bit vlen holds.
+    TooManyEntries { ty: TypeId, count: usize },
+    /// The string table outgrew BTF's 24-bit name offsets.
+    StringsTooLarge { len: usize },
+    /// More types than a BTF blob may hold.
+    TooManyTypes { count: usize },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::DanglingType { from, to } => {
+                write!(f, "BTF type {} refers to missing type {}", from.0, to.0)
+            }
+            Error::TooManyEntries { ty, count } => {
+                write!(f, "BTF type {} has {count} entries, more than 65535", ty.0)
+            }
+            Error::StringsTooLarge { len } => write!(f, "BTF string table too large ({len} bytes)"),
+            Error::TooManyTypes { count } => write!(f, "too many BTF types ({count})"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+// ---- One small struct per kind -------------------------------------------
+
+/// BTF_KIND_INT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Int {
+    pub name: StrOff,
+    pub size: u32,
+    pub signed: bool,
+}
+
+/// BTF_KIND_PTR, BTF_KIND_TYPEDEF, BTF_KIND_CONST, BTF_KIND_VOLATILE: a
+/// name (empty except for typedefs) and the type referred to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ref {
+    pub name: StrOff,
+    pub ty: TypeId,
+}
+
+/// BTF_KIND_ARRAY.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Array {
+    pub elem: TypeId,
+    pub index: TypeId,
+    pub nelems: u32,
+}
+
+/// One member as stored: name offset resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub name: StrOff,
+    pub ty: TypeId,
+    pub bit_offset: u32,
+}
+
+/// BTF_KIND_STRUCT and BTF_KIND_UNION.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Composite {
+    pub name: StrOff,
+    pub size: u32,
+    pub members: Vec<Member>,
+}
+
+/// One enumerator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enumerator {
+    pub name: StrOff,
+    pub value: i32,
+}
+
+/// BTF_KIND_ENUM (32-bit values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enum {
+    pub name: StrOff,
+    pub size: u32,
+    pub values: Vec<Enumerator>,
+}
+
+/// BTF_KIND_FUNC_PROTO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuncProto {
+    pub ret: TypeId,
+    pub params: Vec<(StrOff, TypeId)>,
+}
+
+/// BTF_KIND_FUNC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Func {
+    pub name: StrOff,
+    pub proto: TypeId,
+    pub linkage: FuncLinkage,
+}
+
+/// BTF_KIND_VAR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Var {
+    pub name: StrOff,
+    pub ty: TypeId,
+    pub linkage: VarLinkage,
+}
+
+/// BTF_KIND_DATASEC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datasec {
+    pub name: StrOff,
+    pub size: u32,
+    pub vars: Vec<DatasecVar>,
+}
+
+/// Any BTF type this builder can write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BtfType {
+    Int(Int),
+    Ptr(Ref),
+    Array(Array),
+    Struct(Composite),
+    Union(Composite),
+    Enum(Enum),
+    Typedef(Ref),
+    Volatile(Ref),
+    Const(Ref),
+    Func(Func),
+    FuncProto(FuncProto),
+    Var(Var),
+    Datasec(Datasec),
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+/// `btf_type.info`: vlen in bits 0-15, kind in 24-28, kind_flag in 31.
+fn info(kind: u32, vlen: usize) -> u32 {
+    // vlen overflow is reported by validate(); truncate here to stay total.
+    ((kind & 0x1f) << 24) | (vlen as u32 & 0xffff)
+}
+
+/// Writes the common 12-byte `struct btf_type`.
+fn put_head(out: &mut Vec<u8>, name: StrOff, kind: u32, vlen: usize, size_or_type: u32) {
+    put_u32(out, name.0);
+    put_u32(out, info(kind, vlen));
+    put_u32(out, size_or_type);
+}
+
+impl BtfType {
+    /// The BTF_KIND_* number.
+    pub fn kind(&self) -> u32 {
+        match self {
+            BtfType::Int(_) => kind::INT,
+            BtfType::Ptr(_) => kind::PTR,
+            BtfType::Array(_) => kind::ARRAY,
+            BtfType::Struct(_) => kind::STRUCT,
+            BtfType::Union(_) => kind::UNION,
+            BtfType::Enum(_) => kind::ENUM,
+            BtfType::Typedef(_) => kind::TYPEDEF,
+            BtfType::Volatile(_) => kind::VOLATILE,
+            BtfType::Const(_) => kind::CONST,
+            BtfType::Func(_) => kind::FUNC,
+            BtfType::FuncProto(_) => kind::FUNC_PROTO,
+            BtfType::Var(_) => kind::VAR,
+            BtfType::Datasec(_) => kind::DATASEC,
+        }
+    }
+
+    /// Number of trailing entries (the vlen field's meaning per kind).
+    fn entries(&self) -> usize {
+        match self {
+            BtfType::Struct(c) | BtfType::Union(c) => c.members.len(),
+            BtfType::Enum(e) => e.values.len(),
+            BtfType::FuncProto(p) => p.params.len(),
+            BtfType::Datasec(d) => d.vars.len(),
+            _ => 0,
+        }
+    }
+
+    /// Type ids this type refers to.
+    fn refs(&self) -> Vec<TypeId> {
+        match self {
+            BtfType::Int(_) | BtfType::Enum(_) => Vec::new(),
+            BtfType::Ptr(r) | BtfType::Typedef(r) | BtfType::Volatile(r) | BtfType::Const(r) => {
+                vec![r.ty]
+            }
+            BtfType::Array(a) => vec![a.elem, a.index],
+            BtfType::Struct(c) | BtfType::Union(c) => c.members.iter().map(|m| m.ty).collect(),
+            BtfType::FuncProto(p) => std::iter::once(p.ret)
+                .chain(p.params.iter().map(|p| p.1))
+                .collect(),
+            BtfType::Func(f) => vec![f.proto],
+            BtfType::Var(v) => vec![v.ty],
+            BtfType::Datasec(d) => d.vars.iter().map(|v| v.var).collect(),
+        }
+    }
+
+    /// Appends this type's bytes: `struct btf_type` plus its trailer.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let k = self.kind();
+        match self {
+            BtfType::Int(i) => {
+                put_head(out, i.name, k, 0, i.size);
+                let enc = if i.signed { BTF_INT_SIGNED } else { 0 };
+                // encoding:4 (bits 24-27), offset:8 (16-23), nr_bits:8 (0-7).
+                put_u32(out, (enc << 24) | (i.size.saturating_mul(8) & 0xff));
+            }
+            BtfType::Ptr(r) | BtfType::Typedef(r) | BtfType::Volatile(r) | BtfType::Const(r) => {
+                put_head(out, r.name, k, 0, r.ty.0);
+            }
+            BtfType::Array(a) => {
+                put_head(out, StrOff::EMPTY, k, 0, 0);
+                put_u32(out, a.elem.0);
+                put_u32(out, a.index.0);
+                put_u32(out, a.nelems);
+            }
+            BtfType::Struct(c) | BtfType::Union(c) => {
+                put_head(out, c.name, k, c.members.len(), c.size);
+                for m in &c.members {
+                    put_u32(out, m.name.0);
+                    put_u32(out, m.ty.0);
+                    put_u32(out, m.bit_offset);
+                }
+            }
+            BtfType::Enum(e) => {
+                put_head(out, e.name, k, e.values.len(), e.size);
+                for v in &e.values {
+                    put_u32(out, v.name.0);
+                    put_u32(out, v.value as u32);
+                }
+            }
+            BtfType::FuncProto(p) => {
+                put_head(out, StrOff::EMPTY, k, p.params.len(), p.ret.0);
+                for (name, ty) in &p.params {
+                    put_u32(out, name.0);
+                    put_u32(out, ty.0);
+                }
+            }
+            BtfType::Func(f) => {
+                // For FUNC, vlen holds the linkage.
+                put_head(out, f.name, k, f.linkage.code() as usize, f.proto.0);
+            }
+            BtfType::Var(v) => {
+                put_head(out, v.name, k, 0, v.ty.0);
+                put_u32(out, v.linkage.code());
+            }
+            BtfType::Datasec(d) => {
+                put_head(out, d.name, k, d.vars.len(), d.size);
+                for v in &d.vars {
+                    put_u32(out, v.var.0);
+                    put_u32(out, v.offset);
+                    put_u32(out, v.size);
+                }
+            }
+        }
+    }
+}
+
+/// Builds a BTF blob: strings and types, then [`BtfBuilder::to_bytes`].
+#[derive(Clone, Debug)]
+pub struct BtfBuilder {
+    strings: Vec<u8>,
+    string_index: HashMap<String, StrOff>,
+    /// Types 1..; index i holds type id i + 1.
+    types: Vec<BtfType>,
+}
+
+impl Default for BtfBuilder {
+    fn default() -> Self {
+        BtfBuilder::new()
+    }
+}
+
+impl BtfBuilder {
+    /// An empty BTF: string table "\0", only type 0 (void).
+    pub fn new() -> BtfBuilder {
+        let mut string_index = HashMap::new();
+        string_index.insert(String::new(), StrOff::EMPTY);
+        BtfBuilder {
+            strings: vec![0],
+            string_index,
+            types: Vec::new(),
+        }
+    }
+
+    /// Interns `s` (deduplicated) and returns its offset. The empty string
+    /// is offset 0. Interior NULs end the stored string early, as C would.
+    pub fn add_string(&mut self, s: &str) -> StrOff {
+        let s = s.split('\0').next().unwrap_or("");
+        if let Some(off) = self.string_index.get(s) {
+            return *off;
+        }
+        let off = StrOff(self.strings.len() as u32);
+        self.strings.extend_from_slice(s.as_bytes());
+        self.strings.push(0);
+        self.string_index.insert(s.to_owned(), off);
+        off
+    }
+
+    /// Appends a type and returns its id.
+    pub fn add_type(&mut self, ty: BtfType) -> TypeId {
+        self.types.push(ty);
+        TypeId(self.types.len() as u32)
+    }
+
+    /// The type with id `id` (None for void or unknown ids).
+    pub fn get(&self, id: TypeId) -> Option<&BtfType> {
+        (id.0 as usize)
+            .checked_sub(1)
+            .and_then(|i| self.types.get(i))
+    }
+
+    /// Number of types, not counting void.
+    pub fn type_count(&self) -> usize {
+        self.types.len()
+    }
+
+    /// The string at `off`, if it starts a string.
+    pub fn string_at(&self, off: StrOff) -> Option<&str> {
+        let rest = self.strings.get(off.0 as usize..)?;
+        let end = rest.iter().position(|b| *b == 0)?;
+        std::str::from_utf8(&rest[..end]).ok()
+    }
+
+    /// A signed or unsigned integer of `size_bytes` bytes.
+    pub fn add_int(&mut self, name: &str, size_bytes: u32, signed: bool) -> TypeId {
+        let name = self.add_string(name);
+        self.add_type(BtfType::Int(Int {
+            name,
+            size: size_bytes,
+            signed,
+        }))
+    }
+
+    /// A pointer to `ty`.
+    pub fn add_ptr(&mut self, ty: TypeId) -> TypeId {
+        self.add_type(BtfType::Ptr(Ref {
+            name: StrOff::EMPTY,
+            ty,
+        }))
+    }
+
+    /// `elem[nelems]`, indexed by `index` (an integer type).
+    pub fn add_array(&mut self, elem: TypeId, index: TypeId, nelems: u32) -> TypeId {
+        self.add_type(BtfType::Array(Array {
+            elem,
+            index,
+            nelems,
+        }))
+    }
+
+    fn members<S: AsRef<str>>(&mut self, members: &[BtfMember<S>]) -> Vec<Member> {
+        members
+            .iter()
+            .map(|m| Member {
+                name: self.add_string(m.name.as_ref()),
+                ty: m.ty,
+                bit_offset: m.bit_offset,
+            })
+            .collect()
+    }
+
+    /// A struct of `size` bytes (empty name = anonymous).
+    pub fn add_struct<S: AsRef<str>>(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: &[BtfMember<S>],
+    ) -> TypeId {
+        let name = self.add_string(name);
+        let members = self.members(members);
+        self.add_type(BtfType::Struct(Composite {
+            name,
+            size,
+            members,
+        }))
+    }
+
+    /// A union of `size` bytes (empty name = anonymous).
+    pub fn add_union<S: AsRef<str>>(
+        &mut self,
+        name: &str,
+        size: u32,
+        members: &[BtfMember<S>],
+    ) -> TypeId {
+        let name = self.add_string(name);
+        let members = self.members(members);
+        self.add_type(BtfType::Union(Composite {
+            name,
+            size,
+            members,
+        }))
+    }
+
+    /// A 4-byte enum with the given enumerators.
+    pub fn add_enum<S: AsRef<str>>(&mut self, name: &str, values: &[(S, i32)]) -> TypeId {
+        let name = self.add_string(name);
+        let values = values
+            .iter()
+            .map(|(n, v)| Enumerator {
+                name: self.add_string(n.as_ref()),
+                value: *v,
+            })
+            .collect();
+        self.add_type(BtfType::Enum(Enum {
+            name,
+            size: 4,
+            values,
+        }))
+    }
+
+    /// `typedef ty name`.
+    pub fn add_typedef(&mut self, name: &str, ty: TypeId) -> TypeId {
+        let name = self.add_string(name);
+        self.add_type(BtfType::Typedef(Ref { name, ty }))
+    }
+
+    /// `const ty`.
+    pub fn add_const(&mut self, ty: TypeId) -> TypeId {
+        self.add_type(BtfType::Const(Ref {
+            name: StrOff::EMPTY,
+            ty,
+        }))
+    }
+
+    /// `volatile ty`.
+    pub fn add_volatile(&mut self, ty: TypeId) -> TypeId {
+        self.add_type(BtfType::Volatile(Ref {
+            name: StrOff::EMPTY,
+            ty,
+        }))
+    }
+
+    /// A function signature; `ret` may be void.
+    pub fn add_func_proto<S: AsRef<str>>(&mut self, ret: TypeId, params: &[(S, TypeId)]) -> TypeId {
+        let params = params
+            .iter()
+            .map(|(n, t)| (self.add_string(n.as_ref()), *t))
+            .collect();
+        self.add_type(BtfType::FuncProto(FuncProto { ret, params }))
+    }
+
+    /// A function named `name` of signature `proto`.
+    pub fn add_func(&mut self, name: &str, proto: TypeId, linkage: FuncLinkage) -> TypeId {
+        let name = self.add_string(name);
+        self.add_type(BtfType::Func(Func {
+            name,
+            proto,
+            linkage,
+        }))
+    }
+
+    /// A variable named `name` of type `ty`.
+    pub fn add_var(&mut self, name: &str, ty: TypeId, linkage: VarLinkage) -> TypeId {
+        let name = self.add_string(name);
+        self.add_type(BtfType::Var(Var { name, ty, linkage }))
+    }
+
+    /// A data section of `size` bytes holding `vars` (sorted by offset,
+    /// as the kernel requires, by the caller).
+    pub fn add_datasec(&mut self, name: &str, size: u32, vars: &[DatasecVar]) -> TypeId {
+        let name = self.add_string(name);
+        self.add_type(BtfType::Datasec(Datasec {
+            name,
+            size,
+            vars: vars.to_vec(),
+        }))
+    }
+
+    /// Checks the limits the encoding cannot express and dangling ids.
+    pub fn validate(&self) -> Result<(), Error> {
+        // BTF_MAX_TYPE in kernel/bpf/btf.c.
+        if self.types.len() >= 0x000f_ffff {
+            return Err(Error::TooManyTypes {
+                count: self.types.len(),
+            });
+        }
+        // BTF_MAX_NAME_OFFSET in kernel/bpf/btf.c.
+        if self.strings.len() > 0x00ff_ffff {
+            return Err(Error::StringsTooLarge {
+                len: self.strings.len(),
+            });
+        }
+        let count = self.types.len() as u32;
+        for (i, t) in self.types.iter().enumerate() {
+            let id = TypeId(i as u32 + 1);
+            if t.entries() > 0xffff {
+                return Err(Error::TooManyEntries {
+                    ty: id,
+                    count: t.entries(),
+                });
+            }
+            for r in t.refs() {
+                if r.0 > count {
+                    return Err(Error::DanglingType { from: id, to: r });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `.BTF` section bytes: header, type section, string section.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut types = Vec::new();
+        for t in &self.types {
+            t.write(&mut types);
+        }
+        let mut out =
+            Vec::with_capacity(BTF_HEADER_LEN as usize + types.len() + self.strings.len());
+        out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+        out.push(BTF_VERSION);
+        out.push(0); // flags
+        put_u32(&mut out, BTF_HEADER_LEN);
+        put_u32(&mut out, 0); // type_off, relative to the header's end
+        put_u32(&mut out, types.len() as u32);
+        put_u32(&mut out, types.len() as u32); // str_off
+        put_u32(&mut out, self.strings.len() as u32);
+        out.extend_from_slice(&types);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(b: &[u8]) -> Vec<u32> {
+        b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    #[test]
+    fn empty_builder() {
+        let b = BtfBuilder::new();
+        let bytes = b.to_bytes();
+        assert_eq!(
+            bytes,
+            [0x9f, 0xeb, 1, 0, 24, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+        );
+        assert!(b.validate().is_ok());
+    }
+
+    #[test]
+    fn strings_dedup_and_offsets() {
+        let mut b = BtfBuilder::new();
+        assert_eq!(b.add_string(""), StrOff(0));
+        assert_eq!(b.add_string("int"), StrOff(1));
+        assert_eq!(b.add_string("key"), StrOff(5));
+        assert_eq!(b.add_string("int"), StrOff(1));
+        assert_eq!(b.string_at(StrOff(5)), Some("key"));
+        assert_eq!(b.string_at(StrOff(0)), Some(""));
+    }
+
+    #[test]
+    fn small_type_set_layout() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, true); // 1
+        let uint = b.add_int("unsigned int", 4, false); // 2
+        let arr = b.add_array(int, uint, 3); // 3
+        let ptr = b.add_ptr(arr); // 4
+        let st = b.add_struct(
+            "",
+            16,
+            &[
+                BtfMember {
+                    name: "type",
+                    ty: ptr,
+                    bit_offset: 0,
+                },
+                BtfMember {
+                    name: "key",
+                    ty: ptr,
+                    bit_offset: 64,
+                },
+            ],
+        ); // 5
+        let proto = b.add_func_proto(int, &[("ctx", ptr)]); // 6
+        let func = b.add_func("prog", proto, FuncLinkage::Global); // 7
+        let var = b.add_var("m", st, VarLinkage::GlobalAllocated); // 8
+        let sec = b.add_datasec(
+            ".maps",
+            16,
+            &[DatasecVar {
+                var,
+                offset: 0,
+                size: 16,
+            }],
+        ); // 9
+        assert_eq!(
+            [int, uint, arr, ptr, st, proto, func, var, sec],
+            [1, 2, 3, 4, 5, 6, 7, 8, 9].map(TypeId)
+        );
+        assert!(b.validate().is_ok());
+
+        // Strings: \0 int\0 unsigned int\0 type\0 key\0 ctx\0 prog\0 m\0 .maps\0
+        let strings = b"\0int\0unsigned int\0type\0key\0ctx\0prog\0m\0.maps\0";
+        let (o_int, o_uint, o_type, o_key, o_ctx, o_prog, o_m, o_maps) =
+            (1, 5, 18, 23, 27, 31, 36, 38);
+        #[rustfmt::skip]
+        let expect_types: Vec<u32> = vec![
+            // 1: INT "int" size 4, signed, 32 bits
+            o_int, 1 << 24, 4, (1 << 24) | 32,
+            // 2: INT "unsigned int"
+            o_uint, 1 << 24, 4, 32,
+            // 3: ARRAY of 1 indexed by 2, 3 elems
+            0, 3 << 24, 0, 1, 2, 3,
+            // 4: PTR to 3
+            0, 2 << 24, 3,
+            // 5: STRUCT anon, vlen 2, size 16
+            0, (4 << 24) | 2, 16, o_type, 4, 0, o_key, 4, 64,
+            // 6: FUNC_PROTO vlen 1 returning 1
+            0, (13 << 24) | 1, 1, o_ctx, 4,
+            // 7: FUNC "prog", linkage global in vlen, proto 6
+            o_prog, (12 << 24) | 1, 6,
+            // 8: VAR "m" of 5, global allocated
+            o_m, 14 << 24, 5, 1,
+            // 9: DATASEC ".maps" vlen 1 size 16
+            o_maps, (15 << 24) | 1, 16, 8, 0, 16,
+        ];
+        let bytes = b.to_bytes();
+        let type_len = expect_types.len() as u32 * 4;
+        let hdr = words(&bytes[4..24]);
+        assert_eq!(&bytes[..4], &[0x9f, 0xeb, 1, 0]);
+        assert_eq!(hdr, vec![24, 0, type_len, type_len, strings.len() as u32]);
+        let tend = 24 + type_len as usize;
+        assert_eq!(words(&bytes[24..tend]), expect_types);
+        assert_eq!(&bytes[tend..], &strings[..]);
+    }
+
+    #[test]
+    fn validate_catches_dangling_and_vlen() {
+        let mut b = BtfBuilder::new();
+        b.add_ptr(TypeId(5));
+        assert_eq!(
+            b.validate(),
+            Err(Error::DanglingType {
+                from: TypeId(1),
+                to: TypeId(5)
+            })
+        );
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, true);
+        let params: Vec<(String, TypeId)> = (0..70000).map(|_| (String::new(), int)).collect();
+        let p = b.add_func_proto(int, &params);
+        assert_eq!(
+            b.validate(),
+            Err(Error::TooManyEntries {
+                ty: p,
+                count: 70000
+            })
+        );
+    }
+
+    #[test]
+    fn members_accept_owned_names() {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, true);
+        let owned = vec![BtfMember {
+            name: String::from("x"),
+            ty: int,
+            bit_offset: 0,
+        }];
+        let s = b.add_struct("s", 4, &owned);
+        assert!(matches!(b.get(s), Some(BtfType::Struct(c)) if c.members.len() == 1));
+    }
+}

@@ -1,1 +1,674 @@
-//! (bpfgen: elf) — being written.
+//! ELF writer: packs programs, BTF-defined maps, globals and their BTF into
+//! a relocatable BPF object that libbpf opens. Pure: returns bytes, never
+//! does IO, never panics.
+//!
+//! The layout mirrors what clang emits and libbpf expects
+//! (tools/lib/bpf/libbpf.c: bpf_object__elf_collect, bpf_object__init_user_btf_maps,
+//! bpf_program__record_reloc, btf_fixup_datasec):
+//! * one executable section per program, named by libbpf's section
+//!   conventions, with a GLOBAL FUNC symbol of the program's name;
+//! * `license` with a `_license` symbol;
+//! * `.maps`: one zero-filled struct per map, described in BTF as a VAR of
+//!   an anonymous struct whose members are `int (*type)[N]`-style pointers
+//!   to arrays (libbpf's `__uint`) and `T *key`/`T *value` (`__type`);
+//! * `.data`/`.rodata`/`.bss`: globals, each with a DATASEC of VARs;
+//! * every map and global has a GLOBAL OBJECT symbol named like its VAR;
+//! * `.rel<section>`: R_BPF_64_64 on ld_imm64 slots against those symbols.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use object::write::{Object, Relocation, SectionId, Symbol, SymbolId, SymbolSection};
+use object::{
+    Architecture, BinaryFormat, Endianness, RelocationFlags, SectionKind, SymbolFlags, SymbolKind,
+    SymbolScope,
+};
+
+use super::btf::{BtfBuilder, BtfMember, DatasecVar, TypeId, VarLinkage};
+use super::insn::Insn;
+
+/// A whole BPF object: what one `write_object` call packs.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct BpfObject {
+    /// The license string, e.g. "GPL" (NUL-terminated in the object).
+    pub license: String,
+    pub programs: Vec<Program>,
+    pub maps: Vec<MapDef>,
+    pub globals: Vec<Global>,
+}
+
+/// One BPF program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    /// The ELF function symbol, also libbpf's program name.
+    pub name: String,
+    /// The ELF section, by libbpf convention: "tracepoint/syscalls/sys_enter_getppid",
+    /// "raw_tp/sys_enter", "perf_event", "uprobe", "kprobe/vfs_read", ...
+    pub section: String,
+    pub insns: Vec<Insn>,
+    pub relocs: Vec<Reloc>,
+}
+
+/// A relocation on the first slot of an ld_imm64.
+///
+/// For a map the slot becomes `BPF_PSEUDO_MAP_FD` at load. For a global it
+/// becomes `BPF_PSEUDO_MAP_VALUE` of the section's map, and libbpf adds the
+/// first slot's `imm` to the global's offset: leave it 0 to address the
+/// global's first byte, or set it to a byte offset inside the global.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reloc {
+    /// Index of the ld_imm64's first slot in `Program::insns`.
+    pub insn: usize,
+    pub target: RelocTarget,
+}
+
+/// What a relocation refers to, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelocTarget {
+    Map(String),
+    Global(String),
+}
+
+/// A BTF-defined map. Sizes of 0 are omitted (ring buffers have none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapDef {
+    pub name: String,
+    /// `enum bpf_map_type` value (1 = HASH, 2 = ARRAY, 27 = RINGBUF, ...).
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+}
+
+/// Which data section a global lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GlobalSection {
+    Data,
+    Bss,
+    Rodata,
+}
+
+impl GlobalSection {
+    /// The ELF (and DATASEC) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            GlobalSection::Data => ".data",
+            GlobalSection::Bss => ".bss",
+            GlobalSection::Rodata => ".rodata",
+        }
+    }
+}
+
+/// A kernel-visible global variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    pub name: String,
+    pub section: GlobalSection,
+    pub size: u32,
+    /// Empty for Bss; otherwise exactly `size` bytes.
+    pub init: Vec<u8>,
+}
+
+/// Why an object could not be written. Each is a bug in the caller (the
+/// validator should have caught it) or a format limit.
+#[derive(Debug)]
+pub enum Error {
+    /// A program, map or global name is not a C identifier (BTF and
+    /// libbpf require one).
+    BadName { what: &'static str, name: String },
+    /// Two programs, maps or globals share an ELF symbol name.
+    DuplicateName { name: String },
+    /// A program's section name is empty, contains NUL, or is one of the
+    /// sections this writer owns.
+    BadSection { program: String, section: String },
+    /// The license is empty or contains NUL.
+    BadLicense,
+    /// A program without instructions.
+    EmptyProgram { program: String },
+    /// The last slot is the first half of an ld_imm64.
+    TruncatedWide { program: String },
+    /// A relocation's index is past the end or not on an ld_imm64.
+    BadRelocSlot { program: String, insn: usize },
+    /// A relocation names a map that does not exist.
+    UnknownMap { program: String, name: String },
+    /// A relocation names a global that does not exist.
+    UnknownGlobal { program: String, name: String },
+    /// A global's initializer does not match its section and size.
+    BadInit {
+        name: String,
+        size: u32,
+        init_len: usize,
+    },
+    /// A zero-sized global.
+    EmptyGlobal { name: String },
+    /// A section or BTF grew past what 32-bit fields hold.
+    TooLarge { what: &'static str },
+    /// The BTF builder refused the types.
+    Btf(super::btf::Error),
+    /// The `object` crate refused to write.
+    Object(object::write::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadName { what, name } => {
+                write!(f, "{what} name {name:?} is not a C identifier")
+            }
+            Error::DuplicateName { name } => write!(f, "symbol {name:?} defined twice"),
+            Error::BadSection { program, section } => {
+                write!(f, "program {program}: bad section name {section:?}")
+            }
+            Error::BadLicense => write!(f, "license must be non-empty and contain no NUL"),
+            Error::EmptyProgram { program } => write!(f, "program {program} has no instructions"),
+            Error::TruncatedWide { program } => {
+                write!(f, "program {program} ends inside an ld_imm64")
+            }
+            Error::BadRelocSlot { program, insn } => {
+                write!(
+                    f,
+                    "program {program}: relocation at insn {insn} is not on an ld_imm64"
+                )
+            }
+            Error::UnknownMap { program, name } => {
+                write!(
+                    f,
+                    "program {program}: relocation against unknown map {name}"
+                )
+            }
+            Error::UnknownGlobal { program, name } => {
+                write!(
+                    f,
+                    "program {program}: relocation against unknown global {name}"
+                )
+            }
+            Error::BadInit {
+                name,
+                size,
+                init_len,
+            } => write!(
+                f,
+                "global {name}: initializer of {init_len} bytes for a {size}-byte variable"
+            ),
+            Error::EmptyGlobal { name } => write!(f, "global {name} has size 0"),
+            Error::TooLarge { what } => write!(f, "{what} too large for a BPF object"),
+            Error::Btf(e) => write!(f, "BTF: {e}"),
+            Error::Object(e) => write!(f, "ELF: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Btf(e) => Some(e),
+            Error::Object(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<object::write::Error> for Error {
+    fn from(e: object::write::Error) -> Error {
+        Error::Object(e)
+    }
+}
+
+/// Sections this writer creates itself; programs may not use them.
+const RESERVED_SECTIONS: &[&str] = &[
+    "license",
+    ".maps",
+    ".data",
+    ".bss",
+    ".rodata",
+    ".BTF",
+    ".BTF.ext",
+    ".symtab",
+    ".strtab",
+    ".shstrtab",
+    ".text",
+    "version",
+    ".kconfig",
+    ".ksyms",
+];
+
+/// Alignment of every global inside its section.
+const GLOBAL_ALIGN: u32 = 8;
+
+/// True for a C identifier: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check_name(what: &'static str, name: &str, seen: &mut HashSet<String>) -> Result<(), Error> {
+    if !is_identifier(name) {
+        return Err(Error::BadName {
+            what,
+            name: name.to_owned(),
+        });
+    }
+    if !seen.insert(name.to_owned()) {
+        return Err(Error::DuplicateName {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_program(p: &Program, obj: &BpfObject) -> Result<(), Error> {
+    if p.section.is_empty()
+        || p.section.contains('\0')
+        || RESERVED_SECTIONS.contains(&p.section.as_str())
+        || p.section.starts_with(".rel")
+    {
+        return Err(Error::BadSection {
+            program: p.name.clone(),
+            section: p.section.clone(),
+        });
+    }
+    if p.insns.is_empty() {
+        return Err(Error::EmptyProgram {
+            program: p.name.clone(),
+        });
+    }
+    // Walk slots so the second half of an ld_imm64 is not mistaken for an
+    // instruction.
+    let mut i = 0;
+    while i < p.insns.len() {
+        if p.insns[i].is_wide() {
+            if i + 1 >= p.insns.len() {
+                return Err(Error::TruncatedWide {
+                    program: p.name.clone(),
+                });
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    for r in &p.relocs {
+        if !p.insns.get(r.insn).is_some_and(Insn::is_wide) {
+            return Err(Error::BadRelocSlot {
+                program: p.name.clone(),
+                insn: r.insn,
+            });
+        }
+        match &r.target {
+            RelocTarget::Map(name) => {
+                if !obj.maps.iter().any(|m| &m.name == name) {
+                    return Err(Error::UnknownMap {
+                        program: p.name.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+            RelocTarget::Global(name) => {
+                if !obj.globals.iter().any(|g| &g.name == name) {
+                    return Err(Error::UnknownGlobal {
+                        program: p.name.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check(obj: &BpfObject) -> Result<(), Error> {
+    if obj.license.is_empty() || obj.license.contains('\0') {
+        return Err(Error::BadLicense);
+    }
+    // ELF symbol names share one namespace; `_license` is ours.
+    let mut seen = HashSet::new();
+    seen.insert("_license".to_owned());
+    for p in &obj.programs {
+        check_name("program", &p.name, &mut seen)?;
+    }
+    for m in &obj.maps {
+        check_name("map", &m.name, &mut seen)?;
+    }
+    for g in &obj.globals {
+        check_name("global", &g.name, &mut seen)?;
+        if g.size == 0 {
+            return Err(Error::EmptyGlobal {
+                name: g.name.clone(),
+            });
+        }
+        let init_ok = match g.section {
+            GlobalSection::Bss => g.init.is_empty(),
+            GlobalSection::Data | GlobalSection::Rodata => g.init.len() == g.size as usize,
+        };
+        if !init_ok {
+            return Err(Error::BadInit {
+                name: g.name.clone(),
+                size: g.size,
+                init_len: g.init.len(),
+            });
+        }
+    }
+    for p in &obj.programs {
+        check_program(p, obj)?;
+    }
+    Ok(())
+}
+
+/// Shared BTF types, created on first use.
+struct BtfTypes {
+    b: BtfBuilder,
+    int: Option<TypeId>,
+    index: Option<TypeId>,
+    uints: [Option<TypeId>; 4],
+}
+
+impl BtfTypes {
+    fn new() -> BtfTypes {
+        BtfTypes {
+            b: BtfBuilder::new(),
+            int: None,
+            index: None,
+            uints: [None; 4],
+        }
+    }
+
+    fn int(&mut self) -> TypeId {
+        if let Some(t) = self.int {
+            return t;
+        }
+        let t = self.b.add_int("int", 4, true);
+        self.int = Some(t);
+        t
+    }
+
+    /// clang's `__ARRAY_SIZE_TYPE__`, the index type of every array.
+    fn index(&mut self) -> TypeId {
+        if let Some(t) = self.index {
+            return t;
+        }
+        let t = self.b.add_int("__ARRAY_SIZE_TYPE__", 4, false);
+        self.index = Some(t);
+        t
+    }
+
+    fn uint(&mut self, slot: usize, name: &str, size: u32) -> TypeId {
+        if let Some(Some(t)) = self.uints.get(slot) {
+            return *t;
+        }
+        let t = self.b.add_int(name, size, false);
+        if let Some(s) = self.uints.get_mut(slot) {
+            *s = Some(t);
+        }
+        t
+    }
+
+    /// A type of exactly `size` bytes: `__u8`..`__u64` for 1/2/4/8,
+    /// otherwise `__u8[size]`.
+    fn sized(&mut self, size: u32) -> TypeId {
+        match size {
+            1 => self.uint(0, "__u8", 1),
+            2 => self.uint(1, "__u16", 2),
+            4 => self.uint(2, "__u32", 4),
+            8 => self.uint(3, "__u64", 8),
+            n => {
+                let u8t = self.uint(0, "__u8", 1);
+                let idx = self.index();
+                self.b.add_array(u8t, idx, n)
+            }
+        }
+    }
+
+    /// libbpf's `__uint(name, n)`: `int (*name)[n]`.
+    fn uint_field(&mut self, n: u32) -> TypeId {
+        let int = self.int();
+        let idx = self.index();
+        let arr = self.b.add_array(int, idx, n);
+        self.b.add_ptr(arr)
+    }
+
+    /// The anonymous struct of one BTF-defined map; returns (type, size).
+    fn map_struct(&mut self, m: &MapDef) -> (TypeId, u32) {
+        let mut fields: Vec<(&'static str, TypeId)> = Vec::new();
+        let ty = self.uint_field(m.map_type);
+        fields.push(("type", ty));
+        if m.key_size != 0 {
+            let k = self.sized(m.key_size);
+            fields.push(("key", self.b.add_ptr(k)));
+        }
+        if m.value_size != 0 {
+            let v = self.sized(m.value_size);
+            fields.push(("value", self.b.add_ptr(v)));
+        }
+        let ty = self.uint_field(m.max_entries);
+        fields.push(("max_entries", ty));
+        if m.flags != 0 {
+            let ty = self.uint_field(m.flags);
+            fields.push(("map_flags", ty));
+        }
+        let members: Vec<BtfMember<&str>> = fields
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ty))| BtfMember {
+                name: *name,
+                ty: *ty,
+                bit_offset: i as u32 * 64,
+            })
+            .collect();
+        let size = members.len() as u32 * 8;
+        (self.b.add_struct("", size, &members), size)
+    }
+}
+
+fn align_up(v: u32, a: u32) -> Option<u32> {
+    v.checked_add(a - 1).map(|x| x / a * a)
+}
+
+/// Where each global of one section sits.
+struct SectionLayout {
+    section: GlobalSection,
+    /// (index into obj.globals, offset)
+    vars: Vec<(usize, u32)>,
+    size: u32,
+}
+
+fn layout_globals(obj: &BpfObject, section: GlobalSection) -> Result<SectionLayout, Error> {
+    let mut vars = Vec::new();
+    let mut size = 0u32;
+    for (i, g) in obj.globals.iter().enumerate() {
+        if g.section != section {
+            continue;
+        }
+        let off = align_up(size, GLOBAL_ALIGN).ok_or(Error::TooLarge {
+            what: section.name(),
+        })?;
+        vars.push((i, off));
+        size = off.checked_add(g.size).ok_or(Error::TooLarge {
+            what: section.name(),
+        })?;
+    }
+    Ok(SectionLayout {
+        section,
+        vars,
+        size,
+    })
+}
+
+fn object_symbol(
+    name: &str,
+    value: u64,
+    size: u64,
+    kind: SymbolKind,
+    section: SectionId,
+) -> Symbol {
+    Symbol {
+        name: name.as_bytes().to_vec(),
+        value,
+        size,
+        kind,
+        // Dynamic = STB_GLOBAL with STV_DEFAULT; Linkage would be hidden,
+        // which libbpf turns into static BTF linkage.
+        scope: SymbolScope::Dynamic,
+        weak: false,
+        section: SymbolSection::Section(section),
+        flags: SymbolFlags::None,
+    }
+}
+
+/// Packs `obj` into a relocatable little-endian BPF ELF object.
+pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
+    check(obj)?;
+    let mut elf = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
+    let mut btf = BtfTypes::new();
+
+    // Programs first, so their sections lead like clang's output.
+    let mut prog_sections = Vec::with_capacity(obj.programs.len());
+    for p in &obj.programs {
+        let sec = elf.add_section(Vec::new(), p.section.as_bytes().to_vec(), SectionKind::Text);
+        let code = Insn::encode_all(&p.insns);
+        let off = elf.append_section_data(sec, &code, 8);
+        elf.add_symbol(object_symbol(
+            &p.name,
+            off,
+            code.len() as u64,
+            SymbolKind::Text,
+            sec,
+        ));
+        prog_sections.push((sec, off));
+    }
+
+    // license
+    let lic_sec = elf.add_section(Vec::new(), b"license".to_vec(), SectionKind::Data);
+    let mut lic = obj.license.as_bytes().to_vec();
+    lic.push(0);
+    let lic_off = elf.append_section_data(lic_sec, &lic, 1);
+    elf.add_symbol(object_symbol(
+        "_license",
+        lic_off,
+        lic.len() as u64,
+        SymbolKind::Data,
+        lic_sec,
+    ));
+
+    // .maps
+    let mut map_syms: Vec<(String, SymbolId)> = Vec::new();
+    if !obj.maps.is_empty() {
+        let sec = elf.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
+        let mut vars = Vec::new();
+        let mut offset = 0u32;
+        for m in &obj.maps {
+            let (st, size) = btf.map_struct(m);
+            let var = btf.b.add_var(&m.name, st, VarLinkage::GlobalAllocated);
+            let off = elf.append_section_data(sec, &vec![0u8; size as usize], 8);
+            let off32 = u32::try_from(off).map_err(|_| Error::TooLarge { what: ".maps" })?;
+            vars.push(DatasecVar {
+                var,
+                offset: off32,
+                size,
+            });
+            offset = off32 + size;
+            let sym = elf.add_symbol(object_symbol(
+                &m.name,
+                off,
+                size as u64,
+                SymbolKind::Data,
+                sec,
+            ));
+            map_syms.push((m.name.clone(), sym));
+        }
+        btf.b.add_datasec(".maps", offset, &vars);
+    }
+
+    // .data, .rodata, .bss
+    let mut global_syms: Vec<(String, SymbolId)> = Vec::new();
+    for section in [
+        GlobalSection::Data,
+        GlobalSection::Rodata,
+        GlobalSection::Bss,
+    ] {
+        let layout = layout_globals(obj, section)?;
+        if layout.vars.is_empty() {
+            continue;
+        }
+        let kind = match layout.section {
+            GlobalSection::Data => SectionKind::Data,
+            GlobalSection::Rodata => SectionKind::ReadOnlyData,
+            GlobalSection::Bss => SectionKind::UninitializedData,
+        };
+        let sec = elf.add_section(Vec::new(), section.name().as_bytes().to_vec(), kind);
+        let mut vars = Vec::new();
+        if section == GlobalSection::Bss {
+            elf.append_section_bss(sec, layout.size as u64, GLOBAL_ALIGN as u64);
+        } else {
+            let mut data = vec![0u8; layout.size as usize];
+            for (gi, off) in &layout.vars {
+                if let Some(g) = obj.globals.get(*gi) {
+                    let start = *off as usize;
+                    if let Some(dst) = data.get_mut(start..start + g.init.len()) {
+                        dst.copy_from_slice(&g.init);
+                    }
+                }
+            }
+            elf.append_section_data(sec, &data, GLOBAL_ALIGN as u64);
+        }
+        for (gi, off) in &layout.vars {
+            let Some(g) = obj.globals.get(*gi) else {
+                continue;
+            };
+            let ty = btf.sized(g.size);
+            let var = btf.b.add_var(&g.name, ty, VarLinkage::GlobalAllocated);
+            vars.push(DatasecVar {
+                var,
+                offset: *off,
+                size: g.size,
+            });
+            let sym = elf.add_symbol(object_symbol(
+                &g.name,
+                *off as u64,
+                g.size as u64,
+                SymbolKind::Data,
+                sec,
+            ));
+            global_syms.push((g.name.clone(), sym));
+        }
+        btf.b.add_datasec(section.name(), layout.size, &vars);
+    }
+
+    // .BTF (non-allocated metadata).
+    btf.int();
+    btf.b.validate().map_err(Error::Btf)?;
+    let btf_bytes = btf.b.to_bytes();
+    let btf_sec = elf.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
+    elf.append_section_data(btf_sec, &btf_bytes, 4);
+
+    // Relocations.
+    for (p, (sec, base)) in obj.programs.iter().zip(&prog_sections) {
+        for r in &p.relocs {
+            let (name, syms) = match &r.target {
+                RelocTarget::Map(n) => (n, &map_syms),
+                RelocTarget::Global(n) => (n, &global_syms),
+            };
+            let Some((_, symbol)) = syms.iter().find(|(n, _)| n == name) else {
+                // check() proved every target exists.
+                continue;
+            };
+            elf.add_relocation(
+                *sec,
+                Relocation {
+                    offset: base + r.insn as u64 * 8,
+                    symbol: *symbol,
+                    addend: 0,
+                    flags: RelocationFlags::Elf {
+                        r_type: object::elf::R_BPF_64_64,
+                    },
+                },
+            )?;
+        }
+    }
+
+    Ok(elf.write()?)
+}
