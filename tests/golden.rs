@@ -44,3 +44,43 @@ fn check_stage(stage: &str, render: fn(&Path, &str) -> String) {
 }
 
 // One test per stage; each stage adds its line here.
+
+mod support;
+
+/// The IR of each script, or its diagnostics when it does not compile.
+fn render_ir(path: &Path, src: &str) -> String {
+    match ktap::compile(src, &support::FakeEvents) {
+        Ok(c) => ktap::ir::print::module(&c.module),
+        Err(ktap::CompileError::Diagnostics(d)) => {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            ktap::frontend::diag::render(&name, src, &d, false)
+        }
+        Err(ktap::CompileError::Internal(e)) => format!("internal error: {e}\n"),
+    }
+}
+
+/// The BPF of each script, disassembled with its source lines.
+fn render_bpf(path: &Path, src: &str) -> String {
+    match ktap::compile(src, &support::FakeEvents) {
+        Ok(c) => c
+            .compiled
+            .object
+            .programs
+            .iter()
+            .zip(&c.compiled.programs)
+            .map(|(p, info)| format!("{} ({})\n{}", p.name, p.section, ktap::bpfgen::listing::with_source(&p.insns, &info.spans, src)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(_) => render_ir(path, src),
+    }
+}
+
+#[test]
+fn ir() {
+    check_stage("ir", render_ir);
+}
+
+#[test]
+fn bpf() {
+    check_stage("bpf", render_bpf);
+}

@@ -243,7 +243,7 @@ pub fn run(
     // Attach every program to every event of its probe.
     let mut links: Vec<Link> = Vec::new();
     for info in &compiled.programs {
-        let Some(prog) = obj.progs().find(|p| p.name() == info.name.as_str()) else {
+        let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
         };
         for attach in &module.probes[info.probe].attach {

@@ -1,0 +1,227 @@
+//! End-to-end tests against the live kernel: each runs the real `ktap`
+//! binary with a script, drives a known workload, and checks the exact
+//! output. They need root to load BPF and say so when they skip.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
+
+macro_rules! need_root {
+    () => {
+        if !support::is_root() {
+            eprintln!("skipped: loading BPF needs root (or CAP_BPF + CAP_PERFMON)");
+            return;
+        }
+    };
+}
+
+struct Run {
+    stdout: String,
+    stderr: String,
+    code: Option<i32>,
+}
+
+fn ktap(args: &[&str]) -> Command {
+    let mut c = Command::new(KTAP);
+    c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+/// Waits for `child` up to `limit`, killing it (by its own pid) if it
+/// overstays; a test that needs the kill fails.
+fn finish(mut child: Child, limit: Duration) -> Run {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(_status) = child.try_wait().expect("try_wait") {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ktap did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout).expect("read stdout");
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).expect("read stderr");
+    }
+    let code = child.wait().expect("wait").code();
+    Run { stdout, stderr, code }
+}
+
+/// Runs `script` (with `{PID}` replaced by the workload's pid) while the
+/// C workload makes `threads` × `count` getppid calls. With `interrupt`,
+/// ktap gets SIGINT once the workload is done; otherwise the script must end
+/// by itself.
+fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    let mut work = Command::new(support::workload())
+        .args([threads.to_string(), count.to_string()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start workload");
+    let script = script.replace("{PID}", &work.id().to_string());
+    let mut child = ktap(&["-e", &script]).spawn().expect("start ktap");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut rest = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            if line.starts_with("Tracing...") {
+                let _ = tx.send(());
+                continue;
+            }
+            rest.push(line);
+        }
+        rest
+    });
+    let attached = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+    if !attached {
+        let _ = work.kill();
+        let _ = work.wait();
+        let run = finish(child, Duration::from_secs(5));
+        panic!("ktap never attached: {}", run.stderr);
+    }
+    work.stdin.take().expect("stdin").write_all(b"go\n").expect("start workload");
+    assert!(work.wait().expect("workload").success(), "workload failed");
+    if interrupt {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
+    let mut run = finish(child, Duration::from_secs(30));
+    let lines = reader.join().expect("reader");
+    run.stdout = lines.iter().map(|l| format!("{l}\n")).collect();
+    run
+}
+
+#[test]
+fn hello_from_main_context() {
+    let run = finish(ktap(&["-e", "print(\"hello\")"]).spawn().expect("spawn"), Duration::from_secs(10));
+    assert_eq!(run.stdout, "hello\n");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+}
+
+#[test]
+fn printf_pid_and_execname_with_filter() {
+    need_root!();
+    let run = traced(
+        "trace syscalls:sys_enter_getppid /pid == {PID}/ { printf(\"%d %s|\\n\", pid, execname) }",
+        1,
+        5,
+        true,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "output: {:?} stderr: {}", run.stdout, run.stderr);
+    let first = lines[0];
+    assert!(lines.iter().all(|l| *l == first), "{lines:?}");
+    let (pid, comm) = first.split_once(' ').expect("two fields");
+    assert!(pid.parse::<u32>().is_ok(), "{first}");
+    assert_eq!(comm, "ktap-workload|");
+}
+
+#[test]
+fn atomic_counter_exact_under_two_threads() {
+    need_root!();
+    let script = "var n = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 }\n\
+        tick-1s { exit() }\n\
+        trace_end { print(n) }";
+    let run = traced(script, 2, 200_000, false);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "400000\n", "stderr: {}", run.stderr);
+}
+
+#[test]
+fn filter_excludes_other_pids() {
+    need_root!();
+    // pid 1 never runs the workload's getppid storm.
+    let script = "var n = 0\n\
+        trace syscalls:sys_enter_getppid /pid == 1/ { n += 1 }\n\
+        trace_end { print(n) }";
+    let run = traced(script, 1, 1000, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "0\n");
+}
+
+#[test]
+fn exit_from_probe_stops_tracing() {
+    need_root!();
+    let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { print(\"seen\") exit() }\n\
+        trace_end { print(\"end\") }";
+    let run = traced(script, 1, 100, false);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"seen"));
+    assert_eq!(lines.last(), Some(&"end"));
+}
+
+#[test]
+fn unknown_event_is_a_clear_error() {
+    need_root!();
+    let run = finish(ktap(&["-e", "trace syscalls:sys_enter_getppidd { }"]).spawn().expect("spawn"), Duration::from_secs(10));
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("unknown event `syscalls:sys_enter_getppidd`"), "{}", run.stderr);
+    assert!(run.stderr.contains("syscalls:sys_enter_getppid"), "no suggestion: {}", run.stderr);
+    assert!(run.stderr.contains("<command line>:1:7"), "no location: {}", run.stderr);
+}
+
+#[test]
+fn dry_run_loads_without_attaching() {
+    need_root!();
+    let run = finish(
+        ktap(&["-d", "-e", "var n = 0 trace syscalls:sys_enter_getppid /pid == 1/ { n += 1 printf(\"%s\\n\", execname) }"])
+            .spawn()
+            .expect("spawn"),
+        Duration::from_secs(10),
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("not attaching"), "{}", run.stdout);
+}
+
+#[test]
+fn emitted_object_matches_llvm_objdump() {
+    let objdump = ["llvm-objdump", "llvm-objdump-14"].into_iter().find(|t| Command::new(t).arg("--version").output().is_ok());
+    let Some(objdump) = objdump else {
+        eprintln!("skipped: llvm-objdump not installed");
+        return;
+    };
+    if !std::path::Path::new("/sys/kernel/tracing/events").is_dir() && !support::is_root() {
+        eprintln!("skipped: tracefs not readable");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ktap-obj-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let obj = dir.join("t.o");
+    let script = "var n = 0 trace syscalls:sys_enter_getppid /pid == 7 || uid > 3/ { n += 1 printf(\"%d %s\\n\", cpu, execname) }";
+    let run = finish(ktap(&["--emit", "obj", "-o", obj.to_str().expect("utf8"), "-e", script]).spawn().expect("spawn"), Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let ours = finish(ktap(&["--emit", "bpf", "-e", script]).spawn().expect("spawn"), Duration::from_secs(10));
+    let theirs = Command::new(objdump).arg("-d").arg(&obj).output().expect("objdump");
+    let theirs = String::from_utf8_lossy(&theirs.stdout);
+    // llvm-objdump: "      12:\t<hex bytes>\t<text>"; ours: "  12: <text>".
+    let their_text: Vec<String> = theirs
+        .lines()
+        .filter_map(|l| l.split('\t').nth(2).map(|t| t.trim().to_string()))
+        .collect();
+    let our_text: Vec<String> = ours
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with(';') && l.contains(": ") && !l.contains("(section"))
+        .filter_map(|l| l.split_once(": ").map(|(_, t)| t.trim().to_string()))
+        .collect();
+    assert!(!our_text.is_empty());
+    assert_eq!(our_text, their_text);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: a fixed event catalogue for
+//! root-free compiler tests, and the C workload for kernel tests.
+
+#![allow(dead_code)]
+
+use ktap::frontend::lower::{EventField, EventSource};
+use ktap::runtime::tracefs::glob_match;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// A few syscall tracepoints with their real x86-64 layouts, so compiler
+/// snapshots don't depend on the machine's tracefs.
+pub struct FakeEvents;
+
+fn field(name: &str, offset: u32, size: u32, signed: bool) -> EventField {
+    EventField { name: name.into(), offset, size, signed, common: name.starts_with("common_") }
+}
+
+const EVENTS: &[(&str, &str)] = &[
+    ("sched", "sched_process_exec"),
+    ("syscalls", "sys_enter_getppid"),
+    ("syscalls", "sys_enter_write"),
+    ("syscalls", "sys_exit_getppid"),
+    ("syscalls", "sys_exit_write"),
+];
+
+impl EventSource for FakeEvents {
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
+        Ok(EVENTS
+            .iter()
+            .filter(|(s, e)| glob_match(system, s) && glob_match(event, e))
+            .map(|(s, e)| (s.to_string(), e.to_string()))
+            .collect())
+    }
+    fn format(&self, _system: &str, event: &str) -> Result<Vec<EventField>, String> {
+        let mut f = vec![
+            field("common_type", 0, 2, false),
+            field("common_flags", 2, 1, false),
+            field("common_preempt_count", 3, 1, false),
+            field("common_pid", 4, 4, true),
+        ];
+        if event.starts_with("sys_") {
+            f.push(field("__syscall_nr", 8, 4, true));
+        }
+        match event {
+            "sys_enter_write" => {
+                f.push(field("fd", 16, 8, false));
+                f.push(field("buf", 24, 8, false));
+                f.push(field("count", 32, 8, false));
+            }
+            "sys_exit_write" | "sys_exit_getppid" => f.push(field("ret", 16, 8, true)),
+            "sched_process_exec" => {
+                f.push(field("filename", 8, 4, false));
+                f.push(field("pid", 12, 4, true));
+                f.push(field("old_pid", 16, 4, true));
+            }
+            _ => {}
+        }
+        Ok(f)
+    }
+    fn similar(&self, system: &str, event: &str) -> Vec<String> {
+        EVENTS
+            .iter()
+            .filter(|(s, e)| s.starts_with(&system[..system.len().min(3)]) && e.starts_with(&event[..event.len().min(5)]))
+            .map(|(s, e)| format!("{s}:{e}"))
+            .collect()
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Builds (once) and returns the path of the C workload in tests/workload.c.
+pub fn workload() -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workload.c");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ktap-workload");
+    let fresh = out.metadata().and_then(|m| m.modified()).ok() >= src.metadata().and_then(|m| m.modified()).ok();
+    if !out.exists() || !fresh {
+        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let st = Command::new("gcc")
+            .args(["-O1", "-pthread", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .expect("gcc runs");
+        assert!(st.success(), "gcc failed on {}", src.display());
+        std::fs::rename(&tmp, &out).expect("rename workload");
+    }
+    out
+}
