@@ -18,11 +18,20 @@ mod helper {
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const GET_CURRENT_COMM: i32 = 16;
+    pub const MAP_LOOKUP_ELEM: i32 = 1;
+    pub const MAP_UPDATE_ELEM: i32 = 2;
+    pub const MAP_DELETE_ELEM: i32 = 3;
+    pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
 
+const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+/// Flags of bpf_map_update_elem.
+const BPF_ANY: i32 = 0;
+const BPF_NOEXIST: i32 = 1;
 /// The BPF stack is 512 bytes (kernel/bpf/verifier.c, MAX_BPF_STACK).
 const MAX_STACK: i32 = 512;
 
@@ -115,6 +124,8 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
             name: map.name.clone(),
             map_type: match map.kind {
                 MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
+                MapKind::Hash => BPF_MAP_TYPE_HASH,
+                MapKind::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
             },
             key_size: map.key_size,
             value_size: map.value_size,
@@ -262,7 +273,113 @@ impl Gen<'_> {
             }
             StmtKind::Return => self.asm.jump(Insn::ja(0), exit),
             StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
+            StmtKind::MapAdd { map, key, value } => self.map_add(*map, key, value, s.span),
+            StmtKind::MapStore { map, key, value } => {
+                let k = self.key_slot(key);
+                let r = self.expr(value, 0);
+                let v = self.slot();
+                self.asm.span = s.span;
+                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
+                self.map_update(*map, k, v, BPF_ANY);
+                let done = self.asm.label();
+                self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), done);
+                self.count_failure();
+                self.asm.bind(done);
+            }
+            StmtKind::MapDelete { map, key } => {
+                let k = self.key_slot(key);
+                self.asm.span = s.span;
+                self.map_call(*map, k, helper::MAP_DELETE_ELEM);
+            }
         }
+    }
+
+    fn map_target(&self, map: ir::MapId) -> RelocTarget {
+        RelocTarget::Map(self.m.map(map).name.clone())
+    }
+
+    /// Evaluates a key into fresh stack memory and returns its offset.
+    fn key_slot(&mut self, key: &Expr) -> i16 {
+        match key.ty {
+            Ty::Comm => {
+                self.slot();
+                let at = self.slot();
+                self.asm.span = key.span.or(self.asm.span);
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+                at
+            }
+            Ty::Int | Ty::ProbeName => {
+                let r = self.expr(key, 0);
+                let at = self.slot();
+                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
+                at
+            }
+        }
+    }
+
+    /// `r0 = helper(map, fp + key)`.
+    fn map_call(&mut self, map: ir::MapId, key: i16, helper: i32) {
+        self.asm.load_addr(Reg::R1, self.map_target(map));
+        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(key)));
+        self.asm.emit(Insn::call_helper(helper));
+    }
+
+    /// `r0 = bpf_map_update_elem(map, fp + key, fp + value, flags)`.
+    fn map_update(&mut self, map: ir::MapId, key: i16, value: i16, flags: i32) {
+        self.asm.load_addr(Reg::R1, self.map_target(map));
+        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(key)));
+        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(value)));
+        self.asm.emit(Insn::mov64_imm(Reg::R4, flags));
+        self.asm.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
+    }
+
+    fn count_failure(&mut self) {
+        if let Some(g) = self.m.map_failures {
+            self.asm.load_addr(Reg::R1, self.global_target(g));
+            self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+        }
+    }
+
+    /// `table[key] += value`: add in place when the key exists, else insert
+    /// (and if another CPU inserted first, add to its entry). Shared tables
+    /// add atomically; per-CPU ones own their entry.
+    fn map_add(&mut self, map: ir::MapId, key: &Expr, value: &Expr, span: Option<Span>) {
+        let k = self.key_slot(key);
+        let r = self.expr(value, 0);
+        let v = self.slot();
+        self.asm.span = span;
+        self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
+        let percpu = self.m.map(map).kind == MapKind::PercpuHash;
+        let found = self.asm.label();
+        let end = self.asm.label();
+        let fail = self.asm.label();
+        self.map_call(map, k, helper::MAP_LOOKUP_ELEM);
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), found);
+        self.map_update(map, k, v, BPF_NOEXIST);
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), end);
+        // Lost the race to insert: add to the winner's entry.
+        self.map_call(map, k, helper::MAP_LOOKUP_ELEM);
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), fail);
+        self.asm.bind(found);
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, v));
+        if percpu {
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, 0));
+            self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R0, Reg::R2, 0));
+        } else {
+            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R0, Reg::R1, 0, false));
+        }
+        self.asm.jump(Insn::ja(0), end);
+        self.asm.bind(fail);
+        self.count_failure();
+        self.asm.bind(end);
     }
 
     /// Reserves a ring-buffer record, fills it and submits it; a full ring
@@ -273,7 +390,7 @@ impl Gen<'_> {
         // Integer fields are computed first, into stack slots.
         let mut slots = Vec::new();
         for arg in args {
-            if arg.ty == Ty::Int {
+            if arg.ty != Ty::Comm {
                 let r = self.expr(arg, 0);
                 let slot = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
@@ -304,7 +421,7 @@ impl Gen<'_> {
         for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
             let off = *off as i16;
             match (arg.ty, slot) {
-                (Ty::Int, Some(slot)) => {
+                (Ty::Int | Ty::ProbeName, Some(slot)) => {
                     self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
                 }
@@ -314,7 +431,7 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int, None) => {}
+                (Ty::Int | Ty::ProbeName, None) => {}
             }
         }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -356,6 +473,30 @@ impl Gen<'_> {
                     self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, shift));
                     self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));
                 }
+            }
+            ExprKind::ProbeName => {
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+                self.asm.emit(Insn::call_helper(helper::GET_ATTACH_COOKIE));
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+            }
+            ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
+                let has = matches!(e.kind, ExprKind::MapHas { .. });
+                let saved = self.frame;
+                let k = self.key_slot(key);
+                self.map_call(*map, k, helper::MAP_LOOKUP_ELEM);
+                let missing = self.asm.label();
+                let end = self.asm.label();
+                self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
+                if has {
+                    self.asm.emit(Insn::mov64_imm(dst, 1));
+                } else {
+                    self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R0, 0));
+                }
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(missing);
+                self.asm.emit(Insn::mov64_imm(dst, 0));
+                self.asm.bind(end);
+                self.frame = saved;
             }
             ExprKind::Unary { op, operand } => {
                 let r = self.expr(operand, d);

@@ -32,10 +32,25 @@ pub trait EventSource {
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// Entries of a table whose size the script does not set.
+const DEFAULT_TABLE_ENTRIES: u32 = 10240;
 
 pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<Diagnostic>) {
-    let mut l = Lowerer { events, m: Module::default(), diags: Vec::new(), vars: IndexMap::new(), kernel_globals: IndexMap::new() };
+    let mut l = Lowerer {
+        events,
+        m: Module::default(),
+        diags: Vec::new(),
+        vars: IndexMap::new(),
+        kernel_globals: IndexMap::new(),
+        tables: IndexMap::new(),
+        table_uses: IndexMap::new(),
+    };
     l.collect_vars(program);
+    for stmt in &program.stmts {
+        if let ast::StmtKind::Trace { body, .. } = &stmt.kind {
+            scan_table_uses(&body.stmts, &mut l.table_uses);
+        }
+    }
     l.add_synthetic();
     for stmt in &program.stmts {
         l.top_level(stmt);
@@ -47,7 +62,25 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
 struct VarDecl {
     /// True when its initializer is absent, nil or the literal 0.
     zero_init: bool,
+    /// `Some(entries)` when it is initialised with a table constructor or
+    /// `table.new(narr, nrec)` (entries 0: the default size).
+    table: Option<u32>,
     span: Span,
+}
+
+/// How the probe bodies use one table.
+#[derive(Clone, Copy, Debug, Default)]
+struct TableUses {
+    /// Only `t[k] += v`: a per-CPU table will do.
+    only_add: bool,
+    seen: bool,
+}
+
+/// A table that lives in a BPF map, with where its key type came from.
+struct KernelTable {
+    map: ir::MapId,
+    key: Ty,
+    key_span: Span,
 }
 
 struct Lowerer<'a> {
@@ -56,6 +89,8 @@ struct Lowerer<'a> {
     diags: Vec<Diagnostic>,
     vars: IndexMap<String, VarDecl>,
     kernel_globals: IndexMap<String, GlobalId>,
+    tables: IndexMap<String, KernelTable>,
+    table_uses: IndexMap<String, TableUses>,
 }
 
 /// What a probe body can see of its events.
@@ -88,7 +123,8 @@ impl Lowerer<'_> {
             if let ast::StmtKind::Var { names, values } = &stmt.kind {
                 for (i, name) in names.iter().enumerate() {
                     let zero_init = values.get(i).is_none_or(is_zero);
-                    self.vars.entry(name.name.clone()).or_insert(VarDecl { zero_init, span: name.span });
+                    let table = values.get(i).and_then(table_size);
+                    self.vars.entry(name.name.clone()).or_insert(VarDecl { zero_init, table, span: name.span });
                 }
             }
         }
@@ -97,8 +133,10 @@ impl Lowerer<'_> {
     fn add_synthetic(&mut self) {
         let stop = self.add_global("ktap_stopped", None, Section::Bss, None);
         let lost = self.add_global("ktap_lost_events", None, Section::Bss, None);
+        let failures = self.add_global("ktap_map_failures", None, Section::Bss, None);
         self.m.stop_flag = Some(stop);
         self.m.lost_events = Some(lost);
+        self.m.map_failures = Some(failures);
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -118,6 +156,7 @@ impl Lowerer<'_> {
             key_size: 0,
             value_size: 0,
             max_entries: EVENTS_RINGBUF_BYTES,
+            table: None,
         });
         self.m.events = Some(id);
         id
@@ -224,6 +263,23 @@ impl Lowerer<'_> {
                     }
                 } else {
                     self.error(e.span, "this expression does nothing");
+                }
+            }
+            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Index { base, index }, .. }, value } => {
+                let Some((map, key)) = self.table_key(ctx, base, index) else { return };
+                if let Some(value) = self.int_expr(ctx, value) {
+                    out.push(Stmt { kind: StmtKind::MapAdd { map, key, value }, span });
+                }
+            }
+            ast::StmtKind::Assign { targets, values }
+                if targets.len() == 1 && values.len() == 1 && matches!(targets[0].kind, ast::ExprKind::Index { .. }) =>
+            {
+                let ast::ExprKind::Index { base, index } = &targets[0].kind else { return };
+                let Some((map, key)) = self.table_key(ctx, base, index) else { return };
+                if matches!(values[0].kind, ast::ExprKind::Nil) {
+                    out.push(Stmt { kind: StmtKind::MapDelete { map, key }, span });
+                } else if let Some(value) = self.int_expr(ctx, &values[0]) {
+                    out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
                 }
             }
             ast::StmtKind::AddAssign { target, value } => {
@@ -424,6 +480,22 @@ impl Lowerer<'_> {
                 };
                 int(ExprKind::Unary { op, operand })
             }
+            ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
+                if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
+            {
+                let other = if matches!(lhs.kind, ast::ExprKind::Nil) { rhs } else { lhs };
+                let ast::ExprKind::Index { base, index } = &other.kind else {
+                    self.unsupported(e.span, "comparing this with nil");
+                    return None;
+                };
+                let (map, key) = self.table_key(ctx, base, index)?;
+                let has = Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span };
+                if *op == ast::BinOp::Eq {
+                    int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(has) })
+                } else {
+                    Some(has)
+                }
+            }
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let op = match op {
                     ast::BinOp::Add => ir::BinOp::Add,
@@ -460,9 +532,9 @@ impl Lowerer<'_> {
                 self.unsupported(e.span, "a call used as a value");
                 None
             }
-            ast::ExprKind::Index { .. } => {
-                self.unsupported(e.span, "reading a table");
-                None
+            ast::ExprKind::Index { base, index } => {
+                let (map, key) = self.table_key(ctx, base, index)?;
+                int(ExprKind::MapGet { map, key: Box::new(key) })
             }
             ast::ExprKind::Table(_) | ast::ExprKind::Function(_) => {
                 self.unsupported(e.span, "a table or function value");
@@ -495,12 +567,63 @@ impl Lowerer<'_> {
                 }
             }
         }
-        if matches!(id.name.as_str(), "probename" | "argstr") {
+        if id.name == "probename" {
+            return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
+        }
+        if id.name == "argstr" {
             self.unsupported(span, &format!("`{}`", id.name));
             return None;
         }
         let g = self.kernel_global(id)?;
         Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
+    }
+
+    /// The map behind `base` and the lowered key, creating the map on first
+    /// use; the first use fixes the key type.
+    fn table_key(&mut self, ctx: &ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
+        let ast::ExprKind::Name(id) = &base.kind else {
+            self.unsupported(base.span, "indexing this expression");
+            return None;
+        };
+        let key = self.expr(ctx, index)?;
+        if let Some(t) = self.tables.get(&id.name) {
+            if t.key != key.ty {
+                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by {} here", id.name, ty_name(key.ty)))
+                    .with_label(format!("a {} key", ty_name(key.ty)))
+                    .with_secondary(t.key_span, format!("but by {} here", ty_name(t.key)));
+                self.diags.push(d);
+                return None;
+            }
+            return Some((t.map, key));
+        }
+        let Some(decl) = self.vars.get(&id.name) else {
+            self.diags.push(
+                Diagnostic::error(id.span, format!("undeclared table `{}`", id.name))
+                    .with_label("not declared")
+                    .with_note(format!("declare it at the top level: `var {} = {{}}`", id.name)),
+            );
+            return None;
+        };
+        let Some(entries) = decl.table else {
+            self.diags.push(
+                Diagnostic::error(id.span, format!("`{}` is indexed in a probe but is not declared as a table", id.name))
+                    .with_secondary(decl.span, "declared here")
+                    .with_note(format!("declare it as `var {} = {{}}` or `table.new(narr, nrec)`", id.name)),
+            );
+            return None;
+        };
+        let only_add = self.table_uses.get(&id.name).is_some_and(|u| u.only_add);
+        let map = ir::MapId(self.m.maps.len() as u32);
+        self.m.maps.push(ir::Map {
+            name: format!("ktap_tbl_{}", id.name),
+            kind: if only_add { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
+            key_size: key.ty.size(),
+            value_size: Ty::Int.size(),
+            max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value: Ty::Int }),
+        });
+        self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
+        Some((map, key))
     }
 
     fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
@@ -542,6 +665,115 @@ fn field_expr(f: &EventField, span: Span) -> Option<Expr> {
         return None;
     }
     Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
+}
+
+fn ty_name(ty: Ty) -> &'static str {
+    match ty {
+        Ty::Int => "a number",
+        Ty::Comm => "a string",
+        Ty::ProbeName => "probename",
+    }
+}
+
+/// The size a table-valued initializer asks for (0: default).
+fn table_size(e: &ast::Expr) -> Option<u32> {
+    match &e.kind {
+        ast::ExprKind::Table(_) => Some(0),
+        ast::ExprKind::Call { callee, args } => {
+            let ast::ExprKind::Field { base, name } = &callee.kind else { return None };
+            let ast::ExprKind::Name(b) = &base.kind else { return None };
+            if b.name != "table" || name.name != "new" {
+                return None;
+            }
+            let n = |i: usize| match args.get(i).map(|a| &a.kind) {
+                Some(ast::ExprKind::Int(v)) => u32::try_from(*v).unwrap_or(0),
+                _ => 0,
+            };
+            Some(n(0).saturating_add(n(1)))
+        }
+        _ => None,
+    }
+}
+
+/// Records, per table name, whether probe bodies only ever add to it.
+fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) {
+    fn mark(uses: &mut IndexMap<String, TableUses>, base: &ast::Expr, add: bool) {
+        if let ast::ExprKind::Name(id) = &base.kind {
+            let u = uses.entry(id.name.clone()).or_default();
+            u.only_add = if u.seen { u.only_add && add } else { add };
+            u.seen = true;
+        }
+    }
+    fn expr(e: &ast::Expr, uses: &mut IndexMap<String, TableUses>) {
+        match &e.kind {
+            ast::ExprKind::Index { base, index } => {
+                mark(uses, base, false);
+                expr(index, uses);
+            }
+            ast::ExprKind::Field { base, .. } => expr(base, uses),
+            ast::ExprKind::Call { callee, args } => {
+                expr(callee, uses);
+                args.iter().for_each(|a| expr(a, uses));
+            }
+            ast::ExprKind::Unary { operand, .. } => expr(operand, uses),
+            ast::ExprKind::Binary { lhs, rhs, .. } => {
+                expr(lhs, uses);
+                expr(rhs, uses);
+            }
+            ast::ExprKind::Table(fields) => {
+                for f in fields {
+                    match f {
+                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) => expr(v, uses),
+                        ast::TableField::Keyed(k, v) => {
+                            expr(k, uses);
+                            expr(v, uses);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    fn block(b: &ast::Block, uses: &mut IndexMap<String, TableUses>) {
+        scan_table_uses(&b.stmts, uses);
+    }
+    for s in stmts {
+        match &s.kind {
+            ast::StmtKind::AddAssign { target, value } => {
+                if let ast::ExprKind::Index { base, index } = &target.kind {
+                    mark(uses, base, true);
+                    expr(index, uses);
+                } else {
+                    expr(target, uses);
+                }
+                expr(value, uses);
+            }
+            ast::StmtKind::Assign { targets, values } => {
+                targets.iter().chain(values).for_each(|e| expr(e, uses));
+            }
+            ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| expr(e, uses)),
+            ast::StmtKind::Expr(e) => expr(e, uses),
+            ast::StmtKind::If { arms, otherwise } => {
+                for (c, b) in arms {
+                    expr(c, uses);
+                    block(b, uses);
+                }
+                if let Some(b) = otherwise {
+                    block(b, uses);
+                }
+            }
+            ast::StmtKind::While { cond, body } => {
+                expr(cond, uses);
+                block(body, uses);
+            }
+            ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
+                block(body, uses)
+            }
+            ast::StmtKind::Return(Some(e)) => expr(e, uses),
+            ast::StmtKind::Block(b) => block(b, uses),
+            _ => {}
+        }
+    }
 }
 
 /// The non-common fields shared by every format, if they all agree.

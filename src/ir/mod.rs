@@ -61,6 +61,8 @@ pub struct Module {
     /// Synthetic globals the runtime reads and writes.
     pub stop_flag: Option<GlobalId>,
     pub lost_events: Option<GlobalId>,
+    /// Counts map updates that failed (a full table).
+    pub map_failures: Option<GlobalId>,
 }
 
 /// The static type of a kernel value.
@@ -70,13 +72,16 @@ pub enum Ty {
     Int,
     /// The current task's command name: 16 bytes, NUL padded.
     Comm,
+    /// Which event fired (`probename`): an index into
+    /// [`Module::probe_names`], named in userspace.
+    ProbeName,
 }
 
 impl Ty {
     /// Bytes the value occupies in a record or a global.
     pub fn size(self) -> u32 {
         match self {
-            Ty::Int => 8,
+            Ty::Int | Ty::ProbeName => 8,
             Ty::Comm => 16,
         }
     }
@@ -111,6 +116,11 @@ pub struct Global {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
     RingBuf,
+    /// A table shared by all CPUs, updated atomically.
+    Hash,
+    /// A table only ever added to in the kernel: one copy per CPU, summed
+    /// when userspace reads it.
+    PercpuHash,
 }
 
 #[derive(Clone, Debug)]
@@ -120,6 +130,15 @@ pub struct Map {
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
+    /// For maps that hold a script table: its variable and types.
+    pub table: Option<TableInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableInfo {
+    pub var: String,
+    pub key: Ty,
+    pub value: Ty,
 }
 
 /// Where a probe attaches.
@@ -152,6 +171,12 @@ pub enum StmtKind {
     Emit { site: SiteId, args: Vec<Expr> },
     /// Leave the program (returns 0).
     Return,
+    /// `table[key] += value`: atomic (or per-CPU); a missing key starts at 0.
+    MapAdd { map: MapId, key: Expr, value: Expr },
+    /// `table[key] = value`.
+    MapStore { map: MapId, key: Expr, value: Expr },
+    /// `table[key] = nil`.
+    MapDelete { map: MapId, key: Expr },
 }
 
 #[derive(Clone, Debug)]
@@ -223,6 +248,12 @@ pub enum ExprKind {
     CtxField { offset: u32, size: u32, signed: bool },
     Unary { op: UnOp, operand: Box<Expr> },
     Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    /// `table[key]`, 0 when the key is missing.
+    MapGet { map: MapId, key: Box<Expr> },
+    /// `table[key] != nil`, as 0/1.
+    MapHas { map: MapId, key: Box<Expr> },
+    /// The event that fired (a [`Ty::ProbeName`]).
+    ProbeName,
 }
 
 /// What userspace does with a record.
@@ -267,5 +298,23 @@ impl Module {
     }
     pub fn map(&self, id: MapId) -> &Map {
         &self.maps[id.index()]
+    }
+
+    /// The id `probename` has for each attach point: attach points are
+    /// numbered across all probes in order.
+    pub fn probe_name_id(&self, probe: usize, attach: usize) -> u64 {
+        let before: usize = self.probes[..probe].iter().map(|p| p.attach.len()).sum();
+        (before + attach) as u64
+    }
+
+    /// The name of every attach point, indexed by `probe_name_id`.
+    pub fn probe_names(&self) -> Vec<String> {
+        self.probes
+            .iter()
+            .flat_map(|p| p.attach.iter())
+            .map(|a| match a {
+                Attach::Tracepoint { event, .. } => event.clone(),
+            })
+            .collect()
     }
 }

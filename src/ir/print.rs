@@ -13,8 +13,13 @@ pub fn module(m: &Module) -> String {
     for (i, map) in m.maps.iter().enumerate() {
         let _ = writeln!(
             out,
-            "map m{i} {}: {:?} key {} value {} entries {}",
-            map.name, map.kind, map.key_size, map.value_size, map.max_entries
+            "map m{i} {}: {:?} key {} value {} entries {}{}",
+            map.name,
+            map.kind,
+            map.key_size,
+            map.value_size,
+            map.max_entries,
+            map.table.as_ref().map(|t| format!(" (table {}: {:?} -> {:?})", t.var, t.key, t.value)).unwrap_or_default()
         );
     }
     for (i, s) in m.sites.iter().enumerate() {
@@ -66,6 +71,15 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
             StmtKind::Return => {
                 let _ = writeln!(out, "{pad}return");
             }
+            StmtKind::MapAdd { map, key, value } => {
+                let _ = writeln!(out, "{pad}m{}[{}] += {}", map.0, expr(key), expr(value));
+            }
+            StmtKind::MapStore { map, key, value } => {
+                let _ = writeln!(out, "{pad}m{}[{}] = {}", map.0, expr(key), expr(value));
+            }
+            StmtKind::MapDelete { map, key } => {
+                let _ = writeln!(out, "{pad}delete m{}[{}]", map.0, expr(key));
+            }
         }
     }
 }
@@ -78,6 +92,9 @@ fn expr(e: &Expr) -> String {
         ExprKind::CtxField { offset, size, signed } => {
             format!("ctx[{offset}:{}{}]", if *signed { "s" } else { "u" }, size * 8)
         }
+        ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
+        ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
+        ExprKind::ProbeName => "probename".to_string(),
         ExprKind::Unary { op, operand } => {
             let op = match op {
                 UnOp::Neg => "-",

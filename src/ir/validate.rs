@@ -81,7 +81,21 @@ impl Validator<'_> {
                 Ok(())
             }
             StmtKind::Return => Ok(()),
+            StmtKind::MapAdd { map, key, value } | StmtKind::MapStore { map, key, value } => {
+                self.table_key(*map, key)?;
+                self.int_expr(value)
+            }
+            StmtKind::MapDelete { map, key } => self.table_key(*map, key),
         }
+    }
+
+    fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
+        let m = self.m.maps.get(map.index()).ok_or_else(|| self.err("map out of range"))?;
+        let info = m.table.as_ref().ok_or_else(|| self.err("map is not a table"))?;
+        if info.key != key.ty || info.key.size() != m.key_size {
+            return Err(self.err(format!("key of type {:?} for table {} keyed by {:?}", key.ty, info.var, info.key)));
+        }
+        self.expr(key)
     }
 
     fn int_expr(&self, e: &super::Expr) -> Result<(), Error> {
@@ -114,6 +128,13 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Unary { operand, .. } => self.int_expr(operand),
+            ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => self.table_key(*map, key),
+            ExprKind::ProbeName => {
+                if e.ty != Ty::ProbeName {
+                    return Err(self.err("probename has the wrong type"));
+                }
+                Ok(())
+            }
             ExprKind::Binary { lhs, rhs, .. } => {
                 self.int_expr(lhs)?;
                 self.int_expr(rhs)

@@ -145,7 +145,7 @@ fn initial_int(interp: &Interp, g: &ir::Global) -> Result<i64, Error> {
 }
 
 /// Turns one ring-buffer record into output (or a request to stop).
-fn handle_record(m: &Module, rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
+fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
     let Some(tag) = rec.get(..8) else { return Ok(false) };
     let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
     let Some(site) = m.sites.get(site_id) else {
@@ -158,10 +158,8 @@ fn handle_record(m: &Module, rec: &[u8], out: &mut dyn Write) -> Result<bool, Er
         let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
         args.push(match ty {
             Ty::Int => Value::Int(i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
-            Ty::Comm => {
-                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                Value::string(&bytes[..end])
-            }
+            Ty::Comm => comm_value(bytes),
+            Ty::ProbeName => probe_name_value(names, bytes),
         });
     }
     let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
@@ -174,6 +172,53 @@ fn handle_record(m: &Module, rec: &[u8], out: &mut dyn Write) -> Result<bool, Er
         SiteKind::Exit => return Ok(true),
     }
     Ok(false)
+}
+
+fn comm_value(bytes: &[u8]) -> Value {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    Value::string(&bytes[..end])
+}
+
+fn probe_name_value(names: &[String], bytes: &[u8]) -> Value {
+    let id = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
+    match names.get(id as usize) {
+        Some(name) => Value::string(name.as_bytes()),
+        None => Value::Int(id as i64),
+    }
+}
+
+fn decode(ty: Ty, names: &[String], bytes: &[u8]) -> Value {
+    match ty {
+        Ty::Int => Value::Int(i64::from_le_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))),
+        Ty::Comm => comm_value(bytes),
+        Ty::ProbeName => probe_name_value(names, bytes),
+    }
+}
+
+/// Reads a kernel table into a userspace table (per-CPU values summed).
+fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, names: &[String]) -> Value {
+    let table = Value::new_table();
+    for key in map.keys() {
+        let value = if kind == ir::MapKind::PercpuHash {
+            match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(per_cpu)) => {
+                    let sum = per_cpu.iter().map(|v| match decode(Ty::Int, names, v) {
+                        Value::Int(i) => i,
+                        _ => 0,
+                    });
+                    Value::Int(sum.fold(0i64, i64::wrapping_add))
+                }
+                _ => continue,
+            }
+        } else {
+            match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(v)) => decode(info.value, names, &v),
+                _ => continue,
+            }
+        };
+        table.table_set(decode(info.key, names, &key), value);
+    }
+    table
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
@@ -246,11 +291,13 @@ pub fn run(
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
         };
-        for attach in &module.probes[info.probe].attach {
+        for (i, attach) in module.probes[info.probe].attach.iter().enumerate() {
+            let cookie = module.probe_name_id(info.probe, i);
             match attach {
                 ir::Attach::Tracepoint { system, event } => {
+                    let opts = libbpf_rs::TracepointOpts { cookie, ..Default::default() };
                     let link = prog
-                        .attach_tracepoint(libbpf_rs::TracepointCategory::Custom(system.clone()), event)
+                        .attach_tracepoint_with_opts(libbpf_rs::TracepointCategory::Custom(system.clone()), event, opts)
                         .map_err(|e| Error {
                             message: format!("cannot attach to tracepoint {system}:{event}: {e}"),
                             span: Some(module.probes[info.probe].span),
@@ -262,6 +309,7 @@ pub fn run(
         }
     }
 
+    let names = module.probe_names();
     let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let ringbuf = match module.events {
         Some(events) => {
@@ -296,7 +344,7 @@ pub fn run(
         let records = std::mem::take(&mut *queue.borrow_mut());
         let mut exit = false;
         for rec in &records {
-            exit |= handle_record(module, rec, w)?;
+            exit |= handle_record(module, &names, rec, w)?;
             if exit {
                 break;
             }
@@ -356,16 +404,27 @@ pub fn run(
             interp.set_global(var, Value::Int(view.read_u64(layout.offset) as i64));
         }
     }
-    let lost = module
-        .lost_events
-        .map(|g| &compiled.globals[g.index()])
-        .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))
-        .unwrap_or(0);
+    for map_ir in &module.maps {
+        let Some(info) = &map_ir.table else { continue };
+        if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
+            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, &names));
+        }
+    }
+    let counter = |g: Option<ir::GlobalId>| {
+        g.map(|g| &compiled.globals[g.index()])
+            .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))
+            .unwrap_or(0)
+    };
+    let lost = counter(module.lost_events);
+    let failures = counter(module.map_failures);
     let end = if interp.has_trace_end() { interp.run_trace_end().map_err(interp_error)? } else { Outcome::Done };
     interp.flush();
     let _ = w.flush();
     if lost > 0 {
         eprintln!("ktap: warning: {lost} events lost (the ring buffer was full)");
+    }
+    if failures > 0 {
+        eprintln!("ktap: warning: {failures} table updates failed (a table was full: size it with table.new(narr, nrec))");
     }
     drop(ringbuf);
     drop(links);
