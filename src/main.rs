@@ -99,6 +99,9 @@ impl EventSource for LazyTracefs {
     fn similar(&self, system: &str, event: &str) -> Vec<String> {
         self.get().map(|t| t.similar(system, event)).unwrap_or_default()
     }
+    fn syscall_nr(&self, name: &str) -> Option<u32> {
+        self.get().ok()?.syscall_nr(name)
+    }
 }
 
 struct Script {
@@ -265,9 +268,9 @@ fn disassemble(c: &ktap::Compilation, src: &str) -> String {
         let attach: Vec<String> = c.module.probes[info.probe]
             .attach
             .iter()
-            .map(|a| match a {
-                ktap::ir::Attach::Tracepoint { system, event } => format!("{system}:{event}"),
-            })
+            .enumerate()
+            .filter(|(i, _)| info.attach.contains(i))
+            .map(|(_, a)| a.full_name())
             .collect();
         out.push_str(&format!("{} (section {}) <- {}\n", prog.name, prog.section, attach.join(", ")));
         out.push_str(&listing::with_source(&prog.insns, &info.spans, src));

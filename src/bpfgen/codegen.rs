@@ -8,7 +8,7 @@
 use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
 use super::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use crate::frontend::ast::Span;
-use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, Section, Stmt, StmtKind, Ty, UnOp};
+use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
 /// BPF helper ids (include/uapi/linux/bpf.h).
@@ -22,16 +22,20 @@ mod helper {
     pub const MAP_UPDATE_ELEM: i32 = 2;
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const GET_ATTACH_COOKIE: i32 = 174;
+    pub const PROBE_READ_KERNEL: i32 = 113;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
+const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// Flags of bpf_map_update_elem.
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
+/// Offset of `orig_ax` in x86-64 `struct pt_regs`.
+const PT_REGS_ORIG_AX: i32 = 15 * 8;
 /// The BPF stack is 512 bytes (kernel/bpf/verifier.c, MAX_BPF_STACK).
 const MAX_STACK: i32 = 512;
 
@@ -66,6 +70,9 @@ pub struct GlobalLayout {
 pub struct ProgramInfo {
     pub name: String,
     pub probe: usize,
+    pub kind: ProgKind,
+    /// Indexes into the probe's attach points that this program serves.
+    pub attach: Vec<usize>,
     /// Source span of each instruction slot (None: synthesised code).
     pub spans: Vec<Option<Span>>,
 }
@@ -99,23 +106,14 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     for (i, probe) in m.probes.iter().enumerate() {
-        let name = format!("ktap_probe_{i}");
-        let mut g = Gen { m, probe: i, asm: Asm::default(), frame: 0, max_frame: 0 };
-        g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
-        let exit = g.asm.label();
-        g.stmts(&probe.body, exit);
-        g.asm.bind(exit);
-        g.asm.emit(Insn::mov64_imm(Reg::R0, 0));
-        g.asm.emit(Insn::exit());
-        if g.max_frame > MAX_STACK {
-            return Err(Error::StackLimit { probe: i });
+        let mut kinds: Vec<ProgKind> = probe.attach.iter().map(|a| a.kind()).collect();
+        kinds.sort();
+        kinds.dedup();
+        for kind in kinds {
+            let (program, info) = compile_program(m, i, kind)?;
+            programs.push(program);
+            infos.push(info);
         }
-        let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe: i })?;
-        let section = match probe.attach.first() {
-            Some(ir::Attach::Tracepoint { .. }) | None => "tracepoint".to_string(),
-        };
-        programs.push(Program { name: name.clone(), section, insns, relocs });
-        infos.push(ProgramInfo { name, probe: i, spans });
     }
     let maps = m
         .maps
@@ -124,6 +122,7 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
             name: map.name.clone(),
             map_type: match map.kind {
                 MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
+                MapKind::Array => BPF_MAP_TYPE_ARRAY,
                 MapKind::Hash => BPF_MAP_TYPE_HASH,
                 MapKind::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
             },
@@ -154,6 +153,37 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
         programs: infos,
         globals: global_layout(m),
     })
+}
+
+/// One program: the probe's body behind the prologue its kind needs.
+fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program, ProgramInfo), Error> {
+    let body = &m.probes[probe].body;
+    let attach: Vec<usize> =
+        m.probes[probe].attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
+    let (name, section) = match kind {
+        ProgKind::Tracepoint => (format!("ktap_p{probe}_tp"), "tracepoint"),
+        ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
+        ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
+        ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
+    };
+    let mut g = Gen { m, probe, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
+    g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+    let exit = g.asm.label();
+    if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
+        g.syscall_prologue(probe, kind, exit);
+    }
+    g.stmts(body, exit);
+    g.asm.bind(exit);
+    g.asm.emit(Insn::mov64_imm(Reg::R0, 0));
+    g.asm.emit(Insn::exit());
+    if g.max_frame > MAX_STACK {
+        return Err(Error::StackLimit { probe });
+    }
+    let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
+    Ok((
+        Program { name: name.clone(), section: section.to_string(), insns, relocs },
+        ProgramInfo { name, probe, kind, attach, spans },
+    ))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +243,8 @@ struct Gen<'a> {
     /// Bytes of stack in use below r10, and the most ever used.
     frame: i32,
     max_frame: i32,
+    /// Where the syscall prologue left the probename id.
+    probe_name_slot: Option<i16>,
 }
 
 /// Result register for an expression at nesting depth `d`.
@@ -227,6 +259,44 @@ impl Gen<'_> {
         // Offsets beyond the limit are reported by `compile`; clamp so the
         // instruction stays encodable until then.
         -(self.frame.min(MAX_STACK) as i16)
+    }
+
+    /// For programs riding raw_syscalls: find the syscall number, look it up
+    /// in the probe's filter map, leave unless traced, and keep the
+    /// probename id in a stack slot.
+    fn syscall_prologue(&mut self, probe: usize, kind: ProgKind, exit: Label) {
+        let Some(map) = self.m.maps.iter().position(|mp| mp.syscall_filter == Some((probe, kind))) else { return };
+        let map_name = self.m.maps[map].name.clone();
+        let nr_slot = self.slot();
+        if kind == ProgKind::SysEnter {
+            // raw_syscalls:sys_enter(struct pt_regs *regs, long id)
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R6, 8));
+        } else {
+            // raw_syscalls:sys_exit(struct pt_regs *regs, long ret): the
+            // number is regs->orig_ax (arch/x86/include/asm/ptrace.h).
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R6, 0));
+            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, PT_REGS_ORIG_AX));
+            self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(nr_slot)));
+            self.asm.emit(Insn::mov64_imm(Reg::R2, 8));
+            self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+            self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), exit);
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R10, nr_slot));
+        }
+        let entries = self.m.maps[map].max_entries as i32;
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R2, entries, 0), exit);
+        self.asm.emit(Insn::stx(Size::W, Reg::R10, Reg::R2, nr_slot));
+        self.asm.load_addr(Reg::R1, RelocTarget::Map(map_name));
+        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(nr_slot)));
+        self.asm.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), exit);
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 0));
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R1, 0, 0), exit);
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, -1));
+        let slot = self.slot();
+        self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+        self.probe_name_slot = Some(slot);
     }
 
     fn global_target(&self, g: ir::GlobalId) -> RelocTarget {
@@ -474,11 +544,14 @@ impl Gen<'_> {
                     self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));
                 }
             }
-            ExprKind::ProbeName => {
-                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
-                self.asm.emit(Insn::call_helper(helper::GET_ATTACH_COOKIE));
-                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
-            }
+            ExprKind::ProbeName => match self.probe_name_slot {
+                Some(slot) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot)),
+                None => {
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+                    self.asm.emit(Insn::call_helper(helper::GET_ATTACH_COOKIE));
+                    self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+                }
+            },
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });
                 let saved = self.frame;

@@ -28,10 +28,14 @@ pub trait EventSource {
     fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String>;
     /// Existing names close to `system:event`, best first (for suggestions).
     fn similar(&self, system: &str, event: &str) -> Vec<String>;
+    /// The number of syscall `name` (`openat`), if known.
+    fn syscall_nr(&self, name: &str) -> Option<u32>;
 }
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// Syscall numbers a syscall filter map covers.
+const SYSCALL_FILTER_ENTRIES: u32 = 1024;
 /// Entries of a table whose size the script does not set.
 const DEFAULT_TABLE_ENTRIES: u32 = 10240;
 
@@ -100,6 +104,9 @@ struct ProbeCtx {
     fields: Option<Vec<EventField>>,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
+    /// Set when the body or filter reads an event field: then it needs a
+    /// classic tracepoint program.
+    uses_fields: std::cell::Cell<bool>,
 }
 
 fn is_zero(e: &ast::Expr) -> bool {
@@ -157,6 +164,7 @@ impl Lowerer<'_> {
             value_size: 0,
             max_entries: EVENTS_RINGBUF_BYTES,
             table: None,
+            syscall_filter: None,
         });
         self.m.events = Some(id);
         id
@@ -174,7 +182,7 @@ impl Lowerer<'_> {
     }
 
     fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
-        let mut attach = Vec::new();
+        let mut found_events: Vec<(String, String)> = Vec::new();
         let mut formats: Vec<Vec<EventField>> = Vec::new();
         for spec in specs {
             match &spec.kind {
@@ -198,7 +206,7 @@ impl Lowerer<'_> {
                                     Ok(f) => formats.push(f),
                                     Err(e) => self.error(spec.span, format!("cannot read the format of {system}:{event}: {e}")),
                                 }
-                                attach.push(Attach::Tracepoint { system, event });
+                                found_events.push((system, event));
                             }
                         }
                         Err(e) => self.error(spec.span, e),
@@ -216,7 +224,7 @@ impl Lowerer<'_> {
             }
         }
         let fields = common_layout(&formats);
-        let mut ctx = ProbeCtx { fields, in_filter: false };
+        let mut ctx = ProbeCtx { fields, in_filter: false, uses_fields: std::cell::Cell::new(false) };
         let mut stmts = Vec::new();
         if let Some(stop) = self.m.stop_flag {
             // Deliver nothing once userspace has begun to stop.
@@ -242,9 +250,51 @@ impl Lowerer<'_> {
             }
             None => stmts.extend(inner),
         }
-        if !attach.is_empty() {
-            self.m.probes.push(ir::Probe { attach, body: stmts, span });
+        if found_events.is_empty() {
+            return;
         }
+        let probe = self.m.probes.len();
+        let attach: Vec<Attach> = found_events
+            .into_iter()
+            .map(|(system, event)| self.attach_point(system, event, ctx.uses_fields.get()))
+            .collect();
+        for kind in [ir::ProgKind::SysEnter, ir::ProgKind::SysExit] {
+            if attach.iter().any(|a| a.kind() == kind) {
+                self.m.maps.push(ir::Map {
+                    name: format!("ktap_sys_{probe}_{}", if kind == ir::ProgKind::SysEnter { "enter" } else { "exit" }),
+                    kind: ir::MapKind::Array,
+                    key_size: 4,
+                    value_size: 8,
+                    max_entries: SYSCALL_FILTER_ENTRIES,
+                    table: None,
+                    syscall_filter: Some((probe, kind)),
+                });
+            }
+        }
+        self.m.probes.push(ir::Probe { attach, body: stmts, span });
+    }
+
+    /// The cheapest way to attach to an event that still gives the body
+    /// what it reads.
+    fn attach_point(&self, system: String, event: String, uses_fields: bool) -> Attach {
+        if uses_fields {
+            return Attach::Tracepoint { system, event };
+        }
+        if system == "syscalls" {
+            let (name, exit) = match (event.strip_prefix("sys_enter_"), event.strip_prefix("sys_exit_")) {
+                (Some(n), _) => (n, false),
+                (_, Some(n)) => (n, true),
+                _ => return Attach::Tracepoint { system, event },
+            };
+            return match self.events.syscall_nr(name) {
+                Some(nr) if nr < SYSCALL_FILTER_ENTRIES => Attach::Syscall { nr, exit, event },
+                _ => Attach::Tracepoint { system, event },
+            };
+        }
+        if system == "ftrace" {
+            return Attach::Tracepoint { system, event };
+        }
+        Attach::RawTracepoint { system, event }
     }
 
     fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
@@ -621,6 +671,7 @@ impl Lowerer<'_> {
             value_size: Ty::Int.size(),
             max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
             table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value: Ty::Int }),
+            syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
         Some((map, key))
@@ -631,6 +682,7 @@ impl Lowerer<'_> {
             self.error(span, "the events of this probe have different fields; `argN` is ambiguous");
             return None;
         };
+        ctx.uses_fields.set(true);
         match fields.get(n) {
             Some(f) => field_expr(f, span),
             None => {
@@ -645,6 +697,7 @@ impl Lowerer<'_> {
             self.error(span, "the events of this probe have different fields");
             return None;
         };
+        ctx.uses_fields.set(true);
         match fields.iter().find(|f| f.name == name) {
             Some(f) => field_expr(f, span),
             None => {

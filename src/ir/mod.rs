@@ -116,6 +116,8 @@ pub struct Global {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapKind {
     RingBuf,
+    /// An array indexed by a u32 (syscall filters).
+    Array,
     /// A table shared by all CPUs, updated atomically.
     Hash,
     /// A table only ever added to in the kernel: one copy per CPU, summed
@@ -132,6 +134,9 @@ pub struct Map {
     pub max_entries: u32,
     /// For maps that hold a script table: its variable and types.
     pub table: Option<TableInfo>,
+    /// For a probe's syscall filter (an array indexed by syscall number
+    /// holding probename id + 1, 0 = not traced): the probe and direction.
+    pub syscall_filter: Option<(usize, ProgKind)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,11 +146,53 @@ pub struct TableInfo {
     pub value: Ty,
 }
 
-/// Where a probe attaches.
+/// Where a probe attaches (exact names, after glob expansion).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Attach {
-    /// A classic tracepoint `system:event` (exact names, after expansion).
+    /// A classic tracepoint: its program reads the event's format fields.
     Tracepoint { system: String, event: String },
+    /// The same event as a raw tracepoint, for bodies that read no fields:
+    /// much cheaper to attach and detach. A BPF cookie carries `probename`.
+    RawTracepoint { system: String, event: String },
+    /// A `syscalls:sys_enter_*`/`sys_exit_*` event for a body that reads no
+    /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
+    /// syscall number through the probe's filter map.
+    Syscall { event: String, nr: u32, exit: bool },
+}
+
+/// How a group of attach points runs: one BPF program per kind per probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProgKind {
+    Tracepoint,
+    RawTracepoint,
+    SysEnter,
+    SysExit,
+}
+
+impl Attach {
+    pub fn kind(&self) -> ProgKind {
+        match self {
+            Attach::Tracepoint { .. } => ProgKind::Tracepoint,
+            Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
+            Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
+            Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
+        }
+    }
+
+    /// The event name `probename` gives.
+    pub fn event(&self) -> &str {
+        match self {
+            Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
+        }
+    }
+
+    /// `system:event` as the user would write it.
+    pub fn full_name(&self) -> String {
+        match self {
+            Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
+            Attach::Syscall { event, .. } => format!("syscalls:{event}"),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -312,9 +359,7 @@ impl Module {
         self.probes
             .iter()
             .flat_map(|p| p.attach.iter())
-            .map(|a| match a {
-                Attach::Tracepoint { event, .. } => event.clone(),
-            })
+            .map(|a| a.event().to_string())
             .collect()
     }
 }

@@ -36,6 +36,8 @@ pub fn module(m: &Module) -> String {
             .iter()
             .map(|a| match a {
                 Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
+                Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
+                Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
             })
             .collect();
         let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));

@@ -285,27 +285,72 @@ pub fn run(
         return Ok(Outcome::Done);
     }
 
-    // Attach every program to every event of its probe.
+    // Syscall filters: number -> probename id + 1.
+    for map_ir in &module.maps {
+        let Some((probe, kind)) = map_ir.syscall_filter else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else {
+            return Err(Error::new(format!("map {} missing after load", map_ir.name)));
+        };
+        for (i, a) in module.probes[probe].attach.iter().enumerate() {
+            if let ir::Attach::Syscall { nr, .. } = a {
+                if a.kind() != kind {
+                    continue;
+                }
+                let id = module.probe_name_id(probe, i) + 1;
+                map.update(&nr.to_le_bytes(), &id.to_le_bytes(), libbpf_rs::MapFlags::ANY)
+                    .map_err(|e| lib("cannot fill the syscall filter", e))?;
+            }
+        }
+    }
+
+    // Attach every program to the events it serves.
     let mut links: Vec<Link> = Vec::new();
+    let mut skipped = Vec::new();
     for info in &compiled.programs {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
         };
-        for (i, attach) in module.probes[info.probe].attach.iter().enumerate() {
-            let cookie = module.probe_name_id(info.probe, i);
-            match attach {
-                ir::Attach::Tracepoint { system, event } => {
-                    let opts = libbpf_rs::TracepointOpts { cookie, ..Default::default() };
-                    let link = prog
-                        .attach_tracepoint_with_opts(libbpf_rs::TracepointCategory::Custom(system.clone()), event, opts)
-                        .map_err(|e| Error {
-                            message: format!("cannot attach to tracepoint {system}:{event}: {e}"),
-                            span: Some(module.probes[info.probe].span),
-                            notes: Vec::new(),
-                        })?;
-                    links.push(link);
+        let probe = &module.probes[info.probe];
+        let attach_error = |what: String, e: libbpf_rs::Error| Error {
+            message: format!("cannot attach to {what}: {e}"),
+            span: Some(probe.span),
+            notes: Vec::new(),
+        };
+        match info.kind {
+            ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
+                let tp = if info.kind == ir::ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
+                let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
+                links.push(link);
+            }
+            ir::ProgKind::Tracepoint | ir::ProgKind::RawTracepoint => {
+                for &i in &info.attach {
+                    let cookie = module.probe_name_id(info.probe, i);
+                    let result = match &probe.attach[i] {
+                        ir::Attach::Tracepoint { system, event } => {
+                            let opts = libbpf_rs::TracepointOpts { cookie, ..Default::default() };
+                            prog.attach_tracepoint_with_opts(libbpf_rs::TracepointCategory::Custom(system.clone()), event, opts)
+                        }
+                        ir::Attach::RawTracepoint { event, .. } => {
+                            let opts = libbpf_rs::RawTracepointOpts { cookie, ..Default::default() };
+                            prog.attach_raw_tracepoint_with_opts(event, opts)
+                        }
+                        ir::Attach::Syscall { .. } => continue,
+                    };
+                    match result {
+                        Ok(link) => links.push(link),
+                        // One event of many that cannot be attached is
+                        // reported, not fatal.
+                        Err(e) if probe.attach.len() > 1 => skipped.push(format!("{}: {e}", probe.attach[i].full_name())),
+                        Err(e) => return Err(attach_error(probe.attach[i].full_name(), e)),
+                    }
                 }
             }
+        }
+    }
+    if !skipped.is_empty() {
+        eprintln!("ktap: warning: {} events could not be attached and are not traced:", skipped.len());
+        for s in skipped.iter().take(5) {
+            eprintln!("  {s}");
         }
     }
 

@@ -25,6 +25,7 @@ impl std::error::Error for Error {}
 
 pub struct Tracefs {
     root: PathBuf,
+    syscalls: std::cell::OnceCell<std::collections::HashMap<String, u32>>,
     /// Set when this process mounted tracefs itself.
     pub mounted_by_us: bool,
 }
@@ -34,12 +35,12 @@ impl Tracefs {
     pub fn open() -> Result<Tracefs, Error> {
         for root in [TRACEFS, DEBUGFS_TRACING] {
             if Path::new(root).join("events").is_dir() {
-                return Ok(Tracefs { root: root.into(), mounted_by_us: false });
+                return Ok(Tracefs { root: root.into(), syscalls: Default::default(), mounted_by_us: false });
             }
         }
         match mount_tracefs() {
             Ok(()) if Path::new(TRACEFS).join("events").is_dir() => {
-                Ok(Tracefs { root: TRACEFS.into(), mounted_by_us: true })
+                Ok(Tracefs { root: TRACEFS.into(), syscalls: Default::default(), mounted_by_us: true })
             }
             Ok(()) => Err(Error { message: format!("mounted tracefs at {TRACEFS} but it has no events directory") }),
             Err(e) => Err(Error {
@@ -70,6 +71,29 @@ impl Tracefs {
         out.sort();
         out
     }
+}
+
+/// Where the C library headers list the syscall numbers of this machine.
+const UNISTD_HEADERS: &[&str] = &[
+    "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
+    "/usr/include/asm/unistd_64.h",
+    "/usr/include/aarch64-linux-gnu/asm/unistd.h",
+    "/usr/include/asm-generic/unistd.h",
+];
+
+/// `#define __NR_name nr` lines into a name → number table.
+pub fn parse_unistd(text: &str) -> std::collections::HashMap<String, u32> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            if w.next()? != "#define" {
+                return None;
+            }
+            let name = w.next()?.strip_prefix("__NR_")?;
+            let nr = w.next()?.parse().ok()?;
+            Some((name.to_string(), nr))
+        })
+        .collect()
 }
 
 fn mount_tracefs() -> io::Result<()> {
@@ -193,6 +217,17 @@ impl EventSource for Tracefs {
         fs::read_to_string(&path).map(|t| parse_format(&t)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    fn syscall_nr(&self, name: &str) -> Option<u32> {
+        let table = self.syscalls.get_or_init(|| {
+            UNISTD_HEADERS
+                .iter()
+                .find_map(|p| fs::read_to_string(p).ok())
+                .map(|t| parse_unistd(&t))
+                .unwrap_or_default()
+        });
+        table.get(name).copied()
+    }
+
     fn similar(&self, system: &str, event: &str) -> Vec<String> {
         let want = format!("{system}:{event}");
         let mut scored: Vec<(usize, String)> = self
@@ -238,6 +273,14 @@ mod tests {
         assert!(f[1].common && f[1].signed);
         assert_eq!((f[3].offset, f[3].size, f[3].signed, f[3].common), (16, 8, false, false));
         assert_eq!(f[5].size, 16);
+    }
+
+    #[test]
+    fn unistd() {
+        let t = parse_unistd("#ifndef X\n#define __NR_read 0\n#define __NR_openat 257\n#define __X_Y 3\n");
+        assert_eq!(t.get("openat"), Some(&257));
+        assert_eq!(t.get("read"), Some(&0));
+        assert_eq!(t.len(), 2);
     }
 
     #[test]
