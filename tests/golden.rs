@@ -51,10 +51,7 @@ mod support;
 fn render_ir(path: &Path, src: &str) -> String {
     match ktap::compile(src, &support::FakeEvents) {
         Ok(c) => ktap::ir::print::module(&c.module),
-        Err(ktap::CompileError::Diagnostics(d)) => {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            ktap::frontend::diag::render(&name, src, &d, false)
-        }
+        Err(ktap::CompileError::Diagnostics(d)) => ktap::frontend::diag::render(&file_name(path), src, &d, false),
         Err(ktap::CompileError::Internal(e)) => format!("internal error: {e}\n"),
     }
 }
@@ -83,4 +80,35 @@ fn ir() {
 #[test]
 fn bpf() {
     check_stage("bpf", render_bpf);
+}
+
+/// The input's file name without its directory, as diagnostics show it.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+#[test]
+fn tokens() {
+    check_stage("tokens", |_, src| ktap::frontend::print::tokens(src));
+}
+
+#[test]
+fn ast() {
+    check_stage("ast", |path, src| {
+        let (program, diags) = ktap::frontend::parse(src);
+        let mut out = ktap::frontend::print::program(&program);
+        if !diags.is_empty() {
+            out.push_str("\n--- diagnostics ---\n");
+            out.push_str(&ktap::frontend::diag::render(&file_name(path), src, &diags, false));
+        }
+        out
+    });
+}
+
+#[test]
+fn diag() {
+    check_stage("diag", |path, src| {
+        let (_, diags) = ktap::frontend::parse(src);
+        ktap::frontend::diag::render(&file_name(path), src, &diags, false)
+    });
 }
