@@ -53,6 +53,19 @@ struct Cli {
     /// Print one compilation stage and exit.
     #[arg(long, value_name = "STAGE")]
     emit: Option<Stage>,
+    /// Trace only this process.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pid: Option<u32>,
+    /// Trace only this CPU.
+    #[arg(short = 'C', long = "cpu", value_name = "CPU")]
+    cpu: Option<u32>,
+    /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
+    #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
+    list: Option<String>,
+    /// After `--`: a command to start once attached; only it is traced and
+    /// tracing ends when it exits.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
     /// The script file, then its arguments (arg[1], arg[2], ...).
     #[arg(value_name = "FILE [ARGS]")]
     rest: Vec<String>,
@@ -151,8 +164,38 @@ fn runtime_error(script: &Script, message: String, span: Option<Span>, notes: Ve
     ExitCode::FAILURE
 }
 
+/// `-l GLOB`: tracepoints as `system:event`, one a line.
+fn list_events(glob: &str) -> ExitCode {
+    let tracefs = match Tracefs::open() {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut n = 0;
+    for (system, event) in tracefs.all_tracepoints() {
+        let full = format!("{system}:{event}");
+        let hit = match glob.split_once(':') {
+            Some((s, e)) => ktap::runtime::tracefs::glob_match(s, &system) && ktap::runtime::tracefs::glob_match(e, &event),
+            None => ktap::runtime::tracefs::glob_match(glob, &full) || ktap::runtime::tracefs::glob_match(glob, &event),
+        };
+        if hit {
+            n += 1;
+            if writeln!(out, "{full}").is_err() {
+                break;
+            }
+        }
+    }
+    if n == 0 {
+        return fail(format!("no tracepoint matches `{glob}`"));
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(glob) = &cli.list {
+        return list_events(glob);
+    }
     let script = match read_script(&cli) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -241,7 +284,7 @@ fn main() -> ExitCode {
             return runtime_error(&script, e.message, e.span, Vec::new());
         }
     }
-    if c.module.probes.is_empty() && interp.ticks().is_empty() {
+    if c.module.probes.is_empty() && interp.ticks().is_empty() && cli.command.is_empty() {
         // Nothing to wait for: the script ends after its main context.
         let r = if interp.has_trace_end() { interp.run_trace_end() } else { Ok(Outcome::Done) };
         interp.flush();
@@ -250,8 +293,32 @@ fn main() -> ExitCode {
             Err(e) => runtime_error(&script, e.message, e.span, Vec::new()),
         };
     }
-    let opts = session::Options { quiet: cli.quiet, verbose: cli.verbose, dry_run: cli.dry_run };
-    match session::run(&c.module, &c.compiled, &c.object, &mut interp, &out, &opts, &stop) {
+    let mut opts = session::Options {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        dry_run: cli.dry_run,
+        target_pid: cli.pid,
+        target_cpu: cli.cpu,
+        child: None,
+    };
+    if let Some(pid) = cli.pid {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return fail(format!("no process with pid {pid}"));
+        }
+    }
+    if !cli.command.is_empty() {
+        if cli.pid.is_some() {
+            return fail("-p and `-- CMD` cannot be used together");
+        }
+        match ktap::runtime::child::Child::spawn(&cli.command) {
+            Ok(child) => {
+                opts.target_pid = Some(child.pid());
+                opts.child = Some(child);
+            }
+            Err(e) => return fail(e),
+        }
+    }
+    match session::run(&c.module, &c.compiled, &c.object, &mut interp, &out, &mut opts, &stop) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             interp.flush();

@@ -144,6 +144,8 @@ impl Lowerer<'_> {
         self.m.stop_flag = Some(stop);
         self.m.lost_events = Some(lost);
         self.m.map_failures = Some(failures);
+        self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
+        self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -234,6 +236,26 @@ impl Lowerer<'_> {
                     then: vec![Stmt { kind: StmtKind::Return, span: None }],
                     otherwise: vec![],
                 },
+                span: None,
+            });
+        }
+        // -p/-- and -C: `if (target && pid != target) return`.
+        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
+            let Some(target) = target else { continue };
+            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+            let current = synth(ExprKind::Binary {
+                op: ir::BinOp::Add,
+                lhs: Box::new(synth(ExprKind::Builtin(builtin))),
+                rhs: Box::new(synth(ExprKind::Const(bias))),
+            });
+            let other = synth(ExprKind::Binary {
+                op: ir::BinOp::Ne,
+                lhs: Box::new(current),
+                rhs: Box::new(synth(ExprKind::Global(target))),
+            });
+            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
+            stmts.push(Stmt {
+                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
                 span: None,
             });
         }

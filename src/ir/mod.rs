@@ -63,6 +63,10 @@ pub struct Module {
     pub lost_events: Option<GlobalId>,
     /// Counts map updates that failed (a full table).
     pub map_failures: Option<GlobalId>,
+    /// Process to trace (`-p`, `-- CMD`), 0 for all; set before load.
+    pub target_pid: Option<GlobalId>,
+    /// CPU to trace (`-C`) plus one, 0 for all; set before load.
+    pub target_cpu: Option<GlobalId>,
 }
 
 /// The static type of a kernel value.

@@ -40,7 +40,7 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Options {
     /// No "Tracing..." banner.
     pub quiet: bool,
@@ -48,6 +48,13 @@ pub struct Options {
     pub verbose: bool,
     /// Load the programs but attach nothing (`-d`).
     pub dry_run: bool,
+    /// Trace only this process (`-p`, or the `-- CMD` child).
+    pub target_pid: Option<u32>,
+    /// Trace only this CPU (`-C`).
+    pub target_cpu: Option<u32>,
+    /// The `-- CMD` child, held at its start gate until attach; tracing
+    /// ends when it exits.
+    pub child: Option<super::child::Child>,
 }
 
 /// libbpf's messages since the last take; shown live with `-v`.
@@ -129,8 +136,17 @@ fn section_of(name: &str) -> Option<Section> {
     }
 }
 
-/// The integer a kernel global starts with, from the main context's value.
-fn initial_int(interp: &Interp, g: &ir::Global) -> Result<i64, Error> {
+/// The integer a kernel global starts with: the main context's value of
+/// its variable, or for synthetic globals what the options ask.
+fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> Result<i64, Error> {
+    let g = &module.globals[id];
+    let is = |x: Option<ir::GlobalId>| x.is_some_and(|x| x.index() == id);
+    if is(module.target_pid) {
+        return Ok(opts.target_pid.map_or(0, i64::from));
+    }
+    if is(module.target_cpu) {
+        return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
+    }
     let Some(var) = &g.var else { return Ok(0) };
     match interp.global(var) {
         None | Some(Value::Nil) => Ok(0),
@@ -229,7 +245,7 @@ pub fn run(
     object: &[u8],
     interp: &mut Interp,
     out: &SharedOut,
-    opts: &Options,
+    opts: &mut Options,
     stop: &Arc<AtomicBool>,
 ) -> Result<Outcome, Error> {
     VERBOSE.store(opts.verbose, Ordering::Relaxed);
@@ -249,11 +265,11 @@ pub fn run(
     for mut map in open.maps_mut() {
         let Some(section) = section_of(&map.name().to_string_lossy()) else { continue };
         let Some(buf) = map.initial_value_mut() else { continue };
-        for (g, layout) in module.globals.iter().zip(&compiled.globals) {
+        for (id, layout) in compiled.globals.iter().enumerate() {
             if layout.section != section {
                 continue;
             }
-            let v = initial_int(interp, g)?;
+            let v = initial_int(module, id, interp, opts)?;
             let at = layout.offset as usize;
             if let Some(slot) = buf.get_mut(at..at + 8) {
                 slot.copy_from_slice(&v.to_le_bytes());
@@ -380,6 +396,9 @@ pub fn run(
         let _ = writeln!(w, "Tracing... Hit Ctrl-C to end.");
         let _ = w.flush();
     }
+    if let Some(child) = &mut opts.child {
+        child.release();
+    }
 
     let ticks = interp.ticks();
     let start = Instant::now();
@@ -399,6 +418,16 @@ pub fn run(
     'run: loop {
         if stop.load(Ordering::Relaxed) {
             outcome = Outcome::Interrupted;
+            break;
+        }
+        if opts.child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
+            // The traced command ended: take what it produced, then stop.
+            if let Some(rb) = &ringbuf {
+                let _ = rb.consume_raw();
+            }
+            if drain(&mut w)? {
+                outcome = Outcome::Exit;
+            }
             break;
         }
         let now = Instant::now();
