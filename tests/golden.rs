@@ -44,3 +44,34 @@ fn check_stage(stage: &str, render: fn(&Path, &str) -> String) {
 }
 
 // One test per stage; each stage adds its line here.
+
+/// The input's file name without its directory, as diagnostics show it.
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+#[test]
+fn tokens() {
+    check_stage("tokens", |_, src| ktap::frontend::print::tokens(src));
+}
+
+#[test]
+fn ast() {
+    check_stage("ast", |path, src| {
+        let (program, diags) = ktap::frontend::parse(src);
+        let mut out = ktap::frontend::print::program(&program);
+        if !diags.is_empty() {
+            out.push_str("\n--- diagnostics ---\n");
+            out.push_str(&ktap::frontend::diag::render(&file_name(path), src, &diags, false));
+        }
+        out
+    });
+}
+
+#[test]
+fn diag() {
+    check_stage("diag", |path, src| {
+        let (_, diags) = ktap::frontend::parse(src);
+        ktap::frontend::diag::render(&file_name(path), src, &diags, false)
+    });
+}

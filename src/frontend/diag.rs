@@ -1,1 +1,180 @@
-//! (frontend: diag) — being written.
+//! Diagnostics: the one type every frontend pass reports user mistakes
+//! with, plus normalization and rendering through codespan-reporting.
+//! Never does IO and never panics, whatever spans it is handed.
+
+use std::fmt::Write as _;
+
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label, Severity as CsSeverity};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::termcolor::{Ansi, NoColor};
+use codespan_reporting::term::{self, Config};
+
+pub use super::ast::Span;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One user-facing message about one place in the script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    /// The primary location, underlined with `label`.
+    pub span: Span,
+    pub label: String,
+    pub notes: Vec<String>,
+    /// Other related places, each with its own label.
+    pub secondary: Vec<(Span, String)>,
+}
+
+impl Diagnostic {
+    pub fn error(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: String::new(),
+            notes: Vec::new(),
+            secondary: Vec::new(),
+        }
+    }
+
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message) }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.secondary.push((span, label.into()));
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The same diagnostic with every span moved `by` bytes to the right.
+    pub fn shifted(mut self, by: u32) -> Self {
+        let shift = |s: Span| Span { start: s.start.saturating_add(by), end: s.end.saturating_add(by) };
+        self.span = shift(self.span);
+        for (s, _) in &mut self.secondary {
+            *s = shift(*s);
+        }
+        self
+    }
+}
+
+/// Sorts by span then message, deduplicates.
+pub fn normalize(diags: &mut Vec<Diagnostic>) {
+    diags.sort_by(|a, b| {
+        (a.span.start, a.span.end, &a.message, a.severity, &a.label)
+            .cmp(&(b.span.start, b.span.end, &b.message, b.severity, &b.label))
+    });
+    diags.dedup_by(|b, a| a.span == b.span && a.message == b.message);
+}
+
+/// Clamps a span to the source and to char boundaries so that rendering
+/// never fails on a span produced by a buggy or synthetic location.
+fn clamp(src: &str, span: Span) -> std::ops::Range<usize> {
+    let mut start = (span.start as usize).min(src.len());
+    let mut end = (span.end as usize).min(src.len()).max(start);
+    while !src.is_char_boundary(start) {
+        start -= 1;
+    }
+    while !src.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+/// Renders with codespan-reporting: `error: message` then `--> file:line:col`,
+/// the source line with the span underlined, label, notes.
+pub fn render(file_name: &str, src: &str, diags: &[Diagnostic], color: bool) -> String {
+    let file = SimpleFile::new(file_name, src);
+    let config = Config::default();
+    let mut out = String::new();
+    for d in diags {
+        let mut labels = vec![Label::primary((), clamp(src, d.span)).with_message(d.label.clone())];
+        for (span, label) in &d.secondary {
+            labels.push(Label::secondary((), clamp(src, *span)).with_message(label.clone()));
+        }
+        let severity = match d.severity {
+            Severity::Error => CsSeverity::Error,
+            Severity::Warning => CsSeverity::Warning,
+        };
+        let cs = CsDiagnostic::new(severity)
+            .with_message(d.message.clone())
+            .with_labels(labels)
+            .with_notes(d.notes.clone());
+        let rendered = if color {
+            let mut w = Ansi::new(Vec::new());
+            term::emit(&mut w, &config, &file, &cs).map(|()| w.into_inner())
+        } else {
+            let mut w = NoColor::new(Vec::new());
+            term::emit(&mut w, &config, &file, &cs).map(|()| w.into_inner())
+        };
+        match rendered {
+            Ok(bytes) => out.push_str(&String::from_utf8_lossy(&bytes)),
+            // Rendering only fails on bad spans, which clamp() rules out;
+            // still, fall back to a one-line message rather than lose it.
+            Err(_) => {
+                let _ = writeln!(out, "{}: {}", location(file_name, src, d.span.start), d.message);
+            }
+        }
+    }
+    out
+}
+
+/// `file:line:col` (1-based) of a byte offset, for one-line messages.
+/// Columns count characters, not bytes.
+pub fn location(file_name: &str, src: &str, offset: u32) -> String {
+    let at = clamp(src, Span { start: offset, end: offset }).start;
+    let before = &src[..at];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    format!("{file_name}:{line}:{col}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_is_one_based() {
+        let src = "ab\ncdé\nf";
+        assert_eq!(location("x.kp", src, 0), "x.kp:1:1");
+        assert_eq!(location("x.kp", src, 4), "x.kp:2:2");
+        assert_eq!(location("x.kp", src, 8), "x.kp:3:1");
+        assert_eq!(location("x.kp", src, 999), "x.kp:3:2");
+    }
+
+    #[test]
+    fn normalize_sorts_and_dedups() {
+        let a = Diagnostic::error(Span::new(5, 6), "b");
+        let b = Diagnostic::error(Span::new(1, 2), "a");
+        let mut v = vec![a.clone(), b.clone(), a.clone()];
+        normalize(&mut v);
+        assert_eq!(v, vec![b, a]);
+    }
+
+    #[test]
+    fn render_survives_bad_spans() {
+        let d = Diagnostic::error(Span::new(3, 400), "oops").with_label("here");
+        let s = render("t.kp", "é=é", &[d], false);
+        assert!(s.contains("error: oops"), "{s}");
+        assert!(s.contains("t.kp:1:"), "{s}");
+    }
+}

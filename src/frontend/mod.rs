@@ -6,3 +6,12 @@ pub mod diag;
 pub mod lexer;
 pub mod parser;
 pub mod print;
+
+/// Lexes and parses a whole script. Always returns a Program (with Error
+/// nodes where recovery happened) plus all diagnostics, normalized.
+pub fn parse(src: &str) -> (ast::Program, Vec<diag::Diagnostic>) {
+    let (tokens, mut diags) = lexer::tokenize(src);
+    let stmts = parser::parse_tokens(src.len(), tokens, &mut diags);
+    diag::normalize(&mut diags);
+    (ast::Program { stmts }, diags)
+}

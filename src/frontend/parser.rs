@@ -1,1 +1,596 @@
-//! (frontend: parser) — being written.
+//! Parser: tokens to AST. Hosts the LALRPOP-generated parser (quarantined
+//! in `generated`), the helpers its actions call, the translation of parse
+//! errors into readable diagnostics, and the hand-written parser of raw
+//! event specs (`syscalls:sys_enter_*`, `probe:/bin/sh:f%return a=%di`).
+//! Never panics and never gives up: it always returns statements, with
+//! `Error` nodes where recovery happened.
+
+use std::convert::Infallible;
+
+
+use super::ast::{Span, Stmt};
+use super::diag::Diagnostic;
+use super::lexer::Token;
+
+#[allow(clippy::all, unused_parens, unused_qualifications, dead_code, unused_imports)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/ktap.rs"));
+}
+
+/// Parses a token stream (from `lexer::tokenize`) into top-level
+/// statements, pushing every syntax error into `diags`.
+pub fn parse_tokens(src_len: usize, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagnostic>) -> Vec<Stmt> {
+    let iter = tokens
+        .into_iter()
+        .map(|(t, s)| Ok::<_, Infallible>((s.start as usize, t, s.end as usize)));
+    match generated::ProgramParser::new().parse(diags, iter) {
+        Ok(stmts) => stmts,
+        Err(e) => {
+            diags.push(helpers::error(e));
+            // Recovery failed (only possible at end of input): nothing
+            // could be kept, but the caller still gets a program.
+            vec![Stmt { kind: super::ast::StmtKind::Error, span: Span::new(0, src_len) }]
+        }
+    }
+}
+
+/// Functions called from grammar actions.
+pub(crate) mod helpers {
+    use std::convert::Infallible;
+
+    use lalrpop_util::{ErrorRecovery, ParseError};
+
+    use crate::frontend::ast::*;
+    use crate::frontend::diag::Diagnostic;
+    use crate::frontend::lexer::Token;
+
+    pub use super::events::event_specs;
+
+    pub fn expr(l: usize, r: usize, kind: ExprKind) -> Expr {
+        Expr { kind, span: Span::new(l, r) }
+    }
+
+    pub fn unary(l: usize, op: UnOp, operand: Expr) -> Expr {
+        let span = Span { start: l as u32, end: operand.span.end };
+        Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span }
+    }
+
+    pub fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
+        let span = lhs.span.to(rhs.span);
+        Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+    }
+
+    pub fn field(base: Expr, name: Ident) -> Expr {
+        let span = base.span.to(name.span);
+        Expr { kind: ExprKind::Field { base: Box::new(base), name }, span }
+    }
+
+    pub fn index(base: Expr, index: Expr, r: usize) -> Expr {
+        let span = Span { start: base.span.start, end: r as u32 };
+        Expr { kind: ExprKind::Index { base: Box::new(base), index: Box::new(index) }, span }
+    }
+
+    pub fn call(callee: Expr, args: Vec<Expr>, r: usize) -> Expr {
+        let span = Span { start: callee.span.start, end: r as u32 };
+        Expr { kind: ExprKind::Call { callee: Box::new(callee), args }, span }
+    }
+
+    fn describe_target(e: &Expr) -> &'static str {
+        match e.kind {
+            ExprKind::Call { .. } => "a function call",
+            _ => "this expression",
+        }
+    }
+
+    fn is_target(e: &Expr) -> bool {
+        matches!(e.kind, ExprKind::Name(_) | ExprKind::Index { .. } | ExprKind::Field { .. })
+    }
+
+    fn check_target(diags: &mut Vec<Diagnostic>, e: &Expr) -> bool {
+        if is_target(e) {
+            return true;
+        }
+        diags.push(
+            Diagnostic::error(e.span, format!("cannot assign to {}", describe_target(e)))
+                .with_label("not a variable, table element or field"),
+        );
+        false
+    }
+
+    pub fn assign(diags: &mut Vec<Diagnostic>, targets: Vec<Expr>, values: Vec<Expr>) -> StmtKind {
+        let mut ok = true;
+        for t in &targets {
+            ok &= check_target(diags, t);
+        }
+        if ok {
+            StmtKind::Assign { targets, values }
+        } else {
+            StmtKind::Error
+        }
+    }
+
+    pub fn add_assign(diags: &mut Vec<Diagnostic>, target: Expr, value: Expr) -> StmtKind {
+        if check_target(diags, &target) {
+            StmtKind::AddAssign { target, value }
+        } else {
+            StmtKind::Error
+        }
+    }
+
+    pub fn expr_stmt(diags: &mut Vec<Diagnostic>, e: Expr) -> StmtKind {
+        if matches!(e.kind, ExprKind::Call { .. }) {
+            return StmtKind::Expr(e);
+        }
+        diags.push(
+            Diagnostic::error(e.span, "expression statement is not a call")
+                .with_label("this value is computed and thrown away")
+                .with_note("a statement is a call, an assignment (`=`, `+=`), `var`, or a keyword statement"),
+        );
+        StmtKind::Error
+    }
+
+    /// What follows `else`.
+    pub enum Else {
+        Block(Block),
+        /// `else if ...`, spanning from `if` to the end of its chain.
+        If(StmtKind, Span),
+    }
+
+    /// Builds an `If`, flattening `else if` into further arms.
+    pub fn make_if(cond: Expr, then: Block, elseifs: Vec<(Expr, Block)>, otherwise: Option<Else>) -> StmtKind {
+        let mut arms = vec![(cond, then)];
+        arms.extend(elseifs);
+        let otherwise = match otherwise {
+            None => None,
+            Some(Else::Block(b)) => Some(b),
+            Some(Else::If(StmtKind::If { arms: more, otherwise }, _)) => {
+                arms.extend(more);
+                otherwise
+            }
+            // Not produced by the grammar; keep it as a nested block.
+            Some(Else::If(kind, span)) => Some(Block { stmts: vec![Stmt { kind, span }], span }),
+        };
+        StmtKind::If { arms, otherwise }
+    }
+
+    fn as_name(diags: &mut Vec<Diagnostic>, e: Expr, what: &str) -> Option<Ident> {
+        match e.kind {
+            ExprKind::Name(id) => Some(id),
+            _ => {
+                diags.push(
+                    Diagnostic::error(e.span, format!("the {what} of a for loop must be a plain name"))
+                        .with_label("expected a name"),
+                );
+                None
+            }
+        }
+    }
+
+    pub fn for_in(diags: &mut Vec<Diagnostic>, targets: Vec<Expr>, iter: Expr, body: Block) -> StmtKind {
+        if targets.len() > 2 {
+            let span = targets[2].span.to(targets[targets.len() - 1].span);
+            diags.push(
+                Diagnostic::error(span, "too many loop variables")
+                    .with_label("a `for ... in` loop takes a key and an optional value")
+                    .with_note("write `for (k, v in pairs(t)) { ... }`"),
+            );
+            return StmtKind::Error;
+        }
+        let mut it = targets.into_iter();
+        let key = it.next().and_then(|e| as_name(diags, e, "key"));
+        let value = match it.next() {
+            Some(e) => match as_name(diags, e, "value") {
+                Some(v) => Some(Some(v)),
+                None => None,
+            },
+            None => Some(None),
+        };
+        match (key, value) {
+            (Some(key), Some(value)) => StmtKind::ForIn { key, value, iter, body },
+            _ => StmtKind::Error,
+        }
+    }
+
+    pub fn for_num(diags: &mut Vec<Diagnostic>, targets: Vec<Expr>, values: Vec<Expr>, body: Block) -> StmtKind {
+        let all = |v: &[Expr]| match (v.first(), v.last()) {
+            (Some(a), Some(b)) => a.span.to(b.span),
+            _ => Span::default(),
+        };
+        if targets.len() != 1 {
+            diags.push(
+                Diagnostic::error(all(&targets), "a numeric for loop has exactly one variable")
+                    .with_label("expected `i = start, limit[, step]`")
+                    .with_note("for a C-style loop write `for (init; cond; step)`"),
+            );
+            return StmtKind::Error;
+        }
+        if !(2..=3).contains(&values.len()) {
+            diags.push(
+                Diagnostic::error(all(&values), "a numeric for loop needs a start, a limit and an optional step")
+                    .with_label(format!("{} value(s) here", values.len()))
+                    .with_note("write `for (i = 1, 10) { ... }` or `for (i = 10, 1, -1) { ... }`"),
+            );
+            return StmtKind::Error;
+        }
+        let Some(var) = targets.into_iter().next().and_then(|e| as_name(diags, e, "variable")) else {
+            return StmtKind::Error;
+        };
+        let mut v = values.into_iter();
+        match (v.next(), v.next()) {
+            (Some(start), Some(limit)) => StmtKind::ForNum { var, start, limit, step: v.next(), body },
+            _ => StmtKind::Error,
+        }
+    }
+
+    /// The readable name of a terminal as LALRPOP lists it in `expected`
+    /// (the grammar's quoted terminal names).
+    fn terminal_name(t: &str) -> String {
+        let bare = t.trim_matches('"');
+        match bare {
+            "identifier" | "integer" | "string" | "event spec" => bare.to_owned(),
+            "timer" => "timer ('tick-N'/'profile-N')".to_owned(),
+            "filter" => "filter '/'".to_owned(),
+            "end of filter" => "closing filter '/'".to_owned(),
+            _ => format!("'{bare}'"),
+        }
+    }
+
+    const EXPR_START: &[&str] =
+        &["identifier", "integer", "string", "nil", "true", "false", "(", "-", "!", "{", "function"];
+    const BIN_OPS: &[&str] = &["+", "-", "*", "/", "%", "..", "==", "!=", "<", "<=", ">", ">=", "&&", "||"];
+    const STMT_START: &[&str] =
+        &["var", "if", "while", "for", "break", "function", "trace", "trace_end", "timer", "identifier", "{"];
+
+    /// Summarises LALRPOP's expected-terminal list: groups that together
+    /// mean "an expression", "a statement" or "an operator" are named so.
+    pub fn expected_list(expected: &[String]) -> String {
+        let mut names: Vec<&str> = expected.iter().map(|s| s.trim_matches('"')).collect();
+        let mut groups: Vec<&str> = Vec::new();
+        let mut take = |names: &mut Vec<&str>, set: &[&str], label: &'static str| {
+            if set.iter().all(|t| names.contains(t)) {
+                names.retain(|n| !set.contains(n));
+                groups.push(label);
+            }
+        };
+        take(&mut names, STMT_START, "a statement");
+        take(&mut names, EXPR_START, "an expression");
+        take(&mut names, BIN_OPS, "an operator");
+        // Call/index/field suffixes are noise once an operator is listed.
+        if groups.contains(&"an operator") {
+            names.retain(|n| !matches!(*n, "(" | "[" | "."));
+        }
+        let mut items: Vec<String> = names.iter().map(|n| terminal_name(n)).collect();
+        items.sort();
+        items.dedup();
+        items.extend(groups.iter().map(|g| (*g).to_owned()));
+        match items.len() {
+            0 => "nothing more".to_owned(),
+            1 => items.remove(0),
+            n if n > 8 => format!("one of {}, ...", items[..8].join(", ")),
+            _ => {
+                let last = items.pop().unwrap_or_default();
+                format!("{} or {}", items.join(", "), last)
+            }
+        }
+    }
+
+    /// A diagnostic for one LALRPOP error.
+    pub fn error(e: ParseError<usize, Token, Infallible>) -> Diagnostic {
+        match e {
+            ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+                let found = tok.describe();
+                let mut d = Diagnostic::error(
+                    Span::new(l, r),
+                    format!("expected {}, found {found}", expected_list(&expected)),
+                )
+                .with_label(format!("unexpected {found}"));
+                if tok == Token::LParen && expected.iter().any(|e| e == "\"}\"") {
+                    d = d.with_note("a statement cannot start with '('");
+                }
+                d
+            }
+            ParseError::UnrecognizedEof { location, expected } => {
+                Diagnostic::error(Span::new(location, location), format!("expected {}, found end of file", expected_list(&expected)))
+                    .with_label("unexpected end of file")
+            }
+            ParseError::ExtraToken { token: (l, tok, r) } => {
+                Diagnostic::error(Span::new(l, r), format!("unexpected {}", tok.describe())).with_label("extra token")
+            }
+            ParseError::InvalidToken { location } => {
+                Diagnostic::error(Span::new(location, location), "invalid token").with_label("here")
+            }
+            ParseError::User { error } => match error {},
+        }
+    }
+
+    pub fn recovery(e: ErrorRecovery<usize, Token, Infallible>) -> Diagnostic {
+        error(e.error)
+    }
+}
+
+mod events {
+    //! The hand-written parser of the raw text after `trace`.
+    use crate::frontend::ast::*;
+    use crate::frontend::diag::Diagnostic;
+
+    const FORMS: &str = "event specs look like `syscalls:sys_enter_openat`, `sched:*`, \
+        `probe:do_sys_open`, `probe:/bin/bash:readline%return`, `sdt:/path/to/bin:marker`";
+
+    /// A piece of the spec text: byte range relative to the text.
+    #[derive(Clone, Copy)]
+    struct Piece {
+        start: usize,
+        end: usize,
+    }
+
+    struct Ctx<'a> {
+        text: &'a str,
+        base: usize,
+        diags: &'a mut Vec<Diagnostic>,
+    }
+
+    impl Ctx<'_> {
+        fn span(&self, p: Piece) -> Span {
+            Span::new(self.base + p.start, self.base + p.end)
+        }
+        fn word(&self, p: Piece) -> Word {
+            Word { text: self.text.get(p.start..p.end).unwrap_or("").to_owned(), span: self.span(p) }
+        }
+        fn str(&self, p: Piece) -> &str {
+            self.text.get(p.start..p.end).unwrap_or("")
+        }
+        fn err(&mut self, p: Piece, msg: impl Into<String>, label: impl Into<String>) {
+            let d = Diagnostic::error(self.span(p), msg).with_label(label);
+            self.diags.push(d);
+        }
+    }
+
+    /// Parses the comma-separated event specs in `text`, which starts at
+    /// byte `base` of the file (`end` is where it ends; equal for an
+    /// empty spec list).
+    pub fn event_specs(diags: &mut Vec<Diagnostic>, text: &str, base: usize, end: usize) -> Vec<EventSpec> {
+        let mut cx = Ctx { text, base, diags };
+        let words = split_words(text);
+        if words.is_empty() {
+            cx.diags.push(
+                Diagnostic::error(Span::new(base, end), "expected an event spec after 'trace'")
+                    .with_label("event spec missing here")
+                    .with_note(FORMS),
+            );
+            return Vec::new();
+        }
+        // Group words into specs at commas (a comma is its own word).
+        let mut specs = Vec::new();
+        let mut current: Vec<Piece> = Vec::new();
+        let mut last_comma: Option<Piece> = None;
+        for w in words {
+            if cx.str(w) == "," {
+                if current.is_empty() {
+                    cx.err(w, "empty event spec", "expected an event spec before this ','");
+                } else {
+                    specs.extend(spec(&mut cx, &current));
+                }
+                current.clear();
+                last_comma = Some(w);
+            } else {
+                current.push(w);
+            }
+        }
+        if current.is_empty() {
+            if let Some(c) = last_comma {
+                cx.err(c, "empty event spec", "expected an event spec after this ','");
+            }
+        } else {
+            specs.extend(spec(&mut cx, &current));
+        }
+        specs
+    }
+
+    /// Splits at whitespace (and `#` comments); every `,` outside
+    /// parentheses is a word of its own.
+    fn split_words(text: &str) -> Vec<Piece> {
+        let b = text.as_bytes();
+        let mut words = Vec::new();
+        let mut i = 0;
+        let mut start: Option<usize> = None;
+        let mut depth = 0usize;
+        while i < b.len() {
+            let c = b[i];
+            let boundary = c.is_ascii_whitespace() || c == b'#' || (c == b',' && depth == 0);
+            if boundary {
+                if let Some(s) = start.take() {
+                    words.push(Piece { start: s, end: i });
+                }
+                depth = 0;
+                match c {
+                    b'#' => {
+                        while i < b.len() && b[i] != b'\n' {
+                            i += 1;
+                        }
+                        continue;
+                    }
+                    b',' => words.push(Piece { start: i, end: i + 1 }),
+                    _ => {}
+                }
+            } else {
+                start.get_or_insert(i);
+                match c {
+                    b'(' => depth += 1,
+                    b')' => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        if let Some(s) = start {
+            words.push(Piece { start: s, end: b.len() });
+        }
+        words
+    }
+
+    /// Where the binary of `probe:`/`sdt:` ends: at the first `:` after
+    /// the last `/` of a path, else at the first `:`.
+    fn binary_colon(s: &str) -> Option<usize> {
+        let from = s.rfind('/').unwrap_or(0);
+        s[from..].find(':').map(|i| from + i)
+    }
+
+    fn sub(p: Piece, from: usize, to: usize) -> Piece {
+        Piece { start: p.start + from, end: p.start + to }
+    }
+
+    fn spec(cx: &mut Ctx<'_>, words: &[Piece]) -> Option<EventSpec> {
+        let head = *words.first()?;
+        let last = *words.last()?;
+        let span = cx.span(head).to(cx.span(last));
+        let text = cx.str(head).to_owned();
+        let (kind, allows_args) = if let Some(rest) = text.strip_prefix("probe:") {
+            (probe(cx, sub(head, 6, text.len()), rest)?, true)
+        } else if let Some(rest) = text.strip_prefix("sdt:") {
+            (sdt(cx, sub(head, 4, text.len()), rest)?, true)
+        } else {
+            (tracepoint(cx, head, &text)?, false)
+        };
+        let mut fetch_args = Vec::new();
+        for &w in &words[1..] {
+            if !allows_args {
+                cx.err(w, "fetch arguments are only allowed after probe: and sdt: specs", "unexpected argument");
+                continue;
+            }
+            fetch_args.extend(fetch_arg(cx, w));
+        }
+        Some(EventSpec { kind, fetch_args, span })
+    }
+
+    fn tracepoint(cx: &mut Ctx<'_>, head: Piece, text: &str) -> Option<EventKind> {
+        let Some(colon) = text.find(':') else {
+            let d = Diagnostic::error(cx.span(head), format!("malformed event spec '{text}'"))
+                .with_label("expected `system:event`")
+                .with_note(FORMS);
+            cx.diags.push(d);
+            return None;
+        };
+        let system = sub(head, 0, colon);
+        let event = sub(head, colon + 1, text.len());
+        let mut ok = true;
+        if system.start == system.end {
+            cx.err(sub(head, 0, 1), "missing tracepoint system before ':'", "expected a system name or '*'");
+            ok = false;
+        }
+        if event.start == event.end {
+            cx.err(sub(head, colon, colon + 1), "missing tracepoint event after ':'", "expected an event name or '*'");
+            ok = false;
+        }
+        if let Some(extra) = text[colon + 1..].find(':') {
+            let at = colon + 1 + extra;
+            let d = Diagnostic::error(cx.span(sub(head, at, at + 1)), "unexpected ':' in tracepoint spec")
+                .with_label("a tracepoint is `system:event`")
+                .with_note("uprobes are written `probe:/path/to/binary:symbol`");
+            cx.diags.push(d);
+            ok = false;
+        }
+        ok.then(|| EventKind::Tracepoint { system: cx.word(system), event: cx.word(event) })
+    }
+
+    fn probe(cx: &mut Ctx<'_>, p: Piece, rest: &str) -> Option<EventKind> {
+        let (sym_text, ret) = match rest.strip_suffix("%return") {
+            Some(s) => (s, true),
+            None => (rest, false),
+        };
+        let sym_end = sym_text.len();
+        if let Some(pct) = sym_text.find('%') {
+            cx.err(sub(p, pct, rest.len()), format!("unknown probe suffix '{}'", &rest[pct..]), "only '%return' is allowed");
+            return None;
+        }
+        let user = binary_colon(sym_text).filter(|&c| is_binary(&sym_text[..c]));
+        let (binary, symbol) = match user {
+            Some(c) => {
+                if c == 0 {
+                    cx.err(sub(p, 0, 1), "missing binary before ':'", "expected a path or library");
+                    return None;
+                }
+                (Some(sub(p, 0, c)), sub(p, c + 1, sym_end))
+            }
+            None => {
+                if sym_text.contains('/') {
+                    cx.err(p, "missing ':SYMBOL' after the binary", "expected `probe:/path/to/binary:symbol`");
+                    return None;
+                }
+                (None, sub(p, 0, sym_end))
+            }
+        };
+        if symbol.start == symbol.end {
+            let at = sub(p, sym_end.saturating_sub(1), sym_end.max(1));
+            let what = if binary.is_some() { "missing symbol after the binary" } else { "missing symbol after 'probe:'" };
+            cx.err(at, what, "expected a symbol, a glob or a 0x offset");
+            return None;
+        }
+        Some(EventKind::Probe { binary: binary.map(|b| cx.word(b)), symbol: cx.word(symbol), ret })
+    }
+
+    /// A path (has `/`) or a short library name (`libc`, `foo.so`); else
+    /// `MOD:SYM` names a kernel module symbol.
+    fn is_binary(s: &str) -> bool {
+        s.contains('/') || s.starts_with("lib") || s.contains(".so")
+    }
+
+    fn sdt(cx: &mut Ctx<'_>, p: Piece, rest: &str) -> Option<EventKind> {
+        let Some(c) = binary_colon(rest) else {
+            cx.err(cx_piece_or(p), "malformed sdt spec", "expected `sdt:/path/to/binary:marker`");
+            return None;
+        };
+        if c == 0 {
+            cx.err(sub(p, 0, 1), "missing binary before ':'", "expected a path");
+            return None;
+        }
+        if c + 1 == rest.len() {
+            cx.err(sub(p, c, c + 1), "missing sdt marker after ':'", "expected a marker name or glob");
+            return None;
+        }
+        Some(EventKind::Sdt { binary: cx.word(sub(p, 0, c)), marker: cx.word(sub(p, c + 1, rest.len())) })
+    }
+
+    /// The piece itself, or (when empty) the character before it.
+    fn cx_piece_or(p: Piece) -> Piece {
+        if p.start == p.end {
+            Piece { start: p.start.saturating_sub(1), end: p.end }
+        } else {
+            p
+        }
+    }
+
+    fn fetch_arg(cx: &mut Ctx<'_>, w: Piece) -> Option<FetchArg> {
+        let text = cx.str(w).to_owned();
+        let Some(eq) = text.find('=') else {
+            let d = Diagnostic::error(cx.span(w), format!("malformed fetch argument '{text}'"))
+                .with_label("expected `NAME=FETCH[:TYPE]`")
+                .with_note("e.g. `dfd=%di`, `mode=+4($stack):u32`");
+            cx.diags.push(d);
+            return None;
+        };
+        let name = &text[..eq];
+        let valid_name = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_name {
+            let at = if eq == 0 { sub(w, 0, 1) } else { sub(w, 0, eq) };
+            cx.err(at, "fetch argument needs a name before '='", "expected an identifier");
+            return None;
+        }
+        let value = &text[eq + 1..];
+        let (fetch, ty) = match value.rfind(':') {
+            Some(c) => (sub(w, eq + 1, eq + 1 + c), Some(sub(w, eq + 2 + c, text.len()))),
+            None => (sub(w, eq + 1, text.len()), None),
+        };
+        if fetch.start == fetch.end {
+            cx.err(sub(w, eq, eq + 1), "missing fetch location after '='", "expected e.g. %di, $stack, +4($stack)");
+            return None;
+        }
+        if let Some(t) = ty {
+            if t.start == t.end {
+                cx.err(sub(w, text.len() - 1, text.len()), "missing type after ':'", "expected e.g. u32, s64, string");
+                return None;
+            }
+        }
+        Some(FetchArg { name: cx.word(sub(w, 0, eq)), fetch: cx.word(fetch), ty: ty.map(|t| cx.word(t)), span: cx.span(w) })
+    }
+}
