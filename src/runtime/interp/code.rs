@@ -1,0 +1,144 @@
+//! The interpreter's compiled form: register-machine instructions and the
+//! function prototypes that hold them. Plain data: built by `compile`, run
+//! by `vm`; nothing here executes or inspects values.
+
+use crate::frontend::ast::Span;
+
+use super::builtins::Builtin;
+use super::value::Value;
+
+/// A register: a slot of the current call frame (locals and temporaries).
+pub type Reg = u16;
+/// A cell slot of the current frame: a local captured by a closure.
+pub type CellIdx = u16;
+/// An index into the current closure's captured cells.
+pub type UpIdx = u16;
+/// An index into the prototype's constants.
+pub type ConstIdx = u32;
+/// An index into the interpreter's global vector.
+pub type GlobalIdx = u32;
+/// A jump, relative to the instruction after the jump.
+pub type Offset = i32;
+
+/// Comparison of a fused compare-and-jump.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Lt,
+    Le,
+    /// Only in `JmpCmpI` (the register forms swap operands instead).
+    Gt,
+    Ge,
+}
+
+/// Arithmetic operators sharing one instruction shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+/// One instruction. Registers are relative to the frame base; jumps are
+/// relative to the following instruction. Every instruction that can fail
+/// has the span of its source expression in `Proto::spans`.
+#[derive(Clone, Copy, Debug)]
+pub enum Insn {
+    Move { dst: Reg, src: Reg },
+    LoadNil { dst: Reg },
+    LoadBool { dst: Reg, val: bool },
+    LoadInt { dst: Reg, val: i32 },
+    LoadK { dst: Reg, k: ConstIdx },
+    GetGlobal { dst: Reg, g: GlobalIdx },
+    SetGlobal { g: GlobalIdx, src: Reg },
+    GetUpval { dst: Reg, u: UpIdx },
+    SetUpval { u: UpIdx, src: Reg },
+    /// Gives cell `c` a fresh variable holding nil.
+    NewCell { c: CellIdx },
+    GetCell { dst: Reg, c: CellIdx },
+    SetCell { c: CellIdx, src: Reg },
+    NewTable { dst: Reg, cap: u16 },
+    /// `dst = t[k]`.
+    GetIndex { dst: Reg, t: Reg, k: Reg },
+    /// `dst = t[K[k]]`.
+    GetField { dst: Reg, t: Reg, k: ConstIdx },
+    /// `t[k] = v`.
+    SetIndex { t: Reg, k: Reg, v: Reg },
+    SetField { t: Reg, k: ConstIdx, v: Reg },
+    /// `t[k] += v`, a missing key counting as 0.
+    IncIndex { t: Reg, k: Reg, v: Reg },
+    IncField { t: Reg, k: ConstIdx, v: Reg },
+    Arith { op: ArithOp, dst: Reg, a: Reg, b: Reg },
+    /// `dst = a + imm`.
+    AddI { dst: Reg, a: Reg, imm: i32 },
+    /// `dst = a + b` where a nil `a` counts as 0 (`x += b`).
+    Inc { dst: Reg, a: Reg, b: Reg },
+    Neg { dst: Reg, src: Reg },
+    Not { dst: Reg, src: Reg },
+    Concat { dst: Reg, a: Reg, b: Reg },
+    /// `dst = (a op b) == want`.
+    Cmp { op: CmpOp, want: bool, dst: Reg, a: Reg, b: Reg },
+    Jmp { off: Offset },
+    /// Jumps when the truthiness of `src` is `want`.
+    Test { src: Reg, want: bool, off: Offset },
+    /// Jumps when `(a op b) == want`.
+    JmpCmp { op: CmpOp, want: bool, a: Reg, b: Reg, off: Offset },
+    /// Jumps when `(a op imm) == want`.
+    JmpCmpI { op: CmpOp, want: bool, a: Reg, imm: i16, off: Offset },
+    /// Calls the function in `base` with `nargs` arguments after it; the
+    /// result replaces the function.
+    Call { base: Reg, nargs: u16 },
+    TailCall { base: Reg, nargs: u16 },
+    /// Calls a builtin directly; arguments at `base..base+nargs`, result in `base`.
+    CallBuiltin { b: Builtin, base: Reg, nargs: u16 },
+    Return { src: Reg },
+    Return0,
+    Closure { dst: Reg, proto: u32 },
+    /// Numeric for: `base` start/index, `base+1` limit (then the remaining
+    /// count), `base+2` step, `base+3` the visible variable. Jumps past the
+    /// loop when it runs zero times.
+    ForPrep { base: Reg, off: Offset },
+    ForLoop { base: Reg, off: Offset },
+    /// Table traversal: `base` the table, `base+1` the position, `base+2`
+    /// and `base+3` key and value. Prep checks and jumps to the `IterNext`.
+    IterPrep { base: Reg, off: Offset },
+    IterNext { base: Reg, off: Offset },
+    /// Raises a fixed error (a statement the interpreter cannot run).
+    Fail { k: ConstIdx },
+}
+
+/// Where a closure's captured variable comes from when it is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpvalSource {
+    /// A cell of the enclosing frame.
+    Cell(CellIdx),
+    /// A captured variable of the enclosing closure.
+    Upval(UpIdx),
+}
+
+/// A compiled function.
+#[derive(Debug, Default)]
+pub struct Proto {
+    pub name: String,
+    pub code: Vec<Insn>,
+    /// Source span of each instruction, in parallel with `code`.
+    pub spans: Vec<Span>,
+    pub consts: Vec<Value>,
+    pub protos: Vec<std::rc::Rc<Proto>>,
+    pub upvals: Vec<UpvalSource>,
+    pub nparams: u16,
+    /// Registers the frame needs.
+    pub nregs: u16,
+    /// Cells the frame needs.
+    pub ncells: u16,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn insn_is_small() {
+        assert!(std::mem::size_of::<super::Insn>() <= 12);
+    }
+}
