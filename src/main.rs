@@ -33,7 +33,7 @@ enum Stage {
 
 /// ktap: a tracing tool that compiles ktap scripts to eBPF.
 #[derive(Parser, Debug)]
-#[command(name = "ktap", version, about, trailing_var_arg = true)]
+#[command(name = "ktap", version, about)]
 struct Cli {
     /// Run this script text instead of a file.
     #[arg(short = 'e', long = "eval", value_name = "SCRIPT")]
@@ -62,13 +62,13 @@ struct Cli {
     /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
     #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
+    /// The script file, then its arguments (arg[1], arg[2], ...).
+    #[arg(value_name = "FILE [ARGS]")]
+    rest: Vec<String>,
     /// After `--`: a command to start once attached; only it is traced and
     /// tracing ends when it exits.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
-    /// The script file, then its arguments (arg[1], arg[2], ...).
-    #[arg(value_name = "FILE [ARGS]")]
-    rest: Vec<String>,
 }
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -85,7 +85,7 @@ fn install_signal_handlers() -> Arc<AtomicBool> {
         // SAFETY: the handler only does an atomic store.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as usize;
+            sa.sa_sigaction = on_signal as *const () as usize;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
@@ -344,4 +344,26 @@ fn disassemble(c: &ktap::Compilation, src: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn script_args_and_command() {
+        let cli = Cli::try_parse_from(["ktap", "-q", "s.kp", "a", "2", "--", "ls", "-l"]).expect("parses");
+        assert_eq!(cli.rest, ["s.kp", "a", "2"]);
+        assert_eq!(cli.command, ["ls", "-l"]);
+        assert!(cli.quiet);
+        let cli = Cli::try_parse_from(["ktap", "-e", "print(1)", "-p", "12"]).expect("parses");
+        assert_eq!(cli.pid, Some(12));
+        assert!(cli.rest.is_empty());
+    }
 }

@@ -192,13 +192,13 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
 
 fn comm_value(bytes: &[u8]) -> Value {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    Value::string(&bytes[..end])
+    Value::str(&bytes[..end])
 }
 
 fn probe_name_value(names: &[String], bytes: &[u8]) -> Value {
     let id = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
     match names.get(id as usize) {
-        Some(name) => Value::string(name.as_bytes()),
+        Some(name) => Value::str(name.as_bytes()),
         None => Value::Int(id as i64),
     }
 }
@@ -213,7 +213,7 @@ fn decode(ty: Ty, names: &[String], bytes: &[u8]) -> Value {
 
 /// Reads a kernel table into a userspace table (per-CPU values summed).
 fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, names: &[String]) -> Value {
-    let table = Value::new_table();
+    let mut table = super::interp::Table::with_capacity(0);
     for key in map.keys() {
         let value = if kind == ir::MapKind::PercpuHash {
             match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
@@ -232,9 +232,9 @@ fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, nam
                 _ => continue,
             }
         };
-        table.table_set(decode(info.key, names, &key), value);
+        table.set(decode(info.key, names, &key), value);
     }
-    table
+    Value::Table(Rc::new(RefCell::new(table)))
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
