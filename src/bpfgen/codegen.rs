@@ -487,7 +487,9 @@ impl Gen<'_> {
         self.asm.jump(Insn::ja(0), end);
         self.asm.bind(got);
         self.asm.emit(Insn::mov64_reg(Reg::R9, Reg::R0));
-        self.asm.emit(Insn::st_imm(Size::DW, Reg::R9, 0, site_id.0 as i32));
+        // (A register store rather than BPF_ST: older disassemblers lack it.)
+        self.asm.emit(Insn::mov64_imm(Reg::R1, site_id.0 as i32));
+        self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, 0));
         for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
             let off = *off as i16;
             match (arg.ty, slot) {

@@ -453,14 +453,8 @@ impl Lowerer<'_> {
         };
         match name.as_str() {
             "print" => {
-                let mut fields = Vec::new();
-                let mut values = Vec::new();
-                for a in args {
-                    let v = self.expr(ctx, a)?;
-                    fields.push(v.ty);
-                    values.push(v);
-                }
-                let site = self.site(SiteKind::Print, fields, span);
+                let (fields, consts, values) = self.site_args(ctx, args)?;
+                let site = self.site(SiteKind::Print, fields, consts, span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
             }
             "printf" => {
@@ -480,21 +474,15 @@ impl Lowerer<'_> {
                     );
                     return None;
                 }
-                let mut fields = Vec::new();
-                let mut values = Vec::new();
-                for a in &args[1..] {
-                    let v = self.expr(ctx, a)?;
-                    fields.push(v.ty);
-                    values.push(v);
-                }
-                let site = self.site(SiteKind::Printf { format: format.clone() }, fields, span);
+                let (fields, consts, values) = self.site_args(ctx, &args[1..])?;
+                let site = self.site(SiteKind::Printf { format: format.clone() }, fields, consts, span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
             }
             "exit" => {
                 if !args.is_empty() {
                     self.error(span, "exit() takes no arguments");
                 }
-                let site = self.site(SiteKind::Exit, Vec::new(), span);
+                let site = self.site(SiteKind::Exit, Vec::new(), Vec::new(), span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
             }
             "print_hist" | "delete" | "pairs" | "table.new" => {
@@ -512,11 +500,40 @@ impl Lowerer<'_> {
         }
     }
 
-    fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, span: Span) -> SiteId {
+    fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
         self.events_map();
         let id = SiteId(self.m.sites.len() as u32);
-        self.m.sites.push(ir::Site { kind, fields, span });
+        self.m.sites.push(ir::Site { kind, fields, consts, span });
         id
+    }
+
+    /// Splits print/printf arguments into literals (kept in userspace) and
+    /// values the kernel sends.
+    #[expect(clippy::type_complexity, reason = "three parallel results of one pass")]
+    fn site_args(&mut self, ctx: &ProbeCtx, args: &[ast::Expr]) -> Option<(Vec<Ty>, Vec<(usize, ir::SiteConst)>, Vec<Expr>)> {
+        let (mut fields, mut consts, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ok = true;
+        for (i, a) in args.iter().enumerate() {
+            let c = match &a.kind {
+                ast::ExprKind::Str(s) => Some(ir::SiteConst::Str(s.clone())),
+                ast::ExprKind::Int(v) => Some(ir::SiteConst::Int(*v)),
+                ast::ExprKind::Bool(b) => Some(ir::SiteConst::Bool(*b)),
+                ast::ExprKind::Nil => Some(ir::SiteConst::Nil),
+                _ => None,
+            };
+            if let Some(c) = c {
+                consts.push((i, c));
+                continue;
+            }
+            match self.expr(ctx, a) {
+                Some(v) => {
+                    fields.push(v.ty);
+                    values.push(v);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some((fields, consts, values))
     }
 
     fn int_expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {

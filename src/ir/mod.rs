@@ -323,8 +323,21 @@ pub enum SiteKind {
 #[derive(Clone, Debug)]
 pub struct Site {
     pub kind: SiteKind,
+    /// Types of the values the kernel sends, in argument order.
     pub fields: Vec<Ty>,
+    /// Literal arguments, known in userspace and never sent: each with its
+    /// position in the full argument list.
+    pub consts: Vec<(usize, SiteConst)>,
     pub span: Span,
+}
+
+/// A literal argument of print/printf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SiteConst {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Str(Vec<u8>),
 }
 
 impl Site {

@@ -28,7 +28,8 @@ pub fn module(m: &Module) -> String {
             SiteKind::Printf { format } => format!("printf {:?}", String::from_utf8_lossy(format)),
             SiteKind::Exit => "exit".to_string(),
         };
-        let _ = writeln!(out, "site s{i} {kind} fields {:?} size {}", s.fields, s.layout().1);
+        let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
+        let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);
     }
     for (i, p) in m.probes.iter().enumerate() {
         let attach: Vec<String> = p

@@ -168,7 +168,7 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
         return Err(Error::new(format!("corrupt record from the kernel (site {site_id})")));
     };
     let (offsets, _) = site.layout();
-    let mut args = Vec::with_capacity(site.fields.len());
+    let mut args = Vec::with_capacity(site.fields.len() + site.consts.len());
     for (ty, off) in site.fields.iter().zip(offsets) {
         let off = off as usize;
         let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
@@ -177,6 +177,15 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
             Ty::Comm => comm_value(bytes),
             Ty::ProbeName => probe_name_value(names, bytes),
         });
+    }
+    for (at, c) in &site.consts {
+        let v = match c {
+            ir::SiteConst::Nil => Value::Nil,
+            ir::SiteConst::Bool(b) => Value::Bool(*b),
+            ir::SiteConst::Int(i) => Value::Int(*i),
+            ir::SiteConst::Str(s) => Value::str(s),
+        };
+        args.insert((*at).min(args.len()), v);
     }
     let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
     match &site.kind {
