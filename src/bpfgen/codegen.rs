@@ -314,11 +314,16 @@ impl Gen<'_> {
     fn stmt(&mut self, s: &Stmt, exit: Label) {
         self.asm.span = s.span;
         match &s.kind {
+            StmtKind::If { cond, then, otherwise }
+                if otherwise.is_empty() && matches!(then.as_slice(), [Stmt { kind: StmtKind::Return, .. }]) =>
+            {
+                self.branch_if(cond, exit);
+            }
             StmtKind::If { cond, then, otherwise } => {
-                let r = self.expr(cond, 0);
                 let els = self.asm.label();
                 let end = self.asm.label();
-                self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, r, 0, 0), els);
+                self.branch_unless(cond, els);
+                self.asm.span = s.span;
                 self.stmts(then, exit);
                 if otherwise.is_empty() {
                     self.asm.bind(els);
@@ -595,6 +600,22 @@ impl Gen<'_> {
                 self.asm.emit(Insn::mov64_imm(dst, i32::from(*op == BinOp::Or)));
                 self.asm.bind(end);
             }
+            ExprKind::Binary { op: op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::BitAnd), lhs, rhs }
+                if matches!(rhs.kind, ExprKind::Const(v) if i32::try_from(v).is_ok()) =>
+            {
+                let l = self.expr(lhs, d);
+                let imm = match rhs.kind {
+                    ExprKind::Const(v) => v as i32,
+                    _ => 0,
+                };
+                let alu = match op {
+                    BinOp::Add => AluOp::Add,
+                    BinOp::Sub => AluOp::Sub,
+                    BinOp::Mul => AluOp::Mul,
+                    _ => AluOp::And,
+                };
+                self.asm.emit(Insn::alu64_imm(alu, l, imm));
+            }
             ExprKind::Binary { op, lhs, rhs } => {
                 let l = self.expr(lhs, d);
                 let (l, r) = if d < 2 {
@@ -615,6 +636,81 @@ impl Gen<'_> {
         }
         self.asm.span = saved_span;
         dst
+    }
+
+    /// Jumps to `target` when `cond` is false, without materialising
+    /// booleans for comparisons, `!`, `&&` and `||`.
+    fn branch_unless(&mut self, cond: &Expr, target: Label) {
+        let saved_span = self.asm.span;
+        if cond.span.is_some() {
+            self.asm.span = cond.span;
+        }
+        match &cond.kind {
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+                self.branch_unless(lhs, target);
+                self.branch_unless(rhs, target);
+            }
+            ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
+                let take = self.asm.label();
+                self.branch_if(lhs, take);
+                self.branch_unless(rhs, target);
+                self.asm.bind(take);
+            }
+            ExprKind::Unary { op: UnOp::Not, operand } => self.branch_if(operand, target),
+            ExprKind::Binary { op, lhs, rhs } if compare_op(*op).is_some() => {
+                let j = compare_op(*op).map_or(JmpOp::Jeq, negate);
+                self.compare_jump(j, lhs, rhs, target);
+            }
+            _ => {
+                let r = self.expr(cond, 0);
+                self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, r, 0, 0), target);
+            }
+        }
+        self.asm.span = saved_span;
+    }
+
+    /// Jumps to `target` when `cond` is true.
+    fn branch_if(&mut self, cond: &Expr, target: Label) {
+        let saved_span = self.asm.span;
+        if cond.span.is_some() {
+            self.asm.span = cond.span;
+        }
+        match &cond.kind {
+            ExprKind::Binary { op: BinOp::Or, lhs, rhs } => {
+                self.branch_if(lhs, target);
+                self.branch_if(rhs, target);
+            }
+            ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+                let skip = self.asm.label();
+                self.branch_unless(lhs, skip);
+                self.branch_if(rhs, target);
+                self.asm.bind(skip);
+            }
+            ExprKind::Unary { op: UnOp::Not, operand } => self.branch_unless(operand, target),
+            ExprKind::Binary { op, lhs, rhs } if compare_op(*op).is_some() => {
+                let j = compare_op(*op).unwrap_or(JmpOp::Jne);
+                self.compare_jump(j, lhs, rhs, target);
+            }
+            _ => {
+                let r = self.expr(cond, 0);
+                self.asm.jump(Insn::jmp_imm(JmpOp::Jne, r, 0, 0), target);
+            }
+        }
+        self.asm.span = saved_span;
+    }
+
+    /// `if lhs J rhs goto target`, with an immediate when rhs is a small
+    /// constant.
+    fn compare_jump(&mut self, j: JmpOp, lhs: &Expr, rhs: &Expr, target: Label) {
+        let l = self.expr(lhs, 0);
+        if let ExprKind::Const(v) = rhs.kind {
+            if let Ok(imm) = i32::try_from(v) {
+                self.asm.jump(Insn::jmp_imm(j, l, imm, 0), target);
+                return;
+            }
+        }
+        let r = self.expr(rhs, 1);
+        self.asm.jump(Insn::jmp_reg(j, l, r, 0), target);
     }
 
     fn binary(&mut self, op: BinOp, l: Reg, r: Reg) {
@@ -689,3 +785,33 @@ impl Gen<'_> {
 
 /// And/Or are lowered with jumps in `expr`, never through `binary`.
 fn unreachable_logic() {}
+
+/// The signed conditional jump of a comparison.
+fn compare_op(op: BinOp) -> Option<JmpOp> {
+    Some(match op {
+        BinOp::Eq => JmpOp::Jeq,
+        BinOp::Ne => JmpOp::Jne,
+        BinOp::Lt => JmpOp::Jslt,
+        BinOp::Le => JmpOp::Jsle,
+        BinOp::Gt => JmpOp::Jsgt,
+        BinOp::Ge => JmpOp::Jsge,
+        _ => return None,
+    })
+}
+
+/// The jump taken exactly when `j` is not.
+fn negate(j: JmpOp) -> JmpOp {
+    match j {
+        JmpOp::Jeq => JmpOp::Jne,
+        JmpOp::Jne => JmpOp::Jeq,
+        JmpOp::Jslt => JmpOp::Jsge,
+        JmpOp::Jsge => JmpOp::Jslt,
+        JmpOp::Jsle => JmpOp::Jsgt,
+        JmpOp::Jsgt => JmpOp::Jsle,
+        JmpOp::Jlt => JmpOp::Jge,
+        JmpOp::Jge => JmpOp::Jlt,
+        JmpOp::Jle => JmpOp::Jgt,
+        JmpOp::Jgt => JmpOp::Jle,
+        JmpOp::Jset => JmpOp::Jset,
+    }
+}

@@ -34,6 +34,8 @@ pub trait EventSource {
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// From how many syscall events a probe rides raw_syscalls.
+const RIDE_RAW_SYSCALLS_FROM: usize = 4;
 /// Syscall numbers a syscall filter map covers.
 const SYSCALL_FILTER_ENTRIES: u32 = 1024;
 /// Entries of a table whose size the script does not set.
@@ -243,11 +245,15 @@ impl Lowerer<'_> {
         for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
             let Some(target) = target else { continue };
             let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
-            let current = synth(ExprKind::Binary {
-                op: ir::BinOp::Add,
-                lhs: Box::new(synth(ExprKind::Builtin(builtin))),
-                rhs: Box::new(synth(ExprKind::Const(bias))),
-            });
+            let current = if bias == 0 {
+                synth(ExprKind::Builtin(builtin))
+            } else {
+                synth(ExprKind::Binary {
+                    op: ir::BinOp::Add,
+                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
+                    rhs: Box::new(synth(ExprKind::Const(bias))),
+                })
+            };
             let other = synth(ExprKind::Binary {
                 op: ir::BinOp::Ne,
                 lhs: Box::new(current),
@@ -276,9 +282,13 @@ impl Lowerer<'_> {
             return;
         }
         let probe = self.m.probes.len();
+        // Riding raw_syscalls runs the filter on every syscall of the
+        // system: worth it only when many syscall events are traced.
+        let syscall_events = found_events.iter().filter(|(s, _)| s == "syscalls").count();
+        let ride = syscall_events >= RIDE_RAW_SYSCALLS_FROM;
         let attach: Vec<Attach> = found_events
             .into_iter()
-            .map(|(system, event)| self.attach_point(system, event, ctx.uses_fields.get()))
+            .map(|(system, event)| self.attach_point(system, event, ctx.uses_fields.get(), ride))
             .collect();
         for kind in [ir::ProgKind::SysEnter, ir::ProgKind::SysExit] {
             if attach.iter().any(|a| a.kind() == kind) {
@@ -298,11 +308,14 @@ impl Lowerer<'_> {
 
     /// The cheapest way to attach to an event that still gives the body
     /// what it reads.
-    fn attach_point(&self, system: String, event: String, uses_fields: bool) -> Attach {
+    fn attach_point(&self, system: String, event: String, uses_fields: bool, ride_syscalls: bool) -> Attach {
         if uses_fields {
             return Attach::Tracepoint { system, event };
         }
         if system == "syscalls" {
+            if !ride_syscalls {
+                return Attach::Tracepoint { system, event };
+            }
             let (name, exit) = match (event.strip_prefix("sys_enter_"), event.strip_prefix("sys_exit_")) {
                 (Some(n), _) => (n, false),
                 (_, Some(n)) => (n, true),
