@@ -303,7 +303,7 @@ pub fn run(
             views.push((section, SectionView { ptr: ptr.cast(), len: size as usize }));
         }
     }
-    let global_view = |layout: &GlobalLayout| views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v);
+    let global_view = |layout: &GlobalLayout| section_view(&views, layout);
 
     if opts.dry_run {
         let _ = writeln!(out.clone(), "Loaded {} program(s); not attaching (-d).", compiled.programs.len());
@@ -457,7 +457,10 @@ pub fn run(
         for (i, (period, id)) in ticks.iter().enumerate() {
             if now >= next_tick[i] {
                 next_tick[i] += Duration::from_nanos(*period);
-                match interp.run_tick(*id).map_err(interp_error)? {
+                let before = sync_in(module, compiled, &obj, &views, &names, interp);
+                let result = interp.run_tick(*id).map_err(interp_error)?;
+                sync_out(module, compiled, &obj, &views, interp, &before);
+                match result {
                     Outcome::Done => {}
                     other => {
                         outcome = other;
@@ -481,18 +484,8 @@ pub fn run(
         let _ = drain(&mut w)?;
     }
 
-    // Kernel globals become the userspace variables trace_end reads.
-    for (g, layout) in module.globals.iter().zip(&compiled.globals) {
-        if let (Some(var), Some(view)) = (&g.var, global_view(layout)) {
-            interp.set_global(var, Value::Int(view.read_u64(layout.offset) as i64));
-        }
-    }
-    for map_ir in &module.maps {
-        let Some(info) = &map_ir.table else { continue };
-        if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
-            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, &names));
-        }
-    }
+    // Kernel globals and tables become the variables trace_end reads.
+    sync_in(module, compiled, &obj, &views, &names, interp);
     let counter = |g: Option<ir::GlobalId>| {
         g.map(|g| &compiled.globals[g.index()])
             .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))
@@ -512,6 +505,82 @@ pub fn run(
     drop(ringbuf);
     drop(links);
     Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })
+}
+
+fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &GlobalLayout) -> Option<&'v SectionView> {
+    views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v)
+}
+
+/// What userspace saw of the kernel state before running a tick body.
+struct Snapshot {
+    globals: Vec<(usize, i64)>,
+    /// Per table map: its keys (raw) and their userspace values.
+    tables: Vec<(usize, Vec<(Vec<u8>, Value)>)>,
+}
+
+/// Copies kernel globals and tables into the interpreter's variables.
+fn sync_in(
+    module: &Module,
+    compiled: &Compiled,
+    obj: &libbpf_rs::Object,
+    views: &[(Section, SectionView)],
+    names: &[String],
+    interp: &mut Interp,
+) -> Snapshot {
+    let mut snap = Snapshot { globals: Vec::new(), tables: Vec::new() };
+    for (i, (g, layout)) in module.globals.iter().zip(&compiled.globals).enumerate() {
+        if let (Some(var), Some(view)) = (&g.var, section_view(views, layout)) {
+            let v = view.read_u64(layout.offset) as i64;
+            interp.set_global(var, Value::Int(v));
+            snap.globals.push((i, v));
+        }
+    }
+    for (i, map_ir) in module.maps.iter().enumerate() {
+        let Some(info) = &map_ir.table else { continue };
+        if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
+            let keys: Vec<(Vec<u8>, Value)> = map.keys().map(|k| {
+                let v = decode(info.key, names, &k);
+                (k, v)
+            }).collect();
+            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, names));
+            snap.tables.push((i, keys));
+        }
+    }
+    snap
+}
+
+/// Writes back what a tick body changed: globals it assigned, and keys it
+/// removed from tables (`delete(t)` after `print_hist(t)`). Updates that
+/// the kernel makes in between may be lost; deletions never resurrect.
+fn sync_out(
+    module: &Module,
+    compiled: &Compiled,
+    obj: &libbpf_rs::Object,
+    views: &[(Section, SectionView)],
+    interp: &Interp,
+    before: &Snapshot,
+) {
+    for &(i, old) in &before.globals {
+        let (g, layout) = (&module.globals[i], &compiled.globals[i]);
+        let Some(var) = &g.var else { continue };
+        if let (Some(Value::Int(now)), Some(view)) = (interp.global(var), section_view(views, layout)) {
+            if now != old {
+                view.write_u64(layout.offset, now as u64);
+            }
+        }
+    }
+    for (i, keys) in &before.tables {
+        let map_ir = &module.maps[*i];
+        let Some(info) = &map_ir.table else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let t = t.borrow();
+        for (raw, key) in keys {
+            if t.get(key).is_nil() {
+                let _ = map.delete(raw);
+            }
+        }
+    }
 }
 
 fn interp_error(e: super::interp::RuntimeError) -> Error {
