@@ -493,6 +493,9 @@ pub fn run(
     };
     let lost = counter(module.lost_events);
     let failures = counter(module.map_failures);
+    // The Ctrl-C that ended tracing must not also cut trace_end short; a
+    // second one does.
+    stop.store(false, Ordering::SeqCst);
     let end = if interp.has_trace_end() { interp.run_trace_end().map_err(interp_error)? } else { Outcome::Done };
     interp.flush();
     let _ = w.flush();
