@@ -736,8 +736,25 @@ mod events {
                 .with_note("uprobes are written `probe:/path/to/binary:symbol`");
             cx.diags.push(d);
             ok = false;
+        } else if let Some(bad) = text.find(|c: char| !is_tracepoint_char(c)) {
+            let ch = text[bad..].chars().next().unwrap_or('?');
+            let mut d = Diagnostic::error(
+                cx.span(sub(head, bad, bad + ch.len_utf8())),
+                format!("invalid character '{}' in tracepoint spec", ch.escape_default()),
+            )
+            .with_label("tracepoint names are letters, digits, '_' and globs");
+            if ch == '/' {
+                d = d.with_note("a filter must be separated from the event spec by whitespace: `trace a:b /cond/ {`");
+            }
+            cx.diags.push(d);
+            ok = false;
         }
         ok.then(|| EventKind::Tracepoint { system: cx.word(system), event: cx.word(event) })
+    }
+
+    /// Characters of tracepoint system and event names, globs included.
+    fn is_tracepoint_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '*' | '?' | '[' | ']' | '!' | '-' | '.' | ':')
     }
 
     fn probe(cx: &mut Ctx<'_>, p: Piece, rest: &str) -> Option<EventKind> {
@@ -761,14 +778,19 @@ mod events {
             }
             None => {
                 if sym_text.contains('/') {
-                    cx.err(p, "missing ':SYMBOL' after the binary", "expected `probe:/path/to/binary:symbol`");
+                    let mut d = Diagnostic::error(cx.span(p), "missing ':SYMBOL' after the binary")
+                        .with_label("expected `probe:/path/to/binary:symbol`");
+                    if sym_text.ends_with('/') && sym_text.contains(':') {
+                        d = d.with_note("a filter must be separated from the event spec by whitespace: `trace a:b /cond/ {`");
+                    }
+                    cx.diags.push(d);
                     return None;
                 }
                 (None, sub(p, 0, sym_end))
             }
         };
         if symbol.start == symbol.end {
-            let at = sub(p, sym_end.saturating_sub(1), sym_end.max(1));
+            let at = if sym_end == 0 { cx_piece_or(p) } else { sub(p, sym_end - 1, sym_end) };
             let what = if binary.is_some() { "missing symbol after the binary" } else { "missing symbol after 'probe:'" };
             cx.err(at, what, "expected a symbol, a glob or a 0x offset");
             return None;
@@ -840,5 +862,91 @@ mod events {
             }
         }
         Some(FetchArg { name: cx.word(sub(w, 0, eq)), fetch: cx.word(fetch), ty: ty.map(|t| cx.word(t)), span: cx.span(w) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events::event_specs;
+    use super::helpers::expected_list;
+    use crate::frontend::ast::*;
+    use crate::frontend::diag::Diagnostic;
+
+    fn specs(text: &str) -> (Vec<EventSpec>, Vec<Diagnostic>) {
+        let mut d = Vec::new();
+        let s = event_specs(&mut d, text, 100, 100 + text.len());
+        (s, d)
+    }
+
+    fn w(text: &str, start: usize) -> Word {
+        Word { text: text.into(), span: Span::new(100 + start, 100 + start + text.len()) }
+    }
+
+    #[test]
+    fn tracepoints() {
+        let (s, d) = specs("syscalls:sys_enter_*, *:*");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].kind, EventKind::Tracepoint { system: w("syscalls", 0), event: w("sys_enter_*", 9) });
+        assert_eq!(s[0].span, Span::new(100, 120));
+        assert_eq!(s[1].kind, EventKind::Tracepoint { system: w("*", 22), event: w("*", 24) });
+    }
+
+    #[test]
+    fn probes() {
+        let (s, d) = specs("probe:/lib/libc.so.6:malloc%return size=%di:u64 p=+4($stack)");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            s[0].kind,
+            EventKind::Probe { binary: Some(w("/lib/libc.so.6", 6)), symbol: w("malloc", 21), ret: true }
+        );
+        assert_eq!(s[0].fetch_args.len(), 2);
+        let a = &s[0].fetch_args[0];
+        assert_eq!((a.name.clone(), a.fetch.clone(), a.ty.clone()), (w("size", 35), w("%di", 40), Some(w("u64", 44))));
+        assert_eq!(s[0].fetch_args[1].fetch, w("+4($stack)", 50));
+        assert_eq!(s[0].fetch_args[1].ty, None);
+
+        let (s, _) = specs("probe:do_sys_open");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: None, symbol: w("do_sys_open", 6), ret: false });
+        let (s, _) = specs("probe:ext4:ext4_sync_file%return");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: None, symbol: w("ext4:ext4_sync_file", 6), ret: true });
+        let (s, _) = specs("probe:libc:malloc");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: Some(w("libc", 6)), symbol: w("malloc", 11), ret: false });
+        let (s, _) = specs("probe:/bin/bash:0x1a2b");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: Some(w("/bin/bash", 6)), symbol: w("0x1a2b", 16), ret: false });
+    }
+
+    #[test]
+    fn sdt() {
+        let (s, d) = specs("sdt:/usr/bin/python3.11:function__entry");
+        assert!(d.is_empty());
+        assert_eq!(
+            s[0].kind,
+            EventKind::Sdt { binary: w("/usr/bin/python3.11", 4), marker: w("function__entry", 24) }
+        );
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in ["", "syscalls", "a:", ":b", "a:b:c", "probe:", "probe:/x", "sdt:/x", "sdt:", "a:b x=1", "probe:f x", "probe:f =1", "a:b,", ",a:b", "probe:f%foo"] {
+            let (_, d) = specs(bad);
+            assert!(!d.is_empty(), "no diagnostic for {bad:?}");
+            for d in &d {
+                assert!(d.span.start >= 100 && d.span.end as usize <= 100 + bad.len().max(1), "{bad:?}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn expected_lists_read_well() {
+        let q = |v: &[&str]| expected_list(&v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>());
+        assert_eq!(q(&["}"]), "'}'");
+        assert_eq!(q(&[")", ","]), "')' or ','");
+        assert_eq!(q(&["identifier"]), "identifier");
+        assert_eq!(
+            q(&["identifier", "integer", "string", "nil", "true", "false", "(", "-", "!", "{", "function"]),
+            "an expression"
+        );
+        assert_eq!(q(&[")", "||", "&&", "("]), "')' or an operator");
     }
 }
