@@ -10,7 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use ktap::bpfgen::disasm::{differs_from_llvm14, disasm, insn_text};
 use ktap::bpfgen::elf::{
-    write_object, BpfObject, Global, GlobalSection, MapDef, Program, Reloc, RelocTarget,
+    write_object, write_object_with, BpfObject, DebugInfo, Global, GlobalSection, MapDef, Program,
+    ProgramLines, Reloc, RelocTarget, SourceLine,
 };
 use ktap::bpfgen::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use libbpf_rs::{MapCore, MapFlags, MapType, ObjectBuilder, PrintLevel};
@@ -331,10 +332,77 @@ fn all_forms_object() -> BpfObject {
         license: "GPL".into(),
         programs: vec![Program {
             name: "forms".into(),
-            section: "raw_tp/forms".into(),
+            section: ".text".into(),
             insns: all_forms(),
             relocs: vec![],
         }],
+        maps: vec![],
+        globals: vec![],
+    }
+}
+
+const HELPER_BPF_LOOP: i32 = 181;
+
+/// A program calling `.text` subprograms: bpf_loop with a callback summing
+/// 0..5 into a stack slot, then `quad` (which calls `twice` twice with
+/// direct, unrelocated calls inside `.text`). Returns 4 * 10.
+fn subprogram_object() -> BpfObject {
+    let fp = Reg::R10;
+    let mut a = Asm::default();
+    a.push(Insn::mov64_imm(Reg::R1, 0))
+        .push(Insn::stx(Size::DW, fp, Reg::R1, -8))
+        .push(Insn::mov64_imm(Reg::R1, 5));
+    a.ld(Reg::R2, RelocTarget::Func("loop_body".into()));
+    a.push(Insn::mov64_reg(Reg::R3, fp))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R3, -8))
+        .push(Insn::mov64_imm(Reg::R4, 0))
+        .push(Insn::call_helper(HELPER_BPF_LOOP))
+        .push(Insn::ldx(Size::DW, Reg::R1, fp, -8));
+    a.relocs.push(Reloc {
+        insn: a.here(),
+        target: RelocTarget::Func("quad".into()),
+    });
+    a.push(Insn::call_local(0)).push(Insn::exit());
+    let main = a.program("on_loop", "raw_tp/sys_exit");
+    let text = |name: &str, insns: Vec<Insn>| Program {
+        name: name.into(),
+        section: ".text".into(),
+        insns,
+        relocs: vec![],
+    };
+    // loop_body(index, ctx): *ctx += index; return 0  (.text slots 0..5)
+    let loop_body = text(
+        "loop_body",
+        vec![
+            Insn::ldx(Size::DW, Reg::R3, Reg::R2, 0),
+            Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R1),
+            Insn::stx(Size::DW, Reg::R2, Reg::R3, 0),
+            Insn::mov64_imm(Reg::R0, 0),
+            Insn::exit(),
+        ],
+    );
+    // twice(x) = x + x  (.text slots 5..8)
+    let twice = text(
+        "twice",
+        vec![
+            Insn::mov64_reg(Reg::R0, Reg::R1),
+            Insn::alu64_reg(AluOp::Add, Reg::R0, Reg::R1),
+            Insn::exit(),
+        ],
+    );
+    // quad(x) = twice(twice(x))  (.text slots 8..12)
+    let quad = text(
+        "quad",
+        vec![
+            Insn::call_local(5 - 9),
+            Insn::mov64_reg(Reg::R1, Reg::R0),
+            Insn::call_local(5 - 11),
+            Insn::exit(),
+        ],
+    );
+    BpfObject {
+        license: "GPL".into(),
+        programs: vec![main, loop_body, twice, quad],
         maps: vec![],
         globals: vec![],
     }
@@ -395,6 +463,14 @@ fn objdump_sections(dump: &str) -> Vec<(String, Vec<(usize, String)>)> {
         }
     }
     out
+}
+
+/// Each line with its whitespace runs made single spaces.
+fn squash(text: &str) -> String {
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Compares our disassembly of `insns` with objdump's lines.
@@ -467,6 +543,13 @@ fn assert_btf_accepted(log: &str) {
     }
 }
 
+/// A successful load logs nothing above debug level (libbpf warns, e.g.,
+/// when it drops `.BTF.ext` line info).
+fn assert_no_warnings(log: &str) {
+    let warns: Vec<&str> = log.lines().filter(|l| !l.starts_with("[Debug]")).collect();
+    assert!(warns.is_empty(), "libbpf warned:\n{}", warns.join("\n"));
+}
+
 // ---- llvm-objdump ------------------------------------------------------
 
 #[test]
@@ -479,8 +562,8 @@ fn disasm_of_all_forms_matches_llvm_objdump() {
     };
     let sections = objdump_sections(&dump);
     assert_eq!(sections.len(), 1, "{dump}");
-    assert_eq!(sections[0].0, "raw_tp/forms");
-    compare_disasm("raw_tp/forms", &insns, &sections[0].1);
+    assert_eq!(sections[0].0, ".text");
+    compare_disasm(".text", &insns, &sections[0].1);
     let _ = std::fs::remove_file(path);
 }
 
@@ -590,7 +673,7 @@ fn fixture_matches_llvm_objdump() {
         assert_eq!(body.len(), p.relocs.len(), "{relocs}");
         for (line, r) in body.iter().zip(&p.relocs) {
             let name = match &r.target {
-                RelocTarget::Map(n) | RelocTarget::Global(n) => n,
+                RelocTarget::Map(n) | RelocTarget::Global(n) | RelocTarget::Func(n) => n,
             };
             let expect = format!("{:016x} R_BPF_64_64 {name}", r.insn * 8);
             assert_eq!(
@@ -672,6 +755,7 @@ fn fixture_loads_with_btf_and_runs() {
         eprintln!("{log}");
     }
     assert_btf_accepted(&log);
+    assert_no_warnings(&log);
     assert!(obj.btf().expect("btf").is_some(), "object has no BTF");
 
     // Every map carries the object's BTF in the kernel.
@@ -679,7 +763,11 @@ fn fixture_loads_with_btf_and_runs() {
     let info = counts.info().expect("info");
     assert_eq!(info.map_type(), MapType::Hash);
     assert_eq!(
-        (info.info.key_size, info.info.value_size, info.info.max_entries),
+        (
+            info.info.key_size,
+            info.info.value_size,
+            info.info.max_entries
+        ),
         (4, 8, 64)
     );
     assert_ne!(info.info.btf_id, 0, "hash map has no BTF:\n{log}");
@@ -743,6 +831,91 @@ fn fixture_loads_with_btf_and_runs() {
     libbpf_rs::set_print(None);
 }
 
+/// (btf_id, number of func_info records) the kernel holds for a program.
+fn prog_btf(p: &impl std::os::fd::AsFd) -> (u32, u32) {
+    use std::os::fd::AsRawFd;
+    let mut info = libbpf_rs::libbpf_sys::bpf_prog_info::default();
+    let mut len = std::mem::size_of_val(&info) as u32;
+    // SAFETY: info is a plain C struct of the size passed; the kernel
+    // writes at most `len` bytes and no pointer fields are set.
+    let ret = unsafe {
+        libbpf_rs::libbpf_sys::bpf_prog_get_info_by_fd(p.as_fd().as_raw_fd(), &mut info, &mut len)
+    };
+    assert_eq!(ret, 0, "bpf_prog_get_info_by_fd");
+    (info.btf_id, info.nr_func_info)
+}
+
+#[test]
+fn subprograms_and_callbacks_run() {
+    let obj = subprogram_object();
+    let bytes = write_object(&obj).expect("write");
+    let path = temp_object("subprog", &bytes);
+    if let Some(dump) = objdump(&["-d"], &path) {
+        let sections = objdump_sections(&dump);
+        let names: Vec<&str> = sections.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(names, ["raw_tp/sys_exit", ".text"]);
+        // The writer patched the Func slots: call imm -1, ld_imm64 src 4.
+        let main = &sections[0].1;
+        let at = |slot: usize| main.iter().find(|l| l.0 == slot).map(|l| l.1.as_str());
+        assert_eq!(at(3), Some("ld_pseudo r2, 4, 0"));
+        assert_eq!(at(10), Some("call -1"));
+        let text: Vec<Insn> = obj.programs[1..]
+            .iter()
+            .flat_map(|p| p.insns.iter().copied())
+            .collect();
+        compare_disasm(".text", &text, &sections[1].1);
+        let relocs = squash(&objdump(&["-r"], &path).unwrap_or_default());
+        assert!(
+            relocs.contains("0000000000000018 R_BPF_64_64 loop_body"),
+            "{relocs}"
+        );
+        assert!(
+            relocs.contains("0000000000000050 R_BPF_64_32 quad"),
+            "{relocs}"
+        );
+        let syms = squash(&objdump(&["-t"], &path).unwrap_or_default());
+        let quad = syms
+            .lines()
+            .find(|l| l.ends_with(" quad"))
+            .unwrap_or_default();
+        assert!(
+            quad == "0000000000000040 g F .text 0000000000000020 .hidden quad",
+            "{quad}"
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+
+    let Some(_guard) = kernel_guard() else {
+        return;
+    };
+    let mut builder = ObjectBuilder::default();
+    let loaded = builder
+        .name("ktap_bpfgen_sub")
+        .expect("name")
+        .open_memory(&bytes)
+        .expect("open")
+        .load()
+        .unwrap_or_else(|e| panic!("load failed: {e}\n{}", take_log()));
+    let log = take_log();
+    libbpf_rs::set_print(None);
+    assert_btf_accepted(&log);
+    assert_no_warnings(&log);
+    let progs: Vec<String> = loaded
+        .progs()
+        .map(|p| p.name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(progs, ["on_loop"], "subprograms are not programs");
+    let prog = loaded.progs_mut().next().expect("on_loop");
+    let (btf_id, nr_func_info) = prog_btf(&prog);
+    assert_ne!(btf_id, 0, "program BTF did not reach the kernel");
+    // main, loop_body, quad, twice
+    assert_eq!(nr_func_info, 4);
+    let out = prog
+        .test_run(libbpf_rs::ProgramInput::default())
+        .expect("test_run");
+    assert_eq!(out.return_value, 40);
+}
+
 #[test]
 fn verifier_rejects_uninitialized_register() {
     let Some(_guard) = kernel_guard() else {
@@ -759,7 +932,19 @@ fn verifier_rejects_uninitialized_register() {
         maps: vec![],
         globals: vec![],
     };
-    let bytes = write_object(&obj).expect("write");
+    let debug = DebugInfo {
+        lines: vec![ProgramLines {
+            program: "bad".into(),
+            lines: vec![SourceLine {
+                insn: 0,
+                file: "bad.kp".into(),
+                line: 3,
+                col: 5,
+                text: "return r2_unset".into(),
+            }],
+        }],
+    };
+    let bytes = write_object_with(&obj, &debug).expect("write");
     let mut builder = ObjectBuilder::default();
     let open = builder
         .name("ktap_bpfgen_bad")
@@ -808,4 +993,5 @@ fn program_only_object_loads() {
     libbpf_rs::set_print(None);
     assert!(loaded.is_ok(), "load failed: {:?}\n{log}", loaded.err());
     assert_btf_accepted(&log);
+    assert_no_warnings(&log);
 }

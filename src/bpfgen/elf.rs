@@ -13,8 +13,15 @@
 //!   to arrays (libbpf's `__uint`) and `T *key`/`T *value` (`__type`);
 //! * `.data`/`.rodata`/`.bss`: globals, each with a DATASEC of VARs;
 //! * every map and global has a GLOBAL OBJECT symbol named like its VAR;
-//! * `.rel<section>`: R_BPF_64_64 on ld_imm64 slots against those symbols.
+//! * `.rel<section>`: R_BPF_64_64 on ld_imm64 slots against those symbols,
+//!   R_BPF_64_32 on calls into `.text` subprograms;
+//! * `.BTF.ext`: func_info giving every program and subprogram its BTF
+//!   FUNC, which the verifier needs for callbacks (bpf_loop).
+//!
+//! Programs whose section is `.text` are subprograms: libbpf appends the
+//! ones a program calls to it (libbpf only looks for callees in `.text`).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -24,8 +31,11 @@ use object::{
     SymbolScope,
 };
 
-use super::btf::{BtfBuilder, BtfMember, DatasecVar, TypeId, VarLinkage};
-use super::insn::Insn;
+use super::btf::{
+    btf_ext_bytes, BtfBuilder, BtfMember, DatasecVar, ExtSection, FuncInfo, FuncLinkage, LineInfo,
+    TypeId, VarLinkage,
+};
+use super::insn::{code, Insn, Reg};
 
 /// A whole BPF object: what one `write_object` call packs.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -67,6 +77,11 @@ pub struct Reloc {
 pub enum RelocTarget {
     Map(String),
     Global(String),
+    /// A subprogram (a [`Program`] in section `.text`). On a call slot
+    /// (`Insn::call_local`) it makes a BPF-to-BPF call; on an ld_imm64 it
+    /// loads the function's address (`BPF_PSEUDO_FUNC`, for callbacks such
+    /// as bpf_loop's). The writer sets the slot's src_reg and imm itself.
+    Func(String),
 }
 
 /// A BTF-defined map. Sizes of 0 are omitted (ring buffers have none).
@@ -128,8 +143,18 @@ pub enum Error {
     EmptyProgram { program: String },
     /// The last slot is the first half of an ld_imm64.
     TruncatedWide { program: String },
-    /// A relocation's index is past the end or not on an ld_imm64.
+    /// A relocation's index is past the end, or not on an ld_imm64 (or,
+    /// for a function, a call).
     BadRelocSlot { program: String, insn: usize },
+    /// A BPF-to-BPF call outside `.text` without a [`RelocTarget::Func`]:
+    /// libbpf resolves such calls only inside `.text`.
+    UnrelocatedCall { program: String, insn: usize },
+    /// Line info names a program that does not exist.
+    UnknownProgram { name: String },
+    /// Line info points past the program or into the middle of an ld_imm64.
+    BadLineSlot { program: String, insn: usize },
+    /// A relocation names a subprogram that does not exist in `.text`.
+    UnknownFunc { program: String, name: String },
     /// A relocation names a map that does not exist.
     UnknownMap { program: String, name: String },
     /// A relocation names a global that does not exist.
@@ -175,6 +200,23 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "program {program}: relocation against unknown map {name}"
+                )
+            }
+            Error::UnrelocatedCall { program, insn } => write!(
+                f,
+                "program {program}: BPF-to-BPF call at insn {insn} needs a function relocation"
+            ),
+            Error::UnknownProgram { name } => write!(f, "line info for unknown program {name}"),
+            Error::BadLineSlot { program, insn } => {
+                write!(
+                    f,
+                    "program {program}: line info on slot {insn}, which starts no instruction"
+                )
+            }
+            Error::UnknownFunc { program, name } => {
+                write!(
+                    f,
+                    "program {program}: call to unknown .text subprogram {name}"
                 )
             }
             Error::UnknownGlobal { program, name } => {
@@ -227,11 +269,18 @@ const RESERVED_SECTIONS: &[&str] = &[
     ".symtab",
     ".strtab",
     ".shstrtab",
-    ".text",
     "version",
     ".kconfig",
     ".ksyms",
 ];
+
+/// The section of subprograms.
+pub const TEXT: &str = ".text";
+
+/// True for `call imm` (helper or BPF-to-BPF).
+fn is_call(i: &Insn) -> bool {
+    i.code == code::CLASS_JMP | code::OP_CALL
+}
 
 /// Alignment of every global inside its section.
 const GLOBAL_ALIGN: u32 = 8;
@@ -292,8 +341,28 @@ fn check_program(p: &Program, obj: &BpfObject) -> Result<(), Error> {
             i += 1;
         }
     }
+    if p.section != TEXT {
+        for (i, insn) in p.insns.iter().enumerate() {
+            let local_call = is_call(insn) && insn.src.0 == code::PSEUDO_CALL;
+            let has_reloc = p
+                .relocs
+                .iter()
+                .any(|r| r.insn == i && matches!(r.target, RelocTarget::Func(_)));
+            if local_call && !has_reloc {
+                return Err(Error::UnrelocatedCall {
+                    program: p.name.clone(),
+                    insn: i,
+                });
+            }
+        }
+    }
     for r in &p.relocs {
-        if !p.insns.get(r.insn).is_some_and(Insn::is_wide) {
+        let slot = p.insns.get(r.insn);
+        let slot_ok = match r.target {
+            RelocTarget::Func(_) => slot.is_some_and(|i| i.is_wide() || is_call(i)),
+            _ => slot.is_some_and(Insn::is_wide),
+        };
+        if !slot_ok {
             return Err(Error::BadRelocSlot {
                 program: p.name.clone(),
                 insn: r.insn,
@@ -311,6 +380,18 @@ fn check_program(p: &Program, obj: &BpfObject) -> Result<(), Error> {
             RelocTarget::Global(name) => {
                 if !obj.globals.iter().any(|g| &g.name == name) {
                     return Err(Error::UnknownGlobal {
+                        program: p.name.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+            RelocTarget::Func(name) => {
+                if !obj
+                    .programs
+                    .iter()
+                    .any(|q| &q.name == name && q.section == TEXT)
+                {
+                    return Err(Error::UnknownFunc {
                         program: p.name.clone(),
                         name: name.clone(),
                     });
@@ -363,6 +444,7 @@ fn check(obj: &BpfObject) -> Result<(), Error> {
 struct BtfTypes {
     b: BtfBuilder,
     int: Option<TypeId>,
+    long: Option<TypeId>,
     index: Option<TypeId>,
     uints: [Option<TypeId>; 4],
 }
@@ -372,6 +454,7 @@ impl BtfTypes {
         BtfTypes {
             b: BtfBuilder::new(),
             int: None,
+            long: None,
             index: None,
             uints: [None; 4],
         }
@@ -421,6 +504,32 @@ impl BtfTypes {
                 self.b.add_array(u8t, idx, n)
             }
         }
+    }
+
+    /// A BTF FUNC for a program: `int name(void *ctx)` with global
+    /// linkage for entry programs; `long name(void)` with static linkage
+    /// for subprograms (the verifier copies r1-r5 into a static callee
+    /// whatever its prototype says).
+    fn func(&mut self, name: &str, subprogram: bool) -> TypeId {
+        if subprogram {
+            let long = self.long();
+            let proto = self.b.add_func_proto::<&str>(long, &[]);
+            self.b.add_func(name, proto, FuncLinkage::Static)
+        } else {
+            let int = self.int();
+            let void_ptr = self.b.add_ptr(TypeId::VOID);
+            let proto = self.b.add_func_proto(int, &[("ctx", void_ptr)]);
+            self.b.add_func(name, proto, FuncLinkage::Global)
+        }
+    }
+
+    fn long(&mut self) -> TypeId {
+        if let Some(t) = self.long {
+            return t;
+        }
+        let t = self.b.add_int("long", 8, true);
+        self.long = Some(t);
+        t
     }
 
     /// libbpf's `__uint(name, n)`: `int (*name)[n]`.
@@ -503,6 +612,7 @@ fn object_symbol(
     value: u64,
     size: u64,
     kind: SymbolKind,
+    scope: SymbolScope,
     section: SectionId,
 ) -> Symbol {
     Symbol {
@@ -510,35 +620,235 @@ fn object_symbol(
         value,
         size,
         kind,
-        // Dynamic = STB_GLOBAL with STV_DEFAULT; Linkage would be hidden,
-        // which libbpf turns into static BTF linkage.
-        scope: SymbolScope::Dynamic,
+        scope,
         weak: false,
         section: SymbolSection::Section(section),
         flags: SymbolFlags::None,
     }
 }
 
+/// Largest line and column a `bpf_line_info.line_col` holds (22/10 bits).
+const MAX_LINE: u32 = (1 << 22) - 1;
+const MAX_COL: u32 = (1 << 10) - 1;
+
+/// STB_GLOBAL with STV_DEFAULT. (`SymbolScope::Linkage` would be hidden,
+/// which libbpf turns into static BTF linkage.)
+const GLOBAL: SymbolScope = SymbolScope::Dynamic;
+/// STB_GLOBAL with STV_HIDDEN: what subprograms get, so libbpf treats them
+/// as subprograms for ld_imm64 (sym_is_subprog wants a GLOBAL FUNC) while
+/// the BTF says static.
+const HIDDEN: SymbolScope = SymbolScope::Linkage;
+
+/// `BPF_PSEUDO_FUNC`: ld_imm64 src_reg for a function's address.
+const PSEUDO_FUNC: u8 = 4;
+
+/// A program's instructions with the slots of function relocations set the
+/// way libbpf reads them: calls get src = BPF_PSEUDO_CALL and imm = -1
+/// (callee = symbol offset / 8 + imm + 1), loads get src = BPF_PSEUDO_FUNC
+/// and imm = 0 (callee = (symbol offset + imm) / 8).
+fn patched_insns(p: &Program) -> Vec<Insn> {
+    let mut insns = p.insns.clone();
+    for r in &p.relocs {
+        if !matches!(r.target, RelocTarget::Func(_)) {
+            continue;
+        }
+        let Some(slot) = insns.get_mut(r.insn) else {
+            continue;
+        };
+        if slot.is_wide() {
+            slot.src = Reg(PSEUDO_FUNC);
+            slot.imm = 0;
+            if let Some(next) = insns.get_mut(r.insn + 1) {
+                next.imm = 0;
+            }
+        } else {
+            slot.src = Reg(code::PSEUDO_CALL);
+            slot.imm = -1;
+        }
+    }
+    insns
+}
+
+/// One ELF section of programs, in the order of first use.
+struct CodeSection {
+    name: String,
+    id: SectionId,
+    /// (index into obj.programs, byte offset in the section)
+    programs: Vec<(usize, u64)>,
+}
+
+/// A source position of one instruction, for `.BTF.ext` line info: the
+/// verifier prints `; text @ file:line` in its log before the instructions
+/// it covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceLine {
+    /// Slot index in `Program::insns` (not the second half of an ld_imm64).
+    pub insn: usize,
+    pub file: String,
+    /// 1-based line; values above 2^22 - 1 are clamped.
+    pub line: u32,
+    /// 1-based column; values above 1023 are clamped.
+    pub col: u32,
+    /// The source line's text.
+    pub text: String,
+}
+
+/// Line info of one program, named by `Program::name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramLines {
+    pub program: String,
+    pub lines: Vec<SourceLine>,
+}
+
+/// Debug information: it changes the object's `.BTF.ext`, never the code.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DebugInfo {
+    pub lines: Vec<ProgramLines>,
+}
+
+/// Slots that are the second half of an ld_imm64.
+fn second_halves(insns: &[Insn]) -> Vec<bool> {
+    let mut out = vec![false; insns.len()];
+    let mut i = 0;
+    while i < insns.len() {
+        if insns[i].is_wide() {
+            if let Some(x) = out.get_mut(i + 1) {
+                *x = true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The line records of program `p`, sorted, one per slot, with one at the
+/// program's first slot (the kernel wants every function to start with
+/// one; a default empty record is used when the caller has none).
+fn program_lines<'a>(p: &Program, debug: &'a DebugInfo) -> Result<Vec<Cow<'a, SourceLine>>, Error> {
+    let halves = second_halves(&p.insns);
+    let mut lines: Vec<Cow<'a, SourceLine>> = Vec::new();
+    for pl in debug.lines.iter().filter(|pl| pl.program == p.name) {
+        for l in &pl.lines {
+            if !halves.get(l.insn).is_some_and(|h| !h) {
+                return Err(Error::BadLineSlot {
+                    program: p.name.clone(),
+                    insn: l.insn,
+                });
+            }
+            lines.push(Cow::Borrowed(l));
+        }
+    }
+    lines.sort_by_key(|l| l.insn);
+    lines.dedup_by_key(|l| l.insn);
+    if lines.first().is_none_or(|l| l.insn != 0) {
+        lines.insert(
+            0,
+            Cow::Owned(SourceLine {
+                insn: 0,
+                file: String::new(),
+                line: 0,
+                col: 0,
+                text: String::new(),
+            }),
+        );
+    }
+    Ok(lines)
+}
+
 /// Packs `obj` into a relocatable little-endian BPF ELF object.
 pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
+    write_object_with(obj, &DebugInfo::default())
+}
+
+/// [`write_object`] with line info for the verifier's log.
+pub fn write_object_with(obj: &BpfObject, debug: &DebugInfo) -> Result<Vec<u8>, Error> {
     check(obj)?;
+    for pl in &debug.lines {
+        if !obj.programs.iter().any(|p| p.name == pl.program) {
+            return Err(Error::UnknownProgram {
+                name: pl.program.clone(),
+            });
+        }
+    }
     let mut elf = Object::new(BinaryFormat::Elf, Architecture::Bpf, Endianness::Little);
     let mut btf = BtfTypes::new();
 
-    // Programs first, so their sections lead like clang's output.
-    let mut prog_sections = Vec::with_capacity(obj.programs.len());
-    for p in &obj.programs {
-        let sec = elf.add_section(Vec::new(), p.section.as_bytes().to_vec(), SectionKind::Text);
-        let code = Insn::encode_all(&p.insns);
-        let off = elf.append_section_data(sec, &code, 8);
-        elf.add_symbol(object_symbol(
+    // Programs first, so their sections lead like clang's output. Programs
+    // sharing a section name share the section, one after another.
+    let mut sections: Vec<CodeSection> = Vec::new();
+    let mut func_syms: Vec<(String, SymbolId)> = Vec::new();
+    for (pi, p) in obj.programs.iter().enumerate() {
+        let si = match sections.iter().position(|s| s.name == p.section) {
+            Some(si) => si,
+            None => {
+                let id =
+                    elf.add_section(Vec::new(), p.section.as_bytes().to_vec(), SectionKind::Text);
+                sections.push(CodeSection {
+                    name: p.section.clone(),
+                    id,
+                    programs: Vec::new(),
+                });
+                sections.len() - 1
+            }
+        };
+        let Some(sec) = sections.get_mut(si) else {
+            continue;
+        };
+        let code = Insn::encode_all(&patched_insns(p));
+        let off = elf.append_section_data(sec.id, &code, 8);
+        sec.programs.push((pi, off));
+        let scope = if p.section == TEXT { HIDDEN } else { GLOBAL };
+        let sym = elf.add_symbol(object_symbol(
             &p.name,
             off,
             code.len() as u64,
             SymbolKind::Text,
-            sec,
+            scope,
+            sec.id,
         ));
-        prog_sections.push((sec, off));
+        func_syms.push((p.name.clone(), sym));
+    }
+
+    // BTF FUNCs and .BTF.ext func_info and line_info, per section sorted
+    // by offset.
+    let mut func_info = Vec::new();
+    let mut line_info = Vec::new();
+    for sec in &sections {
+        let mut records = Vec::new();
+        let mut line_records = Vec::new();
+        for (pi, off) in &sec.programs {
+            let Some(p) = obj.programs.get(*pi) else {
+                continue;
+            };
+            let func = btf.func(&p.name, p.section == TEXT);
+            let insn_byte_off = u32::try_from(*off).map_err(|_| Error::TooLarge {
+                what: "program section",
+            })?;
+            records.push(FuncInfo {
+                insn_byte_off,
+                func,
+            });
+            for l in program_lines(p, debug)? {
+                let at = off + l.insn as u64 * 8;
+                line_records.push(LineInfo {
+                    insn_byte_off: u32::try_from(at).map_err(|_| Error::TooLarge {
+                        what: "program section",
+                    })?,
+                    file_name: btf.b.add_string(&l.file),
+                    line_text: btf.b.add_string(&l.text),
+                    line: l.line.min(MAX_LINE),
+                    col: l.col.min(MAX_COL),
+                });
+            }
+        }
+        let sec_name = btf.b.add_string(&sec.name);
+        func_info.push(ExtSection { sec_name, records });
+        line_info.push(ExtSection {
+            sec_name,
+            records: line_records,
+        });
     }
 
     // license
@@ -551,6 +861,7 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
         lic_off,
         lic.len() as u64,
         SymbolKind::Data,
+        GLOBAL,
         lic_sec,
     ));
 
@@ -559,7 +870,7 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
     if !obj.maps.is_empty() {
         let sec = elf.add_section(Vec::new(), b".maps".to_vec(), SectionKind::Data);
         let mut vars = Vec::new();
-        let mut offset = 0u32;
+        let mut end = 0u32;
         for m in &obj.maps {
             let (st, size) = btf.map_struct(m);
             let var = btf.b.add_var(&m.name, st, VarLinkage::GlobalAllocated);
@@ -570,17 +881,18 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
                 offset: off32,
                 size,
             });
-            offset = off32 + size;
+            end = off32 + size;
             let sym = elf.add_symbol(object_symbol(
                 &m.name,
                 off,
                 size as u64,
                 SymbolKind::Data,
+                GLOBAL,
                 sec,
             ));
             map_syms.push((m.name.clone(), sym));
         }
-        btf.b.add_datasec(".maps", offset, &vars);
+        btf.b.add_datasec(".maps", end, &vars);
     }
 
     // .data, .rodata, .bss
@@ -600,7 +912,6 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
             GlobalSection::Bss => SectionKind::UninitializedData,
         };
         let sec = elf.add_section(Vec::new(), section.name().as_bytes().to_vec(), kind);
-        let mut vars = Vec::new();
         if section == GlobalSection::Bss {
             elf.append_section_bss(sec, layout.size as u64, GLOBAL_ALIGN as u64);
         } else {
@@ -615,6 +926,7 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
             }
             elf.append_section_data(sec, &data, GLOBAL_ALIGN as u64);
         }
+        let mut vars = Vec::new();
         for (gi, off) in &layout.vars {
             let Some(g) = obj.globals.get(*gi) else {
                 continue;
@@ -631,6 +943,7 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
                 *off as u64,
                 g.size as u64,
                 SymbolKind::Data,
+                GLOBAL,
                 sec,
             ));
             global_syms.push((g.name.clone(), sym));
@@ -638,35 +951,50 @@ pub fn write_object(obj: &BpfObject) -> Result<Vec<u8>, Error> {
         btf.b.add_datasec(section.name(), layout.size, &vars);
     }
 
-    // .BTF (non-allocated metadata).
+    // .BTF and .BTF.ext (non-allocated metadata).
     btf.int();
     btf.b.validate().map_err(Error::Btf)?;
     let btf_bytes = btf.b.to_bytes();
     let btf_sec = elf.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
     elf.append_section_data(btf_sec, &btf_bytes, 4);
+    if func_info.iter().any(|s| !s.records.is_empty()) {
+        let ext = btf_ext_bytes(&func_info, &line_info);
+        let ext_sec = elf.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
+        elf.append_section_data(ext_sec, &ext, 4);
+    }
 
     // Relocations.
-    for (p, (sec, base)) in obj.programs.iter().zip(&prog_sections) {
-        for r in &p.relocs {
-            let (name, syms) = match &r.target {
-                RelocTarget::Map(n) => (n, &map_syms),
-                RelocTarget::Global(n) => (n, &global_syms),
-            };
-            let Some((_, symbol)) = syms.iter().find(|(n, _)| n == name) else {
-                // check() proved every target exists.
+    for sec in &sections {
+        for (pi, base) in &sec.programs {
+            let Some(p) = obj.programs.get(*pi) else {
                 continue;
             };
-            elf.add_relocation(
-                *sec,
-                Relocation {
-                    offset: base + r.insn as u64 * 8,
-                    symbol: *symbol,
-                    addend: 0,
-                    flags: RelocationFlags::Elf {
-                        r_type: object::elf::R_BPF_64_64,
+            for r in &p.relocs {
+                let (name, syms) = match &r.target {
+                    RelocTarget::Map(n) => (n, &map_syms),
+                    RelocTarget::Global(n) => (n, &global_syms),
+                    RelocTarget::Func(n) => (n, &func_syms),
+                };
+                let Some((_, symbol)) = syms.iter().find(|(n, _)| n == name) else {
+                    // check() proved every target exists.
+                    continue;
+                };
+                let is_call_slot = p.insns.get(r.insn).is_some_and(is_call);
+                let r_type = if is_call_slot {
+                    object::elf::R_BPF_64_32
+                } else {
+                    object::elf::R_BPF_64_64
+                };
+                elf.add_relocation(
+                    sec.id,
+                    Relocation {
+                        offset: base + r.insn as u64 * 8,
+                        symbol: *symbol,
+                        addend: 0,
+                        flags: RelocationFlags::Elf { r_type },
                     },
-                },
-            )?;
+                )?;
+            }
         }
     }
 
