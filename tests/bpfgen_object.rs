@@ -962,6 +962,14 @@ fn verifier_rejects_uninitialized_register() {
         log.contains("R2 !read_ok"),
         "verifier reason not surfaced:\n{log}"
     );
+    if std::env::var_os("KTAP_SHOW_LIBBPF_LOG").is_some() {
+        eprintln!("{log}");
+    }
+    // The kernel printed our line info ahead of the failing instruction.
+    assert!(
+        log.contains("; return r2_unset @ bad.kp:3"),
+        "line info missing from the verifier log:\n{log}"
+    );
     assert_btf_accepted(&log);
 }
 
