@@ -636,6 +636,95 @@ impl BtfBuilder {
     }
 }
 
+// ---- .BTF.ext -------------------------------------------------------------
+
+/// `.BTF.ext` header length written here: the version-1 header including
+/// the optional CO-RE relocation fields (tools/lib/bpf/libbpf_internal.h
+/// `struct btf_ext_header`).
+pub const BTF_EXT_HEADER_LEN: u32 = 32;
+
+/// One `struct bpf_func_info` as stored in an object file: the function's
+/// first instruction as a byte offset in its ELF section (libbpf divides by
+/// 8 at load), and its BTF FUNC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FuncInfo {
+    pub insn_byte_off: u32,
+    pub func: TypeId,
+}
+
+/// One `struct bpf_line_info` as stored in an object file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineInfo {
+    pub insn_byte_off: u32,
+    pub file_name: StrOff,
+    pub line_text: StrOff,
+    pub line: u32,
+    pub col: u32,
+}
+
+/// The records of one ELF section, named by a string of the `.BTF` blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtSection<T> {
+    pub sec_name: StrOff,
+    pub records: Vec<T>,
+}
+
+/// Appends `rec_size` then, per section, `btf_ext_info_sec` and records.
+/// Sections without records are skipped (libbpf rejects them).
+fn put_ext_info<T>(
+    out: &mut Vec<u8>,
+    rec_size: u32,
+    secs: &[ExtSection<T>],
+    put: impl Fn(&mut Vec<u8>, &T),
+) {
+    if secs.iter().all(|s| s.records.is_empty()) {
+        return;
+    }
+    put_u32(out, rec_size);
+    for s in secs.iter().filter(|s| !s.records.is_empty()) {
+        put_u32(out, s.sec_name.0);
+        put_u32(out, s.records.len() as u32);
+        for r in &s.records {
+            put(out, r);
+        }
+    }
+}
+
+/// The `.BTF.ext` section bytes: function and line info (no CO-RE
+/// relocations). Offsets in the header are relative to its end.
+pub fn btf_ext_bytes(
+    func_info: &[ExtSection<FuncInfo>],
+    line_info: &[ExtSection<LineInfo>],
+) -> Vec<u8> {
+    let mut funcs = Vec::new();
+    put_ext_info(&mut funcs, 8, func_info, |out, r| {
+        put_u32(out, r.insn_byte_off);
+        put_u32(out, r.func.0);
+    });
+    let mut lines = Vec::new();
+    put_ext_info(&mut lines, 16, line_info, |out, r| {
+        put_u32(out, r.insn_byte_off);
+        put_u32(out, r.file_name.0);
+        put_u32(out, r.line_text.0);
+        // line_col: line number in the upper 22 bits, column in the lower 10.
+        put_u32(out, (r.line << 10) | (r.col.min(0x3ff)));
+    });
+    let mut out = Vec::with_capacity(BTF_EXT_HEADER_LEN as usize + funcs.len() + lines.len());
+    out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+    out.push(BTF_VERSION);
+    out.push(0); // flags
+    put_u32(&mut out, BTF_EXT_HEADER_LEN);
+    put_u32(&mut out, 0); // func_info_off
+    put_u32(&mut out, funcs.len() as u32);
+    put_u32(&mut out, funcs.len() as u32); // line_info_off
+    put_u32(&mut out, lines.len() as u32);
+    put_u32(&mut out, (funcs.len() + lines.len()) as u32); // core_relo_off
+    put_u32(&mut out, 0); // core_relo_len
+    out.extend_from_slice(&funcs);
+    out.extend_from_slice(&lines);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -779,5 +868,61 @@ mod tests {
         }];
         let s = b.add_struct("s", 4, &owned);
         assert!(matches!(b.get(s), Some(BtfType::Struct(c)) if c.members.len() == 1));
+    }
+
+    #[test]
+    fn btf_ext_layout() {
+        let fi = [
+            ExtSection {
+                sec_name: StrOff(10),
+                records: vec![FuncInfo {
+                    insn_byte_off: 0,
+                    func: TypeId(3),
+                }],
+            },
+            ExtSection {
+                sec_name: StrOff(20),
+                records: vec![],
+            },
+            ExtSection {
+                sec_name: StrOff(30),
+                records: vec![
+                    FuncInfo {
+                        insn_byte_off: 0,
+                        func: TypeId(4),
+                    },
+                    FuncInfo {
+                        insn_byte_off: 16,
+                        func: TypeId(5),
+                    },
+                ],
+            },
+        ];
+        let li = [ExtSection {
+            sec_name: StrOff(10),
+            records: vec![LineInfo {
+                insn_byte_off: 8,
+                file_name: StrOff(1),
+                line_text: StrOff(2),
+                line: 7,
+                col: 3,
+            }],
+        }];
+        let b = btf_ext_bytes(&fi, &li);
+        #[rustfmt::skip]
+        let expect: Vec<u32> = vec![
+            // header after magic/version/flags: hdr_len, func off/len, line off/len, core off/len
+            32, 0, 44, 44, 28, 72, 0,
+            // func_info: rec_size, sec 10 (1 rec), sec 30 (2 recs)
+            8, 10, 1, 0, 3, 30, 2, 0, 4, 16, 5,
+            // line_info: rec_size, sec 10 (1 rec)
+            16, 10, 1, 8, 1, 2, (7 << 10) | 3,
+        ];
+        assert_eq!(&b[..4], &[0x9f, 0xeb, 1, 0]);
+        assert_eq!(words(&b[4..]), expect);
+        // No line info: zero length, no record size.
+        let b = btf_ext_bytes(&fi[..1], &[]);
+        assert_eq!(words(&b[4..32]), vec![32, 0, 20, 20, 0, 20, 0]);
+        assert_eq!(b.len(), 32 + 20);
     }
 }
