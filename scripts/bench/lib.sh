@@ -1,0 +1,121 @@
+# Shared helpers for the ktap benchmarks (sourced, not run).
+#
+# Environment:
+#   BENCH_REPS      repetitions of each measurement (default 5)
+#   BENCH_N         getppid calls per storm (default 1000000)
+#   BENCH_NO_BUILD  1: do not run `cargo build --release` (use the binary there)
+#   BENCH_BPFTRACE  0: skip every bpftrace comparison
+#   KTAP            ktap binary (default: target/release/ktap of this checkout)
+#   BENCH_STORM_CPU CPU the getppid storm is pinned to (default 1)
+#   BENCH_TRACER_CPU CPU tracers are pinned to in the storm (default 0;
+#                   empty: not pinned)
+#   BENCH_QUIET_WAIT seconds to wait for other BPF users to go (default 20)
+#
+# Every tracer is started by benchrun, which stops it with SIGINT (or
+# SIGTERM/SIGKILL after a hard limit) by the pid it started: nothing is
+# left running, and nothing is killed by name.
+
+set -u
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$BENCH_DIR/../.." && pwd)
+OUT_DIR="$REPO/target/bench"
+BIN_DIR="$OUT_DIR/bin"
+TMP="$OUT_DIR/tmp"
+mkdir -p "$BIN_DIR" "$TMP"
+KTAP=${KTAP:-$REPO/target/release/ktap}
+BPFTRACE=${BPFTRACE:-/usr/bin/bpftrace}
+REPS=${BENCH_REPS:-5}
+N=${BENCH_N:-1000000}
+BENCHRUN="$BIN_DIR/benchrun"
+STORM="$BIN_DIR/getppid_storm"
+# The workload runs on CPU 1, so the tracer's consumer has CPU 0 to itself
+# (as far as the other load on the machine allows).
+STORM_CPU=${BENCH_STORM_CPU:-1}
+TRACER_CPU=${BENCH_TRACER_CPU-0}
+# Prefix that pins a tracer (taskset execs it: the pid stays the tracer's).
+pin_tracer() { if [ -n "$TRACER_CPU" ]; then echo "taskset -c $TRACER_CPU"; fi; }
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+need_root() {
+    [ "$(id -u)" = 0 ] || die "must run as root (loads BPF)"
+}
+
+# Builds ktap (release) and the C helpers, once per shell.
+bench_build() {
+    if [ -z "${BENCH_BUILT:-}" ]; then
+        if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+            echo "# building ktap (cargo build --release)" >&2
+            (cd "$REPO" && cargo build --release --quiet) || die "cargo build failed"
+        fi
+        [ -x "$KTAP" ] || die "no ktap binary at $KTAP"
+        cc -O2 -Wall -o "$BENCHRUN" "$BENCH_DIR/benchrun.c" || die "cannot build benchrun"
+        cc -O2 -Wall -o "$STORM" "$BENCH_DIR/getppid_storm.c" || die "cannot build getppid_storm"
+        export BENCH_BUILT=1
+    fi
+}
+
+have_bpftrace() {
+    [ "${BENCH_BPFTRACE:-1}" != 0 ] && [ -x "$BPFTRACE" ]
+}
+
+# Pids of other processes holding BPF programs (other tracers, kernel tests).
+bpf_holders() {
+    local p
+    for p in /proc/[0-9]*; do
+        [ "${p#/proc/}" = "$$" ] && continue
+        if ls -l "$p/fd" 2>/dev/null | grep -q 'anon_inode:bpf-prog'; then
+            echo "${p#/proc/}"
+        fi
+    done
+}
+
+# Waits (up to BENCH_QUIET_WAIT s, default 20) until no other process holds
+# BPF programs, so another user's tracer does not add its own probe to our
+# measurement. Prints a note to stderr and returns 1 if the machine stayed
+# busy.
+wait_quiet() {
+    local i h
+    for i in $(seq 1 "${BENCH_QUIET_WAIT:-20}"); do
+        h=$(bpf_holders | tr '\n' ' ')
+        [ -z "$h" ] && return 0
+        sleep 1
+    done
+    echo "# note: other BPF users still running (pids $h): sample may be noisy" >&2
+    return 1
+}
+
+# kv KEY "LINE": the value of KEY=... in a benchrun report line.
+kv() {
+    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}
+
+# Arithmetic on decimals.
+calc() { awk "BEGIN { printf \"%.${2:-1}f\", $1 }"; }
+
+# median and min of the numbers on stdin ("-" when there are none)
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+minimum() { sort -g | head -1 | awk 'END { if (NR == 0) print "-"; else print $1 }'; }
+maximum() { sort -g | tail -1 | awk 'END { if (NR == 0) print "-"; else print $1 }'; }
+
+# Results are appended as "name value" lines to $RESULTS (kept in
+# target/bench/ as the raw data of the last run).
+RESULTS=${RESULTS:-$OUT_DIR/results.raw}
+record() { echo "$1 $2" >> "$RESULTS"; }
+values() { awk -v k="$1" '$1 == k { print $2 }' "$RESULTS"; }
+med() { values "$1" | median; }
+mn() { values "$1" | minimum; }
+mx() { values "$1" | maximum; }
+count() { values "$1" | wc -l; }
+
+# ratio A B: A / B with two decimals, "-" when either is missing or B is 0.
+ratio() {
+    case "$1$2" in *-*) echo "-"; return ;; esac
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f\n", a / b }'
+}
+
+machine_line() {
+    local commit
+    commit=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)
+    echo "# $(date -u +%Y-%m-%dT%H:%MZ); nproc $(nproc); kernel $(uname -r); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); ktap ${commit:-?}; bpftrace $($BPFTRACE --version 2>/dev/null | awk '{print $2}'); load $(cut -d' ' -f1-3 /proc/loadavg)"
+}

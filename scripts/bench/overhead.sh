@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Per-event overhead on a getppid storm: getppid_storm calls
+# syscall(SYS_getppid) BENCH_N times on CPU $STORM_CPU and prints ns/call,
+# while one tracer is attached to syscalls:sys_enter_getppid:
+#   none           no tracer
+#   empty          ktap: trace syscalls:sys_enter_getppid { }      (the floor)
+#   count_comm     ktap: var s = {} ... { s[execname] += 1 }
+#   count_global   ktap: var n = 0 ... { n += 1 }
+#   printf         ktap: ... { printf("%d\n", pid) }, stdout a pipe read by
+#                  benchrun (lines counted); printf_ofile: -o FILE;
+#                  printf_devnull: stdout redirected to /dev/null
+#   bt_*           bpftrace: { }, @[comm] = count(), @n = count(),
+#                  printf("%d\n", pid) (stdout a pipe, lines counted)
+# Each repetition runs every configuration once, interleaved; the cost a
+# tracer adds is its ns/call minus the untraced ns/call of the same
+# repetition. Lost printf events = BENCH_N minus the output lines carrying
+# the storm's pid. Tracers are pinned to CPU $TRACER_CPU (BENCH_TRACER_CPU),
+# the storm to CPU $STORM_CPU, so the consumer does not preempt the storm.
+# Prints median (min) over BENCH_REPS repetitions.
+source "$(dirname "$0")/lib.sh"
+need_root
+bench_build
+
+RESULTS=$OUT_DIR/overhead.raw
+: > "$RESULTS"
+TP=syscalls:sys_enter_getppid
+WORK="taskset -c $STORM_CPU $STORM $N"
+
+KTAP_CONFIGS="empty count_comm count_global printf printf_ofile printf_devnull"
+BT_CONFIGS="bt_empty bt_count_comm bt_count_global bt_printf"
+
+ktap_script() {
+    case $1 in
+        empty) echo "trace $TP { }" ;;
+        count_comm) echo "var s = {} trace $TP { s[execname] += 1 }" ;;
+        count_global) echo "var n = 0 trace $TP { n += 1 }" ;;
+        printf*) echo "trace $TP { printf(\"%d\\n\", pid) }" ;;
+    esac
+}
+bt_script() {
+    local b
+    case $1 in
+        bt_empty) b="" ;;
+        bt_count_comm) b="@[comm] = count();" ;;
+        bt_count_global) b="@n = count();" ;;
+        bt_printf) b="printf(\"%d\\n\", pid);" ;;
+    esac
+    echo "BEGIN { printf(\"attached\\n\"); } tracepoint:$TP { $b }"
+}
+
+# run_config NAME: one measurement; records NAME_ns (ns/call) and, for
+# printf configurations, NAME_lost and NAME_drain (ms from the storm's end
+# to the last output line).
+run_config() {
+    local c=$1 line storm report out="$TMP/ovh.out" err="$TMP/ovh.err" pid
+    rm -f "$out" "$err" "$TMP/ovh.file"
+    case $c in
+        none) report=$($WORK) ;;
+        printf_ofile) report=$("$BENCHRUN" -a 300 -w "$WORK" -i 0 -k 120000 -E "$err" -- $(pin_tracer) "$KTAP" -o "$TMP/ovh.file" -e "$(ktap_script "$c")") ;;
+        printf_devnull) report=$("$BENCHRUN" -a 300 -w "$WORK" -i 0 -k 120000 -E "$err" -- $(pin_tracer) sh -c 'exec "$0" -e "$1" > /dev/null' "$KTAP" "$(ktap_script "$c")") ;;
+        bt_*) report=$("$BENCHRUN" -m attached -w "$WORK" -i 0 -k 120000 -O "$out" -E "$err" -- $(pin_tracer) "$BPFTRACE" -e "$(bt_script "$c")") ;;
+        *) report=$("$BENCHRUN" -m Tracing -w "$WORK" -i 0 -k 120000 -O "$out" -E "$err" -- $(pin_tracer) "$KTAP" -e "$(ktap_script "$c")") ;;
+    esac
+    storm=$(echo "$report" | grep '^pid ' | tail -1)
+    line=$(echo "$report" | grep '^attached=' | tail -1)
+    if [ -z "$storm" ]; then
+        echo "bench: $c: no measurement: $report" >&2
+        [ -f "$err" ] && cat "$err" >&2
+        return
+    fi
+    record "${c}_ns" "$(echo "$storm" | awk '{ print $(NF-1) }')"
+    pid=$(echo "$storm" | awk '{ print $2 }')
+    case $c in
+        printf|bt_printf)
+            record "${c}_lost" "$((N - $(grep -cx "$pid" "$out")))"
+            record "${c}_drain" "$(calc "$(kv last_out "$line") - $(kv wl_end "$line")")"
+            ;;
+        printf_ofile)
+            record "${c}_lost" "$((N - $(grep -cx "$pid" "$TMP/ovh.file")))"
+            ;;
+        printf_devnull)
+            # Only ktap's own count is available.
+            record "${c}_lost" "$(sed -n 's/.*warning: \([0-9]*\) events lost.*/\1/p' "$err" | head -1 | grep . || echo 0)"
+            ;;
+    esac
+    case $c in
+        printf|printf_ofile) record "${c}_lost_reported" "$(sed -n 's/.*warning: \([0-9]*\) events lost.*/\1/p' "$err" | head -1 | grep . || echo 0)" ;;
+    esac
+    if [ "$c" != none ] && [ "$(kv status "$line")" != 0 ]; then
+        echo "bench: $c: tracer exited with status $(kv status "$line")" >&2; cat "$err" >&2
+    fi
+}
+
+configs="none $KTAP_CONFIGS"
+have_bpftrace && configs="$configs $BT_CONFIGS"
+for r in $(seq 1 "$REPS"); do
+    for c in $configs; do
+        wait_quiet || record "${c}_noisy" 1
+        run_config "$c"
+    done
+done
+
+# Added cost per repetition: config ns/call - untraced ns/call (same repetition).
+nones=($(values none_ns))
+for c in $KTAP_CONFIGS $BT_CONFIGS; do
+    i=0
+    for v in $(values "${c}_ns"); do
+        [ -n "${nones[$i]:-}" ] && record "${c}_added" "$(calc "$v - ${nones[$i]}")"
+        i=$((i + 1))
+    done
+done
+
+floor=$(med empty_added)
+cell() { if [ "$(count "$1")" -gt 0 ]; then echo "$(med "$1") ($(mn "$1"))"; else echo "-"; fi; }
+machine_line
+echo "## per-event overhead: getppid storm, $N calls, $REPS repetitions, median (min)"
+echo "# added = ns/call - untraced ns/call; x floor = added / added by ktap's empty program (median $floor ns)"
+printf "%-16s %-52s %16s %16s %8s %14s\n" "config" "script" "ns/call" "added ns" "x floor" "lost/$N"
+label() {
+    case $1 in
+        none) echo "(no tracing)" ;;
+        printf_ofile) echo "ktap -o FILE: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
+        printf_devnull) echo "ktap >/dev/null: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
+        bt_*) echo "bpftrace: $(bt_script "$1" | sed 's/BEGIN { printf("attached\\n"); } //; s/tracepoint:syscalls:sys_enter_getppid/getppid/')" ;;
+        *) echo "ktap: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
+    esac
+}
+for c in none $KTAP_CONFIGS $BT_CONFIGS; do
+    [ "$(count "${c}_ns")" -gt 0 ] || continue
+    lost=-
+    [ "$(count "${c}_lost")" -gt 0 ] && lost="$(med "${c}_lost") ($(mn "${c}_lost"))"
+    printf "%-16s %-52s %16s %16s %8s %14s\n" "$c" "$(label "$c")" "$(cell "${c}_ns")" "$(cell "${c}_added")" "$(ratio "$(med "${c}_added")" "$floor")" "$lost"
+done
+for c in printf printf_ofile; do
+    [ "$(count "${c}_lost_reported")" -gt 0 ] && echo "# $c: ktap's own 'events lost' warning: median $(med "${c}_lost_reported") (min $(mn "${c}_lost_reported"), max $(mx "${c}_lost_reported"))"
+done
+for c in printf bt_printf; do
+    [ "$(count "${c}_drain")" -gt 0 ] && echo "# $c: output kept coming $(med "${c}_drain") ms (median) after the storm ended"
+done
+for c in none $KTAP_CONFIGS $BT_CONFIGS; do
+    [ "$(count "${c}_noisy")" -gt 0 ] && echo "# $c: $(count "${c}_noisy") of $REPS samples taken while another process held BPF programs"
+done
+echo "# tracer pinned to CPU ${TRACER_CPU:-(none)}, storm to CPU $STORM_CPU"
+echo "# goals: counting added <= 1.3 x floor; printf added <= 1000 ns per event with 0 lost"
+echo "# raw values: $RESULTS"

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Wildcards: for syscalls:*, syscalls:sys_enter_* and sched:*, counting by
+# probename,
+#   ktap -e 'var s = {} trace SPEC { s[probename] += 1 } tick-1s { exit() }
+#            trace_end { print_hist(s, 5) }'
+# measures start -> attached ("Tracing..." read), exit -> results printed
+# (the tick fires 1 s after the banner), and results -> process exit
+# (teardown). The same script without the tick, stopped by SIGINT 1 s after
+# attach, gives SIGINT -> results. bpftrace's equivalent
+#   BEGIN { printf("attached\n") } tracepoint:SPEC { @[probe] = count(); }
+#   interval:s:1 { exit(); }
+# runs BENCH_BT_WILDCARD_REPS times (default 1: its teardown of hundreds of
+# tracepoints takes tens of seconds), capped at 150 s.
+source "$(dirname "$0")/lib.sh"
+need_root
+bench_build
+
+RESULTS=$OUT_DIR/wildcard.raw
+: > "$RESULTS"
+BT_REPS=${BENCH_BT_WILDCARD_REPS:-1}
+SPECS="syscalls:* syscalls:sys_enter_* sched:*"
+
+key() { echo "$1" | tr ':*' '_S'; }
+
+for spec in $SPECS; do
+    k=$(key "$spec")
+    ir=$("$KTAP" --emit ir -e "var s = {} trace $spec { s[probename] += 1 }" 2>&1) || { echo "ktap --emit ir failed for $spec: $ir" >&2; }
+    record "${k}_classic" "$(echo "$ir" | grep '^probe' | grep -o '[[ ]tracepoint [a-z_0-9]*:' | wc -l)"
+    record "${k}_events" "$(echo "$ir" | grep '^probe' | grep -o '\(tracepoint\|raw_tp\|syscall\) [a-z_0-9]*' | wc -l)"
+done
+
+for r in $(seq 1 "$REPS"); do
+    for spec in $SPECS; do
+        k=$(key "$spec")
+        wait_quiet
+        line=$("$BENCHRUN" -m Tracing -k 150000 -O "$TMP/wc.out" -E "$TMP/wc.err" -- "$KTAP" -e "var s = {} trace $spec { s[probename] += 1 } tick-1s { exit() } trace_end { print_hist(s, 5) }")
+        if [ "$(kv status "$line")" != 0 ] || ! grep -q Distribution "$TMP/wc.out"; then
+            echo "ktap failed on $spec: $line" >&2; cat "$TMP/wc.err" >&2
+        fi
+        record "${k}_attach" "$(kv attached "$line")"
+        record "${k}_results" "$(calc "$(kv first_after "$line") - $(kv attached "$line") - 1000")"
+        record "${k}_teardown" "$(calc "$(kv exit "$line") - $(kv last_out "$line")")"
+        record "${k}_total" "$(kv exit "$line")"
+        record "${k}_rss" "$(kv rss_kb "$line")"
+
+        line=$("$BENCHRUN" -m Tracing -i 1000 -k 150000 -O "$TMP/wc.out" -E "$TMP/wc.err" -- "$KTAP" -e "var s = {} trace $spec { s[probename] += 1 } trace_end { print_hist(s, 5) }")
+        grep -q Distribution "$TMP/wc.out" || { echo "ktap (SIGINT) failed on $spec: $line" >&2; cat "$TMP/wc.err" >&2; }
+        record "${k}_int_results" "$(calc "$(kv first_after "$line") - $(kv sigint "$line")")"
+        record "${k}_int_teardown" "$(calc "$(kv exit "$line") - $(kv last_out "$line")")"
+    done
+done
+
+if have_bpftrace; then
+    for r in $(seq 1 "$BT_REPS"); do
+        for spec in $SPECS; do
+            k=$(key "$spec")
+            wait_quiet
+            # syscalls:* needs 720 programs and probes, over bpftrace's default limits (512).
+            line=$(BPFTRACE_MAX_BPF_PROGS=2000 BPFTRACE_MAX_PROBES=2000 "$BENCHRUN" -m attached -k 150000 -O "$TMP/bt.out" -E "$TMP/bt.err" -- "$BPFTRACE" -e "BEGIN { printf(\"attached\\n\"); } tracepoint:$spec { @[probe] = count(); } interval:s:1 { exit(); }")
+            if [ "$(kv killed "$line")" != 0 ]; then
+                record "bt_${k}_killed" 1
+            elif [ "$(kv attached "$line")" = -1.0 ]; then
+                echo "bpftrace failed on $spec: $line" >&2; grep -v RLIMIT_MEMLOCK "$TMP/bt.err" >&2
+            else
+                record "bt_${k}_attach" "$(kv attached "$line")"
+                record "bt_${k}_results" "$(calc "$(kv first_after "$line") - $(kv attached "$line") - 1000")"
+                record "bt_${k}_teardown" "$(calc "$(kv exit "$line") - $(kv last_out "$line")")"
+                record "bt_${k}_total" "$(kv exit "$line")"
+            fi
+            record "bt_${k}_probes" "$(sed -n 's/^Attaching \([0-9]*\) probe.*/\1/p' "$TMP/bt.out")"
+        done
+    done
+fi
+
+cell() { if [ "$(count "$1")" -gt 0 ]; then echo "$(med "$1") ($(mn "$1"))"; else echo "-"; fi; }
+machine_line
+echo "## wildcards (ktap: $REPS runs, median (min); bpftrace: $BT_REPS run(s), capped at 150 s; ms)"
+printf "%-22s %-26s %16s %16s %9s\n" "spec" "what" "ktap" "bpftrace" "ktap/bt"
+for spec in $SPECS; do
+    k=$(key "$spec")
+    bt_note=""
+    [ "$(count "bt_${k}_killed")" -gt 0 ] && bt_note=" (bpftrace killed at 150 s)"
+    for what in attach results teardown total; do
+        case $what in
+            attach) label="start -> attached" ;;
+            results) label="exit() -> results" ;;
+            teardown) label="results -> exit (teardown)" ;;
+            total) label="total wall" ;;
+        esac
+        printf "%-22s %-26s %16s %16s %9s\n" "$spec" "$label" "$(cell "${k}_$what")" "$(cell "bt_${k}_$what")" "$(ratio "$(med "${k}_$what")" "$(med "bt_${k}_$what")")"
+    done
+    printf "%-22s %-26s %16s\n" "$spec" "SIGINT -> results" "$(cell "${k}_int_results")"
+    printf "%-22s %-26s %16s\n" "$spec" "SIGINT: results -> exit" "$(cell "${k}_int_teardown")"
+    printf "%-22s %-26s %16s\n" "$spec" "peak RSS KiB" "$(cell "${k}_rss")"
+    echo "#   $spec: ktap attaches $(med "${k}_events") events, $(med "${k}_classic") of them as classic tracepoints (perf-event links); bpftrace: $(med "bt_${k}_probes") probes$bt_note"
+done
+echo "# raw values: $RESULTS"
