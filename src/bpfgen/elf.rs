@@ -732,7 +732,7 @@ fn program_lines<'a>(p: &Program, debug: &'a DebugInfo) -> Result<Vec<Cow<'a, So
     let mut lines: Vec<Cow<'a, SourceLine>> = Vec::new();
     for pl in debug.lines.iter().filter(|pl| pl.program == p.name) {
         for l in &pl.lines {
-            if !halves.get(l.insn).is_some_and(|h| !h) {
+            if halves.get(l.insn).is_none_or(|h| *h) {
                 return Err(Error::BadLineSlot {
                     program: p.name.clone(),
                     insn: l.insn,
