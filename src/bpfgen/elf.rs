@@ -5,8 +5,9 @@
 //! The layout mirrors what clang emits and libbpf expects
 //! (tools/lib/bpf/libbpf.c: bpf_object__elf_collect, bpf_object__init_user_btf_maps,
 //! bpf_program__record_reloc, btf_fixup_datasec):
-//! * one executable section per program, named by libbpf's section
-//!   conventions, with a GLOBAL FUNC symbol of the program's name;
+//! * one executable section per distinct `Program::section` (named by
+//!   libbpf's conventions; programs sharing a name follow one another in
+//!   it), each program a GLOBAL FUNC symbol of its name;
 //! * `license` with a `_license` symbol;
 //! * `.maps`: one zero-filled struct per map, described in BTF as a VAR of
 //!   an anonymous struct whose members are `int (*type)[N]`-style pointers
@@ -16,7 +17,8 @@
 //! * `.rel<section>`: R_BPF_64_64 on ld_imm64 slots against those symbols,
 //!   R_BPF_64_32 on calls into `.text` subprograms;
 //! * `.BTF.ext`: func_info giving every program and subprogram its BTF
-//!   FUNC, which the verifier needs for callbacks (bpf_loop).
+//!   FUNC, which the verifier needs for callbacks (bpf_loop), and line info
+//!   ([`DebugInfo`]) that the verifier prints in its log.
 //!
 //! Programs whose section is `.text` are subprograms: libbpf appends the
 //! ones a program calls to it (libbpf only looks for callees in `.text`).
@@ -601,12 +603,22 @@ fn layout_globals(obj: &BpfObject, section: GlobalSection) -> Result<SectionLayo
             what: section.name(),
         })?;
     }
+    if size > MAX_DATA_SECTION {
+        return Err(Error::TooLarge {
+            what: section.name(),
+        });
+    }
     Ok(SectionLayout {
         section,
         vars,
         size,
     })
 }
+
+/// A guard against building gigabyte sections from a bad size; the kernel's
+/// own limit on array map values (which data sections become) is lower and
+/// is reported by libbpf at load.
+const MAX_DATA_SECTION: u32 = 1 << 30;
 
 fn object_symbol(
     name: &str,
