@@ -652,9 +652,6 @@ const GLOBAL: SymbolScope = SymbolScope::Dynamic;
 /// the BTF says static.
 const HIDDEN: SymbolScope = SymbolScope::Linkage;
 
-/// `BPF_PSEUDO_FUNC`: ld_imm64 src_reg for a function's address.
-const PSEUDO_FUNC: u8 = 4;
-
 /// A program's instructions with the slots of function relocations set the
 /// way libbpf reads them: calls get src = BPF_PSEUDO_CALL and imm = -1
 /// (callee = symbol offset / 8 + imm + 1), loads get src = BPF_PSEUDO_FUNC
@@ -669,7 +666,7 @@ fn patched_insns(p: &Program) -> Vec<Insn> {
             continue;
         };
         if slot.is_wide() {
-            slot.src = Reg(PSEUDO_FUNC);
+            slot.src = Reg(code::PSEUDO_FUNC);
             slot.imm = 0;
             if let Some(next) = insns.get_mut(r.insn + 1) {
                 next.imm = 0;
@@ -1303,7 +1300,7 @@ mod tests {
         let elf = ElfFile64::<object::Endianness>::parse(&*bytes).expect("parse");
         let sec = elf.section_by_name("kprobe/vfs_read").expect("section");
         let code = Insn::decode_all(sec.data().expect("data"));
-        assert_eq!(code[0], Insn::ld_pseudo(Reg(2), PSEUDO_FUNC, 0, 0)[0]);
+        assert_eq!(code[0], Insn::ld_pseudo(Reg(2), code::PSEUDO_FUNC, 0, 0)[0]);
         assert_eq!(code[1].imm, 0);
         assert_eq!(code[2], Insn::call_local(-1));
         let types: Vec<object::elf::RelocationType> = sec

@@ -253,6 +253,8 @@ pub mod code {
     pub const PSEUDO_MAP_FD: u8 = 1;
     pub const PSEUDO_MAP_VALUE: u8 = 2;
     pub const PSEUDO_CALL: u8 = 1;
+    /// ld_imm64 src_reg for a subprogram's address (callbacks).
+    pub const PSEUDO_FUNC: u8 = 4;
     /// The opcode of the first slot of ld_imm64: BPF_LD | BPF_DW | BPF_IMM.
     pub const LD_IMM64: u8 = CLASS_LD | SIZE_DW | MODE_IMM;
 }
