@@ -166,7 +166,7 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
         ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
     };
-    let mut g = Gen { m, probe, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
+    let mut g = Gen { m, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
     g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
     let exit = g.asm.label();
     if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
@@ -238,7 +238,6 @@ impl Asm {
 
 struct Gen<'a> {
     m: &'a Module,
-    probe: usize,
     asm: Asm,
     /// Bytes of stack in use below r10, and the most ever used.
     frame: i32,
@@ -386,7 +385,7 @@ impl Gen<'_> {
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 at
             }
-            Ty::Int | Ty::ProbeName => {
+            Ty::Int | Ty::ProbeName | Ty::ArgStr { .. } => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -502,13 +501,28 @@ impl Gen<'_> {
                     self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
                 }
+                (Ty::ArgStr { len, .. }, Some(slot)) => {
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
+                    let ExprKind::ArgStr { offset } = arg.kind else { continue };
+                    // Copied with probe_read: the window may reach past the
+                    // record's fixed part (into its dynamic strings), which
+                    // direct context loads may not (the kernel refuses to
+                    // attach a program whose context reads exceed the event).
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off) + 8));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset as i32));
+                    self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                }
                 (Ty::Comm, _) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int | Ty::ProbeName, None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::ArgStr { .. }, None) => {}
             }
         }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -551,7 +565,9 @@ impl Gen<'_> {
                     self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));
                 }
             }
-            ExprKind::ProbeName => match self.probe_name_slot {
+            // In expression position argstr yields the event's id; the
+            // record copy happens in `emit_record`.
+            ExprKind::ProbeName | ExprKind::ArgStr { .. } => match self.probe_name_slot {
                 Some(slot) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot)),
                 None => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));

@@ -9,16 +9,7 @@ use super::diag::Diagnostic;
 use crate::ir::{self, Attach, Builtin, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
-/// One field of a tracepoint's record, from its format file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventField {
-    pub name: String,
-    pub offset: u32,
-    pub size: u32,
-    pub signed: bool,
-    /// `common_*` fields that every event has.
-    pub common: bool,
-}
+pub use crate::ir::{EventField, FieldKind};
 
 /// What lowering needs to know of the kernel's events.
 pub trait EventSource {
@@ -34,6 +25,9 @@ pub trait EventSource {
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// Room for `__data_loc` strings in an `argstr` copy, and its cap.
+const ARGSTR_DYNAMIC_BYTES: u32 = 256;
+const ARGSTR_MAX_BYTES: u32 = 1024;
 /// From how many syscall events a probe rides raw_syscalls.
 const RIDE_RAW_SYSCALLS_FROM: usize = 4;
 /// Syscall numbers a syscall filter map covers.
@@ -103,12 +97,14 @@ struct Lowerer<'a> {
 struct ProbeCtx {
     /// Fields after the common ones, in format order, if every attached
     /// event agrees on them.
-    fields: Option<Vec<EventField>>,
+    formats: Vec<Vec<EventField>>,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
     /// Set when the body or filter reads an event field: then it needs a
     /// classic tracepoint program.
     uses_fields: std::cell::Cell<bool>,
+    /// The bytes of the record `argstr` copies: (offset, length).
+    argstr_window: Option<(u32, u32)>,
 }
 
 fn is_zero(e: &ast::Expr) -> bool {
@@ -227,8 +223,9 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let fields = common_layout(&formats);
-        let mut ctx = ProbeCtx { fields, in_filter: false, uses_fields: std::cell::Cell::new(false) };
+        let argstr_window = argstr_window(&formats);
+        let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
+        let mut ctx = ProbeCtx { formats: own, in_filter: false, uses_fields: std::cell::Cell::new(false), argstr_window };
         let mut stmts = Vec::new();
         if let Some(stop) = self.m.stop_flag {
             // Deliver nothing once userspace has begun to stop.
@@ -303,7 +300,8 @@ impl Lowerer<'_> {
                 });
             }
         }
-        self.m.probes.push(ir::Probe { attach, body: stmts, span });
+        let formats = formats.into_iter().map(|f| f.into_iter().filter(|f| !f.common).collect()).collect();
+        self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
     }
 
     /// The cheapest way to attach to an event that still gives the body
@@ -663,7 +661,7 @@ impl Lowerer<'_> {
             return self.event_arg(ctx, n, span);
         }
         if ctx.in_filter && !self.vars.contains_key(&id.name) {
-            if let Some(fields) = &ctx.fields {
+            if let Some(fields) = ctx.formats.first() {
                 if fields.iter().any(|f| f.name == id.name) {
                     return self.event_field(ctx, &id.name, span);
                 }
@@ -673,6 +671,10 @@ impl Lowerer<'_> {
             return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
         }
         if id.name == "argstr" {
+            if let Some((offset, len)) = ctx.argstr_window {
+                ctx.uses_fields.set(true);
+                return Some(Expr { kind: ExprKind::ArgStr { offset }, ty: Ty::ArgStr { start: offset, len }, span: Some(span) });
+            }
             self.unsupported(span, &format!("`{}`", id.name));
             return None;
         }
@@ -729,30 +731,51 @@ impl Lowerer<'_> {
         Some((map, key))
     }
 
-    fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
-        let Some(fields) = &ctx.fields else {
-            self.error(span, "the events of this probe have different fields; `argN` is ambiguous");
+    fn field_expr(&mut self, f: &EventField, span: Span) -> Option<Expr> {
+        if f.kind != FieldKind::Int {
+            self.unsupported(span, &format!("reading the string or array field `{}`", f.name));
             return None;
-        };
+        }
+        Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
+    }
+
+    /// `argN`: the N-th field after the common ones, which must sit at the
+    /// same place in every event of the probe.
+    fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
+        if ctx.formats.is_empty() {
+            self.error(span, "`argN` needs a tracepoint event");
+            return None;
+        }
         ctx.uses_fields.set(true);
-        match fields.get(n) {
-            Some(f) => field_expr(f, span),
-            None => {
-                self.error(span, format!("this event has {} arguments (arg0..arg{})", fields.len(), fields.len().saturating_sub(1)));
+        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.get(n)).collect();
+        match agree(&picked) {
+            Ok(f) => self.field_expr(&f, span),
+            Err(None) => {
+                let fewest = ctx.formats.iter().map(Vec::len).min().unwrap_or(0);
+                self.error(span, format!("`arg{n}` does not exist: this event has {fewest} arguments (arg0..arg{})", fewest.saturating_sub(1)));
+                None
+            }
+            Err(Some(_)) => {
+                self.error(span, format!("`arg{n}` differs between the events of this probe; split them into separate `trace` blocks"));
                 None
             }
         }
     }
 
     fn event_field(&mut self, ctx: &ProbeCtx, name: &str, span: Span) -> Option<Expr> {
-        let Some(fields) = &ctx.fields else {
-            self.error(span, "the events of this probe have different fields");
+        let Some(fields) = ctx.formats.first() else {
+            self.error(span, "event fields need a tracepoint event");
             return None;
         };
         ctx.uses_fields.set(true);
-        match fields.iter().find(|f| f.name == name) {
-            Some(f) => field_expr(f, span),
-            None => {
+        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.iter().find(|f| f.name == name)).collect();
+        match agree(&picked) {
+            Ok(f) => self.field_expr(&f, span),
+            Err(Some(_)) => {
+                self.error(span, format!("field `{name}` differs between the events of this probe; split them into separate `trace` blocks"));
+                None
+            }
+            Err(None) => {
                 let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 self.diags.push(
                     Diagnostic::error(span, format!("this event has no field `{name}`"))
@@ -764,20 +787,26 @@ impl Lowerer<'_> {
     }
 }
 
-fn field_expr(f: &EventField, span: Span) -> Option<Expr> {
-    if ![1, 2, 4, 8].contains(&f.size) {
-        // Arrays and strings inline in the record are not integers.
-        return None;
-    }
-    Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
-}
 
 fn ty_name(ty: Ty) -> &'static str {
     match ty {
         Ty::Int => "a number",
-        Ty::Comm => "a string",
+        Ty::Comm | Ty::ArgStr { .. } => "a string",
         Ty::ProbeName => "probename",
     }
+}
+
+/// The span of event record bytes that `argstr` needs to render any of
+/// the probe's events: all non-common fields, plus room for the dynamic
+/// strings (`__data_loc`) that follow them.
+fn argstr_window(formats: &[Vec<EventField>]) -> Option<(u32, u32)> {
+    let fields = || formats.iter().flatten().filter(|f| !f.common);
+    let start = fields().map(|f| f.offset).min()?;
+    let end = fields().map(|f| f.offset + f.size).max()?;
+    let dynamic = if fields().any(|f| f.kind == FieldKind::DataLoc) { ARGSTR_DYNAMIC_BYTES } else { 0 };
+    let start = start & !7;
+    let len = (end - start + dynamic).next_multiple_of(8).min(ARGSTR_MAX_BYTES);
+    Some((start, len))
 }
 
 /// The size a table-valued initializer asks for (0: default).
@@ -881,14 +910,20 @@ fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) 
     }
 }
 
-/// The non-common fields shared by every format, if they all agree.
-fn common_layout(formats: &[Vec<EventField>]) -> Option<Vec<EventField>> {
-    let first: Vec<EventField> = formats.first()?.iter().filter(|f| !f.common).cloned().collect();
-    let same = formats.iter().all(|f| {
-        let rest: Vec<&EventField> = f.iter().filter(|f| !f.common).collect();
-        rest.len() == first.len() && rest.iter().zip(&first).all(|(a, b)| a.offset == b.offset && a.size == b.size && a.signed == b.signed)
-    });
-    same.then_some(first)
+/// The field every event has in the same place; `Err(None)` when some
+/// event lacks it, `Err(Some(_))` when they disagree.
+fn agree(picked: &[Option<&EventField>]) -> Result<EventField, Option<EventField>> {
+    let Some(Some(first)) = picked.first() else { return Err(None) };
+    for p in picked {
+        match p {
+            None => return Err(None),
+            Some(f) if (f.offset, f.size, f.signed, f.kind) != (first.offset, first.size, first.signed, first.kind) => {
+                return Err(Some((*f).clone()))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok((*first).clone())
 }
 
 /// Number of arguments a printf format consumes.

@@ -79,6 +79,33 @@ pub enum Ty {
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
+    /// `argstr`: which event fired, then this many bytes of its record,
+    /// rendered in userspace with the event's format.
+    ArgStr { start: u32, len: u32 },
+}
+
+/// What a tracepoint field holds, for rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Int,
+    /// A fixed `char name[N]` array.
+    CharArray,
+    /// A `__data_loc char[]` string: a u32 of (length << 16 | offset).
+    DataLoc,
+    /// Any other array or struct.
+    Other,
+}
+
+/// One field of a tracepoint's record, from its format file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventField {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    /// `common_*` fields that every event has.
+    pub common: bool,
+    pub kind: FieldKind,
 }
 
 impl Ty {
@@ -87,6 +114,7 @@ impl Ty {
         match self {
             Ty::Int | Ty::ProbeName => 8,
             Ty::Comm => 16,
+            Ty::ArgStr { len, .. } => 8 + len,
         }
     }
 }
@@ -202,6 +230,9 @@ impl Attach {
 #[derive(Clone, Debug)]
 pub struct Probe {
     pub attach: Vec<Attach>,
+    /// The non-common fields of each attach point's event (tracepoints;
+    /// empty otherwise), for rendering `argstr`.
+    pub formats: Vec<Vec<EventField>>,
     pub body: Vec<Stmt>,
     pub span: Span,
 }
@@ -305,6 +336,8 @@ pub enum ExprKind {
     MapHas { map: MapId, key: Box<Expr> },
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
+    /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).
+    ArgStr { offset: u32 },
 }
 
 /// What userspace does with a record.
@@ -369,6 +402,14 @@ impl Module {
     pub fn probe_name_id(&self, probe: usize, attach: usize) -> u64 {
         let before: usize = self.probes[..probe].iter().map(|p| p.attach.len()).sum();
         (before + attach) as u64
+    }
+
+    /// The event format of every attach point, indexed by `probe_name_id`.
+    pub fn probe_formats(&self) -> Vec<&[EventField]> {
+        self.probes
+            .iter()
+            .flat_map(|p| (0..p.attach.len()).map(move |i| p.formats.get(i).map_or(&[][..], Vec::as_slice)))
+            .collect()
     }
 
     /// The name of every attach point, indexed by `probe_name_id`.

@@ -98,6 +98,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
         ExprKind::ProbeName => "probename".to_string(),
+        ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
         ExprKind::Unary { op, operand } => {
             let op = match op {
                 UnOp::Neg => "-",

@@ -3,6 +3,7 @@
 pub mod format;
 pub mod interp;
 pub mod tracefs;
+pub mod argstr;
 pub mod child;
 pub mod session;
 

@@ -161,7 +161,7 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
 }
 
 /// Turns one ring-buffer record into output (or a request to stop).
-fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
+fn handle_record(m: &Module, names: &[String], formats: &[&[ir::EventField]], rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
     let Some(tag) = rec.get(..8) else { return Ok(false) };
     let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
     let Some(site) = m.sites.get(site_id) else {
@@ -176,6 +176,7 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
             Ty::Int => Value::Int(i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
             Ty::Comm => comm_value(bytes),
             Ty::ProbeName => probe_name_value(names, bytes),
+            Ty::ArgStr { start, .. } => argstr_value(*start, names, formats, bytes),
         });
     }
     for (at, c) in &site.consts {
@@ -199,6 +200,13 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
     Ok(false)
 }
 
+/// Renders an argstr field: the event id, then the record bytes.
+fn argstr_value(start: u32, names: &[String], formats: &[&[ir::EventField]], bytes: &[u8]) -> Value {
+    let id = bytes.get(..8).and_then(|b| b.try_into().ok()).map_or(u64::MAX, u64::from_le_bytes) as usize;
+    let (Some(name), Some(fields)) = (names.get(id), formats.get(id)) else { return Value::str("?") };
+    Value::str(super::argstr::render(name, fields, start, bytes.get(8..).unwrap_or(&[])))
+}
+
 fn comm_value(bytes: &[u8]) -> Value {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     Value::str(&bytes[..end])
@@ -217,6 +225,7 @@ fn decode(ty: Ty, names: &[String], bytes: &[u8]) -> Value {
         Ty::Int => Value::Int(i64::from_le_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))),
         Ty::Comm => comm_value(bytes),
         Ty::ProbeName => probe_name_value(names, bytes),
+        Ty::ArgStr { .. } => Value::Nil,
     }
 }
 
@@ -380,6 +389,7 @@ pub fn run(
     }
 
     let names = module.probe_names();
+    let formats = module.probe_formats();
     let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let ringbuf = match module.events {
         Some(events) => {
@@ -417,7 +427,7 @@ pub fn run(
         let records = std::mem::take(&mut *queue.borrow_mut());
         let mut exit = false;
         for rec in &records {
-            exit |= handle_record(module, &names, rec, w)?;
+            exit |= handle_record(module, &names, &formats, rec, w)?;
             if exit {
                 break;
             }
