@@ -23,6 +23,7 @@ mod helper {
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const PROBE_READ_KERNEL: i32 = 113;
+    pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
@@ -558,7 +559,25 @@ impl Gen<'_> {
                     4 => Size::W,
                     _ => Size::DW,
                 };
-                self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                if *offset < 8 {
+                    // The common header is not directly readable from a
+                    // tracepoint context (kernel/trace/bpf_trace.c,
+                    // tp_prog_is_valid_access): copy it out instead.
+                    let saved = self.frame;
+                    let slot = self.slot();
+                    self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, *size as i32));
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, *offset as i32));
+                    self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R10, slot));
+                    self.frame = saved;
+                } else {
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                }
                 if *signed && *size < 8 {
                     let shift = 64 - 8 * *size as i32;
                     self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, shift));
@@ -788,6 +807,17 @@ impl Gen<'_> {
             Builtin::Cpu => {
                 self.asm.emit(Insn::call_helper(helper::GET_SMP_PROCESSOR_ID));
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+            }
+            Builtin::RealtimeNs => {
+                self.asm.emit(Insn::call_helper(helper::KTIME_GET_BOOT_NS));
+                match self.m.boot_to_real {
+                    Some(g) => {
+                        self.asm.load_addr(Reg::R1, self.global_target(g));
+                        self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Add, dst, Reg::R0));
+                    }
+                    None => self.asm.emit(Insn::mov64_reg(dst, Reg::R0)),
+                }
             }
             Builtin::KtimeNs => {
                 self.asm.emit(Insn::call_helper(helper::KTIME_GET_NS));

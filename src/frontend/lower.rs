@@ -105,6 +105,8 @@ struct ProbeCtx {
     uses_fields: std::cell::Cell<bool>,
     /// The bytes of the record `argstr` copies: (offset, length).
     argstr_window: Option<(u32, u32)>,
+    /// How many of the probe's events are syscall events, of how many.
+    syscalls: (usize, usize),
 }
 
 fn is_zero(e: &ast::Expr) -> bool {
@@ -144,6 +146,7 @@ impl Lowerer<'_> {
         self.m.map_failures = Some(failures);
         self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
         self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
+        self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Section::Data, None));
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -225,7 +228,8 @@ impl Lowerer<'_> {
         }
         let argstr_window = argstr_window(&formats);
         let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
-        let mut ctx = ProbeCtx { formats: own, in_filter: false, uses_fields: std::cell::Cell::new(false), argstr_window };
+        let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
+        let mut ctx = ProbeCtx { formats: own, in_filter: false, uses_fields: std::cell::Cell::new(false), argstr_window, syscalls };
         let mut stmts = Vec::new();
         if let Some(stop) = self.m.stop_flag {
             // Deliver nothing once userspace has begun to stop.
@@ -628,10 +632,7 @@ impl Lowerer<'_> {
                 self.unsupported(e.span, "a string literal outside printf's format");
                 None
             }
-            ast::ExprKind::Call { .. } => {
-                self.unsupported(e.span, "a call used as a value");
-                None
-            }
+            ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
             ast::ExprKind::Index { base, index } => {
                 let (map, key) = self.table_key(ctx, base, index)?;
                 int(ExprKind::MapGet { map, key: Box::new(key) })
@@ -680,6 +681,57 @@ impl Lowerer<'_> {
         }
         let g = self.kernel_global(id)?;
         Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
+    }
+
+    /// Builtin functions that return a value in a probe.
+    fn call_value(&mut self, ctx: &ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
+        let ast::ExprKind::Name(id) = &callee.kind else {
+            self.unsupported(callee.span, "calling this expression");
+            return None;
+        };
+        let int = |kind| Some(Expr { kind, ty: Ty::Int, span: Some(span) });
+        let divide = |ns: Expr, by: i64| {
+            Some(Expr {
+                kind: ExprKind::Binary { op: ir::BinOp::Div, lhs: Box::new(ns), rhs: Box::new(Expr { kind: ExprKind::Const(by), ty: Ty::Int, span: None }) },
+                ty: Ty::Int,
+                span: Some(span),
+            })
+        };
+        let name = id.name.as_str();
+        let no_args = |l: &mut Self| {
+            if !args.is_empty() {
+                l.error(span, format!("{name}() takes no arguments"));
+            }
+        };
+        match name {
+            "gettimeofday_ns" | "gettimeofday_us" | "gettimeofday_ms" | "gettimeofday_s" => {
+                no_args(self);
+                let ns = Expr { kind: ExprKind::Builtin(Builtin::RealtimeNs), ty: Ty::Int, span: Some(span) };
+                match name {
+                    "gettimeofday_ns" => Some(ns),
+                    "gettimeofday_us" => divide(ns, 1_000),
+                    "gettimeofday_ms" => divide(ns, 1_000_000),
+                    _ => divide(ns, 1_000_000_000),
+                }
+            }
+            "in_interrupt" => {
+                no_args(self);
+                let (sys, all) = ctx.syscalls;
+                if sys == all && all > 0 {
+                    // Syscall events fire in process context only.
+                    return int(ExprKind::Const(0));
+                }
+                // The record header's flags are not filled for BPF
+                // programs (kernel/trace/trace_syscalls.c,
+                // perf_call_bpf_enter), so only syscall events can answer.
+                self.unsupported(span, "in_interrupt() outside syscall events");
+                None
+            }
+            _ => {
+                self.unsupported(callee.span, &format!("calling `{name}` for its value"));
+                None
+            }
+        }
     }
 
     /// The map behind `base` and the lowered key, creating the map on first

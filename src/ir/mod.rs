@@ -67,6 +67,8 @@ pub struct Module {
     pub target_pid: Option<GlobalId>,
     /// CPU to trace (`-C`) plus one, 0 for all; set before load.
     pub target_cpu: Option<GlobalId>,
+    /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
+    pub boot_to_real: Option<GlobalId>,
 }
 
 /// The static type of a kernel value.
@@ -279,6 +281,9 @@ pub enum Builtin {
     Cpu,
     /// `bpf_ktime_get_ns`.
     KtimeNs,
+    /// Wall-clock nanoseconds: boot time plus the offset userspace
+    /// measured (`Module::boot_to_real`).
+    RealtimeNs,
     /// The command name (a [`Ty::Comm`]).
     Execname,
 }
@@ -291,6 +296,7 @@ impl Builtin {
             Builtin::Uid => "uid",
             Builtin::Cpu => "cpu",
             Builtin::KtimeNs => "ktime_ns",
+            Builtin::RealtimeNs => "gettimeofday_ns()",
             Builtin::Execname => "execname",
         }
     }

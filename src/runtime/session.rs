@@ -147,6 +147,9 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
     if is(module.target_cpu) {
         return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
     }
+    if is(module.boot_to_real) {
+        return Ok(boot_to_real_ns());
+    }
     let Some(var) = &g.var else { return Ok(0) };
     match interp.global(var) {
         None | Some(Value::Nil) => Ok(0),
@@ -253,6 +256,18 @@ fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, nam
         table.set(decode(info.key, names, &key), value);
     }
     Value::Table(Rc::new(RefCell::new(table)))
+}
+
+/// CLOCK_REALTIME − CLOCK_BOOTTIME, so boot-clock stamps taken in the
+/// kernel become wall-clock times consistent with userspace.
+fn boot_to_real_ns() -> i64 {
+    let now = |clock| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to fill.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    };
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_BOOTTIME)
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
