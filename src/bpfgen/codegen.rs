@@ -24,6 +24,7 @@ mod helper {
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
+    pub const GET_STACKID: i32 = 27;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
@@ -31,7 +32,10 @@ mod helper {
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+/// bpf_get_stackid flags.
+const BPF_F_USER_STACK: i32 = 1 << 8;
 /// Flags of bpf_map_update_elem.
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
@@ -124,6 +128,7 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
             map_type: match map.kind {
                 MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
                 MapKind::Array => BPF_MAP_TYPE_ARRAY,
+                MapKind::StackTrace => BPF_MAP_TYPE_STACK_TRACE,
                 MapKind::Hash => BPF_MAP_TYPE_HASH,
                 MapKind::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
             },
@@ -386,7 +391,7 @@ impl Gen<'_> {
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 at
             }
-            Ty::Int | Ty::ProbeName | Ty::ArgStr { .. } => {
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -498,7 +503,7 @@ impl Gen<'_> {
         for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
             let off = *off as i16;
             match (arg.ty, slot) {
-                (Ty::Int | Ty::ProbeName, Some(slot)) => {
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. }, Some(slot)) => {
                     self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
                 }
@@ -523,7 +528,7 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int | Ty::ProbeName | Ty::ArgStr { .. }, None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. }, None) => {}
             }
         }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -594,6 +599,23 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 }
             },
+            ExprKind::Stack { user } => {
+                if let Some(stacks) = self.m.stacks {
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+                    self.asm.load_addr(Reg::R2, RelocTarget::Map(self.m.map(stacks).name.clone()));
+                    self.asm.emit(Insn::mov64_imm(Reg::R3, if *user { BPF_F_USER_STACK } else { 0 }));
+                    self.asm.emit(Insn::call_helper(helper::GET_STACKID));
+                    // Keep the id's 32 bits (negative: no stack) ...
+                    self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
+                    if *user {
+                        // ... and the process in the high half.
+                        self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
+                    }
+                }
+            }
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });
                 let saved = self.frame;

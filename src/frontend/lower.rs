@@ -25,6 +25,10 @@ pub trait EventSource {
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// Frames kept per stack (the kernel's default perf_event_max_stack) and
+/// distinct stacks kept.
+const STACK_DEPTH: u32 = 127;
+const STACK_ENTRIES: u32 = 16384;
 /// Room for `__data_loc` strings in an `argstr` copy, and its cap.
 const ARGSTR_DYNAMIC_BYTES: u32 = 256;
 const ARGSTR_MAX_BYTES: u32 = 1024;
@@ -683,6 +687,24 @@ impl Lowerer<'_> {
         Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
     }
 
+    fn stack_map(&mut self) -> ir::MapId {
+        if let Some(id) = self.m.stacks {
+            return id;
+        }
+        let id = ir::MapId(self.m.maps.len() as u32);
+        self.m.maps.push(ir::Map {
+            name: "ktap_stacks".into(),
+            kind: ir::MapKind::StackTrace,
+            key_size: 4,
+            value_size: STACK_DEPTH * 8,
+            max_entries: STACK_ENTRIES,
+            table: None,
+            syscall_filter: None,
+        });
+        self.m.stacks = Some(id);
+        id
+    }
+
     /// Builtin functions that return a value in a probe.
     fn call_value(&mut self, ctx: &ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
         let ast::ExprKind::Name(id) = &callee.kind else {
@@ -713,6 +735,12 @@ impl Lowerer<'_> {
                     "gettimeofday_ms" => divide(ns, 1_000_000),
                     _ => divide(ns, 1_000_000_000),
                 }
+            }
+            "stack" | "ustack" => {
+                no_args(self);
+                let user = name == "ustack";
+                self.stack_map();
+                Some(Expr { kind: ExprKind::Stack { user }, ty: Ty::Stack { user }, span: Some(span) })
             }
             "in_interrupt" => {
                 no_args(self);
@@ -845,6 +873,7 @@ fn ty_name(ty: Ty) -> &'static str {
         Ty::Int => "a number",
         Ty::Comm | Ty::ArgStr { .. } => "a string",
         Ty::ProbeName => "probename",
+        Ty::Stack { .. } => "a stack",
     }
 }
 

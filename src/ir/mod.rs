@@ -67,6 +67,8 @@ pub struct Module {
     pub target_pid: Option<GlobalId>,
     /// CPU to trace (`-C`) plus one, 0 for all; set before load.
     pub target_cpu: Option<GlobalId>,
+    /// The stack trace map, once a probe takes a stack.
+    pub stacks: Option<MapId>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
     pub boot_to_real: Option<GlobalId>,
 }
@@ -81,6 +83,9 @@ pub enum Ty {
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
+    /// A stack trace id in the stack map (low 32 bits) and, for user
+    /// stacks, the process id (high 32 bits); symbolized in userspace.
+    Stack { user: bool },
     /// `argstr`: which event fired, then this many bytes of its record,
     /// rendered in userspace with the event's format.
     ArgStr { start: u32, len: u32 },
@@ -114,7 +119,7 @@ impl Ty {
     /// Bytes the value occupies in a record or a global.
     pub fn size(self) -> u32 {
         match self {
-            Ty::Int | Ty::ProbeName => 8,
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } => 8,
             Ty::Comm => 16,
             Ty::ArgStr { len, .. } => 8 + len,
         }
@@ -152,6 +157,8 @@ pub enum MapKind {
     RingBuf,
     /// An array indexed by a u32 (syscall filters).
     Array,
+    /// Stack traces by id (`stack()`, `ustack()`).
+    StackTrace,
     /// A table shared by all CPUs, updated atomically.
     Hash,
     /// A table only ever added to in the kernel: one copy per CPU, summed
@@ -342,6 +349,8 @@ pub enum ExprKind {
     MapHas { map: MapId, key: Box<Expr> },
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
+    /// The current kernel or user stack (a [`Ty::Stack`]).
+    Stack { user: bool },
     /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).
     ArgStr { offset: u32 },
 }

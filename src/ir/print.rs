@@ -98,6 +98,8 @@ fn expr(e: &Expr) -> String {
         ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
         ExprKind::ProbeName => "probename".to_string(),
+        ExprKind::Stack { user: false } => "stack()".to_string(),
+        ExprKind::Stack { user: true } => "ustack()".to_string(),
         ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
         ExprKind::Unary { op, operand } => {
             let op = match op {

@@ -6,6 +6,7 @@ pub mod tracefs;
 pub mod argstr;
 pub mod child;
 pub mod session;
+pub mod symbols;
 
 use std::cell::RefCell;
 use std::io::{self, Write};

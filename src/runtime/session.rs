@@ -163,8 +163,58 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
     }
 }
 
+/// Turns kernel values (record fields, table keys) into userspace values:
+/// names events, renders argstr, symbolizes stacks.
+struct Decoder<'m> {
+    names: Vec<String>,
+    formats: Vec<&'m [ir::EventField]>,
+    stacks: Option<libbpf_rs::MapHandle>,
+    symbols: RefCell<super::symbols::Symbols>,
+}
+
+impl Decoder<'_> {
+    fn value(&self, ty: Ty, bytes: &[u8]) -> Value {
+        let int = |b: &[u8]| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+        match ty {
+            Ty::Int => Value::Int(int(bytes) as i64),
+            Ty::Comm => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Value::str(&bytes[..end])
+            }
+            Ty::ProbeName => match self.names.get(int(bytes) as usize) {
+                Some(name) => Value::str(name.as_bytes()),
+                None => Value::Int(int(bytes) as i64),
+            },
+            Ty::ArgStr { start, .. } => {
+                let id = int(bytes) as usize;
+                let (Some(name), Some(fields)) = (self.names.get(id), self.formats.get(id)) else { return Value::str("?") };
+                Value::str(super::argstr::render(name, fields, start, bytes.get(8..).unwrap_or(&[])))
+            }
+            Ty::Stack { user } => Value::str(self.stack(int(bytes), user)),
+        }
+    }
+
+    /// Renders a stack id (with the process in the high half for user
+    /// stacks) as one frame a line.
+    fn stack(&self, v: u64, user: bool) -> String {
+        let id = v as u32;
+        let pid = if user { (v >> 32) as u32 } else { 0 };
+        if id as i32 >= 0 {
+            if let Some(Ok(Some(raw))) = self.stacks.as_ref().map(|m| m.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY)) {
+                let ips: Vec<u64> = raw
+                    .chunks_exact(8)
+                    .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
+                    .take_while(|&ip| ip != 0)
+                    .collect();
+                return format!("\n{}", self.symbols.borrow_mut().render(pid, &ips));
+            }
+        }
+        "\n        [stack unavailable]\n".to_string()
+    }
+}
+
 /// Turns one ring-buffer record into output (or a request to stop).
-fn handle_record(m: &Module, names: &[String], formats: &[&[ir::EventField]], rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
+fn handle_record(m: &Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
     let Some(tag) = rec.get(..8) else { return Ok(false) };
     let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
     let Some(site) = m.sites.get(site_id) else {
@@ -175,12 +225,7 @@ fn handle_record(m: &Module, names: &[String], formats: &[&[ir::EventField]], re
     for (ty, off) in site.fields.iter().zip(offsets) {
         let off = off as usize;
         let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
-        args.push(match ty {
-            Ty::Int => Value::Int(i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
-            Ty::Comm => comm_value(bytes),
-            Ty::ProbeName => probe_name_value(names, bytes),
-            Ty::ArgStr { start, .. } => argstr_value(*start, names, formats, bytes),
-        });
+        args.push(dec.value(*ty, bytes));
     }
     for (at, c) in &site.consts {
         let v = match c {
@@ -203,43 +248,14 @@ fn handle_record(m: &Module, names: &[String], formats: &[&[ir::EventField]], re
     Ok(false)
 }
 
-/// Renders an argstr field: the event id, then the record bytes.
-fn argstr_value(start: u32, names: &[String], formats: &[&[ir::EventField]], bytes: &[u8]) -> Value {
-    let id = bytes.get(..8).and_then(|b| b.try_into().ok()).map_or(u64::MAX, u64::from_le_bytes) as usize;
-    let (Some(name), Some(fields)) = (names.get(id), formats.get(id)) else { return Value::str("?") };
-    Value::str(super::argstr::render(name, fields, start, bytes.get(8..).unwrap_or(&[])))
-}
-
-fn comm_value(bytes: &[u8]) -> Value {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    Value::str(&bytes[..end])
-}
-
-fn probe_name_value(names: &[String], bytes: &[u8]) -> Value {
-    let id = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-    match names.get(id as usize) {
-        Some(name) => Value::str(name.as_bytes()),
-        None => Value::Int(id as i64),
-    }
-}
-
-fn decode(ty: Ty, names: &[String], bytes: &[u8]) -> Value {
-    match ty {
-        Ty::Int => Value::Int(i64::from_le_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))),
-        Ty::Comm => comm_value(bytes),
-        Ty::ProbeName => probe_name_value(names, bytes),
-        Ty::ArgStr { .. } => Value::Nil,
-    }
-}
-
 /// Reads a kernel table into a userspace table (per-CPU values summed).
-fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, names: &[String]) -> Value {
+fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> Value {
     let mut table = super::interp::Table::with_capacity(0);
     for key in map.keys() {
         let value = if kind == ir::MapKind::PercpuHash {
             match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
                 Ok(Some(per_cpu)) => {
-                    let sum = per_cpu.iter().map(|v| match decode(Ty::Int, names, v) {
+                    let sum = per_cpu.iter().map(|v| match dec.value(Ty::Int, v) {
                         Value::Int(i) => i,
                         _ => 0,
                     });
@@ -249,11 +265,11 @@ fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, nam
             }
         } else {
             match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(v)) => decode(info.value, names, &v),
+                Ok(Some(v)) => dec.value(info.value, &v),
                 _ => continue,
             }
         };
-        table.set(decode(info.key, names, &key), value);
+        table.set(dec.value(info.key, &key), value);
     }
     Value::Table(Rc::new(RefCell::new(table)))
 }
@@ -403,8 +419,19 @@ pub fn run(
         }
     }
 
-    let names = module.probe_names();
-    let formats = module.probe_formats();
+    let dec = Decoder {
+        names: module.probe_names(),
+        formats: module.probe_formats(),
+        stacks: match module.stacks {
+            Some(id) => {
+                let name = &module.map(id).name;
+                let map = obj.maps().find(|m| m.name().to_string_lossy() == name.as_str());
+                map.and_then(|m| libbpf_rs::MapHandle::try_from(&m).ok())
+            }
+            None => None,
+        },
+        symbols: RefCell::default(),
+    };
     let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let ringbuf = match module.events {
         Some(events) => {
@@ -442,7 +469,7 @@ pub fn run(
         let records = std::mem::take(&mut *queue.borrow_mut());
         let mut exit = false;
         for rec in &records {
-            exit |= handle_record(module, &names, &formats, rec, w)?;
+            exit |= handle_record(module, &dec, rec, w)?;
             if exit {
                 break;
             }
@@ -482,7 +509,7 @@ pub fn run(
         for (i, (period, id)) in ticks.iter().enumerate() {
             if now >= next_tick[i] {
                 next_tick[i] += Duration::from_nanos(*period);
-                let before = sync_in(module, compiled, &obj, &views, &names, interp);
+                let before = sync_in(module, compiled, &obj, &views, &dec, interp);
                 let result = interp.run_tick(*id).map_err(interp_error)?;
                 sync_out(module, compiled, &obj, &views, interp, &before);
                 match result {
@@ -510,7 +537,7 @@ pub fn run(
     }
 
     // Kernel globals and tables become the variables trace_end reads.
-    sync_in(module, compiled, &obj, &views, &names, interp);
+    sync_in(module, compiled, &obj, &views, &dec, interp);
     let counter = |g: Option<ir::GlobalId>| {
         g.map(|g| &compiled.globals[g.index()])
             .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))
@@ -552,7 +579,7 @@ fn sync_in(
     compiled: &Compiled,
     obj: &libbpf_rs::Object,
     views: &[(Section, SectionView)],
-    names: &[String],
+    dec: &Decoder,
     interp: &mut Interp,
 ) -> Snapshot {
     let mut snap = Snapshot { globals: Vec::new(), tables: Vec::new() };
@@ -567,10 +594,10 @@ fn sync_in(
         let Some(info) = &map_ir.table else { continue };
         if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
             let keys: Vec<(Vec<u8>, Value)> = map.keys().map(|k| {
-                let v = decode(info.key, names, &k);
+                let v = dec.value(info.key, &k);
                 (k, v)
             }).collect();
-            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, names));
+            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, dec));
             snap.tables.push((i, keys));
         }
     }
