@@ -772,9 +772,9 @@ impl Lowerer<'_> {
         let key = self.expr(ctx, index)?;
         if let Some(t) = self.tables.get(&id.name) {
             if t.key != key.ty {
-                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by {} here", id.name, ty_name(key.ty)))
+                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by a {} here", id.name, ty_name(key.ty)))
                     .with_label(format!("a {} key", ty_name(key.ty)))
-                    .with_secondary(t.key_span, format!("but by {} here", ty_name(t.key)));
+                    .with_secondary(t.key_span, format!("but by a {} here", ty_name(t.key)));
                 self.diags.push(d);
                 return None;
             }
@@ -870,10 +870,10 @@ impl Lowerer<'_> {
 
 fn ty_name(ty: Ty) -> &'static str {
     match ty {
-        Ty::Int => "a number",
-        Ty::Comm | Ty::ArgStr { .. } => "a string",
+        Ty::Int => "number",
+        Ty::Comm | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probename",
-        Ty::Stack { .. } => "a stack",
+        Ty::Stack { .. } => "stack",
     }
 }
 
