@@ -349,3 +349,13 @@ fn gettimeofday_in_probe_matches_userspace_clock() {
     let t: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
     assert!(before <= t && t <= after, "{before} <= {t} <= {after}");
 }
+
+#[test]
+fn profile_samples_a_busy_process_on_every_cpu() {
+    need_root!();
+    let script = "var n = 0\nprofile-1ms { if (pid == {PID}) { n += 1 } }\ntrace_end { print(n) }";
+    let run = traced(script, 2, 2_000_000, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let n: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
+    assert!(n >= 10, "only {n} samples of a busy process");
+}

@@ -171,6 +171,7 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
         ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
+        ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
     };
     let mut g = Gen { m, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
     g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));

@@ -180,9 +180,7 @@ impl Lowerer<'_> {
     fn top_level(&mut self, stmt: &ast::Stmt) {
         match &stmt.kind {
             ast::StmtKind::Trace { events, filter, body } => self.trace(stmt.span, events, filter.as_ref(), body),
-            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. } => {
-                self.error(stmt.span, "profile-N probes are not supported yet");
-            }
+            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, period, body } => self.profile(stmt.span, period, body),
             // Everything else runs in userspace (the interpreter).
             _ => {}
         }
@@ -234,42 +232,7 @@ impl Lowerer<'_> {
         let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
         let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
         let mut ctx = ProbeCtx { formats: own, in_filter: false, uses_fields: std::cell::Cell::new(false), argstr_window, syscalls };
-        let mut stmts = Vec::new();
-        if let Some(stop) = self.m.stop_flag {
-            // Deliver nothing once userspace has begun to stop.
-            stmts.push(Stmt {
-                kind: StmtKind::If {
-                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
-                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
-                    otherwise: vec![],
-                },
-                span: None,
-            });
-        }
-        // -p/-- and -C: `if (target && pid != target) return`.
-        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
-            let Some(target) = target else { continue };
-            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
-            let current = if bias == 0 {
-                synth(ExprKind::Builtin(builtin))
-            } else {
-                synth(ExprKind::Binary {
-                    op: ir::BinOp::Add,
-                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
-                    rhs: Box::new(synth(ExprKind::Const(bias))),
-                })
-            };
-            let other = synth(ExprKind::Binary {
-                op: ir::BinOp::Ne,
-                lhs: Box::new(current),
-                rhs: Box::new(synth(ExprKind::Global(target))),
-            });
-            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
-            stmts.push(Stmt {
-                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
-                span: None,
-            });
-        }
+        let mut stmts = self.prologue();
         let mut inner = Vec::new();
         self.block(&mut ctx, body, &mut inner);
         match filter {
@@ -312,6 +275,24 @@ impl Lowerer<'_> {
         self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
     }
 
+    /// `profile-N { }`: a perf cpu-clock event on every CPU.
+    fn profile(&mut self, span: Span, period: &ast::Period, body: &ast::Block) {
+        if period.nanos == 0 {
+            return; // The parser reported the bad period.
+        }
+        let mut ctx = ProbeCtx {
+            formats: Vec::new(),
+            in_filter: false,
+            uses_fields: std::cell::Cell::new(false),
+            argstr_window: None,
+            syscalls: (0, 1),
+        };
+        let mut stmts = self.prologue();
+        self.block(&mut ctx, body, &mut stmts);
+        let name = format!("profile-{}", period_text(period.nanos));
+        self.m.probes.push(ir::Probe { attach: vec![Attach::Profile { period_ns: period.nanos, name }], formats: vec![Vec::new()], body: stmts, span });
+    }
+
     /// The cheapest way to attach to an event that still gives the body
     /// what it reads.
     fn attach_point(&self, system: String, event: String, uses_fields: bool, ride_syscalls: bool) -> Attach {
@@ -336,6 +317,47 @@ impl Lowerer<'_> {
             return Attach::Tracepoint { system, event };
         }
         Attach::RawTracepoint { system, event }
+    }
+
+    /// What every probe checks first: the stop flag, then -p and -C.
+    fn prologue(&self) -> Vec<Stmt> {
+        let mut stmts = Vec::new();
+        if let Some(stop) = self.m.stop_flag {
+            // Deliver nothing once userspace has begun to stop.
+            stmts.push(Stmt {
+                kind: StmtKind::If {
+                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
+                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
+                    otherwise: vec![],
+                },
+                span: None,
+            });
+        }
+        // -p/-- and -C: `if (target && pid != target) return`.
+        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
+            let Some(target) = target else { continue };
+            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+            let current = if bias == 0 {
+                synth(ExprKind::Builtin(builtin))
+            } else {
+                synth(ExprKind::Binary {
+                    op: ir::BinOp::Add,
+                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
+                    rhs: Box::new(synth(ExprKind::Const(bias))),
+                })
+            };
+            let other = synth(ExprKind::Binary {
+                op: ir::BinOp::Ne,
+                lhs: Box::new(current),
+                rhs: Box::new(synth(ExprKind::Global(target))),
+            });
+            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
+            stmts.push(Stmt {
+                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
+                span: None,
+            });
+        }
+        stmts
     }
 
     fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
@@ -989,6 +1011,16 @@ fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) 
             _ => {}
         }
     }
+}
+
+/// `1s`, `100ms`, `10us` or `5ns`: the largest unit that divides.
+fn period_text(ns: u64) -> String {
+    for (unit, size) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+        if ns % size == 0 {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{ns}ns")
 }
 
 /// The field every event has in the same place; `Err(None)` when some

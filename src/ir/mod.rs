@@ -199,6 +199,8 @@ pub enum Attach {
     /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
     /// syscall number through the probe's filter map.
     Syscall { event: String, nr: u32, exit: bool },
+    /// `profile-N`: a software cpu-clock perf event on every CPU.
+    Profile { period_ns: u64, name: String },
 }
 
 /// How a group of attach points runs: one BPF program per kind per probe.
@@ -208,6 +210,7 @@ pub enum ProgKind {
     RawTracepoint,
     SysEnter,
     SysExit,
+    Perf,
 }
 
 impl Attach {
@@ -217,6 +220,7 @@ impl Attach {
             Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
             Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
             Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
+            Attach::Profile { .. } => ProgKind::Perf,
         }
     }
 
@@ -224,6 +228,7 @@ impl Attach {
     pub fn event(&self) -> &str {
         match self {
             Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
+            Attach::Profile { name, .. } => name,
         }
     }
 
@@ -232,6 +237,7 @@ impl Attach {
         match self {
             Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
             Attach::Syscall { event, .. } => format!("syscalls:{event}"),
+            Attach::Profile { name, .. } => name.clone(),
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn module(m: &Module) -> String {
                 Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
                 Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
                 Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
+                Attach::Profile { period_ns, .. } => format!("profile every {period_ns} ns"),
             })
             .collect();
         let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));

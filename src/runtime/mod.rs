@@ -5,6 +5,7 @@ pub mod interp;
 pub mod tracefs;
 pub mod argstr;
 pub mod child;
+pub mod perf;
 pub mod session;
 pub mod symbols;
 

@@ -382,6 +382,35 @@ pub fn run(
             notes: Vec::new(),
         };
         match info.kind {
+            ir::ProgKind::Perf => {
+                for &i in &info.attach {
+                    let ir::Attach::Profile { period_ns, name } = &probe.attach[i] else { continue };
+                    let cookie = module.probe_name_id(info.probe, i);
+                    let cpus = match opts.target_cpu {
+                        Some(c) => vec![c],
+                        None => super::perf::online_cpus(),
+                    };
+                    for cpu in cpus {
+                        let fd = super::perf::cpu_clock(cpu, *period_ns).map_err(|e| Error {
+                            message: format!("cannot open a cpu-clock perf event on CPU {cpu} for {name}: {e}"),
+                            span: Some(probe.span),
+                            notes: Vec::new(),
+                        })?;
+                        let opts = libbpf_rs::PerfEventOpts { cookie, ..Default::default() };
+                        // The link owns the perf event from here on: libbpf
+                        // closes it when the link is destroyed.
+                        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+                        match prog.attach_perf_event_with_opts(raw, opts) {
+                            Ok(link) => links.push(link),
+                            Err(e) => {
+                                // SAFETY: not attached, so still ours.
+                                drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+                                return Err(attach_error(format!("{name} on CPU {cpu}"), e));
+                            }
+                        }
+                    }
+                }
+            }
             ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
                 let tp = if info.kind == ir::ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
                 let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
@@ -399,7 +428,7 @@ pub fn run(
                             let opts = libbpf_rs::RawTracepointOpts { cookie, ..Default::default() };
                             prog.attach_raw_tracepoint_with_opts(event, opts)
                         }
-                        ir::Attach::Syscall { .. } => continue,
+                        ir::Attach::Syscall { .. } | ir::Attach::Profile { .. } => continue,
                     };
                     match result {
                         Ok(link) => links.push(link),
