@@ -181,6 +181,9 @@ impl Lowerer<'_> {
         match &stmt.kind {
             ast::StmtKind::Trace { events, filter, body } => self.trace(stmt.span, events, filter.as_ref(), body),
             ast::StmtKind::Timer { kind: ast::TimerKind::Profile, period, body } => self.profile(stmt.span, period, body),
+            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, span }) if is_kdebug(callee) => {
+                self.kdebug(*span, callee, args)
+            }
             // Everything else runs in userspace (the interpreter).
             _ => {}
         }
@@ -273,6 +276,38 @@ impl Lowerer<'_> {
         }
         let formats = formats.into_iter().map(|f| f.into_iter().filter(|f| !f.common).collect()).collect();
         self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
+    }
+
+    /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
+    /// `"sched:sched_switch"`): a probe registered by a call.
+    fn kdebug(&mut self, span: Span, callee: &ast::Expr, args: &[ast::Expr]) {
+        let ast::ExprKind::Field { name, .. } = &callee.kind else { return };
+        if name.name != "tracepoint" {
+            self.unsupported(callee.span, &format!("kdebug.{}", name.name));
+            return;
+        }
+        let (Some(ast::Expr { kind: ast::ExprKind::Str(event), span: event_span }), Some(ast::Expr { kind: ast::ExprKind::Function(func), .. }), 2) =
+            (args.first(), args.get(1), args.len())
+        else {
+            self.error(span, "kdebug.tracepoint takes an event name and a function: kdebug.tracepoint(\"sched_switch\", function () { ... })");
+            return;
+        };
+        if !func.params.is_empty() {
+            self.error(func.span, "the probe function takes no parameters");
+        }
+        let text = String::from_utf8_lossy(event).into_owned();
+        let (system, event) = match text.split_once(':') {
+            Some((s, e)) => (s.to_string(), e.to_string()),
+            None => ("*".to_string(), text.clone()),
+        };
+        // The span of the text inside the quotes.
+        let inner = ast::Span { start: event_span.start + 1, end: event_span.end.saturating_sub(1).max(event_span.start + 1) };
+        let spec = ast::EventSpec {
+            kind: ast::EventKind::Tracepoint { system: ast::Word { text: system, span: inner }, event: ast::Word { text: event, span: inner } },
+            fetch_args: Vec::new(),
+            span: inner,
+        };
+        self.trace(span, &[spec], None, &func.body);
     }
 
     /// `profile-N { }`: a perf cpu-clock event on every CPU.
@@ -1011,6 +1046,10 @@ fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) 
             _ => {}
         }
     }
+}
+
+fn is_kdebug(callee: &ast::Expr) -> bool {
+    matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == "kdebug"))
 }
 
 /// `1s`, `100ms`, `10us` or `5ns`: the largest unit that divides.
