@@ -561,7 +561,35 @@ impl Lowerer<'_> {
                 let site = self.site(SiteKind::Exit, Vec::new(), Vec::new(), span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
             }
-            "print_hist" | "delete" | "pairs" | "table.new" => {
+            "print_hist" | "delete" => {
+                let var = match args.first().map(|a| &a.kind) {
+                    Some(ast::ExprKind::Name(id)) if self.vars.get(&id.name).is_some_and(|d| d.table.is_some()) => id.name.clone(),
+                    _ => {
+                        self.error(span, format!("{name}() in a probe takes a table declared at the top level"));
+                        return None;
+                    }
+                };
+                let kind = if name == "delete" {
+                    if args.len() > 1 {
+                        self.unsupported(span, "delete(t, key) (use t[key] = nil)");
+                        return None;
+                    }
+                    SiteKind::Delete { var }
+                } else {
+                    let n = match args.get(1).map(|a| &a.kind) {
+                        None => 20,
+                        Some(ast::ExprKind::Int(n)) if *n > 0 => *n as usize,
+                        Some(_) => {
+                            self.error(args[1].span, "print_hist's count in a probe must be a positive number literal");
+                            return None;
+                        }
+                    };
+                    SiteKind::PrintHist { var, n }
+                };
+                let site = self.site(kind, Vec::new(), Vec::new(), span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
+            }
+            "pairs" | "table.new" => {
                 self.unsupported(span, &format!("`{name}`"));
                 None
             }

@@ -370,6 +370,10 @@ pub enum SiteKind {
     Printf { format: Vec<u8> },
     /// `exit()` from a probe.
     Exit,
+    /// `print_hist(t[, n])` from a probe: done in userspace, in order.
+    PrintHist { var: String, n: usize },
+    /// `delete(t)` from a probe: done in userspace, in order.
+    Delete { var: String },
 }
 
 /// One record type crossing the ring buffer: `u64 site id` then the

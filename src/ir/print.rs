@@ -27,6 +27,8 @@ pub fn module(m: &Module) -> String {
             SiteKind::Print => "print".to_string(),
             SiteKind::Printf { format } => format!("printf {:?}", String::from_utf8_lossy(format)),
             SiteKind::Exit => "exit".to_string(),
+            SiteKind::PrintHist { var, n } => format!("print_hist {var} top {n}"),
+            SiteKind::Delete { var } => format!("delete {var}"),
         };
         let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
         let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);

@@ -213,9 +213,17 @@ impl Decoder<'_> {
     }
 }
 
-/// Turns one ring-buffer record into output (or a request to stop).
-fn handle_record(m: &Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
-    let Some(tag) = rec.get(..8) else { return Ok(false) };
+/// What a record asks of the session beyond printing.
+enum Action<'m> {
+    Continue,
+    Exit,
+    PrintHist { var: &'m str, n: usize },
+    Delete { var: &'m str },
+}
+
+/// Turns one ring-buffer record into output, or into an action.
+fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<Action<'m>, Error> {
+    let Some(tag) = rec.get(..8) else { return Ok(Action::Continue) };
     let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
     let Some(site) = m.sites.get(site_id) else {
         return Err(Error::new(format!("corrupt record from the kernel (site {site_id})")));
@@ -243,9 +251,11 @@ fn handle_record(m: &Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> 
             Ok(text) => out.write_all(&text).map_err(io)?,
             Err(e) => return Err(Error { message: e.to_string(), span: Some(site.span), notes: Vec::new() }),
         },
-        SiteKind::Exit => return Ok(true),
+        SiteKind::Exit => return Ok(Action::Exit),
+        SiteKind::PrintHist { var, n } => return Ok(Action::PrintHist { var, n: *n }),
+        SiteKind::Delete { var } => return Ok(Action::Delete { var }),
     }
-    Ok(false)
+    Ok(Action::Continue)
 }
 
 /// Reads a kernel table into a userspace table (per-CPU values summed).
@@ -494,16 +504,41 @@ pub fn run(
     let start = Instant::now();
     let mut next_tick: Vec<Instant> = ticks.iter().map(|(ns, _)| start + Duration::from_nanos(*ns)).collect();
     let mut outcome = Outcome::Done;
-    let drain = |w: &mut SharedOut| -> Result<bool, Error> {
+    let table_map = |var: &str| {
+        let map_ir = module.maps.iter().find(|m| m.table.as_ref().is_some_and(|t| t.var == var))?;
+        obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()).map(|m| (m, map_ir))
+    };
+    let drain = |w: &mut SharedOut, interp: &mut Interp| -> Result<bool, Error> {
         let records = std::mem::take(&mut *queue.borrow_mut());
-        let mut exit = false;
         for rec in &records {
-            exit |= handle_record(module, &dec, rec, w)?;
-            if exit {
-                break;
+            match handle_record(module, &dec, rec, w)? {
+                Action::Continue => {}
+                Action::Exit => return Ok(true),
+                Action::PrintHist { var, n } => {
+                    let table = match table_map(var) {
+                        Some((map, map_ir)) => map_ir.table.as_ref().map(|info| read_table(&map, map_ir.kind, info, &dec)),
+                        None => interp.global(var),
+                    };
+                    interp.flush();
+                    if let Some(Value::Table(t)) = table {
+                        let _ = w.write_all(&format::print_hist(&t.borrow(), n));
+                    }
+                }
+                Action::Delete { var } => match table_map(var) {
+                    Some((map, _)) => {
+                        for key in map.keys() {
+                            let _ = map.delete(&key);
+                        }
+                    }
+                    None => {
+                        if let Some(Value::Table(t)) = interp.global(var) {
+                            t.borrow_mut().clear();
+                        }
+                    }
+                },
             }
         }
-        Ok(exit)
+        Ok(false)
     };
     'run: loop {
         if stop.load(Ordering::Relaxed) {
@@ -515,7 +550,7 @@ pub fn run(
             if let Some(rb) = &ringbuf {
                 let _ = rb.consume_raw();
             }
-            if drain(&mut w)? {
+            if drain(&mut w, interp)? {
                 outcome = Outcome::Exit;
             }
             break;
@@ -530,7 +565,7 @@ pub fn run(
             }
             None => std::thread::sleep(timeout.min(Duration::from_millis(20))),
         }
-        if drain(&mut w)? {
+        if drain(&mut w, interp)? {
             outcome = Outcome::Exit;
             break;
         }
@@ -562,7 +597,7 @@ pub fn run(
         let _ = rb.consume_raw();
     }
     if outcome != Outcome::Exit || queue.borrow().is_empty() {
-        let _ = drain(&mut w)?;
+        let _ = drain(&mut w, interp)?;
     }
 
     // Kernel globals and tables become the variables trace_end reads.
