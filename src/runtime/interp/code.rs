@@ -142,3 +142,31 @@ mod tests {
         assert!(std::mem::size_of::<super::Insn>() <= 12);
     }
 }
+
+impl Proto {
+    /// A text listing of this function and the ones nested in it, one
+    /// instruction per line (for `--emit`-style debugging and tests).
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        self.dump_into(&mut out);
+        out
+    }
+
+    fn dump_into(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "function {} (params {}, regs {}, cells {}, upvals {:?})",
+            self.name, self.nparams, self.nregs, self.ncells, self.upvals
+        );
+        for (i, insn) in self.code.iter().enumerate() {
+            let _ = writeln!(out, "  {i:4}  {insn:?}");
+        }
+        for (i, k) in self.consts.iter().enumerate() {
+            let _ = writeln!(out, "  K{i} = {k:?}");
+        }
+        for p in &self.protos {
+            p.dump_into(out);
+        }
+    }
+}

@@ -13,7 +13,12 @@ use super::builtins::Builtin;
 use super::code::Proto;
 
 /// A ktap value. Cloning is cheap: strings, tables and functions are shared.
+///
+/// Two machine words: a word-sized tag keeps every payload at offset 8, so
+/// values move as whole words (a byte tag with a `bool` beside it made the
+/// compiler copy values piecemeal, stalling store forwarding in the VM).
 #[derive(Clone, Default)]
+#[repr(u64)]
 pub enum Value {
     #[default]
     Nil,

@@ -150,46 +150,46 @@ impl Vm {
             }
 
             loop {
-                let Some(&insn) = code.get(pc) else {
+                let Some(insn) = code.get(pc) else {
                     fail!(Throw::msg("internal error: ran past the end of a function"))
                 };
                 pc += 1;
-                match insn {
+                match *insn {
                     Insn::Move { dst, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         reg!(dst) = v;
                     }
                     Insn::LoadNil { dst } => reg!(dst) = Value::Nil,
                     Insn::LoadBool { dst, val } => reg!(dst) = Value::Bool(val),
-                    Insn::LoadInt { dst, val } => reg!(dst) = Value::Int(i64::from(val)),
+                    Insn::LoadInt { dst, val } => set_int(&mut reg!(dst), i64::from(val)),
                     Insn::LoadK { dst, k } => reg!(dst) = proto.consts[k as usize].clone(),
                     Insn::GetGlobal { dst, g } => {
-                        let v = self.globals.get(g as usize).cloned().unwrap_or_default();
+                        let v = self.globals.get(g as usize).map(dup).unwrap_or_default();
                         reg!(dst) = v;
                     }
                     Insn::SetGlobal { g, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         if let Some(slot) = self.globals.get_mut(g as usize) {
                             *slot = v;
                         }
                     }
                     Insn::GetUpval { dst, u } => {
-                        let v = cl.upvals[usize::from(u)].borrow().clone();
+                        let v = dup(&cl.upvals[usize::from(u)].borrow());
                         reg!(dst) = v;
                     }
                     Insn::SetUpval { u, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         *cl.upvals[usize::from(u)].borrow_mut() = v;
                     }
                     Insn::NewCell { c } => {
                         self.cells[cbase + usize::from(c)] = Rc::new(RefCell::new(Value::Nil));
                     }
                     Insn::GetCell { dst, c } => {
-                        let v = self.cells[cbase + usize::from(c)].borrow().clone();
+                        let v = dup(&self.cells[cbase + usize::from(c)].borrow());
                         reg!(dst) = v;
                     }
                     Insn::SetCell { c, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         *self.cells[cbase + usize::from(c)].borrow_mut() = v;
                     }
                     Insn::NewTable { dst, cap } => {
@@ -224,21 +224,21 @@ impl Vm {
                     }
                     Insn::Arith { op, dst, a, b } => {
                         let v = tri!(arith(op, &reg!(a), &reg!(b)));
-                        reg!(dst) = Value::Int(v);
+                        set_int(&mut reg!(dst), v);
                     }
                     Insn::AddI { dst, a, imm } => {
                         let v = match &reg!(a) {
                             Value::Int(x) => x.wrapping_add(i64::from(imm)),
                             other => tri!(operand(other)).wrapping_add(i64::from(imm)),
                         };
-                        reg!(dst) = Value::Int(v);
+                        set_int(&mut reg!(dst), v);
                     }
                     Insn::Inc { dst, a, b } => {
                         let v = match &reg!(a) {
                             Value::Nil => tri!(operand(&reg!(b))),
                             x => tri!(arith(ArithOp::Add, x, &reg!(b))),
                         };
-                        reg!(dst) = Value::Int(v);
+                        set_int(&mut reg!(dst), v);
                     }
                     Insn::Neg { dst, src } => {
                         let v = tri!(operand(&reg!(src)));
@@ -417,9 +417,9 @@ impl Vm {
                         {
                             if *count != 0 {
                                 let (count, idx) = ((*count as u64 - 1) as i64, idx.wrapping_add(*step));
-                                reg!(b + 1) = Value::Int(count);
-                                reg!(b) = Value::Int(idx);
-                                reg!(b + 3) = Value::Int(idx);
+                                set_int(&mut reg!(b + 1), count);
+                                set_int(&mut reg!(b), idx);
+                                set_int(&mut reg!(b + 3), idx);
                                 step!();
                                 jump!(off);
                             }
@@ -479,6 +479,27 @@ impl Vm {
         self.cells.truncate(frame.cell_base);
         self.stack[frame.base - 1] = v;
         self.frames.is_empty()
+    }
+}
+
+/// Clones a value, reading an integer as two words: a whole-value copy
+/// right after `set_int` wrote one word would stall store forwarding.
+#[inline(always)]
+fn dup(v: &Value) -> Value {
+    match v {
+        Value::Int(i) => Value::Int(*i),
+        other => other.clone(),
+    }
+}
+
+/// Stores an integer, in place when the slot already holds one (cheaper
+/// than dropping and rewriting the whole value).
+#[inline(always)]
+fn set_int(slot: &mut Value, v: i64) {
+    if let Value::Int(x) = slot {
+        *x = v;
+    } else {
+        *slot = Value::Int(v);
     }
 }
 
