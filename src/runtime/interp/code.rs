@@ -26,9 +26,21 @@ pub enum CmpOp {
     Eq,
     Lt,
     Le,
-    /// Only in `JmpCmpI` (the register forms swap operands instead).
     Gt,
     Ge,
+}
+
+impl CmpOp {
+    /// The operator with its operands swapped: `a < b` is `b > a`.
+    pub fn swapped(self) -> CmpOp {
+        match self {
+            CmpOp::Eq => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+        }
+    }
 }
 
 /// Arithmetic operators sharing one instruction shape.
@@ -85,8 +97,9 @@ pub enum Insn {
     Test { src: Reg, want: bool, off: Offset },
     /// Jumps when `(a op b) == want`.
     JmpCmp { op: CmpOp, want: bool, a: Reg, b: Reg, off: Offset },
-    /// Jumps when `(a op imm) == want`.
-    JmpCmpI { op: CmpOp, want: bool, a: Reg, imm: i16, off: Offset },
+    /// Jumps when `(a op imm) == want`. `flip` records that the source
+    /// had the constant on the left (for the order of error messages).
+    JmpCmpI { op: CmpOp, want: bool, flip: bool, a: Reg, imm: i16, off: Offset },
     /// Calls the function in `base` with `nargs` arguments after it; the
     /// result replaces the function.
     Call { base: Reg, nargs: u16 },

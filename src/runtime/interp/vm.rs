@@ -272,7 +272,7 @@ impl Vm {
                             jump!(off);
                         }
                     }
-                    Insn::JmpCmpI { op, want, a, imm, off } => {
+                    Insn::JmpCmpI { op, want, flip, a, imm, off } => {
                         let r = match &reg!(a) {
                             Value::Int(x) => {
                                 let y = i64::from(imm);
@@ -283,6 +283,9 @@ impl Vm {
                                     CmpOp::Gt => *x > y,
                                     CmpOp::Ge => *x >= y,
                                 }
+                            }
+                            other if flip => {
+                                tri!(compare(op.swapped(), &Value::Int(i64::from(imm)), other))
                             }
                             other => tri!(compare(op, other, &Value::Int(i64::from(imm)))),
                         };
