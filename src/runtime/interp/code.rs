@@ -148,14 +148,6 @@ pub struct Proto {
     pub ncells: u16,
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn insn_is_small() {
-        assert!(std::mem::size_of::<super::Insn>() <= 12);
-    }
-}
-
 impl Proto {
     /// A text listing of this function and the ones nested in it, one
     /// instruction per line (for `--emit`-style debugging and tests).
@@ -181,5 +173,13 @@ impl Proto {
         for p in &self.protos {
             p.dump_into(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn insn_is_small() {
+        assert!(std::mem::size_of::<super::Insn>() <= 12);
     }
 }

@@ -188,7 +188,7 @@ impl Compiler<'_> {
             ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
                 // `a && b` jumps on false when either does; on true only
                 // when both do (and `||` the other way round).
-                let short = if *op == BinOp::And { false } else { true };
+                let short = *op != BinOp::And;
                 if jump_when == short {
                     let mut j = self.cond(lhs, short)?;
                     j.extend(self.cond(rhs, short)?);
