@@ -11,7 +11,7 @@ pub mod print;
 /// nodes where recovery happened) plus all diagnostics, normalized.
 pub fn parse(src: &str) -> (ast::Program, Vec<diag::Diagnostic>) {
     let (tokens, mut diags) = lexer::tokenize(src);
-    let stmts = parser::parse_tokens(src.len(), tokens, &mut diags);
+    let stmts = parser::parse_tokens(src, tokens, &mut diags);
     diag::normalize(&mut diags);
     (ast::Program { stmts }, diags)
 }

@@ -17,25 +17,93 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/ktap.rs"));
 }
 
-/// Parses a token stream (from `lexer::tokenize`) into top-level
+/// Parses a token stream (from `lexer::tokenize` on `src`) into top-level
 /// statements, pushing every syntax error into `diags`.
-pub fn parse_tokens(src_len: usize, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagnostic>) -> Vec<Stmt> {
-    let iter = tokens
-        .into_iter()
-        .map(|(t, s)| Ok::<_, Infallible>((s.start as usize, t, s.end as usize)));
-    match generated::ProgramParser::new().parse(diags, iter) {
+pub fn parse_tokens(src: &str, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagnostic>) -> Vec<Stmt> {
+    let unclosed = unclosed_brackets(&tokens);
+    let iter = tokens.into_iter().map(|(t, s)| Ok::<_, Infallible>((s.start as usize, t, s.end as usize)));
+    let mut sink = helpers::Sink::default();
+    let stmts = match generated::ProgramParser::new().parse(&mut sink, iter) {
         Ok(stmts) => stmts,
         Err(e) => {
-            diags.push(helpers::error(e));
+            sink.syntax_error(e);
             // Recovery failed (only possible at end of input): nothing
             // could be kept, but the caller still gets a program.
-            vec![Stmt { kind: super::ast::StmtKind::Error, span: Span::new(0, src_len) }]
+            vec![Stmt { kind: super::ast::StmtKind::Error, span: Span::new(0, src.len()) }]
+        }
+    };
+    if let Some((i, closers)) = sink.eof.take() {
+        if let Some(d) = sink.syntax.get_mut(i) {
+            if let Some((open, c)) = unclosed.iter().rev().find(|(_, c)| closers.contains(c)) {
+                *d = d.clone().with_secondary(*open, format!("this '{}' is never closed", opener(c)));
+            }
         }
     }
+    diags.append(&mut sink.diags);
+    // One syntax error per line: later ones on the same line are almost
+    // always the parser stumbling over the rest of the first mistake.
+    sink.syntax.sort_by_key(|d| (d.span.start, d.span.end));
+    let mut lines: Vec<usize> = Vec::new();
+    for d in sink.syntax {
+        let line = line_of(src, d.span.start);
+        if lines.last() != Some(&line) {
+            lines.push(line);
+            diags.push(d);
+        }
+    }
+    for d in sink.shape {
+        let line = line_of(src, d.span.start);
+        if !lines.contains(&line) {
+            diags.push(d);
+        }
+    }
+    stmts
+}
+
+fn line_of(src: &str, offset: u32) -> usize {
+    let end = (offset as usize).min(src.len());
+    src.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count()
+}
+
+fn opener(closer: &str) -> &'static str {
+    match closer {
+        ")" => "(",
+        "]" => "[",
+        _ => "{",
+    }
+}
+
+/// Brackets left open at the end of the token stream, innermost last, each
+/// with the closer it needs.
+fn unclosed_brackets(tokens: &[(Token, Span)]) -> Vec<(Span, &'static str)> {
+    let mut stack: Vec<(Span, &'static str)> = Vec::new();
+    for (t, s) in tokens {
+        let close = match t {
+            Token::LBrace => Some("}"),
+            Token::LParen => Some(")"),
+            Token::LBracket => Some("]"),
+            _ => None,
+        };
+        if let Some(c) = close {
+            stack.push((*s, c));
+            continue;
+        }
+        let want = match t {
+            Token::RBrace => "}",
+            Token::RParen => ")",
+            Token::RBracket => "]",
+            _ => continue,
+        };
+        if let Some(pos) = stack.iter().rposition(|(_, c)| *c == want) {
+            stack.truncate(pos);
+        }
+    }
+    stack
 }
 
 /// Functions called from grammar actions.
 pub(crate) mod helpers {
+    use std::collections::HashMap;
     use std::convert::Infallible;
 
     use lalrpop_util::{ErrorRecovery, ParseError};
@@ -46,33 +114,207 @@ pub(crate) mod helpers {
 
     pub use super::events::event_specs;
 
-    pub fn expr(l: usize, r: usize, kind: ExprKind) -> Expr {
-        Expr { kind, span: Span::new(l, r) }
+    /// How deep a tree may nest (expressions, statements and blocks
+    /// counted together). Deeper input is cut off with a diagnostic, so
+    /// no pass, printer or `Drop` recurses without bound.
+    pub const MAX_DEPTH: u32 = 200;
+
+    /// The state grammar actions share: diagnostics by kind, and the
+    /// nesting depth of every node built so far that is deeper than 1,
+    /// keyed by (start, end, node class) — nested nodes of one class never
+    /// share a span.
+    #[derive(Default)]
+    pub struct Sink {
+        /// Diagnostics that are always kept (event specs, ...).
+        pub diags: Vec<Diagnostic>,
+        /// Syntax errors from LALRPOP, thinned out later (one per line).
+        pub syntax: Vec<Diagnostic>,
+        /// Statement-shape errors, dropped when a syntax error on the same
+        /// line probably caused them.
+        pub shape: Vec<Diagnostic>,
+        /// The index in `syntax` of an end-of-file error and the closers it
+        /// expected.
+        pub eof: Option<(usize, Vec<&'static str>)>,
+        depth: HashMap<(u32, u32, u8), u32>,
+        too_deep: bool,
     }
 
-    pub fn unary(l: usize, op: UnOp, operand: Expr) -> Expr {
-        let span = Span { start: l as u32, end: operand.span.end };
-        Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span }
-    }
+    const EXPR: u8 = 0;
+    const BLOCK: u8 = 1;
+    const STMT: u8 = 2;
 
-    pub fn binary(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
-        let span = lhs.span.to(rhs.span);
-        Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
-    }
+    impl Sink {
+        fn d(&self, span: Span, class: u8) -> u32 {
+            self.depth.get(&(span.start, span.end, class)).copied().unwrap_or(1)
+        }
 
-    pub fn field(base: Expr, name: Ident) -> Expr {
-        let span = base.span.to(name.span);
-        Expr { kind: ExprKind::Field { base: Box::new(base), name }, span }
-    }
+        fn de(&self, e: &Expr) -> u32 {
+            self.d(e.span, EXPR)
+        }
 
-    pub fn index(base: Expr, index: Expr, r: usize) -> Expr {
-        let span = Span { start: base.span.start, end: r as u32 };
-        Expr { kind: ExprKind::Index { base: Box::new(base), index: Box::new(index) }, span }
-    }
+        fn db(&self, b: &Block) -> u32 {
+            self.d(b.span, BLOCK)
+        }
 
-    pub fn call(callee: Expr, args: Vec<Expr>, r: usize) -> Expr {
-        let span = Span { start: callee.span.start, end: r as u32 };
-        Expr { kind: ExprKind::Call { callee: Box::new(callee), args }, span }
+        fn ds(&self, s: &Stmt) -> u32 {
+            self.d(s.span, STMT)
+        }
+
+        /// Records `depth` for a node, or reports it too deep.
+        fn admit(&mut self, span: Span, class: u8, depth: u32) -> bool {
+            if depth > MAX_DEPTH {
+                if !self.too_deep {
+                    self.too_deep = true;
+                    self.diags.push(
+                        Diagnostic::error(span, "program is nested too deeply")
+                            .with_label(format!("more than {MAX_DEPTH} levels of nesting"))
+                            .with_note("split the expression or move parts into variables or functions"),
+                    );
+                }
+                return false;
+            }
+            if depth > 1 {
+                self.depth.insert((span.start, span.end, class), depth);
+            }
+            true
+        }
+
+        fn finish(&mut self, e: Expr, child_depth: u32) -> Expr {
+            if self.admit(e.span, EXPR, child_depth + 1) {
+                e
+            } else {
+                Expr { kind: ExprKind::Error, span: e.span }
+            }
+        }
+
+        fn kind_depth(&self, kind: &ExprKind) -> u32 {
+            match kind {
+                ExprKind::Nil | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Str(_) | ExprKind::Name(_) => 0,
+                ExprKind::Error => 0,
+                ExprKind::Index { base, index } => self.de(base).max(self.de(index)),
+                ExprKind::Field { base, .. } => self.de(base),
+                ExprKind::Call { callee, args } => args.iter().map(|a| self.de(a)).fold(self.de(callee), u32::max),
+                ExprKind::Function(f) => self.db(&f.body),
+                ExprKind::Table(fields) => fields
+                    .iter()
+                    .map(|f| match f {
+                        TableField::Positional(v) | TableField::Named(_, v) => self.de(v),
+                        TableField::Keyed(k, v) => self.de(k).max(self.de(v)),
+                    })
+                    .max()
+                    .unwrap_or(0),
+                ExprKind::Unary { operand, .. } => self.de(operand),
+                ExprKind::Binary { lhs, rhs, .. } => self.de(lhs).max(self.de(rhs)),
+            }
+        }
+
+        pub fn expr(&mut self, l: usize, r: usize, kind: ExprKind) -> Expr {
+            let d = self.kind_depth(&kind);
+            self.finish(Expr { kind, span: Span::new(l, r) }, d)
+        }
+
+        pub fn paren(&mut self, e: Expr, l: usize, r: usize) -> Expr {
+            let d = self.de(&e);
+            self.finish(Expr { span: Span::new(l, r), ..e }, d)
+        }
+
+        pub fn unary(&mut self, l: usize, op: UnOp, operand: Expr) -> Expr {
+            let span = Span { start: l as u32, end: operand.span.end };
+            let d = self.de(&operand);
+            self.finish(Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span }, d)
+        }
+
+        pub fn binary(&mut self, op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
+            let span = lhs.span.to(rhs.span);
+            let d = self.de(&lhs).max(self.de(&rhs));
+            self.finish(Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }, d)
+        }
+
+        pub fn field(&mut self, base: Expr, name: Ident) -> Expr {
+            let span = base.span.to(name.span);
+            let d = self.de(&base);
+            self.finish(Expr { kind: ExprKind::Field { base: Box::new(base), name }, span }, d)
+        }
+
+        pub fn index(&mut self, base: Expr, index: Expr, r: usize) -> Expr {
+            let span = Span { start: base.span.start, end: r as u32 };
+            let d = self.de(&base).max(self.de(&index));
+            self.finish(Expr { kind: ExprKind::Index { base: Box::new(base), index: Box::new(index) }, span }, d)
+        }
+
+        pub fn call(&mut self, callee: Expr, args: Vec<Expr>, r: usize) -> Expr {
+            let span = Span { start: callee.span.start, end: r as u32 };
+            let d = args.iter().map(|a| self.de(a)).fold(self.de(&callee), u32::max);
+            self.finish(Expr { kind: ExprKind::Call { callee: Box::new(callee), args }, span }, d)
+        }
+
+        pub fn block(&mut self, stmts: Vec<Stmt>, l: usize, r: usize) -> Block {
+            let span = Span::new(l, r);
+            let d = stmts.iter().map(|s| self.ds(s)).max().unwrap_or(0);
+            if self.admit(span, BLOCK, d + 1) {
+                Block { stmts, span }
+            } else {
+                Block { stmts: vec![Stmt { kind: StmtKind::Error, span }], span }
+            }
+        }
+
+        fn stmt_depth(&self, k: &StmtKind) -> u32 {
+            let exprs = |v: &[Expr]| v.iter().map(|e| self.de(e)).max().unwrap_or(0);
+            match k {
+                StmtKind::Var { values, .. } => exprs(values),
+                StmtKind::Assign { targets, values } => exprs(targets).max(exprs(values)),
+                StmtKind::AddAssign { target, value } => self.de(target).max(self.de(value)),
+                StmtKind::Expr(e) => self.de(e),
+                StmtKind::If { arms, otherwise } => arms
+                    .iter()
+                    .map(|(c, b)| self.de(c).max(self.db(b)))
+                    .fold(otherwise.as_ref().map_or(0, |b| self.db(b)), u32::max),
+                StmtKind::While { cond, body } => self.de(cond).max(self.db(body)),
+                StmtKind::ForNum { start, limit, step, body, .. } => {
+                    let s = step.as_ref().map_or(0, |e| self.de(e));
+                    self.de(start).max(self.de(limit)).max(s).max(self.db(body))
+                }
+                StmtKind::ForC { init, cond, step, body } => {
+                    let i = init.as_ref().map_or(0, |s| self.ds(s));
+                    let c = cond.as_ref().map_or(0, |e| self.de(e));
+                    let s = step.as_ref().map_or(0, |s| self.ds(s));
+                    i.max(c).max(s).max(self.db(body))
+                }
+                StmtKind::ForIn { iter, body, .. } => self.de(iter).max(self.db(body)),
+                StmtKind::Return(e) => e.as_ref().map_or(0, |e| self.de(e)),
+                StmtKind::Block(b) => self.db(b),
+                StmtKind::Function { func, .. } => self.db(&func.body),
+                StmtKind::Trace { filter, body, .. } => filter.as_ref().map_or(0, |e| self.de(e)).max(self.db(body)),
+                StmtKind::TraceEnd { body } | StmtKind::Timer { body, .. } => self.db(body),
+                StmtKind::Break | StmtKind::Error => 0,
+            }
+        }
+
+        pub fn stmt(&mut self, kind: StmtKind, l: usize, r: usize) -> Stmt {
+            let span = Span::new(l, r);
+            let d = self.stmt_depth(&kind);
+            if self.admit(span, STMT, d + 1) {
+                Stmt { kind, span }
+            } else {
+                Stmt { kind: StmtKind::Error, span }
+            }
+        }
+
+        /// Records a syntax error LALRPOP recovered from.
+        pub fn recovery(&mut self, e: ErrorRecovery<usize, Token, Infallible>) {
+            self.syntax_error(e.error);
+        }
+
+        pub fn syntax_error(&mut self, e: ParseError<usize, Token, Infallible>) {
+            if let ParseError::UnrecognizedEof { expected, .. } = &e {
+                let closers: Vec<&'static str> = ["}", ")", "]"]
+                    .into_iter()
+                    .filter(|c| expected.iter().any(|x| x.trim_matches('"') == *c))
+                    .collect();
+                self.eof = Some((self.syntax.len(), closers));
+            }
+            self.syntax.push(error(e));
+        }
     }
 
     fn describe_target(e: &Expr) -> &'static str {
@@ -246,18 +488,23 @@ pub(crate) mod helpers {
     pub fn expected_list(expected: &[String]) -> String {
         let mut names: Vec<&str> = expected.iter().map(|s| s.trim_matches('"')).collect();
         let mut groups: Vec<&str> = Vec::new();
-        let mut take = |names: &mut Vec<&str>, set: &[&str], label: &'static str| {
-            if set.iter().all(|t| names.contains(t)) {
-                names.retain(|n| !set.contains(n));
-                groups.push(label);
-            }
-        };
-        take(&mut names, STMT_START, "a statement");
-        take(&mut names, EXPR_START, "an expression");
-        take(&mut names, BIN_OPS, "an operator");
-        // Call/index/field suffixes are noise once an operator is listed.
-        if groups.contains(&"an operator") {
-            names.retain(|n| !matches!(*n, "(" | "[" | "."));
+        let covers = |names: &[&str], set: &[&str]| set.iter().all(|t| names.contains(t));
+        if covers(&names, STMT_START) {
+            // `return` and the empty statement `;` are statements too.
+            names.retain(|n| !STMT_START.contains(n) && !matches!(*n, "return" | ";"));
+            groups.push("a statement");
+        }
+        if covers(&names, EXPR_START) {
+            names.retain(|n| !EXPR_START.contains(n));
+            groups.push("an expression");
+        }
+        // After an operand the automaton may already have reduced past
+        // some precedence levels and list only a few operators; any
+        // operator would do there, and the call/index/field suffixes are
+        // noise next to them.
+        if names.iter().any(|n| BIN_OPS.contains(n)) {
+            names.retain(|n| !BIN_OPS.contains(n) && !matches!(*n, "(" | "[" | "."));
+            groups.push("an operator");
         }
         let mut items: Vec<String> = names.iter().map(|n| terminal_name(n)).collect();
         items.sort();
@@ -284,8 +531,12 @@ pub(crate) mod helpers {
                     format!("expected {}, found {found}", expected_list(&expected)),
                 )
                 .with_label(format!("unexpected {found}"));
-                if tok == Token::LParen && expected.iter().any(|e| e == "\"}\"") {
+                let expects = |t: &str| expected.iter().any(|e| e.trim_matches('"') == t);
+                if tok == Token::LParen && expects("var") {
                     d = d.with_note("a statement cannot start with '('");
+                }
+                if expects("}") && expects(";") && !expects("var") && !expects(",") {
+                    d = d.with_note("`return` must be the last statement of its block");
                 }
                 d
             }
@@ -303,9 +554,6 @@ pub(crate) mod helpers {
         }
     }
 
-    pub fn recovery(e: ErrorRecovery<usize, Token, Infallible>) -> Diagnostic {
-        error(e.error)
-    }
 }
 
 mod events {
@@ -488,8 +736,25 @@ mod events {
                 .with_note("uprobes are written `probe:/path/to/binary:symbol`");
             cx.diags.push(d);
             ok = false;
+        } else if let Some(bad) = text.find(|c: char| !is_tracepoint_char(c)) {
+            let ch = text[bad..].chars().next().unwrap_or('?');
+            let mut d = Diagnostic::error(
+                cx.span(sub(head, bad, bad + ch.len_utf8())),
+                format!("invalid character '{}' in tracepoint spec", ch.escape_default()),
+            )
+            .with_label("tracepoint names are letters, digits, '_' and globs");
+            if ch == '/' {
+                d = d.with_note("a filter must be separated from the event spec by whitespace: `trace a:b /cond/ {`");
+            }
+            cx.diags.push(d);
+            ok = false;
         }
         ok.then(|| EventKind::Tracepoint { system: cx.word(system), event: cx.word(event) })
+    }
+
+    /// Characters of tracepoint system and event names, globs included.
+    fn is_tracepoint_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || matches!(c, '_' | '*' | '?' | '[' | ']' | '!' | '-' | '.' | ':')
     }
 
     fn probe(cx: &mut Ctx<'_>, p: Piece, rest: &str) -> Option<EventKind> {
@@ -513,14 +778,19 @@ mod events {
             }
             None => {
                 if sym_text.contains('/') {
-                    cx.err(p, "missing ':SYMBOL' after the binary", "expected `probe:/path/to/binary:symbol`");
+                    let mut d = Diagnostic::error(cx.span(p), "missing ':SYMBOL' after the binary")
+                        .with_label("expected `probe:/path/to/binary:symbol`");
+                    if sym_text.ends_with('/') && sym_text.contains(':') {
+                        d = d.with_note("a filter must be separated from the event spec by whitespace: `trace a:b /cond/ {`");
+                    }
+                    cx.diags.push(d);
                     return None;
                 }
                 (None, sub(p, 0, sym_end))
             }
         };
         if symbol.start == symbol.end {
-            let at = sub(p, sym_end.saturating_sub(1), sym_end.max(1));
+            let at = if sym_end == 0 { cx_piece_or(p) } else { sub(p, sym_end - 1, sym_end) };
             let what = if binary.is_some() { "missing symbol after the binary" } else { "missing symbol after 'probe:'" };
             cx.err(at, what, "expected a symbol, a glob or a 0x offset");
             return None;
@@ -592,5 +862,91 @@ mod events {
             }
         }
         Some(FetchArg { name: cx.word(sub(w, 0, eq)), fetch: cx.word(fetch), ty: ty.map(|t| cx.word(t)), span: cx.span(w) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::events::event_specs;
+    use super::helpers::expected_list;
+    use crate::frontend::ast::*;
+    use crate::frontend::diag::Diagnostic;
+
+    fn specs(text: &str) -> (Vec<EventSpec>, Vec<Diagnostic>) {
+        let mut d = Vec::new();
+        let s = event_specs(&mut d, text, 100, 100 + text.len());
+        (s, d)
+    }
+
+    fn w(text: &str, start: usize) -> Word {
+        Word { text: text.into(), span: Span::new(100 + start, 100 + start + text.len()) }
+    }
+
+    #[test]
+    fn tracepoints() {
+        let (s, d) = specs("syscalls:sys_enter_*, *:*");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].kind, EventKind::Tracepoint { system: w("syscalls", 0), event: w("sys_enter_*", 9) });
+        assert_eq!(s[0].span, Span::new(100, 120));
+        assert_eq!(s[1].kind, EventKind::Tracepoint { system: w("*", 22), event: w("*", 24) });
+    }
+
+    #[test]
+    fn probes() {
+        let (s, d) = specs("probe:/lib/libc.so.6:malloc%return size=%di:u64 p=+4($stack)");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(
+            s[0].kind,
+            EventKind::Probe { binary: Some(w("/lib/libc.so.6", 6)), symbol: w("malloc", 21), ret: true }
+        );
+        assert_eq!(s[0].fetch_args.len(), 2);
+        let a = &s[0].fetch_args[0];
+        assert_eq!((a.name.clone(), a.fetch.clone(), a.ty.clone()), (w("size", 35), w("%di", 40), Some(w("u64", 44))));
+        assert_eq!(s[0].fetch_args[1].fetch, w("+4($stack)", 50));
+        assert_eq!(s[0].fetch_args[1].ty, None);
+
+        let (s, _) = specs("probe:do_sys_open");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: None, symbol: w("do_sys_open", 6), ret: false });
+        let (s, _) = specs("probe:ext4:ext4_sync_file%return");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: None, symbol: w("ext4:ext4_sync_file", 6), ret: true });
+        let (s, _) = specs("probe:libc:malloc");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: Some(w("libc", 6)), symbol: w("malloc", 11), ret: false });
+        let (s, _) = specs("probe:/bin/bash:0x1a2b");
+        assert_eq!(s[0].kind, EventKind::Probe { binary: Some(w("/bin/bash", 6)), symbol: w("0x1a2b", 16), ret: false });
+    }
+
+    #[test]
+    fn sdt() {
+        let (s, d) = specs("sdt:/usr/bin/python3.11:function__entry");
+        assert!(d.is_empty());
+        assert_eq!(
+            s[0].kind,
+            EventKind::Sdt { binary: w("/usr/bin/python3.11", 4), marker: w("function__entry", 24) }
+        );
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in ["", "syscalls", "a:", ":b", "a:b:c", "probe:", "probe:/x", "sdt:/x", "sdt:", "a:b x=1", "probe:f x", "probe:f =1", "a:b,", ",a:b", "probe:f%foo"] {
+            let (_, d) = specs(bad);
+            assert!(!d.is_empty(), "no diagnostic for {bad:?}");
+            for d in &d {
+                assert!(d.span.start >= 100 && d.span.end as usize <= 100 + bad.len().max(1), "{bad:?}: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn expected_lists_read_well() {
+        let q = |v: &[&str]| expected_list(&v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>());
+        assert_eq!(q(&["}"]), "'}'");
+        assert_eq!(q(&[")", ","]), "')' or ','");
+        assert_eq!(q(&["identifier"]), "identifier");
+        assert_eq!(
+            q(&["identifier", "integer", "string", "nil", "true", "false", "(", "-", "!", "{", "function"]),
+            "an expression"
+        );
+        assert_eq!(q(&[")", "||", "&&", "("]), "')' or an operator");
     }
 }
