@@ -52,7 +52,7 @@ struct Analyzer<'a> {
     depth: usize,
 }
 
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = 512;
 
 /// Runs the analysis over every part of the program that runs in
 /// userspace (probe bodies are skipped).

@@ -19,7 +19,7 @@ use crate::frontend::ast::{Block, Ident, Program, Span, StmtKind, TimerKind};
 
 /// How deeply statements and expressions may nest (the compiler recurses
 /// on them and must not exhaust the Rust stack).
-const MAX_NESTING: usize = 200;
+const MAX_NESTING: usize = 400;
 
 /// The compiled userspace program.
 pub(crate) struct Compiled {
