@@ -29,7 +29,11 @@ struct Frame {
 pub(crate) struct Vm {
     stack: Vec<Value>,
     cells: Vec<Rc<RefCell<Value>>>,
+    /// Call frames; only `frames[..depth]` are live. Slots above are
+    /// reused in place (rewriting a frame field by field is much cheaper
+    /// than pushing a new one) and cleared when a run ends.
     frames: Vec<Frame>,
+    depth: usize,
     pub globals: Vec<Value>,
     steps: u64,
     next_check: u64,
@@ -49,6 +53,7 @@ impl Vm {
             stack: Vec::with_capacity(256),
             cells: Vec::new(),
             frames: Vec::new(),
+            depth: 0,
             globals: Vec::new(),
             steps: 0,
             next_check: 0,
@@ -70,22 +75,31 @@ impl Vm {
         self.steps = 0;
         self.next_check = 0;
         self.frames.clear();
+        self.depth = 0;
         self.cells.clear();
         self.ensure(1 + usize::from(proto.nregs));
         self.stack[0] = Value::Func(Rc::clone(&func));
         self.cells.resize(usize::from(proto.ncells), Rc::clone(&self.dead_cell));
-        self.frames.push(Frame { func, pc: 0, base: 1, cell_base: 0 });
+        self.push_frame(func, 1, 0);
         let r = self.execute();
         self.frames.clear();
+        self.depth = 0;
         self.cells.clear();
         let _ = self.out.flush();
         r.map(|()| std::mem::take(&mut self.stack[0]))
     }
 
+    #[inline(always)]
     fn ensure(&mut self, n: usize) {
         if self.stack.len() < n {
-            self.stack.resize(n, Value::Nil);
+            self.grow(n);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        self.stack.resize(n.max(self.stack.len() * 2), Value::Nil);
     }
 
     /// Counts one step; past the budget or on interrupt, stops.
@@ -103,7 +117,7 @@ impl Vm {
 
     fn execute(&mut self) -> Step<()> {
         'frames: loop {
-            let Some(fi) = self.frames.len().checked_sub(1) else { return Ok(()) };
+            let Some(fi) = self.depth.checked_sub(1) else { return Ok(()) };
             let func = Rc::clone(&self.frames[fi].func);
             let Function::Closure(cl) = &*func else {
                 return Err(Throw::msg("internal error: frame without closure"));
@@ -307,18 +321,13 @@ impl Vm {
                                 self.stack[fslot] = v;
                             }
                             Function::Closure(c) => {
-                                if self.frames.len() >= self.max_depth {
+                                if self.depth >= self.max_depth {
                                     fail!(Throw::msg(msg::STACK_OVERFLOW));
                                 }
                                 self.frames[fi].pc = pc;
                                 let cell_base = self.cells.len();
                                 self.enter(c, fslot + 1, usize::from(nargs), cell_base);
-                                self.frames.push(Frame {
-                                    func: Rc::clone(&callee),
-                                    pc: 0,
-                                    base: fslot + 1,
-                                    cell_base,
-                                });
+                                self.push_frame(Rc::clone(&callee), fslot + 1, cell_base);
                                 continue 'frames;
                             }
                         }
@@ -466,22 +475,46 @@ impl Vm {
 
     /// Prepares the registers and cells of a closure about to run with its
     /// frame at `base` and `nargs` arguments already in place.
+    #[inline(always)]
     fn enter(&mut self, c: &Closure, base: usize, nargs: usize, cell_base: usize) {
         let p = &c.proto;
+        let nparams = usize::from(p.nparams);
         self.ensure(base + usize::from(p.nregs).max(nargs));
-        for slot in &mut self.stack[base + nargs.min(usize::from(p.nparams))..base + usize::from(p.nparams)] {
-            *slot = Value::Nil;
+        if nargs < nparams {
+            for slot in &mut self.stack[base + nargs..base + nparams] {
+                *slot = Value::Nil;
+            }
         }
-        self.cells.resize(cell_base + usize::from(p.ncells), Rc::clone(&self.dead_cell));
+        if p.ncells > 0 {
+            self.cells.resize(cell_base + usize::from(p.ncells), Rc::clone(&self.dead_cell));
+        }
     }
 
     /// Pops the current frame, handing `v` to the caller. True when the
     /// outermost frame returned.
+    #[inline(always)]
     fn ret(&mut self, v: Value) -> bool {
-        let Some(frame) = self.frames.pop() else { return true };
-        self.cells.truncate(frame.cell_base);
-        self.stack[frame.base - 1] = v;
-        self.frames.is_empty()
+        let Some(top) = self.depth.checked_sub(1) else { return true };
+        self.depth = top;
+        let (base, cell_base) = (self.frames[top].base, self.frames[top].cell_base);
+        if self.cells.len() > cell_base {
+            self.cells.truncate(cell_base);
+        }
+        self.stack[base - 1] = v;
+        top == 0
+    }
+
+    #[inline(always)]
+    fn push_frame(&mut self, func: Rc<Function>, base: usize, cell_base: usize) {
+        if let Some(f) = self.frames.get_mut(self.depth) {
+            f.func = func;
+            f.pc = 0;
+            f.base = base;
+            f.cell_base = cell_base;
+        } else {
+            self.frames.push(Frame { func, pc: 0, base, cell_base });
+        }
+        self.depth += 1;
     }
 }
 
