@@ -87,6 +87,8 @@ pub enum Insn {
     AddI { dst: Reg, a: Reg, imm: i32 },
     /// `dst = a + b` where a nil `a` counts as 0 (`x += b`).
     Inc { dst: Reg, a: Reg, b: Reg },
+    /// `G[g] += v`, nil counting as 0.
+    IncGlobal { g: GlobalIdx, v: Reg },
     Neg { dst: Reg, src: Reg },
     Not { dst: Reg, src: Reg },
     Concat { dst: Reg, a: Reg, b: Reg },

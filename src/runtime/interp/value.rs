@@ -86,6 +86,7 @@ impl Value {
 /// Language equality (`==`): same type and same content for strings,
 /// same object for tables and functions. Never an error.
 impl PartialEq for Value {
+    #[inline]
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Nil, Value::Nil) => true,
@@ -102,6 +103,7 @@ impl PartialEq for Value {
 impl Eq for Value {}
 
 impl Hash for Value {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         // One word per key, salted per type so that 1, true and a
         // pointer that happens to equal 1 land apart.
@@ -326,6 +328,12 @@ impl Table {
         }
     }
 
+    /// The value at `key` if present (tombstones read as nil).
+    #[inline]
+    pub fn get_ref(&self, key: &Value) -> Option<&Value> {
+        self.map.get(key)
+    }
+
     /// The value at the string key `key`, nil when absent.
     pub fn get_str(&self, key: &str) -> Value {
         self.get(&Value::str(key))
@@ -358,11 +366,16 @@ impl Table {
 
     /// The slot for `key`, created as nil (counted once it is made
     /// non-nil through `fill`). Used for `t[k] += v` with one lookup.
+    #[inline]
     pub(crate) fn slot(&mut self, key: Value) -> &mut Value {
-        if !self.map.contains_key(&key) {
-            self.sweep();
-        }
-        self.map.entry(key).or_insert(Value::Nil)
+        let i = match self.map.get_index_of(&key) {
+            Some(i) => i,
+            None => {
+                self.sweep();
+                self.map.insert_full(key, Value::Nil).0
+            }
+        };
+        &mut self.map[i]
     }
 
     /// Records that a slot returned by `slot` went from nil to non-nil.

@@ -177,15 +177,22 @@ impl Vm {
                     Insn::LoadBool { dst, val } => reg!(dst) = Value::Bool(val),
                     Insn::LoadInt { dst, val } => set_int(&mut reg!(dst), i64::from(val)),
                     Insn::LoadK { dst, k } => reg!(dst) = proto.consts[k as usize].clone(),
+                    // Every index the compiler emits exists (`Interp::new`
+                    // sizes the vector; `set_global` only appends).
                     Insn::GetGlobal { dst, g } => {
-                        let v = self.globals.get(g as usize).map(dup).unwrap_or_default();
+                        let v = dup(&self.globals[g as usize]);
                         reg!(dst) = v;
                     }
                     Insn::SetGlobal { g, src } => {
                         let v = dup(&reg!(src));
-                        if let Some(slot) = self.globals.get_mut(g as usize) {
-                            *slot = v;
-                        }
+                        self.globals[g as usize] = v;
+                    }
+                    Insn::IncGlobal { g, v } => {
+                        let sum = match (&self.globals[g as usize], &reg!(v)) {
+                            (Value::Nil, y) => tri!(operand(y)),
+                            (x, y) => tri!(arith(ArithOp::Add, x, y)),
+                        };
+                        set_int(&mut self.globals[g as usize], sum);
                     }
                     Insn::GetUpval { dst, u } => {
                         let v = dup(&cl.upvals[usize::from(u)].borrow());

@@ -289,6 +289,10 @@ impl Compiler<'_> {
                 let v = self.expr_any(value)?;
                 self.emit(Insn::Inc { dst: r, a: r, b: v }, span);
             }
+            Place::Var(Var::Global(g)) => {
+                let v = self.expr_any(value)?;
+                self.emit(Insn::IncGlobal { g, v }, span);
+            }
             Place::Var(var) => {
                 let cur = self.alloc_reg(span)?;
                 self.load_var(var, cur, target.span);
