@@ -233,3 +233,22 @@ fn interp_can_run_again_after_an_error() {
     assert_eq!(i.run_tick(id), Ok(Outcome::Done));
     assert_eq!(out.text(), "2\n");
 }
+
+#[test]
+fn deep_structures_drop_without_recursion() {
+    // A 300,000-long linked list of tables, and a chain of closures, each
+    // freed when the interpreter goes away.
+    let src = "var list = nil\n\
+               for (i = 1, 300000) { list = {next = list, i = i} }\n\
+               var f = function () { return 0 }\n\
+               for (i = 1, 100000) { var g = f; f = function () { return g } }\n\
+               print(list.i, list.next.i)";
+    let (r, out) = run(src, Options::default());
+    assert_eq!((r, out.as_str()), (Ok(Outcome::Done), "300000\t299999\n"));
+}
+
+#[test]
+fn runaway_strings_are_an_error() {
+    let (r, _) = run("var s = \"xx\"\nwhile (true) { s = s .. s }", Options::default());
+    assert_eq!(r.expect_err("too long").message, "string length overflow");
+}

@@ -600,13 +600,28 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> Step<bool> {
     })
 }
 
+/// The longest string `..` builds; past it a script (`s = s .. s` in a
+/// loop) gets an error instead of exhausting memory.
+const MAX_STRING: usize = 1 << 28;
+
 fn concat(a: &Value, b: &Value) -> Step<Value> {
-    let mut out = Vec::new();
+    let text = |v: &Value| -> Step<Option<usize>> {
+        match v {
+            Value::Str(s) => Ok(Some(s.len())),
+            Value::Int(_) => Ok(None),
+            other => Err(Throw::msg(msg::concat(other.type_name()))),
+        }
+    };
+    let len = text(a)?.unwrap_or(20) + text(b)?.unwrap_or(20);
+    if len > MAX_STRING {
+        return Err(Throw::msg(msg::STRING_TOO_LONG));
+    }
+    let mut out = Vec::with_capacity(len);
     for v in [a, b] {
         match v {
             Value::Str(s) => out.extend_from_slice(s.as_bytes()),
             Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            other => return Err(Throw::msg(msg::concat(other.type_name()))),
+            _ => {}
         }
     }
     Ok(Value::Str(KStr::from(out)))
