@@ -140,6 +140,10 @@ pub struct Proto {
     pub code: Vec<Insn>,
     /// Source span of each instruction, in parallel with `code`.
     pub spans: Vec<Span>,
+    /// What the table or function operand of an instruction is called in
+    /// the source (`global 'f'`, `field 'x'`), by instruction index in
+    /// increasing order; used to name the culprit in error messages.
+    pub notes: Vec<(u32, Box<str>)>,
     pub consts: Vec<Value>,
     pub protos: Vec<std::rc::Rc<Proto>>,
     pub upvals: Vec<UpvalSource>,
@@ -151,6 +155,13 @@ pub struct Proto {
 }
 
 impl Proto {
+    /// The note recorded for the instruction at `pc`, if any.
+    pub fn note(&self, pc: usize) -> Option<&str> {
+        let pc = u32::try_from(pc).ok()?;
+        let i = self.notes.binary_search_by_key(&pc, |n| n.0).ok()?;
+        Some(&self.notes[i].1)
+    }
+
     /// A text listing of this function and the ones nested in it, one
     /// instruction per line (for `--emit`-style debugging and tests).
     pub fn dump(&self) -> String {

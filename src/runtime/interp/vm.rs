@@ -130,8 +130,9 @@ impl Vm {
 
             macro_rules! fail {
                 ($e:expr) => {{
-                    let e: Throw = $e;
-                    let span = proto.spans.get(pc.wrapping_sub(1)).copied().unwrap_or_default();
+                    let at = pc.wrapping_sub(1);
+                    let e = name_culprit($e, proto.note(at));
+                    let span = proto.spans.get(at).copied().unwrap_or_default();
                     self.frames[fi].pc = pc;
                     return Err(e.at(span));
                 }};
@@ -543,6 +544,22 @@ fn set_int(slot: &mut Value, v: i64) {
         *x = v;
     } else {
         *slot = Value::Int(v);
+    }
+}
+
+/// Adds the source name of the value being called or indexed to such an
+/// error: "attempt to call a nil value (global 'f')".
+fn name_culprit(e: Throw, note: Option<&str>) -> Throw {
+    match (e, note) {
+        (Throw::Error(mut err), Some(note))
+            if err.span.is_none()
+                && (err.message.starts_with("attempt to call")
+                    || err.message.starts_with("attempt to index")) =>
+        {
+            err.message = format!("{} ({note})", err.message);
+            Throw::Error(err)
+        }
+        (e, _) => e,
     }
 }
 

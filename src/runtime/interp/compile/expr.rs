@@ -54,16 +54,16 @@ impl Compiler<'_> {
                 let t = self.expr_any(base)?;
                 if let ExprKind::Str(s) = &index.kind {
                     let k = self.str_const(s);
-                    self.emit(Insn::GetField { dst, t, k }, span);
+                    self.emit_noted(Insn::GetField { dst, t, k }, span, base);
                 } else {
                     let k = self.expr_any(index)?;
-                    self.emit(Insn::GetIndex { dst, t, k }, span);
+                    self.emit_noted(Insn::GetIndex { dst, t, k }, span, base);
                 }
             }
             ExprKind::Field { base, name } => {
                 let t = self.expr_any(base)?;
                 let k = self.str_const(name.name.as_bytes());
-                self.emit(Insn::GetField { dst, t, k }, span);
+                self.emit_noted(Insn::GetField { dst, t, k }, span, base);
             }
             ExprKind::Call { callee, args } => self.call_to(e, callee, args, dst)?,
             ExprKind::Function(f) => self.closure("function", f, dst)?,
@@ -289,7 +289,7 @@ impl Compiler<'_> {
                     let r = self.alloc_reg(a.span)?;
                     self.expr_to(a, r)?;
                 }
-                self.emit(Insn::Call { base, nargs }, e.span);
+                self.emit_noted(Insn::Call { base, nargs }, e.span, callee);
             }
         }
         if base != dst {

@@ -15,7 +15,7 @@ use super::capture::{analyze, Captures, FuncKind};
 use super::code::{CellIdx, ConstIdx, GlobalIdx, Insn, Offset, Proto, Reg, UpIdx, UpvalSource};
 use super::error::RuntimeError;
 use super::value::Value;
-use crate::frontend::ast::{Block, Ident, Program, Span, StmtKind, TimerKind};
+use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Program, Span, StmtKind, TimerKind};
 
 /// How deeply statements and expressions may nest (the compiler recurses
 /// on them and must not exhaust the Rust stack).
@@ -173,6 +173,39 @@ impl Compiler<'_> {
         p.code.push(insn);
         p.spans.push(span);
         p.code.len() - 1
+    }
+
+    /// Emits an instruction whose table or function operand is the value
+    /// of `operand`, noting what that operand is called in the source.
+    fn emit_noted(&mut self, insn: Insn, span: Span, operand: &Expr) -> usize {
+        let at = self.emit(insn, span);
+        if let Some(desc) = self.describe(operand) {
+            self.fs().proto.notes.push((at as u32, desc.into_boxed_str()));
+        }
+        at
+    }
+
+    /// How an error message names the value of `e`, when it has a name.
+    fn describe(&self, e: &Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::Name(id) => {
+                let n = &id.name;
+                let kind = if find_local(self.fs_ref(), n).is_some() {
+                    "local"
+                } else if self.funcs.iter().any(|f| find_local(f, n).is_some()) {
+                    "upvalue"
+                } else {
+                    "global"
+                };
+                Some(format!("{kind} '{n}'"))
+            }
+            ExprKind::Field { name, .. } => Some(format!("field '{}'", name.name)),
+            ExprKind::Index { index, .. } => match &index.kind {
+                ExprKind::Str(s) => Some(format!("field '{}'", String::from_utf8_lossy(s))),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     fn here(&self) -> usize {

@@ -7,10 +7,11 @@ use crate::runtime::interp::capture::FuncKind;
 use crate::runtime::interp::code::{Insn, Reg};
 
 /// A place an assignment stores to, with its parts already evaluated.
-enum Place {
+enum Place<'e> {
     Var(Var),
-    Index { t: Reg, k: Reg },
-    Field { t: Reg, k: u32 },
+    /// `base` is the table expression, for error messages.
+    Index { t: Reg, k: Reg, base: &'e Expr },
+    Field { t: Reg, k: u32, base: &'e Expr },
 }
 
 impl Compiler<'_> {
@@ -133,7 +134,8 @@ impl Compiler<'_> {
                             self.emit(Insn::GetField { dst: t, t, k }, m.span);
                         }
                         let k = self.str_const(last.name.as_bytes());
-                        self.store(Place::Field { t, k }, r, last.span)
+                        self.emit(Insn::SetField { t, k, v: r }, last.span);
+                        Ok(())
                     }
                 }
             }
@@ -237,7 +239,7 @@ impl Compiler<'_> {
 
     /// Evaluates the parts of an assignment target. With `copy`, parts are
     /// copied to fresh registers so that earlier stores cannot change them.
-    fn place(&mut self, target: &Expr, copy: bool) -> CResult<Place> {
+    fn place<'e>(&mut self, target: &'e Expr, copy: bool) -> CResult<Place<'e>> {
         let eval = |c: &mut Self, e: &Expr| -> CResult<Reg> {
             if copy {
                 let r = c.alloc_reg(e.span)?;
@@ -252,14 +254,14 @@ impl Compiler<'_> {
             ExprKind::Index { base, index } => {
                 let t = eval(self, base)?;
                 if let ExprKind::Str(s) = &index.kind {
-                    return Ok(Place::Field { t, k: self.str_const(s) });
+                    return Ok(Place::Field { t, k: self.str_const(s), base });
                 }
                 let k = eval(self, index)?;
-                Ok(Place::Index { t, k })
+                Ok(Place::Index { t, k, base })
             }
             ExprKind::Field { base, name } => {
                 let t = eval(self, base)?;
-                Ok(Place::Field { t, k: self.str_const(name.name.as_bytes()) })
+                Ok(Place::Field { t, k: self.str_const(name.name.as_bytes()), base })
             }
             _ => error("cannot assign to this expression", target.span),
         }
@@ -276,8 +278,14 @@ impl Compiler<'_> {
             Place::Var(Var::Cell(c)) => Insn::SetCell { c, src },
             Place::Var(Var::Upval(u)) => Insn::SetUpval { u, src },
             Place::Var(Var::Global(g)) => Insn::SetGlobal { g, src },
-            Place::Index { t, k } => Insn::SetIndex { t, k, v: src },
-            Place::Field { t, k } => Insn::SetField { t, k, v: src },
+            Place::Index { t, k, base } => {
+                self.emit_noted(Insn::SetIndex { t, k, v: src }, span, base);
+                return Ok(());
+            }
+            Place::Field { t, k, base } => {
+                self.emit_noted(Insn::SetField { t, k, v: src }, span, base);
+                return Ok(());
+            }
         };
         self.emit(insn, span);
         Ok(())
@@ -300,13 +308,13 @@ impl Compiler<'_> {
                 self.emit(Insn::Inc { dst: cur, a: cur, b: v }, span);
                 self.store(Place::Var(var), cur, span)?;
             }
-            Place::Index { t, k } => {
+            Place::Index { t, k, base } => {
                 let v = self.expr_any(value)?;
-                self.emit(Insn::IncIndex { t, k, v }, span);
+                self.emit_noted(Insn::IncIndex { t, k, v }, span, base);
             }
-            Place::Field { t, k } => {
+            Place::Field { t, k, base } => {
                 let v = self.expr_any(value)?;
-                self.emit(Insn::IncField { t, k, v }, span);
+                self.emit_noted(Insn::IncField { t, k, v }, span, base);
             }
         }
         Ok(())
@@ -321,7 +329,7 @@ impl Compiler<'_> {
             if self.direct_builtin(callee).is_none() {
                 let base = self.call_setup(callee, args)?;
                 let nargs = args.len() as u16;
-                self.emit(Insn::TailCall { base, nargs }, value.span);
+                self.emit_noted(Insn::TailCall { base, nargs }, value.span, callee);
                 return Ok(());
             }
         }
