@@ -20,15 +20,24 @@ fn main() {
     };
     let (program, diags) = ktap::frontend::parse(&src);
     if diags.iter().any(|d| d.is_error()) {
-        eprint!("{}", ktap::frontend::diag::render(&path, &src, &diags, false));
+        eprint!(
+            "{}",
+            ktap::frontend::diag::render(&path, &src, &diags, false)
+        );
         std::process::exit(1);
     }
-    let opts = Options { script_path: path.clone(), args: argv.collect(), ..Options::default() };
+    let opts = Options {
+        script_path: path.clone(),
+        args: argv.collect(),
+        ..Options::default()
+    };
     let start = cpu_seconds();
     let result = run_userspace(&program, opts, Box::new(std::io::stdout()));
     let elapsed = cpu_seconds() - start;
     if let Err(e) = result {
-        let at = e.span.map(|s| ktap::frontend::diag::location(&path, &src, s.start));
+        let at = e
+            .span
+            .map(|s| ktap::frontend::diag::location(&path, &src, s.start));
         eprintln!("error: {} ({})", e.message, at.unwrap_or_default());
         std::process::exit(1);
     }
@@ -37,7 +46,10 @@ fn main() {
 
 /// CPU time used by this process so far.
 fn cpu_seconds() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid timespec for the kernel to fill.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9

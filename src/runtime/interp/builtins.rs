@@ -89,17 +89,26 @@ const MAX_PREALLOC: i64 = 1 << 20;
 impl Builtin {
     /// The name used in error messages.
     pub fn name(self) -> &'static str {
-        REGISTRY.iter().find(|e| e.2 == self).map_or("kdebug", |e| e.1)
+        REGISTRY
+            .iter()
+            .find(|e| e.2 == self)
+            .map_or("kdebug", |e| e.1)
     }
 
     /// Looks up a global builtin (no namespace).
     pub fn global(name: &str) -> Option<Builtin> {
-        REGISTRY.iter().find(|e| e.0.is_none() && e.1 == name).map(|e| e.2)
+        REGISTRY
+            .iter()
+            .find(|e| e.0.is_none() && e.1 == name)
+            .map(|e| e.2)
     }
 
     /// Looks up `namespace.name`.
     pub fn field(namespace: &str, name: &str) -> Option<Builtin> {
-        REGISTRY.iter().find(|e| e.0 == Some(namespace) && e.1 == name).map(|e| e.2)
+        REGISTRY
+            .iter()
+            .find(|e| e.0 == Some(namespace) && e.1 == name)
+            .map(|e| e.2)
     }
 
     /// Runs the builtin on `args`, writing any output to `out`.
@@ -239,11 +248,14 @@ fn table_arg(
 /// The integer argument at index `i`.
 fn int_arg(b: Builtin, args: &[Value], i: usize) -> Result<i64, Throw> {
     let v = args.get(i);
-    v.and_then(Value::to_int).ok_or_else(|| bad(i + 1, b, "number", v))
+    v.and_then(Value::to_int)
+        .ok_or_else(|| bad(i + 1, b, "number", v))
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// `(release, machine)` from uname(2).
@@ -255,8 +267,11 @@ fn uname() -> Option<(String, String)> {
         return None;
     }
     let text = |field: &[libc::c_char]| {
-        let bytes: Vec<u8> =
-            field.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = field
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     Some((text(&u.release), text(&u.machine)))

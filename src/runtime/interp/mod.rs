@@ -121,7 +121,11 @@ impl Interp {
                 vm.globals[i] = v;
             }
         }
-        Ok(Interp { vm, compiled, names })
+        Ok(Interp {
+            vm,
+            compiled,
+            names,
+        })
     }
 
     /// The flag the runtime's signal handler sets on Ctrl-C; polled at loop
@@ -138,7 +142,12 @@ impl Interp {
 
     /// The `tick-N` bodies: their period in nanoseconds and id.
     pub fn ticks(&self) -> Vec<(u64, TickId)> {
-        self.compiled.ticks.iter().enumerate().map(|(i, (ns, _))| (*ns, TickId(i))).collect()
+        self.compiled
+            .ticks
+            .iter()
+            .enumerate()
+            .map(|(i, (ns, _))| (*ns, TickId(i)))
+            .collect()
     }
 
     /// Runs one `tick-N` body.

@@ -2,16 +2,23 @@
 //! flow and loops. Leaves expressions to `expr.rs`; never evaluates.
 
 use super::{error, CResult, Compiler, Var};
-use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind, TimerKind};
-use crate::runtime::interp::capture::FuncKind;
+use crate::frontend::ast::{BinOp, Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind, TimerKind};
 use crate::runtime::interp::code::{Insn, Reg};
 
 /// A place an assignment stores to, with its parts already evaluated.
 enum Place<'e> {
     Var(Var),
     /// `base` is the table expression, for error messages.
-    Index { t: Reg, k: Reg, base: &'e Expr },
-    Field { t: Reg, k: u32, base: &'e Expr },
+    Index {
+        t: Reg,
+        k: Reg,
+        base: &'e Expr,
+    },
+    Field {
+        t: Reg,
+        k: u32,
+        base: &'e Expr,
+    },
 }
 
 impl Compiler<'_> {
@@ -76,10 +83,19 @@ impl Compiler<'_> {
                 self.end_loop(&exits);
                 Ok(())
             }
-            StmtKind::ForNum { var, start, limit, step, body } => {
-                self.for_num(var, start, limit, step.as_ref(), body, span)
-            }
-            StmtKind::ForC { init, cond, step, body } => {
+            StmtKind::ForNum {
+                var,
+                start,
+                limit,
+                step,
+                body,
+            } => self.for_num(var, start, limit, step.as_ref(), body, span),
+            StmtKind::ForC {
+                init,
+                cond,
+                step,
+                body,
+            } => {
                 self.open_scope();
                 if let Some(init) = init {
                     self.stmt(init)?;
@@ -101,9 +117,12 @@ impl Compiler<'_> {
                 self.close_scope();
                 Ok(())
             }
-            StmtKind::ForIn { key, value, iter, body } => {
-                self.for_in(key, value.as_ref(), iter, body, span)
-            }
+            StmtKind::ForIn {
+                key,
+                value,
+                iter,
+                body,
+            } => self.for_in(key, value.as_ref(), iter, body, span),
             StmtKind::Break => {
                 let j = self.emit(Insn::Jmp { off: 0 }, span);
                 match self.fs().loops.last_mut() {
@@ -117,7 +136,11 @@ impl Compiler<'_> {
             StmtKind::Return(value) => self.ret(value.as_ref(), span),
             StmtKind::Block(b) => self.scoped_block(b),
             StmtKind::Function { name, func } => {
-                let fname = name.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(".");
+                let fname = name
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".");
                 let r = self.alloc_reg(span)?;
                 self.closure(&fname, func, r)?;
                 match name.as_slice() {
@@ -140,12 +163,17 @@ impl Compiler<'_> {
                 }
             }
             // Probe bodies run in the kernel, not here.
-            StmtKind::Trace { .. } | StmtKind::Timer { kind: TimerKind::Profile, .. } => Ok(()),
+            StmtKind::Trace { .. }
+            | StmtKind::Timer {
+                kind: TimerKind::Profile,
+                ..
+            } => Ok(()),
             // `compile` takes these at top level; nested ones would run
             // whether or not their block does, so they are refused.
-            StmtKind::Timer { kind: TimerKind::Tick, .. } => {
-                error("tick bodies must be at the top level of the script", span)
-            }
+            StmtKind::Timer {
+                kind: TimerKind::Tick,
+                ..
+            } => error("tick bodies must be at the top level of the script", span),
             StmtKind::TraceEnd { .. } => {
                 error("trace_end must be at the top level of the script", span)
             }
@@ -254,14 +282,22 @@ impl Compiler<'_> {
             ExprKind::Index { base, index } => {
                 let t = eval(self, base)?;
                 if let ExprKind::Str(s) = &index.kind {
-                    return Ok(Place::Field { t, k: self.str_const(s), base });
+                    return Ok(Place::Field {
+                        t,
+                        k: self.str_const(s),
+                        base,
+                    });
                 }
                 let k = eval(self, index)?;
                 Ok(Place::Index { t, k, base })
             }
             ExprKind::Field { base, name } => {
                 let t = eval(self, base)?;
-                Ok(Place::Field { t, k: self.str_const(name.name.as_bytes()), base })
+                Ok(Place::Field {
+                    t,
+                    k: self.str_const(name.name.as_bytes()),
+                    base,
+                })
             }
             _ => error("cannot assign to this expression", target.span),
         }
@@ -305,7 +341,14 @@ impl Compiler<'_> {
                 let cur = self.alloc_reg(span)?;
                 self.load_var(var, cur, target.span);
                 let v = self.expr_any(value)?;
-                self.emit(Insn::Inc { dst: cur, a: cur, b: v }, span);
+                self.emit(
+                    Insn::Inc {
+                        dst: cur,
+                        a: cur,
+                        b: v,
+                    },
+                    span,
+                );
                 self.store(Place::Var(var), cur, span)?;
             }
             Place::Index { t, k, base } => {
@@ -357,7 +400,13 @@ impl Compiler<'_> {
         match step {
             Some(s) => self.expr_to(s, base + 2)?,
             None => {
-                self.emit(Insn::LoadInt { dst: base + 2, val: 1 }, span);
+                self.emit(
+                    Insn::LoadInt {
+                        dst: base + 2,
+                        val: 1,
+                    },
+                    span,
+                );
             }
         }
         self.fs().active = base + 3;
@@ -425,12 +474,6 @@ impl Compiler<'_> {
         };
         self.emit(insn, span);
     }
-
-    /// The kind of function being compiled (used by tests and asserts).
-    #[allow(dead_code)]
-    pub(super) fn kind(&self) -> FuncKind {
-        self.fs_ref().kind
-    }
 }
 
 /// Whether `e` may be compiled straight into the register of the local
@@ -439,6 +482,9 @@ fn direct_ok(e: &Expr) -> bool {
     !matches!(
         &e.kind,
         ExprKind::Table(_)
-            | ExprKind::Binary { op: crate::frontend::ast::BinOp::And | crate::frontend::ast::BinOp::Or, .. }
+            | ExprKind::Binary {
+                op: BinOp::And | BinOp::Or,
+                ..
+            }
     )
 }
