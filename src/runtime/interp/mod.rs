@@ -129,7 +129,7 @@ impl Interp {
     }
 
     /// The flag the runtime's signal handler sets on Ctrl-C; polled at loop
-    /// back-edges and calls (and at the start of every run). The
+    /// back-edges and calls (the first of each run always polls). The
     /// interpreter never clears it: to run trace_end after a Ctrl-C, clear
     /// it first (a second Ctrl-C then interrupts trace_end too).
     pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
