@@ -1,14 +1,16 @@
 //! Runs one ktap script in the userspace interpreter (main, then
 //! trace_end) and reports the CPU time it took on stderr (`time: SECONDS`,
 //! the same clock as Lua's `os.clock`). Used by scripts/bench/interp.sh;
-//! the script's own output goes to stdout.
+//! the script's own output goes to stdout. `--dump` prints the compiled
+//! code instead of running it.
 
-use ktap::runtime::interp::{run_userspace, Options};
+use ktap::runtime::interp::{run_userspace, Interp, Options};
 
 fn main() {
-    let mut argv = std::env::args().skip(1);
+    let mut argv = std::env::args().skip(1).peekable();
+    let dump = argv.next_if_eq("--dump").is_some();
     let Some(path) = argv.next() else {
-        eprintln!("usage: interp_bench SCRIPT [ARGS...]");
+        eprintln!("usage: interp_bench [--dump] SCRIPT [ARGS...]");
         std::process::exit(2);
     };
     let src = match std::fs::read_to_string(&path) {
