@@ -33,6 +33,13 @@ fn main() {
         args: argv.collect(),
         ..Options::default()
     };
+    if dump {
+        match Interp::new(&program, opts, Box::new(std::io::sink())) {
+            Ok(i) => print!("{}", i.disassemble()),
+            Err(e) => eprintln!("error: {}", e.message),
+        }
+        return;
+    }
     let start = cpu_seconds();
     let result = run_userspace(&program, opts, Box::new(std::io::stdout()));
     let elapsed = cpu_seconds() - start;
