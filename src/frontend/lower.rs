@@ -49,6 +49,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         tables: IndexMap::new(),
         table_uses: IndexMap::new(),
         functions: IndexMap::new(),
+        kernel_uses: IndexMap::new(),
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
@@ -60,6 +61,8 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
     for stmt in &program.stmts {
         l.top_level(stmt);
     }
+    let diags = super::check::userspace(program, &l.kernel_uses);
+    l.diags.extend(diags);
     (l.m, l.diags)
 }
 
@@ -98,6 +101,8 @@ struct Lowerer<'a> {
     table_uses: IndexMap<String, TableUses>,
     /// Top-level `function name() {}` definitions, inlined into probes.
     functions: IndexMap<String, ast::FuncBody>,
+    /// Top-level variables probes use, with their type and first use.
+    kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
 }
 
 /// What a probe body can see of its events.
@@ -177,6 +182,9 @@ fn set_local(id: ir::LocalId, value: Expr, span: Option<Span>) -> Stmt {
     Stmt { kind: StmtKind::LocalSet { local: id, value }, span }
 }
 
+/// Builtins that need the userspace interpreter.
+const USERSPACE_ONLY: &[&str] = &["pairs", "len", "table.new", "sort_pairs", "arch", "kernel_v", "num_cpus", "tostring", "tonumber"];
+
 /// Most iterations a loop in a probe may make.
 const MAX_LOOP_ITERATIONS: i64 = 1024;
 
@@ -187,6 +195,14 @@ fn is_zero(e: &ast::Expr) -> bool {
 impl Lowerer<'_> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    fn userspace_only(&mut self, span: Span, name: &str) {
+        self.diags.push(
+            Diagnostic::error(span, format!("`{name}` only works in userspace (main, tick-N, trace_end), not in a probe"))
+                .with_label("userspace only")
+                .with_note("probes can count into tables and print; walk and format the tables in a tick-N or trace_end block"),
+        );
     }
 
     fn unsupported(&mut self, span: Span, what: &str) {
@@ -674,6 +690,7 @@ impl Lowerer<'_> {
         let decl_span = decl.span;
         let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), section, Some(decl_span));
         self.kernel_globals.insert(id.name.clone(), g);
+        self.kernel_uses.entry(id.name.clone()).or_insert((super::check::KernelUse::Number, id.span));
         Some(g)
     }
 
@@ -748,8 +765,8 @@ impl Lowerer<'_> {
                 let site = self.site(kind, Vec::new(), Vec::new(), span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
             }
-            "pairs" | "table.new" => {
-                self.unsupported(span, &format!("`{name}`"));
+            n if USERSPACE_ONLY.contains(&n) || n.starts_with("ansi.") => {
+                self.userspace_only(span, n);
                 None
             }
             "" => {
@@ -1186,6 +1203,10 @@ impl Lowerer<'_> {
                 self.unsupported(span, "in_interrupt() outside syscall events");
                 None
             }
+            n if USERSPACE_ONLY.contains(&n) => {
+                self.userspace_only(span, n);
+                None
+            }
             _ if self.functions.contains_key(name) => {
                 let ((id, body), result) = self.inline_call(ctx, span, name, args)?;
                 let block = Stmt { kind: StmtKind::Block { id, body }, span: Some(span) };
@@ -1244,6 +1265,7 @@ impl Lowerer<'_> {
             syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
+        self.kernel_uses.entry(id.name.clone()).or_insert((super::check::KernelUse::Table, id.span));
         Some((map, key))
     }
 
