@@ -378,3 +378,17 @@ fn loops_locals_and_inlined_functions_in_probes() {
     // Per event: 0+1+2+3 + (1+4+9+16) + 3000 = 3036.
     assert_eq!(run.stdout, "4 3 18\n4 3 18\n4 3 18\n9108\n");
 }
+
+#[test]
+fn user_strings_as_keys_filters_and_output() {
+    need_root!();
+    let script = "var n = {}\n\
+        trace syscalls:sys_enter_openat /execname == \"cat\"/ {\n\
+            if (user_string(arg2) == \"/etc/hostname\") { n[user_string(arg2)] += 1 printf(\"[%s]\\n\", user_string(arg2)) }\n\
+        }\n\
+        trace_end { print(n[\"/etc/hostname\"]) }";
+    let run = finish(ktap(&["-q", "-e", script, "--", "cat", "/etc/hostname", "/etc/hostname"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("[/etc/hostname]\n[/etc/hostname]\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("\n2\n"), "{}", run.stdout);
+}

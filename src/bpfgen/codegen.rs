@@ -25,6 +25,8 @@ mod helper {
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const GET_STACKID: i32 = 27;
+    pub const PROBE_READ_USER_STR: i32 = 114;
+    pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
@@ -446,19 +448,44 @@ impl Gen<'_> {
         RelocTarget::Map(self.m.map(map).name.clone())
     }
 
-    /// Evaluates a key into fresh stack memory and returns its offset.
-    fn key_slot(&mut self, key: &Expr) -> i16 {
-        match key.ty {
-            Ty::Comm => {
-                self.slot();
-                let at = self.slot();
-                self.asm.span = key.span.or(self.asm.span);
+    /// Writes a string value (`Comm` or `Str`) into fresh, zero-padded
+    /// stack memory and returns its offset.
+    fn string_slot(&mut self, value: &Expr) -> i16 {
+        let words = value.ty.size() / 8;
+        let mut at = 0;
+        for _ in 0..words {
+            at = self.slot();
+        }
+        self.asm.span = value.span.or(self.asm.span);
+        match &value.kind {
+            ExprKind::ReadStr { ptr, user } => {
+                let p = self.expr(ptr, 0);
+                self.asm.emit(Insn::mov64_reg(Reg::R3, p));
+                // Zero first: the bytes after the NUL are part of the key.
+                self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+                for w in 0..words as i16 {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
+                }
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size() as i32));
+                self.asm.emit(Insn::call_helper(if *user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+            }
+            _ => {
+                // The command name (strscpy_pad fills all 16 bytes).
                 self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
                 self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-                at
             }
+        }
+        at
+    }
+
+    /// Evaluates a key into fresh stack memory and returns its offset.
+    fn key_slot(&mut self, key: &Expr) -> i16 {
+        match key.ty {
+            Ty::Comm | Ty::Str => self.string_slot(key),
             Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
@@ -538,6 +565,7 @@ impl Gen<'_> {
         // Integer fields are computed first, into stack slots.
         let mut slots = Vec::new();
         for arg in args {
+            // (For a Str field this is the address to read from.)
             if arg.ty != Ty::Comm {
                 let r = self.expr(arg, 0);
                 let slot = self.slot();
@@ -590,13 +618,21 @@ impl Gen<'_> {
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset as i32));
                     self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                 }
+                (Ty::Str, Some(slot)) => {
+                    let ExprKind::ReadStr { user, .. } = arg.kind else { continue };
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Str.size() as i32));
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, *slot));
+                    self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+                }
                 (Ty::Comm, _) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. }, None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
             }
         }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -685,6 +721,43 @@ impl Gen<'_> {
                 }
             }
             ExprKind::Local(l) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[l.index()])),
+            // In expression position a string read yields its address; the
+            // copy happens where the string goes (record, key, compare).
+            ExprKind::ReadStr { ptr, .. } => {
+                let r = self.expr(ptr, d);
+                if r != dst {
+                    self.asm.emit(Insn::mov64_reg(dst, r));
+                }
+            }
+            ExprKind::StrEq { value, literal } => {
+                let saved = self.frame;
+                // Keep enclosing operands: the copy calls helpers only, which
+                // preserve r7..r9, but it evaluates the address at depth 0.
+                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                }
+                let at = self.string_slot(value);
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+                }
+                let mut padded = literal.clone();
+                padded.resize((literal.len() + 1).next_multiple_of(8), 0);
+                let differ = self.asm.label();
+                let end = self.asm.label();
+                for (w, chunk) in padded.chunks(8).enumerate() {
+                    let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, at + 8 * w as i16));
+                    self.asm.emit_wide(Insn::ld_imm64(Reg::R2, word));
+                    self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
+                }
+                self.asm.emit(Insn::mov64_imm(dst, 1));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(differ);
+                self.asm.emit(Insn::mov64_imm(dst, 0));
+                self.asm.bind(end);
+                self.frame = saved;
+            }
             ExprKind::Seq { body, result } => {
                 // Statements reuse r7..r9: keep the enclosing operands safe.
                 let saved = self.frame;

@@ -1035,6 +1035,33 @@ impl Lowerer<'_> {
                 int(ExprKind::Unary { op, operand })
             }
             ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
+                if matches!(lhs.kind, ast::ExprKind::Str(_)) || matches!(rhs.kind, ast::ExprKind::Str(_)) =>
+            {
+                let (lit, other) = match (&lhs.kind, &rhs.kind) {
+                    (ast::ExprKind::Str(l), _) => (l, rhs),
+                    (_, ast::ExprKind::Str(l)) => (l, lhs),
+                    _ => return None,
+                };
+                let value = self.expr(ctx, other)?;
+                if !matches!(value.ty, Ty::Comm | Ty::Str) {
+                    self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
+                    return None;
+                }
+                if lit.len() as u32 >= value.ty.size() {
+                    self.diags.push(
+                        Diagnostic::error(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
+                            .with_label("always false"),
+                    );
+                    return None;
+                }
+                let eq = Expr { kind: ExprKind::StrEq { value: Box::new(value), literal: lit.clone() }, ty: Ty::Int, span };
+                if *op == ast::BinOp::Eq {
+                    Some(eq)
+                } else {
+                    int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(eq) })
+                }
+            }
+            ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
                 if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
             {
                 let other = if matches!(lhs.kind, ast::ExprKind::Nil) { rhs } else { lhs };
@@ -1184,6 +1211,14 @@ impl Lowerer<'_> {
                     _ => divide(ns, 1_000_000_000),
                 }
             }
+            "user_string" | "kernel_string" => {
+                let [ptr] = args else {
+                    self.error(span, format!("{name}() takes one argument: an address"));
+                    return None;
+                };
+                let ptr = self.int_expr(ctx, ptr)?;
+                Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: name == "user_string" }, ty: Ty::Str, span: Some(span) })
+            }
             "stack" | "ustack" => {
                 no_args(self);
                 let user = name == "ustack";
@@ -1329,7 +1364,7 @@ impl Lowerer<'_> {
 fn ty_name(ty: Ty) -> &'static str {
     match ty {
         Ty::Int => "number",
-        Ty::Comm | Ty::ArgStr { .. } => "string",
+        Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probename",
         Ty::Stack { .. } => "stack",
     }

@@ -84,6 +84,9 @@ pub enum Ty {
     Int,
     /// The current task's command name: 16 bytes, NUL padded.
     Comm,
+    /// A string read from memory (`user_string`, `kernel_string`): up to
+    /// [`STR_LEN`] bytes with its NUL.
+    Str,
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
@@ -94,6 +97,9 @@ pub enum Ty {
     /// rendered in userspace with the event's format.
     ArgStr { start: u32, len: u32 },
 }
+
+/// Bytes a kernel string holds, NUL included (bpftrace's default too).
+pub const STR_LEN: u32 = 64;
 
 /// What a tracepoint field holds, for rendering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +131,7 @@ impl Ty {
         match self {
             Ty::Int | Ty::ProbeName | Ty::Stack { .. } => 8,
             Ty::Comm => 16,
+            Ty::Str => STR_LEN,
             Ty::ArgStr { len, .. } => 8 + len,
         }
     }
@@ -371,6 +378,10 @@ pub enum ExprKind {
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
     Local(LocalId),
+    /// `user_string(ptr)` / `kernel_string(ptr)` (a [`Ty::Str`]).
+    ReadStr { ptr: Box<Expr>, user: bool },
+    /// A string (`Comm` or `Str`) equals a literal, as 0/1.
+    StrEq { value: Box<Expr>, literal: Vec<u8> },
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).
