@@ -48,6 +48,8 @@ pub struct Options {
     pub verbose: bool,
     /// Load the programs but attach nothing (`-d`).
     pub dry_run: bool,
+    /// Prefix what probes print with the wall-clock time (`-T`).
+    pub timestamps: bool,
     /// Trace only this process (`-p`, or the `-- CMD` child).
     pub target_pid: Option<u32>,
     /// Trace only this CPU (`-C`).
@@ -284,6 +286,25 @@ fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec
     Value::Table(Rc::new(RefCell::new(table)))
 }
 
+/// `HH:MM:SS.micros` of the wall clock (UTC).
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = now.as_secs();
+    format!("{:02}:{:02}:{:02}.{:06}", s / 3600 % 24, s / 60 % 60, s % 60, now.subsec_micros())
+}
+
+/// Raises the open-file limit to its hard maximum.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid rlimit to fill and then to set.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// CLOCK_REALTIME − CLOCK_BOOTTIME, so boot-clock stamps taken in the
 /// kernel become wall-clock times consistent with userspace.
 fn boot_to_real_ns() -> i64 {
@@ -378,6 +399,10 @@ pub fn run(
         }
     }
 
+    // Every classic tracepoint or perf event link holds a file descriptor:
+    // a big wildcard needs many.
+    raise_fd_limit();
+
     // Attach every program to the events it serves.
     let mut links: Vec<Link> = Vec::new();
     let mut skipped = Vec::new();
@@ -389,7 +414,11 @@ pub fn run(
         let attach_error = |what: String, e: libbpf_rs::Error| Error {
             message: format!("cannot attach to {what}: {e}"),
             span: Some(probe.span),
-            notes: Vec::new(),
+            notes: if e.kind() == libbpf_rs::ErrorKind::Other && e.to_string().contains("Too many open files") {
+                vec!["each attached event holds a file descriptor: raise the limit (`ulimit -n`) or trace fewer events".into()]
+            } else {
+                Vec::new()
+            },
         };
         match info.kind {
             ir::ProgKind::Perf => {
@@ -511,6 +540,9 @@ pub fn run(
     let drain = |w: &mut SharedOut, interp: &mut Interp| -> Result<bool, Error> {
         let records = std::mem::take(&mut *queue.borrow_mut());
         for rec in &records {
+            if opts.timestamps {
+                let _ = write!(w, "{} ", timestamp());
+            }
             match handle_record(module, &dec, rec, w)? {
                 Action::Continue => {}
                 Action::Exit => return Ok(true),
