@@ -38,6 +38,9 @@ const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// bpf_get_stackid flags.
 const BPF_F_USER_STACK: i32 = 1 << 8;
+/// Flags of bpf_ringbuf_submit.
+const BPF_RB_NO_WAKEUP: i32 = 1;
+const BPF_RB_FORCE_WAKEUP: i32 = 2;
 /// Flags of bpf_map_update_elem.
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
@@ -635,8 +638,12 @@ impl Gen<'_> {
                 (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
             }
         }
+        // Records don't wake the reader, which drains on a short timer: one
+        // wake-up per event would cost the traced process microseconds.
+        // Only the records that end tracing wake it at once.
+        let flags = if site.kind == ir::SiteKind::Exit { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, flags));
         self.asm.emit(Insn::call_helper(helper::RINGBUF_SUBMIT));
         self.asm.bind(end);
     }

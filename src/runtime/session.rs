@@ -59,6 +59,9 @@ pub struct Options {
     pub child: Option<super::child::Child>,
 }
 
+/// How often the ring buffer is drained: the latency of printed output.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// libbpf's messages since the last take; shown live with `-v`.
 static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
 static VERBOSE: AtomicBool = AtomicBool::new(false);
@@ -589,11 +592,14 @@ pub fn run(
         }
         let now = Instant::now();
         let until_tick = next_tick.iter().map(|t| t.saturating_duration_since(now)).min();
-        let timeout = until_tick.unwrap_or(Duration::from_millis(100)).min(Duration::from_millis(100));
+        let timeout = until_tick.unwrap_or(DRAIN_INTERVAL).min(DRAIN_INTERVAL);
         match &ringbuf {
             Some(rb) => {
-                // EINTR from a signal is an ordinary wake-up.
+                // Records don't wake us (only exit() does): sleep until the
+                // next drain, then take everything. EINTR from a signal is
+                // an ordinary wake-up.
                 let _ = rb.poll_raw(timeout);
+                let _ = rb.consume_raw();
             }
             None => std::thread::sleep(timeout.min(Duration::from_millis(20))),
         }
