@@ -392,3 +392,14 @@ fn user_strings_as_keys_filters_and_output() {
     assert!(run.stdout.contains("[/etc/hostname]\n[/etc/hostname]\n"), "{}", run.stdout);
     assert!(run.stdout.ends_with("\n2\n"), "{}", run.stdout);
 }
+
+#[test]
+fn tables_filled_in_main_reach_the_kernel() {
+    need_root!();
+    let script = "var weight = {}\nweight[\"ktap-workload\"] = 7\nweight[\"other\"] = 1\nvar sum = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { if (weight[execname] != nil) { sum[1] += weight[execname] } }\n\
+        trace_end { print(sum[1]) }";
+    let run = traced(script, 1, 6, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "42\n");
+}

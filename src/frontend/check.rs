@@ -36,7 +36,14 @@ pub fn userspace(program: &ast::Program, kernel: &IndexMap<String, (KernelUse, S
             // Probe bodies are checked by lowering.
             ast::StmtKind::Trace { .. } | ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. } => {}
             ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, .. }, .. }) if is_kdebug(callee) => {}
-            ast::StmtKind::Var { values, .. } => values.iter().for_each(|v| c.expr(v)),
+            ast::StmtKind::Var { names, values } => {
+                values.iter().for_each(|v| c.expr(v));
+                // Top-level `var x = ...` initialises the global itself.
+                for (n, v) in names.iter().zip(values) {
+                    let target = ast::Expr { kind: ast::ExprKind::Name(n.clone()), span: n.span };
+                    c.assign(&target, v);
+                }
+            }
             _ => c.stmt(s),
         }
     }

@@ -226,6 +226,20 @@ enum Action<'m> {
     Delete { var: &'m str },
 }
 
+/// A userspace value as the kernel stores it for `ty`, if it has that type.
+fn encode(ty: Ty, v: &Value) -> Option<Vec<u8>> {
+    match (ty, v) {
+        (Ty::Int, Value::Int(i)) => Some(i.to_le_bytes().to_vec()),
+        (Ty::Int, Value::Bool(b)) => Some(i64::from(*b).to_le_bytes().to_vec()),
+        (Ty::Comm | Ty::Str, Value::Str(s)) if (s.len() as u32) < ty.size() => {
+            let mut b = s.as_bytes().to_vec();
+            b.resize(ty.size() as usize, 0);
+            Some(b)
+        }
+        _ => None,
+    }
+}
+
 /// Turns one ring-buffer record into output, or into an action.
 fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<Action<'m>, Error> {
     let Some(tag) = rec.get(..8) else { return Ok(Action::Continue) };
@@ -382,6 +396,36 @@ pub fn run(
     if opts.dry_run {
         let _ = writeln!(out.clone(), "Loaded {} program(s); not attaching (-d).", compiled.programs.len());
         return Ok(Outcome::Done);
+    }
+
+    // Tables the main context filled reach the kernel before any probe runs.
+    for map_ir in &module.maps {
+        let Some(info) = &map_ir.table else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
+        for (k, v) in t.borrow().iter() {
+            let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
+                return Err(Error::new(format!(
+                    "table `{}` holds {} -> {} in the main context, but probes use it as {:?} -> {:?}",
+                    info.var,
+                    k.type_name(),
+                    v.type_name(),
+                    info.key,
+                    info.value
+                )));
+            };
+            let r = if map_ir.kind == ir::MapKind::PercpuHash {
+                // The whole value on one CPU, zero on the others: the sum
+                // userspace reads back is the value.
+                let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
+                per_cpu[0] = value;
+                map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
+            } else {
+                map.update(&key, &value, libbpf_rs::MapFlags::ANY)
+            };
+            r.map_err(|e| lib(&format!("cannot fill table `{}` from the main context", info.var), e))?;
+        }
     }
 
     // Syscall filters: number -> probename id + 1.
