@@ -403,3 +403,39 @@ fn tables_filled_in_main_reach_the_kernel() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "42\n");
 }
+
+#[test]
+fn tid_uid_cpu_and_cpu_option() {
+    need_root!();
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("skipped: taskset not installed");
+        return;
+    }
+    // The workload pinned to CPU 1: -C 1 sees all of its calls, -C 0 none.
+    for (cpu, expect) in [("1", 4u64), ("0", 0)] {
+        let mut work = Command::new("taskset")
+            .args(["-c", "1"])
+            .arg(support::workload())
+            .args(["2", "2"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("workload");
+        let script = format!(
+            "var n = 0\nvar bad = 0\ntrace syscalls:sys_enter_getppid /pid == {}/ {{ n += 1 if (tid == pid || uid != 0 || cpu != 1) {{ bad += 1 }} }}\ntrace_end {{ print(n, bad) }}",
+            work.id()
+        );
+        let mut child = ktap(&["-C", cpu, "-e", &script]).spawn().expect("spawn");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = String::new();
+        out.read_line(&mut banner).expect("banner");
+        work.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
+        assert!(work.wait().expect("wait").success());
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let mut run = finish(child, Duration::from_secs(30));
+        out.read_to_string(&mut run.stdout).expect("rest");
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        // Threads have their own tid; root's uid is 0.
+        assert_eq!(run.stdout, format!("{expect}\t0\n"), "-C {cpu}");
+    }
+}
