@@ -452,6 +452,7 @@ pub fn run(
 
     // Attach every program to the events it serves.
     let mut links: Vec<Link> = Vec::new();
+    let mut slow_links = 0;
     let mut skipped = Vec::new();
     for info in &compiled.programs {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
@@ -507,6 +508,7 @@ pub fn run(
                     let cookie = module.probe_name_id(info.probe, i);
                     let result = match &probe.attach[i] {
                         ir::Attach::Tracepoint { system, event } => {
+                            slow_links += 1;
                             let opts = libbpf_rs::TracepointOpts { cookie, ..Default::default() };
                             prog.attach_tracepoint_with_opts(libbpf_rs::TracepointCategory::Custom(system.clone()), event, opts)
                         }
@@ -704,8 +706,48 @@ pub fn run(
         eprintln!("ktap: warning: {failures} table updates failed (a table was full: size it with table.new(narr, nrec))");
     }
     drop(ringbuf);
-    drop(links);
+    teardown(links, slow_links);
     Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })
+}
+
+/// From how many classic tracepoint links detaching moves to the
+/// background.
+const BACKGROUND_TEARDOWN_FROM: usize = 32;
+
+/// Detaches everything. Closing a classic tracepoint link waits for an RCU
+/// grace period under a kernel-wide lock, one after another (tens of ms
+/// each), so with many of them a forked child holds the last references
+/// and closes them while ktap itself exits at once. The programs already
+/// deliver nothing (the stop flag is set).
+fn teardown(links: Vec<Link>, slow_links: usize) {
+    if slow_links < BACKGROUND_TEARDOWN_FROM {
+        drop(links);
+        return;
+    }
+    let _ = std::io::stdout().flush();
+    // SAFETY: the child only calls async-signal-safe functions (setsid,
+    // open, dup2, _exit) before exiting.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::setsid();
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+            }
+            // Exiting closes every descriptor: the slow detach happens here.
+            libc::_exit(0);
+        }
+    }
+    if pid > 0 {
+        eprintln!("ktap: {slow_links} tracepoints are being detached in the background (pid {pid})");
+        // Our references go with the process; the child's are the last.
+        std::mem::forget(links);
+    } else {
+        drop(links);
+    }
 }
 
 fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &GlobalLayout) -> Option<&'v SectionView> {
