@@ -178,6 +178,20 @@ fn local_expr(id: ir::LocalId, span: Option<Span>) -> Expr {
     Expr { kind: ExprKind::Local(id), ty: Ty::Int, span }
 }
 
+fn constant(v: i64, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Const(v), ty: Ty::Int, span }
+}
+
+fn binary(op: ir::BinOp, lhs: Expr, rhs: Expr, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, ty: Ty::Int, span }
+}
+
+/// `while (cond) { inner; counter += step }`.
+fn counted_loop_stmt(counter: ir::LocalId, cond: Expr, inner: Vec<Stmt>, step: i64, trips: u32, sp: Option<Span>) -> Stmt {
+    let next = binary(ir::BinOp::Add, local_expr(counter, sp), constant(step, sp), sp);
+    Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips }, span: sp }
+}
+
 fn set_local(id: ir::LocalId, value: Expr, span: Option<Span>) -> Stmt {
     Stmt { kind: StmtKind::LocalSet { local: id, value }, span }
 }
@@ -869,15 +883,7 @@ impl Lowerer<'_> {
         let sp = Some(span);
         let counter = ctx.new_local(Ty::Int);
         out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
-        let cond = Expr {
-            kind: ExprKind::Binary {
-                op: if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge },
-                lhs: Box::new(local_expr(counter, sp)),
-                rhs: Box::new(Expr { kind: ExprKind::Const(b), ty: Ty::Int, span: sp }),
-            },
-            ty: Ty::Int,
-            span: sp,
-        };
+        let cond = binary(if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge }, local_expr(counter, sp), constant(b, sp), sp);
         ctx.scopes.push(IndexMap::new());
         let visible = ctx.declare(&var.name, Ty::Int);
         let mut inner = vec![set_local(visible, local_expr(counter, sp), Some(var.span))];
@@ -885,12 +891,7 @@ impl Lowerer<'_> {
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
         ctx.scopes.pop();
-        let next = Expr {
-            kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(c), ty: Ty::Int, span: sp }) },
-            ty: Ty::Int,
-            span: sp,
-        };
-        out.push(Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips as u32 }, span: sp });
+        out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
     /// `for (init; cond; step)` when it has the shape of a counted loop:
@@ -947,22 +948,13 @@ impl Lowerer<'_> {
             ast::BinOp::Ge => ir::BinOp::Ge,
             _ => ir::BinOp::Ne,
         };
-        let cond = Expr {
-            kind: ExprKind::Binary { op: ir_op, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(b), ty: Ty::Int, span: sp }) },
-            ty: Ty::Int,
-            span: sp,
-        };
+        let cond = binary(ir_op, local_expr(counter, sp), constant(b, sp), sp);
         let mut inner = Vec::new();
         ctx.loops += 1;
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
         ctx.scopes.pop();
-        let next = Expr {
-            kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(c), ty: Ty::Int, span: sp }) },
-            ty: Ty::Int,
-            span: sp,
-        };
-        out.push(Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips as u32 }, span: sp });
+        out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
     fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
