@@ -64,13 +64,27 @@ fn finish(mut child: Child, limit: Duration) -> Run {
 /// ktap gets SIGINT once the workload is done; otherwise the script must end
 /// by itself.
 fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    let mut work = Command::new(support::workload())
-        .args([threads.to_string(), count.to_string()])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start workload");
-    let script = script.replace("{PID}", &work.id().to_string());
-    let mut child = ktap(&["-e", &script]).spawn().expect("start ktap");
+    traced_with(&[], &[], script, threads, count, interrupt)
+}
+
+/// `traced` with extra ktap options (`{PID}` replaced there too) and a
+/// command the workload runs under (e.g. `taskset -c 1`).
+fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(support::workload());
+            c
+        }
+        None => Command::new(support::workload()),
+    };
+    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
+    let pid = work.id().to_string();
+    let script = script.replace("{PID}", &pid);
+    let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
+    args.extend(["-e".to_string(), script]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = ktap(&args).spawn().expect("start ktap");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -274,20 +288,8 @@ fn command_after_double_dash_is_traced_from_its_start() {
 #[test]
 fn pid_option_limits_tracing_to_one_process() {
     need_root!();
-    let mut work = Command::new(support::workload()).args(["1", "777"]).stdin(Stdio::piped()).spawn().expect("workload");
-    let pid = work.id().to_string();
     let script = "var n = 0\ntrace syscalls:sys_enter_getppid { n += 1 }\ntrace_end { print(n) }";
-    let mut child = ktap(&["-p", &pid, "-e", script]).spawn().expect("spawn");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut banner = String::new();
-    out.read_line(&mut banner).expect("banner");
-    assert!(banner.starts_with("Tracing"), "{banner}");
-    work.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
-    assert!(work.wait().expect("wait").success());
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut run = finish(child, Duration::from_secs(30));
-    out.read_to_string(&mut run.stdout).expect("rest");
+    let run = traced_with(&["-p", "{PID}"], &[], script, 1, 777, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "777\n");
 }
@@ -412,30 +414,13 @@ fn tid_uid_cpu_and_cpu_option() {
         return;
     }
     // The workload pinned to CPU 1: -C 1 sees all of its calls, -C 0 none.
-    for (cpu, expect) in [("1", 4u64), ("0", 0)] {
-        let mut work = Command::new("taskset")
-            .args(["-c", "1"])
-            .arg(support::workload())
-            .args(["2", "2"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("workload");
-        let script = format!(
-            "var n = 0\nvar bad = 0\ntrace syscalls:sys_enter_getppid /pid == {}/ {{ n += 1 if (tid == pid || uid != 0 || cpu != 1) {{ bad += 1 }} }}\ntrace_end {{ print(n, bad) }}",
-            work.id()
-        );
-        let mut child = ktap(&["-C", cpu, "-e", &script]).spawn().expect("spawn");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut banner = String::new();
-        out.read_line(&mut banner).expect("banner");
-        work.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
-        assert!(work.wait().expect("wait").success());
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        let mut run = finish(child, Duration::from_secs(30));
-        out.read_to_string(&mut run.stdout).expect("rest");
+    let script = "var n = 0\nvar bad = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 if (tid == pid || uid != 0 || cpu != 1) { bad += 1 } }\n\
+        trace_end { print(n, bad) }";
+    for (cpu, expect) in [("1", "4\t0\n"), ("0", "0\t0\n")] {
+        let run = traced_with(&["-C", cpu], &["taskset", "-c", "1"], script, 2, 2, true);
         assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
         // Threads have their own tid; root's uid is 0.
-        assert_eq!(run.stdout, format!("{expect}\t0\n"), "-C {cpu}");
+        assert_eq!(run.stdout, expect, "-C {cpu}");
     }
 }
