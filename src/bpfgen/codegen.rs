@@ -948,17 +948,23 @@ impl Gen<'_> {
                 self.asm.emit(insn);
             }
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let j = match op {
-                    BinOp::Eq => JmpOp::Jeq,
-                    BinOp::Ne => JmpOp::Jne,
-                    BinOp::Lt => JmpOp::Jslt,
-                    BinOp::Le => JmpOp::Jsle,
-                    BinOp::Gt => JmpOp::Jsgt,
-                    _ => JmpOp::Jsge,
-                };
+                let j = compare_op(op).unwrap_or(JmpOp::Jeq);
                 self.bool_from_jump(Insn::jmp_reg(j, l, r, 0), l);
             }
-            BinOp::And | BinOp::Or => unreachable_logic(),
+            // `expr` short-circuits these; with both operands already at
+            // hand the result is still well defined.
+            BinOp::And | BinOp::Or => {
+                let decided = self.asm.label();
+                let end = self.asm.label();
+                let (on, result) = if op == BinOp::And { (JmpOp::Jeq, 0) } else { (JmpOp::Jne, 1) };
+                self.asm.jump(Insn::jmp_imm(on, l, 0, 0), decided);
+                self.asm.jump(Insn::jmp_imm(on, r, 0, 0), decided);
+                self.asm.emit(Insn::mov64_imm(l, 1 - result));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(decided);
+                self.asm.emit(Insn::mov64_imm(l, result));
+                self.asm.bind(end);
+            }
         }
     }
 
@@ -1014,9 +1020,6 @@ impl Gen<'_> {
         }
     }
 }
-
-/// And/Or are lowered with jumps in `expr`, never through `binary`.
-fn unreachable_logic() {}
 
 /// The signed conditional jump of a comparison.
 fn compare_op(op: BinOp) -> Option<JmpOp> {
