@@ -424,3 +424,21 @@ fn tid_uid_cpu_and_cpu_option() {
         assert_eq!(run.stdout, expect, "-C {cpu}");
     }
 }
+
+#[test]
+fn printing_probes_do_not_trace_the_tracer() {
+    need_root!();
+    // Without self-exclusion each printed line would be a write event.
+    let mut child = ktap(&["-e", "trace syscalls:sys_enter_write /execname == \"ktap\"/ { print(pid) }"]).spawn().expect("spawn");
+    let me = child.id().to_string();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    out.read_line(&mut banner).expect("banner");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut run = finish(child, Duration::from_secs(10));
+    out.read_to_string(&mut run.stdout).expect("rest");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(!run.stdout.lines().any(|l| l == me), "ktap traced its own writes: {}", run.stdout.lines().count());
+}

@@ -253,6 +253,7 @@ impl Lowerer<'_> {
         self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
         self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
         self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Section::Data, None));
+        self.m.self_pid = Some(self.add_global("ktap_self_pid", None, Section::Data, None));
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -338,6 +339,8 @@ impl Lowerer<'_> {
         let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
         let mut ctx = ProbeCtx::new(own, argstr_window, syscalls);
         let mut stmts = self.prologue();
+        let prologue_len = stmts.len();
+        let sites_before = self.m.sites.len();
         let mut inner = Vec::new();
         self.block(&mut ctx, body, &mut inner);
         match filter {
@@ -350,6 +353,11 @@ impl Lowerer<'_> {
                 }
             }
             None => stmts.extend(inner),
+        }
+        if self.m.sites.len() > sites_before {
+            // A probe that prints must not see the tracer's own writes, or
+            // each line it prints would make another event.
+            stmts.insert(prologue_len, self.skip_self());
         }
         if found_events.is_empty() {
             return;
@@ -457,6 +465,16 @@ impl Lowerer<'_> {
     }
 
     /// What every probe checks first: the stop flag, then -p and -C.
+    /// `if (pid == ktap's pid) return`.
+    fn skip_self(&self) -> Stmt {
+        let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+        let cond = match self.m.self_pid {
+            Some(g) => binary(ir::BinOp::Eq, synth(ExprKind::Builtin(Builtin::Pid)), synth(ExprKind::Global(g)), None),
+            None => constant(0, None),
+        };
+        Stmt { kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] }, span: None }
+    }
+
     fn prologue(&self) -> Vec<Stmt> {
         let mut stmts = Vec::new();
         if let Some(stop) = self.m.stop_flag {

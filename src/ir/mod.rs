@@ -71,6 +71,9 @@ pub struct Module {
     pub target_pid: Option<GlobalId>,
     /// CPU to trace (`-C`) plus one, 0 for all; set before load.
     pub target_cpu: Option<GlobalId>,
+    /// The tracer's own process id, set before load: probes that print
+    /// skip its events.
+    pub self_pid: Option<GlobalId>,
     /// The stack trace map, once a probe takes a stack.
     pub stacks: Option<MapId>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.

@@ -152,6 +152,9 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
     if is(module.target_cpu) {
         return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
     }
+    if is(module.self_pid) {
+        return Ok(i64::from(std::process::id()));
+    }
     if is(module.boot_to_real) {
         return Ok(boot_to_real_ns());
     }
