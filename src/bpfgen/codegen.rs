@@ -11,6 +11,8 @@ use crate::frontend::ast::Span;
 use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
+mod fetch;
+
 /// BPF helper ids (include/uapi/linux/bpf.h).
 mod helper {
     pub const KTIME_GET_NS: i32 = 5;
@@ -165,6 +167,8 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
         ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
+        ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
+        ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
     };
     let mut g = Gen { m, probe, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
     g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
@@ -386,7 +390,8 @@ impl Gen<'_> {
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 at
             }
-            Ty::Int | Ty::ProbeName => {
+            // (Lowering refuses fetched strings as keys.)
+            Ty::Int | Ty::ProbeName | Ty::MemStr(_) => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -508,7 +513,8 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int | Ty::ProbeName, None) => {}
+                (Ty::MemStr(space), Some(slot)) => self.copy_string(space, *slot, off, ir::MEM_STR_BYTES),
+                (Ty::Int | Ty::ProbeName | Ty::MemStr(_), None) => {}
             }
         }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -533,6 +539,7 @@ impl Gen<'_> {
                 }
             }
             ExprKind::Builtin(b) => self.builtin(*b, dst),
+            ExprKind::Fetch(f) => self.fetch(f, dst),
             ExprKind::Global(g) => {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));

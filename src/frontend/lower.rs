@@ -9,6 +9,8 @@ use super::diag::Diagnostic;
 use crate::ir::{self, Attach, Builtin, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
+pub mod dynprobe;
+
 /// One field of a tracepoint's record, from its format file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventField {
@@ -30,6 +32,26 @@ pub trait EventSource {
     fn similar(&self, system: &str, event: &str) -> Vec<String>;
     /// The number of syscall `name` (`openat`), if known.
     fn syscall_nr(&self, name: &str) -> Option<u32>;
+    /// The path a binary spec (`/bin/ls`, `libc`) names.
+    fn resolve_binary(&self, _binary: &str) -> Result<String, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The functions of a binary whose names match `glob`.
+    fn user_symbols(&self, _binary: &str, _glob: &str) -> Result<dynprobe::UserSymbols, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The USDT markers of a binary whose names match `glob`.
+    fn sdt_markers(&self, _binary: &str, _glob: &str) -> Result<dynprobe::SdtMarkers, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// Traceable kernel functions matching `glob`, sorted.
+    fn kernel_functions(&self, _glob: &str) -> Result<Vec<String>, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The address of a kernel symbol (for `@sym` fetches).
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// Size of the ring buffer that carries records to userspace.
@@ -109,6 +131,8 @@ struct ProbeCtx {
     /// Set when the body or filter reads an event field: then it needs a
     /// classic tracepoint program.
     uses_fields: std::cell::Cell<bool>,
+    /// For k/uprobes and USDT: the arguments the probe spec gives.
+    dynamic: Option<dynprobe::ArgLayout>,
 }
 
 fn is_zero(e: &ast::Expr) -> bool {
@@ -186,6 +210,9 @@ impl Lowerer<'_> {
     }
 
     fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
+        if specs.iter().any(|s| !matches!(s.kind, ast::EventKind::Tracepoint { .. })) {
+            return self.dyn_trace(span, specs, filter, body);
+        }
         let mut found_events: Vec<(String, String)> = Vec::new();
         let mut formats: Vec<Vec<EventField>> = Vec::new();
         for spec in specs {
@@ -216,19 +243,12 @@ impl Lowerer<'_> {
                         Err(e) => self.error(spec.span, e),
                     }
                 }
-                ast::EventKind::Probe { binary: None, .. } => {
-                    self.error(spec.span, "kernel probes (probe:FUNC) are not supported yet");
-                }
-                ast::EventKind::Probe { binary: Some(_), .. } => {
-                    self.error(spec.span, "user probes (probe:BINARY:FUNC) are not supported yet");
-                }
-                ast::EventKind::Sdt { .. } => {
-                    self.error(spec.span, "USDT probes (sdt:BINARY:MARKER) are not supported yet");
-                }
+                // Routed to dyn_trace above.
+                ast::EventKind::Probe { .. } | ast::EventKind::Sdt { .. } => {}
             }
         }
         let fields = common_layout(&formats);
-        let mut ctx = ProbeCtx { fields, in_filter: false, uses_fields: std::cell::Cell::new(false) };
+        let mut ctx = ProbeCtx { fields, in_filter: false, uses_fields: std::cell::Cell::new(false), dynamic: None };
         let mut stmts = Vec::new();
         if let Some(stop) = self.m.stop_flag {
             // Deliver nothing once userspace has begun to stop.
@@ -669,6 +689,9 @@ impl Lowerer<'_> {
                 }
             }
         }
+        if let Some(e) = self.dyn_name(ctx, id, span) {
+            return e;
+        }
         if id.name == "probename" {
             return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
         }
@@ -688,6 +711,10 @@ impl Lowerer<'_> {
             return None;
         };
         let key = self.expr(ctx, index)?;
+        if matches!(key.ty, Ty::MemStr(_)) {
+            self.unsupported(index.span, "a fetched string as a table key");
+            return None;
+        }
         if let Some(t) = self.tables.get(&id.name) {
             if t.key != key.ty {
                 let d = Diagnostic::error(index.span, format!("table `{}` is keyed by {} here", id.name, ty_name(key.ty)))
@@ -730,6 +757,9 @@ impl Lowerer<'_> {
     }
 
     fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
+        if let Some(layout) = &ctx.dynamic {
+            return self.dyn_arg(layout, n, span);
+        }
         let Some(fields) = &ctx.fields else {
             self.error(span, "the events of this probe have different fields; `argN` is ambiguous");
             return None;
@@ -745,6 +775,9 @@ impl Lowerer<'_> {
     }
 
     fn event_field(&mut self, ctx: &ProbeCtx, name: &str, span: Span) -> Option<Expr> {
+        if let Some(layout) = &ctx.dynamic {
+            return self.dyn_field(layout, name, span);
+        }
         let Some(fields) = &ctx.fields else {
             self.error(span, "the events of this probe have different fields");
             return None;
@@ -777,6 +810,7 @@ fn ty_name(ty: Ty) -> &'static str {
         Ty::Int => "a number",
         Ty::Comm => "a string",
         Ty::ProbeName => "probename",
+        Ty::MemStr(_) => "a string",
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod ast;
 pub mod diag;
+pub mod fetch;
 pub mod lower;
 pub mod lexer;
 pub mod parser;

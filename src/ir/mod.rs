@@ -27,6 +27,7 @@ pub mod print;
 pub mod validate;
 
 use crate::frontend::ast::Span;
+pub use crate::frontend::fetch::RegOffset;
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -79,7 +80,14 @@ pub enum Ty {
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
+    /// A NUL-terminated string read from probed memory straight into a
+    /// record ([`MEM_STR_BYTES`] bytes): the value is its address until
+    /// then. Only print/printf arguments have this type.
+    MemStr(AddrSpace),
 }
+
+/// Bytes a fetched `:string` argument takes in a record, NUL included.
+pub const MEM_STR_BYTES: u32 = 64;
 
 impl Ty {
     /// Bytes the value occupies in a record or a global.
@@ -87,6 +95,7 @@ impl Ty {
         match self {
             Ty::Int | Ty::ProbeName => 8,
             Ty::Comm => 16,
+            Ty::MemStr(_) => MEM_STR_BYTES,
         }
     }
 }
@@ -162,6 +171,59 @@ pub enum Attach {
     /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
     /// syscall number through the probe's filter map.
     Syscall { event: String, nr: u32, exit: bool },
+    /// A uprobe or uretprobe at a file offset of a binary (a USDT marker
+    /// too, with its semaphore as the uprobe reference counter).
+    Uprobe(UprobePoint),
+    /// A kprobe or kretprobe on a kernel function.
+    Kprobe { symbol: String, ret: bool, spec: Span },
+}
+
+/// An offset in a file (not a virtual address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileOffset(pub u64);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobePoint {
+    /// The resolved path of the binary.
+    pub binary: String,
+    /// The function (or `provider:marker`) as `probename` names it.
+    pub name: String,
+    pub offset: FileOffset,
+    pub ret: bool,
+    /// A USDT semaphore, counted up by the kernel while attached.
+    pub ref_ctr: Option<FileOffset>,
+    /// The spec it came from, for attach errors.
+    pub spec: Span,
+}
+
+/// Where probed memory is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSpace {
+    User,
+    Kernel,
+}
+
+/// A value fetched at a k/uprobe, generated as BPF: registers are loads
+/// from the `struct pt_regs` context, memory goes through
+/// `bpf_probe_read_{user,kernel}`. `bytes`/`signed` give the final width.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    pub loc: FetchLoc,
+    pub bytes: u8,
+    pub signed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchLoc {
+    /// A register at probe time.
+    Reg(RegOffset),
+    Const(i64),
+    /// The probed function's address (`bpf_get_func_ip`).
+    FuncIp,
+    /// `base + offset`, not dereferenced (a string's address).
+    Offset { base: Box<FetchLoc>, offset: i64 },
+    /// `bytes` of memory at `base + offset`.
+    Mem { base: Box<FetchLoc>, offset: i64, bytes: u8, space: AddrSpace },
 }
 
 /// How a group of attach points runs: one BPF program per kind per probe.
@@ -171,6 +233,10 @@ pub enum ProgKind {
     RawTracepoint,
     SysEnter,
     SysExit,
+    /// A `struct pt_regs` program attached as uprobes/uretprobes.
+    Uprobe,
+    /// The same for kprobes/kretprobes.
+    Kprobe,
 }
 
 impl Attach {
@@ -180,6 +246,8 @@ impl Attach {
             Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
             Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
             Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
+            Attach::Uprobe(_) => ProgKind::Uprobe,
+            Attach::Kprobe { .. } => ProgKind::Kprobe,
         }
     }
 
@@ -187,6 +255,8 @@ impl Attach {
     pub fn event(&self) -> &str {
         match self {
             Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
+            Attach::Uprobe(u) => &u.name,
+            Attach::Kprobe { symbol, .. } => symbol,
         }
     }
 
@@ -195,6 +265,8 @@ impl Attach {
         match self {
             Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
             Attach::Syscall { event, .. } => format!("syscalls:{event}"),
+            Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
+            Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
         }
     }
 }
@@ -305,6 +377,8 @@ pub enum ExprKind {
     MapHas { map: MapId, key: Box<Expr> },
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
+    /// A k/uprobe fetch argument (k/uprobe programs only).
+    Fetch(Fetch),
 }
 
 /// What userspace does with a record.

@@ -5,6 +5,9 @@ pub mod interp;
 pub mod tracefs;
 pub mod child;
 pub mod session;
+pub mod elfsyms;
+pub mod kprobe;
+pub mod uprobe;
 
 use std::cell::RefCell;
 use std::io::{self, Write};

@@ -176,6 +176,7 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
             Ty::Int => Value::Int(i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
             Ty::Comm => comm_value(bytes),
             Ty::ProbeName => probe_name_value(names, bytes),
+            Ty::MemStr(_) => comm_value(bytes),
         });
     }
     for (at, c) in &site.consts {
@@ -215,7 +216,7 @@ fn probe_name_value(names: &[String], bytes: &[u8]) -> Value {
 fn decode(ty: Ty, names: &[String], bytes: &[u8]) -> Value {
     match ty {
         Ty::Int => Value::Int(i64::from_le_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))),
-        Ty::Comm => comm_value(bytes),
+        Ty::Comm | Ty::MemStr(_) => comm_value(bytes),
         Ty::ProbeName => probe_name_value(names, bytes),
     }
 }
@@ -347,6 +348,8 @@ pub fn run(
                 let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
                 links.push(link);
             }
+            ir::ProgKind::Uprobe => super::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, &mut links, &mut skipped)?,
+            ir::ProgKind::Kprobe => super::kprobe::attach(&prog, module, info.probe, &info.attach, &mut links, &mut skipped)?,
             ir::ProgKind::Tracepoint | ir::ProgKind::RawTracepoint => {
                 for &i in &info.attach {
                     let cookie = module.probe_name_id(info.probe, i);
@@ -359,7 +362,7 @@ pub fn run(
                             let opts = libbpf_rs::RawTracepointOpts { cookie, ..Default::default() };
                             prog.attach_raw_tracepoint_with_opts(event, opts)
                         }
-                        ir::Attach::Syscall { .. } => continue,
+                        ir::Attach::Syscall { .. } | ir::Attach::Uprobe(_) | ir::Attach::Kprobe { .. } => continue,
                     };
                     match result {
                         Ok(link) => links.push(link),
