@@ -315,3 +315,47 @@ fn list_events_by_glob() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("no tracepoint matches"), "{}", run.stderr);
 }
+
+#[test]
+fn argstr_renders_like_the_kernel() {
+    need_root!();
+    let script = "trace syscalls:sys_enter_getppid, syscalls:sys_exit_getppid /pid == {PID}/ { print(argstr) }";
+    let run = traced(script, 1, 2, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{:?}", run.stdout);
+    assert_eq!(lines[0], "sys_getppid()");
+    assert!(lines[1].starts_with("sys_getppid -> 0x"), "{}", lines[1]);
+}
+
+#[test]
+fn kernel_stacks_are_symbolized_table_keys() {
+    need_root!();
+    let script = "var s = {}\ntrace syscalls:sys_enter_getppid /pid == {PID}/ { s[stack()] += 1 }\n\
+        trace_end { for (k, v in pairs(s)) { print(k, v) } }";
+    let run = traced(script, 1, 50, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("do_syscall_64"), "{}", run.stdout);
+    assert!(run.stdout.trim_end().ends_with("\t50"), "{}", run.stdout);
+}
+
+#[test]
+fn gettimeofday_in_probe_matches_userspace_clock() {
+    need_root!();
+    let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { print(gettimeofday_s()) }";
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let run = traced(script, 1, 1, true);
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let t: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
+    assert!(before <= t && t <= after, "{before} <= {t} <= {after}");
+}
+
+#[test]
+fn profile_samples_a_busy_process_on_every_cpu() {
+    need_root!();
+    let script = "var n = 0\nprofile-1ms { if (pid == {PID}) { n += 1 } }\ntrace_end { print(n) }";
+    let run = traced(script, 2, 2_000_000, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let n: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
+    assert!(n >= 10, "only {n} samples of a busy process");
+}

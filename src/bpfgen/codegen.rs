@@ -25,6 +25,8 @@ mod helper {
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const PROBE_READ_KERNEL: i32 = 113;
+    pub const KTIME_GET_BOOT_NS: i32 = 125;
+    pub const GET_STACKID: i32 = 27;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
@@ -32,7 +34,10 @@ mod helper {
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+/// bpf_get_stackid flags.
+const BPF_F_USER_STACK: i32 = 1 << 8;
 /// Flags of bpf_map_update_elem.
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
@@ -125,6 +130,7 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
             map_type: match map.kind {
                 MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
                 MapKind::Array => BPF_MAP_TYPE_ARRAY,
+                MapKind::StackTrace => BPF_MAP_TYPE_STACK_TRACE,
                 MapKind::Hash => BPF_MAP_TYPE_HASH,
                 MapKind::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
             },
@@ -167,10 +173,11 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
         ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
+        ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
         ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
         ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
     };
-    let mut g = Gen { m, probe, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
+    let mut g = Gen { m, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
     g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
     let exit = g.asm.label();
     if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
@@ -242,7 +249,6 @@ impl Asm {
 
 struct Gen<'a> {
     m: &'a Module,
-    probe: usize,
     asm: Asm,
     /// Bytes of stack in use below r10, and the most ever used.
     frame: i32,
@@ -391,7 +397,7 @@ impl Gen<'_> {
                 at
             }
             // (Lowering refuses fetched strings as keys.)
-            Ty::Int | Ty::ProbeName | Ty::MemStr(_) => {
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_) => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -503,9 +509,24 @@ impl Gen<'_> {
         for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
             let off = *off as i16;
             match (arg.ty, slot) {
-                (Ty::Int | Ty::ProbeName, Some(slot)) => {
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. }, Some(slot)) => {
                     self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
+                }
+                (Ty::ArgStr { len, .. }, Some(slot)) => {
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
+                    let ExprKind::ArgStr { offset } = arg.kind else { continue };
+                    // Copied with probe_read: the window may reach past the
+                    // record's fixed part (into its dynamic strings), which
+                    // direct context loads may not (the kernel refuses to
+                    // attach a program whose context reads exceed the event).
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off) + 8));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset as i32));
+                    self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                 }
                 (Ty::Comm, _) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -514,7 +535,7 @@ impl Gen<'_> {
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
                 (Ty::MemStr(space), Some(slot)) => self.copy_string(space, *slot, off, ir::MEM_STR_BYTES),
-                (Ty::Int | Ty::ProbeName | Ty::MemStr(_), None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_), None) => {}
             }
         }
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -551,14 +572,34 @@ impl Gen<'_> {
                     4 => Size::W,
                     _ => Size::DW,
                 };
-                self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                if *offset < 8 {
+                    // The common header is not directly readable from a
+                    // tracepoint context (kernel/trace/bpf_trace.c,
+                    // tp_prog_is_valid_access): copy it out instead.
+                    let saved = self.frame;
+                    let slot = self.slot();
+                    self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, *size as i32));
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, *offset as i32));
+                    self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R10, slot));
+                    self.frame = saved;
+                } else {
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                }
                 if *signed && *size < 8 {
                     let shift = 64 - 8 * *size as i32;
                     self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, shift));
                     self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));
                 }
             }
-            ExprKind::ProbeName => match self.probe_name_slot {
+            // In expression position argstr yields the event's id; the
+            // record copy happens in `emit_record`.
+            ExprKind::ProbeName | ExprKind::ArgStr { .. } => match self.probe_name_slot {
                 Some(slot) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot)),
                 None => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
@@ -566,6 +607,23 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 }
             },
+            ExprKind::Stack { user } => {
+                if let Some(stacks) = self.m.stacks {
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+                    self.asm.load_addr(Reg::R2, RelocTarget::Map(self.m.map(stacks).name.clone()));
+                    self.asm.emit(Insn::mov64_imm(Reg::R3, if *user { BPF_F_USER_STACK } else { 0 }));
+                    self.asm.emit(Insn::call_helper(helper::GET_STACKID));
+                    // Keep the id's 32 bits (negative: no stack) ...
+                    self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
+                    if *user {
+                        // ... and the process in the high half.
+                        self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
+                    }
+                }
+            }
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });
                 let saved = self.frame;
@@ -779,6 +837,17 @@ impl Gen<'_> {
             Builtin::Cpu => {
                 self.asm.emit(Insn::call_helper(helper::GET_SMP_PROCESSOR_ID));
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
+            }
+            Builtin::RealtimeNs => {
+                self.asm.emit(Insn::call_helper(helper::KTIME_GET_BOOT_NS));
+                match self.m.boot_to_real {
+                    Some(g) => {
+                        self.asm.load_addr(Reg::R1, self.global_target(g));
+                        self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Add, dst, Reg::R0));
+                    }
+                    None => self.asm.emit(Insn::mov64_reg(dst, Reg::R0)),
+                }
             }
             Builtin::KtimeNs => {
                 self.asm.emit(Insn::call_helper(helper::KTIME_GET_NS));

@@ -11,16 +11,7 @@ use indexmap::IndexMap;
 
 pub mod dynprobe;
 
-/// One field of a tracepoint's record, from its format file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventField {
-    pub name: String,
-    pub offset: u32,
-    pub size: u32,
-    pub signed: bool,
-    /// `common_*` fields that every event has.
-    pub common: bool,
-}
+pub use crate::ir::{EventField, FieldKind};
 
 /// What lowering needs to know of the kernel's events.
 pub trait EventSource {
@@ -56,6 +47,13 @@ pub trait EventSource {
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// Frames kept per stack (the kernel's default perf_event_max_stack) and
+/// distinct stacks kept.
+const STACK_DEPTH: u32 = 127;
+const STACK_ENTRIES: u32 = 16384;
+/// Room for `__data_loc` strings in an `argstr` copy, and its cap.
+const ARGSTR_DYNAMIC_BYTES: u32 = 256;
+const ARGSTR_MAX_BYTES: u32 = 1024;
 /// From how many syscall events a probe rides raw_syscalls.
 const RIDE_RAW_SYSCALLS_FROM: usize = 4;
 /// Syscall numbers a syscall filter map covers.
@@ -125,12 +123,16 @@ struct Lowerer<'a> {
 struct ProbeCtx {
     /// Fields after the common ones, in format order, if every attached
     /// event agrees on them.
-    fields: Option<Vec<EventField>>,
+    formats: Vec<Vec<EventField>>,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
     /// Set when the body or filter reads an event field: then it needs a
     /// classic tracepoint program.
     uses_fields: std::cell::Cell<bool>,
+    /// The bytes of the record `argstr` copies: (offset, length).
+    argstr_window: Option<(u32, u32)>,
+    /// How many of the probe's events are syscall events, of how many.
+    syscalls: (usize, usize),
     /// For k/uprobes and USDT: the arguments the probe spec gives.
     dynamic: Option<dynprobe::ArgLayout>,
 }
@@ -172,6 +174,7 @@ impl Lowerer<'_> {
         self.m.map_failures = Some(failures);
         self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
         self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
+        self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Section::Data, None));
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -201,8 +204,9 @@ impl Lowerer<'_> {
     fn top_level(&mut self, stmt: &ast::Stmt) {
         match &stmt.kind {
             ast::StmtKind::Trace { events, filter, body } => self.trace(stmt.span, events, filter.as_ref(), body),
-            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. } => {
-                self.error(stmt.span, "profile-N probes are not supported yet");
+            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, period, body } => self.profile(stmt.span, period, body),
+            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, span }) if is_kdebug(callee) => {
+                self.kdebug(*span, callee, args)
             }
             // Everything else runs in userspace (the interpreter).
             _ => {}
@@ -247,44 +251,11 @@ impl Lowerer<'_> {
                 ast::EventKind::Probe { .. } | ast::EventKind::Sdt { .. } => {}
             }
         }
-        let fields = common_layout(&formats);
-        let mut ctx = ProbeCtx { fields, in_filter: false, uses_fields: std::cell::Cell::new(false), dynamic: None };
-        let mut stmts = Vec::new();
-        if let Some(stop) = self.m.stop_flag {
-            // Deliver nothing once userspace has begun to stop.
-            stmts.push(Stmt {
-                kind: StmtKind::If {
-                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
-                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
-                    otherwise: vec![],
-                },
-                span: None,
-            });
-        }
-        // -p/-- and -C: `if (target && pid != target) return`.
-        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
-            let Some(target) = target else { continue };
-            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
-            let current = if bias == 0 {
-                synth(ExprKind::Builtin(builtin))
-            } else {
-                synth(ExprKind::Binary {
-                    op: ir::BinOp::Add,
-                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
-                    rhs: Box::new(synth(ExprKind::Const(bias))),
-                })
-            };
-            let other = synth(ExprKind::Binary {
-                op: ir::BinOp::Ne,
-                lhs: Box::new(current),
-                rhs: Box::new(synth(ExprKind::Global(target))),
-            });
-            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
-            stmts.push(Stmt {
-                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
-                span: None,
-            });
-        }
+        let argstr_window = argstr_window(&formats);
+        let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
+        let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
+        let mut ctx = ProbeCtx { formats: own, in_filter: false, uses_fields: std::cell::Cell::new(false), argstr_window, syscalls, dynamic: None };
+        let mut stmts = self.prologue();
         let mut inner = Vec::new();
         self.block(&mut ctx, body, &mut inner);
         match filter {
@@ -323,7 +294,59 @@ impl Lowerer<'_> {
                 });
             }
         }
-        self.m.probes.push(ir::Probe { attach, body: stmts, span });
+        let formats = formats.into_iter().map(|f| f.into_iter().filter(|f| !f.common).collect()).collect();
+        self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
+    }
+
+    /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
+    /// `"sched:sched_switch"`): a probe registered by a call.
+    fn kdebug(&mut self, span: Span, callee: &ast::Expr, args: &[ast::Expr]) {
+        let ast::ExprKind::Field { name, .. } = &callee.kind else { return };
+        if name.name != "tracepoint" {
+            self.unsupported(callee.span, &format!("kdebug.{}", name.name));
+            return;
+        }
+        let (Some(ast::Expr { kind: ast::ExprKind::Str(event), span: event_span }), Some(ast::Expr { kind: ast::ExprKind::Function(func), .. }), 2) =
+            (args.first(), args.get(1), args.len())
+        else {
+            self.error(span, "kdebug.tracepoint takes an event name and a function: kdebug.tracepoint(\"sched_switch\", function () { ... })");
+            return;
+        };
+        if !func.params.is_empty() {
+            self.error(func.span, "the probe function takes no parameters");
+        }
+        let text = String::from_utf8_lossy(event).into_owned();
+        let (system, event) = match text.split_once(':') {
+            Some((s, e)) => (s.to_string(), e.to_string()),
+            None => ("*".to_string(), text.clone()),
+        };
+        // The span of the text inside the quotes.
+        let inner = ast::Span { start: event_span.start + 1, end: event_span.end.saturating_sub(1).max(event_span.start + 1) };
+        let spec = ast::EventSpec {
+            kind: ast::EventKind::Tracepoint { system: ast::Word { text: system, span: inner }, event: ast::Word { text: event, span: inner } },
+            fetch_args: Vec::new(),
+            span: inner,
+        };
+        self.trace(span, &[spec], None, &func.body);
+    }
+
+    /// `profile-N { }`: a perf cpu-clock event on every CPU.
+    fn profile(&mut self, span: Span, period: &ast::Period, body: &ast::Block) {
+        if period.nanos == 0 {
+            return; // The parser reported the bad period.
+        }
+        let mut ctx = ProbeCtx {
+            formats: Vec::new(),
+            in_filter: false,
+            uses_fields: std::cell::Cell::new(false),
+            argstr_window: None,
+            syscalls: (0, 1),
+            dynamic: None,
+        };
+        let mut stmts = self.prologue();
+        self.block(&mut ctx, body, &mut stmts);
+        let name = format!("profile-{}", period_text(period.nanos));
+        self.m.probes.push(ir::Probe { attach: vec![Attach::Profile { period_ns: period.nanos, name }], formats: vec![Vec::new()], body: stmts, span });
     }
 
     /// The cheapest way to attach to an event that still gives the body
@@ -350,6 +373,47 @@ impl Lowerer<'_> {
             return Attach::Tracepoint { system, event };
         }
         Attach::RawTracepoint { system, event }
+    }
+
+    /// What every probe checks first: the stop flag, then -p and -C.
+    fn prologue(&self) -> Vec<Stmt> {
+        let mut stmts = Vec::new();
+        if let Some(stop) = self.m.stop_flag {
+            // Deliver nothing once userspace has begun to stop.
+            stmts.push(Stmt {
+                kind: StmtKind::If {
+                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
+                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
+                    otherwise: vec![],
+                },
+                span: None,
+            });
+        }
+        // -p/-- and -C: `if (target && pid != target) return`.
+        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
+            let Some(target) = target else { continue };
+            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+            let current = if bias == 0 {
+                synth(ExprKind::Builtin(builtin))
+            } else {
+                synth(ExprKind::Binary {
+                    op: ir::BinOp::Add,
+                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
+                    rhs: Box::new(synth(ExprKind::Const(bias))),
+                })
+            };
+            let other = synth(ExprKind::Binary {
+                op: ir::BinOp::Ne,
+                lhs: Box::new(current),
+                rhs: Box::new(synth(ExprKind::Global(target))),
+            });
+            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
+            stmts.push(Stmt {
+                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
+                span: None,
+            });
+        }
+        stmts
     }
 
     fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
@@ -518,7 +582,35 @@ impl Lowerer<'_> {
                 let site = self.site(SiteKind::Exit, Vec::new(), Vec::new(), span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
             }
-            "print_hist" | "delete" | "pairs" | "table.new" => {
+            "print_hist" | "delete" => {
+                let var = match args.first().map(|a| &a.kind) {
+                    Some(ast::ExprKind::Name(id)) if self.vars.get(&id.name).is_some_and(|d| d.table.is_some()) => id.name.clone(),
+                    _ => {
+                        self.error(span, format!("{name}() in a probe takes a table declared at the top level"));
+                        return None;
+                    }
+                };
+                let kind = if name == "delete" {
+                    if args.len() > 1 {
+                        self.unsupported(span, "delete(t, key) (use t[key] = nil)");
+                        return None;
+                    }
+                    SiteKind::Delete { var }
+                } else {
+                    let n = match args.get(1).map(|a| &a.kind) {
+                        None => 20,
+                        Some(ast::ExprKind::Int(n)) if *n > 0 => *n as usize,
+                        Some(_) => {
+                            self.error(args[1].span, "print_hist's count in a probe must be a positive number literal");
+                            return None;
+                        }
+                    };
+                    SiteKind::PrintHist { var, n }
+                };
+                let site = self.site(kind, Vec::new(), Vec::new(), span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
+            }
+            "pairs" | "table.new" => {
                 self.unsupported(span, &format!("`{name}`"));
                 None
             }
@@ -650,10 +742,7 @@ impl Lowerer<'_> {
                 self.unsupported(e.span, "a string literal outside printf's format");
                 None
             }
-            ast::ExprKind::Call { .. } => {
-                self.unsupported(e.span, "a call used as a value");
-                None
-            }
+            ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
             ast::ExprKind::Index { base, index } => {
                 let (map, key) = self.table_key(ctx, base, index)?;
                 int(ExprKind::MapGet { map, key: Box::new(key) })
@@ -683,7 +772,7 @@ impl Lowerer<'_> {
             return self.event_arg(ctx, n, span);
         }
         if ctx.in_filter && !self.vars.contains_key(&id.name) {
-            if let Some(fields) = &ctx.fields {
+            if let Some(fields) = ctx.formats.first() {
                 if fields.iter().any(|f| f.name == id.name) {
                     return self.event_field(ctx, &id.name, span);
                 }
@@ -696,11 +785,90 @@ impl Lowerer<'_> {
             return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
         }
         if id.name == "argstr" {
+            if let Some((offset, len)) = ctx.argstr_window {
+                ctx.uses_fields.set(true);
+                return Some(Expr { kind: ExprKind::ArgStr { offset }, ty: Ty::ArgStr { start: offset, len }, span: Some(span) });
+            }
             self.unsupported(span, &format!("`{}`", id.name));
             return None;
         }
         let g = self.kernel_global(id)?;
         Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
+    }
+
+    fn stack_map(&mut self) -> ir::MapId {
+        if let Some(id) = self.m.stacks {
+            return id;
+        }
+        let id = ir::MapId(self.m.maps.len() as u32);
+        self.m.maps.push(ir::Map {
+            name: "ktap_stacks".into(),
+            kind: ir::MapKind::StackTrace,
+            key_size: 4,
+            value_size: STACK_DEPTH * 8,
+            max_entries: STACK_ENTRIES,
+            table: None,
+            syscall_filter: None,
+        });
+        self.m.stacks = Some(id);
+        id
+    }
+
+    /// Builtin functions that return a value in a probe.
+    fn call_value(&mut self, ctx: &ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
+        let ast::ExprKind::Name(id) = &callee.kind else {
+            self.unsupported(callee.span, "calling this expression");
+            return None;
+        };
+        let int = |kind| Some(Expr { kind, ty: Ty::Int, span: Some(span) });
+        let divide = |ns: Expr, by: i64| {
+            Some(Expr {
+                kind: ExprKind::Binary { op: ir::BinOp::Div, lhs: Box::new(ns), rhs: Box::new(Expr { kind: ExprKind::Const(by), ty: Ty::Int, span: None }) },
+                ty: Ty::Int,
+                span: Some(span),
+            })
+        };
+        let name = id.name.as_str();
+        let no_args = |l: &mut Self| {
+            if !args.is_empty() {
+                l.error(span, format!("{name}() takes no arguments"));
+            }
+        };
+        match name {
+            "gettimeofday_ns" | "gettimeofday_us" | "gettimeofday_ms" | "gettimeofday_s" => {
+                no_args(self);
+                let ns = Expr { kind: ExprKind::Builtin(Builtin::RealtimeNs), ty: Ty::Int, span: Some(span) };
+                match name {
+                    "gettimeofday_ns" => Some(ns),
+                    "gettimeofday_us" => divide(ns, 1_000),
+                    "gettimeofday_ms" => divide(ns, 1_000_000),
+                    _ => divide(ns, 1_000_000_000),
+                }
+            }
+            "stack" | "ustack" => {
+                no_args(self);
+                let user = name == "ustack";
+                self.stack_map();
+                Some(Expr { kind: ExprKind::Stack { user }, ty: Ty::Stack { user }, span: Some(span) })
+            }
+            "in_interrupt" => {
+                no_args(self);
+                let (sys, all) = ctx.syscalls;
+                if sys == all && all > 0 {
+                    // Syscall events fire in process context only.
+                    return int(ExprKind::Const(0));
+                }
+                // The record header's flags are not filled for BPF
+                // programs (kernel/trace/trace_syscalls.c,
+                // perf_call_bpf_enter), so only syscall events can answer.
+                self.unsupported(span, "in_interrupt() outside syscall events");
+                None
+            }
+            _ => {
+                self.unsupported(callee.span, &format!("calling `{name}` for its value"));
+                None
+            }
+        }
     }
 
     /// The map behind `base` and the lowered key, creating the map on first
@@ -717,9 +885,9 @@ impl Lowerer<'_> {
         }
         if let Some(t) = self.tables.get(&id.name) {
             if t.key != key.ty {
-                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by {} here", id.name, ty_name(key.ty)))
+                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by a {} here", id.name, ty_name(key.ty)))
                     .with_label(format!("a {} key", ty_name(key.ty)))
-                    .with_secondary(t.key_span, format!("but by {} here", ty_name(t.key)));
+                    .with_secondary(t.key_span, format!("but by a {} here", ty_name(t.key)));
                 self.diags.push(d);
                 return None;
             }
@@ -756,19 +924,35 @@ impl Lowerer<'_> {
         Some((map, key))
     }
 
+    fn field_expr(&mut self, f: &EventField, span: Span) -> Option<Expr> {
+        if f.kind != FieldKind::Int {
+            self.unsupported(span, &format!("reading the string or array field `{}`", f.name));
+            return None;
+        }
+        Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
+    }
+
+    /// `argN`: the N-th field after the common ones, which must sit at the
+    /// same place in every event of the probe.
     fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
         if let Some(layout) = &ctx.dynamic {
             return self.dyn_arg(layout, n, span);
         }
-        let Some(fields) = &ctx.fields else {
-            self.error(span, "the events of this probe have different fields; `argN` is ambiguous");
+        if ctx.formats.is_empty() {
+            self.error(span, "`argN` needs a tracepoint event");
             return None;
-        };
+        }
         ctx.uses_fields.set(true);
-        match fields.get(n) {
-            Some(f) => field_expr(f, span),
-            None => {
-                self.error(span, format!("this event has {} arguments (arg0..arg{})", fields.len(), fields.len().saturating_sub(1)));
+        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.get(n)).collect();
+        match agree(&picked) {
+            Ok(f) => self.field_expr(&f, span),
+            Err(None) => {
+                let fewest = ctx.formats.iter().map(Vec::len).min().unwrap_or(0);
+                self.error(span, format!("`arg{n}` does not exist: this event has {fewest} arguments (arg0..arg{})", fewest.saturating_sub(1)));
+                None
+            }
+            Err(Some(_)) => {
+                self.error(span, format!("`arg{n}` differs between the events of this probe; split them into separate `trace` blocks"));
                 None
             }
         }
@@ -778,14 +962,19 @@ impl Lowerer<'_> {
         if let Some(layout) = &ctx.dynamic {
             return self.dyn_field(layout, name, span);
         }
-        let Some(fields) = &ctx.fields else {
-            self.error(span, "the events of this probe have different fields");
+        let Some(fields) = ctx.formats.first() else {
+            self.error(span, "event fields need a tracepoint event");
             return None;
         };
         ctx.uses_fields.set(true);
-        match fields.iter().find(|f| f.name == name) {
-            Some(f) => field_expr(f, span),
-            None => {
+        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.iter().find(|f| f.name == name)).collect();
+        match agree(&picked) {
+            Ok(f) => self.field_expr(&f, span),
+            Err(Some(_)) => {
+                self.error(span, format!("field `{name}` differs between the events of this probe; split them into separate `trace` blocks"));
+                None
+            }
+            Err(None) => {
                 let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
                 self.diags.push(
                     Diagnostic::error(span, format!("this event has no field `{name}`"))
@@ -797,21 +986,28 @@ impl Lowerer<'_> {
     }
 }
 
-fn field_expr(f: &EventField, span: Span) -> Option<Expr> {
-    if ![1, 2, 4, 8].contains(&f.size) {
-        // Arrays and strings inline in the record are not integers.
-        return None;
-    }
-    Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
-}
 
 fn ty_name(ty: Ty) -> &'static str {
     match ty {
-        Ty::Int => "a number",
-        Ty::Comm => "a string",
+        Ty::Int => "number",
+        Ty::Comm | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probename",
-        Ty::MemStr(_) => "a string",
+        Ty::Stack { .. } => "stack",
+        Ty::MemStr(_) => "string",
     }
+}
+
+/// The span of event record bytes that `argstr` needs to render any of
+/// the probe's events: all non-common fields, plus room for the dynamic
+/// strings (`__data_loc`) that follow them.
+fn argstr_window(formats: &[Vec<EventField>]) -> Option<(u32, u32)> {
+    let fields = || formats.iter().flatten().filter(|f| !f.common);
+    let start = fields().map(|f| f.offset).min()?;
+    let end = fields().map(|f| f.offset + f.size).max()?;
+    let dynamic = if fields().any(|f| f.kind == FieldKind::DataLoc) { ARGSTR_DYNAMIC_BYTES } else { 0 };
+    let start = start & !7;
+    let len = (end - start + dynamic).next_multiple_of(8).min(ARGSTR_MAX_BYTES);
+    Some((start, len))
 }
 
 /// The size a table-valued initializer asks for (0: default).
@@ -915,14 +1111,34 @@ fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) 
     }
 }
 
-/// The non-common fields shared by every format, if they all agree.
-fn common_layout(formats: &[Vec<EventField>]) -> Option<Vec<EventField>> {
-    let first: Vec<EventField> = formats.first()?.iter().filter(|f| !f.common).cloned().collect();
-    let same = formats.iter().all(|f| {
-        let rest: Vec<&EventField> = f.iter().filter(|f| !f.common).collect();
-        rest.len() == first.len() && rest.iter().zip(&first).all(|(a, b)| a.offset == b.offset && a.size == b.size && a.signed == b.signed)
-    });
-    same.then_some(first)
+fn is_kdebug(callee: &ast::Expr) -> bool {
+    matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == "kdebug"))
+}
+
+/// `1s`, `100ms`, `10us` or `5ns`: the largest unit that divides.
+fn period_text(ns: u64) -> String {
+    for (unit, size) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+        if ns % size == 0 {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{ns}ns")
+}
+
+/// The field every event has in the same place; `Err(None)` when some
+/// event lacks it, `Err(Some(_))` when they disagree.
+fn agree(picked: &[Option<&EventField>]) -> Result<EventField, Option<EventField>> {
+    let Some(Some(first)) = picked.first() else { return Err(None) };
+    for p in picked {
+        match p {
+            None => return Err(None),
+            Some(f) if (f.offset, f.size, f.signed, f.kind) != (first.offset, first.size, first.signed, first.kind) => {
+                return Err(Some((*f).clone()))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok((*first).clone())
 }
 
 /// Number of arguments a printf format consumes.

@@ -68,6 +68,10 @@ pub struct Module {
     pub target_pid: Option<GlobalId>,
     /// CPU to trace (`-C`) plus one, 0 for all; set before load.
     pub target_cpu: Option<GlobalId>,
+    /// The stack trace map, once a probe takes a stack.
+    pub stacks: Option<MapId>,
+    /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
+    pub boot_to_real: Option<GlobalId>,
 }
 
 /// The static type of a kernel value.
@@ -80,6 +84,12 @@ pub enum Ty {
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
+    /// A stack trace id in the stack map (low 32 bits) and, for user
+    /// stacks, the process id (high 32 bits); symbolized in userspace.
+    Stack { user: bool },
+    /// `argstr`: which event fired, then this many bytes of its record,
+    /// rendered in userspace with the event's format.
+    ArgStr { start: u32, len: u32 },
     /// A NUL-terminated string read from probed memory straight into a
     /// record ([`MEM_STR_BYTES`] bytes): the value is its address until
     /// then. Only print/printf arguments have this type.
@@ -89,12 +99,37 @@ pub enum Ty {
 /// Bytes a fetched `:string` argument takes in a record, NUL included.
 pub const MEM_STR_BYTES: u32 = 64;
 
+/// What a tracepoint field holds, for rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Int,
+    /// A fixed `char name[N]` array.
+    CharArray,
+    /// A `__data_loc char[]` string: a u32 of (length << 16 | offset).
+    DataLoc,
+    /// Any other array or struct.
+    Other,
+}
+
+/// One field of a tracepoint's record, from its format file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventField {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    /// `common_*` fields that every event has.
+    pub common: bool,
+    pub kind: FieldKind,
+}
+
 impl Ty {
     /// Bytes the value occupies in a record or a global.
     pub fn size(self) -> u32 {
         match self {
-            Ty::Int | Ty::ProbeName => 8,
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } => 8,
             Ty::Comm => 16,
+            Ty::ArgStr { len, .. } => 8 + len,
             Ty::MemStr(_) => MEM_STR_BYTES,
         }
     }
@@ -131,6 +166,8 @@ pub enum MapKind {
     RingBuf,
     /// An array indexed by a u32 (syscall filters).
     Array,
+    /// Stack traces by id (`stack()`, `ustack()`).
+    StackTrace,
     /// A table shared by all CPUs, updated atomically.
     Hash,
     /// A table only ever added to in the kernel: one copy per CPU, summed
@@ -171,6 +208,8 @@ pub enum Attach {
     /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
     /// syscall number through the probe's filter map.
     Syscall { event: String, nr: u32, exit: bool },
+    /// `profile-N`: a software cpu-clock perf event on every CPU.
+    Profile { period_ns: u64, name: String },
     /// A uprobe or uretprobe at a file offset of a binary (a USDT marker
     /// too, with its semaphore as the uprobe reference counter).
     Uprobe(UprobePoint),
@@ -186,7 +225,7 @@ pub struct FileOffset(pub u64);
 pub struct UprobePoint {
     /// The resolved path of the binary.
     pub binary: String,
-    /// The function (or `provider:marker`) as `probename` names it.
+    /// The function, offset or USDT marker, as `probename` names it.
     pub name: String,
     pub offset: FileOffset,
     pub ret: bool,
@@ -233,6 +272,7 @@ pub enum ProgKind {
     RawTracepoint,
     SysEnter,
     SysExit,
+    Perf,
     /// A `struct pt_regs` program attached as uprobes/uretprobes.
     Uprobe,
     /// The same for kprobes/kretprobes.
@@ -246,6 +286,7 @@ impl Attach {
             Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
             Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
             Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
+            Attach::Profile { .. } => ProgKind::Perf,
             Attach::Uprobe(_) => ProgKind::Uprobe,
             Attach::Kprobe { .. } => ProgKind::Kprobe,
         }
@@ -255,6 +296,7 @@ impl Attach {
     pub fn event(&self) -> &str {
         match self {
             Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
+            Attach::Profile { name, .. } => name,
             Attach::Uprobe(u) => &u.name,
             Attach::Kprobe { symbol, .. } => symbol,
         }
@@ -265,6 +307,7 @@ impl Attach {
         match self {
             Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
             Attach::Syscall { event, .. } => format!("syscalls:{event}"),
+            Attach::Profile { name, .. } => name.clone(),
             Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
             Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
         }
@@ -274,6 +317,9 @@ impl Attach {
 #[derive(Clone, Debug)]
 pub struct Probe {
     pub attach: Vec<Attach>,
+    /// The non-common fields of each attach point's event (tracepoints;
+    /// empty otherwise), for rendering `argstr`.
+    pub formats: Vec<Vec<EventField>>,
     pub body: Vec<Stmt>,
     pub span: Span,
 }
@@ -320,6 +366,9 @@ pub enum Builtin {
     Cpu,
     /// `bpf_ktime_get_ns`.
     KtimeNs,
+    /// Wall-clock nanoseconds: boot time plus the offset userspace
+    /// measured (`Module::boot_to_real`).
+    RealtimeNs,
     /// The command name (a [`Ty::Comm`]).
     Execname,
 }
@@ -332,6 +381,7 @@ impl Builtin {
             Builtin::Uid => "uid",
             Builtin::Cpu => "cpu",
             Builtin::KtimeNs => "ktime_ns",
+            Builtin::RealtimeNs => "gettimeofday_ns()",
             Builtin::Execname => "execname",
         }
     }
@@ -377,6 +427,10 @@ pub enum ExprKind {
     MapHas { map: MapId, key: Box<Expr> },
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
+    /// The current kernel or user stack (a [`Ty::Stack`]).
+    Stack { user: bool },
+    /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).
+    ArgStr { offset: u32 },
     /// A k/uprobe fetch argument (k/uprobe programs only).
     Fetch(Fetch),
 }
@@ -390,6 +444,10 @@ pub enum SiteKind {
     Printf { format: Vec<u8> },
     /// `exit()` from a probe.
     Exit,
+    /// `print_hist(t[, n])` from a probe: done in userspace, in order.
+    PrintHist { var: String, n: usize },
+    /// `delete(t)` from a probe: done in userspace, in order.
+    Delete { var: String },
 }
 
 /// One record type crossing the ring buffer: `u64 site id` then the
@@ -443,6 +501,14 @@ impl Module {
     pub fn probe_name_id(&self, probe: usize, attach: usize) -> u64 {
         let before: usize = self.probes[..probe].iter().map(|p| p.attach.len()).sum();
         (before + attach) as u64
+    }
+
+    /// The event format of every attach point, indexed by `probe_name_id`.
+    pub fn probe_formats(&self) -> Vec<&[EventField]> {
+        self.probes
+            .iter()
+            .flat_map(|p| (0..p.attach.len()).map(move |i| p.formats.get(i).map_or(&[][..], Vec::as_slice)))
+            .collect()
     }
 
     /// The name of every attach point, indexed by `probe_name_id`.

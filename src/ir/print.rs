@@ -27,6 +27,8 @@ pub fn module(m: &Module) -> String {
             SiteKind::Print => "print".to_string(),
             SiteKind::Printf { format } => format!("printf {:?}", String::from_utf8_lossy(format)),
             SiteKind::Exit => "exit".to_string(),
+            SiteKind::PrintHist { var, n } => format!("print_hist {var} top {n}"),
+            SiteKind::Delete { var } => format!("delete {var}"),
         };
         let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
         let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);
@@ -39,6 +41,7 @@ pub fn module(m: &Module) -> String {
                 Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
                 Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
                 Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
+                Attach::Profile { period_ns, .. } => format!("profile every {period_ns} ns"),
                 Attach::Uprobe(u) => {
                     let sema = u.ref_ctr.map(|r| format!(" semaphore {:#x}", r.0)).unwrap_or_default();
                     format!("{} {}:{} @{:#x}{sema}", if u.ret { "uretprobe" } else { "uprobe" }, u.binary, u.name, u.offset.0)
@@ -103,6 +106,9 @@ fn expr(e: &Expr) -> String {
         ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
         ExprKind::ProbeName => "probename".to_string(),
+        ExprKind::Stack { user: false } => "stack()".to_string(),
+        ExprKind::Stack { user: true } => "ustack()".to_string(),
+        ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
         ExprKind::Fetch(f) => {
             let loc = fetch_loc(&f.loc);
             if f.bytes == 8 && !f.signed {

@@ -135,6 +135,18 @@ impl Validator<'_> {
             }
             ExprKind::Unary { operand, .. } => self.int_expr(operand),
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => self.table_key(*map, key),
+            ExprKind::Stack { user } => {
+                if e.ty != (Ty::Stack { user: *user }) || self.m.stacks.is_none() {
+                    return Err(self.err("stack without a stack map"));
+                }
+                Ok(())
+            }
+            ExprKind::ArgStr { .. } => {
+                if !matches!(e.ty, Ty::ArgStr { len, .. } if len % 8 == 0) {
+                    return Err(self.err("argstr has the wrong type"));
+                }
+                Ok(())
+            }
             ExprKind::ProbeName => {
                 if e.ty != Ty::ProbeName {
                     return Err(self.err("probename has the wrong type"));

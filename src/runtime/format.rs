@@ -69,7 +69,7 @@ pub fn print_hist(t: &Table, n: usize) -> Vec<u8> {
             _ => None,
         })
         .collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     let total: i128 = rows.iter().map(|r| i128::from(r.1)).sum();
 
     let mut out = Vec::new();

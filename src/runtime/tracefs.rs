@@ -2,7 +2,7 @@
 //! files into the field layouts that lowering needs. Never attaches
 //! anything.
 
-use crate::frontend::lower::{EventField, EventSource};
+use crate::frontend::lower::{EventField, EventSource, FieldKind};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -170,7 +170,16 @@ pub fn parse_format(text: &str) -> Vec<EventField> {
         let name = decl.split_whitespace().last().unwrap_or("");
         let name = name.split('[').next().unwrap_or(name);
         if let (Some(offset), Some(size), false) = (offset, size, name.is_empty()) {
-            fields.push(EventField { name: name.to_string(), offset, size, signed, common: name.starts_with("common_") });
+            let kind = if decl.contains("__data_loc") {
+                FieldKind::DataLoc
+            } else if decl.contains('[') {
+                if decl.contains("char ") { FieldKind::CharArray } else { FieldKind::Other }
+            } else if [1, 2, 4, 8].contains(&size) {
+                FieldKind::Int
+            } else {
+                FieldKind::Other
+            };
+            fields.push(EventField { name: name.to_string(), offset, size, signed, common: name.starts_with("common_"), kind });
         }
     }
     fields

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use ktap::frontend::lower::{EventField, EventSource};
+use ktap::frontend::lower::{EventField, EventSource, FieldKind};
 use ktap::runtime::tracefs::glob_match;
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +13,8 @@ use std::process::Command;
 pub struct FakeEvents;
 
 fn field(name: &str, offset: u32, size: u32, signed: bool) -> EventField {
-    EventField { name: name.into(), offset, size, signed, common: name.starts_with("common_") }
+    let kind = if name == "filename" { FieldKind::DataLoc } else { FieldKind::Int };
+    EventField { name: name.into(), offset, size, signed, common: name.starts_with("common_"), kind }
 }
 
 const EVENTS: &[(&str, &str)] = &[

@@ -8,7 +8,7 @@ use super::{Lowerer, ProbeCtx};
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::Diagnostic;
 use crate::frontend::fetch::{self, FetchKind, FetchType, RegOffset};
-use crate::ir::{self, AddrSpace, Attach, Builtin, Expr, ExprKind, FetchLoc, FileOffset, Stmt, StmtKind, Ty, UprobePoint};
+use crate::ir::{self, AddrSpace, Attach, Expr, ExprKind, FetchLoc, FileOffset, Stmt, StmtKind, Ty, UprobePoint};
 
 /// A binary's functions matching a glob.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl Lowerer<'_> {
         }
         for (layout, attach) in groups {
             let mut ctx = dyn_ctx(Some(layout));
-            let mut stmts = self.guard_stmts();
+            let mut stmts = self.prologue();
             let mut inner = Vec::new();
             self.block(&mut ctx, body, &mut inner);
             match filter {
@@ -106,30 +106,9 @@ impl Lowerer<'_> {
                 }
                 None => stmts.extend(inner),
             }
-            self.m.probes.push(ir::Probe { attach, body: stmts, span });
+            let formats = vec![Vec::new(); attach.len()];
+            self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
         }
-    }
-
-    /// Stop flag and -p/-C filters, as every probe starts (mirrors the
-    /// prologue of tracepoint probes).
-    fn guard_stmts(&self) -> Vec<Stmt> {
-        let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
-        let ret = || vec![Stmt { kind: StmtKind::Return, span: None }];
-        let mut stmts = Vec::new();
-        if let Some(stop) = self.m.stop_flag {
-            stmts.push(Stmt { kind: StmtKind::If { cond: synth(ExprKind::Global(stop)), then: ret(), otherwise: vec![] }, span: None });
-        }
-        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
-            let Some(target) = target else { continue };
-            let mut current = synth(ExprKind::Builtin(builtin));
-            if bias != 0 {
-                current = synth(ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(current), rhs: Box::new(synth(ExprKind::Const(bias))) });
-            }
-            let other = synth(ExprKind::Binary { op: ir::BinOp::Ne, lhs: Box::new(current), rhs: Box::new(synth(ExprKind::Global(target))) });
-            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
-            stmts.push(Stmt { kind: StmtKind::If { cond, then: ret(), otherwise: vec![] }, span: None });
-        }
-        stmts
     }
 
     /// The attach points of one spec, each with its argument layout.
@@ -386,7 +365,14 @@ impl Lowerer<'_> {
 }
 
 fn dyn_ctx(layout: Option<ArgLayout>) -> ProbeCtx {
-    ProbeCtx { fields: None, in_filter: false, uses_fields: std::cell::Cell::new(false), dynamic: layout }
+    ProbeCtx {
+        formats: Vec::new(),
+        in_filter: false,
+        uses_fields: std::cell::Cell::new(false),
+        argstr_window: None,
+        syscalls: (0, 1),
+        dynamic: layout,
+    }
 }
 
 /// A parsed fetch and its type to an IR slot.

@@ -47,12 +47,17 @@ struct Func<'a> {
 struct Analyzer<'a> {
     funcs: Vec<Func<'a>>,
     out: Captures,
+    /// Statement and expression nesting; past `MAX_DEPTH` the analysis
+    /// stops descending (code generation refuses such programs anyway).
+    depth: usize,
 }
+
+const MAX_DEPTH: usize = 512;
 
 /// Runs the analysis over every part of the program that runs in
 /// userspace (probe bodies are skipped).
 pub fn analyze(program: &Program) -> Captures {
-    let mut a = Analyzer { funcs: Vec::new(), out: Captures::default() };
+    let mut a = Analyzer { funcs: Vec::new(), out: Captures::default(), depth: 0 };
     a.funcs.push(Func { kind: FuncKind::Main, scopes: vec![Vec::new()] });
     for stmt in &program.stmts {
         a.stmt(stmt);
@@ -124,6 +129,15 @@ impl<'a> Analyzer<'a> {
     }
 
     fn stmt(&mut self, stmt: &'a Stmt) {
+        if self.depth >= MAX_DEPTH {
+            return;
+        }
+        self.depth += 1;
+        self.stmt_inner(stmt);
+        self.depth -= 1;
+    }
+
+    fn stmt_inner(&mut self, stmt: &'a Stmt) {
         match &stmt.kind {
             StmtKind::Var { names, values } => {
                 for v in values {
@@ -228,6 +242,15 @@ impl<'a> Analyzer<'a> {
     }
 
     fn expr(&mut self, e: &'a Expr) {
+        if self.depth >= MAX_DEPTH {
+            return;
+        }
+        self.depth += 1;
+        self.expr_inner(e);
+        self.depth -= 1;
+    }
+
+    fn expr_inner(&mut self, e: &'a Expr) {
         match &e.kind {
             ExprKind::Nil
             | ExprKind::Bool(_)

@@ -26,9 +26,21 @@ pub enum CmpOp {
     Eq,
     Lt,
     Le,
-    /// Only in `JmpCmpI` (the register forms swap operands instead).
     Gt,
     Ge,
+}
+
+impl CmpOp {
+    /// The operator with its operands swapped: `a < b` is `b > a`.
+    pub fn swapped(self) -> CmpOp {
+        match self {
+            CmpOp::Eq => CmpOp::Eq,
+            CmpOp::Lt => CmpOp::Gt,
+            CmpOp::Le => CmpOp::Ge,
+            CmpOp::Gt => CmpOp::Lt,
+            CmpOp::Ge => CmpOp::Le,
+        }
+    }
 }
 
 /// Arithmetic operators sharing one instruction shape.
@@ -75,6 +87,8 @@ pub enum Insn {
     AddI { dst: Reg, a: Reg, imm: i32 },
     /// `dst = a + b` where a nil `a` counts as 0 (`x += b`).
     Inc { dst: Reg, a: Reg, b: Reg },
+    /// `G[g] += v`, nil counting as 0.
+    IncGlobal { g: GlobalIdx, v: Reg },
     Neg { dst: Reg, src: Reg },
     Not { dst: Reg, src: Reg },
     Concat { dst: Reg, a: Reg, b: Reg },
@@ -85,8 +99,9 @@ pub enum Insn {
     Test { src: Reg, want: bool, off: Offset },
     /// Jumps when `(a op b) == want`.
     JmpCmp { op: CmpOp, want: bool, a: Reg, b: Reg, off: Offset },
-    /// Jumps when `(a op imm) == want`.
-    JmpCmpI { op: CmpOp, want: bool, a: Reg, imm: i16, off: Offset },
+    /// Jumps when `(a op imm) == want`. `flip` records that the source
+    /// had the constant on the left (for the order of error messages).
+    JmpCmpI { op: CmpOp, want: bool, flip: bool, a: Reg, imm: i16, off: Offset },
     /// Calls the function in `base` with `nargs` arguments after it; the
     /// result replaces the function.
     Call { base: Reg, nargs: u16 },
@@ -133,6 +148,34 @@ pub struct Proto {
     pub nregs: u16,
     /// Cells the frame needs.
     pub ncells: u16,
+}
+
+impl Proto {
+    /// A text listing of this function and the ones nested in it, one
+    /// instruction per line (for `--emit`-style debugging and tests).
+    pub fn dump(&self) -> String {
+        let mut out = String::new();
+        self.dump_into(&mut out);
+        out
+    }
+
+    fn dump_into(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "function {} (params {}, regs {}, cells {}, upvals {:?})",
+            self.name, self.nparams, self.nregs, self.ncells, self.upvals
+        );
+        for (i, insn) in self.code.iter().enumerate() {
+            let _ = writeln!(out, "  {i:4}  {insn:?}");
+        }
+        for (i, k) in self.consts.iter().enumerate() {
+            let _ = writeln!(out, "  K{i} = {k:?}");
+        }
+        for p in &self.protos {
+            p.dump_into(out);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,7 @@ pub(crate) mod msg {
     pub const LOOP_LIMIT: &str = "loop execute count exceed max limit";
     pub const STACK_OVERFLOW: &str = "stack overflow";
     pub const NIL_INDEX: &str = "table index is nil";
+    pub const STRING_TOO_LONG: &str = "string length overflow";
     pub const ARITH_STRING: &str = "attempt to perform arithmetic on a string value";
 
     pub fn call(type_name: &str) -> String {

@@ -184,6 +184,18 @@ impl Interp {
         self.vm.globals[i] = v;
     }
 
+    /// A listing of the compiled code of main, the ticks and trace_end.
+    pub fn disassemble(&self) -> String {
+        let mut out = self.compiled.main.dump();
+        for (_, p) in &self.compiled.ticks {
+            out.push_str(&p.dump());
+        }
+        for p in &self.compiled.trace_ends {
+            out.push_str(&p.dump());
+        }
+        out
+    }
+
     /// Flushes buffered output (each run flushes when it ends, too).
     pub fn flush(&mut self) {
         let _ = self.vm.out.flush();

@@ -149,8 +149,8 @@ impl Compiler<'_> {
                     BinOp::Ne => (CmpOp::Eq, false, a, b),
                     BinOp::Lt => (CmpOp::Lt, true, a, b),
                     BinOp::Le => (CmpOp::Le, true, a, b),
-                    BinOp::Gt => (CmpOp::Lt, true, b, a),
-                    _ => (CmpOp::Le, true, b, a),
+                    BinOp::Gt => (CmpOp::Gt, true, a, b),
+                    _ => (CmpOp::Ge, true, a, b),
                 };
                 self.emit(Insn::Cmp { op, want, dst, a, b }, span);
             }
@@ -188,7 +188,7 @@ impl Compiler<'_> {
             ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
                 // `a && b` jumps on false when either does; on true only
                 // when both do (and `||` the other way round).
-                let short = if *op == BinOp::And { false } else { true };
+                let short = *op != BinOp::And;
                 if jump_when == short {
                     let mut j = self.cond(lhs, short)?;
                     j.extend(self.cond(rhs, short)?);
@@ -220,12 +220,14 @@ impl Compiler<'_> {
                 if let Some(imm) = small(rhs) {
                     let a = self.expr_any(lhs)?;
                     let cmp = imm_op(*op, false);
-                    return Ok(vec![self.emit(Insn::JmpCmpI { op: cmp, want, a, imm, off: 0 }, span)]);
+                    let insn = Insn::JmpCmpI { op: cmp, want, flip: false, a, imm, off: 0 };
+                    return Ok(vec![self.emit(insn, span)]);
                 }
                 if let Some(imm) = small(lhs) {
                     let a = self.expr_any(rhs)?;
                     let cmp = imm_op(*op, true);
-                    return Ok(vec![self.emit(Insn::JmpCmpI { op: cmp, want, a, imm, off: 0 }, span)]);
+                    let insn = Insn::JmpCmpI { op: cmp, want, flip: true, a, imm, off: 0 };
+                    return Ok(vec![self.emit(insn, span)]);
                 }
                 let a = self.expr_any(lhs)?;
                 let b = self.expr_any(rhs)?;
@@ -233,8 +235,8 @@ impl Compiler<'_> {
                     BinOp::Eq | BinOp::Ne => (CmpOp::Eq, a, b),
                     BinOp::Lt => (CmpOp::Lt, a, b),
                     BinOp::Le => (CmpOp::Le, a, b),
-                    BinOp::Gt => (CmpOp::Lt, b, a),
-                    _ => (CmpOp::Le, b, a),
+                    BinOp::Gt => (CmpOp::Gt, a, b),
+                    _ => (CmpOp::Ge, a, b),
                 };
                 Ok(vec![self.emit(Insn::JmpCmp { op: cmp, want, a, b, off: 0 }, span)])
             }

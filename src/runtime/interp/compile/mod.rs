@@ -19,7 +19,7 @@ use crate::frontend::ast::{Block, Ident, Program, Span, StmtKind, TimerKind};
 
 /// How deeply statements and expressions may nest (the compiler recurses
 /// on them and must not exhaust the Rust stack).
-const MAX_NESTING: usize = 200;
+const MAX_NESTING: usize = 400;
 
 /// The compiled userspace program.
 pub(crate) struct Compiled {
@@ -183,18 +183,18 @@ impl Compiler<'_> {
     fn patch(&mut self, at: usize, target: usize) {
         let off = target as i64 - (at as i64 + 1);
         let off = Offset::try_from(off).unwrap_or(0);
-        if let Some(insn) = self.fs().proto.code.get_mut(at) {
-            match insn {
-                Insn::Jmp { off: o }
-                | Insn::Test { off: o, .. }
-                | Insn::JmpCmp { off: o, .. }
-                | Insn::JmpCmpI { off: o, .. }
-                | Insn::ForPrep { off: o, .. }
-                | Insn::ForLoop { off: o, .. }
-                | Insn::IterPrep { off: o, .. }
-                | Insn::IterNext { off: o, .. } => *o = off,
-                _ => {}
-            }
+        if let Some(
+            Insn::Jmp { off: o }
+            | Insn::Test { off: o, .. }
+            | Insn::JmpCmp { off: o, .. }
+            | Insn::JmpCmpI { off: o, .. }
+            | Insn::ForPrep { off: o, .. }
+            | Insn::ForLoop { off: o, .. }
+            | Insn::IterPrep { off: o, .. }
+            | Insn::IterNext { off: o, .. },
+        ) = self.fs().proto.code.get_mut(at)
+        {
+            *o = off;
         }
     }
 

@@ -2,7 +2,7 @@
 //! flow and loops. Leaves expressions to `expr.rs`; never evaluates.
 
 use super::{error, CResult, Compiler, Var};
-use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind};
+use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind, TimerKind};
 use crate::runtime::interp::capture::FuncKind;
 use crate::runtime::interp::code::{Insn, Reg};
 
@@ -137,9 +137,16 @@ impl Compiler<'_> {
                     }
                 }
             }
-            // Probe bodies run in the kernel; tick and trace_end bodies are
-            // compiled by `compile` at top level.
-            StmtKind::Trace { .. } | StmtKind::Timer { .. } | StmtKind::TraceEnd { .. } => Ok(()),
+            // Probe bodies run in the kernel, not here.
+            StmtKind::Trace { .. } | StmtKind::Timer { kind: TimerKind::Profile, .. } => Ok(()),
+            // `compile` takes these at top level; nested ones would run
+            // whether or not their block does, so they are refused.
+            StmtKind::Timer { kind: TimerKind::Tick, .. } => {
+                error("tick bodies must be at the top level of the script", span)
+            }
+            StmtKind::TraceEnd { .. } => {
+                error("trace_end must be at the top level of the script", span)
+            }
             StmtKind::Error => Ok(()),
         }
     }
@@ -281,6 +288,10 @@ impl Compiler<'_> {
             Place::Var(Var::Reg(r)) => {
                 let v = self.expr_any(value)?;
                 self.emit(Insn::Inc { dst: r, a: r, b: v }, span);
+            }
+            Place::Var(Var::Global(g)) => {
+                let v = self.expr_any(value)?;
+                self.emit(Insn::IncGlobal { g, v }, span);
             }
             Place::Var(var) => {
                 let cur = self.alloc_reg(span)?;
