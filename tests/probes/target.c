@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		for (long i = 1; i <= count; i++) {
 			struct pair p = { .x = 40 + i, .y = -7, .name = "pairname" };
 			/* Fault the string in: a probe cannot page it in. */
-			sum += (long)strlen(p.name);
+			sum += *(volatile const char *)p.name;
 			sum += ktap_add3(i, 20, 300);
 			sum += ktap_neg(5);
 			sum += ktap_pair(&p);

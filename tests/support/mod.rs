@@ -147,6 +147,9 @@ pub fn workload() -> PathBuf {
 pub fn c_program(name: &str, flags: &[&str]) -> PathBuf {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/probes").join(format!("{name}.c"));
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ktap-probe-{name}"));
+    // Tests run on threads of one process: build one at a time.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let fresh = out.metadata().and_then(|m| m.modified()).ok() >= src.metadata().and_then(|m| m.modified()).ok();
     if !out.exists() || !fresh {
         let tmp = out.with_extension(format!("tmp{}", std::process::id()));
