@@ -33,7 +33,10 @@ impl Sink {
 
 fn parse(src: &str) -> ktap::frontend::ast::Program {
     let (program, diags) = ktap::frontend::parse(src);
-    assert!(diags.iter().all(|d| !d.is_error()), "parse errors in {src:?}: {diags:?}");
+    assert!(
+        diags.iter().all(|d| !d.is_error()),
+        "parse errors in {src:?}: {diags:?}"
+    );
     program
 }
 
@@ -51,8 +54,18 @@ fn run(src: &str, opts: Options) -> (Result<Outcome, RuntimeError>, String) {
 
 #[test]
 fn interrupt_stops_an_infinite_loop() {
-    for src in ["while (true) { }", "var i = 0\nwhile (true) { i += 1 }", "function f() { return f() }\nf()"] {
-        let (mut i, _) = interp(src, Options { max_steps: u64::MAX, ..Options::default() });
+    for src in [
+        "while (true) { }",
+        "var i = 0\nwhile (true) { i += 1 }",
+        "function f() { return f() }\nf()",
+    ] {
+        let (mut i, _) = interp(
+            src,
+            Options {
+                max_steps: u64::MAX,
+                ..Options::default()
+            },
+        );
         let flag = Arc::new(AtomicBool::new(false));
         i.set_interrupt(flag.clone());
         let setter = std::thread::spawn(move || {
@@ -64,13 +77,19 @@ fn interrupt_stops_an_infinite_loop() {
         let stopped = Instant::now();
         let set_at = setter.join().expect("setter thread");
         assert_eq!(r, Ok(Outcome::Interrupted), "{src}");
-        assert!(stopped.duration_since(set_at) < Duration::from_millis(500), "{src}: slow to notice");
+        assert!(
+            stopped.duration_since(set_at) < Duration::from_millis(500),
+            "{src}: slow to notice"
+        );
     }
 }
 
 #[test]
 fn interrupt_already_set_stops_a_tick() {
-    let (mut i, out) = interp("tick-1s { print(1); for (k = 1, 1000000000) { } print(2) }", Options::default());
+    let (mut i, out) = interp(
+        "tick-1s { print(1); for (k = 1, 1000000000) { } print(2) }",
+        Options::default(),
+    );
     let flag = Arc::new(AtomicBool::new(true));
     i.set_interrupt(flag);
     let (_, id) = i.ticks()[0];
@@ -81,15 +100,33 @@ fn interrupt_already_set_stops_a_tick() {
 #[test]
 fn max_steps_bounds_loops_and_is_per_run() {
     let src = "var n = 0\nfor (i = 1, 100) { n += 1 }\nprint(n)";
-    let (r, _) = run(src, Options { max_steps: 50, ..Options::default() });
+    let (r, _) = run(
+        src,
+        Options {
+            max_steps: 50,
+            ..Options::default()
+        },
+    );
     let e = r.expect_err("loop limit");
     assert_eq!(e.message, "loop execute count exceed max limit");
     assert!(e.span.is_some());
-    let (r, out) = run(src, Options { max_steps: 1000, ..Options::default() });
+    let (r, out) = run(
+        src,
+        Options {
+            max_steps: 1000,
+            ..Options::default()
+        },
+    );
     assert_eq!((r, out.as_str()), (Ok(Outcome::Done), "100\n"));
 
     // Each tick gets a fresh budget.
-    let (mut i, out) = interp("tick-1s { var n = 0; for (k = 1, 30) { n += 1 } print(n) }", Options { max_steps: 40, ..Options::default() });
+    let (mut i, out) = interp(
+        "tick-1s { var n = 0; for (k = 1, 30) { n += 1 } print(n) }",
+        Options {
+            max_steps: 40,
+            ..Options::default()
+        },
+    );
     let (_, id) = i.ticks()[0];
     for _ in 0..3 {
         assert_eq!(i.run_tick(id), Ok(Outcome::Done));
@@ -104,10 +141,22 @@ fn depth_limit_not_rust_stack() {
     assert_eq!((r, out.as_str()), (Ok(Outcome::Done), "9990\n"));
     let (r, _) = run(&src.replace("DEPTH", "100000"), Options::default());
     assert_eq!(r.expect_err("overflow").message, "stack overflow");
-    let (r, _) = run(&src.replace("DEPTH", "100"), Options { max_depth: 50, ..Options::default() });
+    let (r, _) = run(
+        &src.replace("DEPTH", "100"),
+        Options {
+            max_depth: 50,
+            ..Options::default()
+        },
+    );
     assert_eq!(r.expect_err("overflow").message, "stack overflow");
     // A huge limit is fine too: frames live on the heap.
-    let (r, out) = run(&src.replace("DEPTH", "200000"), Options { max_depth: 1_000_000, ..Options::default() });
+    let (r, out) = run(
+        &src.replace("DEPTH", "200000"),
+        Options {
+            max_depth: 1_000_000,
+            ..Options::default()
+        },
+    );
     assert_eq!((r, out.as_str()), (Ok(Outcome::Done), "200000\n"));
 }
 
@@ -115,11 +164,20 @@ fn depth_limit_not_rust_stack() {
 fn script_arguments() {
     let opts = Options {
         script_path: "/tmp/s.kp".into(),
-        args: vec!["7".into(), "0x1f".into(), "-2".into(), "abc".into(), " 5".into(), "".into()],
+        args: vec![
+            "7".into(),
+            "0x1f".into(),
+            "-2".into(),
+            "abc".into(),
+            " 5".into(),
+            "".into(),
+        ],
         ..Options::default()
     };
     let (i, _) = interp("", opts);
-    let Some(Value::Table(t)) = i.global("arg") else { panic!("arg is not a table") };
+    let Some(Value::Table(t)) = i.global("arg") else {
+        panic!("arg is not a table")
+    };
     let t = t.borrow();
     let at = |n: i64| t.get(&Value::Int(n));
     assert_eq!(at(0), Value::str("/tmp/s.kp"));
@@ -141,7 +199,10 @@ fn ticks_and_trace_end() {
                print(\"main\")";
     let (mut i, out) = interp(src, Options::default());
     let ticks = i.ticks();
-    assert_eq!(ticks.iter().map(|t| t.0).collect::<Vec<_>>(), vec![1_000_000_000, 100_000_000]);
+    assert_eq!(
+        ticks.iter().map(|t| t.0).collect::<Vec<_>>(),
+        vec![1_000_000_000, 100_000_000]
+    );
     assert!(i.has_trace_end());
     assert_eq!(i.run_main(), Ok(Outcome::Done));
     assert_eq!(i.run_tick(ticks[0].1), Ok(Outcome::Done));
@@ -157,7 +218,8 @@ fn ticks_and_trace_end() {
 
 #[test]
 fn globals_shared_with_the_runtime() {
-    let src = "var count = 0\nvar names = {}\ntrace_end { print(count, kernel_only, names[\"a\"]) }";
+    let src =
+        "var count = 0\nvar names = {}\ntrace_end { print(count, kernel_only, names[\"a\"]) }";
     let (mut i, out) = interp(src, Options::default());
     assert_eq!(i.run_main(), Ok(Outcome::Done));
     assert_eq!(i.global("count"), Some(Value::Int(0)));
@@ -187,15 +249,26 @@ fn errors_carry_spans_and_stop_the_run() {
 
 #[test]
 fn compile_errors_are_reported_not_panics() {
-    let r = Interp::new(&parse("break"), Options::default(), Box::new(Sink::default()));
-    assert_eq!(r.err().map(|e| e.message), Some("break outside a loop".to_string()));
+    let r = Interp::new(
+        &parse("break"),
+        Options::default(),
+        Box::new(Sink::default()),
+    );
+    assert_eq!(
+        r.err().map(|e| e.message),
+        Some("break outside a loop".to_string())
+    );
     // Whatever nesting the parser accepts compiles; deeper hand-built
     // trees are refused with an error, not a Rust stack overflow.
     let ok = format!("print({}1{})", "1 + (".repeat(90), ")".repeat(90));
     let (r, out) = run(&ok, Options::default());
     assert_eq!((r, out.as_str()), (Ok(Outcome::Done), "91\n"));
     for (depth, fits) in [(390, true), (5000, false)] {
-        let r = Interp::new(&nested_sum(depth), Options::default(), Box::new(Sink::default()));
+        let r = Interp::new(
+            &nested_sum(depth),
+            Options::default(),
+            Box::new(Sink::default()),
+        );
         match r {
             Ok(_) => assert!(fits, "depth {depth} compiled"),
             Err(e) => {
@@ -210,17 +283,41 @@ fn compile_errors_are_reported_not_panics() {
 fn nested_sum(depth: usize) -> ktap::frontend::ast::Program {
     use ktap::frontend::ast::{BinOp, Expr, ExprKind, Ident, Program, Span, Stmt, StmtKind};
     let sp = Span::default();
-    let one = || Expr { kind: ExprKind::Int(1), span: sp };
+    let one = || Expr {
+        kind: ExprKind::Int(1),
+        span: sp,
+    };
     let mut e = one();
     for _ in 0..depth {
         e = Expr {
-            kind: ExprKind::Binary { op: BinOp::Add, lhs: Box::new(one()), rhs: Box::new(e) },
+            kind: ExprKind::Binary {
+                op: BinOp::Add,
+                lhs: Box::new(one()),
+                rhs: Box::new(e),
+            },
             span: sp,
         };
     }
-    let callee = Expr { kind: ExprKind::Name(Ident { name: "print".into(), span: sp }), span: sp };
-    let call = Expr { kind: ExprKind::Call { callee: Box::new(callee), args: vec![e] }, span: sp };
-    Program { stmts: vec![Stmt { kind: StmtKind::Expr(call), span: sp }] }
+    let callee = Expr {
+        kind: ExprKind::Name(Ident {
+            name: "print".into(),
+            span: sp,
+        }),
+        span: sp,
+    };
+    let call = Expr {
+        kind: ExprKind::Call {
+            callee: Box::new(callee),
+            args: vec![e],
+        },
+        span: sp,
+    };
+    Program {
+        stmts: vec![Stmt {
+            kind: StmtKind::Expr(call),
+            span: sp,
+        }],
+    }
 }
 
 #[test]
@@ -249,6 +346,9 @@ fn deep_structures_drop_without_recursion() {
 
 #[test]
 fn runaway_strings_are_an_error() {
-    let (r, _) = run("var s = \"xx\"\nwhile (true) { s = s .. s }", Options::default());
+    let (r, _) = run(
+        "var s = \"xx\"\nwhile (true) { s = s .. s }",
+        Options::default(),
+    );
     assert_eq!(r.expect_err("too long").message, "string length overflow");
 }

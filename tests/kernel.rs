@@ -359,3 +359,22 @@ fn profile_samples_a_busy_process_on_every_cpu() {
     let n: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
     assert!(n >= 10, "only {n} samples of a busy process");
 }
+
+#[test]
+fn loops_locals_and_inlined_functions_in_probes() {
+    need_root!();
+    let script = "var total = 0\n\
+        function square(x) { return x * x }\n\
+        function sum_to(n) { var s = 0 for (i = 1, 10) { if (i > n) { break } s += square(i) } return s }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var a, b = 3, 4\n a, b = b, a\n\
+            for (k = 0; k < 4; k += 1) { total += k }\n\
+            total += sum_to(a) + 1000 * b\n\
+            printf(\"%d %d %d\\n\", a, b, sum_to(3) + square(2))\n\
+        }\n\
+        trace_end { print(total) }";
+    let run = traced(script, 1, 3, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // Per event: 0+1+2+3 + (1+4+9+16) + 3000 = 3036.
+    assert_eq!(run.stdout, "4 3 18\n4 3 18\n4 3 18\n9108\n");
+}

@@ -177,9 +177,31 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
         ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
     };
-    let mut g = Gen { m, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
-    g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+    let mut g = Gen {
+        m,
+        asm: Asm::default(),
+        frame: 0,
+        max_frame: 0,
+        probe_name_slot: None,
+        locals: Vec::new(),
+        loops: Vec::new(),
+        blocks: std::collections::HashMap::new(),
+        exit: Label(0),
+    };
     let exit = g.asm.label();
+    g.exit = exit;
+    g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+    // Locals live in fixed slots, zeroed so the verifier sees them written.
+    for _ in &m.probes[probe].locals {
+        let slot = g.slot();
+        g.locals.push(slot);
+    }
+    if !g.locals.is_empty() {
+        g.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+        for &slot in &g.locals {
+            g.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+        }
+    }
     if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
         g.syscall_prologue(probe, kind, exit);
     }
@@ -255,6 +277,14 @@ struct Gen<'a> {
     max_frame: i32,
     /// Where the syscall prologue left the probename id.
     probe_name_slot: Option<i16>,
+    /// Stack slot of each local.
+    locals: Vec<i16>,
+    /// End labels of the loops around the current statement.
+    loops: Vec<Label>,
+    /// End labels of the blocks `Leave` may exit.
+    blocks: std::collections::HashMap<ir::BlockId, Label>,
+    /// The program's epilogue.
+    exit: Label,
 }
 
 /// Result register for an expression at nesting depth `d`.
@@ -375,6 +405,43 @@ impl Gen<'_> {
                 let k = self.key_slot(key);
                 self.asm.span = s.span;
                 self.map_call(*map, k, helper::MAP_DELETE_ELEM);
+            }
+            StmtKind::LocalSet { local, value } => {
+                let r = self.expr(value, 0);
+                self.asm.span = s.span;
+                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, self.locals[local.index()]));
+            }
+            StmtKind::Loop { cond, body, step, .. } => {
+                let top = self.asm.label();
+                let end = self.asm.label();
+                self.asm.bind(top);
+                self.branch_unless(cond, end);
+                self.loops.push(end);
+                self.stmts(body, exit);
+                self.loops.pop();
+                self.stmts(step, exit);
+                self.asm.span = s.span;
+                self.asm.jump(Insn::ja(0), top);
+                self.asm.bind(end);
+            }
+            StmtKind::Break => {
+                if let Some(&end) = self.loops.last() {
+                    self.asm.jump(Insn::ja(0), end);
+                }
+            }
+            StmtKind::Block { id, body } => {
+                let end = self.asm.label();
+                self.blocks.insert(*id, end);
+                // `break` inside an inlined function never leaves it.
+                let loops = std::mem::take(&mut self.loops);
+                self.stmts(body, exit);
+                self.loops = loops;
+                self.asm.bind(end);
+            }
+            StmtKind::Leave(id) => {
+                if let Some(&end) = self.blocks.get(id) {
+                    self.asm.jump(Insn::ja(0), end);
+                }
             }
         }
     }
@@ -623,6 +690,22 @@ impl Gen<'_> {
                         self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
                     }
                 }
+            }
+            ExprKind::Local(l) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[l.index()])),
+            ExprKind::Seq { body, result } => {
+                // Statements reuse r7..r9: keep the enclosing operands safe.
+                let saved = self.frame;
+                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                }
+                let exit = self.exit;
+                self.stmts(body, exit);
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+                }
+                self.frame = saved;
+                self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[result.index()]));
             }
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });

@@ -70,6 +70,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         kernel_globals: IndexMap::new(),
         tables: IndexMap::new(),
         table_uses: IndexMap::new(),
+        functions: IndexMap::new(),
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
@@ -117,6 +118,8 @@ struct Lowerer<'a> {
     kernel_globals: IndexMap<String, GlobalId>,
     tables: IndexMap<String, KernelTable>,
     table_uses: IndexMap<String, TableUses>,
+    /// Top-level `function name() {}` definitions, inlined into probes.
+    functions: IndexMap<String, ast::FuncBody>,
 }
 
 /// What a probe body can see of its events.
@@ -133,9 +136,74 @@ struct ProbeCtx {
     argstr_window: Option<(u32, u32)>,
     /// How many of the probe's events are syscall events, of how many.
     syscalls: (usize, usize),
+    /// Local variables in scope, innermost last; a function being inlined
+    /// sees only its own.
+    scopes: Vec<IndexMap<String, ir::LocalId>>,
+    /// Types of the probe's locals, indexed by `LocalId`.
+    locals: Vec<Ty>,
+    /// Loops around the statement being lowered (in the current function).
+    loops: usize,
+    /// Functions being inlined, outermost first (to refuse recursion).
+    inlining: Vec<String>,
+    /// Where `return` goes inside an inlined function: its block and the
+    /// local receiving the value.
+    returns: Vec<(ir::BlockId, ir::LocalId)>,
+    next_block: u32,
     /// For k/uprobes and USDT: the arguments the probe spec gives.
     dynamic: Option<dynprobe::ArgLayout>,
 }
+
+impl ProbeCtx {
+    fn new(formats: Vec<Vec<EventField>>, argstr_window: Option<(u32, u32)>, syscalls: (usize, usize)) -> ProbeCtx {
+        ProbeCtx {
+            formats,
+            in_filter: false,
+            uses_fields: std::cell::Cell::new(false),
+            argstr_window,
+            syscalls,
+            scopes: vec![IndexMap::new()],
+            locals: Vec::new(),
+            loops: 0,
+            inlining: Vec::new(),
+            returns: Vec::new(),
+            next_block: 0,
+            dynamic: None,
+        }
+    }
+
+    fn new_local(&mut self, ty: Ty) -> ir::LocalId {
+        self.locals.push(ty);
+        ir::LocalId(self.locals.len() as u32 - 1)
+    }
+
+    fn declare(&mut self, name: &str, ty: Ty) -> ir::LocalId {
+        let id = self.new_local(ty);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(name.to_string(), id);
+        }
+        id
+    }
+
+    fn lookup(&self, name: &str) -> Option<ir::LocalId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    fn new_block(&mut self) -> ir::BlockId {
+        self.next_block += 1;
+        ir::BlockId(self.next_block - 1)
+    }
+}
+
+fn local_expr(id: ir::LocalId, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Local(id), ty: Ty::Int, span }
+}
+
+fn set_local(id: ir::LocalId, value: Expr, span: Option<Span>) -> Stmt {
+    Stmt { kind: StmtKind::LocalSet { local: id, value }, span }
+}
+
+/// Most iterations a loop in a probe may make.
+const MAX_LOOP_ITERATIONS: i64 = 1024;
 
 fn is_zero(e: &ast::Expr) -> bool {
     matches!(e.kind, ast::ExprKind::Int(0) | ast::ExprKind::Nil)
@@ -155,6 +223,11 @@ impl Lowerer<'_> {
 
     fn collect_vars(&mut self, program: &ast::Program) {
         for stmt in &program.stmts {
+            if let ast::StmtKind::Function { name, func } = &stmt.kind {
+                if let [only] = name.as_slice() {
+                    self.functions.insert(only.name.clone(), func.clone());
+                }
+            }
             if let ast::StmtKind::Var { names, values } = &stmt.kind {
                 for (i, name) in names.iter().enumerate() {
                     let zero_init = values.get(i).is_none_or(is_zero);
@@ -254,14 +327,14 @@ impl Lowerer<'_> {
         let argstr_window = argstr_window(&formats);
         let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
         let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
-        let mut ctx = ProbeCtx { formats: own, in_filter: false, uses_fields: std::cell::Cell::new(false), argstr_window, syscalls, dynamic: None };
+        let mut ctx = ProbeCtx::new(own, argstr_window, syscalls);
         let mut stmts = self.prologue();
         let mut inner = Vec::new();
         self.block(&mut ctx, body, &mut inner);
         match filter {
             Some(f) => {
                 ctx.in_filter = true;
-                let cond = self.int_expr(&ctx, f);
+                let cond = self.int_expr(&mut ctx, f);
                 ctx.in_filter = false;
                 if let Some(cond) = cond {
                     stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
@@ -295,7 +368,7 @@ impl Lowerer<'_> {
             }
         }
         let formats = formats.into_iter().map(|f| f.into_iter().filter(|f| !f.common).collect()).collect();
-        self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
+        self.m.probes.push(ir::Probe { attach, formats, locals: ctx.locals, body: stmts, span });
     }
 
     /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
@@ -335,18 +408,17 @@ impl Lowerer<'_> {
         if period.nanos == 0 {
             return; // The parser reported the bad period.
         }
-        let mut ctx = ProbeCtx {
-            formats: Vec::new(),
-            in_filter: false,
-            uses_fields: std::cell::Cell::new(false),
-            argstr_window: None,
-            syscalls: (0, 1),
-            dynamic: None,
-        };
+        let mut ctx = ProbeCtx::new(Vec::new(), None, (0, 1));
         let mut stmts = self.prologue();
         self.block(&mut ctx, body, &mut stmts);
         let name = format!("profile-{}", period_text(period.nanos));
-        self.m.probes.push(ir::Probe { attach: vec![Attach::Profile { period_ns: period.nanos, name }], formats: vec![Vec::new()], body: stmts, span });
+        self.m.probes.push(ir::Probe {
+            attach: vec![Attach::Profile { period_ns: period.nanos, name }],
+            formats: vec![Vec::new()],
+            locals: ctx.locals,
+            body: stmts,
+            span,
+        });
     }
 
     /// The cheapest way to attach to an event that still gives the body
@@ -417,9 +489,11 @@ impl Lowerer<'_> {
     }
 
     fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
+        ctx.scopes.push(IndexMap::new());
         for s in &block.stmts {
             self.stmt(ctx, s, out);
         }
+        ctx.scopes.pop();
     }
 
     fn stmt(&mut self, ctx: &mut ProbeCtx, s: &ast::Stmt, out: &mut Vec<Stmt>) {
@@ -451,17 +525,58 @@ impl Lowerer<'_> {
                     out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
                 }
             }
+            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
+                let Some(local) = ctx.lookup(&id.name) else { return };
+                if let Some(value) = self.int_expr(ctx, value) {
+                    let sum = Expr {
+                        kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(local, span)), rhs: Box::new(value) },
+                        ty: Ty::Int,
+                        span,
+                    };
+                    out.push(set_local(local, sum, span));
+                }
+            }
+            ast::StmtKind::Assign { targets, values }
+                if targets.len() == 1
+                    && values.len() == 1
+                    && matches!(&targets[0].kind, ast::ExprKind::Name(id) if ctx.lookup(&id.name).is_some()) =>
+            {
+                let ast::ExprKind::Name(id) = &targets[0].kind else { return };
+                let Some(local) = ctx.lookup(&id.name) else { return };
+                if let Some(value) = self.int_expr(ctx, &values[0]) {
+                    out.push(set_local(local, value, span));
+                }
+            }
             ast::StmtKind::AddAssign { target, value } => {
                 let Some(global) = self.global_target(target) else { return };
                 if let Some(value) = self.int_expr(ctx, value) {
                     out.push(Stmt { kind: StmtKind::GlobalAdd { global, value }, span });
                 }
             }
-            ast::StmtKind::Assign { targets, values } => {
-                if targets.len() != 1 || values.len() != 1 {
-                    self.unsupported(s.span, "multiple assignment");
+            ast::StmtKind::Assign { targets, values } if targets.len() != 1 || values.len() != 1 => {
+                // `a, b = b, a`: every value first, then every store.
+                if targets.len() != values.len() {
+                    self.error(s.span, format!("{} targets but {} values", targets.len(), values.len()));
                     return;
                 }
+                let mut temps = Vec::new();
+                for v in values {
+                    let Some(v) = self.int_expr(ctx, v) else { return };
+                    let tmp = ctx.new_local(Ty::Int);
+                    out.push(set_local(tmp, v, span));
+                    temps.push(tmp);
+                }
+                for (t, tmp) in targets.iter().zip(temps) {
+                    let one = ast::Stmt {
+                        kind: ast::StmtKind::Assign { targets: vec![t.clone()], values: vec![ast::Expr { kind: ast::ExprKind::Name(ast::Ident { name: format!("\u{0}tmp{}", tmp.0), span: t.span }), span: t.span }] },
+                        span: s.span,
+                    };
+                    ctx.scopes.push(IndexMap::from([(format!("\u{0}tmp{}", tmp.0), tmp)]));
+                    self.stmt(ctx, &one, out);
+                    ctx.scopes.pop();
+                }
+            }
+            ast::StmtKind::Assign { targets, values } => {
                 let Some(global) = self.global_target(&targets[0]) else { return };
                 if let Some(value) = self.int_expr(ctx, &values[0]) {
                     out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
@@ -472,13 +587,57 @@ impl Lowerer<'_> {
                 out.extend(lowered);
             }
             ast::StmtKind::Block(b) => self.block(ctx, b, out),
-            ast::StmtKind::Return(None) => out.push(Stmt { kind: StmtKind::Return, span }),
-            ast::StmtKind::Return(Some(_)) => self.unsupported(s.span, "returning a value from a probe"),
-            ast::StmtKind::Var { .. } => self.unsupported(s.span, "a local variable"),
-            ast::StmtKind::While { .. } | ast::StmtKind::ForNum { .. } | ast::StmtKind::ForC { .. } | ast::StmtKind::ForIn { .. } => {
-                self.unsupported(s.span, "a loop")
+            ast::StmtKind::Return(value) => match ctx.returns.last().copied() {
+                Some((block, result)) => {
+                    if let Some(v) = value {
+                        if let Some(v) = self.int_expr(ctx, v) {
+                            out.push(set_local(result, v, span));
+                        }
+                    }
+                    out.push(Stmt { kind: StmtKind::Leave(block), span });
+                }
+                None if value.is_none() => out.push(Stmt { kind: StmtKind::Return, span }),
+                None => self.unsupported(s.span, "returning a value from a probe"),
+            },
+            ast::StmtKind::Var { names, values } => {
+                // Evaluate every value first, then bind (`var a, b = b, a`).
+                let mut lowered = Vec::new();
+                for (i, name) in names.iter().enumerate() {
+                    let value = match values.get(i) {
+                        Some(v) => match self.int_expr(ctx, v) {
+                            Some(v) => v,
+                            None => continue,
+                        },
+                        None => Expr { kind: ExprKind::Const(0), ty: Ty::Int, span },
+                    };
+                    let tmp = ctx.new_local(Ty::Int);
+                    out.push(set_local(tmp, value, span));
+                    lowered.push((name, tmp));
+                }
+                for (name, tmp) in lowered {
+                    let local = ctx.declare(&name.name, Ty::Int);
+                    out.push(set_local(local, local_expr(tmp, span), Some(name.span)));
+                }
             }
-            ast::StmtKind::Break => self.unsupported(s.span, "`break`"),
+            ast::StmtKind::ForNum { var, start, limit, step, body } => self.for_num(ctx, s.span, var, start, limit, step.as_ref(), body, out),
+            ast::StmtKind::ForC { init, cond, step, body } => {
+                self.for_c(ctx, s.span, init.as_deref(), cond.as_ref(), step.as_deref(), body, out)
+            }
+            ast::StmtKind::While { .. } => self.diags.push(
+                Diagnostic::error(s.span, "a `while` loop in a probe has no bound the compiler can see")
+                    .with_label("unbounded loop")
+                    .with_note(format!(
+                        "loops in probes must be bounded: use `for (i = 1, N) {{ ... }}` with a constant N (at most {MAX_LOOP_ITERATIONS})"
+                    )),
+            ),
+            ast::StmtKind::ForIn { .. } => self.unsupported(s.span, "iterating a table with pairs()"),
+            ast::StmtKind::Break => {
+                if ctx.loops == 0 {
+                    self.error(s.span, "`break` outside a loop");
+                } else {
+                    out.push(Stmt { kind: StmtKind::Break, span });
+                }
+            }
             ast::StmtKind::Function { .. } => self.error(s.span, "functions can only be defined at the top level"),
             ast::StmtKind::Trace { .. } | ast::StmtKind::TraceEnd { .. } | ast::StmtKind::Timer { .. } => {
                 self.error(s.span, "event blocks can only appear at the top level")
@@ -618,11 +777,196 @@ impl Lowerer<'_> {
                 self.unsupported(callee.span, "calling this expression");
                 None
             }
+            other if self.functions.contains_key(other) => {
+                let (body, _) = self.inline_call(ctx, span, other, args)?;
+                Some(Stmt { kind: StmtKind::Block { id: body.0, body: body.1 }, span: Some(span) })
+            }
             other => {
                 self.unsupported(callee.span, &format!("calling `{other}`"));
                 None
             }
         }
+    }
+
+    /// Inlines a call of the user function `name`: parameters become
+    /// locals, `return` leaves the block. Returns the block and the local
+    /// that receives the return value (0 when none is returned).
+    #[expect(clippy::type_complexity, reason = "the block, its id and its result")]
+    fn inline_call(&mut self, ctx: &mut ProbeCtx, span: Span, name: &str, args: &[ast::Expr]) -> Option<((ir::BlockId, Vec<Stmt>), ir::LocalId)> {
+        let func = self.functions.get(name)?.clone();
+        if ctx.inlining.iter().any(|f| f == name) {
+            let chain = ctx.inlining.join(" -> ");
+            self.diags.push(
+                Diagnostic::error(span, format!("recursion in a probe: `{name}` is already being called ({chain} -> {name})"))
+                    .with_label("recursive call")
+                    .with_note("the kernel cannot run recursive functions: rewrite it with a bounded loop"),
+            );
+            return None;
+        }
+        if args.len() != func.params.len() {
+            self.diags.push(
+                Diagnostic::error(span, format!("`{name}` takes {} arguments but {} were given", func.params.len(), args.len()))
+                    .with_secondary(func.span, "defined here"),
+            );
+            return None;
+        }
+        let mut body = Vec::new();
+        let mut params = Vec::new();
+        for a in args {
+            let v = self.int_expr(ctx, a)?;
+            let tmp = ctx.new_local(Ty::Int);
+            body.push(set_local(tmp, v, Some(a.span)));
+            params.push(tmp);
+        }
+        let result = ctx.new_local(Ty::Int);
+        body.push(set_local(result, Expr { kind: ExprKind::Const(0), ty: Ty::Int, span: None }, None));
+        let block = ctx.new_block();
+        // The callee sees its parameters and globals, not the caller's locals.
+        let saved_scopes = std::mem::replace(&mut ctx.scopes, vec![IndexMap::new()]);
+        let saved_loops = std::mem::replace(&mut ctx.loops, 0);
+        for (p, tmp) in func.params.iter().zip(&params) {
+            let local = ctx.declare(&p.name, Ty::Int);
+            body.push(set_local(local, local_expr(*tmp, None), Some(p.span)));
+        }
+        ctx.inlining.push(name.to_string());
+        ctx.returns.push((block, result));
+        self.block(ctx, &func.body, &mut body);
+        ctx.returns.pop();
+        ctx.inlining.pop();
+        ctx.scopes = saved_scopes;
+        ctx.loops = saved_loops;
+        Some(((block, body), result))
+    }
+
+    /// `for (i = start, limit[, step])` with constant bounds: inclusive,
+    /// as in Lua. A hidden counter drives the loop, so the body cannot
+    /// change the trip count the verifier sees.
+    #[expect(clippy::too_many_arguments, reason = "the parts of the loop")]
+    fn for_num(
+        &mut self,
+        ctx: &mut ProbeCtx,
+        span: Span,
+        var: &ast::Ident,
+        start: &ast::Expr,
+        limit: &ast::Expr,
+        step: Option<&ast::Expr>,
+        body: &ast::Block,
+        out: &mut Vec<Stmt>,
+    ) {
+        let (Some(a), Some(b), Some(c)) = (const_int(start), const_int(limit), step.map_or(Some(1), const_int)) else {
+            self.diags.push(
+                Diagnostic::error(span, "a loop in a probe needs constant bounds")
+                    .with_label("bounds not constant")
+                    .with_note(format!("write the bounds as numbers, e.g. `for (i = 1, 16) {{ ... }}` (at most {MAX_LOOP_ITERATIONS} iterations)")),
+            );
+            return;
+        };
+        if c == 0 {
+            self.error(step.map_or(span, |s| s.span), "the loop step is 0: the loop would never end");
+            return;
+        }
+        let trips = if (c > 0 && b < a) || (c < 0 && b > a) { 0 } else { (b as i128 - a as i128) / c as i128 + 1 };
+        if trips > MAX_LOOP_ITERATIONS as i128 {
+            self.error(span, format!("this loop runs {trips} times; loops in probes may run at most {MAX_LOOP_ITERATIONS} times"));
+            return;
+        }
+        let sp = Some(span);
+        let counter = ctx.new_local(Ty::Int);
+        out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
+        let cond = Expr {
+            kind: ExprKind::Binary {
+                op: if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge },
+                lhs: Box::new(local_expr(counter, sp)),
+                rhs: Box::new(Expr { kind: ExprKind::Const(b), ty: Ty::Int, span: sp }),
+            },
+            ty: Ty::Int,
+            span: sp,
+        };
+        ctx.scopes.push(IndexMap::new());
+        let visible = ctx.declare(&var.name, Ty::Int);
+        let mut inner = vec![set_local(visible, local_expr(counter, sp), Some(var.span))];
+        ctx.loops += 1;
+        self.block(ctx, body, &mut inner);
+        ctx.loops -= 1;
+        ctx.scopes.pop();
+        let next = Expr {
+            kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(c), ty: Ty::Int, span: sp }) },
+            ty: Ty::Int,
+            span: sp,
+        };
+        out.push(Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips as u32 }, span: sp });
+    }
+
+    /// `for (init; cond; step)` when it has the shape of a counted loop:
+    /// `i = A; i < B; i += C` (any of < <= > >= !=), with `i` not assigned
+    /// in the body.
+    #[expect(clippy::too_many_arguments, reason = "the parts of the loop")]
+    fn for_c(
+        &mut self,
+        ctx: &mut ProbeCtx,
+        span: Span,
+        init: Option<&ast::Stmt>,
+        cond: Option<&ast::Expr>,
+        step: Option<&ast::Stmt>,
+        body: &ast::Block,
+        out: &mut Vec<Stmt>,
+    ) {
+        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&body.stmts, var));
+        let Some((var, a, op, b, c)) = counted else {
+            self.diags.push(
+                Diagnostic::error(span, "this loop has no bound the compiler can see")
+                    .with_label("unbounded loop")
+                    .with_note(format!(
+                        "in a probe, write counted loops: `for (i = 0; i < N; i += 1)` or `for (i = 1, N)`, with constant N (at most {MAX_LOOP_ITERATIONS} iterations) and no assignment to i in the body"
+                    )),
+            );
+            return;
+        };
+        // Trip count of `for (i = a; i op b; i += c)`.
+        let mut i = a as i128;
+        let mut trips: i128 = 0;
+        let holds = |i: i128| match op {
+            ast::BinOp::Lt => i < b as i128,
+            ast::BinOp::Le => i <= b as i128,
+            ast::BinOp::Gt => i > b as i128,
+            ast::BinOp::Ge => i >= b as i128,
+            _ => i != b as i128,
+        };
+        while holds(i) && trips <= MAX_LOOP_ITERATIONS as i128 {
+            trips += 1;
+            i += c as i128;
+        }
+        if trips > MAX_LOOP_ITERATIONS as i128 {
+            self.error(span, format!("this loop runs more than {MAX_LOOP_ITERATIONS} times (or never ends); loops in probes may run at most {MAX_LOOP_ITERATIONS} times"));
+            return;
+        }
+        let sp = Some(span);
+        ctx.scopes.push(IndexMap::new());
+        let counter = ctx.declare(&var, Ty::Int);
+        out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
+        let ir_op = match op {
+            ast::BinOp::Lt => ir::BinOp::Lt,
+            ast::BinOp::Le => ir::BinOp::Le,
+            ast::BinOp::Gt => ir::BinOp::Gt,
+            ast::BinOp::Ge => ir::BinOp::Ge,
+            _ => ir::BinOp::Ne,
+        };
+        let cond = Expr {
+            kind: ExprKind::Binary { op: ir_op, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(b), ty: Ty::Int, span: sp }) },
+            ty: Ty::Int,
+            span: sp,
+        };
+        let mut inner = Vec::new();
+        ctx.loops += 1;
+        self.block(ctx, body, &mut inner);
+        ctx.loops -= 1;
+        ctx.scopes.pop();
+        let next = Expr {
+            kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(c), ty: Ty::Int, span: sp }) },
+            ty: Ty::Int,
+            span: sp,
+        };
+        out.push(Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips as u32 }, span: sp });
     }
 
     fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
@@ -635,7 +979,7 @@ impl Lowerer<'_> {
     /// Splits print/printf arguments into literals (kept in userspace) and
     /// values the kernel sends.
     #[expect(clippy::type_complexity, reason = "three parallel results of one pass")]
-    fn site_args(&mut self, ctx: &ProbeCtx, args: &[ast::Expr]) -> Option<(Vec<Ty>, Vec<(usize, ir::SiteConst)>, Vec<Expr>)> {
+    fn site_args(&mut self, ctx: &mut ProbeCtx, args: &[ast::Expr]) -> Option<(Vec<Ty>, Vec<(usize, ir::SiteConst)>, Vec<Expr>)> {
         let (mut fields, mut consts, mut values) = (Vec::new(), Vec::new(), Vec::new());
         let mut ok = true;
         for (i, a) in args.iter().enumerate() {
@@ -661,7 +1005,7 @@ impl Lowerer<'_> {
         ok.then_some((fields, consts, values))
     }
 
-    fn int_expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {
+    fn int_expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
         let v = self.expr(ctx, e)?;
         if v.ty != Ty::Int {
             self.unsupported(e.span, "using a string here");
@@ -670,7 +1014,7 @@ impl Lowerer<'_> {
         Some(v)
     }
 
-    fn expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {
+    fn expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
         let span = Some(e.span);
         let int = |kind| Some(Expr { kind, ty: Ty::Int, span });
         match &e.kind {
@@ -755,7 +1099,10 @@ impl Lowerer<'_> {
         }
     }
 
-    fn name(&mut self, ctx: &ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
+    fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
+        if let Some(local) = ctx.lookup(&id.name) {
+            return Some(local_expr(local, Some(span)));
+        }
         let builtin = match id.name.as_str() {
             "pid" => Some(Builtin::Pid),
             "tid" => Some(Builtin::Tid),
@@ -772,10 +1119,9 @@ impl Lowerer<'_> {
             return self.event_arg(ctx, n, span);
         }
         if ctx.in_filter && !self.vars.contains_key(&id.name) {
-            if let Some(fields) = ctx.formats.first() {
-                if fields.iter().any(|f| f.name == id.name) {
-                    return self.event_field(ctx, &id.name, span);
-                }
+            let is_field = ctx.formats.first().is_some_and(|fields| fields.iter().any(|f| f.name == id.name));
+            if is_field {
+                return self.event_field(ctx, &id.name, span);
             }
         }
         if let Some(e) = self.dyn_name(ctx, id, span) {
@@ -815,7 +1161,7 @@ impl Lowerer<'_> {
     }
 
     /// Builtin functions that return a value in a probe.
-    fn call_value(&mut self, ctx: &ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
+    fn call_value(&mut self, ctx: &mut ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
         let ast::ExprKind::Name(id) = &callee.kind else {
             self.unsupported(callee.span, "calling this expression");
             return None;
@@ -864,6 +1210,11 @@ impl Lowerer<'_> {
                 self.unsupported(span, "in_interrupt() outside syscall events");
                 None
             }
+            _ if self.functions.contains_key(name) => {
+                let ((id, body), result) = self.inline_call(ctx, span, name, args)?;
+                let block = Stmt { kind: StmtKind::Block { id, body }, span: Some(span) };
+                int(ExprKind::Seq { body: vec![block], result })
+            }
             _ => {
                 self.unsupported(callee.span, &format!("calling `{name}` for its value"));
                 None
@@ -873,7 +1224,7 @@ impl Lowerer<'_> {
 
     /// The map behind `base` and the lowered key, creating the map on first
     /// use; the first use fixes the key type.
-    fn table_key(&mut self, ctx: &ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
+    fn table_key(&mut self, ctx: &mut ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
         let ast::ExprKind::Name(id) = &base.kind else {
             self.unsupported(base.span, "indexing this expression");
             return None;
@@ -934,7 +1285,7 @@ impl Lowerer<'_> {
 
     /// `argN`: the N-th field after the common ones, which must sit at the
     /// same place in every event of the probe.
-    fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
+    fn event_arg(&mut self, ctx: &mut ProbeCtx, n: usize, span: Span) -> Option<Expr> {
         if let Some(layout) = &ctx.dynamic {
             return self.dyn_arg(layout, n, span);
         }
@@ -958,7 +1309,7 @@ impl Lowerer<'_> {
         }
     }
 
-    fn event_field(&mut self, ctx: &ProbeCtx, name: &str, span: Span) -> Option<Expr> {
+    fn event_field(&mut self, ctx: &mut ProbeCtx, name: &str, span: Span) -> Option<Expr> {
         if let Some(layout) = &ctx.dynamic {
             return self.dyn_field(layout, name, span);
         }
@@ -1113,6 +1464,69 @@ fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) 
 
 fn is_kdebug(callee: &ast::Expr) -> bool {
     matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == "kdebug"))
+}
+
+/// The value of an integer literal (or its negation).
+fn const_int(e: &ast::Expr) -> Option<i64> {
+    match &e.kind {
+        ast::ExprKind::Int(v) => Some(*v),
+        ast::ExprKind::Unary { op: ast::UnOp::Neg, operand } => const_int(operand).map(i64::wrapping_neg),
+        _ => None,
+    }
+}
+
+/// `i = A; i OP B; i += C` (or `i = i + C`), as (i, A, OP, B, C).
+fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, step: Option<&ast::Stmt>) -> Option<(String, i64, ast::BinOp, i64, i64)> {
+    let (var, a) = match &init?.kind {
+        ast::StmtKind::Var { names, values } if names.len() == 1 && values.len() == 1 => (names[0].name.clone(), const_int(&values[0])?),
+        ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => match &targets[0].kind {
+            ast::ExprKind::Name(id) => (id.name.clone(), const_int(&values[0])?),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let ast::ExprKind::Binary { op, lhs, rhs } = &cond?.kind else { return None };
+    if !matches!(op, ast::BinOp::Lt | ast::BinOp::Le | ast::BinOp::Gt | ast::BinOp::Ge | ast::BinOp::Ne) {
+        return None;
+    }
+    let ast::ExprKind::Name(cv) = &lhs.kind else { return None };
+    if cv.name != var {
+        return None;
+    }
+    let b = const_int(rhs)?;
+    let c = match &step?.kind {
+        ast::StmtKind::AddAssign { target, value } if matches!(&target.kind, ast::ExprKind::Name(id) if id.name == var) => const_int(value)?,
+        ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => {
+            let ast::ExprKind::Name(t) = &targets[0].kind else { return None };
+            let ast::ExprKind::Binary { op: sop, lhs, rhs } = &values[0].kind else { return None };
+            let ast::ExprKind::Name(l) = &lhs.kind else { return None };
+            if t.name != var || l.name != var {
+                return None;
+            }
+            match sop {
+                ast::BinOp::Add => const_int(rhs)?,
+                ast::BinOp::Sub => const_int(rhs)?.checked_neg()?,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    (c != 0).then_some((var, a, *op, b, c))
+}
+
+/// Whether any statement assigns the variable `var`.
+fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
+    let target = |e: &ast::Expr| matches!(&e.kind, ast::ExprKind::Name(id) if id.name == var);
+    stmts.iter().any(|s| match &s.kind {
+        ast::StmtKind::Assign { targets, .. } => targets.iter().any(target),
+        ast::StmtKind::AddAssign { target: t, .. } => target(t),
+        ast::StmtKind::If { arms, otherwise } => arms.iter().any(|(_, b)| assigns(&b.stmts, var)) || otherwise.as_ref().is_some_and(|b| assigns(&b.stmts, var)),
+        ast::StmtKind::While { body, .. } | ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
+            assigns(&body.stmts, var)
+        }
+        ast::StmtKind::Block(b) => assigns(&b.stmts, var),
+        _ => false,
+    })
 }
 
 /// `1s`, `100ms`, `10us` or `5ns`: the largest unit that divides.

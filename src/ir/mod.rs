@@ -50,6 +50,10 @@ id_type!(/// Index into [`Module::sites`]; also the record tag on the wire.
     SiteId);
 id_type!(/// Index into [`Module::probes`].
     ProbeId);
+id_type!(/// A probe's local variable: index into [`Probe::locals`].
+    LocalId);
+id_type!(/// A block that `Leave` can jump out of (an inlined function).
+    BlockId);
 
 #[derive(Clone, Debug, Default)]
 pub struct Module {
@@ -320,6 +324,8 @@ pub struct Probe {
     /// The non-common fields of each attach point's event (tracepoints;
     /// empty otherwise), for rendering `argstr`.
     pub formats: Vec<Vec<EventField>>,
+    /// Types of the probe's local variables (each an 8-byte stack slot).
+    pub locals: Vec<Ty>,
     pub body: Vec<Stmt>,
     pub span: Span,
 }
@@ -346,6 +352,15 @@ pub enum StmtKind {
     MapStore { map: MapId, key: Expr, value: Expr },
     /// `table[key] = nil`.
     MapDelete { map: MapId, key: Expr },
+    LocalSet { local: LocalId, value: Expr },
+    /// `while (cond) { body; step }`, proven to run at most
+    /// `max_iterations` times.
+    Loop { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt>, max_iterations: u32 },
+    /// Leaves the innermost `Loop`.
+    Break,
+    /// A block (an inlined function body) that `Leave(id)` exits.
+    Block { id: BlockId, body: Vec<Stmt> },
+    Leave(BlockId),
 }
 
 #[derive(Clone, Debug)]
@@ -427,6 +442,9 @@ pub enum ExprKind {
     MapHas { map: MapId, key: Box<Expr> },
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
+    Local(LocalId),
+    /// Runs `body` (an inlined call), then yields the local `result`.
+    Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).
     Stack { user: bool },
     /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).

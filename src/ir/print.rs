@@ -91,6 +91,27 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
             StmtKind::MapDelete { map, key } => {
                 let _ = writeln!(out, "{pad}delete m{}[{}]", map.0, expr(key));
             }
+            StmtKind::LocalSet { local, value } => {
+                let _ = writeln!(out, "{pad}l{} = {}", local.0, expr(value));
+            }
+            StmtKind::Loop { cond, body, step, max_iterations } => {
+                let _ = writeln!(out, "{pad}loop while {} (at most {max_iterations}) {{", expr(cond));
+                stmts(out, body, depth + 1);
+                let _ = writeln!(out, "{pad}}} step {{");
+                stmts(out, step, depth + 1);
+                let _ = writeln!(out, "{pad}}}");
+            }
+            StmtKind::Break => {
+                let _ = writeln!(out, "{pad}break");
+            }
+            StmtKind::Block { id, body } => {
+                let _ = writeln!(out, "{pad}block b{} {{", id.0);
+                stmts(out, body, depth + 1);
+                let _ = writeln!(out, "{pad}}}");
+            }
+            StmtKind::Leave(id) => {
+                let _ = writeln!(out, "{pad}leave b{}", id.0);
+            }
         }
     }
 }
@@ -106,6 +127,12 @@ fn expr(e: &Expr) -> String {
         ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
         ExprKind::ProbeName => "probename".to_string(),
+        ExprKind::Local(l) => format!("l{}", l.0),
+        ExprKind::Seq { body, result } => {
+            let mut inner = String::new();
+            stmts(&mut inner, body, 1);
+            format!("{{\n{inner}  }} -> l{}", result.0)
+        }
         ExprKind::Stack { user: false } => "stack()".to_string(),
         ExprKind::Stack { user: true } => "ustack()".to_string(),
         ExprKind::ArgStr { offset } => format!("argstr@{offset}"),

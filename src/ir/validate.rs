@@ -25,7 +25,7 @@ pub fn validate(m: &Module) -> Result<(), Error> {
         if probe.attach.is_empty() {
             return Err(Error { probe: i, message: "probe has no attach point".into() });
         }
-        let v = Validator { m, probe: i };
+        let v = Validator { m, probe: i, locals: probe.locals.len() };
         v.stmts(&probe.body)?;
     }
     if let Some(g) = m.stop_flag {
@@ -39,6 +39,7 @@ pub fn validate(m: &Module) -> Result<(), Error> {
 struct Validator<'a> {
     m: &'a Module,
     probe: usize,
+    locals: usize,
 }
 
 impl Validator<'_> {
@@ -92,7 +93,25 @@ impl Validator<'_> {
                 self.int_expr(value)
             }
             StmtKind::MapDelete { map, key } => self.table_key(*map, key),
+            StmtKind::LocalSet { local, value } => {
+                self.local(*local)?;
+                self.int_expr(value)
+            }
+            StmtKind::Loop { cond, body, step, .. } => {
+                self.int_expr(cond)?;
+                self.stmts(body)?;
+                self.stmts(step)
+            }
+            StmtKind::Block { body, .. } => self.stmts(body),
+            StmtKind::Break | StmtKind::Leave(_) => Ok(()),
         }
+    }
+
+    fn local(&self, l: super::LocalId) -> Result<(), Error> {
+        if l.index() >= self.locals {
+            return Err(self.err("local out of range"));
+        }
+        Ok(())
     }
 
     fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
@@ -146,6 +165,11 @@ impl Validator<'_> {
                     return Err(self.err("argstr has the wrong type"));
                 }
                 Ok(())
+            }
+            ExprKind::Local(l) => self.local(*l),
+            ExprKind::Seq { body, result } => {
+                self.stmts(body)?;
+                self.local(*result)
             }
             ExprKind::ProbeName => {
                 if e.ty != Ty::ProbeName {

@@ -98,7 +98,7 @@ impl Lowerer<'_> {
             match filter {
                 Some(f) => {
                     ctx.in_filter = true;
-                    let cond = self.int_expr(&ctx, f);
+                    let cond = self.int_expr(&mut ctx, f);
                     ctx.in_filter = false;
                     if let Some(cond) = cond {
                         stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
@@ -107,7 +107,7 @@ impl Lowerer<'_> {
                 None => stmts.extend(inner),
             }
             let formats = vec![Vec::new(); attach.len()];
-            self.m.probes.push(ir::Probe { attach, formats, body: stmts, span });
+            self.m.probes.push(ir::Probe { attach, formats, locals: ctx.locals, body: stmts, span });
         }
     }
 
@@ -365,14 +365,7 @@ impl Lowerer<'_> {
 }
 
 fn dyn_ctx(layout: Option<ArgLayout>) -> ProbeCtx {
-    ProbeCtx {
-        formats: Vec::new(),
-        in_filter: false,
-        uses_fields: std::cell::Cell::new(false),
-        argstr_window: None,
-        syscalls: (0, 1),
-        dynamic: layout,
-    }
+    ProbeCtx { dynamic: layout, ..ProbeCtx::new(Vec::new(), None, (0, 1)) }
 }
 
 /// A parsed fetch and its type to an IR slot.

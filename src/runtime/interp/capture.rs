@@ -57,8 +57,15 @@ const MAX_DEPTH: usize = 512;
 /// Runs the analysis over every part of the program that runs in
 /// userspace (probe bodies are skipped).
 pub fn analyze(program: &Program) -> Captures {
-    let mut a = Analyzer { funcs: Vec::new(), out: Captures::default(), depth: 0 };
-    a.funcs.push(Func { kind: FuncKind::Main, scopes: vec![Vec::new()] });
+    let mut a = Analyzer {
+        funcs: Vec::new(),
+        out: Captures::default(),
+        depth: 0,
+    };
+    a.funcs.push(Func {
+        kind: FuncKind::Main,
+        scopes: vec![Vec::new()],
+    });
     for stmt in &program.stmts {
         a.stmt(stmt);
     }
@@ -115,8 +122,15 @@ impl<'a> Analyzer<'a> {
     }
 
     fn function(&mut self, kind: FuncKind, params: &'a [Ident], body: &'a Block, nested: bool) {
-        let saved = if nested { Vec::new() } else { std::mem::take(&mut self.funcs) };
-        self.funcs.push(Func { kind, scopes: vec![params.iter().collect()] });
+        let saved = if nested {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.funcs)
+        };
+        self.funcs.push(Func {
+            kind,
+            scopes: vec![params.iter().collect()],
+        });
         self.block(body);
         self.funcs.pop();
         if !nested {
@@ -179,7 +193,13 @@ impl<'a> Analyzer<'a> {
                 self.expr(cond);
                 self.block(body);
             }
-            StmtKind::ForNum { var, start, limit, step, body } => {
+            StmtKind::ForNum {
+                var,
+                start,
+                limit,
+                step,
+                body,
+            } => {
                 self.expr(start);
                 self.expr(limit);
                 if let Some(s) = step {
@@ -189,7 +209,12 @@ impl<'a> Analyzer<'a> {
                 self.block(body);
                 self.cur().scopes.pop();
             }
-            StmtKind::ForC { init, cond, step, body } => {
+            StmtKind::ForC {
+                init,
+                cond,
+                step,
+                body,
+            } => {
                 self.cur().scopes.push(Vec::new());
                 if let Some(s) = init {
                     self.stmt(s);
@@ -203,7 +228,12 @@ impl<'a> Analyzer<'a> {
                 }
                 self.cur().scopes.pop();
             }
-            StmtKind::ForIn { key, value, iter, body } => {
+            StmtKind::ForIn {
+                key,
+                value,
+                iter,
+                body,
+            } => {
                 self.expr(iter);
                 let mut scope = vec![key];
                 scope.extend(value.iter());

@@ -16,7 +16,10 @@ pub struct RuntimeError {
 
 impl RuntimeError {
     pub fn new(message: impl Into<String>, span: Option<Span>) -> RuntimeError {
-        RuntimeError { message: message.into(), span }
+        RuntimeError {
+            message: message.into(),
+            span,
+        }
     }
 }
 
@@ -48,9 +51,13 @@ impl Throw {
     /// Gives a location to an error that has none.
     pub fn at(self, span: Span) -> Throw {
         match self {
-            Throw::Error(RuntimeError { message, span: None }) => {
-                Throw::Error(RuntimeError { message, span: Some(span) })
-            }
+            Throw::Error(RuntimeError {
+                message,
+                span: None,
+            }) => Throw::Error(RuntimeError {
+                message,
+                span: Some(span),
+            }),
             other => other,
         }
     }

@@ -163,8 +163,9 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
     if digits.is_empty() {
         return None;
     }
-    let magnitude: u64 = if let Some(hex) =
-        digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X"))
+    let magnitude: u64 = if let Some(hex) = digits
+        .strip_prefix(b"0x")
+        .or_else(|| digits.strip_prefix(b"0X"))
     {
         if hex.is_empty() || hex.len() > 16 {
             return None;
@@ -208,7 +209,10 @@ impl KStr {
     }
 
     pub fn from_boxed(bytes: Box<[u8]>) -> KStr {
-        KStr(Rc::new(StrData { hash: std::cell::Cell::new(0), bytes }))
+        KStr(Rc::new(StrData {
+            hash: std::cell::Cell::new(0),
+            bytes,
+        }))
     }
 
     #[inline]
@@ -319,7 +323,10 @@ impl Table {
 
     /// A table with room for `n` entries.
     pub fn with_capacity(n: usize) -> Table {
-        Table { map: Map::with_capacity_and_hasher(n, Default::default()), live: 0 }
+        Table {
+            map: Map::with_capacity_and_hasher(n, Default::default()),
+            live: 0,
+        }
     }
 
     /// The number of entries (keys with a non-nil value).

@@ -79,7 +79,8 @@ impl Vm {
         self.cells.clear();
         self.ensure(1 + usize::from(proto.nregs));
         self.stack[0] = Value::Func(Rc::clone(&func));
-        self.cells.resize(usize::from(proto.ncells), Rc::clone(&self.dead_cell));
+        self.cells
+            .resize(usize::from(proto.ncells), Rc::clone(&self.dead_cell));
         self.push_frame(func, 1, 0);
         let r = self.execute();
         self.frames.clear();
@@ -108,7 +109,11 @@ impl Vm {
         if self.steps > self.max_steps {
             return Err(Throw::msg(msg::LOOP_LIMIT));
         }
-        if self.interrupt.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+        if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
             return Err(Throw::Interrupted);
         }
         self.next_check = (self.steps + POLL_INTERVAL).min(self.max_steps.saturating_add(1));
@@ -117,7 +122,9 @@ impl Vm {
 
     fn execute(&mut self) -> Step<()> {
         'frames: loop {
-            let Some(fi) = self.depth.checked_sub(1) else { return Ok(()) };
+            let Some(fi) = self.depth.checked_sub(1) else {
+                return Ok(());
+            };
             let func = Rc::clone(&self.frames[fi].func);
             let Function::Closure(cl) = &*func else {
                 return Err(Throw::msg("internal error: frame without closure"));
@@ -130,8 +137,9 @@ impl Vm {
 
             macro_rules! fail {
                 ($e:expr) => {{
-                    let e: Throw = $e;
-                    let span = proto.spans.get(pc.wrapping_sub(1)).copied().unwrap_or_default();
+                    let at = pc.wrapping_sub(1);
+                    let e = name_culprit($e, proto.note(at));
+                    let span = proto.spans.get(at).copied().unwrap_or_default();
                     self.frames[fi].pc = pc;
                     return Err(e.at(span));
                 }};
@@ -273,7 +281,13 @@ impl Vm {
                         let v = tri!(concat(&reg!(a), &reg!(b)));
                         reg!(dst) = v;
                     }
-                    Insn::Cmp { op, want, dst, a, b } => {
+                    Insn::Cmp {
+                        op,
+                        want,
+                        dst,
+                        a,
+                        b,
+                    } => {
                         let r = tri!(compare(op, &reg!(a), &reg!(b)));
                         reg!(dst) = Value::Bool(r == want);
                     }
@@ -288,12 +302,25 @@ impl Vm {
                             jump!(off);
                         }
                     }
-                    Insn::JmpCmp { op, want, a, b, off } => {
+                    Insn::JmpCmp {
+                        op,
+                        want,
+                        a,
+                        b,
+                        off,
+                    } => {
                         if tri!(compare(op, &reg!(a), &reg!(b))) == want {
                             jump!(off);
                         }
                     }
-                    Insn::JmpCmpI { op, want, flip, a, imm, off } => {
+                    Insn::JmpCmpI {
+                        op,
+                        want,
+                        flip,
+                        a,
+                        imm,
+                        off,
+                    } => {
                         let r = match &reg!(a) {
                             Value::Int(x) => {
                                 let y = i64::from(imm);
@@ -397,7 +424,9 @@ impl Vm {
                             .upvals
                             .iter()
                             .map(|s| match *s {
-                                UpvalSource::Cell(c) => Rc::clone(&self.cells[cbase + usize::from(c)]),
+                                UpvalSource::Cell(c) => {
+                                    Rc::clone(&self.cells[cbase + usize::from(c)])
+                                }
                                 UpvalSource::Upval(u) => Rc::clone(&cl.upvals[usize::from(u)]),
                             })
                             .collect();
@@ -435,7 +464,8 @@ impl Vm {
                             (&reg!(b + 1), &reg!(b + 2), &reg!(b))
                         {
                             if *count != 0 {
-                                let (count, idx) = ((*count as u64 - 1) as i64, idx.wrapping_add(*step));
+                                let (count, idx) =
+                                    ((*count as u64 - 1) as i64, idx.wrapping_add(*step));
                                 set_int(&mut reg!(b + 1), count);
                                 set_int(&mut reg!(b), idx);
                                 set_int(&mut reg!(b + 3), idx);
@@ -493,7 +523,10 @@ impl Vm {
             }
         }
         if p.ncells > 0 {
-            self.cells.resize(cell_base + usize::from(p.ncells), Rc::clone(&self.dead_cell));
+            self.cells.resize(
+                cell_base + usize::from(p.ncells),
+                Rc::clone(&self.dead_cell),
+            );
         }
     }
 
@@ -501,7 +534,9 @@ impl Vm {
     /// outermost frame returned.
     #[inline(always)]
     fn ret(&mut self, v: Value) -> bool {
-        let Some(top) = self.depth.checked_sub(1) else { return true };
+        let Some(top) = self.depth.checked_sub(1) else {
+            return true;
+        };
         self.depth = top;
         let (base, cell_base) = (self.frames[top].base, self.frames[top].cell_base);
         if self.cells.len() > cell_base {
@@ -519,7 +554,12 @@ impl Vm {
             f.base = base;
             f.cell_base = cell_base;
         } else {
-            self.frames.push(Frame { func, pc: 0, base, cell_base });
+            self.frames.push(Frame {
+                func,
+                pc: 0,
+                base,
+                cell_base,
+            });
         }
         self.depth += 1;
     }
@@ -543,6 +583,22 @@ fn set_int(slot: &mut Value, v: i64) {
         *x = v;
     } else {
         *slot = Value::Int(v);
+    }
+}
+
+/// Adds the source name of the value being called or indexed to such an
+/// error: "attempt to call a nil value (global 'f')".
+fn name_culprit(e: Throw, note: Option<&str>) -> Throw {
+    match (e, note) {
+        (Throw::Error(mut err), Some(note))
+            if err.span.is_none()
+                && (err.message.starts_with("attempt to call")
+                    || err.message.starts_with("attempt to index")) =>
+        {
+            err.message = format!("{} ({note})", err.message);
+            Throw::Error(err)
+        }
+        (e, _) => e,
     }
 }
 
@@ -650,7 +706,11 @@ fn inc_index(t: &Value, k: &Value, v: &Value) -> Step<()> {
     let mut tb = tb.borrow_mut();
     let slot = tb.slot(k.clone());
     let was_nil = slot.is_nil();
-    let sum = if was_nil { operand(v)? } else { arith(ArithOp::Add, slot, v)? };
+    let sum = if was_nil {
+        operand(v)?
+    } else {
+        arith(ArithOp::Add, slot, v)?
+    };
     *slot = Value::Int(sum);
     if was_nil {
         tb.filled();
@@ -659,5 +719,6 @@ fn inc_index(t: &Value, k: &Value, v: &Value) -> Step<()> {
 }
 
 fn for_value(v: &Value, what: &str) -> Step<i64> {
-    v.to_int().ok_or_else(|| Throw::msg(format!("'for' {what} value must be a number")))
+    v.to_int()
+        .ok_or_else(|| Throw::msg(format!("'for' {what} value must be a number")))
 }
