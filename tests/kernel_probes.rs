@@ -307,3 +307,13 @@ fn nothing_left_after_sigkill() {
     need_root!();
     nothing_left_after(libc::SIGKILL);
 }
+
+#[test]
+fn command_is_traced_from_its_first_function() {
+    need_root!();
+    // `main` runs before the target reads its start line: the probe must
+    // already be there when the command execs.
+    let run = run_target("trace probe:{BIN}:main { print(\"main\", arg1) }", 1);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(probe_lines(&run), ["main\t2"]);
+}
