@@ -60,6 +60,13 @@ struct Cli {
     /// Trace only this CPU.
     #[arg(short = 'C', long = "cpu", value_name = "CPU")]
     cpu: Option<u32>,
+    /// Print every matching event as it happens (`-s 'syscalls:*'`), as
+    /// `comm-pid [cpu] event`.
+    #[arg(short = 's', long = "show", value_name = "EVENTS")]
+    show: Option<String>,
+    /// Prefix each line a probe prints with the time it was received.
+    #[arg(short = 'T', long = "timestamps")]
+    timestamps: bool,
     /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
     #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
@@ -147,6 +154,13 @@ struct Script {
 }
 
 fn read_script(cli: &Cli) -> Result<Script, String> {
+    if let Some(events) = &cli.show {
+        if cli.eval.is_some() {
+            return Err("-s and -e cannot be used together".into());
+        }
+        let src = format!("trace {events} {{ printf(\"%s-%d [%03d] %s\\n\", execname, pid, cpu, argstr) }}");
+        return Ok(Script { name: "<-s EVENTS>".into(), src, args: cli.rest.clone() });
+    }
     if let Some(text) = &cli.eval {
         return Ok(Script { name: "<command line>".into(), src: text.clone(), args: cli.rest.clone() });
     }
@@ -366,6 +380,7 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
         verbose: cli.verbose,
         dry_run: cli.dry_run,
+        timestamps: cli.timestamps,
         target_pid: cli.pid,
         target_cpu: cli.cpu,
         child: None,

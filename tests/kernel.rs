@@ -64,13 +64,27 @@ fn finish(mut child: Child, limit: Duration) -> Run {
 /// ktap gets SIGINT once the workload is done; otherwise the script must end
 /// by itself.
 fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    let mut work = Command::new(support::workload())
-        .args([threads.to_string(), count.to_string()])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start workload");
-    let script = script.replace("{PID}", &work.id().to_string());
-    let mut child = ktap(&["-e", &script]).spawn().expect("start ktap");
+    traced_with(&[], &[], script, threads, count, interrupt)
+}
+
+/// `traced` with extra ktap options (`{PID}` replaced there too) and a
+/// command the workload runs under (e.g. `taskset -c 1`).
+fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(support::workload());
+            c
+        }
+        None => Command::new(support::workload()),
+    };
+    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
+    let pid = work.id().to_string();
+    let script = script.replace("{PID}", &pid);
+    let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
+    args.extend(["-e".to_string(), script]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = ktap(&args).spawn().expect("start ktap");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -136,8 +150,9 @@ fn atomic_counter_exact_under_two_threads() {
     need_root!();
     let script = "var n = 0\n\
         trace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 }\n\
-        tick-1s { exit() }\n\
+        tick-100ms { if (n >= 400000) { exit() } }\n\
         trace_end { print(n) }";
+    // The tick (userspace, reading the kernel global) ends the run.
     let run = traced(script, 2, 200_000, false);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "400000\n", "stderr: {}", run.stderr);
@@ -274,20 +289,8 @@ fn command_after_double_dash_is_traced_from_its_start() {
 #[test]
 fn pid_option_limits_tracing_to_one_process() {
     need_root!();
-    let mut work = Command::new(support::workload()).args(["1", "777"]).stdin(Stdio::piped()).spawn().expect("workload");
-    let pid = work.id().to_string();
     let script = "var n = 0\ntrace syscalls:sys_enter_getppid { n += 1 }\ntrace_end { print(n) }";
-    let mut child = ktap(&["-p", &pid, "-e", script]).spawn().expect("spawn");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut banner = String::new();
-    out.read_line(&mut banner).expect("banner");
-    assert!(banner.starts_with("Tracing"), "{banner}");
-    work.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
-    assert!(work.wait().expect("wait").success());
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut run = finish(child, Duration::from_secs(30));
-    out.read_to_string(&mut run.stdout).expect("rest");
+    let run = traced_with(&["-p", "{PID}"], &[], script, 1, 777, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "777\n");
 }
@@ -377,4 +380,66 @@ fn loops_locals_and_inlined_functions_in_probes() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     // Per event: 0+1+2+3 + (1+4+9+16) + 3000 = 3036.
     assert_eq!(run.stdout, "4 3 18\n4 3 18\n4 3 18\n9108\n");
+}
+
+#[test]
+fn user_strings_as_keys_filters_and_output() {
+    need_root!();
+    let script = "var n = {}\n\
+        trace syscalls:sys_enter_openat /execname == \"cat\"/ {\n\
+            if (user_string(arg2) == \"/etc/hostname\") { n[user_string(arg2)] += 1 printf(\"[%s]\\n\", user_string(arg2)) }\n\
+        }\n\
+        trace_end { print(n[\"/etc/hostname\"]) }";
+    let run = finish(ktap(&["-q", "-e", script, "--", "cat", "/etc/hostname", "/etc/hostname"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("[/etc/hostname]\n[/etc/hostname]\n"), "{}", run.stdout);
+    assert!(run.stdout.ends_with("\n2\n"), "{}", run.stdout);
+}
+
+#[test]
+fn tables_filled_in_main_reach_the_kernel() {
+    need_root!();
+    let script = "var weight = {}\nweight[\"ktap-workload\"] = 7\nweight[\"other\"] = 1\nvar sum = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { if (weight[execname] != nil) { sum[1] += weight[execname] } }\n\
+        trace_end { print(sum[1]) }";
+    let run = traced(script, 1, 6, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "42\n");
+}
+
+#[test]
+fn tid_uid_cpu_and_cpu_option() {
+    need_root!();
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("skipped: taskset not installed");
+        return;
+    }
+    // The workload pinned to CPU 1: -C 1 sees all of its calls, -C 0 none.
+    let script = "var n = 0\nvar bad = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 if (tid == pid || uid != 0 || cpu != 1) { bad += 1 } }\n\
+        trace_end { print(n, bad) }";
+    for (cpu, expect) in [("1", "4\t0\n"), ("0", "0\t0\n")] {
+        let run = traced_with(&["-C", cpu], &["taskset", "-c", "1"], script, 2, 2, true);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        // Threads have their own tid; root's uid is 0.
+        assert_eq!(run.stdout, expect, "-C {cpu}");
+    }
+}
+
+#[test]
+fn printing_probes_do_not_trace_the_tracer() {
+    need_root!();
+    // Without self-exclusion each printed line would be a write event.
+    let mut child = ktap(&["-e", "trace syscalls:sys_enter_write /execname == \"ktap\"/ { print(pid) }"]).spawn().expect("spawn");
+    let me = child.id().to_string();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    out.read_line(&mut banner).expect("banner");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut run = finish(child, Duration::from_secs(10));
+    out.read_to_string(&mut run.stdout).expect("rest");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(!run.stdout.lines().any(|l| l == me), "ktap traced its own writes: {}", run.stdout.lines().count());
 }

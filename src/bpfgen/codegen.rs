@@ -27,6 +27,8 @@ mod helper {
     pub const PROBE_READ_KERNEL: i32 = 113;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const GET_STACKID: i32 = 27;
+    pub const PROBE_READ_USER_STR: i32 = 114;
+    pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
@@ -38,6 +40,9 @@ const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// bpf_get_stackid flags.
 const BPF_F_USER_STACK: i32 = 1 << 8;
+/// Flags of bpf_ringbuf_submit.
+const BPF_RB_NO_WAKEUP: i32 = 1;
+const BPF_RB_FORCE_WAKEUP: i32 = 2;
 /// Flags of bpf_map_update_elem.
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
@@ -450,20 +455,44 @@ impl Gen<'_> {
         RelocTarget::Map(self.m.map(map).name.clone())
     }
 
-    /// Evaluates a key into fresh stack memory and returns its offset.
-    fn key_slot(&mut self, key: &Expr) -> i16 {
-        match key.ty {
-            Ty::Comm => {
-                self.slot();
-                let at = self.slot();
-                self.asm.span = key.span.or(self.asm.span);
+    /// Writes a string value (`Comm` or `Str`) into fresh, zero-padded
+    /// stack memory and returns its offset.
+    fn string_slot(&mut self, value: &Expr) -> i16 {
+        let words = value.ty.size() / 8;
+        let mut at = 0;
+        for _ in 0..words {
+            at = self.slot();
+        }
+        self.asm.span = value.span.or(self.asm.span);
+        match &value.kind {
+            ExprKind::ReadStr { ptr, user } => {
+                let p = self.expr(ptr, 0);
+                self.asm.emit(Insn::mov64_reg(Reg::R3, p));
+                // Zero first: the bytes after the NUL are part of the key.
+                self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+                for w in 0..words as i16 {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
+                }
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size() as i32));
+                self.asm.emit(Insn::call_helper(if *user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+            }
+            _ => {
+                // The command name (strscpy_pad fills all 16 bytes).
                 self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
                 self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-                at
             }
-            // (Lowering refuses fetched strings as keys.)
+        }
+        at
+    }
+
+    /// Evaluates a key into fresh stack memory and returns its offset.
+    fn key_slot(&mut self, key: &Expr) -> i16 {
+        match key.ty {
+            Ty::Comm | Ty::Str => self.string_slot(key),
             Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_) => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
@@ -543,6 +572,7 @@ impl Gen<'_> {
         // Integer fields are computed first, into stack slots.
         let mut slots = Vec::new();
         for arg in args {
+            // (For a Str field this is the address to read from.)
             if arg.ty != Ty::Comm {
                 let r = self.expr(arg, 0);
                 let slot = self.slot();
@@ -595,6 +625,14 @@ impl Gen<'_> {
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset as i32));
                     self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                 }
+                (Ty::Str, Some(slot)) => {
+                    let ExprKind::ReadStr { user, .. } = arg.kind else { continue };
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Str.size() as i32));
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, *slot));
+                    self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+                }
                 (Ty::Comm, _) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
@@ -602,11 +640,15 @@ impl Gen<'_> {
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
                 (Ty::MemStr(space), Some(slot)) => self.copy_string(space, *slot, off, ir::MEM_STR_BYTES),
-                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_), None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str | Ty::MemStr(_), None) => {}
             }
         }
+        // Records don't wake the reader, which drains on a short timer: one
+        // wake-up per event would cost the traced process microseconds.
+        // Only the records that end tracing wake it at once.
+        let flags = if site.kind == ir::SiteKind::Exit { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, flags));
         self.asm.emit(Insn::call_helper(helper::RINGBUF_SUBMIT));
         self.asm.bind(end);
     }
@@ -692,6 +734,43 @@ impl Gen<'_> {
                 }
             }
             ExprKind::Local(l) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[l.index()])),
+            // In expression position a string read yields its address; the
+            // copy happens where the string goes (record, key, compare).
+            ExprKind::ReadStr { ptr, .. } => {
+                let r = self.expr(ptr, d);
+                if r != dst {
+                    self.asm.emit(Insn::mov64_reg(dst, r));
+                }
+            }
+            ExprKind::StrEq { value, literal } => {
+                let saved = self.frame;
+                // Keep enclosing operands: the copy calls helpers only, which
+                // preserve r7..r9, but it evaluates the address at depth 0.
+                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                }
+                let at = self.string_slot(value);
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+                }
+                let mut padded = literal.clone();
+                padded.resize((literal.len() + 1).next_multiple_of(8), 0);
+                let differ = self.asm.label();
+                let end = self.asm.label();
+                for (w, chunk) in padded.chunks(8).enumerate() {
+                    let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, at + 8 * w as i16));
+                    self.asm.emit_wide(Insn::ld_imm64(Reg::R2, word));
+                    self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
+                }
+                self.asm.emit(Insn::mov64_imm(dst, 1));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(differ);
+                self.asm.emit(Insn::mov64_imm(dst, 0));
+                self.asm.bind(end);
+                self.frame = saved;
+            }
             ExprKind::Seq { body, result } => {
                 // Statements reuse r7..r9: keep the enclosing operands safe.
                 let saved = self.frame;
@@ -875,17 +954,23 @@ impl Gen<'_> {
                 self.asm.emit(insn);
             }
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let j = match op {
-                    BinOp::Eq => JmpOp::Jeq,
-                    BinOp::Ne => JmpOp::Jne,
-                    BinOp::Lt => JmpOp::Jslt,
-                    BinOp::Le => JmpOp::Jsle,
-                    BinOp::Gt => JmpOp::Jsgt,
-                    _ => JmpOp::Jsge,
-                };
+                let j = compare_op(op).unwrap_or(JmpOp::Jeq);
                 self.bool_from_jump(Insn::jmp_reg(j, l, r, 0), l);
             }
-            BinOp::And | BinOp::Or => unreachable_logic(),
+            // `expr` short-circuits these; with both operands already at
+            // hand the result is still well defined.
+            BinOp::And | BinOp::Or => {
+                let decided = self.asm.label();
+                let end = self.asm.label();
+                let (on, result) = if op == BinOp::And { (JmpOp::Jeq, 0) } else { (JmpOp::Jne, 1) };
+                self.asm.jump(Insn::jmp_imm(on, l, 0, 0), decided);
+                self.asm.jump(Insn::jmp_imm(on, r, 0, 0), decided);
+                self.asm.emit(Insn::mov64_imm(l, 1 - result));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(decided);
+                self.asm.emit(Insn::mov64_imm(l, result));
+                self.asm.bind(end);
+            }
         }
     }
 
@@ -941,9 +1026,6 @@ impl Gen<'_> {
         }
     }
 }
-
-/// And/Or are lowered with jumps in `expr`, never through `binary`.
-fn unreachable_logic() {}
 
 /// The signed conditional jump of a comparison.
 fn compare_op(op: BinOp) -> Option<JmpOp> {

@@ -71,6 +71,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         tables: IndexMap::new(),
         table_uses: IndexMap::new(),
         functions: IndexMap::new(),
+        kernel_uses: IndexMap::new(),
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
@@ -82,6 +83,8 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
     for stmt in &program.stmts {
         l.top_level(stmt);
     }
+    let diags = super::check::userspace(program, &l.kernel_uses);
+    l.diags.extend(diags);
     (l.m, l.diags)
 }
 
@@ -120,6 +123,8 @@ struct Lowerer<'a> {
     table_uses: IndexMap<String, TableUses>,
     /// Top-level `function name() {}` definitions, inlined into probes.
     functions: IndexMap<String, ast::FuncBody>,
+    /// Top-level variables probes use, with their type and first use.
+    kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
 }
 
 /// What a probe body can see of its events.
@@ -198,9 +203,26 @@ fn local_expr(id: ir::LocalId, span: Option<Span>) -> Expr {
     Expr { kind: ExprKind::Local(id), ty: Ty::Int, span }
 }
 
+fn constant(v: i64, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Const(v), ty: Ty::Int, span }
+}
+
+fn binary(op: ir::BinOp, lhs: Expr, rhs: Expr, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, ty: Ty::Int, span }
+}
+
+/// `while (cond) { inner; counter += step }`.
+fn counted_loop_stmt(counter: ir::LocalId, cond: Expr, inner: Vec<Stmt>, step: i64, trips: u32, sp: Option<Span>) -> Stmt {
+    let next = binary(ir::BinOp::Add, local_expr(counter, sp), constant(step, sp), sp);
+    Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips }, span: sp }
+}
+
 fn set_local(id: ir::LocalId, value: Expr, span: Option<Span>) -> Stmt {
     Stmt { kind: StmtKind::LocalSet { local: id, value }, span }
 }
+
+/// Builtins that need the userspace interpreter.
+const USERSPACE_ONLY: &[&str] = &["pairs", "len", "table.new", "sort_pairs", "arch", "kernel_v", "num_cpus", "tostring", "tonumber"];
 
 /// Most iterations a loop in a probe may make.
 const MAX_LOOP_ITERATIONS: i64 = 1024;
@@ -212,6 +234,14 @@ fn is_zero(e: &ast::Expr) -> bool {
 impl Lowerer<'_> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    fn userspace_only(&mut self, span: Span, name: &str) {
+        self.diags.push(
+            Diagnostic::error(span, format!("`{name}` only works in userspace (main, tick-N, trace_end), not in a probe"))
+                .with_label("userspace only")
+                .with_note("probes can count into tables and print; walk and format the tables in a tick-N or trace_end block"),
+        );
     }
 
     fn unsupported(&mut self, span: Span, what: &str) {
@@ -248,6 +278,7 @@ impl Lowerer<'_> {
         self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
         self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
         self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Section::Data, None));
+        self.m.self_pid = Some(self.add_global("ktap_self_pid", None, Section::Data, None));
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -329,6 +360,8 @@ impl Lowerer<'_> {
         let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
         let mut ctx = ProbeCtx::new(own, argstr_window, syscalls);
         let mut stmts = self.prologue();
+        let prologue_len = stmts.len();
+        let sites_before = self.m.sites.len();
         let mut inner = Vec::new();
         self.block(&mut ctx, body, &mut inner);
         match filter {
@@ -341,6 +374,11 @@ impl Lowerer<'_> {
                 }
             }
             None => stmts.extend(inner),
+        }
+        if self.m.sites.len() > sites_before {
+            // A probe that prints must not see the tracer's own writes, or
+            // each line it prints would make another event.
+            stmts.insert(prologue_len, self.skip_self());
         }
         if found_events.is_empty() {
             return;
@@ -448,6 +486,16 @@ impl Lowerer<'_> {
     }
 
     /// What every probe checks first: the stop flag, then -p and -C.
+    /// `if (pid == ktap's pid) return`.
+    fn skip_self(&self) -> Stmt {
+        let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+        let cond = match self.m.self_pid {
+            Some(g) => binary(ir::BinOp::Eq, synth(ExprKind::Builtin(Builtin::Pid)), synth(ExprKind::Global(g)), None),
+            None => constant(0, None),
+        };
+        Stmt { kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] }, span: None }
+    }
+
     fn prologue(&self) -> Vec<Stmt> {
         let mut stmts = Vec::new();
         if let Some(stop) = self.m.stop_flag {
@@ -695,6 +743,7 @@ impl Lowerer<'_> {
         let decl_span = decl.span;
         let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), section, Some(decl_span));
         self.kernel_globals.insert(id.name.clone(), g);
+        self.kernel_uses.entry(id.name.clone()).or_insert((super::check::KernelUse::Number, id.span));
         Some(g)
     }
 
@@ -769,8 +818,8 @@ impl Lowerer<'_> {
                 let site = self.site(kind, Vec::new(), Vec::new(), span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
             }
-            "pairs" | "table.new" => {
-                self.unsupported(span, &format!("`{name}`"));
+            n if USERSPACE_ONLY.contains(&n) || n.starts_with("ansi.") => {
+                self.userspace_only(span, n);
                 None
             }
             "" => {
@@ -873,15 +922,7 @@ impl Lowerer<'_> {
         let sp = Some(span);
         let counter = ctx.new_local(Ty::Int);
         out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
-        let cond = Expr {
-            kind: ExprKind::Binary {
-                op: if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge },
-                lhs: Box::new(local_expr(counter, sp)),
-                rhs: Box::new(Expr { kind: ExprKind::Const(b), ty: Ty::Int, span: sp }),
-            },
-            ty: Ty::Int,
-            span: sp,
-        };
+        let cond = binary(if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge }, local_expr(counter, sp), constant(b, sp), sp);
         ctx.scopes.push(IndexMap::new());
         let visible = ctx.declare(&var.name, Ty::Int);
         let mut inner = vec![set_local(visible, local_expr(counter, sp), Some(var.span))];
@@ -889,12 +930,7 @@ impl Lowerer<'_> {
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
         ctx.scopes.pop();
-        let next = Expr {
-            kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(c), ty: Ty::Int, span: sp }) },
-            ty: Ty::Int,
-            span: sp,
-        };
-        out.push(Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips as u32 }, span: sp });
+        out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
     /// `for (init; cond; step)` when it has the shape of a counted loop:
@@ -951,22 +987,13 @@ impl Lowerer<'_> {
             ast::BinOp::Ge => ir::BinOp::Ge,
             _ => ir::BinOp::Ne,
         };
-        let cond = Expr {
-            kind: ExprKind::Binary { op: ir_op, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(b), ty: Ty::Int, span: sp }) },
-            ty: Ty::Int,
-            span: sp,
-        };
+        let cond = binary(ir_op, local_expr(counter, sp), constant(b, sp), sp);
         let mut inner = Vec::new();
         ctx.loops += 1;
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
         ctx.scopes.pop();
-        let next = Expr {
-            kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(counter, sp)), rhs: Box::new(Expr { kind: ExprKind::Const(c), ty: Ty::Int, span: sp }) },
-            ty: Ty::Int,
-            span: sp,
-        };
-        out.push(Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips as u32 }, span: sp });
+        out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
     fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
@@ -1037,6 +1064,33 @@ impl Lowerer<'_> {
                     ast::UnOp::Not => ir::UnOp::Not,
                 };
                 int(ExprKind::Unary { op, operand })
+            }
+            ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
+                if matches!(lhs.kind, ast::ExprKind::Str(_)) || matches!(rhs.kind, ast::ExprKind::Str(_)) =>
+            {
+                let (lit, other) = match (&lhs.kind, &rhs.kind) {
+                    (ast::ExprKind::Str(l), _) => (l, rhs),
+                    (_, ast::ExprKind::Str(l)) => (l, lhs),
+                    _ => return None,
+                };
+                let value = self.expr(ctx, other)?;
+                if !matches!(value.ty, Ty::Comm | Ty::Str) {
+                    self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
+                    return None;
+                }
+                if lit.len() as u32 >= value.ty.size() {
+                    self.diags.push(
+                        Diagnostic::error(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
+                            .with_label("always false"),
+                    );
+                    return None;
+                }
+                let eq = Expr { kind: ExprKind::StrEq { value: Box::new(value), literal: lit.clone() }, ty: Ty::Int, span };
+                if *op == ast::BinOp::Eq {
+                    Some(eq)
+                } else {
+                    int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(eq) })
+                }
             }
             ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
                 if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
@@ -1191,6 +1245,14 @@ impl Lowerer<'_> {
                     _ => divide(ns, 1_000_000_000),
                 }
             }
+            "user_string" | "kernel_string" => {
+                let [ptr] = args else {
+                    self.error(span, format!("{name}() takes one argument: an address"));
+                    return None;
+                };
+                let ptr = self.int_expr(ctx, ptr)?;
+                Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: name == "user_string" }, ty: Ty::Str, span: Some(span) })
+            }
             "stack" | "ustack" => {
                 no_args(self);
                 let user = name == "ustack";
@@ -1208,6 +1270,10 @@ impl Lowerer<'_> {
                 // programs (kernel/trace/trace_syscalls.c,
                 // perf_call_bpf_enter), so only syscall events can answer.
                 self.unsupported(span, "in_interrupt() outside syscall events");
+                None
+            }
+            n if USERSPACE_ONLY.contains(&n) => {
+                self.userspace_only(span, n);
                 None
             }
             _ if self.functions.contains_key(name) => {
@@ -1272,6 +1338,7 @@ impl Lowerer<'_> {
             syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
+        self.kernel_uses.entry(id.name.clone()).or_insert((super::check::KernelUse::Table, id.span));
         Some((map, key))
     }
 
@@ -1341,7 +1408,7 @@ impl Lowerer<'_> {
 fn ty_name(ty: Ty) -> &'static str {
     match ty {
         Ty::Int => "number",
-        Ty::Comm | Ty::ArgStr { .. } => "string",
+        Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probename",
         Ty::Stack { .. } => "stack",
         Ty::MemStr(_) => "string",

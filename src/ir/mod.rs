@@ -72,6 +72,9 @@ pub struct Module {
     pub target_pid: Option<GlobalId>,
     /// CPU to trace (`-C`) plus one, 0 for all; set before load.
     pub target_cpu: Option<GlobalId>,
+    /// The tracer's own process id, set before load: probes that print
+    /// skip its events.
+    pub self_pid: Option<GlobalId>,
     /// The stack trace map, once a probe takes a stack.
     pub stacks: Option<MapId>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
@@ -85,6 +88,9 @@ pub enum Ty {
     Int,
     /// The current task's command name: 16 bytes, NUL padded.
     Comm,
+    /// A string read from memory (`user_string`, `kernel_string`): up to
+    /// [`STR_LEN`] bytes with its NUL.
+    Str,
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
@@ -102,6 +108,9 @@ pub enum Ty {
 
 /// Bytes a fetched `:string` argument takes in a record, NUL included.
 pub const MEM_STR_BYTES: u32 = 64;
+
+/// Bytes a kernel string holds, NUL included (bpftrace's default too).
+pub const STR_LEN: u32 = 64;
 
 /// What a tracepoint field holds, for rendering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +142,7 @@ impl Ty {
         match self {
             Ty::Int | Ty::ProbeName | Ty::Stack { .. } => 8,
             Ty::Comm => 16,
+            Ty::Str => STR_LEN,
             Ty::ArgStr { len, .. } => 8 + len,
             Ty::MemStr(_) => MEM_STR_BYTES,
         }
@@ -443,6 +453,10 @@ pub enum ExprKind {
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
     Local(LocalId),
+    /// `user_string(ptr)` / `kernel_string(ptr)` (a [`Ty::Str`]).
+    ReadStr { ptr: Box<Expr>, user: bool },
+    /// A string (`Comm` or `Str`) equals a literal, as 0/1.
+    StrEq { value: Box<Expr>, literal: Vec<u8> },
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).

@@ -128,6 +128,8 @@ fn expr(e: &Expr) -> String {
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
         ExprKind::ProbeName => "probename".to_string(),
         ExprKind::Local(l) => format!("l{}", l.0),
+        ExprKind::ReadStr { ptr, user } => format!("{}_string({})", if *user { "user" } else { "kernel" }, expr(ptr)),
+        ExprKind::StrEq { value, literal } => format!("({} == {:?})", expr(value), String::from_utf8_lossy(literal)),
         ExprKind::Seq { body, result } => {
             let mut inner = String::new();
             stmts(&mut inner, body, 1);

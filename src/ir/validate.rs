@@ -167,6 +167,18 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Local(l) => self.local(*l),
+            ExprKind::ReadStr { ptr, .. } => {
+                if e.ty != Ty::Str {
+                    return Err(self.err("string read has the wrong type"));
+                }
+                self.int_expr(ptr)
+            }
+            ExprKind::StrEq { value, literal } => {
+                if !matches!(value.ty, Ty::Comm | Ty::Str) || literal.len() as u32 >= value.ty.size() {
+                    return Err(self.err("string comparison of the wrong shape"));
+                }
+                self.expr(value)
+            }
             ExprKind::Seq { body, result } => {
                 self.stmts(body)?;
                 self.local(*result)

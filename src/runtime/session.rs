@@ -48,6 +48,8 @@ pub struct Options {
     pub verbose: bool,
     /// Load the programs but attach nothing (`-d`).
     pub dry_run: bool,
+    /// Prefix what probes print with the wall-clock time (`-T`).
+    pub timestamps: bool,
     /// Trace only this process (`-p`, or the `-- CMD` child).
     pub target_pid: Option<u32>,
     /// Trace only this CPU (`-C`).
@@ -56,6 +58,9 @@ pub struct Options {
     /// ends when it exits.
     pub child: Option<super::child::Child>,
 }
+
+/// How often the ring buffer is drained: the latency of printed output.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// libbpf's messages since the last take; shown live with `-v`.
 static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
@@ -147,6 +152,9 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
     if is(module.target_cpu) {
         return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
     }
+    if is(module.self_pid) {
+        return Ok(i64::from(std::process::id()));
+    }
     if is(module.boot_to_real) {
         return Ok(boot_to_real_ns());
     }
@@ -177,7 +185,7 @@ impl Decoder<'_> {
         let int = |b: &[u8]| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         match ty {
             Ty::Int => Value::Int(int(bytes) as i64),
-            Ty::Comm | Ty::MemStr(_) => {
+            Ty::Comm | Ty::Str | Ty::MemStr(_) => {
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 Value::str(&bytes[..end])
             }
@@ -219,6 +227,20 @@ enum Action<'m> {
     Exit,
     PrintHist { var: &'m str, n: usize },
     Delete { var: &'m str },
+}
+
+/// A userspace value as the kernel stores it for `ty`, if it has that type.
+fn encode(ty: Ty, v: &Value) -> Option<Vec<u8>> {
+    match (ty, v) {
+        (Ty::Int, Value::Int(i)) => Some(i.to_le_bytes().to_vec()),
+        (Ty::Int, Value::Bool(b)) => Some(i64::from(*b).to_le_bytes().to_vec()),
+        (Ty::Comm | Ty::Str, Value::Str(s)) if (s.len() as u32) < ty.size() => {
+            let mut b = s.as_bytes().to_vec();
+            b.resize(ty.size() as usize, 0);
+            Some(b)
+        }
+        _ => None,
+    }
 }
 
 /// Turns one ring-buffer record into output, or into an action.
@@ -282,6 +304,25 @@ fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec
         table.set(dec.value(info.key, &key), value);
     }
     Value::Table(Rc::new(RefCell::new(table)))
+}
+
+/// `HH:MM:SS.micros` of the wall clock (UTC).
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = now.as_secs();
+    format!("{:02}:{:02}:{:02}.{:06}", s / 3600 % 24, s / 60 % 60, s % 60, now.subsec_micros())
+}
+
+/// Raises the open-file limit to its hard maximum.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid rlimit to fill and then to set.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 /// CLOCK_REALTIME − CLOCK_BOOTTIME, so boot-clock stamps taken in the
@@ -360,6 +401,36 @@ pub fn run(
         return Ok(Outcome::Done);
     }
 
+    // Tables the main context filled reach the kernel before any probe runs.
+    for map_ir in &module.maps {
+        let Some(info) = &map_ir.table else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
+        for (k, v) in t.borrow().iter() {
+            let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
+                return Err(Error::new(format!(
+                    "table `{}` holds {} -> {} in the main context, but probes use it as {:?} -> {:?}",
+                    info.var,
+                    k.type_name(),
+                    v.type_name(),
+                    info.key,
+                    info.value
+                )));
+            };
+            let r = if map_ir.kind == ir::MapKind::PercpuHash {
+                // The whole value on one CPU, zero on the others: the sum
+                // userspace reads back is the value.
+                let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
+                per_cpu[0] = value;
+                map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
+            } else {
+                map.update(&key, &value, libbpf_rs::MapFlags::ANY)
+            };
+            r.map_err(|e| lib(&format!("cannot fill table `{}` from the main context", info.var), e))?;
+        }
+    }
+
     // Syscall filters: number -> probename id + 1.
     for map_ir in &module.maps {
         let Some((probe, kind)) = map_ir.syscall_filter else { continue };
@@ -378,8 +449,13 @@ pub fn run(
         }
     }
 
+    // Every classic tracepoint or perf event link holds a file descriptor:
+    // a big wildcard needs many.
+    raise_fd_limit();
+
     // Attach every program to the events it serves.
     let mut links: Vec<Link> = Vec::new();
+    let mut slow_links = 0;
     let mut skipped = Vec::new();
     for info in &compiled.programs {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
@@ -389,7 +465,11 @@ pub fn run(
         let attach_error = |what: String, e: libbpf_rs::Error| Error {
             message: format!("cannot attach to {what}: {e}"),
             span: Some(probe.span),
-            notes: Vec::new(),
+            notes: if e.kind() == libbpf_rs::ErrorKind::Other && e.to_string().contains("Too many open files") {
+                vec!["each attached event holds a file descriptor: raise the limit (`ulimit -n`) or trace fewer events".into()]
+            } else {
+                Vec::new()
+            },
         };
         match info.kind {
             ir::ProgKind::Perf => {
@@ -433,6 +513,7 @@ pub fn run(
                     let cookie = module.probe_name_id(info.probe, i);
                     let result = match &probe.attach[i] {
                         ir::Attach::Tracepoint { system, event } => {
+                            slow_links += 1;
                             let opts = libbpf_rs::TracepointOpts { cookie, ..Default::default() };
                             prog.attach_tracepoint_with_opts(libbpf_rs::TracepointCategory::Custom(system.clone()), event, opts)
                         }
@@ -513,6 +594,9 @@ pub fn run(
     let drain = |w: &mut SharedOut, interp: &mut Interp| -> Result<bool, Error> {
         let records = std::mem::take(&mut *queue.borrow_mut());
         for rec in &records {
+            if opts.timestamps {
+                let _ = write!(w, "{} ", timestamp());
+            }
             match handle_record(module, &dec, rec, w)? {
                 Action::Continue => {}
                 Action::Exit => return Ok(true),
@@ -559,11 +643,14 @@ pub fn run(
         }
         let now = Instant::now();
         let until_tick = next_tick.iter().map(|t| t.saturating_duration_since(now)).min();
-        let timeout = until_tick.unwrap_or(Duration::from_millis(100)).min(Duration::from_millis(100));
+        let timeout = until_tick.unwrap_or(DRAIN_INTERVAL).min(DRAIN_INTERVAL);
         match &ringbuf {
             Some(rb) => {
-                // EINTR from a signal is an ordinary wake-up.
+                // Records don't wake us (only exit() does): sleep until the
+                // next drain, then take everything. EINTR from a signal is
+                // an ordinary wake-up.
                 let _ = rb.poll_raw(timeout);
+                let _ = rb.consume_raw();
             }
             None => std::thread::sleep(timeout.min(Duration::from_millis(20))),
         }
@@ -624,8 +711,48 @@ pub fn run(
         eprintln!("ktap: warning: {failures} table updates failed (a table was full: size it with table.new(narr, nrec))");
     }
     drop(ringbuf);
-    drop(links);
+    teardown(links, slow_links);
     Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })
+}
+
+/// From how many classic tracepoint links detaching moves to the
+/// background.
+const BACKGROUND_TEARDOWN_FROM: usize = 32;
+
+/// Detaches everything. Closing a classic tracepoint link waits for an RCU
+/// grace period under a kernel-wide lock, one after another (tens of ms
+/// each), so with many of them a forked child holds the last references
+/// and closes them while ktap itself exits at once. The programs already
+/// deliver nothing (the stop flag is set).
+fn teardown(links: Vec<Link>, slow_links: usize) {
+    if slow_links < BACKGROUND_TEARDOWN_FROM {
+        drop(links);
+        return;
+    }
+    let _ = std::io::stdout().flush();
+    // SAFETY: the child only calls async-signal-safe functions (setsid,
+    // open, dup2, _exit) before exiting.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::setsid();
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+            }
+            // Exiting closes every descriptor: the slow detach happens here.
+            libc::_exit(0);
+        }
+    }
+    if pid > 0 {
+        eprintln!("ktap: {slow_links} tracepoints are being detached in the background (pid {pid})");
+        // Our references go with the process; the child's are the last.
+        std::mem::forget(links);
+    } else {
+        drop(links);
+    }
 }
 
 fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &GlobalLayout) -> Option<&'v SectionView> {

@@ -43,10 +43,16 @@ impl Tracefs {
                 Ok(Tracefs { root: TRACEFS.into(), syscalls: Default::default(), mounted_by_us: true })
             }
             Ok(()) => Err(Error { message: format!("mounted tracefs at {TRACEFS} but it has no events directory") }),
+            // SAFETY: geteuid has no preconditions.
+            Err(_) if unsafe { libc::geteuid() } != 0 => Err(Error {
+                message: "tracing needs root: ktap cannot read or mount tracefs as this user \
+                          (run it with sudo, or grant CAP_BPF, CAP_PERFMON and access to /sys/kernel/tracing)"
+                    .into(),
+            }),
             Err(e) => Err(Error {
                 message: format!(
                     "tracefs is not mounted and mounting it at {TRACEFS} failed: {e}; \
-                     mount it with `mount -t tracefs nodev {TRACEFS}` (as root)"
+                     mount it with `mount -t tracefs nodev {TRACEFS}`"
                 ),
             }),
         }

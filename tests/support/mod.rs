@@ -125,6 +125,9 @@ pub fn is_root() -> bool {
 
 /// Builds (once) and returns the path of the C workload in tests/workload.c.
 pub fn workload() -> PathBuf {
+    // Tests run on several threads: build once per process, under a lock.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workload.c");
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ktap-workload");
     let fresh = out.metadata().and_then(|m| m.modified()).ok() >= src.metadata().and_then(|m| m.modified()).ok();
