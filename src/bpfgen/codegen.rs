@@ -11,6 +11,8 @@ use crate::frontend::ast::Span;
 use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
+mod fetch;
+
 /// BPF helper ids (include/uapi/linux/bpf.h).
 mod helper {
     pub const KTIME_GET_NS: i32 = 5;
@@ -177,6 +179,8 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
         ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
         ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
+        ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
+        ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
     };
     let mut g = Gen {
         m,
@@ -489,7 +493,7 @@ impl Gen<'_> {
     fn key_slot(&mut self, key: &Expr) -> i16 {
         match key.ty {
             Ty::Comm | Ty::Str => self.string_slot(key),
-            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_) => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -635,7 +639,8 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
+                (Ty::MemStr(space), Some(slot)) => self.copy_string(space, *slot, off, ir::MEM_STR_BYTES),
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str | Ty::MemStr(_), None) => {}
             }
         }
         // Records don't wake the reader, which drains on a short timer: one
@@ -664,6 +669,7 @@ impl Gen<'_> {
                 }
             }
             ExprKind::Builtin(b) => self.builtin(*b, dst),
+            ExprKind::Fetch(f) => self.fetch(f, dst),
             ExprKind::Global(g) => {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));

@@ -9,6 +9,8 @@ use super::diag::Diagnostic;
 use crate::ir::{self, Attach, Builtin, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
+pub mod dynprobe;
+
 pub use crate::ir::{EventField, FieldKind};
 
 /// What lowering needs to know of the kernel's events.
@@ -21,6 +23,26 @@ pub trait EventSource {
     fn similar(&self, system: &str, event: &str) -> Vec<String>;
     /// The number of syscall `name` (`openat`), if known.
     fn syscall_nr(&self, name: &str) -> Option<u32>;
+    /// The path a binary spec (`/bin/ls`, `libc`) names.
+    fn resolve_binary(&self, _binary: &str) -> Result<String, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The functions of a binary whose names match `glob`.
+    fn user_symbols(&self, _binary: &str, _glob: &str) -> Result<dynprobe::UserSymbols, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The USDT markers of a binary whose names match `glob`.
+    fn sdt_markers(&self, _binary: &str, _glob: &str) -> Result<dynprobe::SdtMarkers, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// Traceable kernel functions matching `glob`, sorted.
+    fn kernel_functions(&self, _glob: &str) -> Result<Vec<String>, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The address of a kernel symbol (for `@sym` fetches).
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// Size of the ring buffer that carries records to userspace.
@@ -132,6 +154,8 @@ struct ProbeCtx {
     /// local receiving the value.
     returns: Vec<(ir::BlockId, ir::LocalId)>,
     next_block: u32,
+    /// For k/uprobes and USDT: the arguments the probe spec gives.
+    dynamic: Option<dynprobe::ArgLayout>,
 }
 
 impl ProbeCtx {
@@ -148,6 +172,7 @@ impl ProbeCtx {
             inlining: Vec::new(),
             returns: Vec::new(),
             next_block: 0,
+            dynamic: None,
         }
     }
 
@@ -293,6 +318,9 @@ impl Lowerer<'_> {
     }
 
     fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
+        if specs.iter().any(|s| !matches!(s.kind, ast::EventKind::Tracepoint { .. })) {
+            return self.dyn_trace(span, specs, filter, body);
+        }
         let mut found_events: Vec<(String, String)> = Vec::new();
         let mut formats: Vec<Vec<EventField>> = Vec::new();
         for spec in specs {
@@ -323,15 +351,8 @@ impl Lowerer<'_> {
                         Err(e) => self.error(spec.span, e),
                     }
                 }
-                ast::EventKind::Probe { binary: None, .. } => {
-                    self.error(spec.span, "kernel probes (probe:FUNC) are not supported yet");
-                }
-                ast::EventKind::Probe { binary: Some(_), .. } => {
-                    self.error(spec.span, "user probes (probe:BINARY:FUNC) are not supported yet");
-                }
-                ast::EventKind::Sdt { .. } => {
-                    self.error(spec.span, "USDT probes (sdt:BINARY:MARKER) are not supported yet");
-                }
+                // Routed to dyn_trace above.
+                ast::EventKind::Probe { .. } | ast::EventKind::Sdt { .. } => {}
             }
         }
         let argstr_window = argstr_window(&formats);
@@ -1157,6 +1178,9 @@ impl Lowerer<'_> {
                 return self.event_field(ctx, &id.name, span);
             }
         }
+        if let Some(e) = self.dyn_name(ctx, id, span) {
+            return e;
+        }
         if id.name == "probename" {
             return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
         }
@@ -1272,6 +1296,10 @@ impl Lowerer<'_> {
             return None;
         };
         let key = self.expr(ctx, index)?;
+        if matches!(key.ty, Ty::MemStr(_)) {
+            self.unsupported(index.span, "a fetched string as a table key");
+            return None;
+        }
         if let Some(t) = self.tables.get(&id.name) {
             if t.key != key.ty {
                 let d = Diagnostic::error(index.span, format!("table `{}` is keyed by a {} here", id.name, ty_name(key.ty)))
@@ -1325,6 +1353,9 @@ impl Lowerer<'_> {
     /// `argN`: the N-th field after the common ones, which must sit at the
     /// same place in every event of the probe.
     fn event_arg(&mut self, ctx: &mut ProbeCtx, n: usize, span: Span) -> Option<Expr> {
+        if let Some(layout) = &ctx.dynamic {
+            return self.dyn_arg(layout, n, span);
+        }
         if ctx.formats.is_empty() {
             self.error(span, "`argN` needs a tracepoint event");
             return None;
@@ -1346,6 +1377,9 @@ impl Lowerer<'_> {
     }
 
     fn event_field(&mut self, ctx: &mut ProbeCtx, name: &str, span: Span) -> Option<Expr> {
+        if let Some(layout) = &ctx.dynamic {
+            return self.dyn_field(layout, name, span);
+        }
         let Some(fields) = ctx.formats.first() else {
             self.error(span, "event fields need a tracepoint event");
             return None;
@@ -1377,6 +1411,7 @@ fn ty_name(ty: Ty) -> &'static str {
         Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probename",
         Ty::Stack { .. } => "stack",
+        Ty::MemStr(_) => "string",
     }
 }
 

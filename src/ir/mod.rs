@@ -27,6 +27,7 @@ pub mod print;
 pub mod validate;
 
 use crate::frontend::ast::Span;
+pub use crate::frontend::fetch::RegOffset;
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -99,7 +100,14 @@ pub enum Ty {
     /// `argstr`: which event fired, then this many bytes of its record,
     /// rendered in userspace with the event's format.
     ArgStr { start: u32, len: u32 },
+    /// A NUL-terminated string read from probed memory straight into a
+    /// record ([`MEM_STR_BYTES`] bytes): the value is its address until
+    /// then. Only print/printf arguments have this type.
+    MemStr(AddrSpace),
 }
+
+/// Bytes a fetched `:string` argument takes in a record, NUL included.
+pub const MEM_STR_BYTES: u32 = 64;
 
 /// Bytes a kernel string holds, NUL included (bpftrace's default too).
 pub const STR_LEN: u32 = 64;
@@ -136,6 +144,7 @@ impl Ty {
             Ty::Comm => 16,
             Ty::Str => STR_LEN,
             Ty::ArgStr { len, .. } => 8 + len,
+            Ty::MemStr(_) => MEM_STR_BYTES,
         }
     }
 }
@@ -215,6 +224,59 @@ pub enum Attach {
     Syscall { event: String, nr: u32, exit: bool },
     /// `profile-N`: a software cpu-clock perf event on every CPU.
     Profile { period_ns: u64, name: String },
+    /// A uprobe or uretprobe at a file offset of a binary (a USDT marker
+    /// too, with its semaphore as the uprobe reference counter).
+    Uprobe(UprobePoint),
+    /// A kprobe or kretprobe on a kernel function.
+    Kprobe { symbol: String, ret: bool, spec: Span },
+}
+
+/// An offset in a file (not a virtual address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileOffset(pub u64);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobePoint {
+    /// The resolved path of the binary.
+    pub binary: String,
+    /// The function, offset or USDT marker, as `probename` names it.
+    pub name: String,
+    pub offset: FileOffset,
+    pub ret: bool,
+    /// A USDT semaphore, counted up by the kernel while attached.
+    pub ref_ctr: Option<FileOffset>,
+    /// The spec it came from, for attach errors.
+    pub spec: Span,
+}
+
+/// Where probed memory is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSpace {
+    User,
+    Kernel,
+}
+
+/// A value fetched at a k/uprobe, generated as BPF: registers are loads
+/// from the `struct pt_regs` context, memory goes through
+/// `bpf_probe_read_{user,kernel}`. `bytes`/`signed` give the final width.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    pub loc: FetchLoc,
+    pub bytes: u8,
+    pub signed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchLoc {
+    /// A register at probe time.
+    Reg(RegOffset),
+    Const(i64),
+    /// The probed function's address (`bpf_get_func_ip`).
+    FuncIp,
+    /// `base + offset`, not dereferenced (a string's address).
+    Offset { base: Box<FetchLoc>, offset: i64 },
+    /// `bytes` of memory at `base + offset`.
+    Mem { base: Box<FetchLoc>, offset: i64, bytes: u8, space: AddrSpace },
 }
 
 /// How a group of attach points runs: one BPF program per kind per probe.
@@ -225,6 +287,10 @@ pub enum ProgKind {
     SysEnter,
     SysExit,
     Perf,
+    /// A `struct pt_regs` program attached as uprobes/uretprobes.
+    Uprobe,
+    /// The same for kprobes/kretprobes.
+    Kprobe,
 }
 
 impl Attach {
@@ -235,6 +301,8 @@ impl Attach {
             Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
             Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
             Attach::Profile { .. } => ProgKind::Perf,
+            Attach::Uprobe(_) => ProgKind::Uprobe,
+            Attach::Kprobe { .. } => ProgKind::Kprobe,
         }
     }
 
@@ -243,6 +311,8 @@ impl Attach {
         match self {
             Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
             Attach::Profile { name, .. } => name,
+            Attach::Uprobe(u) => &u.name,
+            Attach::Kprobe { symbol, .. } => symbol,
         }
     }
 
@@ -252,6 +322,8 @@ impl Attach {
             Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
             Attach::Syscall { event, .. } => format!("syscalls:{event}"),
             Attach::Profile { name, .. } => name.clone(),
+            Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
+            Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
         }
     }
 }
@@ -391,6 +463,8 @@ pub enum ExprKind {
     Stack { user: bool },
     /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).
     ArgStr { offset: u32 },
+    /// A k/uprobe fetch argument (k/uprobe programs only).
+    Fetch(Fetch),
 }
 
 /// What userspace does with a record.

@@ -42,6 +42,11 @@ pub fn module(m: &Module) -> String {
                 Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
                 Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
                 Attach::Profile { period_ns, .. } => format!("profile every {period_ns} ns"),
+                Attach::Uprobe(u) => {
+                    let sema = u.ref_ctr.map(|r| format!(" semaphore {:#x}", r.0)).unwrap_or_default();
+                    format!("{} {}:{} @{:#x}{sema}", if u.ret { "uretprobe" } else { "uprobe" }, u.binary, u.name, u.offset.0)
+                }
+                Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
             })
             .collect();
         let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));
@@ -133,6 +138,14 @@ fn expr(e: &Expr) -> String {
         ExprKind::Stack { user: false } => "stack()".to_string(),
         ExprKind::Stack { user: true } => "ustack()".to_string(),
         ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
+        ExprKind::Fetch(f) => {
+            let loc = fetch_loc(&f.loc);
+            if f.bytes == 8 && !f.signed {
+                loc
+            } else {
+                format!("{loc}:{}{}", if f.signed { "s" } else { "u" }, u32::from(f.bytes) * 8)
+            }
+        }
         ExprKind::Unary { op, operand } => {
             let op = match op {
                 UnOp::Neg => "-",
@@ -158,6 +171,22 @@ fn expr(e: &Expr) -> String {
                 BinOp::Or => "||",
             };
             format!("({} {op} {})", expr(lhs), expr(rhs))
+        }
+    }
+}
+
+fn fetch_loc(l: &super::FetchLoc) -> String {
+    match l {
+        super::FetchLoc::Reg(r) => format!("regs[{}]", r.0),
+        super::FetchLoc::Const(v) => format!("${v}"),
+        super::FetchLoc::FuncIp => "func_ip".to_string(),
+        super::FetchLoc::Offset { base, offset } => format!("({} + {offset})", fetch_loc(base)),
+        super::FetchLoc::Mem { base, offset, bytes, space } => {
+            let space = match space {
+                super::AddrSpace::User => "user",
+                super::AddrSpace::Kernel => "kernel",
+            };
+            format!("{space}{}[{} + {offset}]", u32::from(*bytes) * 8, fetch_loc(base))
         }
     }
 }

@@ -77,6 +77,12 @@ impl Validator<'_> {
                     if *ty != arg.ty {
                         return Err(self.err("record field type differs from its site"));
                     }
+                    if matches!(ty, Ty::MemStr(_)) {
+                        // A string's value is its address: an integer fetch.
+                        if !matches!(arg.kind, ExprKind::Fetch(_)) {
+                            return Err(self.err("a memory string that is not a fetch"));
+                        }
+                    }
                     self.expr(arg)?;
                 }
                 Ok(())
@@ -186,6 +192,16 @@ impl Validator<'_> {
             ExprKind::Binary { lhs, rhs, .. } => {
                 self.int_expr(lhs)?;
                 self.int_expr(rhs)
+            }
+            ExprKind::Fetch(f) => {
+                let probe = &self.m.probes[self.probe];
+                if !probe.attach.iter().all(|a| matches!(a.kind(), super::ProgKind::Uprobe | super::ProgKind::Kprobe)) {
+                    return Err(self.err("a fetch argument outside a k/uprobe"));
+                }
+                if ![1, 2, 4, 8].contains(&f.bytes) {
+                    return Err(self.err(format!("fetch of {} bytes", f.bytes)));
+                }
+                Ok(())
             }
         }
     }

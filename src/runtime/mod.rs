@@ -7,6 +7,9 @@ pub mod argstr;
 pub mod child;
 pub mod perf;
 pub mod session;
+pub mod elfsyms;
+pub mod kprobe;
+pub mod uprobe;
 pub mod symbols;
 
 use std::cell::RefCell;

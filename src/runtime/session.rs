@@ -185,7 +185,7 @@ impl Decoder<'_> {
         let int = |b: &[u8]| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         match ty {
             Ty::Int => Value::Int(int(bytes) as i64),
-            Ty::Comm | Ty::Str => {
+            Ty::Comm | Ty::Str | Ty::MemStr(_) => {
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 Value::str(&bytes[..end])
             }
@@ -501,6 +501,8 @@ pub fn run(
                     }
                 }
             }
+            ir::ProgKind::Uprobe => super::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, &mut links, &mut skipped)?,
+            ir::ProgKind::Kprobe => super::kprobe::attach(&prog, module, info.probe, &info.attach, &mut links, &mut skipped)?,
             ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
                 let tp = if info.kind == ir::ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
                 let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
@@ -519,7 +521,7 @@ pub fn run(
                             let opts = libbpf_rs::RawTracepointOpts { cookie, ..Default::default() };
                             prog.attach_raw_tracepoint_with_opts(event, opts)
                         }
-                        ir::Attach::Syscall { .. } | ir::Attach::Profile { .. } => continue,
+                        ir::Attach::Syscall { .. } | ir::Attach::Profile { .. } | ir::Attach::Uprobe(_) | ir::Attach::Kprobe { .. } => continue,
                     };
                     match result {
                         Ok(link) => links.push(link),
