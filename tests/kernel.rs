@@ -453,3 +453,15 @@ fn printing_probes_do_not_trace_the_tracer() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "", "ktap traced its own writes");
 }
+
+#[test]
+fn string_valued_tables_from_main_and_probes() {
+    need_root!();
+    let script = "var errdesc = {[2] = \"ENOENT\"}\nvar who = {}\n\
+        trace syscalls:sys_exit_openat /ret < 0/ { if (errdesc[-arg1] != nil) { printf(\"%s\\n\", errdesc[-arg1]) who[1] = execname } }\n\
+        trace_end { print(who[1]) }";
+    let run = finish(ktap(&["-q", "-e", script, "--", "cat", "/nonexistent/ktap-test"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.lines().filter(|l| *l == "ENOENT").count() >= 1, "{}", run.stdout);
+    assert!(run.stdout.ends_with("ENOENT\ncat\n"), "{}", run.stdout);
+}

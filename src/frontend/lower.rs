@@ -75,8 +75,10 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
-        if let ast::StmtKind::Trace { body, .. } = &stmt.kind {
-            scan_table_uses(&body.stmts, &mut l.table_uses);
+        match &stmt.kind {
+            ast::StmtKind::Trace { body, .. } => scan_table_uses(&body.stmts, &mut l.table_uses),
+            // Tables the main context fills with strings hold strings.
+            _ => scan_string_values(stmt, &mut l.table_uses),
         }
     }
     l.add_synthetic();
@@ -104,6 +106,9 @@ struct TableUses {
     /// Only `t[k] += v`: a per-CPU table will do.
     only_add: bool,
     seen: bool,
+    /// Some assignment (in a probe or in the main context) stores a string:
+    /// the table holds strings.
+    string_values: bool,
 }
 
 /// A table that lives in a BPF map, with where its key type came from.
@@ -558,6 +563,10 @@ impl Lowerer<'_> {
             }
             ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Index { base, index }, .. }, value } => {
                 let Some((map, key)) = self.table_key(ctx, base, index) else { return };
+                if self.table_value(map) != Ty::Int {
+                    self.error(s.span, "this table holds strings: `+=` needs numbers");
+                    return;
+                }
                 if let Some(value) = self.int_expr(ctx, value) {
                     out.push(Stmt { kind: StmtKind::MapAdd { map, key, value }, span });
                 }
@@ -569,8 +578,18 @@ impl Lowerer<'_> {
                 let Some((map, key)) = self.table_key(ctx, base, index) else { return };
                 if matches!(values[0].kind, ast::ExprKind::Nil) {
                     out.push(Stmt { kind: StmtKind::MapDelete { map, key }, span });
-                } else if let Some(value) = self.int_expr(ctx, &values[0]) {
+                    return;
+                }
+                let Some(value) = self.expr(ctx, &values[0]) else { return };
+                let holds = self.table_value(map);
+                let fits = match holds {
+                    Ty::Str => matches!(value.ty, Ty::Str | Ty::Comm),
+                    _ => value.ty == Ty::Int,
+                };
+                if fits {
                     out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
+                } else {
+                    self.error(values[0].span, format!("this table holds {}s, not {}s", ty_name(holds), ty_name(value.ty)));
                 }
             }
             ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
@@ -1143,7 +1162,8 @@ impl Lowerer<'_> {
             ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
             ast::ExprKind::Index { base, index } => {
                 let (map, key) = self.table_key(ctx, base, index)?;
-                int(ExprKind::MapGet { map, key: Box::new(key) })
+                let ty = self.table_value(map);
+                Some(Expr { kind: ExprKind::MapGet { map, key: Box::new(key) }, ty, span })
             }
             ast::ExprKind::Table(_) | ast::ExprKind::Function(_) => {
                 self.unsupported(e.span, "a table or function value");
@@ -1288,6 +1308,11 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The type of the values a table holds.
+    fn table_value(&self, map: ir::MapId) -> Ty {
+        self.m.map(map).table.as_ref().map_or(Ty::Int, |t| t.value)
+    }
+
     /// The map behind `base` and the lowered key, creating the map on first
     /// use; the first use fixes the key type.
     fn table_key(&mut self, ctx: &mut ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
@@ -1326,15 +1351,17 @@ impl Lowerer<'_> {
             );
             return None;
         };
-        let only_add = self.table_uses.get(&id.name).is_some_and(|u| u.only_add);
+        let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
+        let only_add = uses.only_add && !uses.string_values;
+        let value = if uses.string_values { Ty::Str } else { Ty::Int };
         let map = ir::MapId(self.m.maps.len() as u32);
         self.m.maps.push(ir::Map {
             name: format!("ktap_tbl_{}", id.name),
             kind: if only_add { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
             key_size: key.ty.size(),
-            value_size: Ty::Int.size(),
+            value_size: value.size(),
             max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
-            table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value: Ty::Int }),
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value }),
             syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
@@ -1448,6 +1475,48 @@ fn table_size(e: &ast::Expr) -> Option<u32> {
     }
 }
 
+/// Whether an expression evidently yields a string.
+fn is_stringy(e: &ast::Expr) -> bool {
+    match &e.kind {
+        ast::ExprKind::Str(_) | ast::ExprKind::Binary { op: ast::BinOp::Concat, .. } => true,
+        ast::ExprKind::Name(id) => id.name == "execname",
+        ast::ExprKind::Call { callee, .. } => {
+            matches!(&callee.kind, ast::ExprKind::Name(id) if id.name == "user_string" || id.name == "kernel_string")
+        }
+        _ => false,
+    }
+}
+
+/// Marks tables that a top-level statement fills with strings:
+/// `var t = {[1] = "EPERM"}` or `t[k] = "x"` in the main context.
+fn scan_string_values(stmt: &ast::Stmt, uses: &mut IndexMap<String, TableUses>) {
+    let mut mark = |name: &str| uses.entry(name.to_string()).or_default().string_values = true;
+    match &stmt.kind {
+        ast::StmtKind::Var { names, values } => {
+            for (n, v) in names.iter().zip(values) {
+                if let ast::ExprKind::Table(fields) = &v.kind {
+                    let strings = fields.iter().any(|f| match f {
+                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) | ast::TableField::Keyed(_, v) => is_stringy(v),
+                    });
+                    if strings {
+                        mark(&n.name);
+                    }
+                }
+            }
+        }
+        ast::StmtKind::Assign { targets, values } => {
+            for (t, v) in targets.iter().zip(values) {
+                if let ast::ExprKind::Index { base, .. } = &t.kind {
+                    if let (ast::ExprKind::Name(id), true) = (&base.kind, is_stringy(v)) {
+                        mark(&id.name);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Records, per table name, whether probe bodies only ever add to it.
 fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) {
     fn mark(uses: &mut IndexMap<String, TableUses>, base: &ast::Expr, add: bool) {
@@ -1502,6 +1571,7 @@ fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) 
                 expr(value, uses);
             }
             ast::StmtKind::Assign { targets, values } => {
+                scan_string_values(s, uses);
                 targets.iter().chain(values).for_each(|e| expr(e, uses));
             }
             ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| expr(e, uses)),
