@@ -515,7 +515,7 @@ impl Gen<'_> {
     fn key_slot(&mut self, key: &Expr) -> i16 {
         match key.ty {
             Ty::Comm | Ty::Str => self.string_slot(key),
-            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_) => {
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -662,8 +662,7 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::MemStr(space), Some(slot)) => self.copy_string(space, *slot, off, ir::MEM_STR_BYTES),
-                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str | Ty::MemStr(_), None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
             }
         }
         // Records don't wake the reader, which drains on a short timer: one

@@ -77,12 +77,6 @@ impl Validator<'_> {
                     if *ty != arg.ty {
                         return Err(self.err("record field type differs from its site"));
                     }
-                    if matches!(ty, Ty::MemStr(_)) {
-                        // A string's value is its address: an integer fetch.
-                        if !matches!(arg.kind, ExprKind::Fetch(_)) {
-                            return Err(self.err("a memory string that is not a fetch"));
-                        }
-                    }
                     self.expr(arg)?;
                 }
                 Ok(())

@@ -275,10 +275,6 @@ impl Lowerer<'_> {
             return None;
         };
         let key = self.expr(ctx, index)?;
-        if matches!(key.ty, Ty::MemStr(_)) {
-            self.unsupported(index.span, "a fetched string as a table key");
-            return None;
-        }
         if let Some(t) = self.tables.get(&id.name) {
             if t.key != key.ty {
                 let d = Diagnostic::error(index.span, format!("table `{}` is keyed by a {} here", id.name, ty_name(key.ty)))
@@ -391,7 +387,6 @@ pub(super) fn ty_name(ty: Ty) -> &'static str {
         Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probename",
         Ty::Stack { .. } => "stack",
-        Ty::MemStr(_) => "string",
     }
 }
 
