@@ -5,6 +5,7 @@ use clap::{Parser, ValueEnum};
 use ktap::bpfgen::listing;
 use ktap::frontend::ast::Span;
 use ktap::frontend::diag::{self, Diagnostic};
+use ktap::frontend::lower::dynprobe::{SdtMarkers, UserSymbols};
 use ktap::frontend::lower::{EventField, EventSource};
 use ktap::runtime::interp::{self, Interp, Outcome};
 use ktap::runtime::session;
@@ -59,9 +60,23 @@ struct Cli {
     /// Trace only this CPU.
     #[arg(short = 'C', long = "cpu", value_name = "CPU")]
     cpu: Option<u32>,
+    /// Print every matching event as it happens (`-s 'syscalls:*'`), as
+    /// `comm-pid [cpu] event`.
+    #[arg(short = 's', long = "show", value_name = "EVENTS")]
+    show: Option<String>,
+    /// Prefix each line a probe prints with the time it was received.
+    #[arg(short = 'T', long = "timestamps")]
+    timestamps: bool,
     /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
     #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
+    /// List the functions of a binary or library (`libc`), optionally
+    /// those matching GLOB, with their file offsets, and exit.
+    #[arg(long = "list-functions", value_names = ["DSO", "GLOB"], num_args = 1..=2)]
+    list_functions: Option<Vec<String>>,
+    /// List the USDT markers of a binary with their arguments, and exit.
+    #[arg(long = "list-markers", value_names = ["DSO", "GLOB"], num_args = 1..=2)]
+    list_markers: Option<Vec<String>>,
     /// The script file, then its arguments (arg[1], arg[2], ...).
     #[arg(value_name = "FILE [ARGS]")]
     rest: Vec<String>,
@@ -115,6 +130,21 @@ impl EventSource for LazyTracefs {
     fn syscall_nr(&self, name: &str) -> Option<u32> {
         self.get().ok()?.syscall_nr(name)
     }
+    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
+        ktap::runtime::elfsyms::resolve_binary(binary).map(|p| p.to_string_lossy().into_owned())
+    }
+    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
+        ktap::runtime::elfsyms::functions(binary, glob)
+    }
+    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
+        ktap::runtime::elfsyms::sdt_markers(binary, glob)
+    }
+    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
+        ktap::runtime::kprobe::functions(self.get().ok().map(|t| t.root()), glob)
+    }
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        ktap::runtime::kprobe::symbol_address(name)
+    }
 }
 
 struct Script {
@@ -124,6 +154,13 @@ struct Script {
 }
 
 fn read_script(cli: &Cli) -> Result<Script, String> {
+    if let Some(events) = &cli.show {
+        if cli.eval.is_some() {
+            return Err("-s and -e cannot be used together".into());
+        }
+        let src = format!("trace {events} {{ printf(\"%s-%d [%03d] %s\\n\", execname, pid, cpu, argstr) }}");
+        return Ok(Script { name: "<-s EVENTS>".into(), src, args: cli.rest.clone() });
+    }
     if let Some(text) = &cli.eval {
         return Ok(Script { name: "<command line>".into(), src: text.clone(), args: cli.rest.clone() });
     }
@@ -191,10 +228,56 @@ fn list_events(glob: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `--list-functions DSO [GLOB]`: `0xOFFSET name`, one a line.
+fn list_functions(args: &[String]) -> ExitCode {
+    let (dso, glob) = (args.first().map_or("", String::as_str), args.get(1).map_or("*", String::as_str));
+    let found = match ktap::runtime::elfsyms::functions(dso, glob) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    if found.symbols.is_empty() {
+        let why = if found.stripped { " (the binary is stripped: only exported functions are visible)" } else { "" };
+        return fail(format!("no function of {} matches `{glob}`{why}", found.path));
+    }
+    let mut out = std::io::stdout().lock();
+    for (name, off) in &found.symbols {
+        if writeln!(out, "{:#x} {name}", off.0).is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--list-markers DSO [GLOB]`: `provider:marker args`, one a line.
+fn list_markers(args: &[String]) -> ExitCode {
+    let (dso, glob) = (args.first().map_or("", String::as_str), args.get(1).map_or("*", String::as_str));
+    let found = match ktap::runtime::elfsyms::sdt_markers(dso, glob) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    if found.markers.is_empty() {
+        return fail(format!("no USDT marker of {} matches `{glob}`", found.path));
+    }
+    let mut out = std::io::stdout().lock();
+    for m in &found.markers {
+        let sema = if m.semaphore.is_some() { " [semaphore]" } else { "" };
+        if writeln!(out, "{}:{} {}{sema}", m.provider, m.name, m.args).is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(glob) = &cli.list {
         return list_events(glob);
+    }
+    if let Some(args) = &cli.list_functions {
+        return list_functions(args);
+    }
+    if let Some(args) = &cli.list_markers {
+        return list_markers(args);
     }
     let script = match read_script(&cli) {
         Ok(s) => s,
@@ -297,6 +380,7 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
         verbose: cli.verbose,
         dry_run: cli.dry_run,
+        timestamps: cli.timestamps,
         target_pid: cli.pid,
         target_cpu: cli.cpu,
         child: None,

@@ -917,6 +917,72 @@ fn subprograms_and_callbacks_run() {
 }
 
 #[test]
+fn map_kinds_load_with_btf_where_the_kernel_takes_it() {
+    let Some(_guard) = kernel_guard() else {
+        return;
+    };
+    // (name, type, key, value, entries, flags, kernel keeps BTF key/value)
+    let kinds: [(&str, u32, u32, u32, u32, u32, bool); 8] = [
+        ("hash_nopre", 1, 16, 40, 128, 1, true), // BPF_F_NO_PREALLOC
+        ("array", 2, 4, 8, 4, 0, true),
+        ("perf_events", 4, 4, 4, 0, 0, false),
+        ("pcpu_hash", 5, 8, 8, 16, 0, true),
+        ("scratch", 6, 4, 1024, 1, 0, true),
+        ("stacks", 7, 4, 127 * 8, 64, 0, false),
+        ("lru", 9, 2, 1, 16, 0, true),
+        ("ring", 27, 0, 0, 4096, 0, false),
+    ];
+    let obj = BpfObject {
+        license: "GPL".into(),
+        programs: vec![Program {
+            name: "tiny".into(),
+            section: "raw_tp/sys_enter".into(),
+            insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
+            relocs: vec![],
+        }],
+        maps: kinds
+            .iter()
+            .map(|k| MapDef {
+                name: k.0.into(),
+                map_type: k.1,
+                key_size: k.2,
+                value_size: k.3,
+                max_entries: k.4,
+                flags: k.5,
+            })
+            .collect(),
+        globals: vec![],
+    };
+    let bytes = write_object(&obj).expect("write");
+    let mut builder = ObjectBuilder::default();
+    let loaded = builder
+        .name("ktap_bpfgen_maps")
+        .expect("name")
+        .open_memory(&bytes)
+        .expect("open")
+        .load()
+        .unwrap_or_else(|e| panic!("load failed: {e}\n{}", take_log()));
+    let log = take_log();
+    libbpf_rs::set_print(None);
+    assert_btf_accepted(&log);
+    assert_no_warnings(&log);
+    for (name, ty, key, value, entries, flags, keeps_btf) in kinds {
+        let info = map_by_name(&loaded, name).info().expect("info").info;
+        assert_eq!(info.type_, ty, "{name}");
+        assert_eq!((info.key_size, info.value_size), (key, value), "{name}");
+        if entries != 0 {
+            assert_eq!(info.max_entries, entries, "{name}");
+        }
+        assert_eq!(info.map_flags, flags, "{name}");
+        if keeps_btf {
+            assert_ne!(info.btf_id, 0, "{name}: no BTF");
+            assert_ne!(info.btf_key_type_id, 0, "{name}: no key type");
+            assert_ne!(info.btf_value_type_id, 0, "{name}: no value type");
+        }
+    }
+}
+
+#[test]
 fn verifier_rejects_uninitialized_register() {
     let Some(_guard) = kernel_guard() else {
         return;

@@ -112,3 +112,63 @@ fn diag() {
         ktap::frontend::diag::render(&file_name(path), src, &diags, false)
     });
 }
+
+/// Runs each script in userspace (main, then trace_end) and snapshots its
+/// output, then `error: MESSAGE at LINE:COL` if it failed. A script may
+/// carry `# args: a b` and `# max_steps: N` directive comments.
+#[test]
+fn run() {
+    use std::cell::RefCell;
+    use std::io::Write;
+    use std::rc::Rc;
+
+    use ktap::runtime::interp::{run_userspace, Options, Outcome};
+
+    struct Sink(Rc<RefCell<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn directive(src: &str, key: &str) -> Option<String> {
+        src.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    }
+
+    check_stage("run", |path, src| {
+        let name = file_name(path);
+        let (program, diags) = ktap::frontend::parse(src);
+        if diags.iter().any(|d| d.is_error()) {
+            return ktap::frontend::diag::render(&name, src, &diags, false);
+        }
+        let mut opts = Options { script_path: name.clone(), ..Options::default() };
+        if let Some(args) = directive(src, "# args:") {
+            opts.args = args.split_whitespace().map(str::to_string).collect();
+        }
+        if let Some(n) = directive(src, "# max_steps:") {
+            opts.max_steps = n.parse().expect("max_steps directive");
+        }
+        let buf = Rc::new(RefCell::new(Vec::new()));
+        let result = run_userspace(&program, opts, Box::new(Sink(buf.clone())));
+        let mut out = String::from_utf8_lossy(&buf.borrow()).into_owned();
+        match result {
+            Ok(Outcome::Done) => {}
+            Ok(other) => out.push_str(&format!("outcome: {other:?}\n")),
+            Err(e) => {
+                let at = match e.span {
+                    Some(s) => {
+                        let loc = ktap::frontend::diag::location(&name, src, s.start);
+                        format!(" at {}", loc.trim_start_matches(&format!("{name}:")))
+                    }
+                    None => String::new(),
+                };
+                out.push_str(&format!("error: {}{at}\n", e.message));
+            }
+        }
+        out
+    });
+}

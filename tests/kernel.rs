@@ -64,13 +64,27 @@ fn finish(mut child: Child, limit: Duration) -> Run {
 /// ktap gets SIGINT once the workload is done; otherwise the script must end
 /// by itself.
 fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    let mut work = Command::new(support::workload())
-        .args([threads.to_string(), count.to_string()])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start workload");
-    let script = script.replace("{PID}", &work.id().to_string());
-    let mut child = ktap(&["-e", &script]).spawn().expect("start ktap");
+    traced_with(&[], &[], script, threads, count, interrupt)
+}
+
+/// `traced` with extra ktap options (`{PID}` replaced there too) and a
+/// command the workload runs under (e.g. `taskset -c 1`).
+fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(support::workload());
+            c
+        }
+        None => Command::new(support::workload()),
+    };
+    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
+    let pid = work.id().to_string();
+    let script = script.replace("{PID}", &pid);
+    let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
+    args.extend(["-e".to_string(), script]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = ktap(&args).spawn().expect("start ktap");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -136,8 +150,9 @@ fn atomic_counter_exact_under_two_threads() {
     need_root!();
     let script = "var n = 0\n\
         trace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 }\n\
-        tick-1s { exit() }\n\
+        tick-100ms { if (n >= 400000) { exit() } }\n\
         trace_end { print(n) }";
+    // The tick (userspace, reading the kernel global) ends the run.
     let run = traced(script, 2, 200_000, false);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "400000\n", "stderr: {}", run.stderr);
@@ -274,20 +289,8 @@ fn command_after_double_dash_is_traced_from_its_start() {
 #[test]
 fn pid_option_limits_tracing_to_one_process() {
     need_root!();
-    let mut work = Command::new(support::workload()).args(["1", "777"]).stdin(Stdio::piped()).spawn().expect("workload");
-    let pid = work.id().to_string();
     let script = "var n = 0\ntrace syscalls:sys_enter_getppid { n += 1 }\ntrace_end { print(n) }";
-    let mut child = ktap(&["-p", &pid, "-e", script]).spawn().expect("spawn");
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut banner = String::new();
-    out.read_line(&mut banner).expect("banner");
-    assert!(banner.starts_with("Tracing"), "{banner}");
-    work.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
-    assert!(work.wait().expect("wait").success());
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let mut run = finish(child, Duration::from_secs(30));
-    out.read_to_string(&mut run.stdout).expect("rest");
+    let run = traced_with(&["-p", "{PID}"], &[], script, 1, 777, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "777\n");
 }
@@ -314,4 +317,152 @@ fn list_events_by_glob() {
     let run = finish(ktap(&["-l", "nosuch:*"]).spawn().expect("spawn"), Duration::from_secs(10));
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("no tracepoint matches"), "{}", run.stderr);
+}
+
+#[test]
+fn argstr_renders_like_the_kernel() {
+    need_root!();
+    let script = "trace syscalls:sys_enter_getppid, syscalls:sys_exit_getppid /pid == {PID}/ { print(argstr) }";
+    let run = traced(script, 1, 2, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{:?}", run.stdout);
+    assert_eq!(lines[0], "sys_getppid()");
+    assert!(lines[1].starts_with("sys_getppid -> 0x"), "{}", lines[1]);
+}
+
+#[test]
+fn kernel_stacks_are_symbolized_table_keys() {
+    need_root!();
+    let script = "var s = {}\ntrace syscalls:sys_enter_getppid /pid == {PID}/ { s[stack()] += 1 }\n\
+        trace_end { for (k, v in pairs(s)) { print(k, v) } }";
+    let run = traced(script, 1, 50, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.contains("do_syscall_64"), "{}", run.stdout);
+    assert!(run.stdout.trim_end().ends_with("\t50"), "{}", run.stdout);
+}
+
+#[test]
+fn gettimeofday_in_probe_matches_userspace_clock() {
+    need_root!();
+    let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { print(gettimeofday_s()) }";
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let run = traced(script, 1, 1, true);
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let t: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
+    assert!(before <= t && t <= after, "{before} <= {t} <= {after}");
+}
+
+#[test]
+fn profile_samples_a_busy_process_on_every_cpu() {
+    need_root!();
+    let script = "var n = 0\nprofile-1ms { if (pid == {PID}) { n += 1 } }\ntrace_end { print(n) }";
+    let run = traced(script, 2, 2_000_000, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let n: u64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("{:?} {}", run.stdout, run.stderr));
+    assert!(n >= 10, "only {n} samples of a busy process");
+}
+
+#[test]
+fn loops_locals_and_inlined_functions_in_probes() {
+    need_root!();
+    let script = "var total = 0\n\
+        function square(x) { return x * x }\n\
+        function sum_to(n) { var s = 0 for (i = 1, 10) { if (i > n) { break } s += square(i) } return s }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var a, b = 3, 4\n a, b = b, a\n\
+            for (k = 0; k < 4; k += 1) { total += k }\n\
+            total += sum_to(a) + 1000 * b\n\
+            printf(\"%d %d %d\\n\", a, b, sum_to(3) + square(2))\n\
+        }\n\
+        trace_end { print(total) }";
+    let run = traced(script, 1, 3, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // Per event: 0+1+2+3 + (1+4+9+16) + 3000 = 3036.
+    assert_eq!(run.stdout, "4 3 18\n4 3 18\n4 3 18\n9108\n");
+}
+
+#[test]
+fn user_strings_as_keys_filters_and_output() {
+    need_root!();
+    let script = "var n = {}\n\
+        trace syscalls:sys_enter_openat /execname == \"cat\"/ {\n\
+            if (user_string(arg2) == \"/etc/hostname\") { n[user_string(arg2)] += 1 printf(\"[%s]\\n\", user_string(arg2)) }\n\
+        }\n\
+        trace_end { print(n[\"/etc/hostname\"]) }";
+    let run = finish(ktap(&["-q", "-e", script, "--", "cat", "/etc/hostname", "/etc/hostname"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // cat's own output shares stdout: count ktap's lines, in any order.
+    assert_eq!(run.stdout.lines().filter(|l| *l == "[/etc/hostname]").count(), 2, "{}", run.stdout);
+    assert!(run.stdout.ends_with("\n2\n"), "{}", run.stdout);
+}
+
+#[test]
+fn tables_filled_in_main_reach_the_kernel() {
+    need_root!();
+    let script = "var weight = {}\nweight[\"ktap-workload\"] = 7\nweight[\"other\"] = 1\nvar sum = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { if (weight[execname] != nil) { sum[1] += weight[execname] } }\n\
+        trace_end { print(sum[1]) }";
+    let run = traced(script, 1, 6, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "42\n");
+}
+
+#[test]
+fn tid_uid_cpu_and_cpu_option() {
+    need_root!();
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("skipped: taskset not installed");
+        return;
+    }
+    // The workload pinned to CPU 1: -C 1 sees all of its calls, -C 0 none.
+    let script = "var n = 0\nvar bad = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 if (tid == pid || uid != 0 || cpu != 1) { bad += 1 } }\n\
+        trace_end { print(n, bad) }";
+    for (cpu, expect) in [("1", "4\t0\n"), ("0", "0\t0\n")] {
+        let run = traced_with(&["-C", cpu], &["taskset", "-c", "1"], script, 2, 2, true);
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+        // Threads have their own tid; root's uid is 0.
+        assert_eq!(run.stdout, expect, "-C {cpu}");
+    }
+}
+
+#[test]
+fn printing_probes_do_not_trace_the_tracer() {
+    need_root!();
+    // A copy of ktap under its own name, so no other process matches the
+    // filter: without self-exclusion each printed line would be a write
+    // event, printed again, and so on.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let copy = dir.join("ktapself");
+    std::fs::copy(KTAP, &copy).expect("copy ktap");
+    let mut child = Command::new(&copy)
+        .args(["-e", "trace syscalls:sys_enter_write /execname == \"ktapself\"/ { print(pid) }"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    out.read_line(&mut banner).expect("banner");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut run = finish(child, Duration::from_secs(30));
+    out.read_to_string(&mut run.stdout).expect("rest");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "", "ktap traced its own writes");
+}
+
+#[test]
+fn string_valued_tables_from_main_and_probes() {
+    need_root!();
+    let script = "var errdesc = {[2] = \"ENOENT\"}\nvar who = {}\n\
+        trace syscalls:sys_exit_openat /ret < 0/ { if (errdesc[-arg1] != nil) { printf(\"%s\\n\", errdesc[-arg1]) who[1] = execname } }\n\
+        trace_end { print(who[1]) }";
+    let run = finish(ktap(&["-q", "-e", script, "--", "cat", "/nonexistent/ktap-test"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.lines().filter(|l| *l == "ENOENT").count() >= 1, "{}", run.stdout);
+    assert!(run.stdout.ends_with("ENOENT\ncat\n"), "{}", run.stdout);
 }

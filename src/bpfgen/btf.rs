@@ -119,6 +119,8 @@ pub enum Error {
     StringsTooLarge { len: usize },
     /// More types than a BTF blob may hold.
     TooManyTypes { count: usize },
+    /// An INT whose size is not 1, 2, 4, 8 or 16 bytes.
+    BadIntSize { ty: TypeId, size: u32 },
 }
 
 impl fmt::Display for Error {
@@ -132,6 +134,13 @@ impl fmt::Display for Error {
             }
             Error::StringsTooLarge { len } => write!(f, "BTF string table too large ({len} bytes)"),
             Error::TooManyTypes { count } => write!(f, "too many BTF types ({count})"),
+            Error::BadIntSize { ty, size } => {
+                write!(
+                    f,
+                    "BTF int {} has size {size}; the kernel takes 1, 2, 4, 8 or 16",
+                    ty.0
+                )
+            }
         }
     }
 }
@@ -605,6 +614,14 @@ impl BtfBuilder {
                     count: t.entries(),
                 });
             }
+            if let BtfType::Int(i) = t {
+                if !matches!(i.size, 1 | 2 | 4 | 8 | 16) {
+                    return Err(Error::BadIntSize {
+                        ty: id,
+                        size: i.size,
+                    });
+                }
+            }
             for r in t.refs() {
                 if r.0 > count {
                     return Err(Error::DanglingType { from: id, to: r });
@@ -855,6 +872,14 @@ mod tests {
                 count: 70000
             })
         );
+    }
+
+    #[test]
+    fn validate_catches_int_size() {
+        let mut b = BtfBuilder::new();
+        b.add_int("int", 4, true);
+        let odd = b.add_int("odd", 3, false);
+        assert_eq!(b.validate(), Err(Error::BadIntSize { ty: odd, size: 3 }));
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::frontend::ast::Span;
 use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
+mod fetch;
+
 /// BPF helper ids (include/uapi/linux/bpf.h).
 mod helper {
     pub const KTIME_GET_NS: i32 = 5;
@@ -23,6 +25,10 @@ mod helper {
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const PROBE_READ_KERNEL: i32 = 113;
+    pub const KTIME_GET_BOOT_NS: i32 = 125;
+    pub const GET_STACKID: i32 = 27;
+    pub const PROBE_READ_USER_STR: i32 = 114;
+    pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
 }
@@ -30,7 +36,13 @@ mod helper {
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+/// bpf_get_stackid flags.
+const BPF_F_USER_STACK: i32 = 1 << 8;
+/// Flags of bpf_ringbuf_submit.
+const BPF_RB_NO_WAKEUP: i32 = 1;
+const BPF_RB_FORCE_WAKEUP: i32 = 2;
 /// Flags of bpf_map_update_elem.
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
@@ -123,6 +135,7 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
             map_type: match map.kind {
                 MapKind::RingBuf => BPF_MAP_TYPE_RINGBUF,
                 MapKind::Array => BPF_MAP_TYPE_ARRAY,
+                MapKind::StackTrace => BPF_MAP_TYPE_STACK_TRACE,
                 MapKind::Hash => BPF_MAP_TYPE_HASH,
                 MapKind::PercpuHash => BPF_MAP_TYPE_PERCPU_HASH,
             },
@@ -165,10 +178,35 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
         ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
+        ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
+        ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
+        ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
     };
-    let mut g = Gen { m, probe, asm: Asm::default(), frame: 0, max_frame: 0, probe_name_slot: None };
-    g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+    let mut g = Gen {
+        m,
+        asm: Asm::default(),
+        frame: 0,
+        max_frame: 0,
+        probe_name_slot: None,
+        locals: Vec::new(),
+        loops: Vec::new(),
+        blocks: std::collections::HashMap::new(),
+        exit: Label(0),
+    };
     let exit = g.asm.label();
+    g.exit = exit;
+    g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
+    // Locals live in fixed slots, zeroed so the verifier sees them written.
+    for _ in &m.probes[probe].locals {
+        let slot = g.slot();
+        g.locals.push(slot);
+    }
+    if !g.locals.is_empty() {
+        g.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+        for &slot in &g.locals {
+            g.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+        }
+    }
     if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
         g.syscall_prologue(probe, kind, exit);
     }
@@ -238,13 +276,20 @@ impl Asm {
 
 struct Gen<'a> {
     m: &'a Module,
-    probe: usize,
     asm: Asm,
     /// Bytes of stack in use below r10, and the most ever used.
     frame: i32,
     max_frame: i32,
     /// Where the syscall prologue left the probename id.
     probe_name_slot: Option<i16>,
+    /// Stack slot of each local.
+    locals: Vec<i16>,
+    /// End labels of the loops around the current statement.
+    loops: Vec<Label>,
+    /// End labels of the blocks `Leave` may exit.
+    blocks: std::collections::HashMap<ir::BlockId, Label>,
+    /// The program's epilogue.
+    exit: Label,
 }
 
 /// Result register for an expression at nesting depth `d`.
@@ -351,10 +396,15 @@ impl Gen<'_> {
             StmtKind::MapAdd { map, key, value } => self.map_add(*map, key, value, s.span),
             StmtKind::MapStore { map, key, value } => {
                 let k = self.key_slot(key);
-                let r = self.expr(value, 0);
-                let v = self.slot();
+                let v = if matches!(value.ty, Ty::Comm | Ty::Str) {
+                    self.string_slot_sized(value, self.m.map(*map).value_size)
+                } else {
+                    let r = self.expr(value, 0);
+                    let v = self.slot();
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
+                    v
+                };
                 self.asm.span = s.span;
-                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
                 self.map_update(*map, k, v, BPF_ANY);
                 let done = self.asm.label();
                 self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), done);
@@ -366,6 +416,43 @@ impl Gen<'_> {
                 self.asm.span = s.span;
                 self.map_call(*map, k, helper::MAP_DELETE_ELEM);
             }
+            StmtKind::LocalSet { local, value } => {
+                let r = self.expr(value, 0);
+                self.asm.span = s.span;
+                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, self.locals[local.index()]));
+            }
+            StmtKind::Loop { cond, body, step, .. } => {
+                let top = self.asm.label();
+                let end = self.asm.label();
+                self.asm.bind(top);
+                self.branch_unless(cond, end);
+                self.loops.push(end);
+                self.stmts(body, exit);
+                self.loops.pop();
+                self.stmts(step, exit);
+                self.asm.span = s.span;
+                self.asm.jump(Insn::ja(0), top);
+                self.asm.bind(end);
+            }
+            StmtKind::Break => {
+                if let Some(&end) = self.loops.last() {
+                    self.asm.jump(Insn::ja(0), end);
+                }
+            }
+            StmtKind::Block { id, body } => {
+                let end = self.asm.label();
+                self.blocks.insert(*id, end);
+                // `break` inside an inlined function never leaves it.
+                let loops = std::mem::take(&mut self.loops);
+                self.stmts(body, exit);
+                self.loops = loops;
+                self.asm.bind(end);
+            }
+            StmtKind::Leave(id) => {
+                if let Some(&end) = self.blocks.get(id) {
+                    self.asm.jump(Insn::ja(0), end);
+                }
+            }
         }
     }
 
@@ -373,20 +460,62 @@ impl Gen<'_> {
         RelocTarget::Map(self.m.map(map).name.clone())
     }
 
+    /// Writes a string value (`Comm` or `Str`) into fresh, zero-padded
+    /// stack memory and returns its offset.
+    fn string_slot(&mut self, value: &Expr) -> i16 {
+        self.string_slot_sized(value, value.ty.size())
+    }
+
+    /// Writes a string value into `size` fresh stack bytes, zero padded
+    /// (the bytes after the NUL are part of a key or a table value).
+    fn string_slot_sized(&mut self, value: &Expr, size: u32) -> i16 {
+        let words = size.div_ceil(8);
+        let mut at = 0;
+        for _ in 0..words {
+            at = self.slot();
+        }
+        self.asm.span = value.span.or(self.asm.span);
+        if value.ty == Ty::Comm && size == Ty::Comm.size() {
+            // strscpy_pad fills all 16 bytes.
+            self.comm_into_stack(at);
+            return at;
+        }
+        // Where the string comes from, evaluated before the zeroing.
+        let src = match &value.kind {
+            ExprKind::ReadStr { ptr, user } => Some((self.expr(ptr, 0), *user)),
+            _ if value.ty == Ty::Comm => None,
+            // A string-valued table element: its address, 0 if missing.
+            _ => Some((self.expr(value, 0), false)),
+        };
+        self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+        for w in 0..words as i16 {
+            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
+        }
+        match src {
+            Some((p, user)) => {
+                self.asm.emit(Insn::mov64_reg(Reg::R3, p));
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size().min(size) as i32));
+                self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+            }
+            None => self.comm_into_stack(at),
+        }
+        at
+    }
+
+    fn comm_into_stack(&mut self, at: i16) {
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
+        self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+    }
+
     /// Evaluates a key into fresh stack memory and returns its offset.
     fn key_slot(&mut self, key: &Expr) -> i16 {
         match key.ty {
-            Ty::Comm => {
-                self.slot();
-                let at = self.slot();
-                self.asm.span = key.span.or(self.asm.span);
-                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
-                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
-                self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
-                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-                at
-            }
-            Ty::Int | Ty::ProbeName => {
+            Ty::Comm | Ty::Str => self.string_slot(key),
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -465,6 +594,7 @@ impl Gen<'_> {
         // Integer fields are computed first, into stack slots.
         let mut slots = Vec::new();
         for arg in args {
+            // (For a Str field this is the address to read from.)
             if arg.ty != Ty::Comm {
                 let r = self.expr(arg, 0);
                 let slot = self.slot();
@@ -498,9 +628,33 @@ impl Gen<'_> {
         for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
             let off = *off as i16;
             match (arg.ty, slot) {
-                (Ty::Int | Ty::ProbeName, Some(slot)) => {
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. }, Some(slot)) => {
                     self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
+                }
+                (Ty::ArgStr { len, .. }, Some(slot)) => {
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
+                    let ExprKind::ArgStr { offset } = arg.kind else { continue };
+                    // Copied with probe_read: the window may reach past the
+                    // record's fixed part (into its dynamic strings), which
+                    // direct context loads may not (the kernel refuses to
+                    // attach a program whose context reads exceed the event).
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off) + 8));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset as i32));
+                    self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                }
+                (Ty::Str, Some(slot)) => {
+                    // From user or kernel memory, or from a table value.
+                    let user = matches!(arg.kind, ExprKind::ReadStr { user: true, .. });
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Str.size() as i32));
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, *slot));
+                    self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
                 }
                 (Ty::Comm, _) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
@@ -508,11 +662,15 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::Int | Ty::ProbeName, None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
             }
         }
+        // Records don't wake the reader, which drains on a short timer: one
+        // wake-up per event would cost the traced process microseconds.
+        // Only the records that end tracing wake it at once.
+        let flags = if site.kind == ir::SiteKind::Exit { BPF_RB_FORCE_WAKEUP } else { BPF_RB_NO_WAKEUP };
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, 0));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, flags));
         self.asm.emit(Insn::call_helper(helper::RINGBUF_SUBMIT));
         self.asm.bind(end);
     }
@@ -533,6 +691,7 @@ impl Gen<'_> {
                 }
             }
             ExprKind::Builtin(b) => self.builtin(*b, dst),
+            ExprKind::Fetch(f) => self.fetch(f, dst),
             ExprKind::Global(g) => {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
@@ -544,14 +703,34 @@ impl Gen<'_> {
                     4 => Size::W,
                     _ => Size::DW,
                 };
-                self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                if *offset < 8 {
+                    // The common header is not directly readable from a
+                    // tracepoint context (kernel/trace/bpf_trace.c,
+                    // tp_prog_is_valid_access): copy it out instead.
+                    let saved = self.frame;
+                    let slot = self.slot();
+                    self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, *size as i32));
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R6));
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, *offset as i32));
+                    self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R10, slot));
+                    self.frame = saved;
+                } else {
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R6, *offset as i16));
+                }
                 if *signed && *size < 8 {
                     let shift = 64 - 8 * *size as i32;
                     self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, shift));
                     self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));
                 }
             }
-            ExprKind::ProbeName => match self.probe_name_slot {
+            // In expression position argstr yields the event's id; the
+            // record copy happens in `emit_record`.
+            ExprKind::ProbeName | ExprKind::ArgStr { .. } => match self.probe_name_slot {
                 Some(slot) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot)),
                 None => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
@@ -559,6 +738,76 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 }
             },
+            ExprKind::Stack { user } => {
+                if let Some(stacks) = self.m.stacks {
+                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
+                    self.asm.load_addr(Reg::R2, RelocTarget::Map(self.m.map(stacks).name.clone()));
+                    self.asm.emit(Insn::mov64_imm(Reg::R3, if *user { BPF_F_USER_STACK } else { 0 }));
+                    self.asm.emit(Insn::call_helper(helper::GET_STACKID));
+                    // Keep the id's 32 bits (negative: no stack) ...
+                    self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
+                    if *user {
+                        // ... and the process in the high half.
+                        self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
+                    }
+                }
+            }
+            ExprKind::Local(l) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[l.index()])),
+            // In expression position a string read yields its address; the
+            // copy happens where the string goes (record, key, compare).
+            ExprKind::ReadStr { ptr, .. } => {
+                let r = self.expr(ptr, d);
+                if r != dst {
+                    self.asm.emit(Insn::mov64_reg(dst, r));
+                }
+            }
+            ExprKind::StrEq { value, literal } => {
+                let saved = self.frame;
+                // Keep enclosing operands: the copy calls helpers only, which
+                // preserve r7..r9, but it evaluates the address at depth 0.
+                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                }
+                let at = self.string_slot(value);
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+                }
+                let mut padded = literal.clone();
+                padded.resize((literal.len() + 1).next_multiple_of(8), 0);
+                let differ = self.asm.label();
+                let end = self.asm.label();
+                for (w, chunk) in padded.chunks(8).enumerate() {
+                    let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, at + 8 * w as i16));
+                    self.asm.emit_wide(Insn::ld_imm64(Reg::R2, word));
+                    self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
+                }
+                self.asm.emit(Insn::mov64_imm(dst, 1));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(differ);
+                self.asm.emit(Insn::mov64_imm(dst, 0));
+                self.asm.bind(end);
+                self.frame = saved;
+            }
+            ExprKind::Seq { body, result } => {
+                // Statements reuse r7..r9: keep the enclosing operands safe.
+                let saved = self.frame;
+                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                }
+                let exit = self.exit;
+                self.stmts(body, exit);
+                for &(r, slot) in &live {
+                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+                }
+                self.frame = saved;
+                self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[result.index()]));
+            }
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });
                 let saved = self.frame;
@@ -569,6 +818,9 @@ impl Gen<'_> {
                 self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
                 if has {
                     self.asm.emit(Insn::mov64_imm(dst, 1));
+                } else if e.ty == Ty::Str {
+                    // A string value is used where it lies.
+                    self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 } else {
                     self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R0, 0));
                 }
@@ -727,17 +979,23 @@ impl Gen<'_> {
                 self.asm.emit(insn);
             }
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                let j = match op {
-                    BinOp::Eq => JmpOp::Jeq,
-                    BinOp::Ne => JmpOp::Jne,
-                    BinOp::Lt => JmpOp::Jslt,
-                    BinOp::Le => JmpOp::Jsle,
-                    BinOp::Gt => JmpOp::Jsgt,
-                    _ => JmpOp::Jsge,
-                };
+                let j = compare_op(op).unwrap_or(JmpOp::Jeq);
                 self.bool_from_jump(Insn::jmp_reg(j, l, r, 0), l);
             }
-            BinOp::And | BinOp::Or => unreachable_logic(),
+            // `expr` short-circuits these; with both operands already at
+            // hand the result is still well defined.
+            BinOp::And | BinOp::Or => {
+                let decided = self.asm.label();
+                let end = self.asm.label();
+                let (on, result) = if op == BinOp::And { (JmpOp::Jeq, 0) } else { (JmpOp::Jne, 1) };
+                self.asm.jump(Insn::jmp_imm(on, l, 0, 0), decided);
+                self.asm.jump(Insn::jmp_imm(on, r, 0, 0), decided);
+                self.asm.emit(Insn::mov64_imm(l, 1 - result));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(decided);
+                self.asm.emit(Insn::mov64_imm(l, result));
+                self.asm.bind(end);
+            }
         }
     }
 
@@ -773,6 +1031,17 @@ impl Gen<'_> {
                 self.asm.emit(Insn::call_helper(helper::GET_SMP_PROCESSOR_ID));
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
             }
+            Builtin::RealtimeNs => {
+                self.asm.emit(Insn::call_helper(helper::KTIME_GET_BOOT_NS));
+                match self.m.boot_to_real {
+                    Some(g) => {
+                        self.asm.load_addr(Reg::R1, self.global_target(g));
+                        self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Add, dst, Reg::R0));
+                    }
+                    None => self.asm.emit(Insn::mov64_reg(dst, Reg::R0)),
+                }
+            }
             Builtin::KtimeNs => {
                 self.asm.emit(Insn::call_helper(helper::KTIME_GET_NS));
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
@@ -782,9 +1051,6 @@ impl Gen<'_> {
         }
     }
 }
-
-/// And/Or are lowered with jumps in `expr`, never through `binary`.
-fn unreachable_logic() {}
 
 /// The signed conditional jump of a comparison.
 fn compare_op(op: BinOp) -> Option<JmpOp> {

@@ -5,8 +5,9 @@
 //! The layout mirrors what clang emits and libbpf expects
 //! (tools/lib/bpf/libbpf.c: bpf_object__elf_collect, bpf_object__init_user_btf_maps,
 //! bpf_program__record_reloc, btf_fixup_datasec):
-//! * one executable section per program, named by libbpf's section
-//!   conventions, with a GLOBAL FUNC symbol of the program's name;
+//! * one executable section per distinct `Program::section` (named by
+//!   libbpf's conventions; programs sharing a name follow one another in
+//!   it), each program a GLOBAL FUNC symbol of its name;
 //! * `license` with a `_license` symbol;
 //! * `.maps`: one zero-filled struct per map, described in BTF as a VAR of
 //!   an anonymous struct whose members are `int (*type)[N]`-style pointers
@@ -16,7 +17,8 @@
 //! * `.rel<section>`: R_BPF_64_64 on ld_imm64 slots against those symbols,
 //!   R_BPF_64_32 on calls into `.text` subprograms;
 //! * `.BTF.ext`: func_info giving every program and subprogram its BTF
-//!   FUNC, which the verifier needs for callbacks (bpf_loop).
+//!   FUNC, which the verifier needs for callbacks (bpf_loop), and line info
+//!   ([`DebugInfo`]) that the verifier prints in its log.
 //!
 //! Programs whose section is `.text` are subprograms: libbpf appends the
 //! ones a program calls to it (libbpf only looks for callees in `.text`).
@@ -601,12 +603,22 @@ fn layout_globals(obj: &BpfObject, section: GlobalSection) -> Result<SectionLayo
             what: section.name(),
         })?;
     }
+    if size > MAX_DATA_SECTION {
+        return Err(Error::TooLarge {
+            what: section.name(),
+        });
+    }
     Ok(SectionLayout {
         section,
         vars,
         size,
     })
 }
+
+/// A guard against building gigabyte sections from a bad size; the kernel's
+/// own limit on array map values (which data sections become) is lower and
+/// is reported by libbpf at load.
+const MAX_DATA_SECTION: u32 = 1 << 30;
 
 fn object_symbol(
     name: &str,
@@ -640,9 +652,6 @@ const GLOBAL: SymbolScope = SymbolScope::Dynamic;
 /// the BTF says static.
 const HIDDEN: SymbolScope = SymbolScope::Linkage;
 
-/// `BPF_PSEUDO_FUNC`: ld_imm64 src_reg for a function's address.
-const PSEUDO_FUNC: u8 = 4;
-
 /// A program's instructions with the slots of function relocations set the
 /// way libbpf reads them: calls get src = BPF_PSEUDO_CALL and imm = -1
 /// (callee = symbol offset / 8 + imm + 1), loads get src = BPF_PSEUDO_FUNC
@@ -657,7 +666,7 @@ fn patched_insns(p: &Program) -> Vec<Insn> {
             continue;
         };
         if slot.is_wide() {
-            slot.src = Reg(PSEUDO_FUNC);
+            slot.src = Reg(code::PSEUDO_FUNC);
             slot.imm = 0;
             if let Some(next) = insns.get_mut(r.insn + 1) {
                 next.imm = 0;
@@ -732,7 +741,7 @@ fn program_lines<'a>(p: &Program, debug: &'a DebugInfo) -> Result<Vec<Cow<'a, So
     let mut lines: Vec<Cow<'a, SourceLine>> = Vec::new();
     for pl in debug.lines.iter().filter(|pl| pl.program == p.name) {
         for l in &pl.lines {
-            if !halves.get(l.insn).is_some_and(|h| !h) {
+            if halves.get(l.insn).is_none_or(|h| *h) {
                 return Err(Error::BadLineSlot {
                     program: p.name.clone(),
                     insn: l.insn,
@@ -1291,7 +1300,7 @@ mod tests {
         let elf = ElfFile64::<object::Endianness>::parse(&*bytes).expect("parse");
         let sec = elf.section_by_name("kprobe/vfs_read").expect("section");
         let code = Insn::decode_all(sec.data().expect("data"));
-        assert_eq!(code[0], Insn::ld_pseudo(Reg(2), PSEUDO_FUNC, 0, 0)[0]);
+        assert_eq!(code[0], Insn::ld_pseudo(Reg(2), code::PSEUDO_FUNC, 0, 0)[0]);
         assert_eq!(code[1].imm, 0);
         assert_eq!(code[2], Insn::call_local(-1));
         let types: Vec<object::elf::RelocationType> = sec

@@ -185,9 +185,10 @@ impl JmpOp {
         })
     }
 
-    /// The operation that jumps exactly when `self` does not.
-    pub fn negate(self) -> JmpOp {
-        match self {
+    /// The operation that jumps exactly when `self` does not; None for
+    /// Jset, whose negation takes a branch around.
+    pub fn negate(self) -> Option<JmpOp> {
+        Some(match self {
             JmpOp::Jeq => JmpOp::Jne,
             JmpOp::Jne => JmpOp::Jeq,
             JmpOp::Jgt => JmpOp::Jle,
@@ -198,9 +199,22 @@ impl JmpOp {
             JmpOp::Jsle => JmpOp::Jsgt,
             JmpOp::Jsge => JmpOp::Jslt,
             JmpOp::Jslt => JmpOp::Jsge,
-            // `a & b` has no single-instruction negation; callers must
-            // branch around instead. Returning Jset keeps this total.
-            JmpOp::Jset => JmpOp::Jset,
+            JmpOp::Jset => return None,
+        })
+    }
+
+    /// The operation with its operands swapped (`a < b` is `b > a`).
+    pub fn swap(self) -> JmpOp {
+        match self {
+            JmpOp::Jgt => JmpOp::Jlt,
+            JmpOp::Jlt => JmpOp::Jgt,
+            JmpOp::Jge => JmpOp::Jle,
+            JmpOp::Jle => JmpOp::Jge,
+            JmpOp::Jsgt => JmpOp::Jslt,
+            JmpOp::Jslt => JmpOp::Jsgt,
+            JmpOp::Jsge => JmpOp::Jsle,
+            JmpOp::Jsle => JmpOp::Jsge,
+            JmpOp::Jeq | JmpOp::Jne | JmpOp::Jset => self,
         }
     }
 }
@@ -239,6 +253,8 @@ pub mod code {
     pub const PSEUDO_MAP_FD: u8 = 1;
     pub const PSEUDO_MAP_VALUE: u8 = 2;
     pub const PSEUDO_CALL: u8 = 1;
+    /// ld_imm64 src_reg for a subprogram's address (callbacks).
+    pub const PSEUDO_FUNC: u8 = 4;
     /// The opcode of the first slot of ld_imm64: BPF_LD | BPF_DW | BPF_IMM.
     pub const LD_IMM64: u8 = CLASS_LD | SIZE_DW | MODE_IMM;
 }
@@ -701,9 +717,13 @@ mod tests {
         }
         for op in JMP {
             assert_eq!(JmpOp::from_code(op.code()), Some(op));
-            if op != JmpOp::Jset {
-                assert_eq!(op.negate().negate(), op);
-                assert_ne!(op.negate(), op);
+            assert_eq!(op.swap().swap(), op);
+            match op.negate() {
+                Some(n) => {
+                    assert_eq!(n.negate(), Some(op));
+                    assert_ne!(n, op);
+                }
+                None => assert_eq!(op, JmpOp::Jset),
             }
         }
         for s in SIZES {

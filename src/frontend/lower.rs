@@ -9,16 +9,18 @@ use super::diag::Diagnostic;
 use crate::ir::{self, Attach, Builtin, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
-/// One field of a tracepoint's record, from its format file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EventField {
-    pub name: String,
-    pub offset: u32,
-    pub size: u32,
-    pub signed: bool,
-    /// `common_*` fields that every event has.
-    pub common: bool,
-}
+pub mod dynprobe;
+mod events;
+mod expr;
+mod scan;
+mod stmt;
+
+use events::*;
+use expr::*;
+use scan::*;
+pub use stmt::count_conversions;
+
+pub use crate::ir::{EventField, FieldKind};
 
 /// What lowering needs to know of the kernel's events.
 pub trait EventSource {
@@ -30,10 +32,37 @@ pub trait EventSource {
     fn similar(&self, system: &str, event: &str) -> Vec<String>;
     /// The number of syscall `name` (`openat`), if known.
     fn syscall_nr(&self, name: &str) -> Option<u32>;
+    /// The path a binary spec (`/bin/ls`, `libc`) names.
+    fn resolve_binary(&self, _binary: &str) -> Result<String, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The functions of a binary whose names match `glob`.
+    fn user_symbols(&self, _binary: &str, _glob: &str) -> Result<dynprobe::UserSymbols, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The USDT markers of a binary whose names match `glob`.
+    fn sdt_markers(&self, _binary: &str, _glob: &str) -> Result<dynprobe::SdtMarkers, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// Traceable kernel functions matching `glob`, sorted.
+    fn kernel_functions(&self, _glob: &str) -> Result<Vec<String>, String> {
+        Err(dynprobe::NO_PROBES.into())
+    }
+    /// The address of a kernel symbol (for `@sym` fetches).
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// Size of the ring buffer that carries records to userspace.
 const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+/// Frames kept per stack (the kernel's default perf_event_max_stack) and
+/// distinct stacks kept.
+const STACK_DEPTH: u32 = 127;
+const STACK_ENTRIES: u32 = 16384;
+/// Room for `__data_loc` strings in an `argstr` copy, and its cap.
+const ARGSTR_DYNAMIC_BYTES: u32 = 256;
+const ARGSTR_MAX_BYTES: u32 = 1024;
 /// From how many syscall events a probe rides raw_syscalls.
 const RIDE_RAW_SYSCALLS_FROM: usize = 4;
 /// Syscall numbers a syscall filter map covers.
@@ -50,17 +79,23 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         kernel_globals: IndexMap::new(),
         tables: IndexMap::new(),
         table_uses: IndexMap::new(),
+        functions: IndexMap::new(),
+        kernel_uses: IndexMap::new(),
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
-        if let ast::StmtKind::Trace { body, .. } = &stmt.kind {
-            scan_table_uses(&body.stmts, &mut l.table_uses);
+        match &stmt.kind {
+            ast::StmtKind::Trace { body, .. } => scan_table_uses(&body.stmts, &mut l.table_uses),
+            // Tables the main context fills with strings hold strings.
+            _ => scan_string_values(stmt, &mut l.table_uses),
         }
     }
     l.add_synthetic();
     for stmt in &program.stmts {
         l.top_level(stmt);
     }
+    let diags = super::check::userspace(program, &l.kernel_uses);
+    l.diags.extend(diags);
     (l.m, l.diags)
 }
 
@@ -80,6 +115,9 @@ struct TableUses {
     /// Only `t[k] += v`: a per-CPU table will do.
     only_add: bool,
     seen: bool,
+    /// Some assignment (in a probe or in the main context) stores a string:
+    /// the table holds strings.
+    string_values: bool,
 }
 
 /// A table that lives in a BPF map, with where its key type came from.
@@ -97,19 +135,111 @@ struct Lowerer<'a> {
     kernel_globals: IndexMap<String, GlobalId>,
     tables: IndexMap<String, KernelTable>,
     table_uses: IndexMap<String, TableUses>,
+    /// Top-level `function name() {}` definitions, inlined into probes.
+    functions: IndexMap<String, ast::FuncBody>,
+    /// Top-level variables probes use, with their type and first use.
+    kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
 }
 
 /// What a probe body can see of its events.
 struct ProbeCtx {
     /// Fields after the common ones, in format order, if every attached
     /// event agrees on them.
-    fields: Option<Vec<EventField>>,
+    formats: Vec<Vec<EventField>>,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
     /// Set when the body or filter reads an event field: then it needs a
     /// classic tracepoint program.
     uses_fields: std::cell::Cell<bool>,
+    /// The bytes of the record `argstr` copies: (offset, length).
+    argstr_window: Option<(u32, u32)>,
+    /// How many of the probe's events are syscall events, of how many.
+    syscalls: (usize, usize),
+    /// Local variables in scope, innermost last; a function being inlined
+    /// sees only its own.
+    scopes: Vec<IndexMap<String, ir::LocalId>>,
+    /// Types of the probe's locals, indexed by `LocalId`.
+    locals: Vec<Ty>,
+    /// Loops around the statement being lowered (in the current function).
+    loops: usize,
+    /// Functions being inlined, outermost first (to refuse recursion).
+    inlining: Vec<String>,
+    /// Where `return` goes inside an inlined function: its block and the
+    /// local receiving the value.
+    returns: Vec<(ir::BlockId, ir::LocalId)>,
+    next_block: u32,
+    /// For k/uprobes and USDT: the arguments the probe spec gives.
+    dynamic: Option<dynprobe::ArgLayout>,
 }
+
+impl ProbeCtx {
+    fn new(formats: Vec<Vec<EventField>>, argstr_window: Option<(u32, u32)>, syscalls: (usize, usize)) -> ProbeCtx {
+        ProbeCtx {
+            formats,
+            in_filter: false,
+            uses_fields: std::cell::Cell::new(false),
+            argstr_window,
+            syscalls,
+            scopes: vec![IndexMap::new()],
+            locals: Vec::new(),
+            loops: 0,
+            inlining: Vec::new(),
+            returns: Vec::new(),
+            next_block: 0,
+            dynamic: None,
+        }
+    }
+
+    fn new_local(&mut self, ty: Ty) -> ir::LocalId {
+        self.locals.push(ty);
+        ir::LocalId(self.locals.len() as u32 - 1)
+    }
+
+    fn declare(&mut self, name: &str, ty: Ty) -> ir::LocalId {
+        let id = self.new_local(ty);
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(name.to_string(), id);
+        }
+        id
+    }
+
+    fn lookup(&self, name: &str) -> Option<ir::LocalId> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    fn new_block(&mut self) -> ir::BlockId {
+        self.next_block += 1;
+        ir::BlockId(self.next_block - 1)
+    }
+}
+
+fn local_expr(id: ir::LocalId, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Local(id), ty: Ty::Int, span }
+}
+
+fn constant(v: i64, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Const(v), ty: Ty::Int, span }
+}
+
+fn binary(op: ir::BinOp, lhs: Expr, rhs: Expr, span: Option<Span>) -> Expr {
+    Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, ty: Ty::Int, span }
+}
+
+/// `while (cond) { inner; counter += step }`.
+fn counted_loop_stmt(counter: ir::LocalId, cond: Expr, inner: Vec<Stmt>, step: i64, trips: u32, sp: Option<Span>) -> Stmt {
+    let next = binary(ir::BinOp::Add, local_expr(counter, sp), constant(step, sp), sp);
+    Stmt { kind: StmtKind::Loop { cond, body: inner, step: vec![set_local(counter, next, sp)], max_iterations: trips }, span: sp }
+}
+
+fn set_local(id: ir::LocalId, value: Expr, span: Option<Span>) -> Stmt {
+    Stmt { kind: StmtKind::LocalSet { local: id, value }, span }
+}
+
+/// Builtins that need the userspace interpreter.
+const USERSPACE_ONLY: &[&str] = &["pairs", "len", "table.new", "sort_pairs", "arch", "kernel_v", "num_cpus", "tostring", "tonumber"];
+
+/// Most iterations a loop in a probe may make.
+const MAX_LOOP_ITERATIONS: i64 = 1024;
 
 fn is_zero(e: &ast::Expr) -> bool {
     matches!(e.kind, ast::ExprKind::Int(0) | ast::ExprKind::Nil)
@@ -118,6 +248,14 @@ fn is_zero(e: &ast::Expr) -> bool {
 impl Lowerer<'_> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    fn userspace_only(&mut self, span: Span, name: &str) {
+        self.diags.push(
+            Diagnostic::error(span, format!("`{name}` only works in userspace (main, tick-N, trace_end), not in a probe"))
+                .with_label("userspace only")
+                .with_note("probes can count into tables and print; walk and format the tables in a tick-N or trace_end block"),
+        );
     }
 
     fn unsupported(&mut self, span: Span, what: &str) {
@@ -129,6 +267,11 @@ impl Lowerer<'_> {
 
     fn collect_vars(&mut self, program: &ast::Program) {
         for stmt in &program.stmts {
+            if let ast::StmtKind::Function { name, func } = &stmt.kind {
+                if let [only] = name.as_slice() {
+                    self.functions.insert(only.name.clone(), func.clone());
+                }
+            }
             if let ast::StmtKind::Var { names, values } = &stmt.kind {
                 for (i, name) in names.iter().enumerate() {
                     let zero_init = values.get(i).is_none_or(is_zero);
@@ -148,6 +291,8 @@ impl Lowerer<'_> {
         self.m.map_failures = Some(failures);
         self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
         self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
+        self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Section::Data, None));
+        self.m.self_pid = Some(self.add_global("ktap_self_pid", None, Section::Data, None));
     }
 
     fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
@@ -177,740 +322,14 @@ impl Lowerer<'_> {
     fn top_level(&mut self, stmt: &ast::Stmt) {
         match &stmt.kind {
             ast::StmtKind::Trace { events, filter, body } => self.trace(stmt.span, events, filter.as_ref(), body),
-            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. } => {
-                self.error(stmt.span, "profile-N probes are not supported yet");
+            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, period, body } => self.profile(stmt.span, period, body),
+            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, span }) if is_kdebug(callee) => {
+                self.kdebug(*span, callee, args)
             }
             // Everything else runs in userspace (the interpreter).
             _ => {}
         }
     }
 
-    fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
-        let mut found_events: Vec<(String, String)> = Vec::new();
-        let mut formats: Vec<Vec<EventField>> = Vec::new();
-        for spec in specs {
-            match &spec.kind {
-                ast::EventKind::Tracepoint { system, event } => {
-                    match self.events.tracepoints(&system.text, &event.text) {
-                        Ok(found) if found.is_empty() => {
-                            let mut d = Diagnostic::error(
-                                spec.span,
-                                format!("unknown event `{}:{}`", system.text, event.text),
-                            )
-                            .with_label("no such tracepoint");
-                            let similar = self.events.similar(&system.text, &event.text);
-                            if !similar.is_empty() {
-                                d = d.with_note(format!("did you mean {}?", similar.join(", ")));
-                            }
-                            self.diags.push(d);
-                        }
-                        Ok(found) => {
-                            for (system, event) in found {
-                                match self.events.format(&system, &event) {
-                                    Ok(f) => formats.push(f),
-                                    Err(e) => self.error(spec.span, format!("cannot read the format of {system}:{event}: {e}")),
-                                }
-                                found_events.push((system, event));
-                            }
-                        }
-                        Err(e) => self.error(spec.span, e),
-                    }
-                }
-                ast::EventKind::Probe { binary: None, .. } => {
-                    self.error(spec.span, "kernel probes (probe:FUNC) are not supported yet");
-                }
-                ast::EventKind::Probe { binary: Some(_), .. } => {
-                    self.error(spec.span, "user probes (probe:BINARY:FUNC) are not supported yet");
-                }
-                ast::EventKind::Sdt { .. } => {
-                    self.error(spec.span, "USDT probes (sdt:BINARY:MARKER) are not supported yet");
-                }
-            }
-        }
-        let fields = common_layout(&formats);
-        let mut ctx = ProbeCtx { fields, in_filter: false, uses_fields: std::cell::Cell::new(false) };
-        let mut stmts = Vec::new();
-        if let Some(stop) = self.m.stop_flag {
-            // Deliver nothing once userspace has begun to stop.
-            stmts.push(Stmt {
-                kind: StmtKind::If {
-                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
-                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
-                    otherwise: vec![],
-                },
-                span: None,
-            });
-        }
-        // -p/-- and -C: `if (target && pid != target) return`.
-        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
-            let Some(target) = target else { continue };
-            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
-            let current = if bias == 0 {
-                synth(ExprKind::Builtin(builtin))
-            } else {
-                synth(ExprKind::Binary {
-                    op: ir::BinOp::Add,
-                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
-                    rhs: Box::new(synth(ExprKind::Const(bias))),
-                })
-            };
-            let other = synth(ExprKind::Binary {
-                op: ir::BinOp::Ne,
-                lhs: Box::new(current),
-                rhs: Box::new(synth(ExprKind::Global(target))),
-            });
-            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
-            stmts.push(Stmt {
-                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
-                span: None,
-            });
-        }
-        let mut inner = Vec::new();
-        self.block(&mut ctx, body, &mut inner);
-        match filter {
-            Some(f) => {
-                ctx.in_filter = true;
-                let cond = self.int_expr(&ctx, f);
-                ctx.in_filter = false;
-                if let Some(cond) = cond {
-                    stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
-                }
-            }
-            None => stmts.extend(inner),
-        }
-        if found_events.is_empty() {
-            return;
-        }
-        let probe = self.m.probes.len();
-        // Riding raw_syscalls runs the filter on every syscall of the
-        // system: worth it only when many syscall events are traced.
-        let syscall_events = found_events.iter().filter(|(s, _)| s == "syscalls").count();
-        let ride = syscall_events >= RIDE_RAW_SYSCALLS_FROM;
-        let attach: Vec<Attach> = found_events
-            .into_iter()
-            .map(|(system, event)| self.attach_point(system, event, ctx.uses_fields.get(), ride))
-            .collect();
-        for kind in [ir::ProgKind::SysEnter, ir::ProgKind::SysExit] {
-            if attach.iter().any(|a| a.kind() == kind) {
-                self.m.maps.push(ir::Map {
-                    name: format!("ktap_sys_{probe}_{}", if kind == ir::ProgKind::SysEnter { "enter" } else { "exit" }),
-                    kind: ir::MapKind::Array,
-                    key_size: 4,
-                    value_size: 8,
-                    max_entries: SYSCALL_FILTER_ENTRIES,
-                    table: None,
-                    syscall_filter: Some((probe, kind)),
-                });
-            }
-        }
-        self.m.probes.push(ir::Probe { attach, body: stmts, span });
-    }
-
-    /// The cheapest way to attach to an event that still gives the body
-    /// what it reads.
-    fn attach_point(&self, system: String, event: String, uses_fields: bool, ride_syscalls: bool) -> Attach {
-        if uses_fields {
-            return Attach::Tracepoint { system, event };
-        }
-        if system == "syscalls" {
-            if !ride_syscalls {
-                return Attach::Tracepoint { system, event };
-            }
-            let (name, exit) = match (event.strip_prefix("sys_enter_"), event.strip_prefix("sys_exit_")) {
-                (Some(n), _) => (n, false),
-                (_, Some(n)) => (n, true),
-                _ => return Attach::Tracepoint { system, event },
-            };
-            return match self.events.syscall_nr(name) {
-                Some(nr) if nr < SYSCALL_FILTER_ENTRIES => Attach::Syscall { nr, exit, event },
-                _ => Attach::Tracepoint { system, event },
-            };
-        }
-        if system == "ftrace" {
-            return Attach::Tracepoint { system, event };
-        }
-        Attach::RawTracepoint { system, event }
-    }
-
-    fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
-        for s in &block.stmts {
-            self.stmt(ctx, s, out);
-        }
-    }
-
-    fn stmt(&mut self, ctx: &mut ProbeCtx, s: &ast::Stmt, out: &mut Vec<Stmt>) {
-        let span = Some(s.span);
-        match &s.kind {
-            ast::StmtKind::Expr(e) => {
-                if let ast::ExprKind::Call { callee, args } = &e.kind {
-                    if let Some(stmt) = self.call_stmt(ctx, e.span, callee, args) {
-                        out.push(stmt);
-                    }
-                } else {
-                    self.error(e.span, "this expression does nothing");
-                }
-            }
-            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Index { base, index }, .. }, value } => {
-                let Some((map, key)) = self.table_key(ctx, base, index) else { return };
-                if let Some(value) = self.int_expr(ctx, value) {
-                    out.push(Stmt { kind: StmtKind::MapAdd { map, key, value }, span });
-                }
-            }
-            ast::StmtKind::Assign { targets, values }
-                if targets.len() == 1 && values.len() == 1 && matches!(targets[0].kind, ast::ExprKind::Index { .. }) =>
-            {
-                let ast::ExprKind::Index { base, index } = &targets[0].kind else { return };
-                let Some((map, key)) = self.table_key(ctx, base, index) else { return };
-                if matches!(values[0].kind, ast::ExprKind::Nil) {
-                    out.push(Stmt { kind: StmtKind::MapDelete { map, key }, span });
-                } else if let Some(value) = self.int_expr(ctx, &values[0]) {
-                    out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
-                }
-            }
-            ast::StmtKind::AddAssign { target, value } => {
-                let Some(global) = self.global_target(target) else { return };
-                if let Some(value) = self.int_expr(ctx, value) {
-                    out.push(Stmt { kind: StmtKind::GlobalAdd { global, value }, span });
-                }
-            }
-            ast::StmtKind::Assign { targets, values } => {
-                if targets.len() != 1 || values.len() != 1 {
-                    self.unsupported(s.span, "multiple assignment");
-                    return;
-                }
-                let Some(global) = self.global_target(&targets[0]) else { return };
-                if let Some(value) = self.int_expr(ctx, &values[0]) {
-                    out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
-                }
-            }
-            ast::StmtKind::If { arms, otherwise } => {
-                let lowered = self.if_chain(ctx, arms, otherwise.as_ref());
-                out.extend(lowered);
-            }
-            ast::StmtKind::Block(b) => self.block(ctx, b, out),
-            ast::StmtKind::Return(None) => out.push(Stmt { kind: StmtKind::Return, span }),
-            ast::StmtKind::Return(Some(_)) => self.unsupported(s.span, "returning a value from a probe"),
-            ast::StmtKind::Var { .. } => self.unsupported(s.span, "a local variable"),
-            ast::StmtKind::While { .. } | ast::StmtKind::ForNum { .. } | ast::StmtKind::ForC { .. } | ast::StmtKind::ForIn { .. } => {
-                self.unsupported(s.span, "a loop")
-            }
-            ast::StmtKind::Break => self.unsupported(s.span, "`break`"),
-            ast::StmtKind::Function { .. } => self.error(s.span, "functions can only be defined at the top level"),
-            ast::StmtKind::Trace { .. } | ast::StmtKind::TraceEnd { .. } | ast::StmtKind::Timer { .. } => {
-                self.error(s.span, "event blocks can only appear at the top level")
-            }
-            ast::StmtKind::Error => {}
-        }
-    }
-
-    fn if_chain(&mut self, ctx: &mut ProbeCtx, arms: &[(ast::Expr, ast::Block)], otherwise: Option<&ast::Block>) -> Vec<Stmt> {
-        let Some(((cond, body), rest)) = arms.split_first() else {
-            let mut out = Vec::new();
-            if let Some(b) = otherwise {
-                self.block(ctx, b, &mut out);
-            }
-            return out;
-        };
-        let cond_ir = self.int_expr(ctx, cond);
-        let mut then = Vec::new();
-        self.block(ctx, body, &mut then);
-        let els = self.if_chain(ctx, rest, otherwise);
-        match cond_ir {
-            Some(cond) => vec![Stmt { kind: StmtKind::If { cond, then, otherwise: els }, span: Some(body.span) }],
-            None => Vec::new(),
-        }
-    }
-
-    /// The kernel global a statement assigns to.
-    fn global_target(&mut self, target: &ast::Expr) -> Option<GlobalId> {
-        match &target.kind {
-            ast::ExprKind::Name(id) => self.kernel_global(id),
-            ast::ExprKind::Index { .. } | ast::ExprKind::Field { .. } => {
-                self.unsupported(target.span, "assigning to a table element");
-                None
-            }
-            _ => {
-                self.error(target.span, "cannot assign to this expression");
-                None
-            }
-        }
-    }
-
-    fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
-        if let Some(g) = self.kernel_globals.get(&id.name) {
-            return Some(*g);
-        }
-        let Some(decl) = self.vars.get(&id.name) else {
-            self.diags.push(
-                Diagnostic::error(id.span, format!("undeclared variable `{}`", id.name))
-                    .with_label("not declared")
-                    .with_note(format!("declare it at the top level: `var {} = 0`", id.name)),
-            );
-            return None;
-        };
-        let section = if decl.zero_init { Section::Bss } else { Section::Data };
-        let decl_span = decl.span;
-        let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), section, Some(decl_span));
-        self.kernel_globals.insert(id.name.clone(), g);
-        Some(g)
-    }
-
-    fn call_stmt(&mut self, ctx: &mut ProbeCtx, span: Span, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Stmt> {
-        let name = match &callee.kind {
-            ast::ExprKind::Name(id) => id.name.clone(),
-            ast::ExprKind::Field { base, name } => match &base.kind {
-                ast::ExprKind::Name(b) => format!("{}.{}", b.name, name.name),
-                _ => String::new(),
-            },
-            _ => String::new(),
-        };
-        match name.as_str() {
-            "print" => {
-                let (fields, consts, values) = self.site_args(ctx, args)?;
-                let site = self.site(SiteKind::Print, fields, consts, span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
-            }
-            "printf" => {
-                let Some(first) = args.first() else {
-                    self.error(span, "printf needs a format string");
-                    return None;
-                };
-                let ast::ExprKind::Str(format) = &first.kind else {
-                    self.error(first.span, "the format of printf in a probe must be a string literal");
-                    return None;
-                };
-                let wanted = count_conversions(format);
-                if wanted != args.len() - 1 {
-                    self.diags.push(
-                        Diagnostic::error(span, format!("printf format has {wanted} conversions but {} arguments follow", args.len() - 1))
-                            .with_secondary(first.span, "format"),
-                    );
-                    return None;
-                }
-                let (fields, consts, values) = self.site_args(ctx, &args[1..])?;
-                let site = self.site(SiteKind::Printf { format: format.clone() }, fields, consts, span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
-            }
-            "exit" => {
-                if !args.is_empty() {
-                    self.error(span, "exit() takes no arguments");
-                }
-                let site = self.site(SiteKind::Exit, Vec::new(), Vec::new(), span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
-            }
-            "print_hist" | "delete" | "pairs" | "table.new" => {
-                self.unsupported(span, &format!("`{name}`"));
-                None
-            }
-            "" => {
-                self.unsupported(callee.span, "calling this expression");
-                None
-            }
-            other => {
-                self.unsupported(callee.span, &format!("calling `{other}`"));
-                None
-            }
-        }
-    }
-
-    fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
-        self.events_map();
-        let id = SiteId(self.m.sites.len() as u32);
-        self.m.sites.push(ir::Site { kind, fields, consts, span });
-        id
-    }
-
-    /// Splits print/printf arguments into literals (kept in userspace) and
-    /// values the kernel sends.
-    #[expect(clippy::type_complexity, reason = "three parallel results of one pass")]
-    fn site_args(&mut self, ctx: &ProbeCtx, args: &[ast::Expr]) -> Option<(Vec<Ty>, Vec<(usize, ir::SiteConst)>, Vec<Expr>)> {
-        let (mut fields, mut consts, mut values) = (Vec::new(), Vec::new(), Vec::new());
-        let mut ok = true;
-        for (i, a) in args.iter().enumerate() {
-            let c = match &a.kind {
-                ast::ExprKind::Str(s) => Some(ir::SiteConst::Str(s.clone())),
-                ast::ExprKind::Int(v) => Some(ir::SiteConst::Int(*v)),
-                ast::ExprKind::Bool(b) => Some(ir::SiteConst::Bool(*b)),
-                ast::ExprKind::Nil => Some(ir::SiteConst::Nil),
-                _ => None,
-            };
-            if let Some(c) = c {
-                consts.push((i, c));
-                continue;
-            }
-            match self.expr(ctx, a) {
-                Some(v) => {
-                    fields.push(v.ty);
-                    values.push(v);
-                }
-                None => ok = false,
-            }
-        }
-        ok.then_some((fields, consts, values))
-    }
-
-    fn int_expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {
-        let v = self.expr(ctx, e)?;
-        if v.ty != Ty::Int {
-            self.unsupported(e.span, "using a string here");
-            return None;
-        }
-        Some(v)
-    }
-
-    fn expr(&mut self, ctx: &ProbeCtx, e: &ast::Expr) -> Option<Expr> {
-        let span = Some(e.span);
-        let int = |kind| Some(Expr { kind, ty: Ty::Int, span });
-        match &e.kind {
-            ast::ExprKind::Int(v) => int(ExprKind::Const(*v)),
-            ast::ExprKind::Bool(b) => int(ExprKind::Const(i64::from(*b))),
-            ast::ExprKind::Name(id) => self.name(ctx, id, e.span),
-            ast::ExprKind::Field { base, name } => {
-                if let ast::ExprKind::Name(b) = &base.kind {
-                    if b.name == "args" {
-                        return self.event_field(ctx, &name.name, e.span);
-                    }
-                }
-                self.unsupported(e.span, "field access");
-                None
-            }
-            ast::ExprKind::Unary { op, operand } => {
-                let operand = Box::new(self.int_expr(ctx, operand)?);
-                let op = match op {
-                    ast::UnOp::Neg => ir::UnOp::Neg,
-                    ast::UnOp::Not => ir::UnOp::Not,
-                };
-                int(ExprKind::Unary { op, operand })
-            }
-            ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
-                if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
-            {
-                let other = if matches!(lhs.kind, ast::ExprKind::Nil) { rhs } else { lhs };
-                let ast::ExprKind::Index { base, index } = &other.kind else {
-                    self.unsupported(e.span, "comparing this with nil");
-                    return None;
-                };
-                let (map, key) = self.table_key(ctx, base, index)?;
-                let has = Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span };
-                if *op == ast::BinOp::Eq {
-                    int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(has) })
-                } else {
-                    Some(has)
-                }
-            }
-            ast::ExprKind::Binary { op, lhs, rhs } => {
-                let op = match op {
-                    ast::BinOp::Add => ir::BinOp::Add,
-                    ast::BinOp::Sub => ir::BinOp::Sub,
-                    ast::BinOp::Mul => ir::BinOp::Mul,
-                    ast::BinOp::Div => ir::BinOp::Div,
-                    ast::BinOp::Mod => ir::BinOp::Mod,
-                    ast::BinOp::Eq => ir::BinOp::Eq,
-                    ast::BinOp::Ne => ir::BinOp::Ne,
-                    ast::BinOp::Lt => ir::BinOp::Lt,
-                    ast::BinOp::Le => ir::BinOp::Le,
-                    ast::BinOp::Gt => ir::BinOp::Gt,
-                    ast::BinOp::Ge => ir::BinOp::Ge,
-                    ast::BinOp::And => ir::BinOp::And,
-                    ast::BinOp::Or => ir::BinOp::Or,
-                    ast::BinOp::Concat => {
-                        self.unsupported(e.span, "string concatenation");
-                        return None;
-                    }
-                };
-                let lhs = self.int_expr(ctx, lhs);
-                let rhs = self.int_expr(ctx, rhs);
-                int(ExprKind::Binary { op, lhs: Box::new(lhs?), rhs: Box::new(rhs?) })
-            }
-            ast::ExprKind::Nil => {
-                self.unsupported(e.span, "`nil`");
-                None
-            }
-            ast::ExprKind::Str(_) => {
-                self.unsupported(e.span, "a string literal outside printf's format");
-                None
-            }
-            ast::ExprKind::Call { .. } => {
-                self.unsupported(e.span, "a call used as a value");
-                None
-            }
-            ast::ExprKind::Index { base, index } => {
-                let (map, key) = self.table_key(ctx, base, index)?;
-                int(ExprKind::MapGet { map, key: Box::new(key) })
-            }
-            ast::ExprKind::Table(_) | ast::ExprKind::Function(_) => {
-                self.unsupported(e.span, "a table or function value");
-                None
-            }
-            ast::ExprKind::Error => None,
-        }
-    }
-
-    fn name(&mut self, ctx: &ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
-        let builtin = match id.name.as_str() {
-            "pid" => Some(Builtin::Pid),
-            "tid" => Some(Builtin::Tid),
-            "uid" => Some(Builtin::Uid),
-            "cpu" => Some(Builtin::Cpu),
-            "execname" => Some(Builtin::Execname),
-            _ => None,
-        };
-        if let Some(b) = builtin {
-            let ty = if b == Builtin::Execname { Ty::Comm } else { Ty::Int };
-            return Some(Expr { kind: ExprKind::Builtin(b), ty, span: Some(span) });
-        }
-        if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
-            return self.event_arg(ctx, n, span);
-        }
-        if ctx.in_filter && !self.vars.contains_key(&id.name) {
-            if let Some(fields) = &ctx.fields {
-                if fields.iter().any(|f| f.name == id.name) {
-                    return self.event_field(ctx, &id.name, span);
-                }
-            }
-        }
-        if id.name == "probename" {
-            return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
-        }
-        if id.name == "argstr" {
-            self.unsupported(span, &format!("`{}`", id.name));
-            return None;
-        }
-        let g = self.kernel_global(id)?;
-        Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
-    }
-
-    /// The map behind `base` and the lowered key, creating the map on first
-    /// use; the first use fixes the key type.
-    fn table_key(&mut self, ctx: &ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
-        let ast::ExprKind::Name(id) = &base.kind else {
-            self.unsupported(base.span, "indexing this expression");
-            return None;
-        };
-        let key = self.expr(ctx, index)?;
-        if let Some(t) = self.tables.get(&id.name) {
-            if t.key != key.ty {
-                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by {} here", id.name, ty_name(key.ty)))
-                    .with_label(format!("a {} key", ty_name(key.ty)))
-                    .with_secondary(t.key_span, format!("but by {} here", ty_name(t.key)));
-                self.diags.push(d);
-                return None;
-            }
-            return Some((t.map, key));
-        }
-        let Some(decl) = self.vars.get(&id.name) else {
-            self.diags.push(
-                Diagnostic::error(id.span, format!("undeclared table `{}`", id.name))
-                    .with_label("not declared")
-                    .with_note(format!("declare it at the top level: `var {} = {{}}`", id.name)),
-            );
-            return None;
-        };
-        let Some(entries) = decl.table else {
-            self.diags.push(
-                Diagnostic::error(id.span, format!("`{}` is indexed in a probe but is not declared as a table", id.name))
-                    .with_secondary(decl.span, "declared here")
-                    .with_note(format!("declare it as `var {} = {{}}` or `table.new(narr, nrec)`", id.name)),
-            );
-            return None;
-        };
-        let only_add = self.table_uses.get(&id.name).is_some_and(|u| u.only_add);
-        let map = ir::MapId(self.m.maps.len() as u32);
-        self.m.maps.push(ir::Map {
-            name: format!("ktap_tbl_{}", id.name),
-            kind: if only_add { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
-            key_size: key.ty.size(),
-            value_size: Ty::Int.size(),
-            max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
-            table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value: Ty::Int }),
-            syscall_filter: None,
-        });
-        self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
-        Some((map, key))
-    }
-
-    fn event_arg(&mut self, ctx: &ProbeCtx, n: usize, span: Span) -> Option<Expr> {
-        let Some(fields) = &ctx.fields else {
-            self.error(span, "the events of this probe have different fields; `argN` is ambiguous");
-            return None;
-        };
-        ctx.uses_fields.set(true);
-        match fields.get(n) {
-            Some(f) => field_expr(f, span),
-            None => {
-                self.error(span, format!("this event has {} arguments (arg0..arg{})", fields.len(), fields.len().saturating_sub(1)));
-                None
-            }
-        }
-    }
-
-    fn event_field(&mut self, ctx: &ProbeCtx, name: &str, span: Span) -> Option<Expr> {
-        let Some(fields) = &ctx.fields else {
-            self.error(span, "the events of this probe have different fields");
-            return None;
-        };
-        ctx.uses_fields.set(true);
-        match fields.iter().find(|f| f.name == name) {
-            Some(f) => field_expr(f, span),
-            None => {
-                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                self.diags.push(
-                    Diagnostic::error(span, format!("this event has no field `{name}`"))
-                        .with_note(format!("its fields are: {}", names.join(", "))),
-                );
-                None
-            }
-        }
-    }
 }
 
-fn field_expr(f: &EventField, span: Span) -> Option<Expr> {
-    if ![1, 2, 4, 8].contains(&f.size) {
-        // Arrays and strings inline in the record are not integers.
-        return None;
-    }
-    Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
-}
-
-fn ty_name(ty: Ty) -> &'static str {
-    match ty {
-        Ty::Int => "a number",
-        Ty::Comm => "a string",
-        Ty::ProbeName => "probename",
-    }
-}
-
-/// The size a table-valued initializer asks for (0: default).
-fn table_size(e: &ast::Expr) -> Option<u32> {
-    match &e.kind {
-        ast::ExprKind::Table(_) => Some(0),
-        ast::ExprKind::Call { callee, args } => {
-            let ast::ExprKind::Field { base, name } = &callee.kind else { return None };
-            let ast::ExprKind::Name(b) = &base.kind else { return None };
-            if b.name != "table" || name.name != "new" {
-                return None;
-            }
-            let n = |i: usize| match args.get(i).map(|a| &a.kind) {
-                Some(ast::ExprKind::Int(v)) => u32::try_from(*v).unwrap_or(0),
-                _ => 0,
-            };
-            Some(n(0).saturating_add(n(1)))
-        }
-        _ => None,
-    }
-}
-
-/// Records, per table name, whether probe bodies only ever add to it.
-fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) {
-    fn mark(uses: &mut IndexMap<String, TableUses>, base: &ast::Expr, add: bool) {
-        if let ast::ExprKind::Name(id) = &base.kind {
-            let u = uses.entry(id.name.clone()).or_default();
-            u.only_add = if u.seen { u.only_add && add } else { add };
-            u.seen = true;
-        }
-    }
-    fn expr(e: &ast::Expr, uses: &mut IndexMap<String, TableUses>) {
-        match &e.kind {
-            ast::ExprKind::Index { base, index } => {
-                mark(uses, base, false);
-                expr(index, uses);
-            }
-            ast::ExprKind::Field { base, .. } => expr(base, uses),
-            ast::ExprKind::Call { callee, args } => {
-                expr(callee, uses);
-                args.iter().for_each(|a| expr(a, uses));
-            }
-            ast::ExprKind::Unary { operand, .. } => expr(operand, uses),
-            ast::ExprKind::Binary { lhs, rhs, .. } => {
-                expr(lhs, uses);
-                expr(rhs, uses);
-            }
-            ast::ExprKind::Table(fields) => {
-                for f in fields {
-                    match f {
-                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) => expr(v, uses),
-                        ast::TableField::Keyed(k, v) => {
-                            expr(k, uses);
-                            expr(v, uses);
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    fn block(b: &ast::Block, uses: &mut IndexMap<String, TableUses>) {
-        scan_table_uses(&b.stmts, uses);
-    }
-    for s in stmts {
-        match &s.kind {
-            ast::StmtKind::AddAssign { target, value } => {
-                if let ast::ExprKind::Index { base, index } = &target.kind {
-                    mark(uses, base, true);
-                    expr(index, uses);
-                } else {
-                    expr(target, uses);
-                }
-                expr(value, uses);
-            }
-            ast::StmtKind::Assign { targets, values } => {
-                targets.iter().chain(values).for_each(|e| expr(e, uses));
-            }
-            ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| expr(e, uses)),
-            ast::StmtKind::Expr(e) => expr(e, uses),
-            ast::StmtKind::If { arms, otherwise } => {
-                for (c, b) in arms {
-                    expr(c, uses);
-                    block(b, uses);
-                }
-                if let Some(b) = otherwise {
-                    block(b, uses);
-                }
-            }
-            ast::StmtKind::While { cond, body } => {
-                expr(cond, uses);
-                block(body, uses);
-            }
-            ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
-                block(body, uses)
-            }
-            ast::StmtKind::Return(Some(e)) => expr(e, uses),
-            ast::StmtKind::Block(b) => block(b, uses),
-            _ => {}
-        }
-    }
-}
-
-/// The non-common fields shared by every format, if they all agree.
-fn common_layout(formats: &[Vec<EventField>]) -> Option<Vec<EventField>> {
-    let first: Vec<EventField> = formats.first()?.iter().filter(|f| !f.common).cloned().collect();
-    let same = formats.iter().all(|f| {
-        let rest: Vec<&EventField> = f.iter().filter(|f| !f.common).collect();
-        rest.len() == first.len() && rest.iter().zip(&first).all(|(a, b)| a.offset == b.offset && a.size == b.size && a.signed == b.signed)
-    });
-    same.then_some(first)
-}
-
-/// Number of arguments a printf format consumes.
-pub fn count_conversions(format: &[u8]) -> usize {
-    let mut n = 0;
-    let mut i = 0;
-    while i < format.len() {
-        if format[i] == b'%' {
-            i += 1;
-            if format.get(i) == Some(&b'%') {
-                i += 1;
-                continue;
-            }
-            while i < format.len() && !format[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            while i < format.len() && matches!(format[i], b'l' | b'h') {
-                i += 1;
-            }
-            n += 1;
-        }
-        i += 1;
-    }
-    n
-}

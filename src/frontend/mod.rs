@@ -2,7 +2,9 @@
 //! diagnostic. Pure: no IO, never panics on any input.
 
 pub mod ast;
+pub mod check;
 pub mod diag;
+pub mod fetch;
 pub mod lower;
 pub mod lexer;
 pub mod parser;

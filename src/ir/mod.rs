@@ -27,6 +27,7 @@ pub mod print;
 pub mod validate;
 
 use crate::frontend::ast::Span;
+pub use crate::frontend::fetch::RegOffset;
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -49,6 +50,10 @@ id_type!(/// Index into [`Module::sites`]; also the record tag on the wire.
     SiteId);
 id_type!(/// Index into [`Module::probes`].
     ProbeId);
+id_type!(/// A probe's local variable: index into [`Probe::locals`].
+    LocalId);
+id_type!(/// A block that `Leave` can jump out of (an inlined function).
+    BlockId);
 
 #[derive(Clone, Debug, Default)]
 pub struct Module {
@@ -67,6 +72,13 @@ pub struct Module {
     pub target_pid: Option<GlobalId>,
     /// CPU to trace (`-C`) plus one, 0 for all; set before load.
     pub target_cpu: Option<GlobalId>,
+    /// The tracer's own process id, set before load: probes that print
+    /// skip its events.
+    pub self_pid: Option<GlobalId>,
+    /// The stack trace map, once a probe takes a stack.
+    pub stacks: Option<MapId>,
+    /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
+    pub boot_to_real: Option<GlobalId>,
 }
 
 /// The static type of a kernel value.
@@ -76,17 +88,55 @@ pub enum Ty {
     Int,
     /// The current task's command name: 16 bytes, NUL padded.
     Comm,
+    /// A string read from memory (`user_string`, `kernel_string`): up to
+    /// [`STR_LEN`] bytes with its NUL.
+    Str,
     /// Which event fired (`probename`): an index into
     /// [`Module::probe_names`], named in userspace.
     ProbeName,
+    /// A stack trace id in the stack map (low 32 bits) and, for user
+    /// stacks, the process id (high 32 bits); symbolized in userspace.
+    Stack { user: bool },
+    /// `argstr`: which event fired, then this many bytes of its record,
+    /// rendered in userspace with the event's format.
+    ArgStr { start: u32, len: u32 },
+}
+
+/// Bytes a kernel string holds, NUL included (bpftrace's default too).
+pub const STR_LEN: u32 = 64;
+
+/// What a tracepoint field holds, for rendering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Int,
+    /// A fixed `char name[N]` array.
+    CharArray,
+    /// A `__data_loc char[]` string: a u32 of (length << 16 | offset).
+    DataLoc,
+    /// Any other array or struct.
+    Other,
+}
+
+/// One field of a tracepoint's record, from its format file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventField {
+    pub name: String,
+    pub offset: u32,
+    pub size: u32,
+    pub signed: bool,
+    /// `common_*` fields that every event has.
+    pub common: bool,
+    pub kind: FieldKind,
 }
 
 impl Ty {
     /// Bytes the value occupies in a record or a global.
     pub fn size(self) -> u32 {
         match self {
-            Ty::Int | Ty::ProbeName => 8,
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } => 8,
             Ty::Comm => 16,
+            Ty::Str => STR_LEN,
+            Ty::ArgStr { len, .. } => 8 + len,
         }
     }
 }
@@ -122,6 +172,8 @@ pub enum MapKind {
     RingBuf,
     /// An array indexed by a u32 (syscall filters).
     Array,
+    /// Stack traces by id (`stack()`, `ustack()`).
+    StackTrace,
     /// A table shared by all CPUs, updated atomically.
     Hash,
     /// A table only ever added to in the kernel: one copy per CPU, summed
@@ -162,6 +214,61 @@ pub enum Attach {
     /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
     /// syscall number through the probe's filter map.
     Syscall { event: String, nr: u32, exit: bool },
+    /// `profile-N`: a software cpu-clock perf event on every CPU.
+    Profile { period_ns: u64, name: String },
+    /// A uprobe or uretprobe at a file offset of a binary (a USDT marker
+    /// too, with its semaphore as the uprobe reference counter).
+    Uprobe(UprobePoint),
+    /// A kprobe or kretprobe on a kernel function.
+    Kprobe { symbol: String, ret: bool, spec: Span },
+}
+
+/// An offset in a file (not a virtual address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileOffset(pub u64);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobePoint {
+    /// The resolved path of the binary.
+    pub binary: String,
+    /// The function, offset or USDT marker, as `probename` names it.
+    pub name: String,
+    pub offset: FileOffset,
+    pub ret: bool,
+    /// A USDT semaphore, counted up by the kernel while attached.
+    pub ref_ctr: Option<FileOffset>,
+    /// The spec it came from, for attach errors.
+    pub spec: Span,
+}
+
+/// Where probed memory is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrSpace {
+    User,
+    Kernel,
+}
+
+/// A value fetched at a k/uprobe, generated as BPF: registers are loads
+/// from the `struct pt_regs` context, memory goes through
+/// `bpf_probe_read_{user,kernel}`. `bytes`/`signed` give the final width.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetch {
+    pub loc: FetchLoc,
+    pub bytes: u8,
+    pub signed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchLoc {
+    /// A register at probe time.
+    Reg(RegOffset),
+    Const(i64),
+    /// The probed function's address (`bpf_get_func_ip`).
+    FuncIp,
+    /// `base + offset`, not dereferenced (a string's address).
+    Offset { base: Box<FetchLoc>, offset: i64 },
+    /// `bytes` of memory at `base + offset`.
+    Mem { base: Box<FetchLoc>, offset: i64, bytes: u8, space: AddrSpace },
 }
 
 /// How a group of attach points runs: one BPF program per kind per probe.
@@ -171,6 +278,11 @@ pub enum ProgKind {
     RawTracepoint,
     SysEnter,
     SysExit,
+    Perf,
+    /// A `struct pt_regs` program attached as uprobes/uretprobes.
+    Uprobe,
+    /// The same for kprobes/kretprobes.
+    Kprobe,
 }
 
 impl Attach {
@@ -180,6 +292,9 @@ impl Attach {
             Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
             Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
             Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
+            Attach::Profile { .. } => ProgKind::Perf,
+            Attach::Uprobe(_) => ProgKind::Uprobe,
+            Attach::Kprobe { .. } => ProgKind::Kprobe,
         }
     }
 
@@ -187,6 +302,9 @@ impl Attach {
     pub fn event(&self) -> &str {
         match self {
             Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
+            Attach::Profile { name, .. } => name,
+            Attach::Uprobe(u) => &u.name,
+            Attach::Kprobe { symbol, .. } => symbol,
         }
     }
 
@@ -195,6 +313,9 @@ impl Attach {
         match self {
             Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
             Attach::Syscall { event, .. } => format!("syscalls:{event}"),
+            Attach::Profile { name, .. } => name.clone(),
+            Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
+            Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
         }
     }
 }
@@ -202,6 +323,11 @@ impl Attach {
 #[derive(Clone, Debug)]
 pub struct Probe {
     pub attach: Vec<Attach>,
+    /// The non-common fields of each attach point's event (tracepoints;
+    /// empty otherwise), for rendering `argstr`.
+    pub formats: Vec<Vec<EventField>>,
+    /// Types of the probe's local variables (each an 8-byte stack slot).
+    pub locals: Vec<Ty>,
     pub body: Vec<Stmt>,
     pub span: Span,
 }
@@ -228,6 +354,15 @@ pub enum StmtKind {
     MapStore { map: MapId, key: Expr, value: Expr },
     /// `table[key] = nil`.
     MapDelete { map: MapId, key: Expr },
+    LocalSet { local: LocalId, value: Expr },
+    /// `while (cond) { body; step }`, proven to run at most
+    /// `max_iterations` times.
+    Loop { cond: Expr, body: Vec<Stmt>, step: Vec<Stmt>, max_iterations: u32 },
+    /// Leaves the innermost `Loop`.
+    Break,
+    /// A block (an inlined function body) that `Leave(id)` exits.
+    Block { id: BlockId, body: Vec<Stmt> },
+    Leave(BlockId),
 }
 
 #[derive(Clone, Debug)]
@@ -248,6 +383,9 @@ pub enum Builtin {
     Cpu,
     /// `bpf_ktime_get_ns`.
     KtimeNs,
+    /// Wall-clock nanoseconds: boot time plus the offset userspace
+    /// measured (`Module::boot_to_real`).
+    RealtimeNs,
     /// The command name (a [`Ty::Comm`]).
     Execname,
 }
@@ -260,6 +398,7 @@ impl Builtin {
             Builtin::Uid => "uid",
             Builtin::Cpu => "cpu",
             Builtin::KtimeNs => "ktime_ns",
+            Builtin::RealtimeNs => "gettimeofday_ns()",
             Builtin::Execname => "execname",
         }
     }
@@ -305,6 +444,19 @@ pub enum ExprKind {
     MapHas { map: MapId, key: Box<Expr> },
     /// The event that fired (a [`Ty::ProbeName`]).
     ProbeName,
+    Local(LocalId),
+    /// `user_string(ptr)` / `kernel_string(ptr)` (a [`Ty::Str`]).
+    ReadStr { ptr: Box<Expr>, user: bool },
+    /// A string (`Comm` or `Str`) equals a literal, as 0/1.
+    StrEq { value: Box<Expr>, literal: Vec<u8> },
+    /// Runs `body` (an inlined call), then yields the local `result`.
+    Seq { body: Vec<Stmt>, result: LocalId },
+    /// The current kernel or user stack (a [`Ty::Stack`]).
+    Stack { user: bool },
+    /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).
+    ArgStr { offset: u32 },
+    /// A k/uprobe fetch argument (k/uprobe programs only).
+    Fetch(Fetch),
 }
 
 /// What userspace does with a record.
@@ -316,6 +468,10 @@ pub enum SiteKind {
     Printf { format: Vec<u8> },
     /// `exit()` from a probe.
     Exit,
+    /// `print_hist(t[, n])` from a probe: done in userspace, in order.
+    PrintHist { var: String, n: usize },
+    /// `delete(t)` from a probe: done in userspace, in order.
+    Delete { var: String },
 }
 
 /// One record type crossing the ring buffer: `u64 site id` then the
@@ -369,6 +525,14 @@ impl Module {
     pub fn probe_name_id(&self, probe: usize, attach: usize) -> u64 {
         let before: usize = self.probes[..probe].iter().map(|p| p.attach.len()).sum();
         (before + attach) as u64
+    }
+
+    /// The event format of every attach point, indexed by `probe_name_id`.
+    pub fn probe_formats(&self) -> Vec<&[EventField]> {
+        self.probes
+            .iter()
+            .flat_map(|p| (0..p.attach.len()).map(move |i| p.formats.get(i).map_or(&[][..], Vec::as_slice)))
+            .collect()
     }
 
     /// The name of every attach point, indexed by `probe_name_id`.

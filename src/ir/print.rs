@@ -27,6 +27,8 @@ pub fn module(m: &Module) -> String {
             SiteKind::Print => "print".to_string(),
             SiteKind::Printf { format } => format!("printf {:?}", String::from_utf8_lossy(format)),
             SiteKind::Exit => "exit".to_string(),
+            SiteKind::PrintHist { var, n } => format!("print_hist {var} top {n}"),
+            SiteKind::Delete { var } => format!("delete {var}"),
         };
         let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
         let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);
@@ -39,6 +41,12 @@ pub fn module(m: &Module) -> String {
                 Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
                 Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
                 Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
+                Attach::Profile { period_ns, .. } => format!("profile every {period_ns} ns"),
+                Attach::Uprobe(u) => {
+                    let sema = u.ref_ctr.map(|r| format!(" semaphore {:#x}", r.0)).unwrap_or_default();
+                    format!("{} {}:{} @{:#x}{sema}", if u.ret { "uretprobe" } else { "uprobe" }, u.binary, u.name, u.offset.0)
+                }
+                Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
             })
             .collect();
         let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));
@@ -83,6 +91,27 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
             StmtKind::MapDelete { map, key } => {
                 let _ = writeln!(out, "{pad}delete m{}[{}]", map.0, expr(key));
             }
+            StmtKind::LocalSet { local, value } => {
+                let _ = writeln!(out, "{pad}l{} = {}", local.0, expr(value));
+            }
+            StmtKind::Loop { cond, body, step, max_iterations } => {
+                let _ = writeln!(out, "{pad}loop while {} (at most {max_iterations}) {{", expr(cond));
+                stmts(out, body, depth + 1);
+                let _ = writeln!(out, "{pad}}} step {{");
+                stmts(out, step, depth + 1);
+                let _ = writeln!(out, "{pad}}}");
+            }
+            StmtKind::Break => {
+                let _ = writeln!(out, "{pad}break");
+            }
+            StmtKind::Block { id, body } => {
+                let _ = writeln!(out, "{pad}block b{} {{", id.0);
+                stmts(out, body, depth + 1);
+                let _ = writeln!(out, "{pad}}}");
+            }
+            StmtKind::Leave(id) => {
+                let _ = writeln!(out, "{pad}leave b{}", id.0);
+            }
         }
     }
 }
@@ -98,6 +127,25 @@ fn expr(e: &Expr) -> String {
         ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
         ExprKind::ProbeName => "probename".to_string(),
+        ExprKind::Local(l) => format!("l{}", l.0),
+        ExprKind::ReadStr { ptr, user } => format!("{}_string({})", if *user { "user" } else { "kernel" }, expr(ptr)),
+        ExprKind::StrEq { value, literal } => format!("({} == {:?})", expr(value), String::from_utf8_lossy(literal)),
+        ExprKind::Seq { body, result } => {
+            let mut inner = String::new();
+            stmts(&mut inner, body, 1);
+            format!("{{\n{inner}  }} -> l{}", result.0)
+        }
+        ExprKind::Stack { user: false } => "stack()".to_string(),
+        ExprKind::Stack { user: true } => "ustack()".to_string(),
+        ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
+        ExprKind::Fetch(f) => {
+            let loc = fetch_loc(&f.loc);
+            if f.bytes == 8 && !f.signed {
+                loc
+            } else {
+                format!("{loc}:{}{}", if f.signed { "s" } else { "u" }, u32::from(f.bytes) * 8)
+            }
+        }
         ExprKind::Unary { op, operand } => {
             let op = match op {
                 UnOp::Neg => "-",
@@ -123,6 +171,22 @@ fn expr(e: &Expr) -> String {
                 BinOp::Or => "||",
             };
             format!("({} {op} {})", expr(lhs), expr(rhs))
+        }
+    }
+}
+
+fn fetch_loc(l: &super::FetchLoc) -> String {
+    match l {
+        super::FetchLoc::Reg(r) => format!("regs[{}]", r.0),
+        super::FetchLoc::Const(v) => format!("${v}"),
+        super::FetchLoc::FuncIp => "func_ip".to_string(),
+        super::FetchLoc::Offset { base, offset } => format!("({} + {offset})", fetch_loc(base)),
+        super::FetchLoc::Mem { base, offset, bytes, space } => {
+            let space = match space {
+                super::AddrSpace::User => "user",
+                super::AddrSpace::Kernel => "kernel",
+            };
+            format!("{space}{}[{} + {offset}]", u32::from(*bytes) * 8, fetch_loc(base))
         }
     }
 }

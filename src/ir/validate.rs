@@ -25,7 +25,7 @@ pub fn validate(m: &Module) -> Result<(), Error> {
         if probe.attach.is_empty() {
             return Err(Error { probe: i, message: "probe has no attach point".into() });
         }
-        let v = Validator { m, probe: i };
+        let v = Validator { m, probe: i, locals: probe.locals.len() };
         v.stmts(&probe.body)?;
     }
     if let Some(g) = m.stop_flag {
@@ -39,6 +39,7 @@ pub fn validate(m: &Module) -> Result<(), Error> {
 struct Validator<'a> {
     m: &'a Module,
     probe: usize,
+    locals: usize,
 }
 
 impl Validator<'_> {
@@ -81,12 +82,39 @@ impl Validator<'_> {
                 Ok(())
             }
             StmtKind::Return => Ok(()),
-            StmtKind::MapAdd { map, key, value } | StmtKind::MapStore { map, key, value } => {
+            StmtKind::MapAdd { map, key, value } => {
                 self.table_key(*map, key)?;
                 self.int_expr(value)
             }
+            StmtKind::MapStore { map, key, value } => {
+                self.table_key(*map, key)?;
+                let holds = self.m.maps[map.index()].table.as_ref().map_or(Ty::Int, |t| t.value);
+                match holds {
+                    Ty::Str if matches!(value.ty, Ty::Str | Ty::Comm) => self.expr(value),
+                    Ty::Int => self.int_expr(value),
+                    _ => Err(self.err("value of the wrong type for its table")),
+                }
+            }
             StmtKind::MapDelete { map, key } => self.table_key(*map, key),
+            StmtKind::LocalSet { local, value } => {
+                self.local(*local)?;
+                self.int_expr(value)
+            }
+            StmtKind::Loop { cond, body, step, .. } => {
+                self.int_expr(cond)?;
+                self.stmts(body)?;
+                self.stmts(step)
+            }
+            StmtKind::Block { body, .. } => self.stmts(body),
+            StmtKind::Break | StmtKind::Leave(_) => Ok(()),
         }
+    }
+
+    fn local(&self, l: super::LocalId) -> Result<(), Error> {
+        if l.index() >= self.locals {
+            return Err(self.err("local out of range"));
+        }
+        Ok(())
     }
 
     fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
@@ -129,6 +157,35 @@ impl Validator<'_> {
             }
             ExprKind::Unary { operand, .. } => self.int_expr(operand),
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => self.table_key(*map, key),
+            ExprKind::Stack { user } => {
+                if e.ty != (Ty::Stack { user: *user }) || self.m.stacks.is_none() {
+                    return Err(self.err("stack without a stack map"));
+                }
+                Ok(())
+            }
+            ExprKind::ArgStr { .. } => {
+                if !matches!(e.ty, Ty::ArgStr { len, .. } if len % 8 == 0) {
+                    return Err(self.err("argstr has the wrong type"));
+                }
+                Ok(())
+            }
+            ExprKind::Local(l) => self.local(*l),
+            ExprKind::ReadStr { ptr, .. } => {
+                if e.ty != Ty::Str {
+                    return Err(self.err("string read has the wrong type"));
+                }
+                self.int_expr(ptr)
+            }
+            ExprKind::StrEq { value, literal } => {
+                if !matches!(value.ty, Ty::Comm | Ty::Str) || literal.len() as u32 >= value.ty.size() {
+                    return Err(self.err("string comparison of the wrong shape"));
+                }
+                self.expr(value)
+            }
+            ExprKind::Seq { body, result } => {
+                self.stmts(body)?;
+                self.local(*result)
+            }
             ExprKind::ProbeName => {
                 if e.ty != Ty::ProbeName {
                     return Err(self.err("probename has the wrong type"));
@@ -138,6 +195,16 @@ impl Validator<'_> {
             ExprKind::Binary { lhs, rhs, .. } => {
                 self.int_expr(lhs)?;
                 self.int_expr(rhs)
+            }
+            ExprKind::Fetch(f) => {
+                let probe = &self.m.probes[self.probe];
+                if !probe.attach.iter().all(|a| matches!(a.kind(), super::ProgKind::Uprobe | super::ProgKind::Kprobe)) {
+                    return Err(self.err("a fetch argument outside a k/uprobe"));
+                }
+                if ![1, 2, 4, 8].contains(&f.bytes) {
+                    return Err(self.err(format!("fetch of {} bytes", f.bytes)));
+                }
+                Ok(())
             }
         }
     }

@@ -25,7 +25,13 @@ impl std::error::Error for FormatError {}
 pub fn value_text(v: &Value) -> Vec<u8> {
     match v {
         Value::Nil => b"nil".to_vec(),
-        Value::Bool(b) => if *b { b"true".to_vec() } else { b"false".to_vec() },
+        Value::Bool(b) => {
+            if *b {
+                b"true".to_vec()
+            } else {
+                b"false".to_vec()
+            }
+        }
         Value::Int(i) => i.to_string().into_bytes(),
         Value::Str(s) => s.as_bytes().to_vec(),
         Value::Table(_) | Value::Func(_) => {
@@ -69,7 +75,7 @@ pub fn print_hist(t: &Table, n: usize) -> Vec<u8> {
             _ => None,
         })
         .collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
     let total: i128 = rows.iter().map(|r| i128::from(r.1)).sum();
 
     let mut out = Vec::new();
@@ -146,7 +152,10 @@ pub fn printf(fmt: &[u8], args: &[Value]) -> Result<Vec<u8>, FormatError> {
             out.push(c);
             continue;
         }
-        let mut spec = Spec { bits: 64, ..Spec::default() };
+        let mut spec = Spec {
+            bits: 64,
+            ..Spec::default()
+        };
         while let Some(&f) = fmt.get(i) {
             match f {
                 b'-' => spec.left = true,
@@ -187,7 +196,9 @@ pub fn printf(fmt: &[u8], args: &[Value]) -> Result<Vec<u8>, FormatError> {
             i += 1;
         }
         let Some(&conv) = fmt.get(i) else {
-            return Err(FormatError { message: "invalid format (ends with '%')".into() });
+            return Err(FormatError {
+                message: "invalid format (ends with '%')".into(),
+            });
         };
         i += 1;
         match conv {
@@ -208,7 +219,13 @@ pub fn printf(fmt: &[u8], args: &[Value]) -> Result<Vec<u8>, FormatError> {
                 } else {
                     b""
                 };
-                integer(&mut out, &spec, sign, b"", v.unsigned_abs().to_string().as_bytes());
+                integer(
+                    &mut out,
+                    &spec,
+                    sign,
+                    b"",
+                    v.unsigned_abs().to_string().as_bytes(),
+                );
             }
             b'u' | b'x' | b'X' | b'o' => {
                 let v = cursor.int("%u")? as u64;
@@ -318,7 +335,11 @@ impl<'a> Args<'a> {
 
 /// Lays out an integer: sign, prefix, zero-extended digits, padding.
 fn integer(out: &mut Vec<u8>, spec: &Spec, sign: &[u8], prefix: &[u8], digits: &[u8]) {
-    let digits: &[u8] = if spec.precision == Some(0) && digits == b"0" { b"" } else { digits };
+    let digits: &[u8] = if spec.precision == Some(0) && digits == b"0" {
+        b""
+    } else {
+        digits
+    };
     let zeros = spec.precision.map_or(0, |p| p.saturating_sub(digits.len()));
     let body = sign.len() + prefix.len() + zeros + digits.len();
     let fill = spec.width.saturating_sub(body);
@@ -348,23 +369,75 @@ mod tests {
 
     #[test]
     fn integers_like_c() {
-        assert_eq!(f("%d|%5d|%-5d|%05d|%+d|% d", &[42.into(), 42.into(), 42.into(), (-42).into(), 7.into(), 7.into()]),
-            "42|   42|42   |-0042|+7| 7");
-        assert_eq!(f("%x %X %#x %#o %o %u", &[255.into(), 255.into(), 255.into(), 8.into(), 0.into(), (-1).into()]),
-            "ff FF 0xff 010 0 18446744073709551615");
-        assert_eq!(f("%.3d|%8.3d|%-8.3x|%.0d|", &[5.into(), (-5).into(), 10.into(), 0.into()]),
-            "005|    -005|00a     ||");
-        assert_eq!(f("%hd %hhu %ld %lld %lx", &[65537.into(), 257.into(), 1.into(), 2.into(), (-1).into()]),
-            "1 1 1 2 ffffffffffffffff");
-        assert_eq!(f("%*d|%-*d|", &[4.into(), 1.into(), 3.into(), 2.into()]), "   1|2  |");
+        assert_eq!(
+            f(
+                "%d|%5d|%-5d|%05d|%+d|% d",
+                &[
+                    42.into(),
+                    42.into(),
+                    42.into(),
+                    (-42).into(),
+                    7.into(),
+                    7.into()
+                ]
+            ),
+            "42|   42|42   |-0042|+7| 7"
+        );
+        assert_eq!(
+            f(
+                "%x %X %#x %#o %o %u",
+                &[
+                    255.into(),
+                    255.into(),
+                    255.into(),
+                    8.into(),
+                    0.into(),
+                    (-1).into()
+                ]
+            ),
+            "ff FF 0xff 010 0 18446744073709551615"
+        );
+        assert_eq!(
+            f(
+                "%.3d|%8.3d|%-8.3x|%.0d|",
+                &[5.into(), (-5).into(), 10.into(), 0.into()]
+            ),
+            "005|    -005|00a     ||"
+        );
+        assert_eq!(
+            f(
+                "%hd %hhu %ld %lld %lx",
+                &[65537.into(), 257.into(), 1.into(), 2.into(), (-1).into()]
+            ),
+            "1 1 1 2 ffffffffffffffff"
+        );
+        assert_eq!(
+            f("%*d|%-*d|", &[4.into(), 1.into(), 3.into(), 2.into()]),
+            "   1|2  |"
+        );
         assert_eq!(f("%d", &[Value::str("12")]), "12");
     }
 
     #[test]
     fn strings_and_others() {
-        assert_eq!(f("%s|%5s|%-5s|%.2s|%s|%s", &[Value::str("ab"), Value::str("ab"), Value::str("ab"), Value::str("abc"), 12.into(), Value::Nil]),
-            "ab|   ab|ab   |ab|12|nil");
-        assert_eq!(f("%c%c%%|%p", &[65.into(), Value::str("z"), 255.into()]), "Az%|0xff");
+        assert_eq!(
+            f(
+                "%s|%5s|%-5s|%.2s|%s|%s",
+                &[
+                    Value::str("ab"),
+                    Value::str("ab"),
+                    Value::str("ab"),
+                    Value::str("abc"),
+                    12.into(),
+                    Value::Nil
+                ]
+            ),
+            "ab|   ab|ab   |ab|12|nil"
+        );
+        assert_eq!(
+            f("%c%c%%|%p", &[65.into(), Value::str("z"), 255.into()]),
+            "Az%|0xff"
+        );
         assert_eq!(f("%3c|", &[66.into()]), "  B|");
     }
 
@@ -375,7 +448,10 @@ mod tests {
         assert!(printf(b"%y", &[1.into()]).is_err());
         assert!(printf(b"50%", &[]).is_err());
         let e = printf(b"%s %d", &[1.into(), Value::Bool(true)]).unwrap_err();
-        assert_eq!(e.message, "bad argument #3 to 'printf' (number expected, got boolean)");
+        assert_eq!(
+            e.message,
+            "bad argument #3 to 'printf' (number expected, got boolean)"
+        );
     }
 
     #[test]
@@ -386,9 +462,17 @@ mod tests {
         let text = String::from_utf8(print_hist(&t, 20)).expect("utf8");
         let expected = format!(
             "{:>31}{}{}\n{:>31} |{}{}{:<7}\n{:>31} |{}{}{:<7}\n",
-            "value ", DISTRIBUTION, " count",
-            "a", "@".repeat(28), " ".repeat(10), 3,
-            "b", "@".repeat(9), " ".repeat(29), 1
+            "value ",
+            DISTRIBUTION,
+            " count",
+            "a",
+            "@".repeat(28),
+            " ".repeat(10),
+            3,
+            "b",
+            "@".repeat(9),
+            " ".repeat(29),
+            1
         );
         assert_eq!(text, expected);
         let cut = String::from_utf8(print_hist(&t, 1)).expect("utf8");

@@ -3,8 +3,14 @@
 pub mod format;
 pub mod interp;
 pub mod tracefs;
+pub mod argstr;
 pub mod child;
+pub mod perf;
 pub mod session;
+pub mod elfsyms;
+pub mod kprobe;
+pub mod uprobe;
+pub mod symbols;
 
 use std::cell::RefCell;
 use std::io::{self, Write};

@@ -48,6 +48,8 @@ pub struct Options {
     pub verbose: bool,
     /// Load the programs but attach nothing (`-d`).
     pub dry_run: bool,
+    /// Prefix what probes print with the wall-clock time (`-T`).
+    pub timestamps: bool,
     /// Trace only this process (`-p`, or the `-- CMD` child).
     pub target_pid: Option<u32>,
     /// Trace only this CPU (`-C`).
@@ -56,6 +58,9 @@ pub struct Options {
     /// ends when it exits.
     pub child: Option<super::child::Child>,
 }
+
+/// How often the ring buffer is drained: the latency of printed output.
+const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// libbpf's messages since the last take; shown live with `-v`.
 static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
@@ -147,6 +152,12 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
     if is(module.target_cpu) {
         return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
     }
+    if is(module.self_pid) {
+        return Ok(i64::from(std::process::id()));
+    }
+    if is(module.boot_to_real) {
+        return Ok(boot_to_real_ns());
+    }
     let Some(var) = &g.var else { return Ok(0) };
     match interp.global(var) {
         None | Some(Value::Nil) => Ok(0),
@@ -160,9 +171,81 @@ fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> R
     }
 }
 
-/// Turns one ring-buffer record into output (or a request to stop).
-fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) -> Result<bool, Error> {
-    let Some(tag) = rec.get(..8) else { return Ok(false) };
+/// Turns kernel values (record fields, table keys) into userspace values:
+/// names events, renders argstr, symbolizes stacks.
+struct Decoder<'m> {
+    names: Vec<String>,
+    formats: Vec<&'m [ir::EventField]>,
+    stacks: Option<libbpf_rs::MapHandle>,
+    symbols: RefCell<super::symbols::Symbols>,
+}
+
+impl Decoder<'_> {
+    fn value(&self, ty: Ty, bytes: &[u8]) -> Value {
+        let int = |b: &[u8]| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+        match ty {
+            Ty::Int => Value::Int(int(bytes) as i64),
+            Ty::Comm | Ty::Str => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Value::str(&bytes[..end])
+            }
+            Ty::ProbeName => match self.names.get(int(bytes) as usize) {
+                Some(name) => Value::str(name.as_bytes()),
+                None => Value::Int(int(bytes) as i64),
+            },
+            Ty::ArgStr { start, .. } => {
+                let id = int(bytes) as usize;
+                let (Some(name), Some(fields)) = (self.names.get(id), self.formats.get(id)) else { return Value::str("?") };
+                Value::str(super::argstr::render(name, fields, start, bytes.get(8..).unwrap_or(&[])))
+            }
+            Ty::Stack { user } => Value::str(self.stack(int(bytes), user)),
+        }
+    }
+
+    /// Renders a stack id (with the process in the high half for user
+    /// stacks) as one frame a line.
+    fn stack(&self, v: u64, user: bool) -> String {
+        let id = v as u32;
+        let pid = if user { (v >> 32) as u32 } else { 0 };
+        if id as i32 >= 0 {
+            if let Some(Ok(Some(raw))) = self.stacks.as_ref().map(|m| m.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY)) {
+                let ips: Vec<u64> = raw
+                    .chunks_exact(8)
+                    .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
+                    .take_while(|&ip| ip != 0)
+                    .collect();
+                return format!("\n{}", self.symbols.borrow_mut().render(pid, &ips));
+            }
+        }
+        "\n        [stack unavailable]\n".to_string()
+    }
+}
+
+/// What a record asks of the session beyond printing.
+enum Action<'m> {
+    Continue,
+    Exit,
+    PrintHist { var: &'m str, n: usize },
+    Delete { var: &'m str },
+}
+
+/// A userspace value as the kernel stores it for `ty`, if it has that type.
+fn encode(ty: Ty, v: &Value) -> Option<Vec<u8>> {
+    match (ty, v) {
+        (Ty::Int, Value::Int(i)) => Some(i.to_le_bytes().to_vec()),
+        (Ty::Int, Value::Bool(b)) => Some(i64::from(*b).to_le_bytes().to_vec()),
+        (Ty::Comm | Ty::Str, Value::Str(s)) if (s.len() as u32) < ty.size() => {
+            let mut b = s.as_bytes().to_vec();
+            b.resize(ty.size() as usize, 0);
+            Some(b)
+        }
+        _ => None,
+    }
+}
+
+/// Turns one ring-buffer record into output, or into an action.
+fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<Action<'m>, Error> {
+    let Some(tag) = rec.get(..8) else { return Ok(Action::Continue) };
     let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
     let Some(site) = m.sites.get(site_id) else {
         return Err(Error::new(format!("corrupt record from the kernel (site {site_id})")));
@@ -172,11 +255,7 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
     for (ty, off) in site.fields.iter().zip(offsets) {
         let off = off as usize;
         let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
-        args.push(match ty {
-            Ty::Int => Value::Int(i64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))),
-            Ty::Comm => comm_value(bytes),
-            Ty::ProbeName => probe_name_value(names, bytes),
-        });
+        args.push(dec.value(*ty, bytes));
     }
     for (at, c) in &site.consts {
         let v = match c {
@@ -194,40 +273,21 @@ fn handle_record(m: &Module, names: &[String], rec: &[u8], out: &mut dyn Write) 
             Ok(text) => out.write_all(&text).map_err(io)?,
             Err(e) => return Err(Error { message: e.to_string(), span: Some(site.span), notes: Vec::new() }),
         },
-        SiteKind::Exit => return Ok(true),
+        SiteKind::Exit => return Ok(Action::Exit),
+        SiteKind::PrintHist { var, n } => return Ok(Action::PrintHist { var, n: *n }),
+        SiteKind::Delete { var } => return Ok(Action::Delete { var }),
     }
-    Ok(false)
-}
-
-fn comm_value(bytes: &[u8]) -> Value {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    Value::str(&bytes[..end])
-}
-
-fn probe_name_value(names: &[String], bytes: &[u8]) -> Value {
-    let id = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]));
-    match names.get(id as usize) {
-        Some(name) => Value::str(name.as_bytes()),
-        None => Value::Int(id as i64),
-    }
-}
-
-fn decode(ty: Ty, names: &[String], bytes: &[u8]) -> Value {
-    match ty {
-        Ty::Int => Value::Int(i64::from_le_bytes(bytes.get(..8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]))),
-        Ty::Comm => comm_value(bytes),
-        Ty::ProbeName => probe_name_value(names, bytes),
-    }
+    Ok(Action::Continue)
 }
 
 /// Reads a kernel table into a userspace table (per-CPU values summed).
-fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, names: &[String]) -> Value {
+fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> Value {
     let mut table = super::interp::Table::with_capacity(0);
     for key in map.keys() {
         let value = if kind == ir::MapKind::PercpuHash {
             match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
                 Ok(Some(per_cpu)) => {
-                    let sum = per_cpu.iter().map(|v| match decode(Ty::Int, names, v) {
+                    let sum = per_cpu.iter().map(|v| match dec.value(Ty::Int, v) {
                         Value::Int(i) => i,
                         _ => 0,
                     });
@@ -237,13 +297,44 @@ fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, nam
             }
         } else {
             match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(v)) => decode(info.value, names, &v),
+                Ok(Some(v)) => dec.value(info.value, &v),
                 _ => continue,
             }
         };
-        table.set(decode(info.key, names, &key), value);
+        table.set(dec.value(info.key, &key), value);
     }
     Value::Table(Rc::new(RefCell::new(table)))
+}
+
+/// `HH:MM:SS.micros` of the wall clock (UTC).
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = now.as_secs();
+    format!("{:02}:{:02}:{:02}.{:06}", s / 3600 % 24, s / 60 % 60, s % 60, now.subsec_micros())
+}
+
+/// Raises the open-file limit to its hard maximum.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid rlimit to fill and then to set.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// CLOCK_REALTIME − CLOCK_BOOTTIME, so boot-clock stamps taken in the
+/// kernel become wall-clock times consistent with userspace.
+fn boot_to_real_ns() -> i64 {
+    let now = |clock| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to fill.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    };
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_BOOTTIME)
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
@@ -310,6 +401,36 @@ pub fn run(
         return Ok(Outcome::Done);
     }
 
+    // Tables the main context filled reach the kernel before any probe runs.
+    for map_ir in &module.maps {
+        let Some(info) = &map_ir.table else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
+        for (k, v) in t.borrow().iter() {
+            let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
+                return Err(Error::new(format!(
+                    "table `{}` holds {} -> {} in the main context, but probes use it as {:?} -> {:?}",
+                    info.var,
+                    k.type_name(),
+                    v.type_name(),
+                    info.key,
+                    info.value
+                )));
+            };
+            let r = if map_ir.kind == ir::MapKind::PercpuHash {
+                // The whole value on one CPU, zero on the others: the sum
+                // userspace reads back is the value.
+                let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
+                per_cpu[0] = value;
+                map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
+            } else {
+                map.update(&key, &value, libbpf_rs::MapFlags::ANY)
+            };
+            r.map_err(|e| lib(&format!("cannot fill table `{}` from the main context", info.var), e))?;
+        }
+    }
+
     // Syscall filters: number -> probename id + 1.
     for map_ir in &module.maps {
         let Some((probe, kind)) = map_ir.syscall_filter else { continue };
@@ -328,8 +449,13 @@ pub fn run(
         }
     }
 
+    // Every classic tracepoint or perf event link holds a file descriptor:
+    // a big wildcard needs many.
+    raise_fd_limit();
+
     // Attach every program to the events it serves.
     let mut links: Vec<Link> = Vec::new();
+    let mut slow_links = 0;
     let mut skipped = Vec::new();
     for info in &compiled.programs {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
@@ -339,9 +465,44 @@ pub fn run(
         let attach_error = |what: String, e: libbpf_rs::Error| Error {
             message: format!("cannot attach to {what}: {e}"),
             span: Some(probe.span),
-            notes: Vec::new(),
+            notes: if e.kind() == libbpf_rs::ErrorKind::Other && e.to_string().contains("Too many open files") {
+                vec!["each attached event holds a file descriptor: raise the limit (`ulimit -n`) or trace fewer events".into()]
+            } else {
+                Vec::new()
+            },
         };
         match info.kind {
+            ir::ProgKind::Perf => {
+                for &i in &info.attach {
+                    let ir::Attach::Profile { period_ns, name } = &probe.attach[i] else { continue };
+                    let cookie = module.probe_name_id(info.probe, i);
+                    let cpus = match opts.target_cpu {
+                        Some(c) => vec![c],
+                        None => super::perf::online_cpus(),
+                    };
+                    for cpu in cpus {
+                        let fd = super::perf::cpu_clock(cpu, *period_ns).map_err(|e| Error {
+                            message: format!("cannot open a cpu-clock perf event on CPU {cpu} for {name}: {e}"),
+                            span: Some(probe.span),
+                            notes: Vec::new(),
+                        })?;
+                        let opts = libbpf_rs::PerfEventOpts { cookie, ..Default::default() };
+                        // The link owns the perf event from here on: libbpf
+                        // closes it when the link is destroyed.
+                        let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+                        match prog.attach_perf_event_with_opts(raw, opts) {
+                            Ok(link) => links.push(link),
+                            Err(e) => {
+                                // SAFETY: not attached, so still ours.
+                                drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) });
+                                return Err(attach_error(format!("{name} on CPU {cpu}"), e));
+                            }
+                        }
+                    }
+                }
+            }
+            ir::ProgKind::Uprobe => super::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, &mut links, &mut skipped)?,
+            ir::ProgKind::Kprobe => super::kprobe::attach(&prog, module, info.probe, &info.attach, &mut links, &mut skipped)?,
             ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
                 let tp = if info.kind == ir::ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
                 let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
@@ -352,6 +513,7 @@ pub fn run(
                     let cookie = module.probe_name_id(info.probe, i);
                     let result = match &probe.attach[i] {
                         ir::Attach::Tracepoint { system, event } => {
+                            slow_links += 1;
                             let opts = libbpf_rs::TracepointOpts { cookie, ..Default::default() };
                             prog.attach_tracepoint_with_opts(libbpf_rs::TracepointCategory::Custom(system.clone()), event, opts)
                         }
@@ -359,7 +521,7 @@ pub fn run(
                             let opts = libbpf_rs::RawTracepointOpts { cookie, ..Default::default() };
                             prog.attach_raw_tracepoint_with_opts(event, opts)
                         }
-                        ir::Attach::Syscall { .. } => continue,
+                        ir::Attach::Syscall { .. } | ir::Attach::Profile { .. } | ir::Attach::Uprobe(_) | ir::Attach::Kprobe { .. } => continue,
                     };
                     match result {
                         Ok(link) => links.push(link),
@@ -379,7 +541,19 @@ pub fn run(
         }
     }
 
-    let names = module.probe_names();
+    let dec = Decoder {
+        names: module.probe_names(),
+        formats: module.probe_formats(),
+        stacks: match module.stacks {
+            Some(id) => {
+                let name = &module.map(id).name;
+                let map = obj.maps().find(|m| m.name().to_string_lossy() == name.as_str());
+                map.and_then(|m| libbpf_rs::MapHandle::try_from(&m).ok())
+            }
+            None => None,
+        },
+        symbols: RefCell::default(),
+    };
     let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
     let ringbuf = match module.events {
         Some(events) => {
@@ -413,16 +587,44 @@ pub fn run(
     let start = Instant::now();
     let mut next_tick: Vec<Instant> = ticks.iter().map(|(ns, _)| start + Duration::from_nanos(*ns)).collect();
     let mut outcome = Outcome::Done;
-    let drain = |w: &mut SharedOut| -> Result<bool, Error> {
+    let table_map = |var: &str| {
+        let map_ir = module.maps.iter().find(|m| m.table.as_ref().is_some_and(|t| t.var == var))?;
+        obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()).map(|m| (m, map_ir))
+    };
+    let drain = |w: &mut SharedOut, interp: &mut Interp| -> Result<bool, Error> {
         let records = std::mem::take(&mut *queue.borrow_mut());
-        let mut exit = false;
         for rec in &records {
-            exit |= handle_record(module, &names, rec, w)?;
-            if exit {
-                break;
+            if opts.timestamps {
+                let _ = write!(w, "{} ", timestamp());
+            }
+            match handle_record(module, &dec, rec, w)? {
+                Action::Continue => {}
+                Action::Exit => return Ok(true),
+                Action::PrintHist { var, n } => {
+                    let table = match table_map(var) {
+                        Some((map, map_ir)) => map_ir.table.as_ref().map(|info| read_table(&map, map_ir.kind, info, &dec)),
+                        None => interp.global(var),
+                    };
+                    interp.flush();
+                    if let Some(Value::Table(t)) = table {
+                        let _ = w.write_all(&format::print_hist(&t.borrow(), n));
+                    }
+                }
+                Action::Delete { var } => match table_map(var) {
+                    Some((map, _)) => {
+                        for key in map.keys() {
+                            let _ = map.delete(&key);
+                        }
+                    }
+                    None => {
+                        if let Some(Value::Table(t)) = interp.global(var) {
+                            t.borrow_mut().clear();
+                        }
+                    }
+                },
             }
         }
-        Ok(exit)
+        Ok(false)
     };
     'run: loop {
         if stop.load(Ordering::Relaxed) {
@@ -434,22 +636,25 @@ pub fn run(
             if let Some(rb) = &ringbuf {
                 let _ = rb.consume_raw();
             }
-            if drain(&mut w)? {
+            if drain(&mut w, interp)? {
                 outcome = Outcome::Exit;
             }
             break;
         }
         let now = Instant::now();
         let until_tick = next_tick.iter().map(|t| t.saturating_duration_since(now)).min();
-        let timeout = until_tick.unwrap_or(Duration::from_millis(100)).min(Duration::from_millis(100));
+        let timeout = until_tick.unwrap_or(DRAIN_INTERVAL).min(DRAIN_INTERVAL);
         match &ringbuf {
             Some(rb) => {
-                // EINTR from a signal is an ordinary wake-up.
+                // Records don't wake us (only exit() does): sleep until the
+                // next drain, then take everything. EINTR from a signal is
+                // an ordinary wake-up.
                 let _ = rb.poll_raw(timeout);
+                let _ = rb.consume_raw();
             }
             None => std::thread::sleep(timeout.min(Duration::from_millis(20))),
         }
-        if drain(&mut w)? {
+        if drain(&mut w, interp)? {
             outcome = Outcome::Exit;
             break;
         }
@@ -457,7 +662,7 @@ pub fn run(
         for (i, (period, id)) in ticks.iter().enumerate() {
             if now >= next_tick[i] {
                 next_tick[i] += Duration::from_nanos(*period);
-                let before = sync_in(module, compiled, &obj, &views, &names, interp);
+                let before = sync_in(module, compiled, &obj, &views, &dec, interp);
                 let result = interp.run_tick(*id).map_err(interp_error)?;
                 sync_out(module, compiled, &obj, &views, interp, &before);
                 match result {
@@ -481,11 +686,11 @@ pub fn run(
         let _ = rb.consume_raw();
     }
     if outcome != Outcome::Exit || queue.borrow().is_empty() {
-        let _ = drain(&mut w)?;
+        let _ = drain(&mut w, interp)?;
     }
 
     // Kernel globals and tables become the variables trace_end reads.
-    sync_in(module, compiled, &obj, &views, &names, interp);
+    sync_in(module, compiled, &obj, &views, &dec, interp);
     let counter = |g: Option<ir::GlobalId>| {
         g.map(|g| &compiled.globals[g.index()])
             .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))
@@ -506,8 +711,48 @@ pub fn run(
         eprintln!("ktap: warning: {failures} table updates failed (a table was full: size it with table.new(narr, nrec))");
     }
     drop(ringbuf);
-    drop(links);
+    teardown(links, slow_links);
     Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })
+}
+
+/// From how many classic tracepoint links detaching moves to the
+/// background.
+const BACKGROUND_TEARDOWN_FROM: usize = 32;
+
+/// Detaches everything. Closing a classic tracepoint link waits for an RCU
+/// grace period under a kernel-wide lock, one after another (tens of ms
+/// each), so with many of them a forked child holds the last references
+/// and closes them while ktap itself exits at once. The programs already
+/// deliver nothing (the stop flag is set).
+fn teardown(links: Vec<Link>, slow_links: usize) {
+    if slow_links < BACKGROUND_TEARDOWN_FROM {
+        drop(links);
+        return;
+    }
+    let _ = std::io::stdout().flush();
+    // SAFETY: the child only calls async-signal-safe functions (setsid,
+    // open, dup2, _exit) before exiting.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::setsid();
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                for fd in 0..3 {
+                    libc::dup2(null, fd);
+                }
+            }
+            // Exiting closes every descriptor: the slow detach happens here.
+            libc::_exit(0);
+        }
+    }
+    if pid > 0 {
+        eprintln!("ktap: {slow_links} tracepoints are being detached in the background (pid {pid})");
+        // Our references go with the process; the child's are the last.
+        std::mem::forget(links);
+    } else {
+        drop(links);
+    }
 }
 
 fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &GlobalLayout) -> Option<&'v SectionView> {
@@ -527,7 +772,7 @@ fn sync_in(
     compiled: &Compiled,
     obj: &libbpf_rs::Object,
     views: &[(Section, SectionView)],
-    names: &[String],
+    dec: &Decoder,
     interp: &mut Interp,
 ) -> Snapshot {
     let mut snap = Snapshot { globals: Vec::new(), tables: Vec::new() };
@@ -542,10 +787,10 @@ fn sync_in(
         let Some(info) = &map_ir.table else { continue };
         if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
             let keys: Vec<(Vec<u8>, Value)> = map.keys().map(|k| {
-                let v = decode(info.key, names, &k);
+                let v = dec.value(info.key, &k);
                 (k, v)
             }).collect();
-            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, names));
+            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, dec));
             snap.tables.push((i, keys));
         }
     }

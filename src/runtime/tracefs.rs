@@ -2,7 +2,7 @@
 //! files into the field layouts that lowering needs. Never attaches
 //! anything.
 
-use crate::frontend::lower::{EventField, EventSource};
+use crate::frontend::lower::{EventField, EventSource, FieldKind};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -43,10 +43,16 @@ impl Tracefs {
                 Ok(Tracefs { root: TRACEFS.into(), syscalls: Default::default(), mounted_by_us: true })
             }
             Ok(()) => Err(Error { message: format!("mounted tracefs at {TRACEFS} but it has no events directory") }),
+            // SAFETY: geteuid has no preconditions.
+            Err(_) if unsafe { libc::geteuid() } != 0 => Err(Error {
+                message: "tracing needs root: ktap cannot read or mount tracefs as this user \
+                          (run it with sudo, or grant CAP_BPF, CAP_PERFMON and access to /sys/kernel/tracing)"
+                    .into(),
+            }),
             Err(e) => Err(Error {
                 message: format!(
                     "tracefs is not mounted and mounting it at {TRACEFS} failed: {e}; \
-                     mount it with `mount -t tracefs nodev {TRACEFS}` (as root)"
+                     mount it with `mount -t tracefs nodev {TRACEFS}`"
                 ),
             }),
         }
@@ -170,7 +176,16 @@ pub fn parse_format(text: &str) -> Vec<EventField> {
         let name = decl.split_whitespace().last().unwrap_or("");
         let name = name.split('[').next().unwrap_or(name);
         if let (Some(offset), Some(size), false) = (offset, size, name.is_empty()) {
-            fields.push(EventField { name: name.to_string(), offset, size, signed, common: name.starts_with("common_") });
+            let kind = if decl.contains("__data_loc") {
+                FieldKind::DataLoc
+            } else if decl.contains('[') {
+                if decl.contains("char ") { FieldKind::CharArray } else { FieldKind::Other }
+            } else if [1, 2, 4, 8].contains(&size) {
+                FieldKind::Int
+            } else {
+                FieldKind::Other
+            };
+            fields.push(EventField { name: name.to_string(), offset, size, signed, common: name.starts_with("common_"), kind });
         }
     }
     fields

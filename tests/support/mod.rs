@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
-use ktap::frontend::lower::{EventField, EventSource};
+use ktap::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
+use ktap::frontend::lower::{EventField, EventSource, FieldKind};
+use ktap::ir::FileOffset;
 use ktap::runtime::tracefs::glob_match;
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,7 +15,22 @@ use std::process::Command;
 pub struct FakeEvents;
 
 fn field(name: &str, offset: u32, size: u32, signed: bool) -> EventField {
-    EventField { name: name.into(), offset, size, signed, common: name.starts_with("common_") }
+    let kind = if name == "filename" { FieldKind::DataLoc } else { FieldKind::Int };
+    EventField { name: name.into(), offset, size, signed, common: name.starts_with("common_"), kind }
+}
+
+/// The one binary the fake catalogue knows (`libapp` resolves to it).
+const FAKE_BINARY: &str = "/opt/app/libapp.so";
+const FUNCTIONS: &[(&str, u64)] = &[("app_close", 0x1200), ("app_open", 0x1100), ("app_read", 0x1180)];
+/// Markers: name, file offset, semaphore, operands.
+const MARKERS: &[(&str, u64, Option<u64>, &str)] =
+    &[("request", 0x1300, Some(0x4010), "-4@%eax 8@-8(%rbp) 8@$12"), ("done", 0x1340, None, "8@%rdx"), ("odd", 0x1380, None, "8@foo(%rip)")];
+
+fn fake_binary(binary: &str) -> Result<String, String> {
+    match binary {
+        FAKE_BINARY | "libapp" => Ok(FAKE_BINARY.into()),
+        other => Err(format!("cannot open {other}: No such file or directory (os error 2)")),
+    }
 }
 
 const EVENTS: &[(&str, &str)] = &[
@@ -58,6 +75,33 @@ impl EventSource for FakeEvents {
         }
         Ok(f)
     }
+    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
+        fake_binary(binary)
+    }
+    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
+        let path = fake_binary(binary)?;
+        let symbols = FUNCTIONS.iter().filter(|(n, _)| glob_match(glob, n)).map(|(n, o)| (n.to_string(), FileOffset(*o))).collect();
+        Ok(UserSymbols { path, symbols, stripped: false })
+    }
+    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
+        let path = fake_binary(binary)?;
+        let all = MARKERS.iter().map(|m| format!("app:{}", m.0)).collect();
+        let markers = MARKERS
+            .iter()
+            .filter(|m| glob_match(glob, m.0))
+            .map(|(name, off, sema, args)| SdtMarker {
+                provider: "app".into(),
+                name: name.to_string(),
+                offset: FileOffset(*off),
+                semaphore: sema.map(FileOffset),
+                args: args.to_string(),
+            })
+            .collect();
+        Ok(SdtMarkers { path, markers, all })
+    }
+    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
+        Ok(["vfs_read", "vfs_write"].iter().filter(|f| glob_match(glob, f)).map(|f| f.to_string()).collect())
+    }
     fn syscall_nr(&self, name: &str) -> Option<u32> {
         match name {
             "write" => Some(1),
@@ -81,6 +125,9 @@ pub fn is_root() -> bool {
 
 /// Builds (once) and returns the path of the C workload in tests/workload.c.
 pub fn workload() -> PathBuf {
+    // Tests run on several threads: build once per process, under a lock.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workload.c");
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ktap-workload");
     let fresh = out.metadata().and_then(|m| m.modified()).ok() >= src.metadata().and_then(|m| m.modified()).ok();
@@ -94,6 +141,24 @@ pub fn workload() -> PathBuf {
             .expect("gcc runs");
         assert!(st.success(), "gcc failed on {}", src.display());
         std::fs::rename(&tmp, &out).expect("rename workload");
+    }
+    out
+}
+
+/// Builds (once per change) `tests/probes/NAME.c` with gcc and `flags`,
+/// into the test target directory; returns the binary's path.
+pub fn c_program(name: &str, flags: &[&str]) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/probes").join(format!("{name}.c"));
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ktap-probe-{name}"));
+    // Tests run on threads of one process: build one at a time.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let fresh = out.metadata().and_then(|m| m.modified()).ok() >= src.metadata().and_then(|m| m.modified()).ok();
+    if !out.exists() || !fresh {
+        let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+        let st = Command::new("gcc").args(flags).arg("-o").arg(&tmp).arg(&src).status().expect("gcc runs");
+        assert!(st.success(), "gcc failed on {}", src.display());
+        std::fs::rename(&tmp, &out).expect("rename program");
     }
     out
 }

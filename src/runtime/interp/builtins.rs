@@ -89,17 +89,26 @@ const MAX_PREALLOC: i64 = 1 << 20;
 impl Builtin {
     /// The name used in error messages.
     pub fn name(self) -> &'static str {
-        REGISTRY.iter().find(|e| e.2 == self).map_or("kdebug", |e| e.1)
+        REGISTRY
+            .iter()
+            .find(|e| e.2 == self)
+            .map_or("kdebug", |e| e.1)
     }
 
     /// Looks up a global builtin (no namespace).
     pub fn global(name: &str) -> Option<Builtin> {
-        REGISTRY.iter().find(|e| e.0.is_none() && e.1 == name).map(|e| e.2)
+        REGISTRY
+            .iter()
+            .find(|e| e.0.is_none() && e.1 == name)
+            .map(|e| e.2)
     }
 
     /// Looks up `namespace.name`.
     pub fn field(namespace: &str, name: &str) -> Option<Builtin> {
-        REGISTRY.iter().find(|e| e.0 == Some(namespace) && e.1 == name).map(|e| e.2)
+        REGISTRY
+            .iter()
+            .find(|e| e.0 == Some(namespace) && e.1 == name)
+            .map(|e| e.2)
     }
 
     /// Runs the builtin on `args`, writing any output to `out`.
@@ -113,7 +122,7 @@ impl Builtin {
             Builtin::Printf => {
                 let fmt = match arg(0) {
                     Value::Str(s) => s.clone(),
-                    other => return Err(bad(1, self, "string", other)),
+                    _ => return Err(bad(1, self, "string", args.first())),
                 };
                 let text = format::printf(fmt.as_bytes(), args.get(1..).unwrap_or(&[]))
                     .map_err(|e| Throw::msg(e.to_string()))?;
@@ -124,7 +133,7 @@ impl Builtin {
                 let t = table_arg(self, args, 0)?;
                 let n = match arg(1) {
                     Value::Nil => HIST_DEFAULT_ROWS,
-                    v => usize::try_from(int_arg(self, v, 2)?.max(0)).unwrap_or(usize::MAX),
+                    _ => usize::try_from(int_arg(self, args, 1)?.max(0)).unwrap_or(usize::MAX),
                 };
                 let t = t.borrow();
                 if t.iter().any(|(_, v)| !matches!(v, Value::Int(_))) {
@@ -140,7 +149,7 @@ impl Builtin {
             Builtin::Len => match arg(0) {
                 Value::Table(t) => Ok(Value::Int(t.borrow().len() as i64)),
                 Value::Str(s) => Ok(Value::Int(s.len() as i64)),
-                other => Err(bad(1, self, "table or string", other)),
+                _ => Err(bad(1, self, "table or string", args.first())),
             },
             Builtin::Delete => {
                 let t = table_arg(self, args, 0)?;
@@ -155,7 +164,7 @@ impl Builtin {
                 let mut cap = 0i64;
                 for (i, v) in args.iter().take(2).enumerate() {
                     if !v.is_nil() {
-                        cap = cap.saturating_add(int_arg(self, v, i + 1)?.clamp(0, MAX_PREALLOC));
+                        cap = cap.saturating_add(int_arg(self, args, i)?.clamp(0, MAX_PREALLOC));
                     }
                 }
                 let cap = usize::try_from(cap.min(MAX_PREALLOC)).unwrap_or(0);
@@ -176,20 +185,20 @@ impl Builtin {
                 Ok(Value::Nil)
             }
             Builtin::SetColor => {
-                let fg = int_arg(self, arg(0), 1)?;
+                let fg = int_arg(self, args, 0)?;
                 emit(out, format!("\x1b[{fg}m").as_bytes());
                 Ok(Value::Nil)
             }
             Builtin::SetColor2 => {
-                let fg = int_arg(self, arg(0), 1)?;
-                let bg = int_arg(self, arg(1), 2)?;
+                let fg = int_arg(self, args, 0)?;
+                let bg = int_arg(self, args, 1)?;
                 emit(out, format!("\x1b[{fg};{bg}m").as_bytes());
                 Ok(Value::Nil)
             }
             Builtin::SetColor3 => {
-                let fg = int_arg(self, arg(0), 1)?;
-                let bg = int_arg(self, arg(1), 2)?;
-                let attr = int_arg(self, arg(2), 3)?;
+                let fg = int_arg(self, args, 0)?;
+                let bg = int_arg(self, args, 1)?;
+                let attr = int_arg(self, args, 2)?;
                 let text = if attr != 0 {
                     format!("\x1b[{fg};{bg};{attr}m")
                 } else {
@@ -219,8 +228,9 @@ fn emit(out: &mut dyn Write, bytes: &[u8]) {
     let _ = out.write_all(bytes);
 }
 
-fn bad(n: usize, b: Builtin, expected: &str, got: &Value) -> Throw {
-    let got = if matches!(got, Value::Nil) { "no value" } else { got.type_name() };
+/// Argument #`n` (1-based) was `got` (`None`: not passed at all).
+fn bad(n: usize, b: Builtin, expected: &str, got: Option<&Value>) -> Throw {
+    let got = got.map_or("no value", Value::type_name);
     Throw::msg(msg::bad_arg(n, b.name(), expected, got))
 }
 
@@ -231,16 +241,21 @@ fn table_arg(
 ) -> Result<std::rc::Rc<std::cell::RefCell<Table>>, Throw> {
     match args.get(i) {
         Some(Value::Table(t)) => Ok(t.clone()),
-        other => Err(bad(i + 1, b, "table", other.unwrap_or(&Value::Nil))),
+        other => Err(bad(i + 1, b, "table", other)),
     }
 }
 
-fn int_arg(b: Builtin, v: &Value, n: usize) -> Result<i64, Throw> {
-    v.to_int().ok_or_else(|| bad(n, b, "number", v))
+/// The integer argument at index `i`.
+fn int_arg(b: Builtin, args: &[Value], i: usize) -> Result<i64, Throw> {
+    let v = args.get(i);
+    v.and_then(Value::to_int)
+        .ok_or_else(|| bad(i + 1, b, "number", v))
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 /// `(release, machine)` from uname(2).
@@ -252,8 +267,11 @@ fn uname() -> Option<(String, String)> {
         return None;
     }
     let text = |field: &[libc::c_char]| {
-        let bytes: Vec<u8> =
-            field.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = field
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     Some((text(&u.release), text(&u.machine)))

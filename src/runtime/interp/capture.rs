@@ -47,13 +47,25 @@ struct Func<'a> {
 struct Analyzer<'a> {
     funcs: Vec<Func<'a>>,
     out: Captures,
+    /// Statement and expression nesting; past `MAX_DEPTH` the analysis
+    /// stops descending (code generation refuses such programs anyway).
+    depth: usize,
 }
+
+const MAX_DEPTH: usize = 512;
 
 /// Runs the analysis over every part of the program that runs in
 /// userspace (probe bodies are skipped).
 pub fn analyze(program: &Program) -> Captures {
-    let mut a = Analyzer { funcs: Vec::new(), out: Captures::default() };
-    a.funcs.push(Func { kind: FuncKind::Main, scopes: vec![Vec::new()] });
+    let mut a = Analyzer {
+        funcs: Vec::new(),
+        out: Captures::default(),
+        depth: 0,
+    };
+    a.funcs.push(Func {
+        kind: FuncKind::Main,
+        scopes: vec![Vec::new()],
+    });
     for stmt in &program.stmts {
         a.stmt(stmt);
     }
@@ -110,8 +122,15 @@ impl<'a> Analyzer<'a> {
     }
 
     fn function(&mut self, kind: FuncKind, params: &'a [Ident], body: &'a Block, nested: bool) {
-        let saved = if nested { Vec::new() } else { std::mem::take(&mut self.funcs) };
-        self.funcs.push(Func { kind, scopes: vec![params.iter().collect()] });
+        let saved = if nested {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.funcs)
+        };
+        self.funcs.push(Func {
+            kind,
+            scopes: vec![params.iter().collect()],
+        });
         self.block(body);
         self.funcs.pop();
         if !nested {
@@ -124,6 +143,15 @@ impl<'a> Analyzer<'a> {
     }
 
     fn stmt(&mut self, stmt: &'a Stmt) {
+        if self.depth >= MAX_DEPTH {
+            return;
+        }
+        self.depth += 1;
+        self.stmt_inner(stmt);
+        self.depth -= 1;
+    }
+
+    fn stmt_inner(&mut self, stmt: &'a Stmt) {
         match &stmt.kind {
             StmtKind::Var { names, values } => {
                 for v in values {
@@ -165,7 +193,13 @@ impl<'a> Analyzer<'a> {
                 self.expr(cond);
                 self.block(body);
             }
-            StmtKind::ForNum { var, start, limit, step, body } => {
+            StmtKind::ForNum {
+                var,
+                start,
+                limit,
+                step,
+                body,
+            } => {
                 self.expr(start);
                 self.expr(limit);
                 if let Some(s) = step {
@@ -175,7 +209,12 @@ impl<'a> Analyzer<'a> {
                 self.block(body);
                 self.cur().scopes.pop();
             }
-            StmtKind::ForC { init, cond, step, body } => {
+            StmtKind::ForC {
+                init,
+                cond,
+                step,
+                body,
+            } => {
                 self.cur().scopes.push(Vec::new());
                 if let Some(s) = init {
                     self.stmt(s);
@@ -189,7 +228,12 @@ impl<'a> Analyzer<'a> {
                 }
                 self.cur().scopes.pop();
             }
-            StmtKind::ForIn { key, value, iter, body } => {
+            StmtKind::ForIn {
+                key,
+                value,
+                iter,
+                body,
+            } => {
                 self.expr(iter);
                 let mut scope = vec![key];
                 scope.extend(value.iter());
@@ -228,6 +272,15 @@ impl<'a> Analyzer<'a> {
     }
 
     fn expr(&mut self, e: &'a Expr) {
+        if self.depth >= MAX_DEPTH {
+            return;
+        }
+        self.depth += 1;
+        self.expr_inner(e);
+        self.depth -= 1;
+    }
+
+    fn expr_inner(&mut self, e: &'a Expr) {
         match &e.kind {
             ExprKind::Nil
             | ExprKind::Bool(_)

@@ -16,7 +16,10 @@ pub struct RuntimeError {
 
 impl RuntimeError {
     pub fn new(message: impl Into<String>, span: Option<Span>) -> RuntimeError {
-        RuntimeError { message: message.into(), span }
+        RuntimeError {
+            message: message.into(),
+            span,
+        }
     }
 }
 
@@ -48,9 +51,13 @@ impl Throw {
     /// Gives a location to an error that has none.
     pub fn at(self, span: Span) -> Throw {
         match self {
-            Throw::Error(RuntimeError { message, span: None }) => {
-                Throw::Error(RuntimeError { message, span: Some(span) })
-            }
+            Throw::Error(RuntimeError {
+                message,
+                span: None,
+            }) => Throw::Error(RuntimeError {
+                message,
+                span: Some(span),
+            }),
             other => other,
         }
     }
@@ -62,6 +69,7 @@ pub(crate) mod msg {
     pub const LOOP_LIMIT: &str = "loop execute count exceed max limit";
     pub const STACK_OVERFLOW: &str = "stack overflow";
     pub const NIL_INDEX: &str = "table index is nil";
+    pub const STRING_TOO_LONG: &str = "string length overflow";
     pub const ARITH_STRING: &str = "attempt to perform arithmetic on a string value";
 
     pub fn call(type_name: &str) -> String {

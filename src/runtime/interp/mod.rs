@@ -121,11 +121,17 @@ impl Interp {
                 vm.globals[i] = v;
             }
         }
-        Ok(Interp { vm, compiled, names })
+        Ok(Interp {
+            vm,
+            compiled,
+            names,
+        })
     }
 
     /// The flag the runtime's signal handler sets on Ctrl-C; polled at loop
-    /// back-edges and calls.
+    /// back-edges and calls (the first of each run always polls). The
+    /// interpreter never clears it: to run trace_end after a Ctrl-C, clear
+    /// it first (a second Ctrl-C then interrupts trace_end too).
     pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
         self.vm.interrupt = Some(flag);
     }
@@ -138,7 +144,12 @@ impl Interp {
 
     /// The `tick-N` bodies: their period in nanoseconds and id.
     pub fn ticks(&self) -> Vec<(u64, TickId)> {
-        self.compiled.ticks.iter().enumerate().map(|(i, (ns, _))| (*ns, TickId(i))).collect()
+        self.compiled
+            .ticks
+            .iter()
+            .enumerate()
+            .map(|(i, (ns, _))| (*ns, TickId(i)))
+            .collect()
     }
 
     /// Runs one `tick-N` body.
@@ -182,6 +193,18 @@ impl Interp {
             self.vm.globals.resize(i + 1, Value::Nil);
         }
         self.vm.globals[i] = v;
+    }
+
+    /// A listing of the compiled code of main, the ticks and trace_end.
+    pub fn disassemble(&self) -> String {
+        let mut out = self.compiled.main.dump();
+        for (_, p) in &self.compiled.ticks {
+            out.push_str(&p.dump());
+        }
+        for p in &self.compiled.trace_ends {
+            out.push_str(&p.dump());
+        }
+        out
     }
 
     /// Flushes buffered output (each run flushes when it ends, too).

@@ -13,7 +13,12 @@ use super::builtins::Builtin;
 use super::code::Proto;
 
 /// A ktap value. Cloning is cheap: strings, tables and functions are shared.
+///
+/// Two machine words: a word-sized tag keeps every payload at offset 8, so
+/// values move as whole words (a byte tag with a `bool` beside it made the
+/// compiler copy values piecemeal, stalling store forwarding in the VM).
 #[derive(Clone, Default)]
+#[repr(u64)]
 pub enum Value {
     #[default]
     Nil,
@@ -81,6 +86,7 @@ impl Value {
 /// Language equality (`==`): same type and same content for strings,
 /// same object for tables and functions. Never an error.
 impl PartialEq for Value {
+    #[inline]
     fn eq(&self, other: &Value) -> bool {
         match (self, other) {
             (Value::Nil, Value::Nil) => true,
@@ -97,6 +103,7 @@ impl PartialEq for Value {
 impl Eq for Value {}
 
 impl Hash for Value {
+    #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         // One word per key, salted per type so that 1, true and a
         // pointer that happens to equal 1 land apart.
@@ -104,7 +111,7 @@ impl Hash for Value {
             Value::Nil => 0x6e69_6c00,
             Value::Bool(b) => 0x626f_6f6c_0000 | u64::from(*b),
             Value::Int(i) => *i as u64,
-            Value::Str(s) => s.0.hash ^ 0x7374_7200_0000_0000,
+            Value::Str(s) => s.hash() ^ 0x7374_7200_0000_0000,
             Value::Table(t) => (Rc::as_ptr(t) as *const u8 as u64).rotate_left(17),
             Value::Func(f) => (Rc::as_ptr(f) as *const u8 as u64).rotate_left(29),
         };
@@ -156,8 +163,9 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
     if digits.is_empty() {
         return None;
     }
-    let magnitude: u64 = if let Some(hex) =
-        digits.strip_prefix(b"0x").or_else(|| digits.strip_prefix(b"0X"))
+    let magnitude: u64 = if let Some(hex) = digits
+        .strip_prefix(b"0x")
+        .or_else(|| digits.strip_prefix(b"0X"))
     {
         if hex.is_empty() || hex.len() > 16 {
             return None;
@@ -184,12 +192,14 @@ pub fn parse_int(s: &[u8]) -> Option<i64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
-/// An immutable byte string with its hash computed once.
+/// An immutable byte string; its hash is computed the first time it is
+/// needed (as a table key) and kept.
 #[derive(Clone)]
 pub struct KStr(Rc<StrData>);
 
 struct StrData {
-    hash: u64,
+    /// 0 until computed.
+    hash: std::cell::Cell<u64>,
     bytes: Box<[u8]>,
 }
 
@@ -199,7 +209,10 @@ impl KStr {
     }
 
     pub fn from_boxed(bytes: Box<[u8]>) -> KStr {
-        KStr(Rc::new(StrData { hash: hash_bytes(&bytes), bytes }))
+        KStr(Rc::new(StrData {
+            hash: std::cell::Cell::new(0),
+            bytes,
+        }))
     }
 
     #[inline]
@@ -214,12 +227,22 @@ impl KStr {
     pub fn is_empty(&self) -> bool {
         self.0.bytes.is_empty()
     }
+
+    #[inline]
+    fn hash(&self) -> u64 {
+        let h = self.0.hash.get();
+        if h != 0 {
+            return h;
+        }
+        let h = hash_bytes(&self.0.bytes).max(1);
+        self.0.hash.set(h);
+        h
+    }
 }
 
 impl PartialEq for KStr {
     fn eq(&self, other: &KStr) -> bool {
-        Rc::ptr_eq(&self.0, &other.0)
-            || (self.0.hash == other.0.hash && self.0.bytes == other.0.bytes)
+        Rc::ptr_eq(&self.0, &other.0) || self.0.bytes == other.0.bytes
     }
 }
 
@@ -300,7 +323,10 @@ impl Table {
 
     /// A table with room for `n` entries.
     pub fn with_capacity(n: usize) -> Table {
-        Table { map: Map::with_capacity_and_hasher(n, Default::default()), live: 0 }
+        Table {
+            map: Map::with_capacity_and_hasher(n, Default::default()),
+            live: 0,
+        }
     }
 
     /// The number of entries (keys with a non-nil value).
@@ -319,6 +345,12 @@ impl Table {
             Some(v) => v.clone(),
             None => Value::Nil,
         }
+    }
+
+    /// The value at `key` if present (tombstones read as nil).
+    #[inline]
+    pub fn get_ref(&self, key: &Value) -> Option<&Value> {
+        self.map.get(key)
     }
 
     /// The value at the string key `key`, nil when absent.
@@ -353,11 +385,16 @@ impl Table {
 
     /// The slot for `key`, created as nil (counted once it is made
     /// non-nil through `fill`). Used for `t[k] += v` with one lookup.
+    #[inline]
     pub(crate) fn slot(&mut self, key: Value) -> &mut Value {
-        if !self.map.contains_key(&key) {
-            self.sweep();
-        }
-        self.map.entry(key).or_insert(Value::Nil)
+        let i = match self.map.get_index_of(&key) {
+            Some(i) => i,
+            None => {
+                self.sweep();
+                self.map.insert_full(key, Value::Nil).0
+            }
+        };
+        &mut self.map[i]
     }
 
     /// Records that a slot returned by `slot` went from nil to non-nil.
@@ -402,6 +439,75 @@ impl Table {
         let dead = self.map.len() - self.live;
         if dead > 8 && dead > self.live {
             self.map.retain(|_, v| !v.is_nil());
+        }
+    }
+}
+
+/// Dropping a table frees nested tables and closures with a work list, not
+/// recursion: a script may build a linked list a million tables deep, and
+/// a recursive drop of it would overflow the Rust stack.
+impl Drop for Table {
+    fn drop(&mut self) {
+        if self.map.is_empty() {
+            return;
+        }
+        let mut pending = Vec::new();
+        drain_into(&mut self.map, &mut pending);
+        free_all(pending);
+    }
+}
+
+/// Closures free what they captured the same way (a chain of closures,
+/// each capturing the previous one, is as deep as a linked list).
+impl Drop for Closure {
+    fn drop(&mut self) {
+        if self.upvals.is_empty() {
+            return;
+        }
+        let mut pending = Vec::new();
+        take_upvals(self, &mut pending);
+        free_all(pending);
+    }
+}
+
+/// Frees `pending` and everything only it holds, iteratively: each table
+/// or closure that nobody else holds is emptied onto the list, so it drops
+/// with nothing left to recurse into.
+fn free_all(mut pending: Vec<Value>) {
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::Table(rc) => {
+                if let Ok(cell) = Rc::try_unwrap(rc) {
+                    drain_into(&mut cell.into_inner().map, &mut pending);
+                }
+            }
+            Value::Func(rc) => {
+                if let Ok(Function::Closure(mut c)) = Rc::try_unwrap(rc) {
+                    take_upvals(&mut c, &mut pending);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn take_upvals(c: &mut Closure, pending: &mut Vec<Value>) {
+    for up in std::mem::take(&mut c.upvals).into_vec() {
+        if let Ok(cell) = Rc::try_unwrap(up) {
+            let v = cell.into_inner();
+            if matches!(v, Value::Table(_) | Value::Func(_)) {
+                pending.push(v);
+            }
+        }
+    }
+}
+
+fn drain_into(map: &mut Map, pending: &mut Vec<Value>) {
+    for (k, v) in map.drain(..) {
+        for x in [k, v] {
+            if matches!(x, Value::Table(_) | Value::Func(_)) {
+                pending.push(x);
+            }
         }
     }
 }

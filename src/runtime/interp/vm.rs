@@ -29,7 +29,11 @@ struct Frame {
 pub(crate) struct Vm {
     stack: Vec<Value>,
     cells: Vec<Rc<RefCell<Value>>>,
+    /// Call frames; only `frames[..depth]` are live. Slots above are
+    /// reused in place (rewriting a frame field by field is much cheaper
+    /// than pushing a new one) and cleared when a run ends.
     frames: Vec<Frame>,
+    depth: usize,
     pub globals: Vec<Value>,
     steps: u64,
     next_check: u64,
@@ -49,6 +53,7 @@ impl Vm {
             stack: Vec::with_capacity(256),
             cells: Vec::new(),
             frames: Vec::new(),
+            depth: 0,
             globals: Vec::new(),
             steps: 0,
             next_check: 0,
@@ -70,22 +75,32 @@ impl Vm {
         self.steps = 0;
         self.next_check = 0;
         self.frames.clear();
+        self.depth = 0;
         self.cells.clear();
         self.ensure(1 + usize::from(proto.nregs));
         self.stack[0] = Value::Func(Rc::clone(&func));
-        self.cells.resize(usize::from(proto.ncells), Rc::clone(&self.dead_cell));
-        self.frames.push(Frame { func, pc: 0, base: 1, cell_base: 0 });
+        self.cells
+            .resize(usize::from(proto.ncells), Rc::clone(&self.dead_cell));
+        self.push_frame(func, 1, 0);
         let r = self.execute();
         self.frames.clear();
+        self.depth = 0;
         self.cells.clear();
         let _ = self.out.flush();
         r.map(|()| std::mem::take(&mut self.stack[0]))
     }
 
+    #[inline(always)]
     fn ensure(&mut self, n: usize) {
         if self.stack.len() < n {
-            self.stack.resize(n, Value::Nil);
+            self.grow(n);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, n: usize) {
+        self.stack.resize(n.max(self.stack.len() * 2), Value::Nil);
     }
 
     /// Counts one step; past the budget or on interrupt, stops.
@@ -94,7 +109,11 @@ impl Vm {
         if self.steps > self.max_steps {
             return Err(Throw::msg(msg::LOOP_LIMIT));
         }
-        if self.interrupt.as_ref().is_some_and(|f| f.load(Ordering::Relaxed)) {
+        if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
             return Err(Throw::Interrupted);
         }
         self.next_check = (self.steps + POLL_INTERVAL).min(self.max_steps.saturating_add(1));
@@ -103,7 +122,9 @@ impl Vm {
 
     fn execute(&mut self) -> Step<()> {
         'frames: loop {
-            let Some(fi) = self.frames.len().checked_sub(1) else { return Ok(()) };
+            let Some(fi) = self.depth.checked_sub(1) else {
+                return Ok(());
+            };
             let func = Rc::clone(&self.frames[fi].func);
             let Function::Closure(cl) = &*func else {
                 return Err(Throw::msg("internal error: frame without closure"));
@@ -116,8 +137,9 @@ impl Vm {
 
             macro_rules! fail {
                 ($e:expr) => {{
-                    let e: Throw = $e;
-                    let span = proto.spans.get(pc.wrapping_sub(1)).copied().unwrap_or_default();
+                    let at = pc.wrapping_sub(1);
+                    let e = name_culprit($e, proto.note(at));
+                    let span = proto.spans.get(at).copied().unwrap_or_default();
                     self.frames[fi].pc = pc;
                     return Err(e.at(span));
                 }};
@@ -150,46 +172,53 @@ impl Vm {
             }
 
             loop {
-                let Some(&insn) = code.get(pc) else {
+                let Some(insn) = code.get(pc) else {
                     fail!(Throw::msg("internal error: ran past the end of a function"))
                 };
                 pc += 1;
-                match insn {
+                match *insn {
                     Insn::Move { dst, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         reg!(dst) = v;
                     }
                     Insn::LoadNil { dst } => reg!(dst) = Value::Nil,
                     Insn::LoadBool { dst, val } => reg!(dst) = Value::Bool(val),
-                    Insn::LoadInt { dst, val } => reg!(dst) = Value::Int(i64::from(val)),
+                    Insn::LoadInt { dst, val } => set_int(&mut reg!(dst), i64::from(val)),
                     Insn::LoadK { dst, k } => reg!(dst) = proto.consts[k as usize].clone(),
+                    // Every index the compiler emits exists (`Interp::new`
+                    // sizes the vector; `set_global` only appends).
                     Insn::GetGlobal { dst, g } => {
-                        let v = self.globals.get(g as usize).cloned().unwrap_or_default();
+                        let v = dup(&self.globals[g as usize]);
                         reg!(dst) = v;
                     }
                     Insn::SetGlobal { g, src } => {
-                        let v = reg!(src).clone();
-                        if let Some(slot) = self.globals.get_mut(g as usize) {
-                            *slot = v;
-                        }
+                        let v = dup(&reg!(src));
+                        self.globals[g as usize] = v;
+                    }
+                    Insn::IncGlobal { g, v } => {
+                        let sum = match (&self.globals[g as usize], &reg!(v)) {
+                            (Value::Nil, y) => tri!(operand(y)),
+                            (x, y) => tri!(arith(ArithOp::Add, x, y)),
+                        };
+                        set_int(&mut self.globals[g as usize], sum);
                     }
                     Insn::GetUpval { dst, u } => {
-                        let v = cl.upvals[usize::from(u)].borrow().clone();
+                        let v = dup(&cl.upvals[usize::from(u)].borrow());
                         reg!(dst) = v;
                     }
                     Insn::SetUpval { u, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         *cl.upvals[usize::from(u)].borrow_mut() = v;
                     }
                     Insn::NewCell { c } => {
                         self.cells[cbase + usize::from(c)] = Rc::new(RefCell::new(Value::Nil));
                     }
                     Insn::GetCell { dst, c } => {
-                        let v = self.cells[cbase + usize::from(c)].borrow().clone();
+                        let v = dup(&self.cells[cbase + usize::from(c)].borrow());
                         reg!(dst) = v;
                     }
                     Insn::SetCell { c, src } => {
-                        let v = reg!(src).clone();
+                        let v = dup(&reg!(src));
                         *self.cells[cbase + usize::from(c)].borrow_mut() = v;
                     }
                     Insn::NewTable { dst, cap } => {
@@ -224,21 +253,21 @@ impl Vm {
                     }
                     Insn::Arith { op, dst, a, b } => {
                         let v = tri!(arith(op, &reg!(a), &reg!(b)));
-                        reg!(dst) = Value::Int(v);
+                        set_int(&mut reg!(dst), v);
                     }
                     Insn::AddI { dst, a, imm } => {
                         let v = match &reg!(a) {
                             Value::Int(x) => x.wrapping_add(i64::from(imm)),
                             other => tri!(operand(other)).wrapping_add(i64::from(imm)),
                         };
-                        reg!(dst) = Value::Int(v);
+                        set_int(&mut reg!(dst), v);
                     }
                     Insn::Inc { dst, a, b } => {
                         let v = match &reg!(a) {
                             Value::Nil => tri!(operand(&reg!(b))),
                             x => tri!(arith(ArithOp::Add, x, &reg!(b))),
                         };
-                        reg!(dst) = Value::Int(v);
+                        set_int(&mut reg!(dst), v);
                     }
                     Insn::Neg { dst, src } => {
                         let v = tri!(operand(&reg!(src)));
@@ -252,7 +281,13 @@ impl Vm {
                         let v = tri!(concat(&reg!(a), &reg!(b)));
                         reg!(dst) = v;
                     }
-                    Insn::Cmp { op, want, dst, a, b } => {
+                    Insn::Cmp {
+                        op,
+                        want,
+                        dst,
+                        a,
+                        b,
+                    } => {
                         let r = tri!(compare(op, &reg!(a), &reg!(b)));
                         reg!(dst) = Value::Bool(r == want);
                     }
@@ -267,12 +302,25 @@ impl Vm {
                             jump!(off);
                         }
                     }
-                    Insn::JmpCmp { op, want, a, b, off } => {
+                    Insn::JmpCmp {
+                        op,
+                        want,
+                        a,
+                        b,
+                        off,
+                    } => {
                         if tri!(compare(op, &reg!(a), &reg!(b))) == want {
                             jump!(off);
                         }
                     }
-                    Insn::JmpCmpI { op, want, a, imm, off } => {
+                    Insn::JmpCmpI {
+                        op,
+                        want,
+                        flip,
+                        a,
+                        imm,
+                        off,
+                    } => {
                         let r = match &reg!(a) {
                             Value::Int(x) => {
                                 let y = i64::from(imm);
@@ -283,6 +331,9 @@ impl Vm {
                                     CmpOp::Gt => *x > y,
                                     CmpOp::Ge => *x >= y,
                                 }
+                            }
+                            other if flip => {
+                                tri!(compare(op.swapped(), &Value::Int(i64::from(imm)), other))
                             }
                             other => tri!(compare(op, other, &Value::Int(i64::from(imm)))),
                         };
@@ -304,18 +355,13 @@ impl Vm {
                                 self.stack[fslot] = v;
                             }
                             Function::Closure(c) => {
-                                if self.frames.len() >= self.max_depth {
+                                if self.depth >= self.max_depth {
                                     fail!(Throw::msg(msg::STACK_OVERFLOW));
                                 }
                                 self.frames[fi].pc = pc;
                                 let cell_base = self.cells.len();
                                 self.enter(c, fslot + 1, usize::from(nargs), cell_base);
-                                self.frames.push(Frame {
-                                    func: Rc::clone(&callee),
-                                    pc: 0,
-                                    base: fslot + 1,
-                                    cell_base,
-                                });
+                                self.push_frame(Rc::clone(&callee), fslot + 1, cell_base);
                                 continue 'frames;
                             }
                         }
@@ -378,7 +424,9 @@ impl Vm {
                             .upvals
                             .iter()
                             .map(|s| match *s {
-                                UpvalSource::Cell(c) => Rc::clone(&self.cells[cbase + usize::from(c)]),
+                                UpvalSource::Cell(c) => {
+                                    Rc::clone(&self.cells[cbase + usize::from(c)])
+                                }
                                 UpvalSource::Upval(u) => Rc::clone(&cl.upvals[usize::from(u)]),
                             })
                             .collect();
@@ -416,10 +464,11 @@ impl Vm {
                             (&reg!(b + 1), &reg!(b + 2), &reg!(b))
                         {
                             if *count != 0 {
-                                let (count, idx) = ((*count as u64 - 1) as i64, idx.wrapping_add(*step));
-                                reg!(b + 1) = Value::Int(count);
-                                reg!(b) = Value::Int(idx);
-                                reg!(b + 3) = Value::Int(idx);
+                                let (count, idx) =
+                                    ((*count as u64 - 1) as i64, idx.wrapping_add(*step));
+                                set_int(&mut reg!(b + 1), count);
+                                set_int(&mut reg!(b), idx);
+                                set_int(&mut reg!(b + 3), idx);
                                 step!();
                                 jump!(off);
                             }
@@ -463,22 +512,93 @@ impl Vm {
 
     /// Prepares the registers and cells of a closure about to run with its
     /// frame at `base` and `nargs` arguments already in place.
+    #[inline(always)]
     fn enter(&mut self, c: &Closure, base: usize, nargs: usize, cell_base: usize) {
         let p = &c.proto;
+        let nparams = usize::from(p.nparams);
         self.ensure(base + usize::from(p.nregs).max(nargs));
-        for slot in &mut self.stack[base + nargs.min(usize::from(p.nparams))..base + usize::from(p.nparams)] {
-            *slot = Value::Nil;
+        if nargs < nparams {
+            for slot in &mut self.stack[base + nargs..base + nparams] {
+                *slot = Value::Nil;
+            }
         }
-        self.cells.resize(cell_base + usize::from(p.ncells), Rc::clone(&self.dead_cell));
+        if p.ncells > 0 {
+            self.cells.resize(
+                cell_base + usize::from(p.ncells),
+                Rc::clone(&self.dead_cell),
+            );
+        }
     }
 
     /// Pops the current frame, handing `v` to the caller. True when the
     /// outermost frame returned.
+    #[inline(always)]
     fn ret(&mut self, v: Value) -> bool {
-        let Some(frame) = self.frames.pop() else { return true };
-        self.cells.truncate(frame.cell_base);
-        self.stack[frame.base - 1] = v;
-        self.frames.is_empty()
+        let Some(top) = self.depth.checked_sub(1) else {
+            return true;
+        };
+        self.depth = top;
+        let (base, cell_base) = (self.frames[top].base, self.frames[top].cell_base);
+        if self.cells.len() > cell_base {
+            self.cells.truncate(cell_base);
+        }
+        self.stack[base - 1] = v;
+        top == 0
+    }
+
+    #[inline(always)]
+    fn push_frame(&mut self, func: Rc<Function>, base: usize, cell_base: usize) {
+        if let Some(f) = self.frames.get_mut(self.depth) {
+            f.func = func;
+            f.pc = 0;
+            f.base = base;
+            f.cell_base = cell_base;
+        } else {
+            self.frames.push(Frame {
+                func,
+                pc: 0,
+                base,
+                cell_base,
+            });
+        }
+        self.depth += 1;
+    }
+}
+
+/// Clones a value, reading an integer as two words: a whole-value copy
+/// right after `set_int` wrote one word would stall store forwarding.
+#[inline(always)]
+fn dup(v: &Value) -> Value {
+    match v {
+        Value::Int(i) => Value::Int(*i),
+        other => other.clone(),
+    }
+}
+
+/// Stores an integer, in place when the slot already holds one (cheaper
+/// than dropping and rewriting the whole value).
+#[inline(always)]
+fn set_int(slot: &mut Value, v: i64) {
+    if let Value::Int(x) = slot {
+        *x = v;
+    } else {
+        *slot = Value::Int(v);
+    }
+}
+
+/// Adds the source name of the value being called or indexed to such an
+/// error: "attempt to call a nil value (global 'f')".
+fn name_culprit(e: Throw, note: Option<&str>) -> Throw {
+    match (e, note) {
+        (Throw::Error(mut err), Some(note))
+            if err.span.is_none()
+                && (err.message.starts_with("attempt to call")
+                    || err.message.starts_with("attempt to index")) =>
+        {
+            err.message = format!("{} ({note})", err.message);
+            Throw::Error(err)
+        }
+        (e, _) => e,
     }
 }
 
@@ -536,13 +656,28 @@ fn compare(op: CmpOp, a: &Value, b: &Value) -> Step<bool> {
     })
 }
 
+/// The longest string `..` builds; past it a script (`s = s .. s` in a
+/// loop) gets an error instead of exhausting memory.
+const MAX_STRING: usize = 1 << 28;
+
 fn concat(a: &Value, b: &Value) -> Step<Value> {
-    let mut out = Vec::new();
+    let text = |v: &Value| -> Step<Option<usize>> {
+        match v {
+            Value::Str(s) => Ok(Some(s.len())),
+            Value::Int(_) => Ok(None),
+            other => Err(Throw::msg(msg::concat(other.type_name()))),
+        }
+    };
+    let len = text(a)?.unwrap_or(20) + text(b)?.unwrap_or(20);
+    if len > MAX_STRING {
+        return Err(Throw::msg(msg::STRING_TOO_LONG));
+    }
+    let mut out = Vec::with_capacity(len);
     for v in [a, b] {
         match v {
             Value::Str(s) => out.extend_from_slice(s.as_bytes()),
             Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
-            other => return Err(Throw::msg(msg::concat(other.type_name()))),
+            _ => {}
         }
     }
     Ok(Value::Str(KStr::from(out)))
@@ -571,7 +706,11 @@ fn inc_index(t: &Value, k: &Value, v: &Value) -> Step<()> {
     let mut tb = tb.borrow_mut();
     let slot = tb.slot(k.clone());
     let was_nil = slot.is_nil();
-    let sum = if was_nil { operand(v)? } else { arith(ArithOp::Add, slot, v)? };
+    let sum = if was_nil {
+        operand(v)?
+    } else {
+        arith(ArithOp::Add, slot, v)?
+    };
     *slot = Value::Int(sum);
     if was_nil {
         tb.filled();
@@ -580,5 +719,6 @@ fn inc_index(t: &Value, k: &Value, v: &Value) -> Step<()> {
 }
 
 fn for_value(v: &Value, what: &str) -> Step<i64> {
-    v.to_int().ok_or_else(|| Throw::msg(format!("'for' {what} value must be a number")))
+    v.to_int()
+        .ok_or_else(|| Throw::msg(format!("'for' {what} value must be a number")))
 }

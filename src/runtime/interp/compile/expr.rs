@@ -54,21 +54,24 @@ impl Compiler<'_> {
                 let t = self.expr_any(base)?;
                 if let ExprKind::Str(s) = &index.kind {
                     let k = self.str_const(s);
-                    self.emit(Insn::GetField { dst, t, k }, span);
+                    self.emit_noted(Insn::GetField { dst, t, k }, span, base);
                 } else {
                     let k = self.expr_any(index)?;
-                    self.emit(Insn::GetIndex { dst, t, k }, span);
+                    self.emit_noted(Insn::GetIndex { dst, t, k }, span, base);
                 }
             }
             ExprKind::Field { base, name } => {
                 let t = self.expr_any(base)?;
                 let k = self.str_const(name.name.as_bytes());
-                self.emit(Insn::GetField { dst, t, k }, span);
+                self.emit_noted(Insn::GetField { dst, t, k }, span, base);
             }
             ExprKind::Call { callee, args } => self.call_to(e, callee, args, dst)?,
             ExprKind::Function(f) => self.closure("function", f, dst)?,
             ExprKind::Table(fields) => self.table(fields, dst, e)?,
-            ExprKind::Unary { op: UnOp::Neg, operand } => {
+            ExprKind::Unary {
+                op: UnOp::Neg,
+                operand,
+            } => {
                 if let ExprKind::Int(i) = operand.kind {
                     self.load_int(i.wrapping_neg(), dst, e);
                 } else {
@@ -76,7 +79,10 @@ impl Compiler<'_> {
                     self.emit(Insn::Neg { dst, src }, span);
                 }
             }
-            ExprKind::Unary { op: UnOp::Not, operand } => {
+            ExprKind::Unary {
+                op: UnOp::Not,
+                operand,
+            } => {
                 let src = self.expr_any(operand)?;
                 self.emit(Insn::Not { dst, src }, span);
             }
@@ -117,7 +123,11 @@ impl Compiler<'_> {
         };
         if let Some(aop) = arith {
             if let (ArithOp::Add | ArithOp::Sub, ExprKind::Int(i)) = (aop, &rhs.kind) {
-                let imm = if aop == ArithOp::Add { Some(*i) } else { i.checked_neg() };
+                let imm = if aop == ArithOp::Add {
+                    Some(*i)
+                } else {
+                    i.checked_neg()
+                };
                 if let Some(imm) = imm.and_then(|v| i32::try_from(v).ok()) {
                     let a = self.expr_any(lhs)?;
                     self.emit(Insn::AddI { dst, a, imm }, span);
@@ -137,7 +147,14 @@ impl Compiler<'_> {
             }
             BinOp::And | BinOp::Or => {
                 self.expr_to(lhs, dst)?;
-                let j = self.emit(Insn::Test { src: dst, want: op == BinOp::Or, off: 0 }, span);
+                let j = self.emit(
+                    Insn::Test {
+                        src: dst,
+                        want: op == BinOp::Or,
+                        off: 0,
+                    },
+                    span,
+                );
                 self.expr_to(rhs, dst)?;
                 self.patch_here(&[j]);
             }
@@ -149,10 +166,19 @@ impl Compiler<'_> {
                     BinOp::Ne => (CmpOp::Eq, false, a, b),
                     BinOp::Lt => (CmpOp::Lt, true, a, b),
                     BinOp::Le => (CmpOp::Le, true, a, b),
-                    BinOp::Gt => (CmpOp::Lt, true, b, a),
-                    _ => (CmpOp::Le, true, b, a),
+                    BinOp::Gt => (CmpOp::Gt, true, a, b),
+                    _ => (CmpOp::Ge, true, a, b),
                 };
-                self.emit(Insn::Cmp { op, want, dst, a, b }, span);
+                self.emit(
+                    Insn::Cmp {
+                        op,
+                        want,
+                        dst,
+                        a,
+                        b,
+                    },
+                    span,
+                );
             }
         }
         Ok(())
@@ -184,11 +210,18 @@ impl Compiler<'_> {
             });
         }
         match &e.kind {
-            ExprKind::Unary { op: UnOp::Not, operand } => self.cond(operand, !jump_when),
-            ExprKind::Binary { op: op @ (BinOp::And | BinOp::Or), lhs, rhs } => {
+            ExprKind::Unary {
+                op: UnOp::Not,
+                operand,
+            } => self.cond(operand, !jump_when),
+            ExprKind::Binary {
+                op: op @ (BinOp::And | BinOp::Or),
+                lhs,
+                rhs,
+            } => {
                 // `a && b` jumps on false when either does; on true only
                 // when both do (and `||` the other way round).
-                let short = if *op == BinOp::And { false } else { true };
+                let short = *op != BinOp::And;
                 if jump_when == short {
                     let mut j = self.cond(lhs, short)?;
                     j.extend(self.cond(rhs, short)?);
@@ -205,7 +238,11 @@ impl Compiler<'_> {
                 lhs,
                 rhs,
             } => {
-                let want = if *op == BinOp::Ne { !jump_when } else { jump_when };
+                let want = if *op == BinOp::Ne {
+                    !jump_when
+                } else {
+                    jump_when
+                };
                 let imm_op = |o: BinOp, flip: bool| match (o, flip) {
                     (BinOp::Eq | BinOp::Ne, _) => CmpOp::Eq,
                     (BinOp::Lt, false) | (BinOp::Gt, true) => CmpOp::Lt,
@@ -220,12 +257,28 @@ impl Compiler<'_> {
                 if let Some(imm) = small(rhs) {
                     let a = self.expr_any(lhs)?;
                     let cmp = imm_op(*op, false);
-                    return Ok(vec![self.emit(Insn::JmpCmpI { op: cmp, want, a, imm, off: 0 }, span)]);
+                    let insn = Insn::JmpCmpI {
+                        op: cmp,
+                        want,
+                        flip: false,
+                        a,
+                        imm,
+                        off: 0,
+                    };
+                    return Ok(vec![self.emit(insn, span)]);
                 }
                 if let Some(imm) = small(lhs) {
                     let a = self.expr_any(rhs)?;
                     let cmp = imm_op(*op, true);
-                    return Ok(vec![self.emit(Insn::JmpCmpI { op: cmp, want, a, imm, off: 0 }, span)]);
+                    let insn = Insn::JmpCmpI {
+                        op: cmp,
+                        want,
+                        flip: true,
+                        a,
+                        imm,
+                        off: 0,
+                    };
+                    return Ok(vec![self.emit(insn, span)]);
                 }
                 let a = self.expr_any(lhs)?;
                 let b = self.expr_any(rhs)?;
@@ -233,14 +286,30 @@ impl Compiler<'_> {
                     BinOp::Eq | BinOp::Ne => (CmpOp::Eq, a, b),
                     BinOp::Lt => (CmpOp::Lt, a, b),
                     BinOp::Le => (CmpOp::Le, a, b),
-                    BinOp::Gt => (CmpOp::Lt, b, a),
-                    _ => (CmpOp::Le, b, a),
+                    BinOp::Gt => (CmpOp::Gt, a, b),
+                    _ => (CmpOp::Ge, a, b),
                 };
-                Ok(vec![self.emit(Insn::JmpCmp { op: cmp, want, a, b, off: 0 }, span)])
+                Ok(vec![self.emit(
+                    Insn::JmpCmp {
+                        op: cmp,
+                        want,
+                        a,
+                        b,
+                        off: 0,
+                    },
+                    span,
+                )])
             }
             _ => {
                 let r = self.expr_any(e)?;
-                Ok(vec![self.emit(Insn::Test { src: r, want: jump_when, off: 0 }, span)])
+                Ok(vec![self.emit(
+                    Insn::Test {
+                        src: r,
+                        want: jump_when,
+                        off: 0,
+                    },
+                    span,
+                )])
             }
         }
     }
@@ -267,7 +336,11 @@ impl Compiler<'_> {
     fn call_to(&mut self, e: &Expr, callee: &Expr, args: &[Expr], dst: Reg) -> CResult<()> {
         let nargs = u16::try_from(args.len()).or_else(|_| error("too many arguments", e.span))?;
         let top = self.fs().free_reg;
-        let base = if self.is_temp(dst) && dst + 1 == top { dst } else { self.alloc_reg(e.span)? };
+        let base = if self.is_temp(dst) && dst + 1 == top {
+            dst
+        } else {
+            self.alloc_reg(e.span)?
+        };
         match self.direct_builtin(callee) {
             Some(Builtin::Noop) => {
                 // `kdebug.*(...)` registers a kernel probe: nothing to run.
@@ -276,7 +349,11 @@ impl Compiler<'_> {
             }
             Some(b) => {
                 for (i, a) in args.iter().enumerate() {
-                    let r = if i == 0 { base } else { self.alloc_reg(a.span)? };
+                    let r = if i == 0 {
+                        base
+                    } else {
+                        self.alloc_reg(a.span)?
+                    };
                     self.expr_to(a, r)?;
                 }
                 self.emit(Insn::CallBuiltin { b, base, nargs }, e.span);
@@ -287,7 +364,7 @@ impl Compiler<'_> {
                     let r = self.alloc_reg(a.span)?;
                     self.expr_to(a, r)?;
                 }
-                self.emit(Insn::Call { base, nargs }, e.span);
+                self.emit_noted(Insn::Call { base, nargs }, e.span, callee);
             }
         }
         if base != dst {

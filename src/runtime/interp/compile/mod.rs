@@ -15,11 +15,11 @@ use super::capture::{analyze, Captures, FuncKind};
 use super::code::{CellIdx, ConstIdx, GlobalIdx, Insn, Offset, Proto, Reg, UpIdx, UpvalSource};
 use super::error::RuntimeError;
 use super::value::Value;
-use crate::frontend::ast::{Block, Ident, Program, Span, StmtKind, TimerKind};
+use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Program, Span, StmtKind, TimerKind};
 
 /// How deeply statements and expressions may nest (the compiler recurses
 /// on them and must not exhaust the Rust stack).
-const MAX_NESTING: usize = 200;
+const MAX_NESTING: usize = 400;
 
 /// The compiled userspace program.
 pub(crate) struct Compiled {
@@ -75,7 +75,10 @@ impl FuncState {
     fn new(kind: FuncKind, name: String) -> FuncState {
         FuncState {
             kind,
-            proto: Proto { name, ..Proto::default() },
+            proto: Proto {
+                name,
+                ..Proto::default()
+            },
             locals: Vec::new(),
             scopes: Vec::new(),
             active: 0,
@@ -97,7 +100,12 @@ pub(crate) struct Compiler<'g> {
 
 /// Compiles `program`, interning every global name it uses in `globals`.
 pub(crate) fn compile(program: &Program, globals: &mut IndexSet<String>) -> CResult<Compiled> {
-    let mut c = Compiler { caps: analyze(program), globals, funcs: Vec::new(), depth: 0 };
+    let mut c = Compiler {
+        caps: analyze(program),
+        globals,
+        funcs: Vec::new(),
+        depth: 0,
+    };
     let mut ticks = Vec::new();
     let mut trace_ends = Vec::new();
     c.funcs.push(FuncState::new(FuncKind::Main, "main".into()));
@@ -107,9 +115,16 @@ pub(crate) fn compile(program: &Program, globals: &mut IndexSet<String>) -> CRes
             StmtKind::TraceEnd { body } => {
                 trace_ends.push(c.body(FuncKind::Body, "trace_end", &[], body, s.span)?);
             }
-            StmtKind::Timer { kind: TimerKind::Tick, period, body } => {
+            StmtKind::Timer {
+                kind: TimerKind::Tick,
+                period,
+                body,
+            } => {
                 let name = format!("tick-{}ns", period.nanos);
-                ticks.push((period.nanos, c.body(FuncKind::Body, &name, &[], body, s.span)?));
+                ticks.push((
+                    period.nanos,
+                    c.body(FuncKind::Body, &name, &[], body, s.span)?,
+                ));
             }
             _ => c.stmt(s)?,
         }
@@ -117,7 +132,11 @@ pub(crate) fn compile(program: &Program, globals: &mut IndexSet<String>) -> CRes
     c.close_scope();
     c.emit(Insn::Return0, Span::default());
     let main = c.finish();
-    Ok(Compiled { main: Rc::new(main), ticks, trace_ends })
+    Ok(Compiled {
+        main: Rc::new(main),
+        ticks,
+        trace_ends,
+    })
 }
 
 impl Compiler<'_> {
@@ -147,7 +166,11 @@ impl Compiler<'_> {
         block: &Block,
         span: Span,
     ) -> CResult<Rc<Proto>> {
-        let saved = if kind == FuncKind::Function { Vec::new() } else { std::mem::take(&mut self.funcs) };
+        let saved = if kind == FuncKind::Function {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.funcs)
+        };
         self.funcs.push(FuncState::new(kind, name.to_string()));
         let nparams = u16::try_from(params.len()).unwrap_or(u16::MAX);
         self.fs().proto.nparams = nparams;
@@ -175,6 +198,42 @@ impl Compiler<'_> {
         p.code.len() - 1
     }
 
+    /// Emits an instruction whose table or function operand is the value
+    /// of `operand`, noting what that operand is called in the source.
+    fn emit_noted(&mut self, insn: Insn, span: Span, operand: &Expr) -> usize {
+        let at = self.emit(insn, span);
+        if let Some(desc) = self.describe(operand) {
+            self.fs()
+                .proto
+                .notes
+                .push((at as u32, desc.into_boxed_str()));
+        }
+        at
+    }
+
+    /// How an error message names the value of `e`, when it has a name.
+    fn describe(&self, e: &Expr) -> Option<String> {
+        match &e.kind {
+            ExprKind::Name(id) => {
+                let n = &id.name;
+                let kind = if find_local(self.fs_ref(), n).is_some() {
+                    "local"
+                } else if self.funcs.iter().any(|f| find_local(f, n).is_some()) {
+                    "upvalue"
+                } else {
+                    "global"
+                };
+                Some(format!("{kind} '{n}'"))
+            }
+            ExprKind::Field { name, .. } => Some(format!("field '{}'", name.name)),
+            ExprKind::Index { index, .. } => match &index.kind {
+                ExprKind::Str(s) => Some(format!("field '{}'", String::from_utf8_lossy(s))),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     fn here(&self) -> usize {
         self.fs_ref().proto.code.len()
     }
@@ -183,18 +242,18 @@ impl Compiler<'_> {
     fn patch(&mut self, at: usize, target: usize) {
         let off = target as i64 - (at as i64 + 1);
         let off = Offset::try_from(off).unwrap_or(0);
-        if let Some(insn) = self.fs().proto.code.get_mut(at) {
-            match insn {
-                Insn::Jmp { off: o }
-                | Insn::Test { off: o, .. }
-                | Insn::JmpCmp { off: o, .. }
-                | Insn::JmpCmpI { off: o, .. }
-                | Insn::ForPrep { off: o, .. }
-                | Insn::ForLoop { off: o, .. }
-                | Insn::IterPrep { off: o, .. }
-                | Insn::IterNext { off: o, .. } => *o = off,
-                _ => {}
-            }
+        if let Some(
+            Insn::Jmp { off: o }
+            | Insn::Test { off: o, .. }
+            | Insn::JmpCmp { off: o, .. }
+            | Insn::JmpCmpI { off: o, .. }
+            | Insn::ForPrep { off: o, .. }
+            | Insn::ForLoop { off: o, .. }
+            | Insn::IterPrep { off: o, .. }
+            | Insn::IterNext { off: o, .. },
+        ) = self.fs().proto.code.get_mut(at)
+        {
+            *o = off;
         }
     }
 
@@ -261,7 +320,11 @@ impl Compiler<'_> {
 
     fn open_scope(&mut self) {
         let fs = self.fs();
-        let s = Scope { nlocals: fs.locals.len(), active: fs.active, free_cell: fs.free_cell };
+        let s = Scope {
+            nlocals: fs.locals.len(),
+            active: fs.active,
+            free_cell: fs.free_cell,
+        };
         fs.scopes.push(s);
     }
 
@@ -287,7 +350,10 @@ impl Compiler<'_> {
             Var::Reg(r)
         };
         let fs = self.fs();
-        fs.locals.push(Local { name: ident.name.clone(), slot });
+        fs.locals.push(Local {
+            name: ident.name.clone(),
+            slot,
+        });
         fs.active = fs.active.max(r + 1);
         Ok(())
     }
@@ -360,5 +426,9 @@ impl Compiler<'_> {
 }
 
 fn find_local(fs: &FuncState, name: &str) -> Option<Var> {
-    fs.locals.iter().rev().find(|l| l.name == name).map(|l| l.slot)
+    fs.locals
+        .iter()
+        .rev()
+        .find(|l| l.name == name)
+        .map(|l| l.slot)
 }

@@ -2,15 +2,23 @@
 //! flow and loops. Leaves expressions to `expr.rs`; never evaluates.
 
 use super::{error, CResult, Compiler, Var};
-use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind};
-use crate::runtime::interp::capture::FuncKind;
+use crate::frontend::ast::{BinOp, Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind, TimerKind};
 use crate::runtime::interp::code::{Insn, Reg};
 
 /// A place an assignment stores to, with its parts already evaluated.
-enum Place {
+enum Place<'e> {
     Var(Var),
-    Index { t: Reg, k: Reg },
-    Field { t: Reg, k: u32 },
+    /// `base` is the table expression, for error messages.
+    Index {
+        t: Reg,
+        k: Reg,
+        base: &'e Expr,
+    },
+    Field {
+        t: Reg,
+        k: u32,
+        base: &'e Expr,
+    },
 }
 
 impl Compiler<'_> {
@@ -75,10 +83,19 @@ impl Compiler<'_> {
                 self.end_loop(&exits);
                 Ok(())
             }
-            StmtKind::ForNum { var, start, limit, step, body } => {
-                self.for_num(var, start, limit, step.as_ref(), body, span)
-            }
-            StmtKind::ForC { init, cond, step, body } => {
+            StmtKind::ForNum {
+                var,
+                start,
+                limit,
+                step,
+                body,
+            } => self.for_num(var, start, limit, step.as_ref(), body, span),
+            StmtKind::ForC {
+                init,
+                cond,
+                step,
+                body,
+            } => {
                 self.open_scope();
                 if let Some(init) = init {
                     self.stmt(init)?;
@@ -100,9 +117,12 @@ impl Compiler<'_> {
                 self.close_scope();
                 Ok(())
             }
-            StmtKind::ForIn { key, value, iter, body } => {
-                self.for_in(key, value.as_ref(), iter, body, span)
-            }
+            StmtKind::ForIn {
+                key,
+                value,
+                iter,
+                body,
+            } => self.for_in(key, value.as_ref(), iter, body, span),
             StmtKind::Break => {
                 let j = self.emit(Insn::Jmp { off: 0 }, span);
                 match self.fs().loops.last_mut() {
@@ -116,7 +136,11 @@ impl Compiler<'_> {
             StmtKind::Return(value) => self.ret(value.as_ref(), span),
             StmtKind::Block(b) => self.scoped_block(b),
             StmtKind::Function { name, func } => {
-                let fname = name.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(".");
+                let fname = name
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(".");
                 let r = self.alloc_reg(span)?;
                 self.closure(&fname, func, r)?;
                 match name.as_slice() {
@@ -133,13 +157,26 @@ impl Compiler<'_> {
                             self.emit(Insn::GetField { dst: t, t, k }, m.span);
                         }
                         let k = self.str_const(last.name.as_bytes());
-                        self.store(Place::Field { t, k }, r, last.span)
+                        self.emit(Insn::SetField { t, k, v: r }, last.span);
+                        Ok(())
                     }
                 }
             }
-            // Probe bodies run in the kernel; tick and trace_end bodies are
-            // compiled by `compile` at top level.
-            StmtKind::Trace { .. } | StmtKind::Timer { .. } | StmtKind::TraceEnd { .. } => Ok(()),
+            // Probe bodies run in the kernel, not here.
+            StmtKind::Trace { .. }
+            | StmtKind::Timer {
+                kind: TimerKind::Profile,
+                ..
+            } => Ok(()),
+            // `compile` takes these at top level; nested ones would run
+            // whether or not their block does, so they are refused.
+            StmtKind::Timer {
+                kind: TimerKind::Tick,
+                ..
+            } => error("tick bodies must be at the top level of the script", span),
+            StmtKind::TraceEnd { .. } => {
+                error("trace_end must be at the top level of the script", span)
+            }
             StmtKind::Error => Ok(()),
         }
     }
@@ -230,7 +267,7 @@ impl Compiler<'_> {
 
     /// Evaluates the parts of an assignment target. With `copy`, parts are
     /// copied to fresh registers so that earlier stores cannot change them.
-    fn place(&mut self, target: &Expr, copy: bool) -> CResult<Place> {
+    fn place<'e>(&mut self, target: &'e Expr, copy: bool) -> CResult<Place<'e>> {
         let eval = |c: &mut Self, e: &Expr| -> CResult<Reg> {
             if copy {
                 let r = c.alloc_reg(e.span)?;
@@ -245,14 +282,22 @@ impl Compiler<'_> {
             ExprKind::Index { base, index } => {
                 let t = eval(self, base)?;
                 if let ExprKind::Str(s) = &index.kind {
-                    return Ok(Place::Field { t, k: self.str_const(s) });
+                    return Ok(Place::Field {
+                        t,
+                        k: self.str_const(s),
+                        base,
+                    });
                 }
                 let k = eval(self, index)?;
-                Ok(Place::Index { t, k })
+                Ok(Place::Index { t, k, base })
             }
             ExprKind::Field { base, name } => {
                 let t = eval(self, base)?;
-                Ok(Place::Field { t, k: self.str_const(name.name.as_bytes()) })
+                Ok(Place::Field {
+                    t,
+                    k: self.str_const(name.name.as_bytes()),
+                    base,
+                })
             }
             _ => error("cannot assign to this expression", target.span),
         }
@@ -269,8 +314,14 @@ impl Compiler<'_> {
             Place::Var(Var::Cell(c)) => Insn::SetCell { c, src },
             Place::Var(Var::Upval(u)) => Insn::SetUpval { u, src },
             Place::Var(Var::Global(g)) => Insn::SetGlobal { g, src },
-            Place::Index { t, k } => Insn::SetIndex { t, k, v: src },
-            Place::Field { t, k } => Insn::SetField { t, k, v: src },
+            Place::Index { t, k, base } => {
+                self.emit_noted(Insn::SetIndex { t, k, v: src }, span, base);
+                return Ok(());
+            }
+            Place::Field { t, k, base } => {
+                self.emit_noted(Insn::SetField { t, k, v: src }, span, base);
+                return Ok(());
+            }
         };
         self.emit(insn, span);
         Ok(())
@@ -282,20 +333,31 @@ impl Compiler<'_> {
                 let v = self.expr_any(value)?;
                 self.emit(Insn::Inc { dst: r, a: r, b: v }, span);
             }
+            Place::Var(Var::Global(g)) => {
+                let v = self.expr_any(value)?;
+                self.emit(Insn::IncGlobal { g, v }, span);
+            }
             Place::Var(var) => {
                 let cur = self.alloc_reg(span)?;
                 self.load_var(var, cur, target.span);
                 let v = self.expr_any(value)?;
-                self.emit(Insn::Inc { dst: cur, a: cur, b: v }, span);
+                self.emit(
+                    Insn::Inc {
+                        dst: cur,
+                        a: cur,
+                        b: v,
+                    },
+                    span,
+                );
                 self.store(Place::Var(var), cur, span)?;
             }
-            Place::Index { t, k } => {
+            Place::Index { t, k, base } => {
                 let v = self.expr_any(value)?;
-                self.emit(Insn::IncIndex { t, k, v }, span);
+                self.emit_noted(Insn::IncIndex { t, k, v }, span, base);
             }
-            Place::Field { t, k } => {
+            Place::Field { t, k, base } => {
                 let v = self.expr_any(value)?;
-                self.emit(Insn::IncField { t, k, v }, span);
+                self.emit_noted(Insn::IncField { t, k, v }, span, base);
             }
         }
         Ok(())
@@ -310,7 +372,7 @@ impl Compiler<'_> {
             if self.direct_builtin(callee).is_none() {
                 let base = self.call_setup(callee, args)?;
                 let nargs = args.len() as u16;
-                self.emit(Insn::TailCall { base, nargs }, value.span);
+                self.emit_noted(Insn::TailCall { base, nargs }, value.span, callee);
                 return Ok(());
             }
         }
@@ -338,7 +400,13 @@ impl Compiler<'_> {
         match step {
             Some(s) => self.expr_to(s, base + 2)?,
             None => {
-                self.emit(Insn::LoadInt { dst: base + 2, val: 1 }, span);
+                self.emit(
+                    Insn::LoadInt {
+                        dst: base + 2,
+                        val: 1,
+                    },
+                    span,
+                );
             }
         }
         self.fs().active = base + 3;
@@ -406,12 +474,6 @@ impl Compiler<'_> {
         };
         self.emit(insn, span);
     }
-
-    /// The kind of function being compiled (used by tests and asserts).
-    #[allow(dead_code)]
-    pub(super) fn kind(&self) -> FuncKind {
-        self.fs_ref().kind
-    }
 }
 
 /// Whether `e` may be compiled straight into the register of the local
@@ -420,6 +482,9 @@ fn direct_ok(e: &Expr) -> bool {
     !matches!(
         &e.kind,
         ExprKind::Table(_)
-            | ExprKind::Binary { op: crate::frontend::ast::BinOp::And | crate::frontend::ast::BinOp::Or, .. }
+            | ExprKind::Binary {
+                op: BinOp::And | BinOp::Or,
+                ..
+            }
     )
 }

@@ -1,0 +1,319 @@
+//! End-to-end tests of dynamic probes against the live kernel: uprobes,
+//! uretprobes, fetch arguments, globs, USDT markers with semaphores, libc,
+//! `-p`, kprobes on a kernel without them, and that nothing stays behind
+//! after ktap ends however it ends. They need root and say so when they skip.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
+const UPROBE_EVENTS: &str = "/sys/kernel/tracing/uprobe_events";
+
+macro_rules! need_root {
+    () => {
+        if !support::is_root() {
+            eprintln!("skipped: attaching uprobes needs root (or CAP_BPF + CAP_PERFMON)");
+            return;
+        }
+    };
+}
+
+fn target() -> PathBuf {
+    support::c_program("target", &["-O1", "-g"])
+}
+
+struct Run {
+    stdout: String,
+    stderr: String,
+    code: Option<i32>,
+}
+
+/// Waits for `child` up to `limit`; a child that overstays is killed (by
+/// its own pid) and the test fails.
+fn finish(mut child: Child, limit: Duration) -> Run {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ktap did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout).expect("stdout");
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).expect("stderr");
+    }
+    let code = child.wait().expect("wait").code();
+    Run { stdout, stderr, code }
+}
+
+/// `ktap -q -e SCRIPT -- target COUNT`, the target started on its stdin line.
+fn run_target(script: &str, count: u32) -> Run {
+    let t = target();
+    let script = script.replace("{BIN}", t.to_str().expect("utf8"));
+    let mut child = Command::new(KTAP)
+        .args(["-q", "-e", &script, "--", t.to_str().expect("utf8"), &count.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ktap");
+    child.stdin.take().expect("stdin").write_all(b"go\n").expect("write");
+    finish(child, Duration::from_secs(60))
+}
+
+/// Output lines of the probes (the target's own summary line removed).
+fn probe_lines(run: &Run) -> Vec<String> {
+    run.stdout.lines().filter(|l| !l.starts_with("sum ")).map(str::to_string).collect()
+}
+
+fn compile_error(script: &str) -> String {
+    let t = target();
+    let script = script.replace("{BIN}", t.to_str().expect("utf8"));
+    let out = Command::new(KTAP).args(["--emit", "ir", "-e", &script]).output().expect("run ktap");
+    assert_eq!(out.status.code(), Some(1), "accepted: {script}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn entry_args_and_return_values_are_exact() {
+    need_root!();
+    let run = run_target(
+        "trace probe:{BIN}:ktap_add3 { printf(\"add %d %d %d\\n\", arg1, arg2, arg3) }\n\
+         trace probe:{BIN}:ktap_add3%return { printf(\"ret %d\\n\", retval) }\n\
+         trace probe:{BIN}:ktap_neg%return r=$retval:s32 { printf(\"neg %d\\n\", args.r) }",
+        3,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let mut lines = probe_lines(&run);
+    lines.sort();
+    let mut want: Vec<String> = (1..=3).flat_map(|i| [format!("add {i} 20 300"), format!("ret {}", i + 320), "neg -5".to_string()]).collect();
+    want.sort();
+    assert_eq!(lines, want);
+}
+
+#[test]
+fn fetch_args_dereference_and_read_strings() {
+    need_root!();
+    let run = run_target(
+        "trace probe:{BIN}:ktap_pair x=+0(%di) y=+8(%rdi):s32 name=+0(+16(%di)):string { printf(\"%d %d %s\\n\", args.x, args.y, args.name) }\n\
+         trace probe:{BIN}:ktap_greet who=%di:string { print(args.who) }",
+        2,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let mut lines = probe_lines(&run);
+    lines.sort();
+    assert_eq!(lines, ["41 -7 pairname", "42 -7 pairname", "world", "world"]);
+}
+
+#[test]
+fn glob_attaches_every_match_with_its_probename() {
+    need_root!();
+    let run = run_target(
+        "var n = {}\ntrace probe:{BIN}:ktap_* { n[probename] += 1 }\n\
+         trace_end { print(n[\"ktap_add3\"], n[\"ktap_neg\"], n[\"ktap_pair\"], n[\"ktap_greet\"]) }",
+        4,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(probe_lines(&run), ["4\t4\t4\t4"]);
+}
+
+#[test]
+fn usdt_markers_with_semaphores() {
+    need_root!();
+    let run = run_target(
+        "trace sdt:{BIN}:guarded { printf(\"guarded %d %d\\n\", arg1, arg2) }\n\
+         trace sdt:{BIN}:plain { printf(\"plain %d %d\\n\", arg1, arg2) }",
+        2,
+    );
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // The guarded marker fires only because attaching raised its semaphore.
+    assert!(run.stdout.contains("semaphore 1"), "{}", run.stdout);
+    let mut lines = probe_lines(&run);
+    lines.sort();
+    assert_eq!(lines, ["guarded 1 7", "guarded 2 7", "plain 1 -3", "plain 2 -3"]);
+}
+
+#[test]
+fn libc_malloc_sizes() {
+    need_root!();
+    let run = run_target("var n = 0\ntrace probe:libc:malloc /arg1 == 12345/ { n += 1 }\ntrace_end { print(n) }", 5);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(probe_lines(&run), ["5"]);
+}
+
+#[test]
+fn kprobes_load_but_need_kernel_support_to_attach() {
+    need_root!();
+    let script = "trace probe:vfs_read n=%dx:u32 { print(args.n) }\ntrace probe:vfs_read%return { print(retval) }";
+    let out = Command::new(KTAP).args(["-d", "-e", script]).output().expect("ktap -d");
+    assert_eq!(out.status.code(), Some(0), "the verifier refused: {}", String::from_utf8_lossy(&out.stderr));
+    if ktap::runtime::kprobe::supported() {
+        eprintln!("skipped the attach half: this kernel has kprobes");
+        return;
+    }
+    let out = Command::new(KTAP).args(["-q", "-e", script]).stdin(Stdio::null()).output().expect("ktap");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("this kernel has no kprobe support"), "{err}");
+    assert!(err.contains("<command line>:1:7"), "no location: {err}");
+}
+
+#[test]
+fn bad_probes_are_diagnostics_at_their_spans() {
+    // Compile-time only: no root needed.
+    let e = compile_error("trace probe:/no/such/bin:main { }");
+    assert!(e.contains("cannot open /no/such/bin") && e.contains("1:13"), "{e}");
+    let e = compile_error("trace probe:{BIN}:zz* { }");
+    assert!(e.contains("matches `zz*`"), "{e}");
+    let e = compile_error("trace probe:{BIN}:ktap_add3 x=%rxx { }");
+    assert!(e.contains("unknown register `%rxx`"), "{e}");
+    let e = compile_error("trace probe:{BIN}:ktap_add3 x=+8(%di { }");
+    assert!(e.contains("unclosed '('"), "{e}");
+    let e = compile_error("trace sdt:{BIN}:nosuch { }");
+    assert!(e.contains("no USDT marker `nosuch`") && e.contains("ktap_test:plain"), "{e}");
+    // A stripped copy keeps only exported symbols: ktap_add3 is gone.
+    let stripped = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ktap-probe-target-stripped");
+    let st = Command::new("strip").arg("-o").arg(&stripped).arg(target()).status().expect("strip");
+    assert!(st.success());
+    let e = compile_error(&format!("trace probe:{}:ktap_add3 {{ }}", stripped.display()));
+    assert!(e.contains("no function `ktap_add3`") && e.contains("stripped"), "{e}");
+}
+
+#[test]
+fn pid_option_limits_uprobes_to_one_process() {
+    need_root!();
+    let t = target();
+    let spawn = || Command::new(&t).arg("3").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("target");
+    let (mut a, mut b) = (spawn(), spawn());
+    let script = format!("var n = 0\ntrace probe:{}:ktap_add3 {{ n += 1 }}\ntrace_end {{ print(n) }}", t.display());
+    let mut child = Command::new(KTAP)
+        .args(["-p", &a.id().to_string(), "-e", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ktap");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    out.read_line(&mut banner).expect("banner");
+    assert!(banner.starts_with("Tracing"), "{banner}");
+    for p in [&mut a, &mut b] {
+        p.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
+        assert!(p.wait().expect("wait").success());
+    }
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut run = finish(child, Duration::from_secs(30));
+    out.read_to_string(&mut run.stdout).expect("rest");
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "3\n");
+}
+
+/// The virtual address of `ktap_add3` in a running target.
+fn function_address(pid: u32, binary: &Path) -> u64 {
+    let out = Command::new(KTAP).args(["--list-functions", binary.to_str().expect("utf8"), "ktap_add3"]).output().expect("list");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let off = text.split_whitespace().next().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok()).expect("offset");
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    let canon = std::fs::canonicalize(binary).expect("canonical");
+    for line in maps.lines().filter(|l| l.ends_with(canon.to_str().expect("utf8"))) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (range, map_off) = (f[0], u64::from_str_radix(f[2], 16).expect("offset"));
+        let (start, end) = range.split_once('-').expect("range");
+        let (start, end) = (u64::from_str_radix(start, 16).expect("hex"), u64::from_str_radix(end, 16).expect("hex"));
+        if off >= map_off && off < map_off + (end - start) {
+            return start + off - map_off;
+        }
+    }
+    panic!("ktap_add3 not mapped in {pid}");
+}
+
+fn byte_at(pid: u32, addr: u64) -> u8 {
+    use std::os::unix::fs::FileExt;
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("mem");
+    let mut b = [0u8];
+    mem.read_exact_at(&mut b, addr).expect("read mem");
+    b[0]
+}
+
+/// Ends ktap with `signal` while a uprobe is live in a running process, and
+/// checks that the breakpoint is gone and tracefs holds no probe entry.
+fn nothing_left_after(signal: i32) {
+    // A private copy: probes other tests attach to the shared target would
+    // put breakpoints into this process too.
+    let t = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ktap-probe-target-sig{signal}"));
+    std::fs::copy(target(), &t).expect("copy target");
+    let mut victim = Command::new(&t).args(["1", "loop"]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("target");
+    let pid = victim.id();
+    std::thread::sleep(Duration::from_millis(100));
+    let addr = function_address(pid, &t);
+    let original = byte_at(pid, addr);
+    assert_ne!(original, 0xcc);
+    let script = format!("var n = 0\ntrace probe:{}:ktap_add3 {{ n += 1 }}\ntrace sdt:{}:guarded {{ n += 1 }}", t.display(), t.display());
+    let mut child = Command::new(KTAP)
+        .args(["-e", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ktap");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    out.read_line(&mut banner).expect("banner");
+    assert!(banner.starts_with("Tracing"), "{banner}");
+    assert_eq!(byte_at(pid, addr), 0xcc, "no breakpoint while attached");
+    // SAFETY: signalling our own child by its pid.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let run = finish(child, Duration::from_secs(30));
+    if signal != libc::SIGKILL {
+        assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    }
+    // The kernel drops the probes as the last descriptor closes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while byte_at(pid, addr) == 0xcc && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = byte_at(pid, addr);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert_eq!(after, original, "the breakpoint stayed in the traced process");
+    let events = std::fs::read_to_string(UPROBE_EVENTS).unwrap_or_default();
+    assert!(!events.lines().any(|l| l.contains("ktap-probe-target")), "left in uprobe_events: {events}");
+}
+
+#[test]
+fn nothing_left_after_ctrl_c() {
+    need_root!();
+    nothing_left_after(libc::SIGINT);
+}
+
+#[test]
+fn nothing_left_after_sigterm() {
+    need_root!();
+    nothing_left_after(libc::SIGTERM);
+}
+
+#[test]
+fn nothing_left_after_sigkill() {
+    need_root!();
+    nothing_left_after(libc::SIGKILL);
+}
+
+#[test]
+fn command_is_traced_from_its_first_function() {
+    need_root!();
+    // `main` runs before the target reads its start line: the probe must
+    // already be there when the command execs.
+    let run = run_target("trace probe:{BIN}:main { print(\"main\", arg1) }", 1);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(probe_lines(&run), ["main\t2"]);
+}

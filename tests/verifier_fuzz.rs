@@ -1,0 +1,156 @@
+//! Every program the compiler accepts must pass the kernel verifier. This
+//! generates a few hundred random probe bodies from the kernel-side
+//! language (deterministic seed), compiles each and loads it with `ktap -d`.
+//! A compile error is a generator bug or a compiler bug; a load failure is
+//! a compiler bug. Needs root; says so when skipped.
+
+mod support;
+
+use std::process::Command;
+
+struct Gen {
+    state: u64,
+    locals: Vec<String>,
+    depth: u32,
+}
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn pick(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn expr(&mut self, fields: bool) -> String {
+        self.depth += 1;
+        let leaf = self.depth > 3;
+        let choice = if leaf { self.pick(7) } else { self.pick(14) };
+        let e = match choice {
+            0 => format!("{}", self.pick(1000) as i64 - 10),
+            1 => "pid".into(),
+            2 => "tid".into(),
+            3 => "cpu".into(),
+            4 => "g0".into(),
+            5 if fields => format!("arg{}", 1 + self.pick(3)),
+            5 | 6 => match self.locals.len() {
+                0 => "uid".into(),
+                n => {
+                    let i = self.pick(n);
+                    self.locals[i].clone()
+                }
+            },
+            7 => format!("({} + {})", self.expr(fields), self.expr(fields)),
+            8 => format!("({} - {})", self.expr(fields), self.expr(fields)),
+            9 => format!("({} * {})", self.expr(fields), self.expr(fields)),
+            10 => format!("({} / {})", self.expr(fields), self.expr(fields)),
+            11 => format!("f({}, {})", self.expr(fields), self.expr(fields)),
+            12 => format!("t_int[{}]", self.expr(fields)),
+            _ => "gettimeofday_ms()".into(),
+        };
+        self.depth -= 1;
+        e
+    }
+
+    fn cond(&mut self, fields: bool) -> String {
+        match self.pick(6) {
+            0 => format!("{} == {}", self.expr(fields), self.expr(fields)),
+            1 => format!("{} < {}", self.expr(fields), self.expr(fields)),
+            2 => format!("({}) && ({})", self.cond(fields), self.cond(fields)),
+            3 => format!("!({})", self.cond(fields)),
+            4 => format!("t_int[{}] == nil", self.expr(fields)),
+            _ => "execname == \"bash\"".into(),
+        }
+    }
+
+    fn stmt(&mut self, fields: bool, depth: u32, out: &mut String) {
+        let pad = "    ".repeat(depth as usize + 1);
+        let choice = if depth >= 2 { self.pick(7) } else { self.pick(10) };
+        match choice {
+            0 => out.push_str(&format!("{pad}g0 += {}\n", self.expr(fields))),
+            1 => out.push_str(&format!("{pad}t_int[{}] += {}\n", self.expr(fields), self.expr(fields))),
+            2 => out.push_str(&format!("{pad}t_comm[execname] += 1\n")),
+            3 => {
+                let name = format!("l{}", self.locals.len());
+                out.push_str(&format!("{pad}var {name} = {}\n", self.expr(fields)));
+                self.locals.push(name);
+            }
+            4 => out.push_str(&format!("{pad}printf(\"%d %s %d\\n\", {}, execname, {})\n", self.expr(fields), self.expr(fields))),
+            5 => out.push_str(&format!("{pad}print({}, probename)\n", self.expr(fields))),
+            6 => out.push_str(&format!("{pad}t_int[{}] = nil\n", self.expr(fields))),
+            7 => {
+                out.push_str(&format!("{pad}if ({}) {{\n", self.cond(fields)));
+                let saved = self.locals.len();
+                self.stmt(fields, depth + 1, out);
+                self.locals.truncate(saved);
+                out.push_str(&format!("{pad}}} else {{\n"));
+                self.stmt(fields, depth + 1, out);
+                self.locals.truncate(saved);
+                out.push_str(&format!("{pad}}}\n"));
+            }
+            8 => {
+                let n = 1 + self.pick(40);
+                out.push_str(&format!("{pad}for (i = 1, {n}) {{\n"));
+                let saved = self.locals.len();
+                self.locals.push("i".into());
+                self.stmt(fields, depth + 1, out);
+                self.locals.truncate(saved);
+                out.push_str(&format!("{pad}}}\n"));
+            }
+            _ => out.push_str(&format!("{pad}t_str[user_string(arg2)] += 1\n")),
+        }
+    }
+
+    fn script(&mut self) -> String {
+        self.locals.clear();
+        let mut s = String::from(
+            "var g0 = 0\nvar t_int = {}\nvar t_comm = {}\nvar t_str = {}\n\
+             function f(a, b) { if (a > b) { return a - b } return b * 2 }\n",
+        );
+        let events = ["syscalls:sys_enter_write", "syscalls:sys_enter_openat", "syscalls:sys_enter_getppid", "sched:sched_switch"];
+        let event = events[self.pick(events.len())];
+        // Only write/openat have arg1..arg3 to read.
+        let fields = event.ends_with("write") || event.ends_with("openat");
+        s.push_str(&format!("trace {event} {{\n"));
+        let n = 1 + self.pick(6);
+        for _ in 0..n {
+            let mut st = String::new();
+            self.stmt(fields, 0, &mut st);
+            if !fields && st.contains("user_string(arg2)") {
+                continue;
+            }
+            s.push_str(&st);
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+#[test]
+fn random_probe_bodies_pass_the_verifier() {
+    if !support::is_root() {
+        eprintln!("skipped: loading BPF needs root");
+        return;
+    }
+    // KTAP_FUZZ_SEED / KTAP_FUZZ_SCRIPTS explore beyond the fixed run.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let seed = env("KTAP_FUZZ_SEED").unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
+    let scripts = env("KTAP_FUZZ_SCRIPTS").unwrap_or(300) as usize;
+    let mut g = Gen { state: seed, locals: Vec::new(), depth: 0 };
+    let mut failures = Vec::new();
+    for _ in 0..scripts {
+        let script = g.script();
+        let out = Command::new(env!("CARGO_BIN_EXE_ktap")).args(["-d", "-e", &script]).output().expect("run ktap");
+        if !out.status.success() {
+            failures.push(format!("--- script:\n{script}--- stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+            if failures.len() >= 3 {
+                break;
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of {scripts} scripts failed:\n{}", failures.len(), failures.join("\n"));
+}
