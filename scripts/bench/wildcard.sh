@@ -5,7 +5,10 @@
 #            trace_end { print_hist(s, 5) }'
 # measures start -> attached ("Tracing..." read), exit -> results printed
 # (the tick fires 1 s after the banner), and results -> process exit
-# (teardown). The same script without the tick, stopped by SIGINT 1 s after
+# (teardown). When ktap hands the slow detaches to a background child
+# ("N tracepoints are being detached in the background (pid P)"), the time
+# until that child is gone is measured too: the kernel is busy (and holds
+# its tracepoint lock) until then. The same script without the tick, stopped by SIGINT 1 s after
 # attach, gives SIGINT -> results. bpftrace's equivalent
 #   BEGIN { printf("attached\n") } tracepoint:SPEC { @[probe] = count(); }
 #   interval:s:1 { exit(); }
@@ -29,11 +32,21 @@ for spec in $SPECS; do
     record "${k}_events" "$(echo "$ir" | grep '^probe' | grep -o '\(tracepoint\|raw_tp\|syscall\) [a-z_0-9]*' | wc -l)"
 done
 
+# bg_detach KEY: if ktap detached in the background, waits for that child
+# and records KEY (ms from ktap's exit until the child was gone).
+bg_detach() {
+    local bg
+    bg=$(sed -n 's/.*detached in the background (pid \([0-9]*\)).*/\1/p' "$TMP/wc.err" | head -1)
+    [ -n "$bg" ] && record "$1" "$(wait_gone "$bg")"
+}
+
+REP=$TMP/wildcard.rep
 for r in $(seq 1 "$REPS"); do
     for spec in $SPECS; do
         k=$(key "$spec")
-        wait_quiet
-        line=$("$BENCHRUN" -m Tracing -k 150000 -O "$TMP/wc.out" -E "$TMP/wc.err" -- "$KTAP" -e "var s = {} trace $spec { s[probename] += 1 } tick-1s { exit() } trace_end { print_hist(s, 5) }")
+        SAMPLE_LABEL=$k sample "$REP" "$BENCHRUN" -m Tracing -k 150000 -O "$TMP/wc.out" -E "$TMP/wc.err" -- "$KTAP" -e "var s = {} trace $spec { s[probename] += 1 } tick-1s { exit() } trace_end { print_hist(s, 5) }"
+        line=$(cat "$REP")
+        bg_detach "${k}_bg"
         if [ "$(kv status "$line")" != 0 ] || ! grep -q Distribution "$TMP/wc.out"; then
             echo "ktap failed on $spec: $line" >&2; cat "$TMP/wc.err" >&2
         fi
@@ -43,7 +56,9 @@ for r in $(seq 1 "$REPS"); do
         record "${k}_total" "$(kv exit "$line")"
         record "${k}_rss" "$(kv rss_kb "$line")"
 
-        line=$("$BENCHRUN" -m Tracing -i 1000 -k 150000 -O "$TMP/wc.out" -E "$TMP/wc.err" -- "$KTAP" -e "var s = {} trace $spec { s[probename] += 1 } trace_end { print_hist(s, 5) }")
+        SAMPLE_LABEL=$k sample "$REP" "$BENCHRUN" -m Tracing -i 1000 -k 150000 -O "$TMP/wc.out" -E "$TMP/wc.err" -- "$KTAP" -e "var s = {} trace $spec { s[probename] += 1 } trace_end { print_hist(s, 5) }"
+        line=$(cat "$REP")
+        bg_detach "${k}_int_bg"
         grep -q Distribution "$TMP/wc.out" || { echo "ktap (SIGINT) failed on $spec: $line" >&2; cat "$TMP/wc.err" >&2; }
         record "${k}_int_results" "$(calc "$(kv first_after "$line") - $(kv sigint "$line")")"
         record "${k}_int_teardown" "$(calc "$(kv exit "$line") - $(kv last_out "$line")")"
@@ -54,9 +69,9 @@ if have_bpftrace; then
     for r in $(seq 1 "$BT_REPS"); do
         for spec in $SPECS; do
             k=$(key "$spec")
-            wait_quiet
             # syscalls:* needs 720 programs and probes, over bpftrace's default limits (512).
-            line=$(BPFTRACE_MAX_BPF_PROGS=2000 BPFTRACE_MAX_PROBES=2000 "$BENCHRUN" -m attached -k 150000 -O "$TMP/bt.out" -E "$TMP/bt.err" -- "$BPFTRACE" -e "BEGIN { printf(\"attached\\n\"); } tracepoint:$spec { @[probe] = count(); } interval:s:1 { exit(); }")
+            BPFTRACE_MAX_BPF_PROGS=2000 BPFTRACE_MAX_PROBES=2000 SAMPLE_LABEL=bt_$k sample "$REP" "$BENCHRUN" -m attached -k 150000 -O "$TMP/bt.out" -E "$TMP/bt.err" -- "$BPFTRACE" -e "BEGIN { printf(\"attached\\n\"); } tracepoint:$spec { @[probe] = count(); } interval:s:1 { exit(); }"
+            line=$(cat "$REP")
             if [ "$(kv killed "$line")" != 0 ]; then
                 record "bt_${k}_killed" 1
             elif [ "$(kv attached "$line")" = -1.0 ]; then
@@ -89,9 +104,13 @@ for spec in $SPECS; do
         esac
         printf "%-22s %-26s %16s %16s %9s\n" "$spec" "$label" "$(cell "${k}_$what")" "$(cell "bt_${k}_$what")" "$(ratio "$(med "${k}_$what")" "$(med "bt_${k}_$what")")"
     done
+    [ "$(count "${k}_bg")" -gt 0 ] && printf "%-22s %-26s %16s\n" "$spec" "+ background detach" "$(cell "${k}_bg")"
     printf "%-22s %-26s %16s\n" "$spec" "SIGINT -> results" "$(cell "${k}_int_results")"
     printf "%-22s %-26s %16s\n" "$spec" "SIGINT: results -> exit" "$(cell "${k}_int_teardown")"
+    [ "$(count "${k}_int_bg")" -gt 0 ] && printf "%-22s %-26s %16s\n" "$spec" "SIGINT: + background detach" "$(cell "${k}_int_bg")"
     printf "%-22s %-26s %16s\n" "$spec" "peak RSS KiB" "$(cell "${k}_rss")"
+    [ "$(count "noisy_$k")" -gt 0 ] && echo "#   $spec: $(count "noisy_$k") ktap samples kept although another process held BPF programs"
+    [ "$(count "noisy_bt_$k")" -gt 0 ] && echo "#   $spec: $(count "noisy_bt_$k") bpftrace samples kept although another process held BPF programs"
     echo "#   $spec: ktap attaches $(med "${k}_events") events, $(med "${k}_classic") of them as classic tracepoints (perf-event links); bpftrace: $(med "bt_${k}_probes") probes$bt_note"
 done
 echo "# raw values: $RESULTS"
