@@ -168,6 +168,6 @@ ratio() {
 
 machine_line() {
     local commit
-    commit=$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null)
+    commit=$(cd "$REPO" && echo "$(git rev-parse --short HEAD 2>/dev/null) (main $(git rev-parse --short main 2>/dev/null))")
     echo "# $(date -u +%Y-%m-%dT%H:%MZ); nproc $(nproc); kernel $(uname -r); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); ktap ${commit:-?}; bpftrace $($BPFTRACE --version 2>/dev/null | awk '{print $2}'); load $(cut -d' ' -f1-3 /proc/loadavg)"
 }

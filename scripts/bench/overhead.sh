@@ -14,7 +14,7 @@
 # Each repetition runs every configuration once, interleaved; the cost a
 # tracer adds is its ns/call minus the untraced ns/call of the same
 # repetition. Lost printf events = BENCH_N minus the output lines carrying
-# the storm's pid. Tracers are pinned to CPU $TRACER_CPU (BENCH_TRACER_CPU),
+# the storm's pid. BENCH_CONFIGS="none printf ..." runs only some. Tracers are pinned to CPU $TRACER_CPU (BENCH_TRACER_CPU),
 # the storm to CPU $STORM_CPU, so the consumer does not preempt the storm.
 # Prints median (min) over BENCH_REPS repetitions.
 source "$(dirname "$0")/lib.sh"
@@ -101,6 +101,9 @@ run_config() {
 
 configs="none $KTAP_CONFIGS"
 have_bpftrace && configs="$configs $BT_CONFIGS"
+# BENCH_CONFIGS: run only these (e.g. "none printf"); "none" is needed for
+# the added cost.
+configs=${BENCH_CONFIGS:-$configs}
 MAIN_RESULTS=$RESULTS
 for r in $(seq 1 "$REPS"); do
     for c in $configs; do
