@@ -377,6 +377,13 @@ pub fn run(
         }
     }
 
+    // Uprobe programs with many attach points use uprobe.multi links.
+    for mut prog in open.progs_mut() {
+        if compiled.programs.iter().any(|info| prog.name() == info.name.as_str() && super::uprobe::wants_multi(info)) {
+            prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
+        }
+    }
+
     let obj = match open.load() {
         Ok(obj) => obj,
         Err(e) => return Err(load_error(compiled, e)),
@@ -501,8 +508,10 @@ pub fn run(
                     }
                 }
             }
-            ir::ProgKind::Uprobe => super::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, &mut links, &mut skipped)?,
-            ir::ProgKind::Kprobe => super::kprobe::attach(&prog, module, info.probe, &info.attach, &mut links, &mut skipped)?,
+            ir::ProgKind::Uprobe => {
+                slow_links += super::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, stop, &mut links, &mut skipped)?;
+            }
+            ir::ProgKind::Kprobe => super::kprobe::attach(&prog, module, info.probe, &info.attach, stop, &mut links, &mut skipped)?,
             ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
                 let tp = if info.kind == ir::ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
                 let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
@@ -510,6 +519,9 @@ pub fn run(
             }
             ir::ProgKind::Tracepoint | ir::ProgKind::RawTracepoint => {
                 for &i in &info.attach {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let cookie = module.probe_name_id(info.probe, i);
                     let result = match &probe.attach[i] {
                         ir::Attach::Tracepoint { system, event } => {
@@ -532,6 +544,17 @@ pub fn run(
                     }
                 }
             }
+        }
+        // Ctrl-C while attaching (a big glob can take a while): undo and go.
+        if stop.load(Ordering::Relaxed) {
+            eprintln!("ktap: interrupted while attaching: detaching what was attached; nothing was traced");
+            if let Some(layout) = module.stop_flag.map(|g| &compiled.globals[g.index()]) {
+                if let Some(view) = global_view(layout) {
+                    view.write_u64(layout.offset, 1);
+                }
+            }
+            teardown(links, slow_links);
+            return Ok(Outcome::Interrupted);
         }
     }
     if !skipped.is_empty() {
@@ -715,12 +738,12 @@ pub fn run(
     Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })
 }
 
-/// From how many classic tracepoint links detaching moves to the
-/// background.
+/// From how many slow links (classic tracepoints, perf-event uprobes)
+/// detaching moves to the background.
 const BACKGROUND_TEARDOWN_FROM: usize = 32;
 
-/// Detaches everything. Closing a classic tracepoint link waits for an RCU
-/// grace period under a kernel-wide lock, one after another (tens of ms
+/// Detaches everything. Closing a classic tracepoint or perf-event uprobe
+/// link waits for an RCU grace period, one after another (tens of ms
 /// each), so with many of them a forked child holds the last references
 /// and closes them while ktap itself exits at once. The programs already
 /// deliver nothing (the stop flag is set).
@@ -747,7 +770,7 @@ fn teardown(links: Vec<Link>, slow_links: usize) {
         }
     }
     if pid > 0 {
-        eprintln!("ktap: {slow_links} tracepoints are being detached in the background (pid {pid})");
+        eprintln!("ktap: {slow_links} probes are being detached in the background (pid {pid})");
         // Our references go with the process; the child's are the last.
         std::mem::forget(links);
     } else {
