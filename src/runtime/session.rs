@@ -753,8 +753,14 @@ fn teardown(links: Vec<Link>, slow_links: usize) {
         return;
     }
     let _ = std::io::stdout().flush();
+    // The child closes its references after ours are gone (it waits for
+    // end of file on a pipe whose write end only ktap holds), so the last
+    // close, the slow one, is the child's whatever the scheduling.
+    let mut pipe = [-1; 2];
+    // SAFETY: `pipe` is a valid array for pipe2 to fill.
+    let piped = unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } == 0;
     // SAFETY: the child only calls async-signal-safe functions (setsid,
-    // open, dup2, _exit) before exiting.
+    // open, dup2, close, read, _exit) before exiting.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {
@@ -765,9 +771,23 @@ fn teardown(links: Vec<Link>, slow_links: usize) {
                     libc::dup2(null, fd);
                 }
             }
+            if piped {
+                libc::close(pipe[1]);
+                let mut byte = 0u8;
+                loop {
+                    let n = libc::read(pipe[0], (&mut byte as *mut u8).cast(), 1);
+                    if n == 0 || (n < 0 && *libc::__errno_location() != libc::EINTR) {
+                        break;
+                    }
+                }
+            }
             // Exiting closes every descriptor: the slow detach happens here.
             libc::_exit(0);
         }
+    }
+    if piped {
+        // SAFETY: our read end; the write end stays open until we exit.
+        unsafe { libc::close(pipe[0]) };
     }
     if pid > 0 {
         eprintln!("ktap: {slow_links} probes are being detached in the background (pid {pid})");

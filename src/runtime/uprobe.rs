@@ -1,10 +1,9 @@
 //! Attaches uprobe programs (function entries, returns, file offsets and
-//! USDT markers with their semaphores). A program with several attach
-//! points uses uprobe.multi links when the kernel has them: one link per
-//! binary and direction, a BPF cookie per offset naming the function, so a
-//! glob over thousands of functions attaches and detaches in one call.
-//! Otherwise (one point, or an older kernel) one perf-event uprobe per
-//! point. Either way the kernel removes the probes when their descriptors
+//! USDT markers with their semaphores) through uprobe.multi links when the
+//! kernel has them: one link per binary and direction, a BPF cookie per
+//! offset naming the function, so a glob over thousands of functions
+//! attaches and detaches in one call. On older kernels, one perf-event
+//! uprobe per point. Either way the kernel removes the probes when their descriptors
 //! close, so nothing outlives ktap, even when it is killed. Never writes
 //! uprobe_events.
 
@@ -83,10 +82,14 @@ fn probe_multi() -> bool {
     supported
 }
 
-/// Whether `info`'s program is loaded for uprobe.multi links: a uprobe
-/// program with more than one attach point, on a kernel that has them.
+/// Whether `info`'s program is loaded for uprobe.multi links: any uprobe
+/// program on a kernel that has them (libbpf does the same for USDT), so
+/// one mechanism serves one function and thousands alike, unless
+/// `KTAP_NO_UPROBE_MULTI` is set (to test or time the fallback).
 pub fn wants_multi(info: &ProgramInfo) -> bool {
-    info.kind == ProgKind::Uprobe && info.attach.len() > 1 && multi_supported()
+    info.kind == ProgKind::Uprobe
+        && std::env::var_os("KTAP_NO_UPROBE_MULTI").is_none()
+        && multi_supported()
 }
 
 /// Attaches a uprobe program at each of its probe's attach points; `pid`
@@ -111,7 +114,8 @@ pub fn attach(
     } else {
         if points.len() > 1 {
             eprintln!(
-                "ktap: note: this kernel has no uprobe.multi links; attaching {} uprobes one at a time (slow to attach and to detach)",
+                "ktap: note: {}; attaching {} uprobes one at a time (slow to attach and to detach)",
+                if multi_supported() { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" },
                 points.len()
             );
         }
