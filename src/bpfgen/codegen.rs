@@ -396,10 +396,15 @@ impl Gen<'_> {
             StmtKind::MapAdd { map, key, value } => self.map_add(*map, key, value, s.span),
             StmtKind::MapStore { map, key, value } => {
                 let k = self.key_slot(key);
-                let r = self.expr(value, 0);
-                let v = self.slot();
+                let v = if matches!(value.ty, Ty::Comm | Ty::Str) {
+                    self.string_slot_sized(value, self.m.map(*map).value_size)
+                } else {
+                    let r = self.expr(value, 0);
+                    let v = self.slot();
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
+                    v
+                };
                 self.asm.span = s.span;
-                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
                 self.map_update(*map, k, v, BPF_ANY);
                 let done = self.asm.label();
                 self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), done);
@@ -458,42 +463,59 @@ impl Gen<'_> {
     /// Writes a string value (`Comm` or `Str`) into fresh, zero-padded
     /// stack memory and returns its offset.
     fn string_slot(&mut self, value: &Expr) -> i16 {
-        let words = value.ty.size() / 8;
+        self.string_slot_sized(value, value.ty.size())
+    }
+
+    /// Writes a string value into `size` fresh stack bytes, zero padded
+    /// (the bytes after the NUL are part of a key or a table value).
+    fn string_slot_sized(&mut self, value: &Expr, size: u32) -> i16 {
+        let words = size.div_ceil(8);
         let mut at = 0;
         for _ in 0..words {
             at = self.slot();
         }
         self.asm.span = value.span.or(self.asm.span);
-        match &value.kind {
-            ExprKind::ReadStr { ptr, user } => {
-                let p = self.expr(ptr, 0);
+        if value.ty == Ty::Comm && size == Ty::Comm.size() {
+            // strscpy_pad fills all 16 bytes.
+            self.comm_into_stack(at);
+            return at;
+        }
+        // Where the string comes from, evaluated before the zeroing.
+        let src = match &value.kind {
+            ExprKind::ReadStr { ptr, user } => Some((self.expr(ptr, 0), *user)),
+            _ if value.ty == Ty::Comm => None,
+            // A string-valued table element: its address, 0 if missing.
+            _ => Some((self.expr(value, 0), false)),
+        };
+        self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+        for w in 0..words as i16 {
+            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
+        }
+        match src {
+            Some((p, user)) => {
                 self.asm.emit(Insn::mov64_reg(Reg::R3, p));
-                // Zero first: the bytes after the NUL are part of the key.
-                self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
-                for w in 0..words as i16 {
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
-                }
                 self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
-                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size() as i32));
-                self.asm.emit(Insn::call_helper(if *user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size().min(size) as i32));
+                self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
             }
-            _ => {
-                // The command name (strscpy_pad fills all 16 bytes).
-                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
-                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
-                self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
-                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-            }
+            None => self.comm_into_stack(at),
         }
         at
+    }
+
+    fn comm_into_stack(&mut self, at: i16) {
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
+        self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
     }
 
     /// Evaluates a key into fresh stack memory and returns its offset.
     fn key_slot(&mut self, key: &Expr) -> i16 {
         match key.ty {
             Ty::Comm | Ty::Str => self.string_slot(key),
-            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::MemStr(_) => {
+            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
                 let r = self.expr(key, 0);
                 let at = self.slot();
                 self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
@@ -626,7 +648,8 @@ impl Gen<'_> {
                     self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                 }
                 (Ty::Str, Some(slot)) => {
-                    let ExprKind::ReadStr { user, .. } = arg.kind else { continue };
+                    // From user or kernel memory, or from a table value.
+                    let user = matches!(arg.kind, ExprKind::ReadStr { user: true, .. });
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Str.size() as i32));
@@ -639,8 +662,7 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
                     self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
                 }
-                (Ty::MemStr(space), Some(slot)) => self.copy_string(space, *slot, off, ir::MEM_STR_BYTES),
-                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str | Ty::MemStr(_), None) => {}
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
             }
         }
         // Records don't wake the reader, which drains on a short timer: one
@@ -796,6 +818,9 @@ impl Gen<'_> {
                 self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
                 if has {
                     self.asm.emit(Insn::mov64_imm(dst, 1));
+                } else if e.ty == Ty::Str {
+                    // A string value is used where it lies.
+                    self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 } else {
                     self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R0, 0));
                 }

@@ -100,14 +100,7 @@ pub enum Ty {
     /// `argstr`: which event fired, then this many bytes of its record,
     /// rendered in userspace with the event's format.
     ArgStr { start: u32, len: u32 },
-    /// A NUL-terminated string read from probed memory straight into a
-    /// record ([`MEM_STR_BYTES`] bytes): the value is its address until
-    /// then. Only print/printf arguments have this type.
-    MemStr(AddrSpace),
 }
-
-/// Bytes a fetched `:string` argument takes in a record, NUL included.
-pub const MEM_STR_BYTES: u32 = 64;
 
 /// Bytes a kernel string holds, NUL included (bpftrace's default too).
 pub const STR_LEN: u32 = 64;
@@ -144,7 +137,6 @@ impl Ty {
             Ty::Comm => 16,
             Ty::Str => STR_LEN,
             Ty::ArgStr { len, .. } => 8 + len,
-            Ty::MemStr(_) => MEM_STR_BYTES,
         }
     }
 }

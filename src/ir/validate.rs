@@ -77,20 +77,23 @@ impl Validator<'_> {
                     if *ty != arg.ty {
                         return Err(self.err("record field type differs from its site"));
                     }
-                    if matches!(ty, Ty::MemStr(_)) {
-                        // A string's value is its address: an integer fetch.
-                        if !matches!(arg.kind, ExprKind::Fetch(_)) {
-                            return Err(self.err("a memory string that is not a fetch"));
-                        }
-                    }
                     self.expr(arg)?;
                 }
                 Ok(())
             }
             StmtKind::Return => Ok(()),
-            StmtKind::MapAdd { map, key, value } | StmtKind::MapStore { map, key, value } => {
+            StmtKind::MapAdd { map, key, value } => {
                 self.table_key(*map, key)?;
                 self.int_expr(value)
+            }
+            StmtKind::MapStore { map, key, value } => {
+                self.table_key(*map, key)?;
+                let holds = self.m.maps[map.index()].table.as_ref().map_or(Ty::Int, |t| t.value);
+                match holds {
+                    Ty::Str if matches!(value.ty, Ty::Str | Ty::Comm) => self.expr(value),
+                    Ty::Int => self.int_expr(value),
+                    _ => Err(self.err("value of the wrong type for its table")),
+                }
             }
             StmtKind::MapDelete { map, key } => self.table_key(*map, key),
             StmtKind::LocalSet { local, value } => {

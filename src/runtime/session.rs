@@ -185,7 +185,7 @@ impl Decoder<'_> {
         let int = |b: &[u8]| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
         match ty {
             Ty::Int => Value::Int(int(bytes) as i64),
-            Ty::Comm | Ty::Str | Ty::MemStr(_) => {
+            Ty::Comm | Ty::Str => {
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 Value::str(&bytes[..end])
             }

@@ -1,7 +1,8 @@
 //! Code generation for k/uprobe fetch arguments: registers are loads at a
 //! fixed offset from the unmodified `struct pt_regs *` context (r6), memory
-//! reads go through `bpf_probe_read_user`/`_kernel` into a stack slot, and
-//! fetched strings are copied straight into ring-buffer records. No IO.
+//! reads go through `bpf_probe_read_user`/`_kernel` into a stack slot.
+//! Fetched strings are `ReadStr` of the fetched address, copied where they
+//! go like any kernel string. No IO.
 
 use super::{helper, Gen};
 use crate::bpfgen::insn::{AluOp, Insn, Reg, Size};
@@ -10,8 +11,6 @@ use crate::ir::{AddrSpace, Fetch, FetchLoc};
 /// bpf_get_func_ip (include/uapi/linux/bpf.h).
 const GET_FUNC_IP: i32 = 173;
 const PROBE_READ_USER: i32 = 112;
-const PROBE_READ_USER_STR: i32 = 114;
-const PROBE_READ_KERNEL_STR: i32 = 115;
 
 fn size_of(bytes: u8) -> Size {
     match bytes {
@@ -81,19 +80,5 @@ impl Gen<'_> {
                 self.asm.emit(Insn::alu64_reg(AluOp::Add, r, Reg::R2));
             }
         }
-    }
-
-    /// Copies the NUL-terminated string whose address is in stack slot
-    /// `addr` into the record at `r9 + off`, `len` bytes at most.
-    pub(super) fn copy_string(&mut self, space: AddrSpace, addr: i16, off: i16, len: u32) {
-        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
-        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, addr));
-        let read = match space {
-            AddrSpace::User => PROBE_READ_USER_STR,
-            AddrSpace::Kernel => PROBE_READ_KERNEL_STR,
-        };
-        self.asm.emit(Insn::call_helper(read));
     }
 }

@@ -45,6 +45,8 @@ pub struct SdtMarkers {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Slot {
     Value { fetch: ir::Fetch, ty: Ty },
+    /// `name=ADDR:string`: the string at the fetched address.
+    String { addr: ir::Fetch, space: AddrSpace },
     Unavailable(String),
 }
 
@@ -356,6 +358,10 @@ impl Lowerer<'_> {
     fn slot_expr(&mut self, slot: &Slot, span: Span) -> Option<Expr> {
         match slot {
             Slot::Value { fetch, ty } => Some(Expr { kind: ExprKind::Fetch(fetch.clone()), ty: *ty, span: Some(span) }),
+            Slot::String { addr, space } => {
+                let ptr = Expr { kind: ExprKind::Fetch(addr.clone()), ty: Ty::Int, span: Some(span) };
+                Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: *space == AddrSpace::User }, ty: Ty::Str, span: Some(span) })
+            }
             Slot::Unavailable(why) => {
                 self.diags.push(Diagnostic::error(span, format!("this argument cannot be read: {why}")).with_label("not supported yet"));
                 None
@@ -393,7 +399,7 @@ fn convert(
                 FetchLoc::Mem { base, offset, .. } => FetchLoc::Offset { base, offset },
                 other => other,
             };
-            Slot::Value { fetch: ir::Fetch { loc: addr, bytes: 8, signed: false }, ty: Ty::MemStr(space) }
+            Slot::String { addr: ir::Fetch { loc: addr, bytes: 8, signed: false }, space }
         }
     })
 }
@@ -435,8 +441,8 @@ mod tests {
     fn string_of_a_deref_reads_at_the_address() {
         let f = fetch::parse_fetch("+8(%di)", 0).expect("parses");
         let slot = convert(&f, FetchType::String, AddrSpace::User, false, &|_| None).expect("converts");
-        let Slot::Value { fetch, ty } = slot else { panic!() };
-        assert_eq!(ty, Ty::MemStr(AddrSpace::User));
+        let Slot::String { addr: fetch, space } = slot else { panic!() };
+        assert_eq!(space, AddrSpace::User);
         assert_eq!(fetch.loc, FetchLoc::Offset { base: Box::new(FetchLoc::Reg(RegOffset::DI)), offset: 8 });
         let f = fetch::parse_fetch("+4($stack):u32", 0);
         assert!(f.is_err(), "the type is split off by the parser");

@@ -1,0 +1,253 @@
+//! Lowering of event blocks: `trace`, `profile-N` and `kdebug.tracepoint`, the
+//! cheapest attach mechanism for each event, and the prologue every probe
+//! runs first. Pure: what it knows of the kernel comes via `EventSource`.
+
+use super::*;
+
+impl Lowerer<'_> {
+    pub(super) fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
+        if specs.iter().any(|s| !matches!(s.kind, ast::EventKind::Tracepoint { .. })) {
+            return self.dyn_trace(span, specs, filter, body);
+        }
+        let mut found_events: Vec<(String, String)> = Vec::new();
+        let mut formats: Vec<Vec<EventField>> = Vec::new();
+        for spec in specs {
+            match &spec.kind {
+                ast::EventKind::Tracepoint { system, event } => {
+                    match self.events.tracepoints(&system.text, &event.text) {
+                        Ok(found) if found.is_empty() => {
+                            let mut d = Diagnostic::error(
+                                spec.span,
+                                format!("unknown event `{}:{}`", system.text, event.text),
+                            )
+                            .with_label("no such tracepoint");
+                            let similar = self.events.similar(&system.text, &event.text);
+                            if !similar.is_empty() {
+                                d = d.with_note(format!("did you mean {}?", similar.join(", ")));
+                            }
+                            self.diags.push(d);
+                        }
+                        Ok(found) => {
+                            for (system, event) in found {
+                                match self.events.format(&system, &event) {
+                                    Ok(f) => formats.push(f),
+                                    Err(e) => self.error(spec.span, format!("cannot read the format of {system}:{event}: {e}")),
+                                }
+                                found_events.push((system, event));
+                            }
+                        }
+                        Err(e) => self.error(spec.span, e),
+                    }
+                }
+                // Routed to dyn_trace above.
+                ast::EventKind::Probe { .. } | ast::EventKind::Sdt { .. } => {}
+            }
+        }
+        let argstr_window = argstr_window(&formats);
+        let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
+        let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
+        let mut ctx = ProbeCtx::new(own, argstr_window, syscalls);
+        let mut stmts = self.prologue();
+        let prologue_len = stmts.len();
+        let sites_before = self.m.sites.len();
+        let mut inner = Vec::new();
+        self.block(&mut ctx, body, &mut inner);
+        match filter {
+            Some(f) => {
+                ctx.in_filter = true;
+                let cond = self.int_expr(&mut ctx, f);
+                ctx.in_filter = false;
+                if let Some(cond) = cond {
+                    stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
+                }
+            }
+            None => stmts.extend(inner),
+        }
+        if self.m.sites.len() > sites_before {
+            // A probe that prints must not see the tracer's own writes, or
+            // each line it prints would make another event.
+            stmts.insert(prologue_len, self.skip_self());
+        }
+        if found_events.is_empty() {
+            return;
+        }
+        let probe = self.m.probes.len();
+        // Riding raw_syscalls runs the filter on every syscall of the
+        // system: worth it only when many syscall events are traced.
+        let syscall_events = found_events.iter().filter(|(s, _)| s == "syscalls").count();
+        let ride = syscall_events >= RIDE_RAW_SYSCALLS_FROM;
+        let attach: Vec<Attach> = found_events
+            .into_iter()
+            .map(|(system, event)| self.attach_point(system, event, ctx.uses_fields.get(), ride))
+            .collect();
+        for kind in [ir::ProgKind::SysEnter, ir::ProgKind::SysExit] {
+            if attach.iter().any(|a| a.kind() == kind) {
+                self.m.maps.push(ir::Map {
+                    name: format!("ktap_sys_{probe}_{}", if kind == ir::ProgKind::SysEnter { "enter" } else { "exit" }),
+                    kind: ir::MapKind::Array,
+                    key_size: 4,
+                    value_size: 8,
+                    max_entries: SYSCALL_FILTER_ENTRIES,
+                    table: None,
+                    syscall_filter: Some((probe, kind)),
+                });
+            }
+        }
+        let formats = formats.into_iter().map(|f| f.into_iter().filter(|f| !f.common).collect()).collect();
+        self.m.probes.push(ir::Probe { attach, formats, locals: ctx.locals, body: stmts, span });
+    }
+
+    /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
+    /// `"sched:sched_switch"`): a probe registered by a call.
+    pub(super) fn kdebug(&mut self, span: Span, callee: &ast::Expr, args: &[ast::Expr]) {
+        let ast::ExprKind::Field { name, .. } = &callee.kind else { return };
+        if name.name != "tracepoint" {
+            self.unsupported(callee.span, &format!("kdebug.{}", name.name));
+            return;
+        }
+        let (Some(ast::Expr { kind: ast::ExprKind::Str(event), span: event_span }), Some(ast::Expr { kind: ast::ExprKind::Function(func), .. }), 2) =
+            (args.first(), args.get(1), args.len())
+        else {
+            self.error(span, "kdebug.tracepoint takes an event name and a function: kdebug.tracepoint(\"sched_switch\", function () { ... })");
+            return;
+        };
+        if !func.params.is_empty() {
+            self.error(func.span, "the probe function takes no parameters");
+        }
+        let text = String::from_utf8_lossy(event).into_owned();
+        let (system, event) = match text.split_once(':') {
+            Some((s, e)) => (s.to_string(), e.to_string()),
+            None => ("*".to_string(), text.clone()),
+        };
+        // The span of the text inside the quotes.
+        let inner = ast::Span { start: event_span.start + 1, end: event_span.end.saturating_sub(1).max(event_span.start + 1) };
+        let spec = ast::EventSpec {
+            kind: ast::EventKind::Tracepoint { system: ast::Word { text: system, span: inner }, event: ast::Word { text: event, span: inner } },
+            fetch_args: Vec::new(),
+            span: inner,
+        };
+        self.trace(span, &[spec], None, &func.body);
+    }
+
+    /// `profile-N { }`: a perf cpu-clock event on every CPU.
+    pub(super) fn profile(&mut self, span: Span, period: &ast::Period, body: &ast::Block) {
+        if period.nanos == 0 {
+            return; // The parser reported the bad period.
+        }
+        let mut ctx = ProbeCtx::new(Vec::new(), None, (0, 1));
+        let mut stmts = self.prologue();
+        self.block(&mut ctx, body, &mut stmts);
+        let name = format!("profile-{}", period_text(period.nanos));
+        self.m.probes.push(ir::Probe {
+            attach: vec![Attach::Profile { period_ns: period.nanos, name }],
+            formats: vec![Vec::new()],
+            locals: ctx.locals,
+            body: stmts,
+            span,
+        });
+    }
+
+    /// The cheapest way to attach to an event that still gives the body
+    /// what it reads.
+    pub(super) fn attach_point(&self, system: String, event: String, uses_fields: bool, ride_syscalls: bool) -> Attach {
+        if uses_fields {
+            return Attach::Tracepoint { system, event };
+        }
+        if system == "syscalls" {
+            if !ride_syscalls {
+                return Attach::Tracepoint { system, event };
+            }
+            let (name, exit) = match (event.strip_prefix("sys_enter_"), event.strip_prefix("sys_exit_")) {
+                (Some(n), _) => (n, false),
+                (_, Some(n)) => (n, true),
+                _ => return Attach::Tracepoint { system, event },
+            };
+            return match self.events.syscall_nr(name) {
+                Some(nr) if nr < SYSCALL_FILTER_ENTRIES => Attach::Syscall { nr, exit, event },
+                _ => Attach::Tracepoint { system, event },
+            };
+        }
+        if system == "ftrace" {
+            return Attach::Tracepoint { system, event };
+        }
+        Attach::RawTracepoint { system, event }
+    }
+
+    /// What every probe checks first: the stop flag, then -p and -C.
+    /// `if (pid == ktap's pid) return`.
+    pub(super) fn skip_self(&self) -> Stmt {
+        let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+        let cond = match self.m.self_pid {
+            Some(g) => binary(ir::BinOp::Eq, synth(ExprKind::Builtin(Builtin::Pid)), synth(ExprKind::Global(g)), None),
+            None => constant(0, None),
+        };
+        Stmt { kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] }, span: None }
+    }
+
+    pub(super) fn prologue(&self) -> Vec<Stmt> {
+        let mut stmts = Vec::new();
+        if let Some(stop) = self.m.stop_flag {
+            // Deliver nothing once userspace has begun to stop.
+            stmts.push(Stmt {
+                kind: StmtKind::If {
+                    cond: Expr { kind: ExprKind::Global(stop), ty: Ty::Int, span: None },
+                    then: vec![Stmt { kind: StmtKind::Return, span: None }],
+                    otherwise: vec![],
+                },
+                span: None,
+            });
+        }
+        // -p/-- and -C: `if (target && pid != target) return`.
+        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
+            let Some(target) = target else { continue };
+            let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
+            let current = if bias == 0 {
+                synth(ExprKind::Builtin(builtin))
+            } else {
+                synth(ExprKind::Binary {
+                    op: ir::BinOp::Add,
+                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
+                    rhs: Box::new(synth(ExprKind::Const(bias))),
+                })
+            };
+            let other = synth(ExprKind::Binary {
+                op: ir::BinOp::Ne,
+                lhs: Box::new(current),
+                rhs: Box::new(synth(ExprKind::Global(target))),
+            });
+            let cond = synth(ExprKind::Binary { op: ir::BinOp::And, lhs: Box::new(synth(ExprKind::Global(target))), rhs: Box::new(other) });
+            stmts.push(Stmt {
+                kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] },
+                span: None,
+            });
+        }
+        stmts
+    }
+}
+
+/// The span of event record bytes that `argstr` needs to render any of
+/// the probe's events: all non-common fields, plus room for the dynamic
+/// strings (`__data_loc`) that follow them.
+pub(super) fn argstr_window(formats: &[Vec<EventField>]) -> Option<(u32, u32)> {
+    let fields = || formats.iter().flatten().filter(|f| !f.common);
+    let start = fields().map(|f| f.offset).min()?;
+    let end = fields().map(|f| f.offset + f.size).max()?;
+    let dynamic = if fields().any(|f| f.kind == FieldKind::DataLoc) { ARGSTR_DYNAMIC_BYTES } else { 0 };
+    let start = start & !7;
+    let len = (end - start + dynamic).next_multiple_of(8).min(ARGSTR_MAX_BYTES);
+    Some((start, len))
+}
+
+pub(super) fn is_kdebug(callee: &ast::Expr) -> bool {
+    matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == "kdebug"))
+}
+
+/// `1s`, `100ms`, `10us` or `5ns`: the largest unit that divides.
+pub(super) fn period_text(ns: u64) -> String {
+    for (unit, size) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+        if ns % size == 0 {
+            return format!("{}{unit}", ns / size);
+        }
+    }
+    format!("{ns}ns")
+}

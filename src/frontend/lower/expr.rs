@@ -1,0 +1,407 @@
+//! Lowering of probe-body expressions: builtins, event fields, table reads,
+//! string comparisons and calls that yield values; every result typed.
+//! Reports type conflicts with both uses; never panics.
+
+use super::*;
+
+impl Lowerer<'_> {
+    pub(super) fn int_expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
+        let v = self.expr(ctx, e)?;
+        if v.ty != Ty::Int {
+            self.unsupported(e.span, "using a string here");
+            return None;
+        }
+        Some(v)
+    }
+
+    pub(super) fn expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
+        let span = Some(e.span);
+        let int = |kind| Some(Expr { kind, ty: Ty::Int, span });
+        match &e.kind {
+            ast::ExprKind::Int(v) => int(ExprKind::Const(*v)),
+            ast::ExprKind::Bool(b) => int(ExprKind::Const(i64::from(*b))),
+            ast::ExprKind::Name(id) => self.name(ctx, id, e.span),
+            ast::ExprKind::Field { base, name } => {
+                if let ast::ExprKind::Name(b) = &base.kind {
+                    if b.name == "args" {
+                        return self.event_field(ctx, &name.name, e.span);
+                    }
+                }
+                self.unsupported(e.span, "field access");
+                None
+            }
+            ast::ExprKind::Unary { op, operand } => {
+                let operand = Box::new(self.int_expr(ctx, operand)?);
+                let op = match op {
+                    ast::UnOp::Neg => ir::UnOp::Neg,
+                    ast::UnOp::Not => ir::UnOp::Not,
+                };
+                int(ExprKind::Unary { op, operand })
+            }
+            ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
+                if matches!(lhs.kind, ast::ExprKind::Str(_)) || matches!(rhs.kind, ast::ExprKind::Str(_)) =>
+            {
+                let (lit, other) = match (&lhs.kind, &rhs.kind) {
+                    (ast::ExprKind::Str(l), _) => (l, rhs),
+                    (_, ast::ExprKind::Str(l)) => (l, lhs),
+                    _ => return None,
+                };
+                let value = self.expr(ctx, other)?;
+                if !matches!(value.ty, Ty::Comm | Ty::Str) {
+                    self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
+                    return None;
+                }
+                if lit.len() as u32 >= value.ty.size() {
+                    self.diags.push(
+                        Diagnostic::error(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
+                            .with_label("always false"),
+                    );
+                    return None;
+                }
+                let eq = Expr { kind: ExprKind::StrEq { value: Box::new(value), literal: lit.clone() }, ty: Ty::Int, span };
+                if *op == ast::BinOp::Eq {
+                    Some(eq)
+                } else {
+                    int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(eq) })
+                }
+            }
+            ast::ExprKind::Binary { op: op @ (ast::BinOp::Eq | ast::BinOp::Ne), lhs, rhs }
+                if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
+            {
+                let other = if matches!(lhs.kind, ast::ExprKind::Nil) { rhs } else { lhs };
+                let ast::ExprKind::Index { base, index } = &other.kind else {
+                    self.unsupported(e.span, "comparing this with nil");
+                    return None;
+                };
+                let (map, key) = self.table_key(ctx, base, index)?;
+                let has = Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span };
+                if *op == ast::BinOp::Eq {
+                    int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(has) })
+                } else {
+                    Some(has)
+                }
+            }
+            ast::ExprKind::Binary { op, lhs, rhs } => {
+                let op = match op {
+                    ast::BinOp::Add => ir::BinOp::Add,
+                    ast::BinOp::Sub => ir::BinOp::Sub,
+                    ast::BinOp::Mul => ir::BinOp::Mul,
+                    ast::BinOp::Div => ir::BinOp::Div,
+                    ast::BinOp::Mod => ir::BinOp::Mod,
+                    ast::BinOp::Eq => ir::BinOp::Eq,
+                    ast::BinOp::Ne => ir::BinOp::Ne,
+                    ast::BinOp::Lt => ir::BinOp::Lt,
+                    ast::BinOp::Le => ir::BinOp::Le,
+                    ast::BinOp::Gt => ir::BinOp::Gt,
+                    ast::BinOp::Ge => ir::BinOp::Ge,
+                    ast::BinOp::And => ir::BinOp::And,
+                    ast::BinOp::Or => ir::BinOp::Or,
+                    ast::BinOp::Concat => {
+                        self.unsupported(e.span, "string concatenation");
+                        return None;
+                    }
+                };
+                let lhs = self.int_expr(ctx, lhs);
+                let rhs = self.int_expr(ctx, rhs);
+                int(ExprKind::Binary { op, lhs: Box::new(lhs?), rhs: Box::new(rhs?) })
+            }
+            ast::ExprKind::Nil => {
+                self.unsupported(e.span, "`nil`");
+                None
+            }
+            ast::ExprKind::Str(_) => {
+                self.unsupported(e.span, "a string literal outside printf's format");
+                None
+            }
+            ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
+            ast::ExprKind::Index { base, index } => {
+                let (map, key) = self.table_key(ctx, base, index)?;
+                let ty = self.table_value(map);
+                Some(Expr { kind: ExprKind::MapGet { map, key: Box::new(key) }, ty, span })
+            }
+            ast::ExprKind::Table(_) | ast::ExprKind::Function(_) => {
+                self.unsupported(e.span, "a table or function value");
+                None
+            }
+            ast::ExprKind::Error => None,
+        }
+    }
+
+    pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
+        if let Some(local) = ctx.lookup(&id.name) {
+            return Some(local_expr(local, Some(span)));
+        }
+        let builtin = match id.name.as_str() {
+            "pid" => Some(Builtin::Pid),
+            "tid" => Some(Builtin::Tid),
+            "uid" => Some(Builtin::Uid),
+            "cpu" => Some(Builtin::Cpu),
+            "execname" => Some(Builtin::Execname),
+            _ => None,
+        };
+        if let Some(b) = builtin {
+            let ty = if b == Builtin::Execname { Ty::Comm } else { Ty::Int };
+            return Some(Expr { kind: ExprKind::Builtin(b), ty, span: Some(span) });
+        }
+        if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
+            return self.event_arg(ctx, n, span);
+        }
+        if ctx.in_filter && !self.vars.contains_key(&id.name) {
+            let is_field = ctx.formats.first().is_some_and(|fields| fields.iter().any(|f| f.name == id.name));
+            if is_field {
+                return self.event_field(ctx, &id.name, span);
+            }
+        }
+        if let Some(e) = self.dyn_name(ctx, id, span) {
+            return e;
+        }
+        if id.name == "probename" {
+            return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
+        }
+        if id.name == "argstr" {
+            if let Some((offset, len)) = ctx.argstr_window {
+                ctx.uses_fields.set(true);
+                return Some(Expr { kind: ExprKind::ArgStr { offset }, ty: Ty::ArgStr { start: offset, len }, span: Some(span) });
+            }
+            self.unsupported(span, &format!("`{}`", id.name));
+            return None;
+        }
+        let g = self.kernel_global(id)?;
+        Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
+    }
+
+    pub(super) fn stack_map(&mut self) -> ir::MapId {
+        if let Some(id) = self.m.stacks {
+            return id;
+        }
+        let id = ir::MapId(self.m.maps.len() as u32);
+        self.m.maps.push(ir::Map {
+            name: "ktap_stacks".into(),
+            kind: ir::MapKind::StackTrace,
+            key_size: 4,
+            value_size: STACK_DEPTH * 8,
+            max_entries: STACK_ENTRIES,
+            table: None,
+            syscall_filter: None,
+        });
+        self.m.stacks = Some(id);
+        id
+    }
+
+    /// Builtin functions that return a value in a probe.
+    pub(super) fn call_value(&mut self, ctx: &mut ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
+        let ast::ExprKind::Name(id) = &callee.kind else {
+            self.unsupported(callee.span, "calling this expression");
+            return None;
+        };
+        let int = |kind| Some(Expr { kind, ty: Ty::Int, span: Some(span) });
+        let divide = |ns: Expr, by: i64| {
+            Some(Expr {
+                kind: ExprKind::Binary { op: ir::BinOp::Div, lhs: Box::new(ns), rhs: Box::new(Expr { kind: ExprKind::Const(by), ty: Ty::Int, span: None }) },
+                ty: Ty::Int,
+                span: Some(span),
+            })
+        };
+        let name = id.name.as_str();
+        let no_args = |l: &mut Self| {
+            if !args.is_empty() {
+                l.error(span, format!("{name}() takes no arguments"));
+            }
+        };
+        match name {
+            "gettimeofday_ns" | "gettimeofday_us" | "gettimeofday_ms" | "gettimeofday_s" => {
+                no_args(self);
+                let ns = Expr { kind: ExprKind::Builtin(Builtin::RealtimeNs), ty: Ty::Int, span: Some(span) };
+                match name {
+                    "gettimeofday_ns" => Some(ns),
+                    "gettimeofday_us" => divide(ns, 1_000),
+                    "gettimeofday_ms" => divide(ns, 1_000_000),
+                    _ => divide(ns, 1_000_000_000),
+                }
+            }
+            "user_string" | "kernel_string" => {
+                let [ptr] = args else {
+                    self.error(span, format!("{name}() takes one argument: an address"));
+                    return None;
+                };
+                let ptr = self.int_expr(ctx, ptr)?;
+                Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: name == "user_string" }, ty: Ty::Str, span: Some(span) })
+            }
+            "stack" | "ustack" => {
+                no_args(self);
+                let user = name == "ustack";
+                self.stack_map();
+                Some(Expr { kind: ExprKind::Stack { user }, ty: Ty::Stack { user }, span: Some(span) })
+            }
+            "in_interrupt" => {
+                no_args(self);
+                let (sys, all) = ctx.syscalls;
+                if sys == all && all > 0 {
+                    // Syscall events fire in process context only.
+                    return int(ExprKind::Const(0));
+                }
+                // The record header's flags are not filled for BPF
+                // programs (kernel/trace/trace_syscalls.c,
+                // perf_call_bpf_enter), so only syscall events can answer.
+                self.unsupported(span, "in_interrupt() outside syscall events");
+                None
+            }
+            n if USERSPACE_ONLY.contains(&n) => {
+                self.userspace_only(span, n);
+                None
+            }
+            _ if self.functions.contains_key(name) => {
+                let ((id, body), result) = self.inline_call(ctx, span, name, args)?;
+                let block = Stmt { kind: StmtKind::Block { id, body }, span: Some(span) };
+                int(ExprKind::Seq { body: vec![block], result })
+            }
+            _ => {
+                self.unsupported(callee.span, &format!("calling `{name}` for its value"));
+                None
+            }
+        }
+    }
+
+    /// The type of the values a table holds.
+    pub(super) fn table_value(&self, map: ir::MapId) -> Ty {
+        self.m.map(map).table.as_ref().map_or(Ty::Int, |t| t.value)
+    }
+
+    /// The map behind `base` and the lowered key, creating the map on first
+    /// use; the first use fixes the key type.
+    pub(super) fn table_key(&mut self, ctx: &mut ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
+        let ast::ExprKind::Name(id) = &base.kind else {
+            self.unsupported(base.span, "indexing this expression");
+            return None;
+        };
+        let key = self.expr(ctx, index)?;
+        if let Some(t) = self.tables.get(&id.name) {
+            if t.key != key.ty {
+                let d = Diagnostic::error(index.span, format!("table `{}` is keyed by a {} here", id.name, ty_name(key.ty)))
+                    .with_label(format!("a {} key", ty_name(key.ty)))
+                    .with_secondary(t.key_span, format!("but by a {} here", ty_name(t.key)));
+                self.diags.push(d);
+                return None;
+            }
+            return Some((t.map, key));
+        }
+        let Some(decl) = self.vars.get(&id.name) else {
+            self.diags.push(
+                Diagnostic::error(id.span, format!("undeclared table `{}`", id.name))
+                    .with_label("not declared")
+                    .with_note(format!("declare it at the top level: `var {} = {{}}`", id.name)),
+            );
+            return None;
+        };
+        let Some(entries) = decl.table else {
+            self.diags.push(
+                Diagnostic::error(id.span, format!("`{}` is indexed in a probe but is not declared as a table", id.name))
+                    .with_secondary(decl.span, "declared here")
+                    .with_note(format!("declare it as `var {} = {{}}` or `table.new(narr, nrec)`", id.name)),
+            );
+            return None;
+        };
+        let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
+        let only_add = uses.only_add && !uses.string_values;
+        let value = if uses.string_values { Ty::Str } else { Ty::Int };
+        let map = ir::MapId(self.m.maps.len() as u32);
+        self.m.maps.push(ir::Map {
+            name: format!("ktap_tbl_{}", id.name),
+            kind: if only_add { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
+            key_size: key.ty.size(),
+            value_size: value.size(),
+            max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value }),
+            syscall_filter: None,
+        });
+        self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
+        self.kernel_uses.entry(id.name.clone()).or_insert((crate::frontend::check::KernelUse::Table, id.span));
+        Some((map, key))
+    }
+
+    pub(super) fn field_expr(&mut self, f: &EventField, span: Span) -> Option<Expr> {
+        if f.kind != FieldKind::Int {
+            self.unsupported(span, &format!("reading the string or array field `{}`", f.name));
+            return None;
+        }
+        Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
+    }
+
+    /// `argN`: the N-th field after the common ones, which must sit at the
+    /// same place in every event of the probe.
+    pub(super) fn event_arg(&mut self, ctx: &mut ProbeCtx, n: usize, span: Span) -> Option<Expr> {
+        if let Some(layout) = &ctx.dynamic {
+            return self.dyn_arg(layout, n, span);
+        }
+        if ctx.formats.is_empty() {
+            self.error(span, "`argN` needs a tracepoint event");
+            return None;
+        }
+        ctx.uses_fields.set(true);
+        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.get(n)).collect();
+        match agree(&picked) {
+            Ok(f) => self.field_expr(&f, span),
+            Err(None) => {
+                let fewest = ctx.formats.iter().map(Vec::len).min().unwrap_or(0);
+                self.error(span, format!("`arg{n}` does not exist: this event has {fewest} arguments (arg0..arg{})", fewest.saturating_sub(1)));
+                None
+            }
+            Err(Some(_)) => {
+                self.error(span, format!("`arg{n}` differs between the events of this probe; split them into separate `trace` blocks"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn event_field(&mut self, ctx: &mut ProbeCtx, name: &str, span: Span) -> Option<Expr> {
+        if let Some(layout) = &ctx.dynamic {
+            return self.dyn_field(layout, name, span);
+        }
+        let Some(fields) = ctx.formats.first() else {
+            self.error(span, "event fields need a tracepoint event");
+            return None;
+        };
+        ctx.uses_fields.set(true);
+        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.iter().find(|f| f.name == name)).collect();
+        match agree(&picked) {
+            Ok(f) => self.field_expr(&f, span),
+            Err(Some(_)) => {
+                self.error(span, format!("field `{name}` differs between the events of this probe; split them into separate `trace` blocks"));
+                None
+            }
+            Err(None) => {
+                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                self.diags.push(
+                    Diagnostic::error(span, format!("this event has no field `{name}`"))
+                        .with_note(format!("its fields are: {}", names.join(", "))),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn ty_name(ty: Ty) -> &'static str {
+    match ty {
+        Ty::Int => "number",
+        Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
+        Ty::ProbeName => "probename",
+        Ty::Stack { .. } => "stack",
+    }
+}
+
+/// The field every event has in the same place; `Err(None)` when some
+/// event lacks it, `Err(Some(_))` when they disagree.
+pub(super) fn agree(picked: &[Option<&EventField>]) -> Result<EventField, Option<EventField>> {
+    let Some(Some(first)) = picked.first() else { return Err(None) };
+    for p in picked {
+        match p {
+            None => return Err(None),
+            Some(f) if (f.offset, f.size, f.signed, f.kind) != (first.offset, first.size, first.signed, first.kind) => {
+                return Err(Some((*f).clone()))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok((*first).clone())
+}

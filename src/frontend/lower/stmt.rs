@@ -1,0 +1,604 @@
+//! Lowering of probe-body statements: assignments to locals, globals and
+//! tables, print/printf/exit records, bounded loops and inlined calls.
+//! Anything the kernel cannot do is a diagnostic at its span, never a panic.
+
+use super::*;
+
+impl Lowerer<'_> {
+    pub(super) fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
+        ctx.scopes.push(IndexMap::new());
+        for s in &block.stmts {
+            self.stmt(ctx, s, out);
+        }
+        ctx.scopes.pop();
+    }
+
+    pub(super) fn stmt(&mut self, ctx: &mut ProbeCtx, s: &ast::Stmt, out: &mut Vec<Stmt>) {
+        let span = Some(s.span);
+        match &s.kind {
+            ast::StmtKind::Expr(e) => {
+                if let ast::ExprKind::Call { callee, args } = &e.kind {
+                    if let Some(stmt) = self.call_stmt(ctx, e.span, callee, args) {
+                        out.push(stmt);
+                    }
+                } else {
+                    self.error(e.span, "this expression does nothing");
+                }
+            }
+            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Index { base, index }, .. }, value } => {
+                let Some((map, key)) = self.table_key(ctx, base, index) else { return };
+                if self.table_value(map) != Ty::Int {
+                    self.error(s.span, "this table holds strings: `+=` needs numbers");
+                    return;
+                }
+                if let Some(value) = self.int_expr(ctx, value) {
+                    out.push(Stmt { kind: StmtKind::MapAdd { map, key, value }, span });
+                }
+            }
+            ast::StmtKind::Assign { targets, values }
+                if targets.len() == 1 && values.len() == 1 && matches!(targets[0].kind, ast::ExprKind::Index { .. }) =>
+            {
+                let ast::ExprKind::Index { base, index } = &targets[0].kind else { return };
+                let Some((map, key)) = self.table_key(ctx, base, index) else { return };
+                if matches!(values[0].kind, ast::ExprKind::Nil) {
+                    out.push(Stmt { kind: StmtKind::MapDelete { map, key }, span });
+                    return;
+                }
+                let Some(value) = self.expr(ctx, &values[0]) else { return };
+                let holds = self.table_value(map);
+                let fits = match holds {
+                    Ty::Str => matches!(value.ty, Ty::Str | Ty::Comm),
+                    _ => value.ty == Ty::Int,
+                };
+                if fits {
+                    out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
+                } else {
+                    self.error(values[0].span, format!("this table holds {}s, not {}s", ty_name(holds), ty_name(value.ty)));
+                }
+            }
+            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
+                let Some(local) = ctx.lookup(&id.name) else { return };
+                if let Some(value) = self.int_expr(ctx, value) {
+                    let sum = Expr {
+                        kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(local, span)), rhs: Box::new(value) },
+                        ty: Ty::Int,
+                        span,
+                    };
+                    out.push(set_local(local, sum, span));
+                }
+            }
+            ast::StmtKind::Assign { targets, values }
+                if targets.len() == 1
+                    && values.len() == 1
+                    && matches!(&targets[0].kind, ast::ExprKind::Name(id) if ctx.lookup(&id.name).is_some()) =>
+            {
+                let ast::ExprKind::Name(id) = &targets[0].kind else { return };
+                let Some(local) = ctx.lookup(&id.name) else { return };
+                if let Some(value) = self.int_expr(ctx, &values[0]) {
+                    out.push(set_local(local, value, span));
+                }
+            }
+            ast::StmtKind::AddAssign { target, value } => {
+                let Some(global) = self.global_target(target) else { return };
+                if let Some(value) = self.int_expr(ctx, value) {
+                    out.push(Stmt { kind: StmtKind::GlobalAdd { global, value }, span });
+                }
+            }
+            ast::StmtKind::Assign { targets, values } if targets.len() != 1 || values.len() != 1 => {
+                // `a, b = b, a`: every value first, then every store.
+                if targets.len() != values.len() {
+                    self.error(s.span, format!("{} targets but {} values", targets.len(), values.len()));
+                    return;
+                }
+                let mut temps = Vec::new();
+                for v in values {
+                    let Some(v) = self.int_expr(ctx, v) else { return };
+                    let tmp = ctx.new_local(Ty::Int);
+                    out.push(set_local(tmp, v, span));
+                    temps.push(tmp);
+                }
+                for (t, tmp) in targets.iter().zip(temps) {
+                    let one = ast::Stmt {
+                        kind: ast::StmtKind::Assign { targets: vec![t.clone()], values: vec![ast::Expr { kind: ast::ExprKind::Name(ast::Ident { name: format!("\u{0}tmp{}", tmp.0), span: t.span }), span: t.span }] },
+                        span: s.span,
+                    };
+                    ctx.scopes.push(IndexMap::from([(format!("\u{0}tmp{}", tmp.0), tmp)]));
+                    self.stmt(ctx, &one, out);
+                    ctx.scopes.pop();
+                }
+            }
+            ast::StmtKind::Assign { targets, values } => {
+                let Some(global) = self.global_target(&targets[0]) else { return };
+                if let Some(value) = self.int_expr(ctx, &values[0]) {
+                    out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
+                }
+            }
+            ast::StmtKind::If { arms, otherwise } => {
+                let lowered = self.if_chain(ctx, arms, otherwise.as_ref());
+                out.extend(lowered);
+            }
+            ast::StmtKind::Block(b) => self.block(ctx, b, out),
+            ast::StmtKind::Return(value) => match ctx.returns.last().copied() {
+                Some((block, result)) => {
+                    if let Some(v) = value {
+                        if let Some(v) = self.int_expr(ctx, v) {
+                            out.push(set_local(result, v, span));
+                        }
+                    }
+                    out.push(Stmt { kind: StmtKind::Leave(block), span });
+                }
+                None if value.is_none() => out.push(Stmt { kind: StmtKind::Return, span }),
+                None => self.unsupported(s.span, "returning a value from a probe"),
+            },
+            ast::StmtKind::Var { names, values } => {
+                // Evaluate every value first, then bind (`var a, b = b, a`).
+                let mut lowered = Vec::new();
+                for (i, name) in names.iter().enumerate() {
+                    let value = match values.get(i) {
+                        Some(v) => match self.int_expr(ctx, v) {
+                            Some(v) => v,
+                            None => continue,
+                        },
+                        None => Expr { kind: ExprKind::Const(0), ty: Ty::Int, span },
+                    };
+                    let tmp = ctx.new_local(Ty::Int);
+                    out.push(set_local(tmp, value, span));
+                    lowered.push((name, tmp));
+                }
+                for (name, tmp) in lowered {
+                    let local = ctx.declare(&name.name, Ty::Int);
+                    out.push(set_local(local, local_expr(tmp, span), Some(name.span)));
+                }
+            }
+            ast::StmtKind::ForNum { var, start, limit, step, body } => self.for_num(ctx, s.span, var, start, limit, step.as_ref(), body, out),
+            ast::StmtKind::ForC { init, cond, step, body } => {
+                self.for_c(ctx, s.span, init.as_deref(), cond.as_ref(), step.as_deref(), body, out)
+            }
+            ast::StmtKind::While { .. } => self.diags.push(
+                Diagnostic::error(s.span, "a `while` loop in a probe has no bound the compiler can see")
+                    .with_label("unbounded loop")
+                    .with_note(format!(
+                        "loops in probes must be bounded: use `for (i = 1, N) {{ ... }}` with a constant N (at most {MAX_LOOP_ITERATIONS})"
+                    )),
+            ),
+            ast::StmtKind::ForIn { .. } => self.unsupported(s.span, "iterating a table with pairs()"),
+            ast::StmtKind::Break => {
+                if ctx.loops == 0 {
+                    self.error(s.span, "`break` outside a loop");
+                } else {
+                    out.push(Stmt { kind: StmtKind::Break, span });
+                }
+            }
+            ast::StmtKind::Function { .. } => self.error(s.span, "functions can only be defined at the top level"),
+            ast::StmtKind::Trace { .. } | ast::StmtKind::TraceEnd { .. } | ast::StmtKind::Timer { .. } => {
+                self.error(s.span, "event blocks can only appear at the top level")
+            }
+            ast::StmtKind::Error => {}
+        }
+    }
+
+    pub(super) fn if_chain(&mut self, ctx: &mut ProbeCtx, arms: &[(ast::Expr, ast::Block)], otherwise: Option<&ast::Block>) -> Vec<Stmt> {
+        let Some(((cond, body), rest)) = arms.split_first() else {
+            let mut out = Vec::new();
+            if let Some(b) = otherwise {
+                self.block(ctx, b, &mut out);
+            }
+            return out;
+        };
+        let cond_ir = self.int_expr(ctx, cond);
+        let mut then = Vec::new();
+        self.block(ctx, body, &mut then);
+        let els = self.if_chain(ctx, rest, otherwise);
+        match cond_ir {
+            Some(cond) => vec![Stmt { kind: StmtKind::If { cond, then, otherwise: els }, span: Some(body.span) }],
+            None => Vec::new(),
+        }
+    }
+
+    /// The kernel global a statement assigns to.
+    pub(super) fn global_target(&mut self, target: &ast::Expr) -> Option<GlobalId> {
+        match &target.kind {
+            ast::ExprKind::Name(id) => self.kernel_global(id),
+            ast::ExprKind::Index { .. } | ast::ExprKind::Field { .. } => {
+                self.unsupported(target.span, "assigning to a table element");
+                None
+            }
+            _ => {
+                self.error(target.span, "cannot assign to this expression");
+                None
+            }
+        }
+    }
+
+    pub(super) fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
+        if let Some(g) = self.kernel_globals.get(&id.name) {
+            return Some(*g);
+        }
+        let Some(decl) = self.vars.get(&id.name) else {
+            self.diags.push(
+                Diagnostic::error(id.span, format!("undeclared variable `{}`", id.name))
+                    .with_label("not declared")
+                    .with_note(format!("declare it at the top level: `var {} = 0`", id.name)),
+            );
+            return None;
+        };
+        let section = if decl.zero_init { Section::Bss } else { Section::Data };
+        let decl_span = decl.span;
+        let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), section, Some(decl_span));
+        self.kernel_globals.insert(id.name.clone(), g);
+        self.kernel_uses.entry(id.name.clone()).or_insert((crate::frontend::check::KernelUse::Number, id.span));
+        Some(g)
+    }
+
+    pub(super) fn call_stmt(&mut self, ctx: &mut ProbeCtx, span: Span, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Stmt> {
+        let name = match &callee.kind {
+            ast::ExprKind::Name(id) => id.name.clone(),
+            ast::ExprKind::Field { base, name } => match &base.kind {
+                ast::ExprKind::Name(b) => format!("{}.{}", b.name, name.name),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        match name.as_str() {
+            "print" => {
+                let (fields, consts, values) = self.site_args(ctx, args)?;
+                let site = self.site(SiteKind::Print, fields, consts, span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
+            }
+            "printf" => {
+                let Some(first) = args.first() else {
+                    self.error(span, "printf needs a format string");
+                    return None;
+                };
+                let ast::ExprKind::Str(format) = &first.kind else {
+                    self.error(first.span, "the format of printf in a probe must be a string literal");
+                    return None;
+                };
+                let wanted = count_conversions(format);
+                if wanted != args.len() - 1 {
+                    self.diags.push(
+                        Diagnostic::error(span, format!("printf format has {wanted} conversions but {} arguments follow", args.len() - 1))
+                            .with_secondary(first.span, "format"),
+                    );
+                    return None;
+                }
+                let (fields, consts, values) = self.site_args(ctx, &args[1..])?;
+                let site = self.site(SiteKind::Printf { format: format.clone() }, fields, consts, span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
+            }
+            "exit" => {
+                if !args.is_empty() {
+                    self.error(span, "exit() takes no arguments");
+                }
+                let site = self.site(SiteKind::Exit, Vec::new(), Vec::new(), span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
+            }
+            "print_hist" | "delete" => {
+                let var = match args.first().map(|a| &a.kind) {
+                    Some(ast::ExprKind::Name(id)) if self.vars.get(&id.name).is_some_and(|d| d.table.is_some()) => id.name.clone(),
+                    _ => {
+                        self.error(span, format!("{name}() in a probe takes a table declared at the top level"));
+                        return None;
+                    }
+                };
+                let kind = if name == "delete" {
+                    if args.len() > 1 {
+                        self.unsupported(span, "delete(t, key) (use t[key] = nil)");
+                        return None;
+                    }
+                    SiteKind::Delete { var }
+                } else {
+                    let n = match args.get(1).map(|a| &a.kind) {
+                        None => 20,
+                        Some(ast::ExprKind::Int(n)) if *n > 0 => *n as usize,
+                        Some(_) => {
+                            self.error(args[1].span, "print_hist's count in a probe must be a positive number literal");
+                            return None;
+                        }
+                    };
+                    SiteKind::PrintHist { var, n }
+                };
+                let site = self.site(kind, Vec::new(), Vec::new(), span);
+                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
+            }
+            n if USERSPACE_ONLY.contains(&n) || n.starts_with("ansi.") => {
+                self.userspace_only(span, n);
+                None
+            }
+            "" => {
+                self.unsupported(callee.span, "calling this expression");
+                None
+            }
+            other if self.functions.contains_key(other) => {
+                let (body, _) = self.inline_call(ctx, span, other, args)?;
+                Some(Stmt { kind: StmtKind::Block { id: body.0, body: body.1 }, span: Some(span) })
+            }
+            other => {
+                self.unsupported(callee.span, &format!("calling `{other}`"));
+                None
+            }
+        }
+    }
+
+    /// Inlines a call of the user function `name`: parameters become
+    /// locals, `return` leaves the block. Returns the block and the local
+    /// that receives the return value (0 when none is returned).
+    #[expect(clippy::type_complexity, reason = "the block, its id and its result")]
+    pub(super) fn inline_call(&mut self, ctx: &mut ProbeCtx, span: Span, name: &str, args: &[ast::Expr]) -> Option<((ir::BlockId, Vec<Stmt>), ir::LocalId)> {
+        let func = self.functions.get(name)?.clone();
+        if ctx.inlining.iter().any(|f| f == name) {
+            let chain = ctx.inlining.join(" -> ");
+            self.diags.push(
+                Diagnostic::error(span, format!("recursion in a probe: `{name}` is already being called ({chain} -> {name})"))
+                    .with_label("recursive call")
+                    .with_note("the kernel cannot run recursive functions: rewrite it with a bounded loop"),
+            );
+            return None;
+        }
+        if args.len() != func.params.len() {
+            self.diags.push(
+                Diagnostic::error(span, format!("`{name}` takes {} arguments but {} were given", func.params.len(), args.len()))
+                    .with_secondary(func.span, "defined here"),
+            );
+            return None;
+        }
+        let mut body = Vec::new();
+        let mut params = Vec::new();
+        for a in args {
+            let v = self.int_expr(ctx, a)?;
+            let tmp = ctx.new_local(Ty::Int);
+            body.push(set_local(tmp, v, Some(a.span)));
+            params.push(tmp);
+        }
+        let result = ctx.new_local(Ty::Int);
+        body.push(set_local(result, Expr { kind: ExprKind::Const(0), ty: Ty::Int, span: None }, None));
+        let block = ctx.new_block();
+        // The callee sees its parameters and globals, not the caller's locals.
+        let saved_scopes = std::mem::replace(&mut ctx.scopes, vec![IndexMap::new()]);
+        let saved_loops = std::mem::replace(&mut ctx.loops, 0);
+        for (p, tmp) in func.params.iter().zip(&params) {
+            let local = ctx.declare(&p.name, Ty::Int);
+            body.push(set_local(local, local_expr(*tmp, None), Some(p.span)));
+        }
+        ctx.inlining.push(name.to_string());
+        ctx.returns.push((block, result));
+        self.block(ctx, &func.body, &mut body);
+        ctx.returns.pop();
+        ctx.inlining.pop();
+        ctx.scopes = saved_scopes;
+        ctx.loops = saved_loops;
+        Some(((block, body), result))
+    }
+
+    /// `for (i = start, limit[, step])` with constant bounds: inclusive,
+    /// as in Lua. A hidden counter drives the loop, so the body cannot
+    /// change the trip count the verifier sees.
+    #[expect(clippy::too_many_arguments, reason = "the parts of the loop")]
+    pub(super) fn for_num(
+        &mut self,
+        ctx: &mut ProbeCtx,
+        span: Span,
+        var: &ast::Ident,
+        start: &ast::Expr,
+        limit: &ast::Expr,
+        step: Option<&ast::Expr>,
+        body: &ast::Block,
+        out: &mut Vec<Stmt>,
+    ) {
+        let (Some(a), Some(b), Some(c)) = (const_int(start), const_int(limit), step.map_or(Some(1), const_int)) else {
+            self.diags.push(
+                Diagnostic::error(span, "a loop in a probe needs constant bounds")
+                    .with_label("bounds not constant")
+                    .with_note(format!("write the bounds as numbers, e.g. `for (i = 1, 16) {{ ... }}` (at most {MAX_LOOP_ITERATIONS} iterations)")),
+            );
+            return;
+        };
+        if c == 0 {
+            self.error(step.map_or(span, |s| s.span), "the loop step is 0: the loop would never end");
+            return;
+        }
+        let trips = if (c > 0 && b < a) || (c < 0 && b > a) { 0 } else { (b as i128 - a as i128) / c as i128 + 1 };
+        if trips > MAX_LOOP_ITERATIONS as i128 {
+            self.error(span, format!("this loop runs {trips} times; loops in probes may run at most {MAX_LOOP_ITERATIONS} times"));
+            return;
+        }
+        let sp = Some(span);
+        let counter = ctx.new_local(Ty::Int);
+        out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
+        let cond = binary(if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge }, local_expr(counter, sp), constant(b, sp), sp);
+        ctx.scopes.push(IndexMap::new());
+        let visible = ctx.declare(&var.name, Ty::Int);
+        let mut inner = vec![set_local(visible, local_expr(counter, sp), Some(var.span))];
+        ctx.loops += 1;
+        self.block(ctx, body, &mut inner);
+        ctx.loops -= 1;
+        ctx.scopes.pop();
+        out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
+    }
+
+    /// `for (init; cond; step)` when it has the shape of a counted loop:
+    /// `i = A; i < B; i += C` (any of < <= > >= !=), with `i` not assigned
+    /// in the body.
+    #[expect(clippy::too_many_arguments, reason = "the parts of the loop")]
+    pub(super) fn for_c(
+        &mut self,
+        ctx: &mut ProbeCtx,
+        span: Span,
+        init: Option<&ast::Stmt>,
+        cond: Option<&ast::Expr>,
+        step: Option<&ast::Stmt>,
+        body: &ast::Block,
+        out: &mut Vec<Stmt>,
+    ) {
+        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&body.stmts, var));
+        let Some((var, a, op, b, c)) = counted else {
+            self.diags.push(
+                Diagnostic::error(span, "this loop has no bound the compiler can see")
+                    .with_label("unbounded loop")
+                    .with_note(format!(
+                        "in a probe, write counted loops: `for (i = 0; i < N; i += 1)` or `for (i = 1, N)`, with constant N (at most {MAX_LOOP_ITERATIONS} iterations) and no assignment to i in the body"
+                    )),
+            );
+            return;
+        };
+        // Trip count of `for (i = a; i op b; i += c)`.
+        let mut i = a as i128;
+        let mut trips: i128 = 0;
+        let holds = |i: i128| match op {
+            ast::BinOp::Lt => i < b as i128,
+            ast::BinOp::Le => i <= b as i128,
+            ast::BinOp::Gt => i > b as i128,
+            ast::BinOp::Ge => i >= b as i128,
+            _ => i != b as i128,
+        };
+        while holds(i) && trips <= MAX_LOOP_ITERATIONS as i128 {
+            trips += 1;
+            i += c as i128;
+        }
+        if trips > MAX_LOOP_ITERATIONS as i128 {
+            self.error(span, format!("this loop runs more than {MAX_LOOP_ITERATIONS} times (or never ends); loops in probes may run at most {MAX_LOOP_ITERATIONS} times"));
+            return;
+        }
+        let sp = Some(span);
+        ctx.scopes.push(IndexMap::new());
+        let counter = ctx.declare(&var, Ty::Int);
+        out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
+        let ir_op = match op {
+            ast::BinOp::Lt => ir::BinOp::Lt,
+            ast::BinOp::Le => ir::BinOp::Le,
+            ast::BinOp::Gt => ir::BinOp::Gt,
+            ast::BinOp::Ge => ir::BinOp::Ge,
+            _ => ir::BinOp::Ne,
+        };
+        let cond = binary(ir_op, local_expr(counter, sp), constant(b, sp), sp);
+        let mut inner = Vec::new();
+        ctx.loops += 1;
+        self.block(ctx, body, &mut inner);
+        ctx.loops -= 1;
+        ctx.scopes.pop();
+        out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
+    }
+
+    pub(super) fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
+        self.events_map();
+        let id = SiteId(self.m.sites.len() as u32);
+        self.m.sites.push(ir::Site { kind, fields, consts, span });
+        id
+    }
+
+    /// Splits print/printf arguments into literals (kept in userspace) and
+    /// values the kernel sends.
+    #[expect(clippy::type_complexity, reason = "three parallel results of one pass")]
+    pub(super) fn site_args(&mut self, ctx: &mut ProbeCtx, args: &[ast::Expr]) -> Option<(Vec<Ty>, Vec<(usize, ir::SiteConst)>, Vec<Expr>)> {
+        let (mut fields, mut consts, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        let mut ok = true;
+        for (i, a) in args.iter().enumerate() {
+            let c = match &a.kind {
+                ast::ExprKind::Str(s) => Some(ir::SiteConst::Str(s.clone())),
+                ast::ExprKind::Int(v) => Some(ir::SiteConst::Int(*v)),
+                ast::ExprKind::Bool(b) => Some(ir::SiteConst::Bool(*b)),
+                ast::ExprKind::Nil => Some(ir::SiteConst::Nil),
+                _ => None,
+            };
+            if let Some(c) = c {
+                consts.push((i, c));
+                continue;
+            }
+            match self.expr(ctx, a) {
+                Some(v) => {
+                    fields.push(v.ty);
+                    values.push(v);
+                }
+                None => ok = false,
+            }
+        }
+        ok.then_some((fields, consts, values))
+    }
+}
+
+/// The value of an integer literal (or its negation).
+pub(super) fn const_int(e: &ast::Expr) -> Option<i64> {
+    match &e.kind {
+        ast::ExprKind::Int(v) => Some(*v),
+        ast::ExprKind::Unary { op: ast::UnOp::Neg, operand } => const_int(operand).map(i64::wrapping_neg),
+        _ => None,
+    }
+}
+
+/// `i = A; i OP B; i += C` (or `i = i + C`), as (i, A, OP, B, C).
+pub(super) fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, step: Option<&ast::Stmt>) -> Option<(String, i64, ast::BinOp, i64, i64)> {
+    let (var, a) = match &init?.kind {
+        ast::StmtKind::Var { names, values } if names.len() == 1 && values.len() == 1 => (names[0].name.clone(), const_int(&values[0])?),
+        ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => match &targets[0].kind {
+            ast::ExprKind::Name(id) => (id.name.clone(), const_int(&values[0])?),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let ast::ExprKind::Binary { op, lhs, rhs } = &cond?.kind else { return None };
+    if !matches!(op, ast::BinOp::Lt | ast::BinOp::Le | ast::BinOp::Gt | ast::BinOp::Ge | ast::BinOp::Ne) {
+        return None;
+    }
+    let ast::ExprKind::Name(cv) = &lhs.kind else { return None };
+    if cv.name != var {
+        return None;
+    }
+    let b = const_int(rhs)?;
+    let c = match &step?.kind {
+        ast::StmtKind::AddAssign { target, value } if matches!(&target.kind, ast::ExprKind::Name(id) if id.name == var) => const_int(value)?,
+        ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => {
+            let ast::ExprKind::Name(t) = &targets[0].kind else { return None };
+            let ast::ExprKind::Binary { op: sop, lhs, rhs } = &values[0].kind else { return None };
+            let ast::ExprKind::Name(l) = &lhs.kind else { return None };
+            if t.name != var || l.name != var {
+                return None;
+            }
+            match sop {
+                ast::BinOp::Add => const_int(rhs)?,
+                ast::BinOp::Sub => const_int(rhs)?.checked_neg()?,
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    (c != 0).then_some((var, a, *op, b, c))
+}
+
+/// Whether any statement assigns the variable `var`.
+pub(super) fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
+    let target = |e: &ast::Expr| matches!(&e.kind, ast::ExprKind::Name(id) if id.name == var);
+    stmts.iter().any(|s| match &s.kind {
+        ast::StmtKind::Assign { targets, .. } => targets.iter().any(target),
+        ast::StmtKind::AddAssign { target: t, .. } => target(t),
+        ast::StmtKind::If { arms, otherwise } => arms.iter().any(|(_, b)| assigns(&b.stmts, var)) || otherwise.as_ref().is_some_and(|b| assigns(&b.stmts, var)),
+        ast::StmtKind::While { body, .. } | ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
+            assigns(&body.stmts, var)
+        }
+        ast::StmtKind::Block(b) => assigns(&b.stmts, var),
+        _ => false,
+    })
+}
+
+/// Number of arguments a printf format consumes.
+pub fn count_conversions(format: &[u8]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < format.len() {
+        if format[i] == b'%' {
+            i += 1;
+            if format.get(i) == Some(&b'%') {
+                i += 1;
+                continue;
+            }
+            while i < format.len() && !format[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            while i < format.len() && matches!(format[i], b'l' | b'h') {
+                i += 1;
+            }
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
