@@ -340,7 +340,6 @@ impl Lowerer<'_> {
     /// Inlines a call of the user function `name`: parameters become
     /// locals, `return` leaves the block. Returns the block and the local
     /// that receives the return value (0 when none is returned).
-    #[expect(clippy::type_complexity, reason = "the block, its id and its result")]
     pub(super) fn inline_call(&mut self, ctx: &mut ProbeCtx, span: Span, name: &str, args: &[ast::Expr]) -> Option<((ir::BlockId, Vec<Stmt>), ir::LocalId)> {
         let func = self.functions.get(name)?.clone();
         if ctx.inlining.iter().any(|f| f == name) {

@@ -86,11 +86,14 @@ pub(super) fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &Glo
     views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v)
 }
 
+/// A table's keys as the kernel stores them and as userspace sees them.
+pub(super) type TableKeys = Vec<(Vec<u8>, Value)>;
+
 /// What userspace saw of the kernel state before running a tick body.
 pub(super) struct Snapshot {
     pub(super) globals: Vec<(usize, i64)>,
     /// Per table map: its keys (raw) and their userspace values.
-    pub(super) tables: Vec<(usize, Vec<(Vec<u8>, Value)>)>,
+    pub(super) tables: Vec<(usize, TableKeys)>,
 }
 
 /// Copies kernel globals and tables into the interpreter's variables.
