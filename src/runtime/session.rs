@@ -185,7 +185,10 @@ pub fn run(
         },
         symbols: RefCell::default(),
     };
-    let queue: Rc<RefCell<Vec<Vec<u8>>>> = Rc::default();
+    // Records are handled in libbpf's callback, straight from ring-buffer
+    // memory; one that asks for more than output (exit, print_hist,
+    // delete, an error) stops consumption and waits here, in order.
+    let pending: Rc<RefCell<Option<Result<Action, Error>>>> = Rc::default();
     let ringbuf = match module.events {
         Some(events) => {
             let name = &module.map(events).name;
@@ -194,10 +197,21 @@ pub fn run(
                 .find(|m| m.name().to_string_lossy() == name.as_str())
                 .ok_or_else(|| Error::new("event ring buffer missing after load"))?;
             let mut b = RingBufferBuilder::new();
-            let q = queue.clone();
+            let pending = pending.clone();
+            let mut w = out.clone();
+            let dec = &dec;
+            let timestamps = opts.timestamps;
             b.add(&map, move |data: &[u8]| {
-                q.borrow_mut().push(data.to_vec());
-                0
+                if timestamps {
+                    let _ = write!(w, "{} ", timestamp());
+                }
+                match handle_record(module, dec, data, &mut w) {
+                    Ok(Action::Continue) => 0,
+                    other => {
+                        *pending.borrow_mut() = Some(other);
+                        -1
+                    }
+                }
             })
             .map_err(|e| lib("cannot open the event ring buffer", e))?;
             Some(b.build().map_err(|e| lib("cannot open the event ring buffer", e))?)
@@ -223,14 +237,29 @@ pub fn run(
         obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()).map(|m| (m, map_ir))
     };
     let drain = |w: &mut SharedOut, interp: &mut Interp| -> Result<bool, Error> {
-        let records = std::mem::take(&mut *queue.borrow_mut());
-        for rec in &records {
-            if opts.timestamps {
-                let _ = write!(w, "{} ", timestamp());
-            }
-            match handle_record(module, &dec, rec, w)? {
+        loop {
+            let next = pending.borrow_mut().take();
+            let action = match next {
+                Some(a) => a?,
+                None => {
+                    match &ringbuf {
+                        Some(rb) => {
+                            let _ = rb.consume_raw();
+                        }
+                        None => {}
+                    }
+                    match pending.borrow_mut().take() {
+                        Some(a) => a?,
+                        None => break,
+                    }
+                }
+            };
+            match action {
                 Action::Continue => {}
-                Action::Exit => return Ok(true),
+                Action::Exit => {
+                    let _ = w.flush();
+                    return Ok(true);
+                }
                 Action::PrintHist { var, n } => {
                     let table = match table_map(var) {
                         Some((map, map_ir)) => map_ir.table.as_ref().map(|info| read_table(&map, map_ir.kind, info, &dec)),
@@ -255,6 +284,7 @@ pub fn run(
                 },
             }
         }
+        let _ = w.flush();
         Ok(false)
     };
     'run: loop {
@@ -264,9 +294,6 @@ pub fn run(
         }
         if opts.child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
             // The traced command ended: take what it produced, then stop.
-            if let Some(rb) = &ringbuf {
-                let _ = rb.consume_raw();
-            }
             if drain(&mut w, interp)? {
                 outcome = Outcome::Exit;
             }
@@ -281,7 +308,6 @@ pub fn run(
                 // next drain, then take everything. EINTR from a signal is
                 // an ordinary wake-up.
                 let _ = rb.poll_raw(timeout);
-                let _ = rb.consume_raw();
             }
             None => std::thread::sleep(timeout.min(Duration::from_millis(20))),
         }
@@ -313,10 +339,8 @@ pub fn run(
             view.write_u64(layout.offset, 1);
         }
     }
-    if let Some(rb) = &ringbuf {
-        let _ = rb.consume_raw();
-    }
-    if outcome != Outcome::Exit || queue.borrow().is_empty() {
+    // Records after an exit() are not shown: tracing ended there.
+    if outcome != Outcome::Exit {
         let _ = drain(&mut w, interp)?;
     }
 
