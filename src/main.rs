@@ -341,7 +341,8 @@ fn main() -> ExitCode {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
             Err(e) => return fail(format!("cannot create {path}: {e}")),
         },
-        None => Box::new(std::io::stdout()),
+        // Buffered: the session flushes after each drain of the ring buffer.
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
     };
     let out = SharedOut::new(writer);
     let stop = install_signal_handlers();

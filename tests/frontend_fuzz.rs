@@ -133,7 +133,7 @@ fn check(src: &str, render: bool) {
     }
     if render {
         let text = diag::render("fuzz.kp", src, &diags, false);
-        assert_eq!(text.matches("error").count() >= diags.len(), true, "render lost diagnostics for {src:?}");
+        assert!(text.matches("error").count() >= diags.len(), "render lost diagnostics for {src:?}");
     }
     let _ = print::tokens(src);
 }
@@ -188,7 +188,7 @@ fn deep_nesting_is_rejected_not_crashed() {
         format!("{}{}", "{".repeat(n), "}".repeat(n)),
         format!("x = a{}", "[1]".repeat(n)),
         format!("x = f{}", "()".repeat(n)),
-        format!("{}", "if (a) {".repeat(n)),
+        "if (a) {".repeat(n),
     ];
     for src in &cases {
         check(src, false);

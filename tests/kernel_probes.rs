@@ -191,10 +191,27 @@ fn bad_probes_are_diagnostics_at_their_spans() {
 #[test]
 fn pid_option_limits_uprobes_to_one_process() {
     need_root!();
+    let links = pid_limits("ktap_add3", 3);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!((links[0].kind.as_str(), links[0].count), ("uprobe_multi", 1));
+}
+
+#[test]
+fn pid_option_limits_multi_links_to_one_process() {
+    need_root!();
+    let links = pid_limits("ktap_*", 3 * 4);
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!((links[0].kind.as_str(), links[0].count), ("uprobe_multi", 4));
+}
+
+/// Runs `n += 1` on `probe:TARGET:SPEC` with `-p` naming one of two
+/// targets that each run their loop 3 times; checks the total is `want`
+/// and that every link ktap held was for that process. Returns the links.
+fn pid_limits(spec: &str, want: u32) -> Vec<LinkInfo> {
     let t = target();
     let spawn = || Command::new(&t).arg("3").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("target");
     let (mut a, mut b) = (spawn(), spawn());
-    let script = format!("var n = 0\ntrace probe:{}:ktap_add3 {{ n += 1 }}\ntrace_end {{ print(n) }}", t.display());
+    let script = format!("var n = 0\ntrace probe:{}:{spec} {{ n += 1 }}\ntrace_end {{ print(n) }}", t.display());
     let mut child = Command::new(KTAP)
         .args(["-p", &a.id().to_string(), "-e", &script])
         .stdin(Stdio::null())
@@ -206,6 +223,7 @@ fn pid_option_limits_uprobes_to_one_process() {
     let mut banner = String::new();
     out.read_line(&mut banner).expect("banner");
     assert!(banner.starts_with("Tracing"), "{banner}");
+    let links = links_of(child.id());
     for p in [&mut a, &mut b] {
         p.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
         assert!(p.wait().expect("wait").success());
@@ -215,7 +233,124 @@ fn pid_option_limits_uprobes_to_one_process() {
     let mut run = finish(child, Duration::from_secs(30));
     out.read_to_string(&mut run.stdout).expect("rest");
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(run.stdout, "3\n");
+    assert_eq!(run.stdout, format!("{want}\n"));
+    assert!(!links.is_empty());
+    for l in &links {
+        assert_eq!(l.pid, Some(a.id()), "{l:?}");
+    }
+    links
+}
+
+/// A BPF link a process holds, as /proc/PID/fdinfo describes it.
+#[derive(Debug)]
+struct LinkInfo {
+    kind: String,
+    /// `uprobe_cnt` of a multi link.
+    count: usize,
+    /// The process a uprobe link is limited to.
+    pid: Option<u32>,
+    /// Per-offset cookies of a multi link.
+    cookies: Vec<u64>,
+}
+
+fn links_of(pid: u32) -> Vec<LinkInfo> {
+    let mut links = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fdinfo")).expect("fdinfo") {
+        let Ok(text) = std::fs::read_to_string(entry.expect("entry").path()) else { continue };
+        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+        let Some(kind) = field("link_type:") else { continue };
+        let cookies = text
+            .lines()
+            .skip_while(|l| !l.starts_with("cookie"))
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        links.push(LinkInfo {
+            kind: kind.to_string(),
+            count: field("uprobe_cnt:").and_then(|c| c.parse().ok()).unwrap_or(0),
+            pid: field("pid:").and_then(|c| c.parse().ok()).filter(|&p| p != 0),
+            cookies,
+        });
+    }
+    links
+}
+
+/// `ktap -e SCRIPT -- target COUNT` with `env` set: the links ktap holds
+/// once attached, and its run after the target is let go.
+fn run_attached(script: &str, count: u32, env: &[(&str, &str)]) -> (Run, Vec<LinkInfo>) {
+    let t = target();
+    let script = script.replace("{BIN}", t.to_str().expect("utf8"));
+    let mut child = Command::new(KTAP)
+        .args(["-e", &script, "--", t.to_str().expect("utf8"), &count.to_string()])
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ktap");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    out.read_line(&mut banner).expect("banner");
+    assert!(banner.starts_with("Tracing"), "{banner}");
+    let links = links_of(child.id());
+    child.stdin.take().expect("stdin").write_all(b"go\n").expect("write");
+    let mut run = finish(child, Duration::from_secs(60));
+    out.read_to_string(&mut run.stdout).expect("rest");
+    (run, links)
+}
+
+const GLOB_ENTRY_AND_RETURN: &str = "var n = {}\nvar r = {}\n\
+    trace probe:{BIN}:ktap_* { n[probename] += 1 }\n\
+    trace probe:{BIN}:ktap_*%return { r[probename] += 1 }\n\
+    trace_end {\n\
+      for (k, v in pairs(n)) { printf(\"entry %s %d\\n\", k, v) }\n\
+      for (k, v in pairs(r)) { printf(\"return %s %d\\n\", k, v) }\n\
+    }";
+
+/// What GLOB_ENTRY_AND_RETURN prints for `count` loops, sorted.
+fn glob_counts(count: u32) -> Vec<String> {
+    let mut want: Vec<String> = ["ktap_add3", "ktap_greet", "ktap_neg", "ktap_pair"]
+        .iter()
+        .flat_map(|f| [format!("entry {f} {count}"), format!("return {f} {count}")])
+        .collect();
+    want.sort();
+    want
+}
+
+fn sorted_probe_lines(run: &Run) -> Vec<String> {
+    let mut lines: Vec<String> = probe_lines(run).into_iter().filter(|l| !l.starts_with("Tracing")).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn glob_uses_one_multi_link_per_direction_with_probename_cookies() {
+    need_root!();
+    let (run, links) = run_attached(GLOB_ENTRY_AND_RETURN, 5, &[]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(sorted_probe_lines(&run), glob_counts(5));
+    let mut kinds: Vec<&str> = links.iter().map(|l| l.kind.as_str()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["uprobe_multi", "uretprobe_multi"], "{links:?}");
+    for l in &links {
+        assert_eq!(l.count, 4, "{l:?}");
+        let mut cookies = l.cookies.clone();
+        cookies.sort();
+        cookies.dedup();
+        assert_eq!(cookies.len(), 4, "one probename per function: {l:?}");
+    }
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
+
+#[test]
+fn glob_without_multi_links_counts_the_same() {
+    need_root!();
+    let (run, links) = run_attached(GLOB_ENTRY_AND_RETURN, 5, &[("KTAP_NO_UPROBE_MULTI", "1")]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(sorted_probe_lines(&run), glob_counts(5));
+    assert!(links.iter().all(|l| l.kind == "perf"), "{links:?}");
+    assert_eq!(links.len(), 8, "{links:?}");
+    assert!(run.stderr.contains("attaching 4 uprobes one at a time"), "{}", run.stderr);
 }
 
 /// The virtual address of `ktap_add3` in a running target.
@@ -316,4 +451,17 @@ fn command_is_traced_from_its_first_function() {
     let run = run_target("trace probe:{BIN}:main { print(\"main\", arg1) }", 1);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(probe_lines(&run), ["main\t2"]);
+}
+
+#[test]
+fn usdt_glob_raises_semaphores_through_a_multi_link() {
+    need_root!();
+    let (run, links) = run_attached("trace sdt:{BIN}:* { printf(\"%s %d %d\\n\", probename, arg1, arg2) }", 2, &[]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // The guarded marker fires only because the link raised its semaphore.
+    assert!(run.stdout.contains("semaphore 1"), "{}", run.stdout);
+    assert_eq!(sorted_probe_lines(&run), ["guarded 1 7", "guarded 2 7", "plain 1 -3", "plain 2 -3"]);
+    // One program per argument layout, each on a multi link.
+    assert!(links.iter().all(|l| l.kind == "uprobe_multi"), "{links:?}");
+    assert_eq!(links.iter().map(|l| l.count).sum::<usize>(), 2, "{links:?}");
 }

@@ -227,6 +227,9 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Label(usize);
 
+/// Instructions, the span of each slot, and the relocations.
+type Assembled = (Vec<Insn>, Vec<Option<Span>>, Vec<Reloc>);
+
 /// An instruction list with symbolic jump targets and a span per slot.
 #[derive(Default)]
 struct Asm {
@@ -264,7 +267,7 @@ impl Asm {
         self.relocs.push(Reloc { insn: self.insns.len(), target });
         self.emit_wide(Insn::ld_imm64(dst, 0));
     }
-    fn finish(mut self) -> Option<(Vec<Insn>, Vec<Option<Span>>, Vec<Reloc>)> {
+    fn finish(mut self) -> Option<Assembled> {
         for (at, l) in std::mem::take(&mut self.fixups) {
             let target = self.labels[l.0]?;
             let off = i16::try_from(target as i64 - at as i64 - 1).ok()?;

@@ -97,7 +97,7 @@ impl Checker<'_> {
         if !fits {
             self.diags.push(
                 Diagnostic::error(value.span, format!("`{}` is {} in the kernel, but {what} here", id.name, kind.name()))
-                    .with_label(format!("{what}"))
+                    .with_label(what.to_string())
                     .with_secondary(kspan, format!("used as {} in a probe here", kind.name()))
                     .with_note("a variable that probes use keeps one type everywhere"),
             );

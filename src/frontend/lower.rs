@@ -55,7 +55,7 @@ pub trait EventSource {
 }
 
 /// Size of the ring buffer that carries records to userspace.
-const EVENTS_RINGBUF_BYTES: u32 = 4 << 20;
+const EVENTS_RINGBUF_BYTES: u32 = 16 << 20;
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and
 /// distinct stacks kept.
 const STACK_DEPTH: u32 = 127;

@@ -421,10 +421,7 @@ pub(crate) mod helpers {
         let mut it = targets.into_iter();
         let key = it.next().and_then(|e| as_name(diags, e, "key"));
         let value = match it.next() {
-            Some(e) => match as_name(diags, e, "value") {
-                Some(v) => Some(Some(v)),
-                None => None,
-            },
+            Some(e) => as_name(diags, e, "value").map(Some),
             None => Some(None),
         };
         match (key, value) {

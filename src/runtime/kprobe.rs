@@ -8,6 +8,7 @@ use super::tracefs::glob_match;
 use crate::ir::{Attach, Module};
 use libbpf_rs::{KprobeOpts, Link, ProgramMut};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Kernel functions matching `glob`, sorted, each once. `tracefs` is the
 /// tracefs root when known.
@@ -51,9 +52,21 @@ pub fn supported() -> bool {
 }
 
 /// Attaches a kprobe program to the kernel functions of its probe.
-pub fn attach(prog: &ProgramMut<'_>, module: &Module, probe: usize, points: &[usize], links: &mut Vec<Link>, skipped: &mut Vec<String>) -> Result<(), Error> {
+/// Stops early when `stop` is set.
+pub fn attach(
+    prog: &ProgramMut<'_>,
+    module: &Module,
+    probe: usize,
+    points: &[usize],
+    stop: &AtomicBool,
+    links: &mut Vec<Link>,
+    skipped: &mut Vec<String>,
+) -> Result<(), Error> {
     let p = &module.probes[probe];
     for &i in points {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let Attach::Kprobe { symbol, ret, spec } = &p.attach[i] else { continue };
         if !supported() {
             return Err(Error {

@@ -27,11 +27,8 @@ impl Symbols {
             return s.clone();
         }
         let src = if pid == 0 {
-            let mut k = Kernel::default();
             // Symbols from kallsyms; no DWARF lookups on the hot path.
-            k.vmlinux = MaybeDefault::None;
-            k.debug_syms = false;
-            Source::Kernel(k)
+            Source::Kernel(Kernel { vmlinux: MaybeDefault::None, debug_syms: false, ..Kernel::default() })
         } else {
             let mut p = Process::new(Pid::from(pid));
             p.debug_syms = false;

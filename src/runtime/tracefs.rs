@@ -240,7 +240,18 @@ impl EventSource for Tracefs {
                 .map(|t| parse_unistd(&t))
                 .unwrap_or_default()
         });
-        table.get(name).copied()
+        // Tracepoints carry the kernel's function names, which differ from
+        // the ABI's names for a few syscalls (arch/x86/entry/syscalls).
+        let abi = match name {
+            "newstat" => "stat",
+            "newfstat" => "fstat",
+            "newlstat" => "lstat",
+            "newuname" => "uname",
+            "sendfile64" => "sendfile",
+            "umount" => "umount2",
+            other => other,
+        };
+        table.get(abi).copied()
     }
 
     fn similar(&self, system: &str, event: &str) -> Vec<String> {

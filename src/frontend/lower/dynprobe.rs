@@ -8,7 +8,7 @@ use super::{Lowerer, ProbeCtx};
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::Diagnostic;
 use crate::frontend::fetch::{self, FetchKind, FetchType, RegOffset};
-use crate::ir::{self, AddrSpace, Attach, Expr, ExprKind, FetchLoc, FileOffset, Stmt, StmtKind, Ty, UprobePoint};
+use crate::ir::{self, AddrSpace, Attach, Expr, ExprKind, FetchLoc, FileOffset, Ty, UprobePoint};
 
 /// A binary's functions matching a glob.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -94,20 +94,7 @@ impl Lowerer<'_> {
         }
         for (layout, attach) in groups {
             let mut ctx = dyn_ctx(Some(layout));
-            let mut stmts = self.prologue();
-            let mut inner = Vec::new();
-            self.block(&mut ctx, body, &mut inner);
-            match filter {
-                Some(f) => {
-                    ctx.in_filter = true;
-                    let cond = self.int_expr(&mut ctx, f);
-                    ctx.in_filter = false;
-                    if let Some(cond) = cond {
-                        stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
-                    }
-                }
-                None => stmts.extend(inner),
-            }
+            let stmts = self.probe_body(&mut ctx, filter, body);
             let formats = vec![Vec::new(); attach.len()];
             self.m.probes.push(ir::Probe { attach, formats, locals: ctx.locals, body: stmts, span });
         }

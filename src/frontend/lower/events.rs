@@ -47,27 +47,7 @@ impl Lowerer<'_> {
         let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
         let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
         let mut ctx = ProbeCtx::new(own, argstr_window, syscalls);
-        let mut stmts = self.prologue();
-        let prologue_len = stmts.len();
-        let sites_before = self.m.sites.len();
-        let mut inner = Vec::new();
-        self.block(&mut ctx, body, &mut inner);
-        match filter {
-            Some(f) => {
-                ctx.in_filter = true;
-                let cond = self.int_expr(&mut ctx, f);
-                ctx.in_filter = false;
-                if let Some(cond) = cond {
-                    stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
-                }
-            }
-            None => stmts.extend(inner),
-        }
-        if self.m.sites.len() > sites_before {
-            // A probe that prints must not see the tracer's own writes, or
-            // each line it prints would make another event.
-            stmts.insert(prologue_len, self.skip_self());
-        }
+        let stmts = self.probe_body(&mut ctx, filter, body);
         if found_events.is_empty() {
             return;
         }
@@ -174,6 +154,33 @@ impl Lowerer<'_> {
     }
 
     /// What every probe checks first: the stop flag, then -p and -C.
+    /// The statements of a probe: the prologue, then the body under its
+    /// filter.
+    pub(super) fn probe_body(&mut self, ctx: &mut ProbeCtx, filter: Option<&ast::Expr>, body: &ast::Block) -> Vec<Stmt> {
+        let mut stmts = self.prologue();
+        let prologue_len = stmts.len();
+        let sites_before = self.m.sites.len();
+        let mut inner = Vec::new();
+        self.block(ctx, body, &mut inner);
+        match filter {
+            Some(f) => {
+                ctx.in_filter = true;
+                let cond = self.int_expr(ctx, f);
+                ctx.in_filter = false;
+                if let Some(cond) = cond {
+                    stmts.push(Stmt { kind: StmtKind::If { cond, then: inner, otherwise: vec![] }, span: Some(f.span) });
+                }
+            }
+            None => stmts.extend(inner),
+        }
+        if self.m.sites.len() > sites_before {
+            // A probe that prints must not see the tracer's own writes, or
+            // each line it prints would make another event.
+            stmts.insert(prologue_len, self.skip_self());
+        }
+        stmts
+    }
+
     /// `if (pid == ktap's pid) return`.
     pub(super) fn skip_self(&self) -> Stmt {
         let synth = |kind| Expr { kind, ty: Ty::Int, span: None };

@@ -263,6 +263,23 @@ impl Lowerer<'_> {
                     return None;
                 }
                 let (fields, consts, values) = self.site_args(ctx, &args[1..])?;
+                // Numeric conversions need numbers: say so now, not when
+                // the first event arrives.
+                let mut kernel = fields.iter().zip(&values);
+                for (i, conv) in conversions(format).into_iter().enumerate() {
+                    if consts.iter().any(|(at, _)| *at == i) {
+                        continue;
+                    }
+                    let Some((ty, value)) = kernel.next() else { break };
+                    if b"diouxXc".contains(&conv) && !matches!(ty, Ty::Int) {
+                        self.diags.push(
+                            Diagnostic::error(value.span.unwrap_or(span), format!("printf's %{} needs a number, but this is a {}", conv as char, ty_name(*ty)))
+                                .with_secondary(first.span, "format")
+                                .with_note("use %s to print it"),
+                        );
+                        return None;
+                    }
+                }
                 let site = self.site(SiteKind::Printf { format: format.clone() }, fields, consts, span);
                 Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
             }
@@ -323,7 +340,6 @@ impl Lowerer<'_> {
     /// Inlines a call of the user function `name`: parameters become
     /// locals, `return` leaves the block. Returns the block and the local
     /// that receives the return value (0 when none is returned).
-    #[expect(clippy::type_complexity, reason = "the block, its id and its result")]
     pub(super) fn inline_call(&mut self, ctx: &mut ProbeCtx, span: Span, name: &str, args: &[ast::Expr]) -> Option<((ir::BlockId, Vec<Stmt>), ir::LocalId)> {
         let func = self.functions.get(name)?.clone();
         if ctx.inlining.iter().any(|f| f == name) {
@@ -581,7 +597,12 @@ pub(super) fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
 
 /// Number of arguments a printf format consumes.
 pub fn count_conversions(format: &[u8]) -> usize {
-    let mut n = 0;
+    conversions(format).len()
+}
+
+/// The conversion letter of each argument a printf format consumes.
+pub(super) fn conversions(format: &[u8]) -> Vec<u8> {
+    let mut n = Vec::new();
     let mut i = 0;
     while i < format.len() {
         if format[i] == b'%' {
@@ -596,7 +617,7 @@ pub fn count_conversions(format: &[u8]) -> usize {
             while i < format.len() && matches!(format[i], b'l' | b'h') {
                 i += 1;
             }
-            n += 1;
+            n.push(format.get(i).copied().unwrap_or(b'?'));
         }
         i += 1;
     }

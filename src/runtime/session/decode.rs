@@ -1,0 +1,148 @@
+//! From kernel bytes to userspace values and back: ring-buffer records
+//! into output or actions, table keys and values into interpreter values
+//! (event names, argstr, symbolized stacks), main-context values into map
+//! entries.
+
+use super::*;
+
+/// Turns kernel values (record fields, table keys) into userspace values:
+/// names events, renders argstr, symbolizes stacks.
+pub(super) struct Decoder<'m> {
+    pub(super) names: Vec<String>,
+    pub(super) formats: Vec<&'m [ir::EventField]>,
+    pub(super) stacks: Option<libbpf_rs::MapHandle>,
+    pub(super) symbols: RefCell<crate::runtime::symbols::Symbols>,
+}
+
+impl Decoder<'_> {
+    pub(super) fn value(&self, ty: Ty, bytes: &[u8]) -> Value {
+        let int = |b: &[u8]| b.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
+        match ty {
+            Ty::Int => Value::Int(int(bytes) as i64),
+            Ty::Comm | Ty::Str => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                Value::str(&bytes[..end])
+            }
+            Ty::ProbeName => match self.names.get(int(bytes) as usize) {
+                Some(name) => Value::str(name.as_bytes()),
+                None => Value::Int(int(bytes) as i64),
+            },
+            Ty::ArgStr { start, .. } => {
+                let id = int(bytes) as usize;
+                let (Some(name), Some(fields)) = (self.names.get(id), self.formats.get(id)) else { return Value::str("?") };
+                Value::str(crate::runtime::argstr::render(name, fields, start, bytes.get(8..).unwrap_or(&[])))
+            }
+            Ty::Stack { user } => Value::str(self.stack(int(bytes), user)),
+        }
+    }
+
+    /// Renders a stack id (with the process in the high half for user
+    /// stacks) as one frame a line.
+    pub(super) fn stack(&self, v: u64, user: bool) -> String {
+        let id = v as u32;
+        let pid = if user { (v >> 32) as u32 } else { 0 };
+        if id as i32 >= 0 {
+            if let Some(Ok(Some(raw))) = self.stacks.as_ref().map(|m| m.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY)) {
+                let ips: Vec<u64> = raw
+                    .chunks_exact(8)
+                    .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
+                    .take_while(|&ip| ip != 0)
+                    .collect();
+                return format!("\n{}", self.symbols.borrow_mut().render(pid, &ips));
+            }
+        }
+        "\n        [stack unavailable]\n".to_string()
+    }
+}
+
+/// What a record asks of the session beyond printing.
+pub(super) enum Action<'m> {
+    Continue,
+    Exit,
+    PrintHist { var: &'m str, n: usize },
+    Delete { var: &'m str },
+}
+
+/// A userspace value as the kernel stores it for `ty`, if it has that type.
+pub(super) fn encode(ty: Ty, v: &Value) -> Option<Vec<u8>> {
+    match (ty, v) {
+        (Ty::Int, Value::Int(i)) => Some(i.to_le_bytes().to_vec()),
+        (Ty::Int, Value::Bool(b)) => Some(i64::from(*b).to_le_bytes().to_vec()),
+        (Ty::Comm | Ty::Str, Value::Str(s)) if (s.len() as u32) < ty.size() => {
+            let mut b = s.as_bytes().to_vec();
+            b.resize(ty.size() as usize, 0);
+            Some(b)
+        }
+        _ => None,
+    }
+}
+
+/// Turns one ring-buffer record into output, or into an action.
+pub(super) fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<Action<'m>, Error> {
+    let Some(tag) = rec.get(..8) else { return Ok(Action::Continue) };
+    let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
+    let Some(site) = m.sites.get(site_id) else {
+        return Err(Error::new(format!("corrupt record from the kernel (site {site_id})")));
+    };
+    let (offsets, _) = site.layout();
+    let mut args = Vec::with_capacity(site.fields.len() + site.consts.len());
+    for (ty, off) in site.fields.iter().zip(offsets) {
+        let off = off as usize;
+        let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
+        args.push(dec.value(*ty, bytes));
+    }
+    for (at, c) in &site.consts {
+        let v = match c {
+            ir::SiteConst::Nil => Value::Nil,
+            ir::SiteConst::Bool(b) => Value::Bool(*b),
+            ir::SiteConst::Int(i) => Value::Int(*i),
+            ir::SiteConst::Str(s) => Value::str(s),
+        };
+        args.insert((*at).min(args.len()), v);
+    }
+    let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
+    match &site.kind {
+        SiteKind::Print => out.write_all(&format::print_line(&args)).map_err(io)?,
+        SiteKind::Printf { format: f } => match format::printf(f, &args) {
+            Ok(text) => out.write_all(&text).map_err(io)?,
+            Err(e) => return Err(Error { message: e.to_string(), span: Some(site.span), notes: Vec::new() }),
+        },
+        SiteKind::Exit => return Ok(Action::Exit),
+        SiteKind::PrintHist { var, n } => return Ok(Action::PrintHist { var, n: *n }),
+        SiteKind::Delete { var } => return Ok(Action::Delete { var }),
+    }
+    Ok(Action::Continue)
+}
+
+/// Reads a kernel table into a userspace table (per-CPU values summed).
+pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> Value {
+    let mut table = crate::runtime::interp::Table::with_capacity(0);
+    for key in map.keys() {
+        let value = if kind == ir::MapKind::PercpuHash {
+            match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(per_cpu)) => {
+                    let sum = per_cpu.iter().map(|v| match dec.value(Ty::Int, v) {
+                        Value::Int(i) => i,
+                        _ => 0,
+                    });
+                    Value::Int(sum.fold(0i64, i64::wrapping_add))
+                }
+                _ => continue,
+            }
+        } else {
+            match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(v)) => dec.value(info.value, &v),
+                _ => continue,
+            }
+        };
+        table.set(dec.value(info.key, &key), value);
+    }
+    Value::Table(Rc::new(RefCell::new(table)))
+}
+
+/// `HH:MM:SS.micros` of the wall clock (UTC).
+pub(super) fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let s = now.as_secs();
+    format!("{:02}:{:02}:{:02}.{:06}", s / 3600 % 24, s / 60 % 60, s % 60, now.subsec_micros())
+}

@@ -1,0 +1,74 @@
+//! libbpf's messages: captured (shown live with -v), and a failed load
+//! explained — a verifier rejection mapped back to the source line of the
+//! failing instruction, with the verifier's reason.
+
+use super::*;
+
+/// libbpf's messages since the last take; shown live with `-v`.
+pub(super) static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
+
+pub(super) static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+pub(super) fn libbpf_print(level: PrintLevel, msg: String) {
+    // Kept for error reports; shown live only with -v.
+    if VERBOSE.load(Ordering::Relaxed) && (level != PrintLevel::Debug || msg.contains("verifier")) {
+        eprint!("{msg}");
+    }
+    if let Ok(mut log) = LIBBPF_LOG.lock() {
+        log.push_str(&msg);
+    }
+}
+
+pub(super) fn take_libbpf_log() -> String {
+    LIBBPF_LOG.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default()
+}
+
+/// Finds the failing instruction in a verifier log: the last `N: (..)`
+/// line, and the reason printed after it.
+pub fn verifier_failure(log: &str, program: &str) -> Option<(usize, String)> {
+    let start = log.find(&format!("prog '{program}': -- BEGIN PROG LOAD LOG --"))?;
+    let body = &log[start..];
+    let end = body.find("-- END PROG LOAD LOG --").unwrap_or(body.len());
+    let lines: Vec<&str> = body[..end].lines().skip(1).collect();
+    let mut last_insn = None;
+    for (i, line) in lines.iter().enumerate() {
+        let mut parts = line.splitn(2, ": (");
+        if let (Some(n), Some(_)) = (parts.next(), parts.next()) {
+            if let Ok(n) = n.trim().parse::<usize>() {
+                last_insn = Some((i, n));
+            }
+        }
+    }
+    let (line_no, insn) = last_insn?;
+    let reason: Vec<&str> = lines[line_no + 1..]
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with("processed ") && !l.starts_with("libbpf:"))
+        .collect();
+    Some((insn, reason.join("; ")))
+}
+
+/// Explains a failed load: for a verifier rejection, the program's source
+/// line and the verifier's reason.
+pub(super) fn load_error(compiled: &Compiled, e: libbpf_rs::Error) -> Error {
+    let log = take_libbpf_log();
+    for info in &compiled.programs {
+        if let Some((insn, reason)) = verifier_failure(&log, &info.name) {
+            let span = info.spans.get(insn).copied().flatten();
+            return Error {
+                message: format!("the kernel verifier rejected the code generated for this probe (a ktap bug): {e}"),
+                span,
+                notes: vec![format!("verifier: at instruction {insn}: {reason}")],
+            };
+        }
+    }
+    let mut err = Error::new(format!("cannot load the BPF programs: {e}"));
+    if e.kind() == libbpf_rs::ErrorKind::PermissionDenied {
+        err.notes.push("loading BPF needs root (or CAP_BPF and CAP_PERFMON)".into());
+    }
+    let tail: Vec<&str> = log.lines().rev().take(8).collect();
+    if !tail.is_empty() {
+        err.notes.push(tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    err
+}

@@ -1,0 +1,219 @@
+//! Kernel-visible state shared with the interpreter: `.data/.bss` seeded from
+//! the main context before load, read through libbpf's mapping, and tables
+//! copied in and out around tick-N and trace_end.
+
+use super::*;
+
+/// A live view of one internal data section (`.bss`, `.data`) through
+/// libbpf's memory mapping of it.
+pub(super) struct SectionView {
+    pub(super) ptr: *mut u8,
+    pub(super) len: usize,
+}
+
+impl SectionView {
+    pub(super) fn read_u64(&self, offset: u32) -> u64 {
+        let at = offset as usize;
+        if at + 8 > self.len {
+            return 0;
+        }
+        // SAFETY: in bounds of the mapping libbpf keeps for the object's
+        // lifetime; volatile because the kernel writes it concurrently.
+        unsafe { std::ptr::read_volatile(self.ptr.add(at).cast::<u64>()) }
+    }
+    pub(super) fn write_u64(&self, offset: u32, v: u64) {
+        let at = offset as usize;
+        if at + 8 <= self.len {
+            // SAFETY: as in read_u64.
+            unsafe { std::ptr::write_volatile(self.ptr.add(at).cast::<u64>(), v) }
+        }
+    }
+}
+
+pub(super) fn section_of(name: &str) -> Option<Section> {
+    if name.ends_with(".bss") {
+        Some(Section::Bss)
+    } else if name.ends_with(".data") {
+        Some(Section::Data)
+    } else {
+        None
+    }
+}
+
+/// The integer a kernel global starts with: the main context's value of
+/// its variable, or for synthetic globals what the options ask.
+pub(super) fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> Result<i64, Error> {
+    let g = &module.globals[id];
+    let is = |x: Option<ir::GlobalId>| x.is_some_and(|x| x.index() == id);
+    if is(module.target_pid) {
+        return Ok(opts.target_pid.map_or(0, i64::from));
+    }
+    if is(module.target_cpu) {
+        return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
+    }
+    if is(module.self_pid) {
+        return Ok(i64::from(std::process::id()));
+    }
+    if is(module.boot_to_real) {
+        return Ok(boot_to_real_ns());
+    }
+    let Some(var) = &g.var else { return Ok(0) };
+    match interp.global(var) {
+        None | Some(Value::Nil) => Ok(0),
+        Some(Value::Int(v)) => Ok(v),
+        Some(Value::Bool(b)) => Ok(i64::from(b)),
+        Some(_) => Err(Error {
+            message: format!("variable `{var}` is used as a number in a probe, but the main context set it to another type"),
+            span: g.span,
+            notes: Vec::new(),
+        }),
+    }
+}
+
+/// CLOCK_REALTIME − CLOCK_BOOTTIME, so boot-clock stamps taken in the
+/// kernel become wall-clock times consistent with userspace.
+pub(super) fn boot_to_real_ns() -> i64 {
+    let now = |clock| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: ts is a valid timespec to fill.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    };
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_BOOTTIME)
+}
+
+pub(super) fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &GlobalLayout) -> Option<&'v SectionView> {
+    views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v)
+}
+
+/// A table's keys as the kernel stores them and as userspace sees them.
+pub(super) type TableKeys = Vec<(Vec<u8>, Value)>;
+
+/// What userspace saw of the kernel state before running a tick body.
+pub(super) struct Snapshot {
+    pub(super) globals: Vec<(usize, i64)>,
+    /// Per table map: its keys (raw) and their userspace values.
+    pub(super) tables: Vec<(usize, TableKeys)>,
+}
+
+/// Copies kernel globals and tables into the interpreter's variables.
+pub(super) fn sync_in(
+    module: &Module,
+    compiled: &Compiled,
+    obj: &libbpf_rs::Object,
+    views: &[(Section, SectionView)],
+    dec: &Decoder,
+    interp: &mut Interp,
+) -> Snapshot {
+    let mut snap = Snapshot { globals: Vec::new(), tables: Vec::new() };
+    for (i, (g, layout)) in module.globals.iter().zip(&compiled.globals).enumerate() {
+        if let (Some(var), Some(view)) = (&g.var, section_view(views, layout)) {
+            let v = view.read_u64(layout.offset) as i64;
+            interp.set_global(var, Value::Int(v));
+            snap.globals.push((i, v));
+        }
+    }
+    for (i, map_ir) in module.maps.iter().enumerate() {
+        let Some(info) = &map_ir.table else { continue };
+        if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
+            let keys: Vec<(Vec<u8>, Value)> = map.keys().map(|k| {
+                let v = dec.value(info.key, &k);
+                (k, v)
+            }).collect();
+            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, dec));
+            snap.tables.push((i, keys));
+        }
+    }
+    snap
+}
+
+/// Writes back what a tick body changed: globals it assigned, and keys it
+/// removed from tables (`delete(t)` after `print_hist(t)`). Updates that
+/// the kernel makes in between may be lost; deletions never resurrect.
+pub(super) fn sync_out(
+    module: &Module,
+    compiled: &Compiled,
+    obj: &libbpf_rs::Object,
+    views: &[(Section, SectionView)],
+    interp: &Interp,
+    before: &Snapshot,
+) {
+    for &(i, old) in &before.globals {
+        let (g, layout) = (&module.globals[i], &compiled.globals[i]);
+        let Some(var) = &g.var else { continue };
+        if let (Some(Value::Int(now)), Some(view)) = (interp.global(var), section_view(views, layout)) {
+            if now != old {
+                view.write_u64(layout.offset, now as u64);
+            }
+        }
+    }
+    for (i, keys) in &before.tables {
+        let map_ir = &module.maps[*i];
+        let Some(info) = &map_ir.table else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let t = t.borrow();
+        for (raw, key) in keys {
+            if t.get(key).is_nil() {
+                let _ = map.delete(raw);
+            }
+        }
+    }
+}
+
+/// Copies the tables the main context filled into their maps, before any
+/// probe runs.
+pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Interp) -> Result<(), Error> {
+    let lib = |what: &str, e: libbpf_rs::Error| Error::new(format!("{what}: {e}"));
+    for map_ir in &module.maps {
+        let Some(info) = &map_ir.table else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
+        for (k, v) in t.borrow().iter() {
+            let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
+                return Err(Error::new(format!(
+                    "table `{}` holds {} -> {} in the main context, but probes use it as {:?} -> {:?}",
+                    info.var,
+                    k.type_name(),
+                    v.type_name(),
+                    info.key,
+                    info.value
+                )));
+            };
+            let r = if map_ir.kind == ir::MapKind::PercpuHash {
+                // The whole value on one CPU, zero on the others: the sum
+                // userspace reads back is the value.
+                let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
+                per_cpu[0] = value;
+                map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
+            } else {
+                map.update(&key, &value, libbpf_rs::MapFlags::ANY)
+            };
+            r.map_err(|e| lib(&format!("cannot fill table `{}` from the main context", info.var), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills each syscall filter: syscall number -> probename id + 1.
+pub(super) fn fill_syscall_filters(module: &Module, obj: &libbpf_rs::Object) -> Result<(), Error> {
+    let lib = |what: &str, e: libbpf_rs::Error| Error::new(format!("{what}: {e}"));
+    for map_ir in &module.maps {
+        let Some((probe, kind)) = map_ir.syscall_filter else { continue };
+        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else {
+            return Err(Error::new(format!("map {} missing after load", map_ir.name)));
+        };
+        for (i, a) in module.probes[probe].attach.iter().enumerate() {
+            if let ir::Attach::Syscall { nr, .. } = a {
+                if a.kind() != kind {
+                    continue;
+                }
+                let id = module.probe_name_id(probe, i) + 1;
+                map.update(&nr.to_le_bytes(), &id.to_le_bytes(), libbpf_rs::MapFlags::ANY)
+                    .map_err(|e| lib("cannot fill the syscall filter", e))?;
+            }
+        }
+    }
+    Ok(())
+}
