@@ -162,7 +162,7 @@ count() { values "$1" | wc -l; }
 
 # ratio A B: A / B with two decimals, "-" when either is missing or B is 0.
 ratio() {
-    case "$1$2" in *-*) echo "-"; return ;; esac
+    if [ "$1" = - ] || [ "$2" = - ] || [ -z "$1" ] || [ -z "$2" ]; then echo "-"; return; fi
     awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f\n", a / b }'
 }
 

@@ -9,6 +9,9 @@
 #   printf         ktap: ... { printf("%d\n", pid) }, stdout a pipe read by
 #                  benchrun (lines counted); printf_ofile: -o FILE;
 #                  printf_devnull: stdout redirected to /dev/null
+#   count_int, count_probename, ride4: diagnostics, not run by default:
+#                  s[1] += 1; s[probename] += 1; an empty body on getppid and
+#                  three other syscalls (which then rides raw_syscalls)
 #   bt_*           bpftrace: { }, @[comm] = count(), @n = count(),
 #                  printf("%d\n", pid) (stdout a pipe, lines counted)
 # Each repetition runs every configuration once, interleaved; the cost a
@@ -34,6 +37,9 @@ ktap_script() {
         empty) echo "trace $TP { }" ;;
         count_comm) echo "var s = {} trace $TP { s[execname] += 1 }" ;;
         count_global) echo "var n = 0 trace $TP { n += 1 }" ;;
+        count_int) echo "var s = {} trace $TP { s[1] += 1 }" ;;
+        count_probename) echo "var s = {} trace $TP { s[probename] += 1 }" ;;
+        ride4) echo "trace $TP, syscalls:sys_enter_getpgrp, syscalls:sys_enter_gettid, syscalls:sys_enter_getuid { }" ;;
         printf*) echo "trace $TP { printf(\"%d\\n\", pid) }" ;;
     esac
 }
@@ -128,7 +134,7 @@ done
 
 # Added cost per repetition: config ns/call - untraced ns/call (same repetition).
 nones=($(values none_ns))
-for c in $KTAP_CONFIGS $BT_CONFIGS; do
+for c in $KTAP_CONFIGS count_int count_probename ride4 $BT_CONFIGS; do
     i=0
     for v in $(values "${c}_ns"); do
         [ -n "${nones[$i]:-}" ] && record "${c}_added" "$(calc "$v - ${nones[$i]}")"
@@ -140,22 +146,28 @@ floor=$(med empty_added)
 cell() { if [ "$(count "$1")" -gt 0 ]; then echo "$(med "$1") ($(mn "$1"))"; else echo "-"; fi; }
 machine_line
 echo "## per-event overhead: getppid storm, $N calls, $REPS repetitions, median (min)"
-echo "# added = ns/call - untraced ns/call; x floor = added / added by ktap's empty program (median $floor ns)"
-printf "%-16s %-52s %16s %16s %8s %14s\n" "config" "script" "ns/call" "added ns" "x floor" "lost/$N"
+floor_min=$(calc "$(mn empty_ns) - $(mn none_ns)")
+echo "# added = ns/call - untraced ns/call of the same repetition, median (min); x floor = added / added by ktap's empty program"
+echo "# min-based: added(min) = min ns/call - min untraced ns/call (least disturbed by other load); floor: median $floor ns, min-based $floor_min ns"
+printf "%-16s %-52s %16s %16s %8s %9s %8s %14s\n" "config" "script" "ns/call" "added ns" "x floor" "added(min)" "x floor" "lost/$N"
 label() {
     case $1 in
         none) echo "(no tracing)" ;;
         printf_ofile) echo "ktap -o FILE: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
         printf_devnull) echo "ktap >/dev/null: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
         bt_*) echo "bpftrace: $(bt_script "$1" | sed 's/BEGIN { printf("attached\\n"); } //; s/tracepoint:syscalls:sys_enter_getppid/getppid/')" ;;
+        ride4) echo "ktap: trace getppid + 3 more syscalls { } (raw_syscalls)" ;;
         *) echo "ktap: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
     esac
 }
-for c in none $KTAP_CONFIGS $BT_CONFIGS; do
+DIAG_CONFIGS="count_int count_probename ride4"
+for c in none $KTAP_CONFIGS $DIAG_CONFIGS $BT_CONFIGS; do
     [ "$(count "${c}_ns")" -gt 0 ] || continue
     lost=-
     [ "$(count "${c}_lost")" -gt 0 ] && lost="$(med "${c}_lost") ($(mn "${c}_lost"))"
-    printf "%-16s %-52s %16s %16s %8s %14s\n" "$c" "$(label "$c")" "$(cell "${c}_ns")" "$(cell "${c}_added")" "$(ratio "$(med "${c}_added")" "$floor")" "$lost"
+    amin=-
+    [ "$c" != none ] && amin=$(calc "$(mn "${c}_ns") - $(mn none_ns)")
+    printf "%-16s %-52s %16s %16s %8s %9s %8s %14s\n" "$c" "$(label "$c")" "$(cell "${c}_ns")" "$(cell "${c}_added")" "$(ratio "$(med "${c}_added")" "$floor")" "$amin" "$(ratio "$amin" "$floor_min")" "$lost"
 done
 for c in printf printf_ofile; do
     [ "$(count "${c}_lost_reported")" -gt 0 ] && echo "# $c: ktap's own 'events lost' warning: median $(med "${c}_lost_reported") (min $(mn "${c}_lost_reported"), max $(mx "${c}_lost_reported"))"
@@ -166,7 +178,7 @@ done
 for c in printf printf_ofile printf_devnull bt_printf; do
     [ "$(count "${c}_cpu")" -gt 0 ] && echo "# $c: tracer CPU time per delivered event: $(med "${c}_cpu") ns (median; min $(mn "${c}_cpu"))"
 done
-for c in none $KTAP_CONFIGS $BT_CONFIGS; do
+for c in none $KTAP_CONFIGS count_int count_probename ride4 $BT_CONFIGS; do
     [ "$(count "${c}_noisy")" -gt 0 ] && echo "# $c: $(count "${c}_noisy") of $REPS samples taken while another process held BPF programs"
 done
 echo "# tracer pinned to CPU ${TRACER_CPU:-(none)}, storm to CPU $STORM_CPU"
