@@ -48,10 +48,11 @@ impl Decoder<'_> {
                     .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
                     .take_while(|&ip| ip != 0)
                     .collect();
-                return format!("\n{}", self.symbols.borrow_mut().render(pid, &ips));
+                return self.symbols.borrow_mut().render(pid, &ips).trim_end_matches('\n').to_string();
             }
         }
-        "\n        [stack unavailable]\n".to_string()
+        // No stack was taken (e.g. a kernel stack sampled in user mode).
+        "[no stack]".to_string()
     }
 }
 
