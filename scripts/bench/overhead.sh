@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Per-event overhead on a getppid storm: getppid_storm calls
-# syscall(SYS_getppid) BENCH_N times on CPU $STORM_CPU and prints ns/call,
+# syscall(SYS_getppid) BENCH_N times on CPU $STORM_CPU and prints its CPU
+# time per call (thread CPU clock: the syscall and the BPF program it runs,
+# not the time slices other processes take on a shared machine) and its
+# wall time per call,
 # while one tracer is attached to syscalls:sys_enter_getppid:
 #   none           no tracer
 #   empty          ktap: trace syscalls:sys_enter_getppid { }      (the floor)
@@ -15,7 +18,7 @@
 #   bt_*           bpftrace: { }, @[comm] = count(), @n = count(),
 #                  printf("%d\n", pid) (stdout a pipe, lines counted)
 # Each repetition runs every configuration once, interleaved; the cost a
-# tracer adds is its ns/call minus the untraced ns/call of the same
+# tracer adds is its CPU ns/call minus the untraced CPU ns/call of the same
 # repetition. Lost printf events = BENCH_N minus the output lines carrying
 # the storm's pid. BENCH_CONFIGS="none printf ..." runs only some. Tracers are pinned to CPU $TRACER_CPU (BENCH_TRACER_CPU),
 # the storm to CPU $STORM_CPU, so the consumer does not preempt the storm.
@@ -76,7 +79,10 @@ run_config() {
         [ -f "$err" ] && cat "$err" >&2
         return 0
     fi
+    # The storm thread's CPU time per call (what the probe adds to it, not
+    # the time slices other processes take), and its wall time per call.
     record "${c}_ns" "$(echo "$storm" | awk '{ print $(NF-1) }')"
+    record "${c}_wall" "$(echo "$storm" | awk '{ print $(NF-3) }')"
     pid=$(echo "$storm" | awk '{ print $2 }')
     delivered=""
     case $c in
@@ -147,9 +153,10 @@ cell() { if [ "$(count "$1")" -gt 0 ]; then echo "$(med "$1") ($(mn "$1"))"; els
 machine_line
 echo "## per-event overhead: getppid storm, $N calls, $REPS repetitions, median (min)"
 floor_min=$(calc "$(mn empty_ns) - $(mn none_ns)")
-echo "# added = ns/call - untraced ns/call of the same repetition, median (min); x floor = added / added by ktap's empty program"
+echo "# cpu ns/call: the storm thread's CPU time per getppid (median (min)); wall ns: its wall time per call (median)"
+echo "# added = cpu ns/call - untraced cpu ns/call of the same repetition, median (min); x floor = added / added by ktap's empty program"
 echo "# min-based: added(min) = min ns/call - min untraced ns/call (least disturbed by other load); floor: median $floor ns, min-based $floor_min ns"
-printf "%-16s %-52s %16s %16s %8s %9s %8s %14s\n" "config" "script" "ns/call" "added ns" "x floor" "added(min)" "x floor" "lost/$N"
+printf "%-16s %-52s %16s %16s %8s %9s %8s %14s %10s\n" "config" "script" "cpu ns/call" "added ns" "x floor" "added(min)" "x floor" "lost/$N" "wall ns"
 label() {
     case $1 in
         none) echo "(no tracing)" ;;
@@ -167,7 +174,7 @@ for c in none $KTAP_CONFIGS $DIAG_CONFIGS $BT_CONFIGS; do
     [ "$(count "${c}_lost")" -gt 0 ] && lost="$(med "${c}_lost") ($(mn "${c}_lost"))"
     amin=-
     [ "$c" != none ] && amin=$(calc "$(mn "${c}_ns") - $(mn none_ns)")
-    printf "%-16s %-52s %16s %16s %8s %9s %8s %14s\n" "$c" "$(label "$c")" "$(cell "${c}_ns")" "$(cell "${c}_added")" "$(ratio "$(med "${c}_added")" "$floor")" "$amin" "$(ratio "$amin" "$floor_min")" "$lost"
+    printf "%-16s %-52s %16s %16s %8s %9s %8s %14s %10s\n" "$c" "$(label "$c")" "$(cell "${c}_ns")" "$(cell "${c}_added")" "$(ratio "$(med "${c}_added")" "$floor")" "$amin" "$(ratio "$amin" "$floor_min")" "$lost" "$(med "${c}_wall")"
 done
 for c in printf printf_ofile; do
     [ "$(count "${c}_lost_reported")" -gt 0 ] && echo "# $c: ktap's own 'events lost' warning: median $(med "${c}_lost_reported") (min $(mn "${c}_lost_reported"), max $(mx "${c}_lost_reported"))"
