@@ -18,7 +18,9 @@ pub(super) fn raise_fd_limit() {
 
 /// From how many slow links (classic tracepoints, perf-event uprobes)
 /// detaching moves to the background.
-pub(super) const BACKGROUND_TEARDOWN_FROM: usize = 32;
+pub(super) const BACKGROUND_TEARDOWN_FROM: usize = 2;
+/// From how many the background detach takes long enough to mention.
+const NOTICEABLE_TEARDOWN: usize = 16;
 
 /// Detaches everything. Closing a classic tracepoint or perf-event uprobe
 /// link waits for an RCU grace period, one after another (tens of ms
@@ -68,7 +70,9 @@ pub(super) fn teardown(links: Vec<Link>, slow_links: usize) {
         unsafe { libc::close(pipe[0]) };
     }
     if pid > 0 {
-        eprintln!("ktap: {slow_links} probes are being detached in the background (pid {pid})");
+        if slow_links >= NOTICEABLE_TEARDOWN {
+            eprintln!("ktap: {slow_links} probes are being detached in the background (pid {pid})");
+        }
         // Our references go with the process; the child's are the last.
         std::mem::forget(links);
     } else {
