@@ -20,7 +20,7 @@ pub(super) fn raise_fd_limit() {
 /// detaching moves to the background.
 pub(super) const BACKGROUND_TEARDOWN_FROM: usize = 2;
 /// From how many the background detach takes long enough to mention.
-const NOTICEABLE_TEARDOWN: usize = 16;
+const NOTICEABLE_TEARDOWN: usize = 64;
 
 /// Detaches everything. Closing a classic tracepoint or perf-event uprobe
 /// link waits for an RCU grace period, one after another (tens of ms
