@@ -126,6 +126,28 @@ fn list_dirs(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Reads a tracefs file with few large reads: each read of a format file
+/// takes the kernel's event lock, which a detaching tracer may hold.
+fn read_small(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 16 << 10];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(io::Error::other)
+}
+
 /// Shell-style glob match with `*` and `?`.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
@@ -229,7 +251,7 @@ impl EventSource for Tracefs {
 
     fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
         let path = self.events_dir().join(system).join(event).join("format");
-        fs::read_to_string(&path).map(|t| parse_format(&t)).map_err(|e| format!("{}: {e}", path.display()))
+        read_small(&path).map(|t| parse_format(&t)).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     fn syscall_nr(&self, name: &str) -> Option<u32> {
