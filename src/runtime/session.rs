@@ -242,11 +242,8 @@ pub fn run(
             let action = match next {
                 Some(a) => a?,
                 None => {
-                    match &ringbuf {
-                        Some(rb) => {
-                            let _ = rb.consume_raw();
-                        }
-                        None => {}
+                    if let Some(rb) = &ringbuf {
+                        let _ = rb.consume_raw();
                     }
                     match pending.borrow_mut().take() {
                         Some(a) => a?,
