@@ -94,6 +94,14 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
     for stmt in &program.stmts {
         l.top_level(stmt);
     }
+    l.m.tick_uses = program
+        .stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            ast::StmtKind::Timer { kind: ast::TimerKind::Tick, body, .. } => Some(tick_names(body, &l.functions)),
+            _ => None,
+        })
+        .collect();
     let diags = super::check::userspace(program, &l.kernel_uses);
     l.diags.extend(diags);
     (l.m, l.diags)

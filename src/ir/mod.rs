@@ -75,6 +75,11 @@ pub struct Module {
     /// The tracer's own process id, set before load: probes that print
     /// skip its events.
     pub self_pid: Option<GlobalId>,
+    /// For each `tick-N` block, in program order: the top-level names its
+    /// body mentions, so the runtime copies only those kernel variables in
+    /// and out around it; `None` when it calls a user function (anything
+    /// may be read then).
+    pub tick_uses: Vec<Option<Vec<String>>>,
     /// The stack trace map, once a probe takes a stack.
     pub stacks: Option<MapId>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.

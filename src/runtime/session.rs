@@ -316,7 +316,7 @@ pub fn run(
         for (i, (period, id)) in ticks.iter().enumerate() {
             if now >= next_tick[i] {
                 next_tick[i] += Duration::from_nanos(*period);
-                let before = sync_in(module, compiled, &obj, &views, &dec, interp);
+                let before = sync_in(module, compiled, &obj, &views, &dec, interp, module.tick_uses.get(id.0).and_then(|u| u.as_deref()));
                 let result = interp.run_tick(*id).map_err(interp_error)?;
                 sync_out(module, compiled, &obj, &views, interp, &before);
                 match result {
@@ -342,7 +342,7 @@ pub fn run(
     }
 
     // Kernel globals and tables become the variables trace_end reads.
-    sync_in(module, compiled, &obj, &views, &dec, interp);
+    sync_in(module, compiled, &obj, &views, &dec, interp, None);
     let counter = |g: Option<ir::GlobalId>| {
         g.map(|g| &compiled.globals[g.index()])
             .and_then(|layout| global_view(layout).map(|v| v.read_u64(layout.offset)))

@@ -25,6 +25,68 @@ pub(super) fn table_size(e: &ast::Expr) -> Option<u32> {
     }
 }
 
+/// The names a tick body mentions; `None` if it calls a user function.
+pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::FuncBody>) -> Option<Vec<String>> {
+    fn expr(e: &ast::Expr, f: &IndexMap<String, ast::FuncBody>, out: &mut Vec<String>) -> bool {
+        match &e.kind {
+            ast::ExprKind::Name(id) => {
+                out.push(id.name.clone());
+                true
+            }
+            ast::ExprKind::Call { callee, args } => {
+                if matches!(&callee.kind, ast::ExprKind::Name(id) if f.contains_key(&id.name)) {
+                    return false;
+                }
+                expr(callee, f, out) && args.iter().all(|a| expr(a, f, out))
+            }
+            ast::ExprKind::Index { base, index } => expr(base, f, out) && expr(index, f, out),
+            ast::ExprKind::Field { base, .. } => expr(base, f, out),
+            ast::ExprKind::Unary { operand, .. } => expr(operand, f, out),
+            ast::ExprKind::Binary { lhs, rhs, .. } => expr(lhs, f, out) && expr(rhs, f, out),
+            // A closure may run anything later.
+            ast::ExprKind::Function(_) => false,
+            ast::ExprKind::Table(fields) => fields.iter().all(|fl| match fl {
+                ast::TableField::Positional(v) | ast::TableField::Named(_, v) => expr(v, f, out),
+                ast::TableField::Keyed(k, v) => expr(k, f, out) && expr(v, f, out),
+            }),
+            _ => true,
+        }
+    }
+    fn stmts(ss: &[ast::Stmt], f: &IndexMap<String, ast::FuncBody>, out: &mut Vec<String>) -> bool {
+        ss.iter().all(|s| match &s.kind {
+            ast::StmtKind::Var { values, .. } => values.iter().all(|v| expr(v, f, out)),
+            ast::StmtKind::Assign { targets, values } => targets.iter().chain(values).all(|e| expr(e, f, out)),
+            ast::StmtKind::AddAssign { target, value } => expr(target, f, out) && expr(value, f, out),
+            ast::StmtKind::Expr(e) => expr(e, f, out),
+            ast::StmtKind::If { arms, otherwise } => {
+                arms.iter().all(|(c, b)| expr(c, f, out) && stmts(&b.stmts, f, out))
+                    && otherwise.as_ref().is_none_or(|b| stmts(&b.stmts, f, out))
+            }
+            ast::StmtKind::While { cond, body } => expr(cond, f, out) && stmts(&body.stmts, f, out),
+            ast::StmtKind::ForNum { start, limit, step, body, .. } => {
+                expr(start, f, out) && expr(limit, f, out) && step.as_ref().is_none_or(|s| expr(s, f, out)) && stmts(&body.stmts, f, out)
+            }
+            ast::StmtKind::ForC { init, cond, step, body } => {
+                init.as_deref().is_none_or(|s| stmts(std::slice::from_ref(s), f, out))
+                    && cond.as_ref().is_none_or(|c| expr(c, f, out))
+                    && step.as_deref().is_none_or(|s| stmts(std::slice::from_ref(s), f, out))
+                    && stmts(&body.stmts, f, out)
+            }
+            ast::StmtKind::ForIn { iter, body, .. } => expr(iter, f, out) && stmts(&body.stmts, f, out),
+            ast::StmtKind::Return(Some(e)) => expr(e, f, out),
+            ast::StmtKind::Block(b) => stmts(&b.stmts, f, out),
+            ast::StmtKind::Function { .. } => false,
+            _ => true,
+        })
+    }
+    let mut out = Vec::new();
+    stmts(&body.stmts, functions, &mut out).then(|| {
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
 /// Whether an expression evidently yields a string.
 pub(super) fn is_stringy(e: &ast::Expr) -> bool {
     match &e.kind {
@@ -146,5 +208,36 @@ pub(super) fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, T
             ast::StmtKind::Block(b) => block(b, uses),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick_of(src: &str) -> Option<Vec<String>> {
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut functions = IndexMap::new();
+        let mut body = None;
+        for s in &program.stmts {
+            match &s.kind {
+                ast::StmtKind::Function { name, func } => {
+                    functions.insert(name[0].name.clone(), func.clone());
+                }
+                ast::StmtKind::Timer { body: b, .. } => body = Some(b.clone()),
+                _ => {}
+            }
+        }
+        tick_names(&body.expect("a tick"), &functions)
+    }
+
+    #[test]
+    fn ticks_name_what_they_touch() {
+        let names = tick_of("var s = {}\ntick-1s { print_hist(s) if (n > 3) { delete(t) } }");
+        assert_eq!(names, Some(vec!["delete".into(), "n".into(), "print_hist".into(), "s".into(), "t".into()]));
+        // A user function may read anything: sync everything.
+        assert_eq!(tick_of("function f() { print(x) }\ntick-1s { f() }"), None);
+        assert_eq!(tick_of("tick-1s { var g = function () { print(y) } }"), None);
     }
 }

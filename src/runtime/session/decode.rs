@@ -117,7 +117,14 @@ pub(super) fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &
 
 /// Reads a kernel table into a userspace table (per-CPU values summed).
 pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> Value {
+    read_table_with_keys(map, kind, info, dec).0
+}
+
+/// `read_table`, also returning each key as stored and as read (one walk
+/// of the map for both).
+pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> (Value, TableKeys) {
     let mut table = crate::runtime::interp::Table::with_capacity(0);
+    let mut keys = Vec::new();
     for key in map.keys() {
         let value = if kind == ir::MapKind::PercpuHash {
             match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
@@ -136,9 +143,11 @@ pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::Tab
                 _ => continue,
             }
         };
-        table.set(dec.value(info.key, &key), value);
+        let k = dec.value(info.key, &key);
+        table.set(k.clone(), value);
+        keys.push((key, k));
     }
-    Value::Table(Rc::new(RefCell::new(table)))
+    (Value::Table(Rc::new(RefCell::new(table))), keys)
 }
 
 /// `HH:MM:SS.micros` of the wall clock (UTC).

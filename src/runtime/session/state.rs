@@ -104,9 +104,14 @@ pub(super) fn sync_in(
     views: &[(Section, SectionView)],
     dec: &Decoder,
     interp: &mut Interp,
+    only: Option<&[String]>,
 ) -> Snapshot {
+    let wanted = |var: &str| only.is_none_or(|names| names.iter().any(|n| n == var));
     let mut snap = Snapshot { globals: Vec::new(), tables: Vec::new() };
     for (i, (g, layout)) in module.globals.iter().zip(&compiled.globals).enumerate() {
+        if g.var.as_deref().is_some_and(|v| !wanted(v)) {
+            continue;
+        }
         if let (Some(var), Some(view)) = (&g.var, section_view(views, layout)) {
             let v = view.read_u64(layout.offset) as i64;
             interp.set_global(var, Value::Int(v));
@@ -115,12 +120,12 @@ pub(super) fn sync_in(
     }
     for (i, map_ir) in module.maps.iter().enumerate() {
         let Some(info) = &map_ir.table else { continue };
+        if !wanted(&info.var) {
+            continue;
+        }
         if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
-            let keys: Vec<(Vec<u8>, Value)> = map.keys().map(|k| {
-                let v = dec.value(info.key, &k);
-                (k, v)
-            }).collect();
-            interp.set_global(&info.var, read_table(&map, map_ir.kind, info, dec));
+            let (table, keys) = read_table_with_keys(&map, map_ir.kind, info, dec);
+            interp.set_global(&info.var, table);
             snap.tables.push((i, keys));
         }
     }
