@@ -769,16 +769,8 @@ impl Gen<'_> {
             }
             ExprKind::StrEq { value, literal } => {
                 let saved = self.frame;
-                // Keep enclosing operands: the copy calls helpers only, which
-                // preserve r7..r9, but it evaluates the address at depth 0.
-                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
-                for &(r, slot) in &live {
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
-                }
-                let at = self.string_slot(value);
-                for &(r, slot) in &live {
-                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
-                }
+                // The copy evaluates the address at depth 0.
+                let at = self.keeping_temps(d, |g| g.string_slot(value));
                 let mut padded = literal.clone();
                 padded.resize((literal.len() + 1).next_multiple_of(8), 0);
                 let differ = self.asm.label();
@@ -797,17 +789,10 @@ impl Gen<'_> {
                 self.frame = saved;
             }
             ExprKind::Seq { body, result } => {
-                // Statements reuse r7..r9: keep the enclosing operands safe.
+                // Statements reuse r7..r9.
                 let saved = self.frame;
-                let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
-                for &(r, slot) in &live {
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
-                }
                 let exit = self.exit;
-                self.stmts(body, exit);
-                for &(r, slot) in &live {
-                    self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
-                }
+                self.keeping_temps(d, |g| g.stmts(body, exit));
                 self.frame = saved;
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[result.index()]));
             }
@@ -966,6 +951,20 @@ impl Gen<'_> {
         }
         let r = self.expr(rhs, 1);
         self.asm.jump(Insn::jmp_reg(j, l, r, 0), target);
+    }
+
+    /// Runs `f` with the enclosing operands (temporaries below depth `d`)
+    /// saved to the stack around it, for code that reuses r7..r9.
+    fn keeping_temps<T>(&mut self, d: usize, f: impl FnOnce(&mut Self) -> T) -> T {
+        let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+        for &(r, slot) in &live {
+            self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+        }
+        let result = f(self);
+        for &(r, slot) in &live {
+            self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+        }
+        result
     }
 
     fn binary(&mut self, op: BinOp, l: Reg, r: Reg) {

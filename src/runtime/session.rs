@@ -43,6 +43,11 @@ impl Error {
     fn new(message: impl Into<String>) -> Error {
         Error { message: message.into(), span: None, notes: Vec::new() }
     }
+
+    /// A libbpf failure while doing `what`.
+    fn libbpf(what: &str, e: libbpf_rs::Error) -> Error {
+        Error::new(format!("{what}: {e}"))
+    }
 }
 
 impl std::fmt::Display for Error {
@@ -90,11 +95,10 @@ pub fn run(
     libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
     take_libbpf_log();
 
-    let lib = |what: &str, e: libbpf_rs::Error| Error::new(format!("{what}: {e}"));
     let mut builder = ObjectBuilder::default();
-    builder.name("ktap").map_err(|e| lib("cannot name the BPF object", e))?;
+    builder.name("ktap").map_err(|e| Error::libbpf("cannot name the BPF object", e))?;
     let mut open = builder.open_memory(object).map_err(|e| {
-        let mut err = lib("libbpf cannot open the generated object (a compiler bug)", e);
+        let mut err = Error::libbpf("libbpf cannot open the generated object (a compiler bug)", e);
         err.notes.push(take_libbpf_log());
         err
     })?;
@@ -184,6 +188,7 @@ pub fn run(
             None => None,
         },
         symbols: RefCell::default(),
+        layouts: module.sites.iter().map(|s| s.layout().0).collect(),
     };
     // Records are handled in libbpf's callback, straight from ring-buffer
     // memory; one that asks for more than output (exit, print_hist,
@@ -213,8 +218,8 @@ pub fn run(
                     }
                 }
             })
-            .map_err(|e| lib("cannot open the event ring buffer", e))?;
-            Some(b.build().map_err(|e| lib("cannot open the event ring buffer", e))?)
+            .map_err(|e| Error::libbpf("cannot open the event ring buffer", e))?;
+            Some(b.build().map_err(|e| Error::libbpf("cannot open the event ring buffer", e))?)
         }
         None => None,
     };

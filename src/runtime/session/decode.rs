@@ -12,6 +12,8 @@ pub(super) struct Decoder<'m> {
     pub(super) formats: Vec<&'m [ir::EventField]>,
     pub(super) stacks: Option<libbpf_rs::MapHandle>,
     pub(super) symbols: RefCell<crate::runtime::symbols::Symbols>,
+    /// Field offsets of each site's records, computed once (per site id).
+    pub(super) layouts: Vec<Vec<u32>>,
 }
 
 impl Decoder<'_> {
@@ -85,9 +87,9 @@ pub(super) fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &
     let Some(site) = m.sites.get(site_id) else {
         return Err(Error::new(format!("corrupt record from the kernel (site {site_id})")));
     };
-    let (offsets, _) = site.layout();
+    let offsets = dec.layouts.get(site_id).map_or(&[][..], Vec::as_slice);
     let mut args = Vec::with_capacity(site.fields.len() + site.consts.len());
-    for (ty, off) in site.fields.iter().zip(offsets) {
+    for (ty, &off) in site.fields.iter().zip(offsets) {
         let off = off as usize;
         let bytes = rec.get(off..off + ty.size() as usize).unwrap_or(&[]);
         args.push(dec.value(*ty, bytes));

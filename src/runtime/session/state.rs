@@ -169,7 +169,6 @@ pub(super) fn sync_out(
 /// Copies the tables the main context filled into their maps, before any
 /// probe runs.
 pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Interp) -> Result<(), Error> {
-    let lib = |what: &str, e: libbpf_rs::Error| Error::new(format!("{what}: {e}"));
     for map_ir in &module.maps {
         let Some(info) = &map_ir.table else { continue };
         let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
@@ -195,7 +194,7 @@ pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Int
             } else {
                 map.update(&key, &value, libbpf_rs::MapFlags::ANY)
             };
-            r.map_err(|e| lib(&format!("cannot fill table `{}` from the main context", info.var), e))?;
+            r.map_err(|e| Error::libbpf(&format!("cannot fill table `{}` from the main context", info.var), e))?;
         }
     }
     Ok(())
@@ -203,7 +202,6 @@ pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Int
 
 /// Fills each syscall filter: syscall number -> probename id + 1.
 pub(super) fn fill_syscall_filters(module: &Module, obj: &libbpf_rs::Object) -> Result<(), Error> {
-    let lib = |what: &str, e: libbpf_rs::Error| Error::new(format!("{what}: {e}"));
     for map_ir in &module.maps {
         let Some((probe, kind)) = map_ir.syscall_filter else { continue };
         let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else {
@@ -216,7 +214,7 @@ pub(super) fn fill_syscall_filters(module: &Module, obj: &libbpf_rs::Object) -> 
                 }
                 let id = module.probe_name_id(probe, i) + 1;
                 map.update(&nr.to_le_bytes(), &id.to_le_bytes(), libbpf_rs::MapFlags::ANY)
-                    .map_err(|e| lib("cannot fill the syscall filter", e))?;
+                    .map_err(|e| Error::libbpf("cannot fill the syscall filter", e))?;
             }
         }
     }

@@ -285,6 +285,15 @@ impl Compiler<'_> {
 
     // ---- registers and scopes ---------------------------------------------
 
+    /// `n` consecutive registers; returns the first.
+    fn alloc_regs(&mut self, n: usize, span: Span) -> CResult<Reg> {
+        let base = self.alloc_reg(span)?;
+        for _ in 1..n {
+            self.alloc_reg(span)?;
+        }
+        Ok(base)
+    }
+
     fn alloc_reg(&mut self, span: Span) -> CResult<Reg> {
         let fs = self.fs();
         let r = fs.free_reg;

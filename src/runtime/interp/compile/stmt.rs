@@ -391,10 +391,7 @@ impl Compiler<'_> {
         span: Span,
     ) -> CResult<()> {
         self.open_scope();
-        let base = self.alloc_reg(span)?;
-        for _ in 0..3 {
-            self.alloc_reg(span)?;
-        }
+        let base = self.alloc_regs(4, span)?;
         self.expr_to(start, base)?;
         self.expr_to(limit, base + 1)?;
         match step {
@@ -435,10 +432,7 @@ impl Compiler<'_> {
         span: Span,
     ) -> CResult<()> {
         self.open_scope();
-        let base = self.alloc_reg(span)?;
-        for _ in 0..3 {
-            self.alloc_reg(span)?;
-        }
+        let base = self.alloc_regs(4, span)?;
         self.expr_to(iter, base)?;
         self.fs().active = base + 2;
         let prep = self.emit(Insn::IterPrep { base, off: 0 }, iter.span);
