@@ -11,6 +11,8 @@ use std::process::Command;
 struct Gen {
     state: u64,
     locals: Vec<String>,
+    /// String-typed locals in scope.
+    strings: Vec<String>,
     depth: u32,
 }
 
@@ -56,7 +58,39 @@ impl Gen {
         e
     }
 
+    /// A string value: the task name, a literal (short or long), a string
+    /// local, the string global, a string-valued table element, or a
+    /// string read from user memory.
+    fn string(&mut self, fields: bool) -> String {
+        match self.pick(7) {
+            0 => "execname".into(),
+            1 => "\"bash\"".into(),
+            2 => "\"a literal longer than sixteen bytes\"".into(),
+            3 => "g_s".into(),
+            4 => format!("t_sv[{}]", self.expr(fields)),
+            5 if fields => "user_string(arg2)".into(),
+            _ => match self.strings.len() {
+                0 => "execname".into(),
+                n => {
+                    let i = self.pick(n);
+                    self.strings[i].clone()
+                }
+            },
+        }
+    }
+
     fn cond(&mut self, fields: bool) -> String {
+        if self.pick(5) == 0 {
+            // (Not the long literal: against execname it can never match,
+            // which is a compile error.)
+            let mut side = |g: &mut Self| loop {
+                let s = g.string(fields);
+                if !s.contains("sixteen") {
+                    return s;
+                }
+            };
+            return format!("{} == {}", side(self), side(self));
+        }
         match self.pick(6) {
             0 => format!("{} == {}", self.expr(fields), self.expr(fields)),
             1 => format!("{} < {}", self.expr(fields), self.expr(fields)),
@@ -69,7 +103,12 @@ impl Gen {
 
     fn stmt(&mut self, fields: bool, depth: u32, out: &mut String) {
         let pad = "    ".repeat(depth as usize + 1);
-        let choice = if depth >= 2 { self.pick(7) } else { self.pick(10) };
+        let choice = match (depth >= 2, self.pick(3)) {
+            (true, _) => self.pick(7),
+            // A third of the statements work on strings.
+            (false, 0) => 10 + self.pick(5),
+            (false, _) => self.pick(10),
+        };
         match choice {
             0 => out.push_str(&format!("{pad}g0 += {}\n", self.expr(fields))),
             1 => out.push_str(&format!("{pad}t_int[{}] += {}\n", self.expr(fields), self.expr(fields))),
@@ -84,31 +123,44 @@ impl Gen {
             6 => out.push_str(&format!("{pad}t_int[{}] = nil\n", self.expr(fields))),
             7 => {
                 out.push_str(&format!("{pad}if ({}) {{\n", self.cond(fields)));
-                let saved = self.locals.len();
+                let saved = (self.locals.len(), self.strings.len());
                 self.stmt(fields, depth + 1, out);
-                self.locals.truncate(saved);
+                self.locals.truncate(saved.0);
+                self.strings.truncate(saved.1);
                 out.push_str(&format!("{pad}}} else {{\n"));
                 self.stmt(fields, depth + 1, out);
-                self.locals.truncate(saved);
+                self.locals.truncate(saved.0);
+                self.strings.truncate(saved.1);
                 out.push_str(&format!("{pad}}}\n"));
             }
             8 => {
                 let n = 1 + self.pick(40);
                 out.push_str(&format!("{pad}for (i = 1, {n}) {{\n"));
-                let saved = self.locals.len();
+                let saved = (self.locals.len(), self.strings.len());
                 self.locals.push("i".into());
                 self.stmt(fields, depth + 1, out);
-                self.locals.truncate(saved);
+                self.locals.truncate(saved.0);
+                self.strings.truncate(saved.1);
                 out.push_str(&format!("{pad}}}\n"));
             }
-            _ => out.push_str(&format!("{pad}t_str[user_string(arg2)] += 1\n")),
+            9 => out.push_str(&format!("{pad}t_str[user_string(arg2)] += 1\n")),
+            10 => {
+                let name = format!("s{}", self.strings.len());
+                out.push_str(&format!("{pad}var {name} = {}\n", self.string(fields)));
+                self.strings.push(name);
+            }
+            11 => out.push_str(&format!("{pad}g_s = {}\n", self.string(fields))),
+            12 => out.push_str(&format!("{pad}t_sv[{}] = {}\n", self.expr(fields), self.string(fields))),
+            13 => out.push_str(&format!("{pad}t_str[{}] += 1\n", self.string(fields))),
+            _ => out.push_str(&format!("{pad}printf(\"%s %s\\n\", {}, {})\n", self.string(fields), self.string(fields))),
         }
     }
 
     fn script(&mut self) -> String {
         self.locals.clear();
+        self.strings.clear();
         let mut s = String::from(
-            "var g0 = 0\nvar t_int = {}\nvar t_comm = {}\nvar t_str = {}\n\
+            "var g0 = 0\nvar g_s = \"\"\nvar t_int = {}\nvar t_comm = {}\nvar t_str = {}\nvar t_sv = {}\n\
              function f(a, b) { if (a > b) { return a - b } return b * 2 }\n",
         );
         let events = ["syscalls:sys_enter_write", "syscalls:sys_enter_openat", "syscalls:sys_enter_getppid", "sched:sched_switch"];
@@ -140,7 +192,7 @@ fn random_probe_bodies_pass_the_verifier() {
     let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
     let seed = env("KTAP_FUZZ_SEED").unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
     let scripts = env("KTAP_FUZZ_SCRIPTS").unwrap_or(300) as usize;
-    let mut g = Gen { state: seed, locals: Vec::new(), depth: 0 };
+    let mut g = Gen { state: seed, locals: Vec::new(), strings: Vec::new(), depth: 0 };
     let mut failures = Vec::new();
     for _ in 0..scripts {
         let script = g.script();

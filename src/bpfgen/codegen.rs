@@ -36,6 +36,7 @@ mod helper {
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
+const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 const BPF_MAP_TYPE_STACK_TRACE: u32 = 7;
 const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// bpf_get_stackid flags.
@@ -50,6 +51,17 @@ const BPF_NOEXIST: i32 = 1;
 const PT_REGS_ORIG_AX: i32 = 15 * 8;
 /// The BPF stack is 512 bytes (kernel/bpf/verifier.c, MAX_BPF_STACK).
 const MAX_STACK: i32 = 512;
+/// Locals, strings and record arguments stay on the stack while it holds
+/// at most this much; beyond, they go to the program's per-CPU scratch
+/// space, leaving the rest of the stack to temporaries.
+const STACK_BUDGET: i32 = 256;
+/// Number-sized locals stay on the stack up to this much of it.
+const SMALL_LOCALS_BUDGET: i32 = 384;
+/// The per-CPU scratch value is one per-CPU allocation (the kernel's
+/// limit for those is 32 KiB, PCPU_MIN_UNIT_SIZE).
+const MAX_SCRATCH: i32 = 32 << 10;
+/// The map holding each program's scratch space (key: program index).
+const SCRATCH_MAP: &str = "ktap_scratch";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -57,6 +69,8 @@ pub enum Error {
     StackLimit { probe: usize },
     /// A jump spans more instructions than a 16-bit offset can reach.
     JumpTooFar { probe: usize },
+    /// A probe needs more than the per-CPU scratch space can hold.
+    ScratchLimit { probe: usize, bytes: i32 },
 }
 
 impl fmt::Display for Error {
@@ -64,6 +78,9 @@ impl fmt::Display for Error {
         match self {
             Error::StackLimit { probe } => write!(f, "probe {probe} needs more than {MAX_STACK} bytes of BPF stack"),
             Error::JumpTooFar { probe } => write!(f, "probe {probe} is too long: a jump exceeds 32767 instructions"),
+            Error::ScratchLimit { probe, bytes } => {
+                write!(f, "probe {probe} needs {bytes} bytes of scratch space, more than the {MAX_SCRATCH} a per-CPU value holds")
+            }
         }
     }
 }
@@ -117,17 +134,20 @@ pub fn global_layout(m: &Module) -> Vec<GlobalLayout> {
 pub fn compile(m: &Module) -> Result<Compiled, Error> {
     let mut programs = Vec::new();
     let mut infos = Vec::new();
+    let mut scratch = 0;
     for (i, probe) in m.probes.iter().enumerate() {
         let mut kinds: Vec<ProgKind> = probe.attach.iter().map(|a| a.kind()).collect();
         kinds.sort();
         kinds.dedup();
         for kind in kinds {
-            let (program, info) = compile_program(m, i, kind)?;
+            let index = programs.len() as i32;
+            let (program, info, used) = compile_program(m, i, kind, index)?;
+            scratch = scratch.max(used);
             programs.push(program);
             infos.push(info);
         }
     }
-    let maps = m
+    let mut maps: Vec<MapDef> = m
         .maps
         .iter()
         .map(|map| MapDef {
@@ -145,6 +165,16 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
             flags: 0,
         })
         .collect();
+    if scratch > 0 {
+        maps.push(MapDef {
+            name: SCRATCH_MAP.into(),
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: scratch as u32,
+            max_entries: programs.len() as u32,
+            flags: 0,
+        });
+    }
     let globals = m
         .globals
         .iter()
@@ -169,11 +199,42 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
 }
 
 /// One program: the probe's body behind the prologue its kind needs.
-fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program, ProgramInfo), Error> {
-    let body = &m.probes[probe].body;
+/// Compiles one program of a probe; also returns the scratch bytes it
+/// uses. A program that needs scratch space is compiled twice: the first
+/// pass decides the layout, the second knows where the scratch pointer
+/// lives and fetches it first.
+fn compile_program(m: &Module, probe: usize, kind: ProgKind, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
+    let first = generate(m, probe, kind, index, None);
+    if first.max_scratch == 0 {
+        return finish_program(m, probe, kind, first);
+    }
+    let base = -(first.max_frame + 8);
+    let second = generate(m, probe, kind, index, Some(base.max(-MAX_STACK) as i16));
+    finish_program(m, probe, kind, second)
+}
+
+fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(Program, ProgramInfo, i32), Error> {
+    let base = i32::from(g.scratch_base.is_some()) * 8;
+    if g.max_frame + base > MAX_STACK {
+        return Err(Error::StackLimit { probe });
+    }
+    if g.max_scratch > MAX_SCRATCH {
+        return Err(Error::ScratchLimit { probe, bytes: g.max_scratch });
+    }
+    let scratch = g.max_scratch;
+    let (name, section) = program_name(probe, kind);
     let attach: Vec<usize> =
         m.probes[probe].attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
-    let (name, section) = match kind {
+    let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
+    Ok((
+        Program { name: name.clone(), section: section.to_string(), insns, relocs },
+        ProgramInfo { name, probe, kind, attach, spans },
+        scratch,
+    ))
+}
+
+fn program_name(probe: usize, kind: ProgKind) -> (String, &'static str) {
+    match kind {
         ProgKind::Tracepoint => (format!("ktap_p{probe}_tp"), "tracepoint"),
         ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
         ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
@@ -181,14 +242,24 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
         ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
         ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
         ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
-    };
+    }
+}
+
+/// One pass of code generation over a probe body. `scratch_base` is the
+/// stack slot that holds the scratch pointer, when the program has one.
+fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: Option<i16>) -> Gen<'_> {
+    let body = &m.probes[probe].body;
     let mut g = Gen {
         m,
         asm: Asm::default(),
         frame: 0,
         max_frame: 0,
+        scratch: 0,
+        max_scratch: 0,
+        scratch_base,
         probe_name_slot: None,
         locals: Vec::new(),
+        local_tys: &m.probes[probe].locals,
         loops: Vec::new(),
         blocks: std::collections::HashMap::new(),
         exit: Label(0),
@@ -196,15 +267,52 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
     let exit = g.asm.label();
     g.exit = exit;
     g.asm.emit(Insn::mov64_reg(Reg::R6, Reg::R1));
-    // Locals live in fixed slots, zeroed so the verifier sees them written.
-    for _ in &m.probes[probe].locals {
-        let slot = g.slot();
-        g.locals.push(slot);
+    if let Some(base) = scratch_base {
+        // The program's own scratch value: programs that interrupt each
+        // other on a CPU never share one.
+        g.asm.emit(Insn::mov64_imm(Reg::R1, index));
+        g.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, base));
+        g.asm.load_addr(Reg::R1, RelocTarget::Map(SCRATCH_MAP.into()));
+        g.asm.emit(Insn::mov64_reg(Reg::R2, Reg::R10));
+        g.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(base)));
+        g.asm.emit(Insn::call_helper(helper::MAP_LOOKUP_ELEM));
+        g.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), exit);
+        g.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R0, base));
     }
-    if !g.locals.is_empty() {
+    // Locals live in fixed places; those on the stack are zeroed so the
+    // verifier sees them written. Loop counters go first and always on the
+    // stack (the verifier follows a bound only through the stack), then
+    // numbers, then strings.
+    let tys = &m.probes[probe].locals;
+    let mut counters = Vec::new();
+    loop_counters(body, &mut counters);
+    g.locals = vec![Loc::Stack(0); tys.len()];
+    let mut order: Vec<usize> = (0..tys.len()).collect();
+    order.sort_by_key(|&i| (!counters.contains(&i), tys[i].is_string()));
+    for i in order {
+        let bytes = tys[i].size().next_multiple_of(8) as i32;
+        g.locals[i] = if counters.contains(&i) || (bytes == 8 && g.frame + bytes <= SMALL_LOCALS_BUDGET) {
+            Loc::Stack(g.slot())
+        } else {
+            g.alloc(bytes)
+        };
+    }
+    let mut zero: Vec<(i16, u32)> = g
+        .locals
+        .iter()
+        .zip(&m.probes[probe].locals)
+        .filter_map(|(loc, ty)| match loc {
+            Loc::Stack(at) => Some((*at, ty.size().div_ceil(8))),
+            Loc::Scratch(_) => None,
+        })
+        .collect();
+    zero.sort_by_key(|&(at, _)| std::cmp::Reverse(at));
+    if !zero.is_empty() {
         g.asm.emit(Insn::mov64_imm(Reg::R1, 0));
-        for &slot in &g.locals {
-            g.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+        for (at, words) in zero {
+            for w in 0..words as i16 {
+                g.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
+            }
         }
     }
     if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
@@ -214,14 +322,7 @@ fn compile_program(m: &Module, probe: usize, kind: ProgKind) -> Result<(Program,
     g.asm.bind(exit);
     g.asm.emit(Insn::mov64_imm(Reg::R0, 0));
     g.asm.emit(Insn::exit());
-    if g.max_frame > MAX_STACK {
-        return Err(Error::StackLimit { probe });
-    }
-    let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
-    Ok((
-        Program { name: name.clone(), section: section.to_string(), insns, relocs },
-        ProgramInfo { name, probe, kind, attach, spans },
-    ))
+    g
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,10 +384,16 @@ struct Gen<'a> {
     /// Bytes of stack in use below r10, and the most ever used.
     frame: i32,
     max_frame: i32,
+    /// Bytes of scratch space in use, and the most ever used.
+    scratch: i32,
+    max_scratch: i32,
+    /// The stack slot holding the scratch pointer (second pass only).
+    scratch_base: Option<i16>,
     /// Where the syscall prologue left the probename id.
     probe_name_slot: Option<i16>,
-    /// Stack slot of each local.
-    locals: Vec<i16>,
+    /// Where each local lives, and its type.
+    locals: Vec<Loc>,
+    local_tys: &'a [Ty],
     /// End labels of the loops around the current statement.
     loops: Vec<Label>,
     /// End labels of the blocks `Leave` may exit.
@@ -300,6 +407,32 @@ fn temp(d: usize) -> Reg {
     [Reg::R7, Reg::R8, Reg::R9][d.min(2)]
 }
 
+/// Where a value lives: a stack offset, or an offset into the program's
+/// per-CPU scratch space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loc {
+    Stack(i16),
+    Scratch(i16),
+}
+
+impl Loc {
+    fn at(self, off: i16) -> Loc {
+        match self {
+            Loc::Stack(a) => Loc::Stack(a + off),
+            Loc::Scratch(a) => Loc::Scratch(a + off),
+        }
+    }
+}
+
+/// Where a string is copied to.
+#[derive(Clone, Copy, Debug)]
+enum Dst {
+    Loc(Loc),
+    /// Into the ring-buffer record r9 points at.
+    Record(i16),
+    Global(ir::GlobalId),
+}
+
 impl Gen<'_> {
     fn slot(&mut self) -> i16 {
         self.frame += 8;
@@ -307,6 +440,75 @@ impl Gen<'_> {
         // Offsets beyond the limit are reported by `compile`; clamp so the
         // instruction stays encodable until then.
         -(self.frame.min(MAX_STACK) as i16)
+    }
+
+    /// `bytes` (a multiple of 8) for a local, a string or a record
+    /// argument: on the stack within its budget, else in scratch space.
+    fn alloc(&mut self, bytes: i32) -> Loc {
+        if self.frame + bytes <= STACK_BUDGET {
+            self.frame += bytes;
+            self.max_frame = self.max_frame.max(self.frame);
+            return Loc::Stack(-(self.frame as i16));
+        }
+        let at = self.scratch;
+        self.scratch += bytes;
+        self.max_scratch = self.max_scratch.max(self.scratch);
+        Loc::Scratch(at.min(MAX_SCRATCH) as i16)
+    }
+
+    /// What `release` returns to: the stack and scratch in use now.
+    fn mark(&self) -> (i32, i32) {
+        (self.frame, self.scratch)
+    }
+
+    fn release(&mut self, mark: (i32, i32)) {
+        (self.frame, self.scratch) = mark;
+    }
+
+    /// `dst = scratch pointer` (from its stack slot).
+    fn scratch_ptr(&mut self, dst: Reg) {
+        // The first pass only measures: any offset will do there.
+        let base = self.scratch_base.unwrap_or(-8);
+        self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, base));
+    }
+
+    /// `dst = &loc`.
+    fn addr(&mut self, dst: Reg, loc: Loc) {
+        match loc {
+            Loc::Stack(at) => {
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R10));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, i32::from(at)));
+            }
+            Loc::Scratch(at) => {
+                self.scratch_ptr(dst);
+                if at != 0 {
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, i32::from(at)));
+                }
+            }
+        }
+    }
+
+    /// `dst = *(size *)loc`.
+    fn load(&mut self, size: Size, dst: Reg, loc: Loc) {
+        match loc {
+            Loc::Stack(at) => self.asm.emit(Insn::ldx(size, dst, Reg::R10, at)),
+            Loc::Scratch(at) => {
+                self.scratch_ptr(dst);
+                self.asm.emit(Insn::ldx(size, dst, dst, at));
+            }
+        }
+    }
+
+    /// `*(size *)loc = src` (may use r1 or r2 for the address).
+    fn store(&mut self, size: Size, loc: Loc, src: Reg) {
+        match loc {
+            Loc::Stack(at) => self.asm.emit(Insn::stx(size, Reg::R10, src, at)),
+            Loc::Scratch(at) => {
+                let base = if src == Reg::R1 { Reg::R2 } else { Reg::R1 };
+                self.scratch_ptr(base);
+                self.asm.emit(Insn::stx(size, base, src, at));
+            }
+        }
     }
 
     /// For programs riding raw_syscalls: find the syscall number, look it up
@@ -353,9 +555,9 @@ impl Gen<'_> {
 
     fn stmts(&mut self, stmts: &[Stmt], exit: Label) {
         for s in stmts {
-            let saved = self.frame;
+            let saved = self.mark();
             self.stmt(s, exit);
-            self.frame = saved;
+            self.release(saved);
         }
     }
 
@@ -388,6 +590,10 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*global));
                 self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, r, 0, false));
             }
+            StmtKind::GlobalStore { global, value } if value.ty.is_string() => {
+                let size = self.m.global(*global).ty.size();
+                self.copy_str(value, Dst::Global(*global), size);
+            }
             StmtKind::GlobalStore { global, value } => {
                 let r = self.expr(value, 0);
                 self.asm.span = s.span;
@@ -398,13 +604,13 @@ impl Gen<'_> {
             StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
             StmtKind::MapAdd { map, key, value } => self.map_add(*map, key, value, s.span),
             StmtKind::MapStore { map, key, value } => {
-                let k = self.key_slot(key);
-                let v = if matches!(value.ty, Ty::Comm | Ty::Str) {
-                    self.string_slot_sized(value, self.m.map(*map).value_size)
+                let k = self.key_loc(*map, key);
+                let v = if value.ty.is_string() {
+                    self.string_loc(value, self.m.map(*map).value_size)
                 } else {
                     let r = self.expr(value, 0);
-                    let v = self.slot();
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
+                    let v = self.alloc(8);
+                    self.store(Size::DW, v, r);
                     v
                 };
                 self.asm.span = s.span;
@@ -415,14 +621,20 @@ impl Gen<'_> {
                 self.asm.bind(done);
             }
             StmtKind::MapDelete { map, key } => {
-                let k = self.key_slot(key);
+                let k = self.key_loc(*map, key);
                 self.asm.span = s.span;
                 self.map_call(*map, k, helper::MAP_DELETE_ELEM);
             }
             StmtKind::LocalSet { local, value } => {
-                let r = self.expr(value, 0);
-                self.asm.span = s.span;
-                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, self.locals[local.index()]));
+                let loc = self.locals[local.index()];
+                if value.ty.is_string() {
+                    let size = self.local_size(*local);
+                    self.copy_str(value, Dst::Loc(loc), size);
+                } else {
+                    let r = self.expr(value, 0);
+                    self.asm.span = s.span;
+                    self.store(Size::DW, loc, r);
+                }
             }
             StmtKind::Loop { cond, body, step, .. } => {
                 let top = self.asm.label();
@@ -463,85 +675,170 @@ impl Gen<'_> {
         RelocTarget::Map(self.m.map(map).name.clone())
     }
 
-    /// Writes a string value (`Comm` or `Str`) into fresh, zero-padded
-    /// stack memory and returns its offset.
-    fn string_slot(&mut self, value: &Expr) -> i16 {
-        self.string_slot_sized(value, value.ty.size())
+    /// The bytes a local holds.
+    fn local_size(&self, l: ir::LocalId) -> u32 {
+        self.local_tys.get(l.index()).map_or(8, |t| t.size())
     }
 
-    /// Writes a string value into `size` fresh stack bytes, zero padded
-    /// (the bytes after the NUL are part of a key or a table value).
-    fn string_slot_sized(&mut self, value: &Expr, size: u32) -> i16 {
-        let words = size.div_ceil(8);
-        let mut at = 0;
-        for _ in 0..words {
-            at = self.slot();
-        }
-        self.asm.span = value.span.or(self.asm.span);
-        if value.ty == Ty::Comm && size == Ty::Comm.size() {
-            // strscpy_pad fills all 16 bytes.
-            self.comm_into_stack(at);
-            return at;
-        }
-        // Where the string comes from, evaluated before the zeroing.
-        let src = match &value.kind {
-            ExprKind::ReadStr { ptr, user } => Some((self.expr(ptr, 0), *user)),
-            _ if value.ty == Ty::Comm => None,
-            // A string-valued table element: its address, 0 if missing.
-            _ => Some((self.expr(value, 0), false)),
-        };
-        self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
-        for w in 0..words as i16 {
-            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, at + 8 * w));
-        }
-        match src {
-            Some((p, user)) => {
-                self.asm.emit(Insn::mov64_reg(Reg::R3, p));
-                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
-                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
-                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size().min(size) as i32));
-                self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
-            }
-            None => self.comm_into_stack(at),
-        }
+    /// Copies a string value into `size` fresh bytes (stack or scratch),
+    /// zero padded: the bytes after the NUL are part of a key or a value.
+    fn string_loc(&mut self, value: &Expr, size: u32) -> Loc {
+        let at = self.alloc(size.next_multiple_of(8) as i32);
+        self.copy_str(value, Dst::Loc(at), size);
         at
     }
 
-    fn comm_into_stack(&mut self, at: i16) {
-        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
-        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(at)));
-        self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
-        self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-    }
-
-    /// Evaluates a key into fresh stack memory and returns its offset.
-    fn key_slot(&mut self, key: &Expr) -> i16 {
-        match key.ty {
-            Ty::Comm | Ty::Str => self.string_slot(key),
-            Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } => {
-                let r = self.expr(key, 0);
-                let at = self.slot();
-                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, at));
-                at
+    /// `dst = &destination + off`.
+    fn dst_addr(&mut self, dst: Reg, to: Dst, off: i16) {
+        match to {
+            Dst::Loc(loc) => self.addr(dst, loc.at(off)),
+            Dst::Record(at) => {
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R9));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, i32::from(at + off)));
+            }
+            Dst::Global(g) => {
+                self.asm.load_addr(dst, self.global_target(g));
+                if off != 0 {
+                    self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, i32::from(off)));
+                }
             }
         }
     }
 
-    /// `r0 = helper(map, fp + key)`.
-    fn map_call(&mut self, map: ir::MapId, key: i16, helper: i32) {
+    /// A base register and offset that address the destination, for
+    /// stores with no call in between (uses r2 when it must).
+    fn dst_base(&mut self, to: Dst) -> (Reg, i16) {
+        match to {
+            Dst::Loc(Loc::Stack(at)) => (Reg::R10, at),
+            Dst::Record(at) => (Reg::R9, at),
+            Dst::Loc(Loc::Scratch(at)) => {
+                self.scratch_ptr(Reg::R2);
+                (Reg::R2, at)
+            }
+            Dst::Global(_) => {
+                self.dst_addr(Reg::R2, to, 0);
+                (Reg::R2, 0)
+            }
+        }
+    }
+
+    /// Zeroes words `from..words` of the destination.
+    fn zero_words(&mut self, to: Dst, from: u32, words: u32) {
+        if from >= words {
+            return;
+        }
+        let (base, at) = self.dst_base(to);
+        self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+        for w in from..words {
+            self.asm.emit(Insn::stx(Size::DW, base, Reg::R1, at + 8 * w as i16));
+        }
+    }
+
+    /// Writes the string `value` into `size` bytes at `to`, zero padded,
+    /// with its NUL inside: from the task, from memory through a helper,
+    /// from a literal, or word by word from a local, a global or a table
+    /// value (an empty string when the key is missing).
+    fn copy_str(&mut self, value: &Expr, to: Dst, size: u32) {
+        let words = size.div_ceil(8);
+        self.asm.span = value.span.or(self.asm.span);
+        match &value.kind {
+            ExprKind::Builtin(Builtin::Execname) => {
+                // strscpy_pad fills all 16 bytes.
+                self.dst_addr(Reg::R1, to, 0);
+                self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+                self.zero_words(to, Ty::Comm.size() / 8, words);
+            }
+            ExprKind::ReadStr { ptr, user } => {
+                let p = self.expr(ptr, 0);
+                self.zero_words(to, 0, words);
+                self.asm.emit(Insn::mov64_reg(Reg::R3, p));
+                self.dst_addr(Reg::R1, to, 0);
+                self.asm.emit(Insn::mov64_imm(Reg::R2, value.ty.size().min(size) as i32));
+                self.asm.emit(Insn::call_helper(if *user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
+            }
+            ExprKind::StrConst(bytes) => {
+                let mut padded = bytes.clone();
+                padded.truncate(size as usize - 1);
+                padded.resize(words as usize * 8, 0);
+                let (base, at) = self.dst_base(to);
+                for (w, chunk) in padded.chunks(8).enumerate() {
+                    let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                    match i32::try_from(word as i64) {
+                        Ok(small) => self.asm.emit(Insn::mov64_imm(Reg::R1, small)),
+                        Err(_) => self.asm.emit_wide(Insn::ld_imm64(Reg::R1, word)),
+                    }
+                    self.asm.emit(Insn::stx(Size::DW, base, Reg::R1, at + 8 * w as i16));
+                }
+            }
+            _ => {
+                // Memory of a known size: a local, a global, a table value.
+                let src_words = value.ty.size().div_ceil(8);
+                let (src, src_at) = match &value.kind {
+                    ExprKind::Local(l) => match self.locals[l.index()] {
+                        Loc::Stack(at) => (Reg::R10, at),
+                        Loc::Scratch(at) => {
+                            self.scratch_ptr(Reg::R3);
+                            (Reg::R3, at)
+                        }
+                    },
+                    ExprKind::Global(g) => {
+                        self.asm.load_addr(Reg::R3, self.global_target(*g));
+                        (Reg::R3, 0)
+                    }
+                    // A table value: its address, 0 when the key is missing.
+                    _ => (self.expr(value, 0), 0),
+                };
+                let missing = self.asm.label();
+                let end = self.asm.label();
+                let may_miss = !matches!(value.kind, ExprKind::Local(_) | ExprKind::Global(_));
+                if may_miss {
+                    self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, src, 0, 0), missing);
+                }
+                let (base, at) = self.dst_base(to);
+                for w in 0..src_words.min(words) as i16 {
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, src, src_at + 8 * w));
+                    self.asm.emit(Insn::stx(Size::DW, base, Reg::R1, at + 8 * w));
+                }
+                if size < value.ty.size() {
+                    // Cut short: the last byte is the NUL.
+                    self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+                    self.asm.emit(Insn::stx(Size::B, base, Reg::R1, at + size as i16 - 1));
+                }
+                self.zero_words(to, src_words, words);
+                if may_miss {
+                    self.asm.jump(Insn::ja(0), end);
+                    self.asm.bind(missing);
+                    self.zero_words(to, 0, words);
+                    self.asm.bind(end);
+                }
+            }
+        }
+    }
+
+    /// Evaluates a key into fresh memory laid out as the map's keys.
+    fn key_loc(&mut self, map: ir::MapId, key: &Expr) -> Loc {
+        if key.ty.is_string() {
+            return self.string_loc(key, self.m.map(map).key_size);
+        }
+        let r = self.expr(key, 0);
+        let at = self.alloc(8);
+        self.store(Size::DW, at, r);
+        at
+    }
+
+    /// `r0 = helper(map, &key)`.
+    fn map_call(&mut self, map: ir::MapId, key: Loc, helper: i32) {
         self.asm.load_addr(Reg::R1, self.map_target(map));
-        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::R10));
-        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(key)));
+        self.addr(Reg::R2, key);
         self.asm.emit(Insn::call_helper(helper));
     }
 
-    /// `r0 = bpf_map_update_elem(map, fp + key, fp + value, flags)`.
-    fn map_update(&mut self, map: ir::MapId, key: i16, value: i16, flags: i32) {
+    /// `r0 = bpf_map_update_elem(map, &key, &value, flags)`.
+    fn map_update(&mut self, map: ir::MapId, key: Loc, value: Loc, flags: i32) {
         self.asm.load_addr(Reg::R1, self.map_target(map));
-        self.asm.emit(Insn::mov64_reg(Reg::R2, Reg::R10));
-        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R2, i32::from(key)));
-        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R10));
-        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(value)));
+        self.addr(Reg::R2, key);
+        self.addr(Reg::R3, value);
         self.asm.emit(Insn::mov64_imm(Reg::R4, flags));
         self.asm.emit(Insn::call_helper(helper::MAP_UPDATE_ELEM));
     }
@@ -558,11 +855,11 @@ impl Gen<'_> {
     /// (and if another CPU inserted first, add to its entry). Shared tables
     /// add atomically; per-CPU ones own their entry.
     fn map_add(&mut self, map: ir::MapId, key: &Expr, value: &Expr, span: Option<Span>) {
-        let k = self.key_slot(key);
+        let k = self.key_loc(map, key);
         let r = self.expr(value, 0);
-        let v = self.slot();
+        let v = self.alloc(8);
         self.asm.span = span;
-        self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, v));
+        self.store(Size::DW, v, r);
         let percpu = self.m.map(map).kind == MapKind::PercpuHash;
         let found = self.asm.label();
         let end = self.asm.label();
@@ -575,7 +872,7 @@ impl Gen<'_> {
         self.map_call(map, k, helper::MAP_LOOKUP_ELEM);
         self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), fail);
         self.asm.bind(found);
-        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, v));
+        self.load(Size::DW, Reg::R1, v);
         if percpu {
             self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, 0));
             self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
@@ -594,14 +891,14 @@ impl Gen<'_> {
     fn emit_record(&mut self, site_id: ir::SiteId, args: &[Expr], span: Option<Span>) {
         let site = self.m.site(site_id);
         let (offsets, size) = site.layout();
-        // Integer fields are computed first, into stack slots.
+        // Values are computed first (r7..r9 are free for that until r9
+        // holds the record); strings from memory keep their address.
         let mut slots = Vec::new();
         for arg in args {
-            // (For a Str field this is the address to read from.)
-            if arg.ty != Ty::Comm {
+            if needs_evaluation(arg) {
                 let r = self.expr(arg, 0);
-                let slot = self.slot();
-                self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+                let slot = self.alloc(8);
+                self.store(Size::DW, slot, r);
                 slots.push(Some(slot));
             } else {
                 slots.push(None);
@@ -632,11 +929,11 @@ impl Gen<'_> {
             let off = *off as i16;
             match (arg.ty, slot) {
                 (Ty::Int | Ty::ProbeName | Ty::Stack { .. }, Some(slot)) => {
-                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
+                    self.load(Size::DW, Reg::R1, *slot);
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
                 }
                 (Ty::ArgStr { len, .. }, Some(slot)) => {
-                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, *slot));
+                    self.load(Size::DW, Reg::R1, *slot);
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
                     let ExprKind::ArgStr { offset } = arg.kind else { continue };
                     // Copied with probe_read: the window may reach past the
@@ -650,22 +947,17 @@ impl Gen<'_> {
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset as i32));
                     self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
                 }
-                (Ty::Str, Some(slot)) => {
+                (Ty::Comm | Ty::Str, Some(slot)) => {
                     // From user or kernel memory, or from a table value.
                     let user = matches!(arg.kind, ExprKind::ReadStr { user: true, .. });
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
                     self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
-                    self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Str.size() as i32));
-                    self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R10, *slot));
+                    self.asm.emit(Insn::mov64_imm(Reg::R2, arg.ty.size() as i32));
+                    self.load(Size::DW, Reg::R3, *slot);
                     self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
                 }
-                (Ty::Comm, _) => {
-                    self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R9));
-                    self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(off)));
-                    self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
-                    self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
-                }
-                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. } | Ty::Str, None) => {}
+                (Ty::Comm | Ty::Str, None) => self.copy_str(arg, Dst::Record(off), arg.ty.size()),
+                (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. }, None) => {}
             }
         }
         // Records don't wake the reader, which drains on a short timer: one
@@ -695,6 +987,8 @@ impl Gen<'_> {
             }
             ExprKind::Builtin(b) => self.builtin(*b, dst),
             ExprKind::Fetch(f) => self.fetch(f, dst),
+            // A string global yields its address.
+            ExprKind::Global(g) if e.ty.is_string() => self.asm.load_addr(dst, self.global_target(*g)),
             ExprKind::Global(g) => {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
@@ -758,7 +1052,29 @@ impl Gen<'_> {
                     }
                 }
             }
-            ExprKind::Local(l) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[l.index()])),
+            ExprKind::Local(l) if e.ty.is_string() => self.addr(dst, self.locals[l.index()]),
+            ExprKind::Local(l) => self.load(Size::DW, dst, self.locals[l.index()]),
+            // Strings are copied where they go (`copy_str`); in expression
+            // position a literal has no address and yields 0.
+            ExprKind::StrConst(_) => self.asm.emit(Insn::mov64_imm(dst, 0)),
+            ExprKind::StrCmp { lhs, rhs } => {
+                let saved = self.mark();
+                let size = lhs.ty.size().max(rhs.ty.size());
+                let (a, b) = self.keeping_temps(d, |g| (g.string_loc(lhs, size), g.string_loc(rhs, size)));
+                let differ = self.asm.label();
+                let end = self.asm.label();
+                for w in 0..size.div_ceil(8) as i16 {
+                    self.load(Size::DW, Reg::R1, a.at(8 * w));
+                    self.load(Size::DW, Reg::R2, b.at(8 * w));
+                    self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
+                }
+                self.asm.emit(Insn::mov64_imm(dst, 1));
+                self.asm.jump(Insn::ja(0), end);
+                self.asm.bind(differ);
+                self.asm.emit(Insn::mov64_imm(dst, 0));
+                self.asm.bind(end);
+                self.release(saved);
+            }
             // In expression position a string read yields its address; the
             // copy happens where the string goes (record, key, compare).
             ExprKind::ReadStr { ptr, .. } => {
@@ -768,16 +1084,16 @@ impl Gen<'_> {
                 }
             }
             ExprKind::StrEq { value, literal } => {
-                let saved = self.frame;
+                let saved = self.mark();
                 // The copy evaluates the address at depth 0.
-                let at = self.keeping_temps(d, |g| g.string_slot(value));
+                let at = self.keeping_temps(d, |g| g.string_loc(value, value.ty.size()));
                 let mut padded = literal.clone();
                 padded.resize((literal.len() + 1).next_multiple_of(8), 0);
                 let differ = self.asm.label();
                 let end = self.asm.label();
                 for (w, chunk) in padded.chunks(8).enumerate() {
                     let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, at + 8 * w as i16));
+                    self.load(Size::DW, Reg::R1, at.at(8 * w as i16));
                     self.asm.emit_wide(Insn::ld_imm64(Reg::R2, word));
                     self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
                 }
@@ -786,27 +1102,27 @@ impl Gen<'_> {
                 self.asm.bind(differ);
                 self.asm.emit(Insn::mov64_imm(dst, 0));
                 self.asm.bind(end);
-                self.frame = saved;
+                self.release(saved);
             }
             ExprKind::Seq { body, result } => {
                 // Statements reuse r7..r9.
-                let saved = self.frame;
+                let saved = self.mark();
                 let exit = self.exit;
                 self.keeping_temps(d, |g| g.stmts(body, exit));
-                self.frame = saved;
-                self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, self.locals[result.index()]));
+                self.release(saved);
+                self.load(Size::DW, dst, self.locals[result.index()]);
             }
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });
-                let saved = self.frame;
-                let k = self.key_slot(key);
+                let saved = self.mark();
+                let k = self.key_loc(*map, key);
                 self.map_call(*map, k, helper::MAP_LOOKUP_ELEM);
                 let missing = self.asm.label();
                 let end = self.asm.label();
                 self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), missing);
                 if has {
                     self.asm.emit(Insn::mov64_imm(dst, 1));
-                } else if e.ty == Ty::Str {
+                } else if e.ty.is_string() {
                     // A string value is used where it lies.
                     self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 } else {
@@ -816,7 +1132,7 @@ impl Gen<'_> {
                 self.asm.bind(missing);
                 self.asm.emit(Insn::mov64_imm(dst, 0));
                 self.asm.bind(end);
-                self.frame = saved;
+                self.release(saved);
             }
             ExprKind::Unary { op, operand } => {
                 let r = self.expr(operand, d);
@@ -1052,6 +1368,43 @@ impl Gen<'_> {
             Builtin::Execname => self.asm.emit(Insn::mov64_imm(dst, 0)),
         }
     }
+}
+
+/// The locals that loop conditions read (the hidden counters).
+fn loop_counters(stmts: &[Stmt], out: &mut Vec<usize>) {
+    fn expr(e: &Expr, out: &mut Vec<usize>) {
+        match &e.kind {
+            ExprKind::Local(l) => out.push(l.index()),
+            ExprKind::Unary { operand, .. } => expr(operand, out),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                expr(lhs, out);
+                expr(rhs, out);
+            }
+            _ => {}
+        }
+    }
+    for s in stmts {
+        match &s.kind {
+            StmtKind::Loop { cond, body, step, .. } => {
+                expr(cond, out);
+                loop_counters(body, out);
+                loop_counters(step, out);
+            }
+            StmtKind::If { then, otherwise, .. } => {
+                loop_counters(then, out);
+                loop_counters(otherwise, out);
+            }
+            StmtKind::Block { body, .. } => loop_counters(body, out),
+            _ => {}
+        }
+    }
+}
+
+/// Whether a record argument is evaluated before the record is reserved:
+/// numbers, and strings read through an address (from memory, or a table
+/// value); the others are copied straight into the record.
+fn needs_evaluation(arg: &Expr) -> bool {
+    !arg.ty.is_string() || matches!(arg.kind, ExprKind::ReadStr { .. } | ExprKind::MapGet { .. })
 }
 
 /// The signed conditional jump of a comparison.

@@ -12,6 +12,7 @@ use std::collections::HashSet;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelUse {
     Number,
+    String,
     Table,
 }
 
@@ -19,6 +20,7 @@ impl KernelUse {
     fn name(self) -> &'static str {
         match self {
             KernelUse::Number => "a number",
+            KernelUse::String => "a string",
             KernelUse::Table => "a table",
         }
     }
@@ -92,6 +94,7 @@ impl Checker<'_> {
         let (Some(&(kind, kspan)), Some(what)) = (self.kernel.get(&id.name), literal_kind(value)) else { return };
         let fits = match kind {
             KernelUse::Number => matches!(what, "a number" | "a boolean"),
+            KernelUse::String => what == "a string",
             KernelUse::Table => what == "a table",
         };
         if !fits {

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 pub mod dynprobe;
 mod events;
 mod expr;
+mod infer;
 mod scan;
 mod stmt;
 
@@ -81,13 +82,15 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         table_uses: IndexMap::new(),
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
+        types: infer::Types::default(),
     };
     l.collect_vars(program);
+    let (types, diags) = infer::infer(program, &l.vars, &l.functions);
+    l.types = types;
+    l.diags.extend(diags);
     for stmt in &program.stmts {
-        match &stmt.kind {
-            ast::StmtKind::Trace { body, .. } => scan_table_uses(&body.stmts, &mut l.table_uses),
-            // Tables the main context fills with strings hold strings.
-            _ => scan_string_values(stmt, &mut l.table_uses),
+        if let ast::StmtKind::Trace { body, .. } = &stmt.kind {
+            scan_table_uses(&body.stmts, &mut l.table_uses);
         }
     }
     l.add_synthetic();
@@ -104,6 +107,9 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         .collect();
     let diags = super::check::userspace(program, &l.kernel_uses);
     l.diags.extend(diags);
+    // A conflict inference reported may be met again while lowering.
+    let mut seen = std::collections::HashSet::new();
+    l.diags.retain(|d| seen.insert((d.span, d.message.clone())));
     (l.m, l.diags)
 }
 
@@ -123,9 +129,6 @@ struct TableUses {
     /// Only `t[k] += v`: a per-CPU table will do.
     only_add: bool,
     seen: bool,
-    /// Some assignment (in a probe or in the main context) stores a string:
-    /// the table holds strings.
-    string_values: bool,
 }
 
 /// A table that lives in a BPF map, with where its key type came from.
@@ -147,6 +150,8 @@ struct Lowerer<'a> {
     functions: IndexMap<String, ast::FuncBody>,
     /// Top-level variables probes use, with their type and first use.
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
+    /// What inference settled for globals, tables and probe locals.
+    types: infer::Types,
 }
 
 /// What a probe body can see of its events.
@@ -291,21 +296,21 @@ impl Lowerer<'_> {
     }
 
     fn add_synthetic(&mut self) {
-        let stop = self.add_global("ktap_stopped", None, Section::Bss, None);
-        let lost = self.add_global("ktap_lost_events", None, Section::Bss, None);
-        let failures = self.add_global("ktap_map_failures", None, Section::Bss, None);
+        let stop = self.add_global("ktap_stopped", None, Ty::Int, Section::Bss, None);
+        let lost = self.add_global("ktap_lost_events", None, Ty::Int, Section::Bss, None);
+        let failures = self.add_global("ktap_map_failures", None, Ty::Int, Section::Bss, None);
         self.m.stop_flag = Some(stop);
         self.m.lost_events = Some(lost);
         self.m.map_failures = Some(failures);
-        self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Section::Data, None));
-        self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Section::Data, None));
-        self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Section::Data, None));
-        self.m.self_pid = Some(self.add_global("ktap_self_pid", None, Section::Data, None));
+        self.m.target_pid = Some(self.add_global("ktap_target_pid", None, Ty::Int, Section::Data, None));
+        self.m.target_cpu = Some(self.add_global("ktap_target_cpu", None, Ty::Int, Section::Data, None));
+        self.m.boot_to_real = Some(self.add_global("ktap_boot_to_real", None, Ty::Int, Section::Data, None));
+        self.m.self_pid = Some(self.add_global("ktap_self_pid", None, Ty::Int, Section::Data, None));
     }
 
-    fn add_global(&mut self, name: &str, var: Option<&str>, section: Section, span: Option<Span>) -> GlobalId {
+    fn add_global(&mut self, name: &str, var: Option<&str>, ty: Ty, section: Section, span: Option<Span>) -> GlobalId {
         let id = GlobalId(self.m.globals.len() as u32);
-        self.m.globals.push(ir::Global { name: name.to_string(), var: var.map(str::to_string), ty: Ty::Int, section, span });
+        self.m.globals.push(ir::Global { name: name.to_string(), var: var.map(str::to_string), ty, section, span });
         id
     }
 

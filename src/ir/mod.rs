@@ -144,6 +144,16 @@ impl Ty {
             Ty::ArgStr { len, .. } => 8 + len,
         }
     }
+
+    pub fn is_string(self) -> bool {
+        matches!(self, Ty::Comm | Ty::Str)
+    }
+
+    /// Whether a value of this type can be stored where `into` is kept
+    /// (a task name fits in a string; strings are zero padded).
+    pub fn fits(self, into: Ty) -> bool {
+        self == into || (self == Ty::Comm && into == Ty::Str)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -454,6 +464,10 @@ pub enum ExprKind {
     ReadStr { ptr: Box<Expr>, user: bool },
     /// A string (`Comm` or `Str`) equals a literal, as 0/1.
     StrEq { value: Box<Expr>, literal: Vec<u8> },
+    /// Two strings are equal, as 0/1.
+    StrCmp { lhs: Box<Expr>, rhs: Box<Expr> },
+    /// A string literal (a `Comm` when it fits in 16 bytes, else a `Str`).
+    StrConst(Vec<u8>),
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).

@@ -130,6 +130,8 @@ fn expr(e: &Expr) -> String {
         ExprKind::Local(l) => format!("l{}", l.0),
         ExprKind::ReadStr { ptr, user } => format!("{}_string({})", if *user { "user" } else { "kernel" }, expr(ptr)),
         ExprKind::StrEq { value, literal } => format!("({} == {:?})", expr(value), String::from_utf8_lossy(literal)),
+        ExprKind::StrCmp { lhs, rhs } => format!("({} == {})", expr(lhs), expr(rhs)),
+        ExprKind::StrConst(s) => format!("{:?}", String::from_utf8_lossy(s)),
         ExprKind::Seq { body, result } => {
             let mut inner = String::new();
             stmts(&mut inner, body, 1);

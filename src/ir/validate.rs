@@ -25,7 +25,7 @@ pub fn validate(m: &Module) -> Result<(), Error> {
         if probe.attach.is_empty() {
             return Err(Error { probe: i, message: "probe has no attach point".into() });
         }
-        let v = Validator { m, probe: i, locals: probe.locals.len() };
+        let v = Validator { m, probe: i, locals: &probe.locals };
         v.stmts(&probe.body)?;
     }
     if let Some(g) = m.stop_flag {
@@ -39,7 +39,7 @@ pub fn validate(m: &Module) -> Result<(), Error> {
 struct Validator<'a> {
     m: &'a Module,
     probe: usize,
-    locals: usize,
+    locals: &'a [Ty],
 }
 
 impl Validator<'_> {
@@ -58,12 +58,19 @@ impl Validator<'_> {
                 self.stmts(then)?;
                 self.stmts(otherwise)
             }
-            StmtKind::GlobalAdd { global, value } | StmtKind::GlobalStore { global, value } => {
+            StmtKind::GlobalAdd { global, value } => {
                 let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
                 if g.ty != Ty::Int {
-                    return Err(self.err(format!("store to non-integer global {}", g.name)));
+                    return Err(self.err(format!("add to non-integer global {}", g.name)));
                 }
                 self.int_expr(value)
+            }
+            StmtKind::GlobalStore { global, value } => {
+                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
+                if !value.ty.fits(g.ty) || !matches!(g.ty, Ty::Int | Ty::Comm | Ty::Str) {
+                    return Err(self.err(format!("store of a {:?} to global {} of type {:?}", value.ty, g.name, g.ty)));
+                }
+                self.expr(value)
             }
             StmtKind::Emit { site, args } => {
                 if self.m.events.is_none() {
@@ -90,15 +97,17 @@ impl Validator<'_> {
                 self.table_key(*map, key)?;
                 let holds = self.m.maps[map.index()].table.as_ref().map_or(Ty::Int, |t| t.value);
                 match holds {
-                    Ty::Str if matches!(value.ty, Ty::Str | Ty::Comm) => self.expr(value),
-                    Ty::Int => self.int_expr(value),
+                    Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
                     _ => Err(self.err("value of the wrong type for its table")),
                 }
             }
             StmtKind::MapDelete { map, key } => self.table_key(*map, key),
             StmtKind::LocalSet { local, value } => {
                 self.local(*local)?;
-                self.int_expr(value)
+                if !value.ty.fits(self.locals[local.index()]) {
+                    return Err(self.err(format!("a {:?} stored in a local of type {:?}", value.ty, self.locals[local.index()])));
+                }
+                self.expr(value)
             }
             StmtKind::Loop { cond, body, step, .. } => {
                 self.int_expr(cond)?;
@@ -111,7 +120,7 @@ impl Validator<'_> {
     }
 
     fn local(&self, l: super::LocalId) -> Result<(), Error> {
-        if l.index() >= self.locals {
+        if l.index() >= self.locals.len() {
             return Err(self.err("local out of range"));
         }
         Ok(())
@@ -120,7 +129,7 @@ impl Validator<'_> {
     fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
         let m = self.m.maps.get(map.index()).ok_or_else(|| self.err("map out of range"))?;
         let info = m.table.as_ref().ok_or_else(|| self.err("map is not a table"))?;
-        if info.key != key.ty || info.key.size() != m.key_size {
+        if !key.ty.fits(info.key) || info.key.size() != m.key_size {
             return Err(self.err(format!("key of type {:?} for table {} keyed by {:?}", key.ty, info.var, info.key)));
         }
         self.expr(key)
@@ -181,6 +190,19 @@ impl Validator<'_> {
                     return Err(self.err("string comparison of the wrong shape"));
                 }
                 self.expr(value)
+            }
+            ExprKind::StrCmp { lhs, rhs } => {
+                if !lhs.ty.is_string() || !rhs.ty.is_string() {
+                    return Err(self.err("string comparison of non-strings"));
+                }
+                self.expr(lhs)?;
+                self.expr(rhs)
+            }
+            ExprKind::StrConst(s) => {
+                if !e.ty.is_string() || s.len() as u32 >= e.ty.size() {
+                    return Err(self.err("string literal of the wrong type"));
+                }
+                Ok(())
             }
             ExprKind::Seq { body, result } => {
                 self.stmts(body)?;

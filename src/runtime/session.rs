@@ -111,10 +111,10 @@ pub fn run(
             if layout.section != section {
                 continue;
             }
-            let v = initial_int(module, id, interp, opts)?;
+            let v = initial_bytes(module, id, interp, opts)?;
             let at = layout.offset as usize;
-            if let Some(slot) = buf.get_mut(at..at + 8) {
-                slot.copy_from_slice(&v.to_le_bytes());
+            if let Some(slot) = buf.get_mut(at..at + v.len()) {
+                slot.copy_from_slice(&v);
             }
         }
     }

@@ -8,7 +8,9 @@ impl Lowerer<'_> {
     pub(super) fn int_expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
         let v = self.expr(ctx, e)?;
         if v.ty != Ty::Int {
-            self.unsupported(e.span, "using a string here");
+            self.diags.push(
+                Diagnostic::error(e.span, format!("a number is needed here, but this is a {}", ty_name(v.ty))).with_label(format!("a {}", ty_name(v.ty))),
+            );
             return None;
         }
         Some(v)
@@ -47,7 +49,7 @@ impl Lowerer<'_> {
                     _ => return None,
                 };
                 let value = self.expr(ctx, other)?;
-                if !matches!(value.ty, Ty::Comm | Ty::Str) {
+                if !value.ty.is_string() {
                     self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
                     return None;
                 }
@@ -101,6 +103,28 @@ impl Lowerer<'_> {
                         return None;
                     }
                 };
+                if matches!(op, ir::BinOp::Eq | ir::BinOp::Ne) {
+                    let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
+                    let (l, r) = (l?, r?);
+                    return match (l.ty.is_string(), r.ty.is_string()) {
+                        (true, true) => {
+                            let eq = Expr { kind: ExprKind::StrCmp { lhs: Box::new(l), rhs: Box::new(r) }, ty: Ty::Int, span };
+                            if op == ir::BinOp::Eq {
+                                Some(eq)
+                            } else {
+                                int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(eq) })
+                            }
+                        }
+                        (false, false) if l.ty == Ty::Int && r.ty == Ty::Int => int(ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r) }),
+                        _ => {
+                            self.diags.push(
+                                Diagnostic::error(e.span, format!("comparing a {} with a {}", ty_name(l.ty), ty_name(r.ty)))
+                                    .with_label("different types"),
+                            );
+                            None
+                        }
+                    };
+                }
                 let lhs = self.int_expr(ctx, lhs);
                 let rhs = self.int_expr(ctx, rhs);
                 int(ExprKind::Binary { op, lhs: Box::new(lhs?), rhs: Box::new(rhs?) })
@@ -109,9 +133,15 @@ impl Lowerer<'_> {
                 self.unsupported(e.span, "`nil`");
                 None
             }
-            ast::ExprKind::Str(_) => {
-                self.unsupported(e.span, "a string literal outside printf's format");
-                None
+            ast::ExprKind::Str(s) => {
+                if s.len() > infer::MAX_LITERAL {
+                    self.diags.push(
+                        Diagnostic::error(e.span, format!("this string is {} bytes long; strings in probes hold at most {} bytes", s.len(), infer::MAX_LITERAL))
+                            .with_label("too long for a probe"),
+                    );
+                    return None;
+                }
+                Some(Expr { kind: ExprKind::StrConst(s.clone()), ty: infer::literal_ty(s), span })
             }
             ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
             ast::ExprKind::Index { base, index } => {
@@ -129,7 +159,7 @@ impl Lowerer<'_> {
 
     pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
         if let Some(local) = ctx.lookup(&id.name) {
-            return Some(local_expr(local, Some(span)));
+            return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
         }
         let builtin = match id.name.as_str() {
             "pid" => Some(Builtin::Pid),
@@ -167,7 +197,8 @@ impl Lowerer<'_> {
             return None;
         }
         let g = self.kernel_global(id)?;
-        Some(Expr { kind: ExprKind::Global(g), ty: Ty::Int, span: Some(span) })
+        let ty = self.m.global(g).ty;
+        Some(Expr { kind: ExprKind::Global(g), ty, span: Some(span) })
     }
 
     pub(super) fn stack_map(&mut self) -> ir::MapId {
@@ -275,8 +306,12 @@ impl Lowerer<'_> {
             return None;
         };
         let key = self.expr(ctx, index)?;
+        if matches!(key.ty, Ty::ArgStr { .. }) {
+            self.unsupported(index.span, "`argstr` as a table key");
+            return None;
+        }
         if let Some(t) = self.tables.get(&id.name) {
-            if t.key != key.ty {
+            if !key.ty.fits(t.key) {
                 let d = Diagnostic::error(index.span, format!("table `{}` is keyed by a {} here", id.name, ty_name(key.ty)))
                     .with_label(format!("a {} key", ty_name(key.ty)))
                     .with_secondary(t.key_span, format!("but by a {} here", ty_name(t.key)));
@@ -302,19 +337,22 @@ impl Lowerer<'_> {
             return None;
         };
         let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
-        let only_add = uses.only_add && !uses.string_values;
-        let value = if uses.string_values { Ty::Str } else { Ty::Int };
+        let value = self.types.values.get(&id.name).map_or(Ty::Int, |f| f.ty);
+        let only_add = uses.only_add && value == Ty::Int;
+        // Every use counts: a task-name key widens to a string key when
+        // another use keys the table by a longer string.
+        let key_ty = self.types.keys.get(&id.name).and_then(|f| infer::join(f.ty, key.ty)).unwrap_or(key.ty);
         let map = ir::MapId(self.m.maps.len() as u32);
         self.m.maps.push(ir::Map {
             name: format!("ktap_tbl_{}", id.name),
             kind: if only_add { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
-            key_size: key.ty.size(),
+            key_size: key_ty.size(),
             value_size: value.size(),
             max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
-            table: Some(ir::TableInfo { var: id.name.clone(), key: key.ty, value }),
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value }),
             syscall_filter: None,
         });
-        self.tables.insert(id.name.clone(), KernelTable { map, key: key.ty, key_span: index.span });
+        self.tables.insert(id.name.clone(), KernelTable { map, key: key_ty, key_span: index.span });
         self.kernel_uses.entry(id.name.clone()).or_insert((crate::frontend::check::KernelUse::Table, id.span));
         Some((map, key))
     }

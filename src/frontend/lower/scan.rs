@@ -1,6 +1,5 @@
 //! Pre-scans of the AST that decide how tables are stored before any probe
-//! is lowered: per-CPU when probes only add to them, string-valued when
-//! something stores strings. Pure and read-only.
+//! is lowered: per-CPU when probes only add to them. Pure and read-only.
 
 use super::*;
 
@@ -87,48 +86,6 @@ pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::Fu
     })
 }
 
-/// Whether an expression evidently yields a string.
-pub(super) fn is_stringy(e: &ast::Expr) -> bool {
-    match &e.kind {
-        ast::ExprKind::Str(_) | ast::ExprKind::Binary { op: ast::BinOp::Concat, .. } => true,
-        ast::ExprKind::Name(id) => id.name == "execname",
-        ast::ExprKind::Call { callee, .. } => {
-            matches!(&callee.kind, ast::ExprKind::Name(id) if id.name == "user_string" || id.name == "kernel_string")
-        }
-        _ => false,
-    }
-}
-
-/// Marks tables that a top-level statement fills with strings:
-/// `var t = {[1] = "EPERM"}` or `t[k] = "x"` in the main context.
-pub(super) fn scan_string_values(stmt: &ast::Stmt, uses: &mut IndexMap<String, TableUses>) {
-    let mut mark = |name: &str| uses.entry(name.to_string()).or_default().string_values = true;
-    match &stmt.kind {
-        ast::StmtKind::Var { names, values } => {
-            for (n, v) in names.iter().zip(values) {
-                if let ast::ExprKind::Table(fields) = &v.kind {
-                    let strings = fields.iter().any(|f| match f {
-                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) | ast::TableField::Keyed(_, v) => is_stringy(v),
-                    });
-                    if strings {
-                        mark(&n.name);
-                    }
-                }
-            }
-        }
-        ast::StmtKind::Assign { targets, values } => {
-            for (t, v) in targets.iter().zip(values) {
-                if let ast::ExprKind::Index { base, .. } = &t.kind {
-                    if let (ast::ExprKind::Name(id), true) = (&base.kind, is_stringy(v)) {
-                        mark(&id.name);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Records, per table name, whether probe bodies only ever add to it.
 pub(super) fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) {
     fn mark(uses: &mut IndexMap<String, TableUses>, base: &ast::Expr, add: bool) {
@@ -183,7 +140,6 @@ pub(super) fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, T
                 expr(value, uses);
             }
             ast::StmtKind::Assign { targets, values } => {
-                scan_string_values(s, uses);
                 targets.iter().chain(values).for_each(|e| expr(e, uses));
             }
             ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| expr(e, uses)),

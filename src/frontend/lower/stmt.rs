@@ -46,11 +46,7 @@ impl Lowerer<'_> {
                 }
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = self.table_value(map);
-                let fits = match holds {
-                    Ty::Str => matches!(value.ty, Ty::Str | Ty::Comm),
-                    _ => value.ty == Ty::Int,
-                };
-                if fits {
+                if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
                 } else {
                     self.error(values[0].span, format!("this table holds {}s, not {}s", ty_name(holds), ty_name(value.ty)));
@@ -58,6 +54,10 @@ impl Lowerer<'_> {
             }
             ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
                 let Some(local) = ctx.lookup(&id.name) else { return };
+                if ctx.locals[local.index()] != Ty::Int {
+                    self.error(s.span, format!("`{}` holds a {}: `+=` needs a number", id.name, ty_name(ctx.locals[local.index()])));
+                    return;
+                }
                 if let Some(value) = self.int_expr(ctx, value) {
                     let sum = Expr {
                         kind: ExprKind::Binary { op: ir::BinOp::Add, lhs: Box::new(local_expr(local, span)), rhs: Box::new(value) },
@@ -74,12 +74,21 @@ impl Lowerer<'_> {
             {
                 let ast::ExprKind::Name(id) = &targets[0].kind else { return };
                 let Some(local) = ctx.lookup(&id.name) else { return };
-                if let Some(value) = self.int_expr(ctx, &values[0]) {
+                let Some(value) = self.expr(ctx, &values[0]) else { return };
+                let holds = ctx.locals[local.index()];
+                if value.ty.fits(holds) {
                     out.push(set_local(local, value, span));
+                } else {
+                    self.type_conflict(values[0].span, &id.name, value.ty, holds);
                 }
             }
             ast::StmtKind::AddAssign { target, value } => {
                 let Some(global) = self.global_target(target) else { return };
+                let holds = self.m.global(global).ty;
+                if holds != Ty::Int {
+                    self.error(s.span, format!("this variable holds a {}: `+=` needs a number", ty_name(holds)));
+                    return;
+                }
                 if let Some(value) = self.int_expr(ctx, value) {
                     out.push(Stmt { kind: StmtKind::GlobalAdd { global, value }, span });
                 }
@@ -109,8 +118,13 @@ impl Lowerer<'_> {
             }
             ast::StmtKind::Assign { targets, values } => {
                 let Some(global) = self.global_target(&targets[0]) else { return };
-                if let Some(value) = self.int_expr(ctx, &values[0]) {
+                let Some(value) = self.expr(ctx, &values[0]) else { return };
+                let holds = self.m.global(global).ty;
+                if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
+                } else {
+                    let name = self.m.global(global).var.clone().unwrap_or_default();
+                    self.type_conflict(values[0].span, &name, value.ty, holds);
                 }
             }
             ast::StmtKind::If { arms, otherwise } => {
@@ -135,19 +149,31 @@ impl Lowerer<'_> {
                 let mut lowered = Vec::new();
                 for (i, name) in names.iter().enumerate() {
                     let value = match values.get(i) {
-                        Some(v) => match self.int_expr(ctx, v) {
+                        Some(v) => match self.expr(ctx, v) {
                             Some(v) => v,
                             None => continue,
                         },
                         None => Expr { kind: ExprKind::Const(0), ty: Ty::Int, span },
                     };
-                    let tmp = ctx.new_local(Ty::Int);
+                    if matches!(value.ty, Ty::ArgStr { .. }) {
+                        self.unsupported(values[i].span, "keeping `argstr` in a variable");
+                        continue;
+                    }
+                    // Every use of the local decides its type.
+                    let ty = self.types.locals.get(&name.span).map_or(value.ty, |f| f.ty);
+                    if !value.ty.fits(ty) {
+                        self.type_conflict(values.get(i).map_or(name.span, |v| v.span), &name.name, value.ty, ty);
+                        // Declared all the same: later uses are not errors.
+                        ctx.declare(&name.name, ty);
+                        continue;
+                    }
+                    let tmp = ctx.new_local(ty);
                     out.push(set_local(tmp, value, span));
-                    lowered.push((name, tmp));
+                    lowered.push((name, tmp, ty));
                 }
-                for (name, tmp) in lowered {
-                    let local = ctx.declare(&name.name, Ty::Int);
-                    out.push(set_local(local, local_expr(tmp, span), Some(name.span)));
+                for (name, tmp, ty) in lowered {
+                    let local = ctx.declare(&name.name, ty);
+                    out.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span }, Some(name.span)));
                 }
             }
             ast::StmtKind::ForNum { var, start, limit, step, body } => self.for_num(ctx, s.span, var, start, limit, step.as_ref(), body, out),
@@ -224,10 +250,21 @@ impl Lowerer<'_> {
         };
         let section = if decl.zero_init { Section::Bss } else { Section::Data };
         let decl_span = decl.span;
-        let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), section, Some(decl_span));
+        let ty = self.types.globals.get(&id.name).map_or(Ty::Int, |f| f.ty);
+        let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), ty, section, Some(decl_span));
         self.kernel_globals.insert(id.name.clone(), g);
-        self.kernel_uses.entry(id.name.clone()).or_insert((crate::frontend::check::KernelUse::Number, id.span));
+        let used = if ty.is_string() { crate::frontend::check::KernelUse::String } else { crate::frontend::check::KernelUse::Number };
+        self.kernel_uses.entry(id.name.clone()).or_insert((used, id.span));
         Some(g)
+    }
+
+    /// A value of type `ty` given to `name`, which holds a `holds`.
+    pub(super) fn type_conflict(&mut self, span: Span, name: &str, ty: Ty, holds: Ty) {
+        self.diags.push(
+            Diagnostic::error(span, format!("`{name}` is given a {} here", ty_name(ty)))
+                .with_label(format!("a {}", ty_name(ty)))
+                .with_note(format!("`{name}` holds a {}: what the kernel touches has one type in every use", ty_name(holds))),
+        );
     }
 
     pub(super) fn call_stmt(&mut self, ctx: &mut ProbeCtx, span: Span, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Stmt> {
@@ -360,11 +397,16 @@ impl Lowerer<'_> {
         }
         let mut body = Vec::new();
         let mut params = Vec::new();
-        for a in args {
-            let v = self.int_expr(ctx, a)?;
-            let tmp = ctx.new_local(Ty::Int);
+        for (a, p) in args.iter().zip(&func.params) {
+            let v = self.expr(ctx, a)?;
+            let ty = self.types.locals.get(&p.span).map_or(v.ty, |f| f.ty);
+            if matches!(v.ty, Ty::ArgStr { .. }) || !v.ty.fits(ty) {
+                self.type_conflict(a.span, &p.name, v.ty, ty);
+                return None;
+            }
+            let tmp = ctx.new_local(ty);
             body.push(set_local(tmp, v, Some(a.span)));
-            params.push(tmp);
+            params.push((tmp, ty));
         }
         let result = ctx.new_local(Ty::Int);
         body.push(set_local(result, Expr { kind: ExprKind::Const(0), ty: Ty::Int, span: None }, None));
@@ -372,9 +414,9 @@ impl Lowerer<'_> {
         // The callee sees its parameters and globals, not the caller's locals.
         let saved_scopes = std::mem::replace(&mut ctx.scopes, vec![IndexMap::new()]);
         let saved_loops = std::mem::replace(&mut ctx.loops, 0);
-        for (p, tmp) in func.params.iter().zip(&params) {
-            let local = ctx.declare(&p.name, Ty::Int);
-            body.push(set_local(local, local_expr(*tmp, None), Some(p.span)));
+        for (p, &(tmp, ty)) in func.params.iter().zip(&params) {
+            let local = ctx.declare(&p.name, ty);
+            body.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span: None }, Some(p.span)));
         }
         ctx.inlining.push(name.to_string());
         ctx.returns.push((block, result));

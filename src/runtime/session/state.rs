@@ -28,6 +28,31 @@ impl SectionView {
             unsafe { std::ptr::write_volatile(self.ptr.add(at).cast::<u64>(), v) }
         }
     }
+    /// `len` bytes from `offset` (a string global), empty when out of range.
+    pub(super) fn read_bytes(&self, offset: u32, len: u32) -> Vec<u8> {
+        let (at, len) = (offset as usize, len as usize);
+        if at + len > self.len {
+            return Vec::new();
+        }
+        // SAFETY: as in read_u64, byte by byte.
+        (0..len).map(|i| unsafe { std::ptr::read_volatile(self.ptr.add(at + i)) }).collect()
+    }
+    pub(super) fn write_bytes(&self, offset: u32, bytes: &[u8]) {
+        let at = offset as usize;
+        if at + bytes.len() <= self.len {
+            for (i, b) in bytes.iter().enumerate() {
+                // SAFETY: as in read_u64.
+                unsafe { std::ptr::write_volatile(self.ptr.add(at + i), *b) }
+            }
+        }
+    }
+    /// A global's bytes as its type lays them out.
+    fn read_global(&self, layout: &GlobalLayout, ty: Ty) -> Vec<u8> {
+        match ty {
+            Ty::Comm | Ty::Str => self.read_bytes(layout.offset, ty.size()),
+            _ => self.read_u64(layout.offset).to_le_bytes().to_vec(),
+        }
+    }
 }
 
 pub(super) fn section_of(name: &str) -> Option<Section> {
@@ -40,33 +65,48 @@ pub(super) fn section_of(name: &str) -> Option<Section> {
     }
 }
 
-/// The integer a kernel global starts with: the main context's value of
-/// its variable, or for synthetic globals what the options ask.
-pub(super) fn initial_int(module: &Module, id: usize, interp: &Interp, opts: &Options) -> Result<i64, Error> {
+/// The bytes a kernel global starts with: the main context's value of its
+/// variable, or for synthetic globals what the options ask.
+pub(super) fn initial_bytes(module: &Module, id: usize, interp: &Interp, opts: &Options) -> Result<Vec<u8>, Error> {
     let g = &module.globals[id];
     let is = |x: Option<ir::GlobalId>| x.is_some_and(|x| x.index() == id);
+    let int = |v: i64| Ok(v.to_le_bytes().to_vec());
     if is(module.target_pid) {
-        return Ok(opts.target_pid.map_or(0, i64::from));
+        return int(opts.target_pid.map_or(0, i64::from));
     }
     if is(module.target_cpu) {
-        return Ok(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
+        return int(opts.target_cpu.map_or(0, |c| i64::from(c) + 1));
     }
     if is(module.self_pid) {
-        return Ok(i64::from(std::process::id()));
+        return int(i64::from(std::process::id()));
     }
     if is(module.boot_to_real) {
-        return Ok(boot_to_real_ns());
+        return int(boot_to_real_ns());
     }
-    let Some(var) = &g.var else { return Ok(0) };
-    match interp.global(var) {
-        None | Some(Value::Nil) => Ok(0),
-        Some(Value::Int(v)) => Ok(v),
-        Some(Value::Bool(b)) => Ok(i64::from(b)),
-        Some(_) => Err(Error {
-            message: format!("variable `{var}` is used as a number in a probe, but the main context set it to another type"),
+    let Some(var) = &g.var else { return int(0) };
+    let value = match interp.global(var) {
+        None | Some(Value::Nil) => return Ok(vec![0; g.ty.size() as usize]),
+        Some(v) => v,
+    };
+    encode(g.ty, &value).ok_or_else(|| {
+        let what = if g.ty.is_string() {
+            format!("a string of at most {} bytes", g.ty.size() - 1)
+        } else {
+            "a number".to_string()
+        };
+        Error {
+            message: format!("variable `{var}` is {what} in a probe, but the main context set it to {}", describe(&value)),
             span: g.span,
             notes: Vec::new(),
-        }),
+        }
+    })
+}
+
+/// A userspace value, for messages.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Str(s) => format!("a string of {} bytes", s.len()),
+        other => format!("a {}", other.type_name()),
     }
 }
 
@@ -91,7 +131,8 @@ pub(super) type TableKeys = Vec<(Vec<u8>, Value)>;
 
 /// What userspace saw of the kernel state before running a tick body.
 pub(super) struct Snapshot {
-    pub(super) globals: Vec<(usize, i64)>,
+    /// Per global: its bytes as the kernel had them.
+    pub(super) globals: Vec<(usize, Vec<u8>)>,
     /// Per table map: its keys (raw) and their userspace values.
     pub(super) tables: Vec<(usize, TableKeys)>,
 }
@@ -113,9 +154,9 @@ pub(super) fn sync_in(
             continue;
         }
         if let (Some(var), Some(view)) = (&g.var, section_view(views, layout)) {
-            let v = view.read_u64(layout.offset) as i64;
-            interp.set_global(var, Value::Int(v));
-            snap.globals.push((i, v));
+            let raw = view.read_global(layout, g.ty);
+            interp.set_global(var, dec.value(g.ty, &raw));
+            snap.globals.push((i, raw));
         }
     }
     for (i, map_ir) in module.maps.iter().enumerate() {
@@ -143,13 +184,18 @@ pub(super) fn sync_out(
     interp: &Interp,
     before: &Snapshot,
 ) {
-    for &(i, old) in &before.globals {
-        let (g, layout) = (&module.globals[i], &compiled.globals[i]);
+    for (i, old) in &before.globals {
+        let (g, layout) = (&module.globals[*i], &compiled.globals[*i]);
         let Some(var) = &g.var else { continue };
-        if let (Some(Value::Int(now)), Some(view)) = (interp.global(var), section_view(views, layout)) {
-            if now != old {
-                view.write_u64(layout.offset, now as u64);
-            }
+        let (Some(now), Some(view)) = (interp.global(var), section_view(views, layout)) else { continue };
+        match encode(g.ty, &now) {
+            Some(bytes) if &bytes != old => view.write_bytes(layout.offset, &bytes),
+            Some(_) => {}
+            None => eprintln!(
+                "ktap: warning: `{var}` was given {} in a tick; probes keep {}",
+                describe(&now),
+                if g.ty.is_string() { "strings" } else { "numbers" }
+            ),
         }
     }
     for (i, keys) in &before.tables {

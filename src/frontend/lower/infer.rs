@@ -1,0 +1,542 @@
+//! Type inference for everything the kernel touches: top-level variables
+//! and tables that probes use, and the locals of probe bodies (with the
+//! functions they call). Every use counts, in probes and in the main
+//! context: the first use that fixes a type is kept, and a later use of
+//! another type is a compile error that shows both. Strings widen: a value
+//! that is a 16-byte task name in one use and a 64-byte string in another
+//! is a 64-byte string everywhere. Types propagate through locals,
+//! globals, table values and function results, so the walk repeats until
+//! nothing new is learned, and reports on a last walk. Pure; never panics.
+
+use super::*;
+use std::collections::{HashMap, HashSet};
+
+/// What is known of one typed thing, and the use that fixed it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Fact {
+    pub(super) ty: Ty,
+    pub(super) span: Span,
+}
+
+/// The types inference settled on.
+#[derive(Default)]
+pub(super) struct Types {
+    pub(super) globals: IndexMap<String, Fact>,
+    pub(super) keys: IndexMap<String, Fact>,
+    pub(super) values: IndexMap<String, Fact>,
+    /// Probe locals and function parameters, by the span of the name that
+    /// declares them.
+    pub(super) locals: HashMap<Span, Fact>,
+    /// What user functions called from probes return.
+    pub(super) returns: IndexMap<String, Fact>,
+}
+
+/// The longest string literal a probe can hold (its NUL makes `STR_LEN`).
+pub(super) const MAX_LITERAL: usize = ir::STR_LEN as usize - 1;
+
+/// The type of a string literal: a task-name-sized string when it fits.
+pub(super) fn literal_ty(s: &[u8]) -> Ty {
+    if s.len() < Ty::Comm.size() as usize {
+        Ty::Comm
+    } else {
+        Ty::Str
+    }
+}
+
+/// The type both uses can share, if any.
+pub(super) fn join(a: Ty, b: Ty) -> Option<Ty> {
+    match (a, b) {
+        _ if a == b => Some(a),
+        (Ty::Comm | Ty::Str, Ty::Comm | Ty::Str) => Some(Ty::Str),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Slot {
+    Global(String),
+    Key(String),
+    Value(String),
+    Local(Span, String),
+    Return(String),
+}
+
+struct Infer<'a> {
+    vars: &'a IndexMap<String, VarDecl>,
+    functions: &'a IndexMap<String, ast::FuncBody>,
+    t: Types,
+    changed: bool,
+    /// On the last walk only: conflicts become diagnostics.
+    report: bool,
+    diags: Vec<Diagnostic>,
+    reported: HashSet<Span>,
+    /// Local names in scope, innermost last, to their declaring span.
+    scopes: Vec<IndexMap<String, Span>>,
+    /// Functions being walked (recursion is lowering's error to report).
+    calling: Vec<String>,
+    /// Top-level names the probes use.
+    used: HashSet<String>,
+}
+
+/// Infers the types of what `probes` (trace, profile and kdebug bodies,
+/// with their filters) touch, counting the main context's uses of the same
+/// names (`main`: top-level statements in order).
+pub(super) fn infer(
+    program: &ast::Program,
+    vars: &IndexMap<String, VarDecl>,
+    functions: &IndexMap<String, ast::FuncBody>,
+) -> (Types, Vec<Diagnostic>) {
+    let mut inf = Infer {
+        vars,
+        functions,
+        t: Types::default(),
+        changed: false,
+        report: false,
+        diags: Vec::new(),
+        reported: HashSet::new(),
+        scopes: Vec::new(),
+        calling: Vec::new(),
+        used: HashSet::new(),
+    };
+    // Which names the kernel uses decides which main-context uses count.
+    inf.walk_probes(program);
+    let used = std::mem::take(&mut inf.used);
+    inf.t = Types::default();
+    for round in 0..8 {
+        inf.report = round == 7;
+        inf.changed = false;
+        inf.main_uses(program, &used);
+        inf.walk_probes(program);
+        if !inf.changed && !inf.report {
+            inf.report = true;
+            inf.main_uses(program, &used);
+            inf.walk_probes(program);
+            break;
+        }
+    }
+    (inf.t, inf.diags)
+}
+
+impl Infer<'_> {
+    fn walk_probes(&mut self, program: &ast::Program) {
+        for stmt in &program.stmts {
+            match &stmt.kind {
+                ast::StmtKind::Trace { filter, body, .. } => {
+                    self.scopes = vec![IndexMap::new()];
+                    if let Some(f) = filter {
+                        self.expr(f);
+                    }
+                    self.block(body);
+                }
+                ast::StmtKind::Timer { kind: ast::TimerKind::Profile, body, .. } => {
+                    self.scopes = vec![IndexMap::new()];
+                    self.block(body);
+                }
+                ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, .. }) if is_kdebug(callee) => {
+                    if let Some(ast::Expr { kind: ast::ExprKind::Function(f), .. }) = args.get(1) {
+                        self.scopes = vec![IndexMap::new()];
+                        self.block(&f.body);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Main-context statements that give kernel-used names a type:
+    /// `var x = "lit"`, `x = 5`, `t[k] = v`, `var t = {[k] = v}`.
+    fn main_uses(&mut self, program: &ast::Program, used: &HashSet<String>) {
+        for stmt in &program.stmts {
+            match &stmt.kind {
+                ast::StmtKind::Var { names, values } => {
+                    for (n, v) in names.iter().zip(values) {
+                        if !used.contains(&n.name) {
+                            continue;
+                        }
+                        if let ast::ExprKind::Table(fields) = &v.kind {
+                            self.table_fields(&n.name, fields);
+                        } else if let Some(ty) = main_literal(v) {
+                            self.unify(Slot::Global(n.name.clone()), ty, v.span);
+                        }
+                    }
+                }
+                ast::StmtKind::Assign { targets, values } => {
+                    for (t, v) in targets.iter().zip(values) {
+                        match &t.kind {
+                            ast::ExprKind::Name(id) if used.contains(&id.name) => {
+                                if let Some(ty) = main_literal(v) {
+                                    self.unify(Slot::Global(id.name.clone()), ty, v.span);
+                                }
+                            }
+                            ast::ExprKind::Index { base, index } => {
+                                let ast::ExprKind::Name(id) = &base.kind else { continue };
+                                if !used.contains(&id.name) {
+                                    continue;
+                                }
+                                if let Some(ty) = main_literal(index) {
+                                    self.unify(Slot::Key(id.name.clone()), ty, index.span);
+                                }
+                                if let Some(ty) = main_literal(v) {
+                                    self.unify(Slot::Value(id.name.clone()), ty, v.span);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn table_fields(&mut self, name: &str, fields: &[ast::TableField]) {
+        for f in fields {
+            let (key, value) = match f {
+                ast::TableField::Positional(v) => ((Some(Ty::Int), v.span), v),
+                ast::TableField::Named(k, v) => ((Some(literal_ty(k.name.as_bytes())), k.span), v),
+                ast::TableField::Keyed(k, v) => ((main_literal(k), k.span), v),
+            };
+            if let (Some(ty), span) = key {
+                self.unify(Slot::Key(name.to_string()), ty, span);
+            }
+            if let Some(ty) = main_literal(value) {
+                self.unify(Slot::Value(name.to_string()), ty, value.span);
+            }
+        }
+    }
+
+    fn fact(&self, slot: &Slot) -> Option<Fact> {
+        match slot {
+            Slot::Global(n) => self.t.globals.get(n).copied(),
+            Slot::Key(n) => self.t.keys.get(n).copied(),
+            Slot::Value(n) => self.t.values.get(n).copied(),
+            Slot::Local(s, _) => self.t.locals.get(s).copied(),
+            Slot::Return(n) => self.t.returns.get(n).copied(),
+        }
+    }
+
+    fn set(&mut self, slot: &Slot, fact: Fact) {
+        self.changed = true;
+        match slot {
+            Slot::Global(n) => {
+                self.t.globals.insert(n.clone(), fact);
+            }
+            Slot::Key(n) => {
+                self.t.keys.insert(n.clone(), fact);
+            }
+            Slot::Value(n) => {
+                self.t.values.insert(n.clone(), fact);
+            }
+            Slot::Local(s, _) => {
+                self.t.locals.insert(*s, fact);
+            }
+            Slot::Return(n) => {
+                self.t.returns.insert(n.clone(), fact);
+            }
+        }
+    }
+
+    /// Records that `slot` holds a `ty` at `span`; a use of another type
+    /// is a conflict, reported on the last walk.
+    fn unify(&mut self, slot: Slot, ty: Ty, span: Span) {
+        if matches!(ty, Ty::ArgStr { .. }) {
+            return;
+        }
+        let Some(old) = self.fact(&slot) else {
+            self.set(&slot, Fact { ty, span });
+            return;
+        };
+        match join(old.ty, ty) {
+            Some(j) if j == old.ty => {}
+            Some(j) => self.set(&slot, Fact { ty: j, span: old.span }),
+            None => {
+                if self.report && self.reported.insert(span) {
+                    self.diags.push(conflict(&slot, ty, span, old));
+                }
+            }
+        }
+    }
+
+    fn lookup(&self, name: &str) -> Option<Span> {
+        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    }
+
+    fn declare(&mut self, name: &ast::Ident, ty: Option<Ty>, at: Span) {
+        if let Some(s) = self.scopes.last_mut() {
+            s.insert(name.name.clone(), name.span);
+        }
+        if let Some(ty) = ty {
+            self.unify(Slot::Local(name.span, name.name.clone()), ty, at);
+        }
+    }
+
+    fn block(&mut self, b: &ast::Block) {
+        self.scopes.push(IndexMap::new());
+        for s in &b.stmts {
+            self.stmt(s);
+        }
+        self.scopes.pop();
+    }
+
+    /// The slot an assignment target names, if it is typed here.
+    fn target(&mut self, t: &ast::Expr) -> Option<Slot> {
+        match &t.kind {
+            ast::ExprKind::Name(id) => {
+                if let Some(decl) = self.lookup(&id.name) {
+                    return Some(Slot::Local(decl, id.name.clone()));
+                }
+                if self.vars.contains_key(&id.name) {
+                    self.used.insert(id.name.clone());
+                    return Some(Slot::Global(id.name.clone()));
+                }
+                None
+            }
+            ast::ExprKind::Index { base, index } => {
+                let ast::ExprKind::Name(id) = &base.kind else { return None };
+                self.used.insert(id.name.clone());
+                self.key_use(&id.name, index);
+                Some(Slot::Value(id.name.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    fn stmt(&mut self, s: &ast::Stmt) {
+        match &s.kind {
+            ast::StmtKind::Var { names, values } => {
+                let tys: Vec<Option<Ty>> = values.iter().map(|v| self.expr(v)).collect();
+                for (i, n) in names.iter().enumerate() {
+                    let at = values.get(i).map_or(n.span, |v| v.span);
+                    let ty = match values.get(i) {
+                        Some(_) => tys[i],
+                        None => Some(Ty::Int),
+                    };
+                    self.declare(n, ty, at);
+                    // `var s = t[k]` with s typed by later uses types t.
+                    if let (None, Some(v), Some(f)) = (ty, values.get(i), self.t.locals.get(&n.span).copied()) {
+                        self.hint(v, f.ty);
+                    }
+                }
+            }
+            ast::StmtKind::Assign { targets, values } => {
+                let tys: Vec<Option<Ty>> = values.iter().map(|v| self.expr(v)).collect();
+                for (i, t) in targets.iter().enumerate() {
+                    let slot = self.target(t);
+                    let (Some(slot), Some(v)) = (slot, values.get(i)) else { continue };
+                    match tys.get(i).copied().flatten() {
+                        // `t[k] = nil` deletes: it says nothing of the values.
+                        _ if matches!(v.kind, ast::ExprKind::Nil) => {}
+                        Some(ty) => self.unify(slot, ty, v.span),
+                        // `x = t[k]` with x known tells what t holds.
+                        None => {
+                            if let Some(f) = self.fact(&slot) {
+                                self.hint(v, f.ty);
+                            }
+                        }
+                    }
+                }
+            }
+            ast::StmtKind::AddAssign { target, value } => {
+                self.expr(value);
+                if let Some(slot) = self.target(target) {
+                    self.unify(slot, Ty::Int, target.span);
+                }
+            }
+            ast::StmtKind::Expr(e) => {
+                self.expr(e);
+            }
+            ast::StmtKind::If { arms, otherwise } => {
+                for (c, b) in arms {
+                    self.expr(c);
+                    self.block(b);
+                }
+                if let Some(b) = otherwise {
+                    self.block(b);
+                }
+            }
+            ast::StmtKind::While { cond, body } => {
+                self.expr(cond);
+                self.block(body);
+            }
+            ast::StmtKind::ForNum { var, body, .. } => {
+                self.scopes.push(IndexMap::new());
+                self.declare(var, Some(Ty::Int), var.span);
+                self.block(body);
+                self.scopes.pop();
+            }
+            ast::StmtKind::ForC { init, cond, step, body } => {
+                self.scopes.push(IndexMap::new());
+                if let Some(i) = init {
+                    self.stmt(i);
+                }
+                if let Some(c) = cond {
+                    self.expr(c);
+                }
+                if let Some(st) = step {
+                    self.stmt(st);
+                }
+                self.block(body);
+                self.scopes.pop();
+            }
+            ast::StmtKind::Return(Some(e)) => {
+                let ty = self.expr(e);
+                if let (Some(f), Some(ty)) = (self.calling.last().cloned(), ty) {
+                    self.unify(Slot::Return(f), ty, e.span);
+                }
+            }
+            ast::StmtKind::Block(b) => self.block(b),
+            _ => {}
+        }
+    }
+
+    /// The type of a probe expression, when it is known yet.
+    fn expr(&mut self, e: &ast::Expr) -> Option<Ty> {
+        match &e.kind {
+            ast::ExprKind::Int(_) | ast::ExprKind::Bool(_) => Some(Ty::Int),
+            ast::ExprKind::Str(s) => Some(literal_ty(s)),
+            ast::ExprKind::Nil | ast::ExprKind::Error | ast::ExprKind::Table(_) | ast::ExprKind::Function(_) => None,
+            ast::ExprKind::Name(id) => self.name(id),
+            ast::ExprKind::Field { base, .. } => {
+                // `args.name`: event fields are numbers (fetched strings
+                // of dynamic probes are typed when lowered).
+                self.expr(base);
+                None
+            }
+            ast::ExprKind::Unary { operand, .. } => {
+                self.expr(operand);
+                Some(Ty::Int)
+            }
+            ast::ExprKind::Binary { op, lhs, rhs } => {
+                let (l, r) = (self.expr(lhs), self.expr(rhs));
+                // Comparing with a string: a variable or table element
+                // compared holds strings long enough for it.
+                if matches!(op, ast::BinOp::Eq | ast::BinOp::Ne) {
+                    match (l, r) {
+                        (_, Some(t)) if t.is_string() => self.hint(lhs, t),
+                        (Some(t), _) if t.is_string() => self.hint(rhs, t),
+                        _ => {}
+                    }
+                }
+                (*op != ast::BinOp::Concat).then_some(Ty::Int)
+            }
+            ast::ExprKind::Index { base, index } => {
+                let ast::ExprKind::Name(id) = &base.kind else { return None };
+                self.used.insert(id.name.clone());
+                self.key_use(&id.name, index);
+                self.fact(&Slot::Value(id.name.clone())).map(|f| f.ty)
+            }
+            ast::ExprKind::Call { callee, args } => self.call(callee, args),
+        }
+    }
+
+    /// `table[index]`: the index is a use of the key type, and a key type
+    /// already known types an index that is a variable or table element.
+    fn key_use(&mut self, table: &str, index: &ast::Expr) {
+        match self.expr(index) {
+            Some(ty) => self.unify(Slot::Key(table.to_string()), ty, index.span),
+            None => {
+                if let Some(f) = self.fact(&Slot::Key(table.to_string())) {
+                    self.hint(index, f.ty);
+                }
+            }
+        }
+    }
+
+    /// Gives the variable or table element `e` names the type `ty`, as a
+    /// use in its own right (when `e` names one).
+    fn hint(&mut self, e: &ast::Expr, ty: Ty) {
+        let slot = match &e.kind {
+            ast::ExprKind::Name(id) => match self.lookup(&id.name) {
+                Some(decl) => Slot::Local(decl, id.name.clone()),
+                None if self.vars.contains_key(&id.name) => Slot::Global(id.name.clone()),
+                None => return,
+            },
+            ast::ExprKind::Index { base, .. } => match &base.kind {
+                ast::ExprKind::Name(id) => Slot::Value(id.name.clone()),
+                _ => return,
+            },
+            _ => return,
+        };
+        // A comparison only widens strings; it never fixes another type.
+        match self.fact(&slot) {
+            Some(f) if f.ty.is_string() && ty.is_string() => self.unify(slot, ty, e.span),
+            Some(_) => {}
+            None => self.unify(slot, ty, e.span),
+        }
+    }
+
+    fn name(&mut self, id: &ast::Ident) -> Option<Ty> {
+        if let Some(decl) = self.lookup(&id.name) {
+            return self.fact(&Slot::Local(decl, id.name.clone())).map(|f| f.ty);
+        }
+        if self.vars.contains_key(&id.name) {
+            self.used.insert(id.name.clone());
+            return self.fact(&Slot::Global(id.name.clone())).map(|f| f.ty);
+        }
+        match id.name.as_str() {
+            "pid" | "tid" | "uid" | "cpu" | "retval" => Some(Ty::Int),
+            "execname" => Some(Ty::Comm),
+            "probename" => Some(Ty::ProbeName),
+            n if n.strip_prefix("arg").is_some_and(|d| d.parse::<usize>().is_ok()) => Some(Ty::Int),
+            _ => None,
+        }
+    }
+
+    fn call(&mut self, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Ty> {
+        let tys: Vec<Option<Ty>> = args.iter().map(|a| self.expr(a)).collect();
+        let ast::ExprKind::Name(id) = &callee.kind else { return None };
+        match id.name.as_str() {
+            "user_string" | "kernel_string" => Some(Ty::Str),
+            "stack" => Some(Ty::Stack { user: false }),
+            "ustack" => Some(Ty::Stack { user: true }),
+            "in_interrupt" | "gettimeofday_s" | "gettimeofday_ms" | "gettimeofday_us" | "gettimeofday_ns" => Some(Ty::Int),
+            name => {
+                let func = self.functions.get(name)?;
+                if self.calling.iter().any(|f| f == name) {
+                    return None;
+                }
+                self.calling.push(name.to_string());
+                let saved = std::mem::replace(&mut self.scopes, vec![IndexMap::new()]);
+                for (p, (a, ty)) in func.params.iter().zip(args.iter().zip(&tys)) {
+                    self.declare(p, *ty, a.span);
+                }
+                self.block(&func.body);
+                self.scopes = saved;
+                self.calling.pop();
+                self.fact(&Slot::Return(name.to_string())).map(|f| f.ty)
+            }
+        }
+    }
+}
+
+/// The type of a main-context value, when it is a literal.
+fn main_literal(e: &ast::Expr) -> Option<Ty> {
+    match &e.kind {
+        ast::ExprKind::Int(_) | ast::ExprKind::Bool(_) => Some(Ty::Int),
+        ast::ExprKind::Unary { op: ast::UnOp::Neg, operand } if matches!(operand.kind, ast::ExprKind::Int(_)) => Some(Ty::Int),
+        ast::ExprKind::Str(s) => Some(literal_ty(s)),
+        _ => None,
+    }
+}
+
+fn conflict(slot: &Slot, ty: Ty, span: Span, old: Fact) -> Diagnostic {
+    let (new, was) = (ty_name(ty), ty_name(old.ty));
+    let d = match slot {
+        Slot::Global(n) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
+            .with_label(format!("a {new}"))
+            .with_secondary(old.span, format!("but a {was} here")),
+        Slot::Local(_, n) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
+            .with_label(format!("a {new}"))
+            .with_secondary(old.span, format!("but a {was} here")),
+        Slot::Key(n) => Diagnostic::error(span, format!("table `{n}` is keyed by a {new} here"))
+            .with_label(format!("a {new} key"))
+            .with_secondary(old.span, format!("but by a {was} here")),
+        Slot::Value(n) => Diagnostic::error(span, format!("table `{n}` is given a {new} value here"))
+            .with_label(format!("a {new}"))
+            .with_secondary(old.span, format!("but a {was} here")),
+        Slot::Return(n) => Diagnostic::error(span, format!("`{n}` returns a {new} here"))
+            .with_label(format!("a {new}"))
+            .with_secondary(old.span, format!("but a {was} here")),
+    };
+    d.with_note("what the kernel touches has one type in every use")
+}
