@@ -466,3 +466,81 @@ fn string_valued_tables_from_main_and_probes() {
     assert!(run.stdout.lines().filter(|l| *l == "ENOENT").count() >= 1, "{}", run.stdout);
     assert!(run.stdout.ends_with("ENOENT\ncat\n"), "{}", run.stdout);
 }
+
+#[test]
+fn string_locals_globals_and_literals_in_probes() {
+    need_root!();
+    // A string global seeded in main, strings kept in locals, long and short
+    // literals as values and keys, two strings compared, and a global the
+    // probe sets that trace_end reads.
+    let script = "var last = \"unset\"\nvar want = \"ktap-workload\"\nvar seen = {}\nvar label = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var me = execname\n\
+            var tag = \"a label longer than sixteen bytes\"\n\
+            if (me == want) { seen[me] += 1 }\n\
+            if (me != want) { seen[\"mismatch\"] += 1 }\n\
+            label[tag] = me\n\
+            last = tag\n\
+        }\n\
+        trace_end { print(seen[\"ktap-workload\"], seen[\"mismatch\"], label[\"a label longer than sixteen bytes\"], last, want) }";
+    let run = traced(script, 2, 5, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "10\tnil\tktap-workload\ta label longer than sixteen bytes\tktap-workload\n");
+}
+
+#[test]
+fn many_strings_use_scratch_space_not_the_stack() {
+    need_root!();
+    // Twelve 64-byte strings alive at once: far beyond the 512-byte BPF
+    // stack, so they must live in per-CPU scratch space.
+    let mut body = String::new();
+    for i in 0..12 {
+        body.push_str(&format!("var s{i} = \"string number {i} padded to be longer than sixteen\"\n"));
+    }
+    let args: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    body.push_str(&format!("printf(\"{}\\n\", {})\n", vec!["%s"; 12].join("|"), args.join(", ")));
+    let script = format!("trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{body}}}");
+    let run = traced(&script, 1, 3, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let want: Vec<String> = (0..12).map(|i| format!("string number {i} padded to be longer than sixteen")).collect();
+    let want = format!("{}\n", want.join("|"));
+    assert_eq!(run.stdout, want.repeat(3));
+    // And the object really has the scratch map.
+    let dir = std::env::temp_dir().join(format!("ktap-scratch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let obj = dir.join("scratch.o");
+    let status = ktap(&["--emit", "obj", "-o", obj.to_str().expect("utf-8"), "-e", &script.replace("{PID}", "1")]).status().expect("ktap");
+    assert!(status.success());
+    let bytes = std::fs::read(&obj).expect("object");
+    assert!(bytes.windows(12).any(|w| w == b"ktap_scratch"), "no scratch map in the object");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn string_global_set_in_a_tick_reaches_the_kernel() {
+    need_root!();
+    // The main context sets a filter string; a tick changes it; probes
+    // compare against whatever the global holds now.
+    let script = "var name = \"nobody\"\nvar n = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { if (execname == name) { n += 1 } }\n\
+        tick-1s { name = \"ktap-workload\" }\n\
+        trace_end { print(n, name) }";
+    // Two ticks' worth of waiting: the first tick has set the name.
+    let mut work = Command::new(support::workload()).args(["1", "4"]).stdin(Stdio::piped()).spawn().expect("workload");
+    let pid = work.id().to_string();
+    let mut child = ktap(&["-q", "-e", &script.replace("{PID}", &pid)]).spawn().expect("ktap");
+    std::thread::sleep(Duration::from_millis(1600));
+    work.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
+    assert!(work.wait().expect("workload").success());
+    std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: our own child, by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.stdout.take().map(|mut s| {
+        let mut v = String::new();
+        let _ = std::io::Read::read_to_string(&mut s, &mut v);
+        v
+    });
+    let run = finish(child, Duration::from_secs(10));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(out.unwrap_or_default(), "4\tktap-workload\n");
+}

@@ -83,7 +83,7 @@ impl Gen {
         if self.pick(5) == 0 {
             // (Not the long literal: against execname it can never match,
             // which is a compile error.)
-            let mut side = |g: &mut Self| loop {
+            let side = |g: &mut Self| loop {
                 let s = g.string(fields);
                 if !s.contains("sixteen") {
                     return s;

@@ -302,8 +302,9 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
         .iter()
         .zip(&m.probes[probe].locals)
         .filter_map(|(loc, ty)| match loc {
-            Loc::Stack(at) => Some((*at, ty.size().div_ceil(8))),
-            Loc::Scratch(_) => None,
+            // Strings are always written whole before they are read.
+            Loc::Stack(at) if !ty.is_string() => Some((*at, ty.size().div_ceil(8))),
+            _ => None,
         })
         .collect();
     zero.sort_by_key(|&(at, _)| std::cmp::Reverse(at));

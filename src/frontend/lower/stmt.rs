@@ -167,6 +167,12 @@ impl Lowerer<'_> {
                         ctx.declare(&name.name, ty);
                         continue;
                     }
+                    if names.len() == 1 {
+                        // Nothing to swap: bind at once.
+                        let local = ctx.declare(&name.name, ty);
+                        out.push(set_local(local, value, Some(name.span)));
+                        continue;
+                    }
                     let tmp = ctx.new_local(ty);
                     out.push(set_local(tmp, value, span));
                     lowered.push((name, tmp, ty));
