@@ -498,7 +498,7 @@ fn many_strings_use_scratch_space_not_the_stack() {
         body.push_str(&format!("var s{i} = \"string number {i} padded to be longer than sixteen\"\n"));
     }
     let args: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
-    body.push_str(&format!("printf(\"{}\\n\", {})\n", vec!["%s"; 12].join("|"), args.join(", ")));
+    body.push_str(&format!("printf(\"{}\\n\", {})\n", ["%s"; 12].join("|"), args.join(", ")));
     let script = format!("trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{body}}}");
     let run = traced(&script, 1, 3, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
