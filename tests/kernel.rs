@@ -544,3 +544,13 @@ fn string_global_set_in_a_tick_reaches_the_kernel() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(out.unwrap_or_default(), "4\tktap-workload\n");
 }
+
+#[test]
+fn globs_skip_ftrace_record_formats() {
+    need_root!();
+    // ftrace:function, ftrace:print, ... are ftrace's record formats, not
+    // tracepoints: a glob that matches only them matches nothing.
+    let run = finish(ktap(&["-d", "-e", "trace ftrace:* { }"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("unknown event `ftrace:*`"), "{}", run.stderr);
+}

@@ -240,8 +240,12 @@ impl EventSource for Tracefs {
         };
         let mut out = Vec::new();
         for s in systems {
-            for e in list_dirs(&self.events_dir().join(&s)) {
-                if glob_match(event, &e) {
+            let dir = self.events_dir().join(&s);
+            for e in list_dirs(&dir) {
+                // ftrace's own record formats (ftrace:function, ftrace:print,
+                // ...) have no `enable` file: they are not tracepoints and a
+                // glob does not mean them.
+                if glob_match(event, &e) && dir.join(&e).join("enable").exists() {
                     out.push((s.clone(), e));
                 }
             }
