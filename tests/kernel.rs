@@ -525,8 +525,29 @@ fn string_global_set_in_a_tick_reaches_the_kernel() {
         trace syscalls:sys_enter_getppid /pid == {PID}/ { if (execname == name) { n += 1 } }\n\
         tick-1s { name = \"ktap-workload\" }\n\
         trace_end { print(n, name) }";
-    // Two ticks' worth of waiting: the first tick has set the name.
-    let mut work = Command::new(support::workload()).args(["1", "4"]).stdin(Stdio::piped()).spawn().expect("workload");
+    let (run, out) = after_first_tick(script, 4);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(out, "4\tktap-workload\n");
+}
+
+#[test]
+fn table_entries_set_in_a_tick_reach_the_kernel() {
+    need_root!();
+    // Probes only add to `s` (a per-CPU map): a tick's assignment replaces
+    // the sum, and a key it adds is there for probes and trace_end.
+    let script = "var s = {}\nvar done = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { s[1] += 1 }\n\
+        tick-1s { if (done == 0) { s[1] = 100 s[2] = 7 done = 1 } }\n\
+        trace_end { print(s[1], s[2]) }";
+    let (run, out) = after_first_tick(script, 4);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(out, "104\t7\n");
+}
+
+/// Runs `script` (quiet), lets its first tick-1s pass, then the workload
+/// makes `calls` getppid calls; returns the run and what ktap printed.
+fn after_first_tick(script: &str, calls: u32) -> (Run, String) {
+    let mut work = Command::new(support::workload()).args(["1", &calls.to_string()]).stdin(Stdio::piped()).spawn().expect("workload");
     let pid = work.id().to_string();
     let mut child = ktap(&["-q", "-e", &script.replace("{PID}", &pid)]).spawn().expect("ktap");
     std::thread::sleep(Duration::from_millis(1600));
@@ -535,14 +556,11 @@ fn string_global_set_in_a_tick_reaches_the_kernel() {
     std::thread::sleep(Duration::from_millis(100));
     // SAFETY: our own child, by pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.stdout.take().map(|mut s| {
-        let mut v = String::new();
-        let _ = std::io::Read::read_to_string(&mut s, &mut v);
-        v
-    });
-    let run = finish(child, Duration::from_secs(10));
-    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(out.unwrap_or_default(), "4\tktap-workload\n");
+    let mut out = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    }
+    (finish(child, Duration::from_secs(10)), out)
 }
 
 #[test]

@@ -122,8 +122,8 @@ pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::Tab
     read_table_with_keys(map, kind, info, dec).0
 }
 
-/// `read_table`, also returning each key as stored and as read (one walk
-/// of the map for both).
+/// `read_table`, also returning each key as stored and as read, with its
+/// value (one walk of the map for all).
 pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> (Value, TableKeys) {
     let mut table = crate::runtime::interp::Table::with_capacity(0);
     let mut keys = Vec::new();
@@ -146,8 +146,8 @@ pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info
             }
         };
         let k = dec.value(info.key, &key);
-        table.set(k.clone(), value);
-        keys.push((key, k));
+        table.set(k.clone(), value.clone());
+        keys.push((key, k, value));
     }
     (Value::Table(Rc::new(RefCell::new(table))), keys)
 }

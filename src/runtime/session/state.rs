@@ -126,8 +126,9 @@ pub(super) fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &Glo
     views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v)
 }
 
-/// A table's keys as the kernel stores them and as userspace sees them.
-pub(super) type TableKeys = Vec<(Vec<u8>, Value)>;
+/// A table's keys as the kernel stores them and as userspace sees them,
+/// with the value userspace saw.
+pub(super) type TableKeys = Vec<(Vec<u8>, Value, Value)>;
 
 /// What userspace saw of the kernel state before running a tick body.
 pub(super) struct Snapshot {
@@ -204,11 +205,62 @@ pub(super) fn sync_out(
         let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
         let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
         let t = t.borrow();
-        for (raw, key) in keys {
-            if t.get(key).is_nil() {
+        let mut changed = Vec::new();
+        for (raw, key, old) in keys {
+            let now = t.get(key);
+            if now.is_nil() {
                 let _ = map.delete(raw);
+            } else if now != *old {
+                changed.push((key.clone(), now));
             }
         }
+        // Keys the tick added.
+        let known: std::collections::HashSet<&[u8]> = keys.iter().map(|(raw, ..)| raw.as_slice()).collect();
+        for (k, v) in t.iter() {
+            if encode(info.key, &k).is_none_or(|raw| !known.contains(raw.as_slice())) {
+                changed.push((k.clone(), v.clone()));
+            }
+        }
+        for (k, v) in changed {
+            if let Err(message) = store(&map, map_ir.kind, info, &k, &v) {
+                eprintln!("ktap: warning: {message}");
+            }
+        }
+    }
+}
+
+/// Writes one userspace entry into a table's map (a per-CPU value goes to
+/// the first CPU, zero on the others, so the sum is the value).
+fn store(map: &libbpf_rs::Map<'_>, kind: ir::MapKind, info: &ir::TableInfo, k: &Value, v: &Value) -> Result<(), String> {
+    let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
+        return Err(format!(
+            "table `{}` holds {} -> {} in userspace, but probes use it as {} -> {}",
+            info.var,
+            describe(k),
+            describe(v),
+            ty_text(info.key),
+            ty_text(info.value)
+        ));
+    };
+    let r = if kind == ir::MapKind::PercpuHash {
+        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
+        let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
+        per_cpu[0] = value;
+        map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
+    } else {
+        map.update(&key, &value, libbpf_rs::MapFlags::ANY)
+    };
+    r.map_err(|e| format!("cannot update table `{}`: {e}", info.var))
+}
+
+/// A kernel type, for messages.
+fn ty_text(ty: Ty) -> &'static str {
+    match ty {
+        Ty::Int => "numbers",
+        Ty::Comm | Ty::Str => "strings",
+        Ty::ProbeName => "probe names",
+        Ty::Stack { .. } => "stacks",
+        Ty::ArgStr { .. } => "argstr",
     }
 }
 
@@ -219,28 +271,8 @@ pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Int
         let Some(info) = &map_ir.table else { continue };
         let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
         let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
-        let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
         for (k, v) in t.borrow().iter() {
-            let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
-                return Err(Error::new(format!(
-                    "table `{}` holds {} -> {} in the main context, but probes use it as {:?} -> {:?}",
-                    info.var,
-                    k.type_name(),
-                    v.type_name(),
-                    info.key,
-                    info.value
-                )));
-            };
-            let r = if map_ir.kind == ir::MapKind::PercpuHash {
-                // The whole value on one CPU, zero on the others: the sum
-                // userspace reads back is the value.
-                let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
-                per_cpu[0] = value;
-                map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
-            } else {
-                map.update(&key, &value, libbpf_rs::MapFlags::ANY)
-            };
-            r.map_err(|e| Error::libbpf(&format!("cannot fill table `{}` from the main context", info.var), e))?;
+            store(&map, map_ir.kind, info, k, v).map_err(Error::new)?;
         }
     }
     Ok(())
