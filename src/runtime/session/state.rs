@@ -217,7 +217,7 @@ pub(super) fn sync_out(
         // Keys the tick added.
         let known: std::collections::HashSet<&[u8]> = keys.iter().map(|(raw, ..)| raw.as_slice()).collect();
         for (k, v) in t.iter() {
-            if encode(info.key, &k).is_none_or(|raw| !known.contains(raw.as_slice())) {
+            if encode(info.key, k).is_none_or(|raw| !known.contains(raw.as_slice())) {
                 changed.push((k.clone(), v.clone()));
             }
         }
