@@ -54,8 +54,22 @@ pub trait EventSource {
     }
 }
 
-/// Size of the ring buffer that carries records to userspace.
-const EVENTS_RINGBUF_BYTES: u32 = 16 << 20;
+/// Default size of the ring buffer that carries records to userspace.
+pub const EVENTS_RINGBUF_BYTES: u32 = 16 << 20;
+
+/// Choices the command line makes for the kernel side.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Size of the event ring buffer: a power of two, a multiple of the
+    /// page size.
+    pub event_buffer_bytes: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES }
+    }
+}
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and
 /// distinct stacks kept.
 const STACK_DEPTH: u32 = 127;
@@ -70,9 +84,10 @@ const SYSCALL_FILTER_ENTRIES: u32 = 1024;
 /// Entries of a table whose size the script does not set.
 const DEFAULT_TABLE_ENTRIES: u32 = 10240;
 
-pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<Diagnostic>) {
+pub fn lower(program: &ast::Program, events: &dyn EventSource, opts: &Options) -> (Module, Vec<Diagnostic>) {
     let mut l = Lowerer {
         events,
+        opts: *opts,
         m: Module::default(),
         diags: Vec::new(),
         vars: IndexMap::new(),
@@ -137,6 +152,7 @@ struct KernelTable {
 
 struct Lowerer<'a> {
     events: &'a dyn EventSource,
+    opts: Options,
     m: Module,
     diags: Vec<Diagnostic>,
     vars: IndexMap<String, VarDecl>,
@@ -319,7 +335,7 @@ impl Lowerer<'_> {
             kind: ir::MapKind::RingBuf,
             key_size: 0,
             value_size: 0,
-            max_entries: EVENTS_RINGBUF_BYTES,
+            max_entries: self.opts.event_buffer_bytes,
             table: None,
             syscall_filter: None,
         });
