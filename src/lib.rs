@@ -9,6 +9,7 @@ pub mod runtime;
 use frontend::ast::Program;
 use frontend::diag::Diagnostic;
 use frontend::lower::EventSource;
+pub use frontend::lower::Options;
 
 /// Everything the compiler produced for one script.
 pub struct Compilation {
@@ -28,10 +29,16 @@ pub enum CompileError {
     Internal(String),
 }
 
-/// Source text to a BPF object, through every stage.
+/// Source text to a BPF object, through every stage, with the default
+/// options.
 pub fn compile(src: &str, events: &dyn EventSource) -> Result<Compilation, CompileError> {
+    compile_with(src, events, &Options::default())
+}
+
+/// Source text to a BPF object, through every stage.
+pub fn compile_with(src: &str, events: &dyn EventSource, opts: &Options) -> Result<Compilation, CompileError> {
     let (program, mut diags) = frontend::parse(src);
-    let (module, lower_diags) = frontend::lower::lower(&program, events);
+    let (module, lower_diags) = frontend::lower::lower(&program, events, opts);
     diags.extend(lower_diags);
     frontend::diag::normalize(&mut diags);
     if diags.iter().any(|d| d.severity == frontend::diag::Severity::Error) {

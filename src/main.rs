@@ -39,12 +39,19 @@ struct Cli {
     /// Run this script text instead of a file.
     #[arg(short = 'e', long = "eval", value_name = "SCRIPT")]
     eval: Option<String>,
-    /// Don't print the "Tracing..." banner.
+    /// Don't print the "Tracing... Hit Ctrl-C to end." banner (printed
+    /// on stdout once attached, on stderr with -o).
     #[arg(short, long)]
     quiet: bool,
-    /// Write the trace output to FILE.
+    /// Write the trace output to FILE (the "Tracing..." banner then goes
+    /// to stderr).
     #[arg(short, long, value_name = "FILE")]
     output: Option<String>,
+    /// Size of the ring buffer that carries what probes print (`4M`,
+    /// `256K`, bytes; rounded up to a power of two of at least a page;
+    /// default 16M). Events that find it full are counted as lost.
+    #[arg(short = 'b', long = "buffer-size", value_name = "SIZE", value_parser = parse_buffer_size_arg)]
+    buffer_size: Option<u32>,
     /// Show libbpf's and the verifier's messages.
     #[arg(short, long)]
     verbose: bool,
@@ -84,6 +91,42 @@ struct Cli {
     /// tracing ends when it exits.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
+}
+
+/// Largest ring buffer `-b` accepts.
+const MAX_BUFFER_BYTES: u64 = 1 << 31;
+
+/// `-b SIZE`: a number of bytes with an optional K, M or G suffix (powers
+/// of 1024; `KiB`, `KB` also read), rounded up to a power of two of at
+/// least `page` bytes.
+fn parse_buffer_size(text: &str, page: u64) -> Result<u32, String> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{text}` is not a size: use bytes or a number with K, M or G (`4M`, `256K`)")),
+    };
+    let too_large = || format!("`{text}` is too large: the buffer size is at most 2G");
+    if num.is_empty() {
+        return Err(format!("`{text}` is not a size: use bytes or a number with K, M or G (`4M`, `256K`)"));
+    }
+    let n: u64 = num.parse().map_err(|_| too_large())?;
+    if n == 0 {
+        return Err("the buffer size must be more than 0".into());
+    }
+    let bytes = n.checked_shl(shift).filter(|b| b >> shift == n && *b <= MAX_BUFFER_BYTES);
+    let bytes = bytes.ok_or_else(too_large)?;
+    Ok(bytes.next_power_of_two().max(page) as u32)
+}
+
+fn parse_buffer_size_arg(text: &str) -> Result<u32, String> {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    parse_buffer_size(text, u64::try_from(page).unwrap_or(4096).max(1))
 }
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
@@ -298,7 +341,11 @@ fn main() -> ExitCode {
     }
 
     let events = LazyTracefs(OnceCell::new());
-    let c = match ktap::compile(&script.src, &events) {
+    let mut compile_opts = ktap::Options::default();
+    if let Some(bytes) = cli.buffer_size {
+        compile_opts.event_buffer_bytes = bytes;
+    }
+    let c = match ktap::compile_with(&script.src, &events, &compile_opts) {
         Ok(c) => c,
         Err(CompileError::Diagnostics(diags)) => {
             render(&script, &diags);
@@ -379,6 +426,7 @@ fn main() -> ExitCode {
     }
     let mut opts = session::Options {
         quiet: cli.quiet,
+        banner_to_stderr: cli.output.is_some(),
         verbose: cli.verbose,
         dry_run: cli.dry_run,
         timestamps: cli.timestamps,
@@ -450,5 +498,32 @@ mod tests {
         let cli = Cli::try_parse_from(["ktap", "-e", "print(1)", "-p", "12"]).expect("parses");
         assert_eq!(cli.pid, Some(12));
         assert!(cli.rest.is_empty());
+        assert_eq!(cli.buffer_size, None);
+    }
+
+    #[test]
+    fn buffer_sizes() {
+        let page = 4096;
+        assert_eq!(parse_buffer_size("4M", page), Ok(4 << 20));
+        assert_eq!(parse_buffer_size("256K", page), Ok(256 << 10));
+        assert_eq!(parse_buffer_size("256kib", page), Ok(256 << 10));
+        assert_eq!(parse_buffer_size("1G", page), Ok(1 << 30));
+        assert_eq!(parse_buffer_size("2G", page), Ok(1 << 31));
+        assert_eq!(parse_buffer_size("65536", page), Ok(65536));
+        // Rounded up to a power of two, and to at least a page.
+        assert_eq!(parse_buffer_size("3M", page), Ok(4 << 20));
+        assert_eq!(parse_buffer_size("100000", page), Ok(131072));
+        assert_eq!(parse_buffer_size("1", page), Ok(4096));
+        assert_eq!(parse_buffer_size("1K", 16384), Ok(16384));
+        for bad in ["", "M", "4X", "-4M", "4.5M", "0", "0K", "3G", "99999999999999999999", "17179869184G"] {
+            let e = parse_buffer_size(bad, page).expect_err(bad);
+            assert!(e.contains("size"), "{bad}: {e}");
+        }
+        let cli = Cli::try_parse_from(["ktap", "-b", "4M", "-e", "print(1)"]).expect("parses");
+        assert_eq!(cli.buffer_size, Some(4 << 20));
+        let cli = Cli::try_parse_from(["ktap", "--buffer-size", "300K", "-e", "print(1)"]).expect("parses");
+        assert_eq!(cli.buffer_size, Some(512 << 10));
+        let e = Cli::try_parse_from(["ktap", "-b", "lots", "-e", "print(1)"]).expect_err("refused").to_string();
+        assert!(e.contains("`lots` is not a size"), "{e}");
     }
 }

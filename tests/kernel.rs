@@ -572,3 +572,44 @@ fn globs_skip_ftrace_record_formats() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("unknown event `ftrace:*`"), "{}", run.stderr);
 }
+
+#[test]
+fn tiny_ring_buffer_counts_what_it_loses() {
+    need_root!();
+    // One page of ring (about 128 records) against a burst of getppid
+    // calls drained every 10 ms: most records find it full.
+    let count = 100_000;
+    let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { printf(\"%d\\n\", pid) }";
+    let run = traced_with(&["-b", "4K"], &[], script, 1, count, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lost: u64 = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ktap: warning: ")?.strip_suffix(" events lost (the ring buffer was full)")?.parse().ok())
+        .unwrap_or_else(|| panic!("no lost-events warning: {}", run.stderr));
+    let printed = run.stdout.lines().count() as u64;
+    assert!(lost > 0 && printed > 0, "lost {lost}, printed {printed}");
+    // Every event was either printed or counted as lost.
+    assert_eq!(printed + lost, count, "lost {lost}, printed {printed}");
+}
+
+#[test]
+fn banner_goes_to_stderr_with_an_output_file() {
+    need_root!();
+    let path = std::env::temp_dir().join(format!("ktap-banner-{}.out", std::process::id()));
+    let file = path.to_str().expect("utf8 path").to_string();
+    let work = support::workload();
+    let script = "trace syscalls:sys_enter_getppid { printf(\"call\\n\") }";
+    let mut child = ktap(&["-o", &file, "-e", script, "--", work.to_str().expect("utf8"), "1", "3"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(b"go\n").expect("write");
+    let run = finish(child, Duration::from_secs(30));
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(written, "call\ncall\ncall\n", "the file holds only what the script prints");
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr.lines().next(), Some("Tracing... Hit Ctrl-C to end."), "stderr: {}", run.stderr);
+}

@@ -34,10 +34,12 @@ done
 
 # ktap detaching in the background: a ktap session leader reparented to
 # init (the forked child), which ktap names on stderr only past some number
-# of links. Lists such pids (looking them up, never signalling them).
+# of links. Lists such pids (looking them up, never signalling them). The
+# child has the name of the binary under test ($KTAP may be a copy named
+# otherwise; process names are cut at 15 characters).
 bg_children() {
     local p
-    for p in $(pgrep -x ktap); do
+    for p in $(pgrep -x "$(basename "$KTAP" | cut -c1-15)"); do
         [ "$(awk '{ print $4, ($6 == $1) }' "/proc/$p/stat" 2>/dev/null)" = "1 1" ] && echo "$p"
     done
 }

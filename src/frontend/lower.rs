@@ -55,8 +55,22 @@ pub trait EventSource {
     }
 }
 
-/// Size of the ring buffer that carries records to userspace.
-const EVENTS_RINGBUF_BYTES: u32 = 16 << 20;
+/// Default size of the ring buffer that carries records to userspace.
+pub const EVENTS_RINGBUF_BYTES: u32 = 16 << 20;
+
+/// Choices the command line makes for the kernel side.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Size of the event ring buffer: a power of two, a multiple of the
+    /// page size.
+    pub event_buffer_bytes: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES }
+    }
+}
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and
 /// distinct stacks kept.
 const STACK_DEPTH: u32 = 127;
@@ -71,9 +85,10 @@ const SYSCALL_FILTER_ENTRIES: u32 = 1024;
 /// Entries of a table whose size the script does not set.
 const DEFAULT_TABLE_ENTRIES: u32 = 10240;
 
-pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<Diagnostic>) {
+pub fn lower(program: &ast::Program, events: &dyn EventSource, opts: &Options) -> (Module, Vec<Diagnostic>) {
     let mut l = Lowerer {
         events,
+        opts: *opts,
         m: Module::default(),
         diags: Vec::new(),
         vars: IndexMap::new(),
@@ -140,6 +155,7 @@ struct KernelTable {
 
 struct Lowerer<'a> {
     events: &'a dyn EventSource,
+    opts: Options,
     m: Module,
     diags: Vec<Diagnostic>,
     vars: IndexMap<String, VarDecl>,
@@ -154,17 +170,27 @@ struct Lowerer<'a> {
     types: infer::Types,
 }
 
+/// The record layouts of a probe's events. Reading a format file takes a
+/// kernel lock, and a wildcard matches hundreds of events: they are read
+/// only once the body or filter needs a field, `argN` or `argstr`.
+enum Formats {
+    /// Each event's fields after the common ones, in format order.
+    Read(Vec<Vec<EventField>>),
+    /// Not read yet: each event, with the span of the spec that named it.
+    Unread(Vec<(String, String, Span)>),
+}
+
 /// What a probe body can see of its events.
 struct ProbeCtx {
-    /// Fields after the common ones, in format order, if every attached
-    /// event agrees on them.
-    formats: Vec<Vec<EventField>>,
+    /// The events' fields (read on first use, see `Lowerer::read_formats`).
+    formats: Formats,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
     /// Set when the body or filter reads an event field: then it needs a
     /// classic tracepoint program.
     uses_fields: std::cell::Cell<bool>,
-    /// The bytes of the record `argstr` copies: (offset, length).
+    /// The bytes of the record `argstr` copies: (offset, length); set
+    /// when the formats are read.
     argstr_window: Option<(u32, u32)>,
     /// How many of the probe's events are syscall events, of how many.
     syscalls: (usize, usize),
@@ -186,7 +212,11 @@ struct ProbeCtx {
 }
 
 impl ProbeCtx {
-    fn new(formats: Vec<Vec<EventField>>, argstr_window: Option<(u32, u32)>, syscalls: (usize, usize)) -> ProbeCtx {
+    fn new(formats: Formats, syscalls: (usize, usize)) -> ProbeCtx {
+        let argstr_window = match &formats {
+            Formats::Read(f) => argstr_window(f),
+            Formats::Unread(_) => None,
+        };
         ProbeCtx {
             formats,
             in_filter: false,
@@ -200,6 +230,14 @@ impl ProbeCtx {
             returns: Vec::new(),
             next_block: 0,
             dynamic: None,
+        }
+    }
+
+    /// The events' fields; empty until `Lowerer::read_formats` ran.
+    fn formats(&self) -> &[Vec<EventField>] {
+        match &self.formats {
+            Formats::Read(f) => f,
+            Formats::Unread(_) => &[],
         }
     }
 
@@ -324,7 +362,7 @@ impl Lowerer<'_> {
             kind: ir::MapKind::RingBuf,
             key_size: 0,
             value_size: 0,
-            max_entries: EVENTS_RINGBUF_BYTES,
+            max_entries: self.opts.event_buffer_bytes,
             table: None,
             syscall_filter: None,
         });
@@ -346,3 +384,69 @@ impl Lowerer<'_> {
 
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// Three syscall events; counts the format reads.
+    struct Counting(RefCell<Vec<String>>);
+
+    impl EventSource for Counting {
+        fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
+            let all = ["sys_enter_close", "sys_enter_dup", "sys_enter_getppid"];
+            Ok(all
+                .iter()
+                .filter(|e| system == "syscalls" && crate::runtime::tracefs::glob_match(event, e))
+                .map(|e| ("syscalls".to_string(), e.to_string()))
+                .collect())
+        }
+        fn format(&self, _system: &str, event: &str) -> Result<Vec<EventField>, String> {
+            self.0.borrow_mut().push(event.to_string());
+            let field = |name: &str, offset| EventField { name: name.into(), offset, size: 8, signed: false, common: false, kind: FieldKind::Int };
+            Ok(vec![field("__syscall_nr", 8), field("fd", 16)])
+        }
+        fn similar(&self, _system: &str, _event: &str) -> Vec<String> {
+            Vec::new()
+        }
+        fn syscall_nr(&self, name: &str) -> Option<u32> {
+            [("close", 3), ("dup", 32), ("getppid", 110)].iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
+        }
+    }
+
+    /// The events whose formats lowering `src` read, and the errors.
+    fn reads(src: &str) -> (Vec<String>, usize) {
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{src}: {diags:?}");
+        let events = Counting(RefCell::new(Vec::new()));
+        let (_, diags) = lower(&program, &events, &Options::default());
+        let read = events.0.borrow().clone();
+        (read, diags.len())
+    }
+
+    #[test]
+    fn formats_are_read_only_when_needed() {
+        let all = ["sys_enter_close", "sys_enter_dup", "sys_enter_getppid"].map(String::from).to_vec();
+        for src in [
+            "var s = {} trace syscalls:* { s[probename] += 1 }",
+            "var n = 0 trace syscalls:* /pid == 1/ { n += 1 printf(\"%s %s %d\\n\", probename, execname, tid) }",
+            "profile-1ms { print(cpu) }",
+        ] {
+            assert_eq!(reads(src), (Vec::new(), 0), "{src}");
+        }
+        for src in [
+            "trace syscalls:* { print(arg1) print(arg0) }",
+            "trace syscalls:* { print(args.fd + args.fd) }",
+            "var n = 0 trace syscalls:* /fd == 1/ { n += 1 }",
+            "trace syscalls:* { print(argstr) }",
+            "function f() { return arg1 } trace syscalls:* { print(f()) }",
+        ] {
+            // Each event once, however many fields the body reads.
+            assert_eq!(reads(src), (all.clone(), 0), "{src}");
+        }
+        // Errors still name what is missing.
+        assert_eq!(reads("trace syscalls:* { print(args.nope) }"), (all.clone(), 1));
+        assert_eq!(reads("profile-1ms { print(arg0) }"), (Vec::new(), 1));
+    }
+}

@@ -62,6 +62,9 @@ impl std::error::Error for Error {}
 pub struct Options {
     /// No "Tracing..." banner.
     pub quiet: bool,
+    /// The banner goes to stderr: the output stream is a file (`-o`),
+    /// which should hold only what the script prints.
+    pub banner_to_stderr: bool,
     /// Show libbpf's messages.
     pub verbose: bool,
     /// Load the programs but attach nothing (`-d`).
@@ -76,6 +79,9 @@ pub struct Options {
     /// ends when it exits.
     pub child: Option<super::child::Child>,
 }
+
+/// Printed once everything is attached.
+const BANNER: &str = "Tracing... Hit Ctrl-C to end.";
 
 /// How often the ring buffer is drained: the latency of printed output.
 const DRAIN_INTERVAL: Duration = Duration::from_millis(10);
@@ -226,8 +232,13 @@ pub fn run(
 
     let mut w = out.clone();
     if !opts.quiet {
-        let _ = writeln!(w, "Tracing... Hit Ctrl-C to end.");
-        let _ = w.flush();
+        // Wrappers wait for this line to know that ktap is attached.
+        if opts.banner_to_stderr {
+            eprintln!("{BANNER}");
+        } else {
+            let _ = writeln!(w, "{BANNER}");
+            let _ = w.flush();
+        }
     }
     if let Some(child) = &mut opts.child {
         child.release();

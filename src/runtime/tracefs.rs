@@ -87,6 +87,42 @@ const UNISTD_HEADERS: &[&str] = &[
     "/usr/include/asm-generic/unistd.h",
 ];
 
+/// x86-64 syscall numbers that C library headers older than the kernel
+/// lack (the ABI never renumbers a syscall), keyed by tracepoint name.
+/// Consulted only for names the header does not list.
+#[cfg(target_arch = "x86_64")]
+const BUILTIN_SYSCALLS: &[(&str, u32)] = &[
+    ("uretprobe", 335),
+    ("uprobe", 336),
+    ("cachestat", 451),
+    ("fchmodat2", 452),
+    ("map_shadow_stack", 453),
+    ("futex_wake", 454),
+    ("futex_wait", 455),
+    ("futex_requeue", 456),
+    ("statmount", 457),
+    ("listmount", 458),
+    ("lsm_get_self_attr", 459),
+    ("lsm_set_self_attr", 460),
+    ("lsm_list_modules", 461),
+    ("mseal", 462),
+    ("setxattrat", 463),
+    ("getxattrat", 464),
+    ("listxattrat", 465),
+    ("removexattrat", 466),
+    ("open_tree_attr", 467),
+    ("file_getattr", 468),
+    ("file_setattr", 469),
+    ("listns", 470),
+];
+#[cfg(not(target_arch = "x86_64"))]
+const BUILTIN_SYSCALLS: &[(&str, u32)] = &[];
+
+/// The built-in number of syscall `name` (a name as the ABI spells it).
+pub fn builtin_syscall_nr(name: &str) -> Option<u32> {
+    BUILTIN_SYSCALLS.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
+}
+
 /// `#define __NR_name nr` lines into a name → number table.
 pub fn parse_unistd(text: &str) -> std::collections::HashMap<String, u32> {
     text.lines()
@@ -277,7 +313,7 @@ impl EventSource for Tracefs {
             "umount" => "umount2",
             other => other,
         };
-        table.get(abi).copied()
+        table.get(abi).copied().or_else(|| builtin_syscall_nr(abi))
     }
 
     fn similar(&self, system: &str, event: &str) -> Vec<String> {
@@ -333,6 +369,23 @@ mod tests {
         assert_eq!(t.get("openat"), Some(&257));
         assert_eq!(t.get("read"), Some(&0));
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn builtin_numbers() {
+        assert_eq!(builtin_syscall_nr("cachestat"), Some(451));
+        assert_eq!(builtin_syscall_nr("file_setattr"), Some(469));
+        assert_eq!(builtin_syscall_nr("uretprobe"), Some(335));
+        assert_eq!(builtin_syscall_nr("openat"), None);
+        // Numbers are unique, names too.
+        let mut nrs: Vec<u32> = BUILTIN_SYSCALLS.iter().map(|e| e.1).collect();
+        let mut names: Vec<&str> = BUILTIN_SYSCALLS.iter().map(|e| e.0).collect();
+        nrs.sort_unstable();
+        nrs.dedup();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!((nrs.len(), names.len()), (BUILTIN_SYSCALLS.len(), BUILTIN_SYSCALLS.len()));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! once per distinct argument layout. Pure: symbol tables and notes arrive
 //! through the event source; never does IO itself.
 
-use super::{Lowerer, ProbeCtx};
+use super::{Formats, Lowerer, ProbeCtx};
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::Diagnostic;
 use crate::frontend::fetch::{self, FetchKind, FetchType, RegOffset};
@@ -358,7 +358,7 @@ impl Lowerer<'_> {
 }
 
 fn dyn_ctx(layout: Option<ArgLayout>) -> ProbeCtx {
-    ProbeCtx { dynamic: layout, ..ProbeCtx::new(Vec::new(), None, (0, 1)) }
+    ProbeCtx { dynamic: layout, ..ProbeCtx::new(Formats::Read(Vec::new()), (0, 1)) }
 }
 
 /// A parsed fetch and its type to an IR slot.

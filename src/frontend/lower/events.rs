@@ -9,8 +9,7 @@ impl Lowerer<'_> {
         if specs.iter().any(|s| !matches!(s.kind, ast::EventKind::Tracepoint { .. })) {
             return self.dyn_trace(span, specs, filter, body);
         }
-        let mut found_events: Vec<(String, String)> = Vec::new();
-        let mut formats: Vec<Vec<EventField>> = Vec::new();
+        let mut found_events: Vec<(String, String, Span)> = Vec::new();
         for spec in specs {
             match &spec.kind {
                 ast::EventKind::Tracepoint { system, event } => {
@@ -27,15 +26,7 @@ impl Lowerer<'_> {
                             }
                             self.diags.push(d);
                         }
-                        Ok(found) => {
-                            for (system, event) in found {
-                                match self.events.format(&system, &event) {
-                                    Ok(f) => formats.push(f),
-                                    Err(e) => self.error(spec.span, format!("cannot read the format of {system}:{event}: {e}")),
-                                }
-                                found_events.push((system, event));
-                            }
-                        }
+                        Ok(found) => found_events.extend(found.into_iter().map(|(system, event)| (system, event, spec.span))),
                         Err(e) => self.error(spec.span, e),
                     }
                 }
@@ -43,10 +34,8 @@ impl Lowerer<'_> {
                 ast::EventKind::Probe { .. } | ast::EventKind::Sdt { .. } => {}
             }
         }
-        let argstr_window = argstr_window(&formats);
-        let own: Vec<Vec<EventField>> = formats.iter().map(|f| f.iter().filter(|f| !f.common).cloned().collect()).collect();
-        let syscalls = (found_events.iter().filter(|(s, _)| s == "syscalls").count(), found_events.len());
-        let mut ctx = ProbeCtx::new(own, argstr_window, syscalls);
+        let syscall_events = found_events.iter().filter(|(s, _, _)| s == "syscalls").count();
+        let mut ctx = ProbeCtx::new(Formats::Unread(found_events.clone()), (syscall_events, found_events.len()));
         let stmts = self.probe_body(&mut ctx, filter, body);
         if found_events.is_empty() {
             return;
@@ -54,11 +43,10 @@ impl Lowerer<'_> {
         let probe = self.m.probes.len();
         // Riding raw_syscalls runs the filter on every syscall of the
         // system: worth it only when many syscall events are traced.
-        let syscall_events = found_events.iter().filter(|(s, _)| s == "syscalls").count();
         let ride = syscall_events >= RIDE_RAW_SYSCALLS_FROM;
         let attach: Vec<Attach> = found_events
             .into_iter()
-            .map(|(system, event)| self.attach_point(system, event, ctx.uses_fields.get(), ride))
+            .map(|(system, event, _)| self.attach_point(system, event, ctx.uses_fields.get(), ride))
             .collect();
         for kind in [ir::ProgKind::SysEnter, ir::ProgKind::SysExit] {
             if attach.iter().any(|a| a.kind() == kind) {
@@ -73,8 +61,30 @@ impl Lowerer<'_> {
                 });
             }
         }
-        let formats = formats.into_iter().map(|f| f.into_iter().filter(|f| !f.common).collect()).collect();
+        let formats = match ctx.formats {
+            Formats::Read(f) => f,
+            Formats::Unread(_) => vec![Vec::new(); attach.len()],
+        };
         self.m.probes.push(ir::Probe { attach, formats, locals: ctx.locals, body: stmts, span });
+    }
+
+    /// Reads the formats of the probe's events, once: the fields after
+    /// the common ones, and the window `argstr` copies. An unreadable
+    /// format is an error at the spec that named the event.
+    pub(super) fn read_formats(&mut self, ctx: &mut ProbeCtx) {
+        let Formats::Unread(events) = &ctx.formats else { return };
+        let mut formats = Vec::with_capacity(events.len());
+        for (system, event, span) in events {
+            match self.events.format(system, event) {
+                Ok(f) => formats.push(f.into_iter().filter(|f| !f.common).collect()),
+                Err(e) => {
+                    self.error(*span, format!("cannot read the format of {system}:{event}: {e}"));
+                    formats.push(Vec::new());
+                }
+            }
+        }
+        ctx.argstr_window = argstr_window(&formats);
+        ctx.formats = Formats::Read(formats);
     }
 
     /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
@@ -114,7 +124,7 @@ impl Lowerer<'_> {
         if period.nanos == 0 {
             return; // The parser reported the bad period.
         }
-        let mut ctx = ProbeCtx::new(Vec::new(), None, (0, 1));
+        let mut ctx = ProbeCtx::new(Formats::Read(Vec::new()), (0, 1));
         let mut stmts = self.prologue();
         self.block(&mut ctx, body, &mut stmts);
         let name = format!("profile-{}", period_text(period.nanos));

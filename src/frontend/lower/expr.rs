@@ -177,7 +177,8 @@ impl Lowerer<'_> {
             return self.event_arg(ctx, n, span);
         }
         if ctx.in_filter && !self.vars.contains_key(&id.name) {
-            let is_field = ctx.formats.first().is_some_and(|fields| fields.iter().any(|f| f.name == id.name));
+            self.read_formats(ctx);
+            let is_field = ctx.formats().first().is_some_and(|fields| fields.iter().any(|f| f.name == id.name));
             if is_field {
                 return self.event_field(ctx, &id.name, span);
             }
@@ -189,6 +190,7 @@ impl Lowerer<'_> {
             return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
         }
         if id.name == "argstr" {
+            self.read_formats(ctx);
             if let Some((offset, len)) = ctx.argstr_window {
                 ctx.uses_fields.set(true);
                 return Some(Expr { kind: ExprKind::ArgStr { offset }, ty: Ty::ArgStr { start: offset, len }, span: Some(span) });
@@ -371,16 +373,17 @@ impl Lowerer<'_> {
         if let Some(layout) = &ctx.dynamic {
             return self.dyn_arg(layout, n, span);
         }
-        if ctx.formats.is_empty() {
+        self.read_formats(ctx);
+        if ctx.formats().is_empty() {
             self.error(span, "`argN` needs a tracepoint event");
             return None;
         }
         ctx.uses_fields.set(true);
-        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.get(n)).collect();
+        let picked: Vec<Option<&EventField>> = ctx.formats().iter().map(|f| f.get(n)).collect();
         match agree(&picked) {
             Ok(f) => self.field_expr(&f, span),
             Err(None) => {
-                let fewest = ctx.formats.iter().map(Vec::len).min().unwrap_or(0);
+                let fewest = ctx.formats().iter().map(Vec::len).min().unwrap_or(0);
                 self.error(span, format!("`arg{n}` does not exist: this event has {fewest} arguments (arg0..arg{})", fewest.saturating_sub(1)));
                 None
             }
@@ -395,12 +398,13 @@ impl Lowerer<'_> {
         if let Some(layout) = &ctx.dynamic {
             return self.dyn_field(layout, name, span);
         }
-        let Some(fields) = ctx.formats.first() else {
+        self.read_formats(ctx);
+        let Some(fields) = ctx.formats().first() else {
             self.error(span, "event fields need a tracepoint event");
             return None;
         };
         ctx.uses_fields.set(true);
-        let picked: Vec<Option<&EventField>> = ctx.formats.iter().map(|f| f.iter().find(|f| f.name == name)).collect();
+        let picked: Vec<Option<&EventField>> = ctx.formats().iter().map(|f| f.iter().find(|f| f.name == name)).collect();
         match agree(&picked) {
             Ok(f) => self.field_expr(&f, span),
             Err(Some(_)) => {
