@@ -613,3 +613,15 @@ fn banner_goes_to_stderr_with_an_output_file() {
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr.lines().next(), Some("Tracing... Hit Ctrl-C to end."), "stderr: {}", run.stderr);
 }
+
+#[test]
+fn functions_take_and_return_strings_in_probes() {
+    need_root!();
+    let script = "function label(name) { if (name == \"ktap-workload\") { return \"the workload, by a long name\" } return name }\n\
+        var by = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { by[label(execname)] += 1 }\n\
+        trace_end { print(by[\"the workload, by a long name\"]) }";
+    let run = traced(script, 1, 3, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "3\n");
+}

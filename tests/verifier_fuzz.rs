@@ -62,13 +62,19 @@ impl Gen {
     /// local, the string global, a string-valued table element, or a
     /// string read from user memory.
     fn string(&mut self, fields: bool) -> String {
-        match self.pick(7) {
+        match self.pick(8) {
             0 => "execname".into(),
             1 => "\"bash\"".into(),
             2 => "\"a literal longer than sixteen bytes\"".into(),
             3 => "g_s".into(),
             4 => format!("t_sv[{}]", self.expr(fields)),
-            5 if fields => "user_string(arg2)".into(),
+            5 if self.depth < 2 => {
+                self.depth += 1;
+                let inner = self.string(fields);
+                self.depth -= 1;
+                format!("pick({inner})")
+            }
+            6 if fields => "user_string(arg2)".into(),
             _ => match self.strings.len() {
                 0 => "execname".into(),
                 n => {
@@ -161,7 +167,8 @@ impl Gen {
         self.strings.clear();
         let mut s = String::from(
             "var g0 = 0\nvar g_s = \"\"\nvar t_int = {}\nvar t_comm = {}\nvar t_str = {}\nvar t_sv = {}\n\
-             function f(a, b) { if (a > b) { return a - b } return b * 2 }\n",
+             function f(a, b) { if (a > b) { return a - b } return b * 2 }\n\
+             function pick(s) { if (s == \"bash\") { return \"a string returned from a function\" } return s }\n",
         );
         let events = ["syscalls:sys_enter_write", "syscalls:sys_enter_openat", "syscalls:sys_enter_getppid", "sched:sched_switch"];
         let event = events[self.pick(events.len())];

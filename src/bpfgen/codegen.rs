@@ -1111,7 +1111,12 @@ impl Gen<'_> {
                 let exit = self.exit;
                 self.keeping_temps(d, |g| g.stmts(body, exit));
                 self.release(saved);
-                self.load(Size::DW, dst, self.locals[result.index()]);
+                // A string result yields its address, like a string local.
+                if e.ty.is_string() {
+                    self.addr(dst, self.locals[result.index()]);
+                } else {
+                    self.load(Size::DW, dst, self.locals[result.index()]);
+                }
             }
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });

@@ -125,9 +125,27 @@ impl Lowerer<'_> {
                         }
                     };
                 }
-                let lhs = self.int_expr(ctx, lhs);
-                let rhs = self.int_expr(ctx, rhs);
-                int(ExprKind::Binary { op, lhs: Box::new(lhs?), rhs: Box::new(rhs?) })
+                let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
+                let (l, r) = (l?, r?);
+                if l.ty.is_string() || r.ty.is_string() {
+                    let what = if matches!(op, ir::BinOp::Lt | ir::BinOp::Le | ir::BinOp::Gt | ir::BinOp::Ge) {
+                        "strings in probes compare only with == and !="
+                    } else {
+                        "arithmetic on a string"
+                    };
+                    self.diags.push(Diagnostic::error(e.span, what).with_label("a string operand"));
+                    return None;
+                }
+                for (v, a) in [(&l, lhs), (&r, rhs)] {
+                    if v.ty != Ty::Int {
+                        self.diags.push(
+                            Diagnostic::error(a.span, format!("a number is needed here, but this is a {}", ty_name(v.ty)))
+                                .with_label(format!("a {}", ty_name(v.ty))),
+                        );
+                        return None;
+                    }
+                }
+                int(ExprKind::Binary { op, lhs: Box::new(l), rhs: Box::new(r) })
             }
             ast::ExprKind::Nil => {
                 self.unsupported(e.span, "`nil`");
@@ -286,7 +304,8 @@ impl Lowerer<'_> {
             _ if self.functions.contains_key(name) => {
                 let ((id, body), result) = self.inline_call(ctx, span, name, args)?;
                 let block = Stmt { kind: StmtKind::Block { id, body }, span: Some(span) };
-                int(ExprKind::Seq { body: vec![block], result })
+                let ty = ctx.locals[result.index()];
+                Some(Expr { kind: ExprKind::Seq { body: vec![block], result }, ty, span: Some(span) })
             }
             _ => {
                 self.unsupported(callee.span, &format!("calling `{name}` for its value"));

@@ -496,9 +496,16 @@ impl Infer<'_> {
                     return None;
                 }
                 self.calling.push(name.to_string());
+                let caller = self.scopes.clone();
                 let saved = std::mem::replace(&mut self.scopes, vec![IndexMap::new()]);
                 for (p, (a, ty)) in func.params.iter().zip(args.iter().zip(&tys)) {
                     self.declare(p, *ty, a.span);
+                    // An untyped argument takes the parameter's type.
+                    if let (None, Some(f)) = (ty, self.t.locals.get(&p.span).copied()) {
+                        let saved = std::mem::replace(&mut self.scopes, caller.clone());
+                        self.hint(a, f.ty);
+                        self.scopes = saved;
+                    }
                 }
                 self.block(&func.body);
                 self.scopes = saved;

@@ -135,8 +135,18 @@ impl Lowerer<'_> {
             ast::StmtKind::Return(value) => match ctx.returns.last().copied() {
                 Some((block, result)) => {
                     if let Some(v) = value {
-                        if let Some(v) = self.int_expr(ctx, v) {
-                            out.push(set_local(result, v, span));
+                        if let Some(lowered) = self.expr(ctx, v) {
+                            let holds = ctx.locals[result.index()];
+                            if lowered.ty.fits(holds) {
+                                out.push(set_local(result, lowered, span));
+                            } else {
+                                let name = ctx.inlining.last().cloned().unwrap_or_default();
+                                self.diags.push(
+                                    Diagnostic::error(v.span, format!("`{name}` returns a {} here", ty_name(lowered.ty)))
+                                        .with_label(format!("a {}", ty_name(lowered.ty)))
+                                        .with_note(format!("it returns a {} elsewhere: what the kernel touches has one type in every use", ty_name(holds))),
+                                );
+                            }
                         }
                     }
                     out.push(Stmt { kind: StmtKind::Leave(block), span });
@@ -414,8 +424,15 @@ impl Lowerer<'_> {
             body.push(set_local(tmp, v, Some(a.span)));
             params.push((tmp, ty));
         }
-        let result = ctx.new_local(Ty::Int);
-        body.push(set_local(result, Expr { kind: ExprKind::Const(0), ty: Ty::Int, span: None }, None));
+        // What the function returns, from every return in it (a function
+        // that returns nothing yields 0).
+        let returns = self.types.returns.get(name).map_or(Ty::Int, |f| f.ty);
+        let result = ctx.new_local(returns);
+        let nothing = match returns {
+            Ty::Comm | Ty::Str => ExprKind::StrConst(Vec::new()),
+            _ => ExprKind::Const(0),
+        };
+        body.push(set_local(result, Expr { kind: nothing, ty: returns, span: None }, None));
         let block = ctx.new_block();
         // The callee sees its parameters and globals, not the caller's locals.
         let saved_scopes = std::mem::replace(&mut ctx.scopes, vec![IndexMap::new()]);
