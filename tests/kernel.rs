@@ -3,11 +3,12 @@
 //! output. They need root to load BPF and say so when they skip.
 
 mod support;
+use support::{finish, Run};
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
 
@@ -20,43 +21,11 @@ macro_rules! need_root {
     };
 }
 
-struct Run {
-    stdout: String,
-    stderr: String,
-    code: Option<i32>,
-}
 
 fn ktap(args: &[&str]) -> Command {
     let mut c = Command::new(KTAP);
     c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
-}
-
-/// Waits for `child` up to `limit`, killing it (by its own pid) if it
-/// overstays; a test that needs the kill fails.
-fn finish(mut child: Child, limit: Duration) -> Run {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(_status) = child.try_wait().expect("try_wait") {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ktap did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut stdout).expect("read stdout");
-    }
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut stderr).expect("read stderr");
-    }
-    let code = child.wait().expect("wait").code();
-    Run { stdout, stderr, code }
 }
 
 /// Runs `script` (with `{PID}` replaced by the workload's pid) while the

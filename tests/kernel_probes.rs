@@ -4,10 +4,11 @@
 //! after ktap ends however it ends. They need root and say so when they skip.
 
 mod support;
+use support::{finish, Run};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
@@ -26,34 +27,6 @@ fn target() -> PathBuf {
     support::c_program("target", &["-O1", "-g"])
 }
 
-struct Run {
-    stdout: String,
-    stderr: String,
-    code: Option<i32>,
-}
-
-/// Waits for `child` up to `limit`; a child that overstays is killed (by
-/// its own pid) and the test fails.
-fn finish(mut child: Child, limit: Duration) -> Run {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ktap did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut stdout).expect("stdout");
-    }
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut stderr).expect("stderr");
-    }
-    let code = child.wait().expect("wait").code();
-    Run { stdout, stderr, code }
-}
 
 /// `ktap -q -e SCRIPT -- target COUNT`, the target started on its stdin line.
 fn run_target(script: &str, count: u32) -> Run {

@@ -7,12 +7,13 @@
 //! `__syscall_nr`. They need root and say so when they skip.
 
 mod support;
+use support::{finish, Run};
 
 use ktap::frontend::lower::EventSource;
 use ktap::runtime::tracefs::Tracefs;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
 
@@ -50,34 +51,6 @@ const CALLED: &[&str] = &[
     "file_setattr",
 ];
 
-struct Run {
-    stdout: String,
-    stderr: String,
-    code: Option<i32>,
-}
-
-/// Waits for `child` up to `limit`; one that overstays is killed by its
-/// own pid and the test fails.
-fn finish(mut child: Child, limit: Duration) -> Run {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ktap did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let (mut stdout, mut stderr) = (String::new(), String::new());
-    if let Some(mut o) = child.stdout.take() {
-        o.read_to_string(&mut stdout).expect("stdout");
-    }
-    if let Some(mut e) = child.stderr.take() {
-        e.read_to_string(&mut stderr).expect("stderr");
-    }
-    let code = child.wait().expect("wait").code();
-    Run { stdout, stderr, code }
-}
 
 /// `ktap ARGS`, its stdin fed with `input` (a started command reads it).
 fn ktap(args: &[&str], input: &str) -> Run {

@@ -1063,17 +1063,12 @@ impl Gen<'_> {
                 let size = lhs.ty.size().max(rhs.ty.size());
                 let (a, b) = self.keeping_temps(d, |g| (g.string_loc(lhs, size), g.string_loc(rhs, size)));
                 let differ = self.asm.label();
-                let end = self.asm.label();
                 for w in 0..size.div_ceil(8) as i16 {
                     self.load(Size::DW, Reg::R1, a.at(8 * w));
                     self.load(Size::DW, Reg::R2, b.at(8 * w));
                     self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
                 }
-                self.asm.emit(Insn::mov64_imm(dst, 1));
-                self.asm.jump(Insn::ja(0), end);
-                self.asm.bind(differ);
-                self.asm.emit(Insn::mov64_imm(dst, 0));
-                self.asm.bind(end);
+                self.equal_unless(differ, dst);
                 self.release(saved);
             }
             // In expression position a string read yields its address; the
@@ -1091,18 +1086,13 @@ impl Gen<'_> {
                 let mut padded = literal.clone();
                 padded.resize((literal.len() + 1).next_multiple_of(8), 0);
                 let differ = self.asm.label();
-                let end = self.asm.label();
                 for (w, chunk) in padded.chunks(8).enumerate() {
                     let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
                     self.load(Size::DW, Reg::R1, at.at(8 * w as i16));
                     self.asm.emit_wide(Insn::ld_imm64(Reg::R2, word));
                     self.asm.jump(Insn::jmp_reg(JmpOp::Jne, Reg::R1, Reg::R2, 0), differ);
                 }
-                self.asm.emit(Insn::mov64_imm(dst, 1));
-                self.asm.jump(Insn::ja(0), end);
-                self.asm.bind(differ);
-                self.asm.emit(Insn::mov64_imm(dst, 0));
-                self.asm.bind(end);
+                self.equal_unless(differ, dst);
                 self.release(saved);
             }
             ExprKind::Seq { body, result } => {
@@ -1321,6 +1311,16 @@ impl Gen<'_> {
                 self.asm.bind(end);
             }
         }
+    }
+
+    /// `dst = 1`, or 0 when code before jumped to `differ`.
+    fn equal_unless(&mut self, differ: Label, dst: Reg) {
+        let end = self.asm.label();
+        self.asm.emit(Insn::mov64_imm(dst, 1));
+        self.asm.jump(Insn::ja(0), end);
+        self.asm.bind(differ);
+        self.asm.emit(Insn::mov64_imm(dst, 0));
+        self.asm.bind(end);
     }
 
     /// `dst = (jump taken) ? 1 : 0`, where `jump` reads its operands before

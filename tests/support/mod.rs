@@ -7,8 +7,10 @@ use ktap::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
 use ktap::frontend::lower::{EventField, EventSource, FieldKind};
 use ktap::ir::FileOffset;
 use ktap::runtime::tracefs::glob_match;
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// A few syscall tracepoints with their real x86-64 layouts, so compiler
 /// snapshots don't depend on the machine's tracefs.
@@ -116,6 +118,36 @@ impl EventSource for FakeEvents {
             .map(|(s, e)| format!("{s}:{e}"))
             .collect()
     }
+}
+
+/// What a finished ktap printed, and how it ended.
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: Option<i32>,
+}
+
+/// Waits for `child` up to `limit`; one that overstays is killed (by its
+/// own pid) and the test fails.
+pub fn finish(mut child: Child, limit: Duration) -> Run {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ktap did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_string(&mut stdout).expect("stdout");
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_string(&mut stderr).expect("stderr");
+    }
+    let code = child.wait().expect("wait").code();
+    Run { stdout, stderr, code }
 }
 
 pub fn is_root() -> bool {
