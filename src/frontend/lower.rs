@@ -52,6 +52,17 @@ pub trait EventSource {
     fn kernel_symbol(&self, _name: &str) -> Option<u64> {
         None
     }
+    /// Byte offset of `comm` (a `char[16]`) in the running kernel's
+    /// `struct task_struct`, from its BTF; None when unknown (probes then
+    /// copy the name with a helper).
+    fn task_comm_offset(&self) -> Option<u32> {
+        None
+    }
+    /// How a probe reads the kernel per-CPU integer variable `name`, from
+    /// the kernel's BTF, or why it cannot.
+    fn percpu_var(&self, _name: &str) -> Result<ir::PercpuAccess, String> {
+        Err("the kernel's BTF is not available".into())
+    }
 }
 
 /// Size of the ring buffer that carries records to userspace.
@@ -81,6 +92,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         table_uses: IndexMap::new(),
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
+        comm_offset_asked: false,
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
@@ -147,6 +159,8 @@ struct Lowerer<'a> {
     functions: IndexMap<String, ast::FuncBody>,
     /// Top-level variables probes use, with their type and first use.
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
+    /// Set once `EventSource::task_comm_offset` was asked.
+    comm_offset_asked: bool,
 }
 
 /// What a probe body can see of its events.
