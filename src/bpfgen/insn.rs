@@ -252,9 +252,6 @@ pub mod code {
     // src_reg values of ld_imm64 and call.
     pub const PSEUDO_MAP_FD: u8 = 1;
     pub const PSEUDO_MAP_VALUE: u8 = 2;
-    /// ld_imm64 src_reg for a kernel variable by its vmlinux BTF id (imm;
-    /// the second slot's imm is a module BTF fd, 0 for vmlinux).
-    pub const PSEUDO_BTF_ID: u8 = 3;
     pub const PSEUDO_CALL: u8 = 1;
     /// ld_imm64 src_reg for a subprogram's address (callbacks).
     pub const PSEUDO_FUNC: u8 = 4;

@@ -1,15 +1,17 @@
 //! The running kernel's BTF (`/sys/kernel/btf/vmlinux`), read only as far
 //! as a question needs.
 //!
-//! Probes ask two facts of it: where `task_struct.comm` lies (to load the
-//! command name straight from the task) and the BTF id of the per-CPU
-//! variable `__preempt_count` (for `in_interrupt()`). libbpf's parser
-//! (libbpf-rs `Btf::from_vmlinux`) checks all ~126,000 types of the 5 MiB
-//! file before answering: 3.8–4.5 ms on the benchmark machine, half of a
-//! one-liner's start-up budget. Both types sit early in the file (type 114
-//! and type 8427 of 126,586 on 6.18), so this reader maps the file and
-//! walks the type records in id order only until the answer: 0.08 ms. A
-//! kernel that cannot map the file (before 6.16) is read whole instead.
+//! Probes ask two things of it: where `task_struct.comm` lies (to load the
+//! command name straight from the task) and how to reach this CPU's
+//! `__preempt_count` (for `in_interrupt()`). libbpf's parser (libbpf-rs
+//! `Btf::from_vmlinux`) checks all ~126,000 types of the 5 MiB file before
+//! answering: 3.8–4.5 ms on the benchmark machine, half of a one-liner's
+//! start-up budget. `task_struct` is type 114 of 126,586 on 6.18, so this
+//! reader maps the file and walks the type records in id order only until
+//! the answer: 25–65 µs. The per-CPU section's description is the last
+//! type, so the preempt count costs a whole walk, 1.5–2.2 ms, paid only by
+//! scripts that call `in_interrupt()` outside syscall events. A kernel
+//! that does not let the file be mapped has it read whole instead.
 //!
 //! Format: the kernel's Documentation/bpf/btf.rst and
 //! include/uapi/linux/btf.h. [`BtfReader`] is pure and never panics on
@@ -202,10 +204,14 @@ impl<'a> BtfReader<'a> {
         t.kind == kind::STRUCT && self.name(t.name_off) == name.as_bytes()
     }
 
-    /// The struct a pointer type points to, if it is `struct name *`.
-    fn points_to(&self, ptr: u32, name: &str) -> Result<bool, String> {
+    /// The struct `ptr` points to, if it is a `struct name *`.
+    fn pointee(&self, ptr: u32, name: &str) -> Result<Option<TypeRec<'a>>, String> {
         let p = self.resolve(ptr)?;
-        Ok(p.kind == kind::PTR && self.is_struct(&self.resolve(p.size_or_type)?, name))
+        if p.kind != kind::PTR {
+            return Ok(None);
+        }
+        let t = self.resolve(p.size_or_type)?;
+        Ok(self.is_struct(&t, name).then_some(t))
     }
 
     /// Byte offset and type id of member `member` of struct `t`.
@@ -248,16 +254,16 @@ impl<'a> BtfReader<'a> {
         Ok(offset)
     }
 
-    /// Offset, size and type id of each named variable of the DATASEC
-    /// `section` (None for names it lacks).
-    fn section_vars(&self, section: &str, names: &[&str]) -> Result<Vec<Option<(u32, u32, u32)>>, String> {
+    /// Each named variable of the DATASEC `section` (None for names it
+    /// lacks).
+    fn section_vars(&self, section: &str, names: &[&str]) -> Result<Vec<Option<SectionVar>>, String> {
         let sec = self.named(kind::DATASEC, section)?.ok_or_else(|| format!("the kernel's BTF has no `{section}` section"))?;
         let mut found = vec![None; names.len()];
         for v in sec.rest.chunks_exact(12).take(sec.vlen) {
             let (Some(var), Some(offset), Some(size)) = (u32_at(v, 0), u32_at(v, 4), u32_at(v, 8)) else { continue };
             let var = self.type_by_id(var)?;
             if let Some(i) = names.iter().position(|n| self.name(var.name_off) == n.as_bytes()) {
-                found[i] = Some((offset, size, var.size_or_type));
+                found[i] = Some(SectionVar { offset, size, ty: var.size_or_type });
             }
         }
         Ok(found)
@@ -269,7 +275,7 @@ impl<'a> BtfReader<'a> {
     /// The kernel's own way, a BTF-id `ld_imm64` and `bpf_this_cpu_ptr`,
     /// has the verifier look the variable's address up in kallsyms, which
     /// holds no variables without CONFIG_KALLSYMS_ALL (not set on the
-    /// kernel ktap was built on: "ldimm64 failed to find the address for
+    /// benchmark machine's 6.18: "ldimm64 failed to find the address for
     /// kernel symbol"). So the probe finds this CPU's per-CPU area
     /// through a per-CPU variable it can reach by pointers instead: the
     /// current task's `se.cfs_rq->rq` is this CPU's `runqueues` (with
@@ -283,29 +289,37 @@ impl<'a> BtfReader<'a> {
         let se_ty = self.resolve(se_ty)?;
         let no_group = "the kernel's `struct sched_entity` has no `cfs_rq` (CONFIG_FAIR_GROUP_SCHED is not set)";
         let (cfs_rq, cfs_ty) = self.member_of(&se_ty, "cfs_rq")?.ok_or(no_group)?;
-        if !self.is_struct(&se_ty, "sched_entity") || !self.points_to(cfs_ty, "cfs_rq")? {
-            return Err("`task_struct.se.cfs_rq` is not a `struct cfs_rq *`".into());
-        }
-        let cfs = self.named(kind::STRUCT, "cfs_rq")?.ok_or("no `struct cfs_rq` in the kernel's BTF")?;
+        let cfs = match self.pointee(cfs_ty, "cfs_rq")? {
+            Some(cfs) if self.is_struct(&se_ty, "sched_entity") => cfs,
+            _ => return Err("`task_struct.se.cfs_rq` is not a `struct cfs_rq *`".into()),
+        };
         let (rq, rq_ty) = self.member_of(&cfs, "rq")?.ok_or("`struct cfs_rq` has no member `rq`")?;
-        if !self.points_to(rq_ty, "rq")? {
+        if self.pointee(rq_ty, "rq")?.is_none() {
             return Err("`cfs_rq.rq` is not a `struct rq *`".into());
         }
         let [anchor, var] = self.section_vars(PERCPU_SECTION, &[ANCHOR, name])?[..] else {
             return Err("internal: two lookups".into());
         };
-        let (anchor_off, _, anchor_ty) = anchor.ok_or_else(|| format!("the kernel's BTF has no per-CPU `{ANCHOR}`"))?;
-        if !self.is_struct(&self.resolve(anchor_ty)?, "rq") {
+        let anchor = anchor.ok_or_else(|| format!("the kernel's BTF has no per-CPU `{ANCHOR}`"))?;
+        if !self.is_struct(&self.resolve(anchor.ty)?, "rq") {
             return Err(format!("the per-CPU `{ANCHOR}` is not a `struct rq`"));
         }
-        let (var_off, var_size, var_ty) = var.ok_or_else(|| format!("the kernel's BTF has no per-CPU variable `{name}`"))?;
-        let ty = self.resolve(var_ty)?;
+        let var = var.ok_or_else(|| format!("the kernel's BTF has no per-CPU variable `{name}`"))?;
+        let ty = self.resolve(var.ty)?;
         let size = match (ty.kind, ty.size_or_type) {
-            (kind::INT | kind::ENUM, size @ (1 | 2 | 4 | 8)) if size == var_size => size as u8,
+            (kind::INT | kind::ENUM, size @ (1 | 2 | 4 | 8)) if size == var.size => size as u8,
             _ => return Err(format!("the per-CPU variable `{name}` is not an integer")),
         };
-        Ok(PercpuAccess { chain: vec![se + cfs_rq, rq], delta: i64::from(var_off) - i64::from(anchor_off), size })
+        Ok(PercpuAccess { chain: vec![se + cfs_rq, rq], delta: i64::from(var.offset) - i64::from(anchor.offset), size })
     }
+}
+
+/// A variable of a DATASEC: its offset and size there, and its type.
+#[derive(Clone, Copy)]
+struct SectionVar {
+    offset: u32,
+    size: u32,
+    ty: u32,
 }
 
 /// The DATASEC of per-CPU variables.
