@@ -312,8 +312,11 @@ fn main() -> ExitCode {
         _ => {}
     }
 
-    let events = LazyTracefs::default();
-    let c = match ktap::compile(&script.src, &events) {
+    let mut events = LazyTracefs::default();
+    let compiled = ktap::compile(&script.src, &events);
+    // The kernel's BTF is not needed past compilation: unmap it.
+    events.btf.take();
+    let c = match compiled {
         Ok(c) => c,
         Err(CompileError::Diagnostics(diags)) => {
             render(&script, &diags);
