@@ -93,6 +93,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource) -> (Module, Vec<D
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
         comm_offset_asked: false,
+        percpu: IndexMap::new(),
     };
     l.collect_vars(program);
     for stmt in &program.stmts {
@@ -161,6 +162,8 @@ struct Lowerer<'a> {
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// Set once `EventSource::task_comm_offset` was asked.
     comm_offset_asked: bool,
+    /// `EventSource::percpu_var` answers, asked once per variable.
+    percpu: IndexMap<String, Result<ir::PercpuAccess, String>>,
 }
 
 /// What a probe body can see of its events.

@@ -255,7 +255,8 @@ impl Lowerer<'_> {
                 // is left out). The record header's flags would say the
                 // same but are not filled for BPF programs
                 // (kernel/trace/trace_syscalls.c, perf_call_bpf_enter).
-                let access = match self.events.percpu_var(PREEMPT_COUNT) {
+                let events = self.events;
+                let access = match self.percpu.entry(PREEMPT_COUNT.into()).or_insert_with(|| events.percpu_var(PREEMPT_COUNT)).clone() {
                     Ok(access) => access,
                     Err(why) => {
                         self.diags.push(
