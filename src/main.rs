@@ -8,6 +8,7 @@ use ktap::frontend::diag::{self, Diagnostic};
 use ktap::frontend::lower::dynprobe::{SdtMarkers, UserSymbols};
 use ktap::frontend::lower::{EventField, EventSource};
 use ktap::runtime::interp::{self, Interp, Outcome};
+use ktap::runtime::kbtf::KernelBtf;
 use ktap::runtime::session;
 use ktap::runtime::tracefs::Tracefs;
 use ktap::runtime::SharedOut;
@@ -151,12 +152,20 @@ fn install_signal_handlers() -> Arc<AtomicBool> {
     flag
 }
 
-/// tracefs, opened the first time a script names an event.
-struct LazyTracefs(OnceCell<Result<Tracefs, String>>);
+/// tracefs, opened the first time a script names an event, and the
+/// kernel's BTF, mapped the first time a probe needs a fact from it.
+#[derive(Default)]
+struct LazyTracefs {
+    tracefs: OnceCell<Result<Tracefs, String>>,
+    btf: OnceCell<Result<KernelBtf, String>>,
+}
 
 impl LazyTracefs {
     fn get(&self) -> Result<&Tracefs, String> {
-        self.0.get_or_init(|| Tracefs::open().map_err(|e| e.message)).as_ref().map_err(Clone::clone)
+        self.tracefs.get_or_init(|| Tracefs::open().map_err(|e| e.message)).as_ref().map_err(Clone::clone)
+    }
+    fn btf(&self) -> Result<&KernelBtf, String> {
+        self.btf.get_or_init(KernelBtf::open).as_ref().map_err(Clone::clone)
     }
 }
 
@@ -187,6 +196,12 @@ impl EventSource for LazyTracefs {
     }
     fn kernel_symbol(&self, name: &str) -> Option<u64> {
         ktap::runtime::kprobe::symbol_address(name)
+    }
+    fn task_comm_offset(&self) -> Option<u32> {
+        self.btf().ok()?.reader().ok()?.task_comm_offset().ok()
+    }
+    fn percpu_var(&self, name: &str) -> Result<ktap::ir::PercpuAccess, String> {
+        self.btf()?.reader()?.percpu_access(name)
     }
 }
 
@@ -340,12 +355,15 @@ fn main() -> ExitCode {
         _ => {}
     }
 
-    let events = LazyTracefs(OnceCell::new());
+    let mut events = LazyTracefs::default();
     let mut compile_opts = ktap::Options::default();
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }
-    let c = match ktap::compile_with(&script.src, &events, &compile_opts) {
+    let compiled = ktap::compile_with(&script.src, &events, &compile_opts);
+    // The kernel's BTF is not needed past compilation: unmap it.
+    events.btf.take();
+    let c = match compiled {
         Ok(c) => c,
         Err(CompileError::Diagnostics(diags)) => {
             render(&script, &diags);

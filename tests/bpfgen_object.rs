@@ -318,6 +318,8 @@ fn all_forms() -> Vec<Insn> {
     v.extend(Insn::ld_imm64(Reg::R4, 0));
     v.extend(Insn::ld_pseudo(Reg::R1, 1, 3, 0));
     v.extend(Insn::ld_pseudo(Reg::R1, 2, 3, 8));
+    // BPF_PSEUDO_BTF_ID: a kernel variable by its vmlinux BTF id.
+    v.extend(Insn::ld_pseudo(Reg::R1, 3, 8427, 0));
     v.push(Insn::ja(-2));
     v.push(Insn::ja(0));
     v.push(Insn::ja(i16::MAX));

@@ -47,9 +47,19 @@ fn check_stage(stage: &str, render: fn(&Path, &str) -> String) {
 
 mod support;
 
+/// What a golden input compiles against: the fake catalogue, with a known
+/// kernel BTF for inputs named `*_btf.kp`.
+fn events(path: &Path) -> &'static dyn ktap::frontend::lower::EventSource {
+    if file_name(path).ends_with("_btf.kp") {
+        &support::FakeKernel
+    } else {
+        &support::FakeEvents
+    }
+}
+
 /// The IR of each script, or its diagnostics when it does not compile.
 fn render_ir(path: &Path, src: &str) -> String {
-    match ktap::compile(src, &support::FakeEvents) {
+    match ktap::compile(src, events(path)) {
         Ok(c) => ktap::ir::print::module(&c.module),
         Err(ktap::CompileError::Diagnostics(d)) => ktap::frontend::diag::render(&file_name(path), src, &d, false),
         Err(ktap::CompileError::Internal(e)) => format!("internal error: {e}\n"),
@@ -58,7 +68,7 @@ fn render_ir(path: &Path, src: &str) -> String {
 
 /// The BPF of each script, disassembled with its source lines.
 fn render_bpf(path: &Path, src: &str) -> String {
-    match ktap::compile(src, &support::FakeEvents) {
+    match ktap::compile(src, events(path)) {
         Ok(c) => c
             .compiled
             .object

@@ -188,7 +188,8 @@ fn emitted_object_matches_llvm_objdump() {
     let dir = std::env::temp_dir().join(format!("ktap-obj-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let obj = dir.join("t.o");
-    let script = "var n = 0 trace syscalls:sys_enter_getppid /pid == 7 || uid > 3/ { n += 1 printf(\"%d %s\\n\", cpu, execname) }";
+    let script = "var n = 0 trace syscalls:sys_enter_getppid /pid == 7 || uid > 3/ { n += 1 printf(\"%d %s\\n\", cpu, execname) } \
+        trace sched:sched_switch { n += in_interrupt() }";
     let run = finish(ktap(&["--emit", "obj", "-o", obj.to_str().expect("utf8"), "-e", script]).spawn().expect("spawn"), Duration::from_secs(10));
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let ours = finish(ktap(&["--emit", "bpf", "-e", script]).spawn().expect("spawn"), Duration::from_secs(10));
@@ -210,6 +211,49 @@ fn emitted_object_matches_llvm_objdump() {
     assert!(!our_text.is_empty());
     assert_eq!(our_text, their_text);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn execname_of_renamed_threads_keys_and_compares_exactly() {
+    need_root!();
+    // The threads rename themselves from a longer name: the bytes after
+    // the new name's NUL must be zeros in table keys and comparisons
+    // (probes load the name straight from the task when the kernel's BTF
+    // says where it is).
+    let script = "var s = {}\nvar n = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { s[execname] += 1 if (execname == \"kw\") { n += 1 } }\n\
+        trace_end { for (k, v in pairs(s)) { print(k, v) } print(n) }";
+    let run = traced_with(&[], &["sh", "-c", "exec \"$0\" \"$1\" \"$2\" kw"], script, 2, 3000, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "kw\t6000\n6000\n", "stderr: {}", run.stderr);
+}
+
+#[test]
+fn in_interrupt_tells_interrupts_from_process_context() {
+    need_root!();
+    // Timer expiry and softirqs run in interrupt context, and profile-N
+    // samples from the timer interrupt; context switches and syscalls are
+    // process context. One probe of each program kind: raw tracepoints,
+    // a classic tracepoint (the softirq filter reads a field), perf
+    // events, and a syscall event (where in_interrupt() is the constant 0).
+    let script = "var hr_irq = 0 var hr_task = 0 var soft_irq = 0 var soft_task = 0 var prof_irq = 0 var prof_task = 0\n\
+        var sw_irq = 0 var sw_task = 0 var sys_irq = 0 var sys_task = 0\n\
+        trace timer:hrtimer_expire_entry { hr_irq += in_interrupt() hr_task += 1 - in_interrupt() }\n\
+        trace irq:softirq_entry /vec < 100/ { soft_irq += in_interrupt() soft_task += 1 - in_interrupt() }\n\
+        profile-1ms { prof_irq += in_interrupt() prof_task += 1 - in_interrupt() }\n\
+        trace sched:sched_switch { sw_irq += in_interrupt() sw_task += 1 - in_interrupt() }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { sys_irq += in_interrupt() sys_task += 1 - in_interrupt() }\n\
+        tick-500ms { exit() }\n\
+        trace_end { print(\"hrtimer\", hr_irq > 0, hr_task) print(\"softirq\", soft_irq > 0, soft_task) print(\"profile\", prof_irq > 0, prof_task)\n\
+        print(\"switch\", sw_irq, sw_task > 0) print(\"getppid\", sys_irq, sys_task) }";
+    let run = traced(script, 1, 100_000, false);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "hrtimer\ttrue\t0\nsoftirq\ttrue\t0\nprofile\ttrue\t0\nswitch\t0\ttrue\ngetppid\t0\t100000\n",
+        "stderr: {}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -116,6 +116,14 @@ fn usdt_markers_with_semaphores() {
 }
 
 #[test]
+fn uprobes_see_their_task_in_process_context() {
+    need_root!();
+    let run = run_target("trace probe:{BIN}:ktap_add3 { printf(\"%s %d\\n\", execname, in_interrupt()) }", 2);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(probe_lines(&run), ["ktap-probe-targ 0", "ktap-probe-targ 0"]);
+}
+
+#[test]
 fn libc_malloc_sizes() {
     need_root!();
     let run = run_target("var n = 0\ntrace probe:libc:malloc /arg1 == 12345/ { n += 1 }\ntrace_end { print(n) }", 5);
@@ -126,7 +134,7 @@ fn libc_malloc_sizes() {
 #[test]
 fn kprobes_load_but_need_kernel_support_to_attach() {
     need_root!();
-    let script = "trace probe:vfs_read n=%dx:u32 { print(args.n) }\ntrace probe:vfs_read%return { print(retval) }";
+    let script = "trace probe:vfs_read n=%dx:u32 { print(args.n, execname, in_interrupt()) }\ntrace probe:vfs_read%return { print(retval) }";
     let out = Command::new(KTAP).args(["-d", "-e", script]).output().expect("ktap -d");
     assert_eq!(out.status.code(), Some(0), "the verifier refused: {}", String::from_utf8_lossy(&out.stderr));
     if ktap::runtime::kprobe::supported() {

@@ -31,7 +31,7 @@ impl Gen {
     fn expr(&mut self, fields: bool) -> String {
         self.depth += 1;
         let leaf = self.depth > 3;
-        let choice = if leaf { self.pick(7) } else { self.pick(14) };
+        let choice = if leaf { self.pick(7) } else { self.pick(15) };
         let e = match choice {
             0 => format!("{}", self.pick(1000) as i64 - 10),
             1 => "pid".into(),
@@ -52,6 +52,7 @@ impl Gen {
             10 => format!("({} / {})", self.expr(fields), self.expr(fields)),
             11 => format!("f({}, {})", self.expr(fields), self.expr(fields)),
             12 => format!("t_int[{}]", self.expr(fields)),
+            13 => "in_interrupt()".into(),
             _ => "gettimeofday_ms()".into(),
         };
         self.depth -= 1;

@@ -34,7 +34,8 @@ pub const BTF_VERSION: u8 = 1;
 /// Size of `struct btf_header`.
 pub const BTF_HEADER_LEN: u32 = 24;
 
-/// Kind numbers (btf.h `BTF_KIND_*`).
+/// Kind numbers (btf.h `BTF_KIND_*`); the writer uses some, the kernel
+/// BTF reader (`runtime::kbtf`) all.
 pub mod kind {
     pub const INT: u32 = 1;
     pub const PTR: u32 = 2;
@@ -42,13 +43,19 @@ pub mod kind {
     pub const STRUCT: u32 = 4;
     pub const UNION: u32 = 5;
     pub const ENUM: u32 = 6;
+    pub const FWD: u32 = 7;
     pub const TYPEDEF: u32 = 8;
     pub const VOLATILE: u32 = 9;
     pub const CONST: u32 = 10;
+    pub const RESTRICT: u32 = 11;
     pub const FUNC: u32 = 12;
     pub const FUNC_PROTO: u32 = 13;
     pub const VAR: u32 = 14;
     pub const DATASEC: u32 = 15;
+    pub const FLOAT: u32 = 16;
+    pub const DECL_TAG: u32 = 17;
+    pub const TYPE_TAG: u32 = 18;
+    pub const ENUM64: u32 = 19;
 }
 
 /// `BTF_INT_SIGNED` in the INT encoding bits.

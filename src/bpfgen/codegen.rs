@@ -31,6 +31,7 @@ mod helper {
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
+    pub const GET_CURRENT_TASK_BTF: i32 = 158;
 }
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
@@ -723,6 +724,33 @@ impl Gen<'_> {
         }
     }
 
+    /// Writes the current task's 16-byte command name at `to`. Where the
+    /// module knows the kernel's `task_struct.comm`, two 8-byte loads from
+    /// the task (`bpf_get_current_task_btf` gives a pointer the verifier
+    /// lets us read through) replace `bpf_get_current_comm`, which copies
+    /// with strscpy_pad; the kernel keeps comm NUL-padded itself
+    /// (`__set_task_comm`), so the bytes are the same.
+    fn comm_into(&mut self, to: Dst) {
+        let direct = self.m.task_comm_offset.and_then(|c| i16::try_from(c).ok()).filter(|c| c.checked_add(8).is_some());
+        match direct {
+            Some(comm) => {
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
+                // (The destination's base uses r2 at most: r0 survives.)
+                let (base, at) = self.dst_base(to);
+                for w in [0, 8] {
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R0, comm + w));
+                    self.asm.emit(Insn::stx(Size::DW, base, Reg::R1, at + w));
+                }
+            }
+            None => {
+                // strscpy_pad fills all 16 bytes.
+                self.dst_addr(Reg::R1, to, 0);
+                self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+            }
+        }
+    }
+
     /// Zeroes words `from..words` of the destination.
     fn zero_words(&mut self, to: Dst, from: u32, words: u32) {
         if from >= words {
@@ -744,10 +772,7 @@ impl Gen<'_> {
         self.asm.span = value.span.or(self.asm.span);
         match &value.kind {
             ExprKind::Builtin(Builtin::Execname) => {
-                // strscpy_pad fills all 16 bytes.
-                self.dst_addr(Reg::R1, to, 0);
-                self.asm.emit(Insn::mov64_imm(Reg::R2, Ty::Comm.size() as i32));
-                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_COMM));
+                self.comm_into(to);
                 self.zero_words(to, Ty::Comm.size() / 8, words);
             }
             ExprKind::ReadStr { ptr, user } => {
@@ -987,6 +1012,40 @@ impl Gen<'_> {
                 }
             }
             ExprKind::Builtin(b) => self.builtin(*b, dst),
+            ExprKind::PercpuVar { access, .. } => {
+                // r3 = this CPU's anchor: pointers loaded from the task.
+                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
+                let mut base = Reg::R0;
+                for &off in &access.chain {
+                    let off = match i16::try_from(off) {
+                        Ok(off) => off,
+                        Err(_) => {
+                            self.asm.emit(Insn::alu64_imm(AluOp::Add, base, off as i32));
+                            0
+                        }
+                    };
+                    self.asm.emit(Insn::ldx(Size::DW, Reg::R3, base, off));
+                    base = Reg::R3;
+                }
+                // Validated to fit.
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, access.delta as i32));
+                // Copied out (the address is past the anchor's type, where
+                // direct loads may not go); a failed read leaves zeros.
+                let saved = self.frame;
+                let slot = self.slot();
+                self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, i32::from(access.size)));
+                self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+                let size = match access.size {
+                    1 => Size::B,
+                    2 => Size::H,
+                    4 => Size::W,
+                    _ => Size::DW,
+                };
+                self.asm.emit(Insn::ldx(size, dst, Reg::R10, slot));
+                self.frame = saved;
+            }
             ExprKind::Fetch(f) => self.fetch(f, dst),
             // A string global yields its address.
             ExprKind::Global(g) if e.ty.is_string() => self.asm.load_addr(dst, self.global_target(*g)),

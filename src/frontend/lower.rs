@@ -53,6 +53,17 @@ pub trait EventSource {
     fn kernel_symbol(&self, _name: &str) -> Option<u64> {
         None
     }
+    /// Byte offset of `comm` (a `char[16]`) in the running kernel's
+    /// `struct task_struct`, from its BTF; None when unknown (probes then
+    /// copy the name with a helper).
+    fn task_comm_offset(&self) -> Option<u32> {
+        None
+    }
+    /// How a probe reads the kernel per-CPU integer variable `name`, from
+    /// the kernel's BTF, or why it cannot.
+    fn percpu_var(&self, _name: &str) -> Result<ir::PercpuAccess, String> {
+        Err("the kernel's BTF is not available".into())
+    }
 }
 
 /// Default size of the ring buffer that carries records to userspace.
@@ -98,6 +109,8 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource, opts: &Options) -
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
         types: infer::Types::default(),
+        comm_offset_asked: false,
+        percpu: IndexMap::new(),
     };
     l.collect_vars(program);
     let (types, diags) = infer::infer(program, &l.vars, &l.functions);
@@ -168,6 +181,10 @@ struct Lowerer<'a> {
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// What inference settled for globals, tables and probe locals.
     types: infer::Types,
+    /// Set once `EventSource::task_comm_offset` was asked.
+    comm_offset_asked: bool,
+    /// `EventSource::percpu_var` answers, asked once per variable.
+    percpu: IndexMap<String, Result<ir::PercpuAccess, String>>,
 }
 
 /// The record layouts of a probe's events. Reading a format file takes a

@@ -84,6 +84,12 @@ pub struct Module {
     pub stacks: Option<MapId>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
     pub boot_to_real: Option<GlobalId>,
+    /// Byte offset of `comm` in the running kernel's `struct task_struct`
+    /// (from its BTF), when a probe uses `execname` and it is known: the
+    /// name is then loaded straight from the task
+    /// (`bpf_get_current_task_btf`) rather than copied by
+    /// `bpf_get_current_comm`.
+    pub task_comm_offset: Option<u32>,
 }
 
 /// The static type of a kernel value.
@@ -476,6 +482,24 @@ pub enum ExprKind {
     ArgStr { offset: u32 },
     /// A k/uprobe fetch argument (k/uprobe programs only).
     Fetch(Fetch),
+    /// The current CPU's copy of a kernel per-CPU integer variable
+    /// (`__preempt_count`), zero-extended.
+    PercpuVar { name: String, access: PercpuAccess },
+}
+
+/// How a probe reaches the current CPU's copy of a kernel per-CPU
+/// variable, as the running kernel's BTF lays it out: follow pointers
+/// from the current task to this CPU's copy of another per-CPU variable
+/// (the anchor), then step to the variable in the same per-CPU area.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PercpuAccess {
+    /// Byte offsets of the pointers loaded in turn, starting from the
+    /// current task (`bpf_get_current_task_btf`).
+    pub chain: Vec<u32>,
+    /// Bytes from the anchor to the variable.
+    pub delta: i64,
+    /// Bytes of its integer type: 1, 2, 4 or 8.
+    pub size: u8,
 }
 
 /// What userspace does with a record.

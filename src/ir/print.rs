@@ -33,6 +33,9 @@ pub fn module(m: &Module) -> String {
         let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
         let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);
     }
+    if let Some(off) = m.task_comm_offset {
+        let _ = writeln!(out, "task_struct.comm at {off}");
+    }
     for (i, p) in m.probes.iter().enumerate() {
         let attach: Vec<String> = p
             .attach
@@ -140,6 +143,10 @@ fn expr(e: &Expr) -> String {
         ExprKind::Stack { user: false } => "stack()".to_string(),
         ExprKind::Stack { user: true } => "ustack()".to_string(),
         ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
+        ExprKind::PercpuVar { name, access } => {
+            let chain: String = access.chain.iter().map(|o| format!("->+{o}")).collect();
+            format!("percpu {name}:u{} (task{chain} {:+})", u32::from(access.size) * 8, access.delta)
+        }
         ExprKind::Fetch(f) => {
             let loc = fetch_loc(&f.loc);
             if f.bytes == 8 && !f.signed {

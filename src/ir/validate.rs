@@ -158,6 +158,15 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
+            ExprKind::PercpuVar { access, .. } => {
+                if ![1, 2, 4, 8].contains(&access.size) || e.ty != Ty::Int {
+                    return Err(self.err(format!("per-CPU variable of size {}", access.size)));
+                }
+                if access.chain.is_empty() || i32::try_from(access.delta).is_err() {
+                    return Err(self.err("per-CPU variable without a way to it"));
+                }
+                Ok(())
+            }
             ExprKind::CtxField { size, .. } => {
                 if ![1, 2, 4, 8].contains(size) {
                     return Err(self.err(format!("context field of size {size}")));

@@ -5,7 +5,7 @@
 
 use ktap::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
 use ktap::frontend::lower::{EventField, EventSource, FieldKind};
-use ktap::ir::FileOffset;
+use ktap::ir::{FileOffset, PercpuAccess};
 use ktap::runtime::tracefs::glob_match;
 use std::io::Read;
 use std::path::PathBuf;
@@ -148,6 +148,47 @@ pub fn finish(mut child: Child, limit: Duration) -> Run {
     }
     let code = child.wait().expect("wait").code();
     Run { stdout, stderr, code }
+}
+
+/// The fake catalogue on a kernel whose BTF is known (x86-64 6.18's
+/// layout): probes load `execname` from the task and can read the
+/// preempt count. Golden inputs named `*_btf.kp` compile against it.
+pub struct FakeKernel;
+
+impl EventSource for FakeKernel {
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
+        FakeEvents.tracepoints(system, event)
+    }
+    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
+        FakeEvents.format(system, event)
+    }
+    fn similar(&self, system: &str, event: &str) -> Vec<String> {
+        FakeEvents.similar(system, event)
+    }
+    fn syscall_nr(&self, name: &str) -> Option<u32> {
+        FakeEvents.syscall_nr(name)
+    }
+    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
+        FakeEvents.resolve_binary(binary)
+    }
+    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
+        FakeEvents.user_symbols(binary, glob)
+    }
+    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
+        FakeEvents.sdt_markers(binary, glob)
+    }
+    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
+        FakeEvents.kernel_functions(glob)
+    }
+    fn task_comm_offset(&self) -> Option<u32> {
+        Some(1752)
+    }
+    fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
+        match name {
+            "__preempt_count" => Ok(PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 }),
+            _ => Err(format!("the kernel's BTF has no per-CPU variable `{name}`")),
+        }
+    }
 }
 
 pub fn is_root() -> bool {

@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// The per-CPU variable holding the preempt count (x86-64).
+const PREEMPT_COUNT: &str = "__preempt_count";
+/// NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK (include/linux/preempt.h).
+const IRQ_MASK: i64 = 0x00ff_ff00;
+
 impl Lowerer<'_> {
     pub(super) fn int_expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
         let v = self.expr(ctx, e)?;
@@ -188,6 +193,10 @@ impl Lowerer<'_> {
             _ => None,
         };
         if let Some(b) = builtin {
+            if b == Builtin::Execname && !self.comm_offset_asked {
+                self.comm_offset_asked = true;
+                self.m.task_comm_offset = self.events.task_comm_offset();
+            }
             let ty = if b == Builtin::Execname { Ty::Comm } else { Ty::Int };
             return Some(Expr { kind: ExprKind::Builtin(b), ty, span: Some(span) });
         }
@@ -291,11 +300,26 @@ impl Lowerer<'_> {
                     // Syscall events fire in process context only.
                     return int(ExprKind::Const(0));
                 }
-                // The record header's flags are not filled for BPF
-                // programs (kernel/trace/trace_syscalls.c,
-                // perf_call_bpf_enter), so only syscall events can answer.
-                self.unsupported(span, "in_interrupt() outside syscall events");
-                None
+                // The kernel's in_interrupt(): the NMI, hardirq and softirq
+                // counts of the CPU's preempt count (x86-64 keeps it in the
+                // per-CPU `__preempt_count`; bit 31, PREEMPT_NEED_RESCHED,
+                // is left out). The record header's flags would say the
+                // same but are not filled for BPF programs
+                // (kernel/trace/trace_syscalls.c, perf_call_bpf_enter).
+                let events = self.events;
+                let access = match self.percpu.entry(PREEMPT_COUNT.into()).or_insert_with(|| events.percpu_var(PREEMPT_COUNT)).clone() {
+                    Ok(access) => access,
+                    Err(why) => {
+                        self.diags.push(
+                            Diagnostic::error(span, format!("in_interrupt() needs the kernel's per-CPU preempt count `{PREEMPT_COUNT}`: {why}"))
+                                .with_label("not available on this kernel"),
+                        );
+                        return None;
+                    }
+                };
+                let count = Expr { kind: ExprKind::PercpuVar { name: PREEMPT_COUNT.into(), access }, ty: Ty::Int, span: Some(span) };
+                let irq = binary(ir::BinOp::BitAnd, count, constant(IRQ_MASK, None), Some(span));
+                Some(binary(ir::BinOp::Ne, irq, constant(0, None), Some(span)))
             }
             n if USERSPACE_ONLY.contains(&n) => {
                 self.userspace_only(span, n);
