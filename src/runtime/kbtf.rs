@@ -17,14 +17,13 @@
 //! include/uapi/linux/btf.h. [`BtfReader`] is pure and never panics on
 //! any bytes: a malformed file is an error, never a wrong answer.
 
+use crate::bpfgen::btf::{kind, BTF_HEADER_LEN, BTF_MAGIC as MAGIC};
 use crate::ir::PercpuAccess;
 use std::cell::RefCell;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
-
-use crate::bpfgen::btf::{kind, BTF_HEADER_LEN, BTF_MAGIC as MAGIC};
 
 const HEADER_LEN: usize = BTF_HEADER_LEN as usize;
 
