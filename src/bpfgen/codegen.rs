@@ -1465,11 +1465,14 @@ fn loop_counters(stmts: &[Stmt], out: &mut Vec<usize>) {
     }
 }
 
-/// Whether a record argument is evaluated before the record is reserved:
-/// numbers, and strings read through an address (from memory, or a table
-/// value); the others are copied straight into the record.
+/// Whether a record argument is evaluated before the record is reserved
+/// (r9 holds the record after that, and evaluation may use r7..r9):
+/// numbers, and strings reached through an address (memory reads, table
+/// values, function results); the task name, literals, locals and
+/// globals are copied straight into the record.
 fn needs_evaluation(arg: &Expr) -> bool {
-    !arg.ty.is_string() || matches!(arg.kind, ExprKind::ReadStr { .. } | ExprKind::MapGet { .. })
+    !arg.ty.is_string()
+        || !matches!(arg.kind, ExprKind::Builtin(Builtin::Execname) | ExprKind::StrConst(_) | ExprKind::Local(_) | ExprKind::Global(_))
 }
 
 /// The signed conditional jump of a comparison.

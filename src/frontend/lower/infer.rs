@@ -155,7 +155,7 @@ impl Infer<'_> {
                         }
                         if let ast::ExprKind::Table(fields) = &v.kind {
                             self.table_fields(&n.name, fields);
-                        } else if let Some(ty) = main_literal(v) {
+                        } else if let Some(ty) = self.main_literal(v) {
                             self.unify(Slot::Global(n.name.clone()), ty, v.span);
                         }
                     }
@@ -164,7 +164,7 @@ impl Infer<'_> {
                     for (t, v) in targets.iter().zip(values) {
                         match &t.kind {
                             ast::ExprKind::Name(id) if used.contains(&id.name) => {
-                                if let Some(ty) = main_literal(v) {
+                                if let Some(ty) = self.main_literal(v) {
                                     self.unify(Slot::Global(id.name.clone()), ty, v.span);
                                 }
                             }
@@ -173,10 +173,10 @@ impl Infer<'_> {
                                 if !used.contains(&id.name) {
                                     continue;
                                 }
-                                if let Some(ty) = main_literal(index) {
+                                if let Some(ty) = self.main_literal(index) {
                                     self.unify(Slot::Key(id.name.clone()), ty, index.span);
                                 }
-                                if let Some(ty) = main_literal(v) {
+                                if let Some(ty) = self.main_literal(v) {
                                     self.unify(Slot::Value(id.name.clone()), ty, v.span);
                                 }
                             }
@@ -194,15 +194,33 @@ impl Infer<'_> {
             let (key, value) = match f {
                 ast::TableField::Positional(v) => ((Some(Ty::Int), v.span), v),
                 ast::TableField::Named(k, v) => ((Some(literal_ty(k.name.as_bytes())), k.span), v),
-                ast::TableField::Keyed(k, v) => ((main_literal(k), k.span), v),
+                ast::TableField::Keyed(k, v) => ((self.main_literal(k), k.span), v),
             };
             if let (Some(ty), span) = key {
                 self.unify(Slot::Key(name.to_string()), ty, span);
             }
-            if let Some(ty) = main_literal(value) {
+            if let Some(ty) = self.main_literal(value) {
                 self.unify(Slot::Value(name.to_string()), ty, value.span);
             }
         }
+    }
+
+    /// The type of a main-context literal that reaches the kernel; a
+    /// string too long for it is an error here rather than when loading.
+    fn main_literal(&mut self, e: &ast::Expr) -> Option<Ty> {
+        if let ast::ExprKind::Str(s) = &e.kind {
+            if s.len() > MAX_LITERAL {
+                if self.report && self.reported.insert(e.span) {
+                    self.diags.push(
+                        Diagnostic::error(e.span, format!("this string is {} bytes long; probes keep strings of at most {MAX_LITERAL} bytes", s.len()))
+                            .with_label("too long for the kernel")
+                            .with_note("probes use this variable or table, so its strings live in the kernel"),
+                    );
+                }
+                return None;
+            }
+        }
+        main_literal(e)
     }
 
     fn fact(&self, slot: &Slot) -> Option<Fact> {
@@ -242,6 +260,9 @@ impl Infer<'_> {
         if matches!(ty, Ty::ArgStr { .. }) {
             return;
         }
+        // A string global holds 64 bytes whatever its uses: ticks and the
+        // main context may give it longer strings at run time.
+        let ty = if matches!(slot, Slot::Global(_)) && ty == Ty::Comm { Ty::Str } else { ty };
         let Some(old) = self.fact(&slot) else {
             self.set(&slot, Fact { ty, span });
             return;
@@ -408,8 +429,8 @@ impl Infer<'_> {
             }
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
-                // Comparing with a string: a variable or table element
-                // compared holds strings long enough for it.
+                // Comparing with a string: an untyped variable or table
+                // element compared holds strings.
                 if matches!(op, ast::BinOp::Eq | ast::BinOp::Ne) {
                     match (l, r) {
                         (_, Some(t)) if t.is_string() => self.hint(lhs, t),
@@ -442,8 +463,8 @@ impl Infer<'_> {
         }
     }
 
-    /// Gives the variable or table element `e` names the type `ty`, as a
-    /// use in its own right (when `e` names one).
+    /// Gives the variable or table element `e` names the type `ty`, when
+    /// nothing typed it yet.
     fn hint(&mut self, e: &ast::Expr, ty: Ty) {
         let slot = match &e.kind {
             ast::ExprKind::Name(id) => match self.lookup(&id.name) {
@@ -457,11 +478,11 @@ impl Infer<'_> {
             },
             _ => return,
         };
-        // A comparison only widens strings; it never fixes another type.
-        match self.fact(&slot) {
-            Some(f) if f.ty.is_string() && ty.is_string() => self.unify(slot, ty, e.span),
-            Some(_) => {}
-            None => self.unify(slot, ty, e.span),
+        // Only an untyped slot learns from the other side: a task-name
+        // local compared with a longer string stays a task name (the
+        // comparison pads it), and a number never becomes a string here.
+        if self.fact(&slot).is_none() {
+            self.unify(slot, ty, e.span);
         }
     }
 

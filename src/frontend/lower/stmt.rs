@@ -49,7 +49,12 @@ impl Lowerer<'_> {
                 if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
                 } else {
-                    self.error(values[0].span, format!("this table holds {}s, not {}s", ty_name(holds), ty_name(value.ty)));
+                    let msg = if holds.is_string() && value.ty.is_string() {
+                        format!("this table holds strings of at most {} bytes; this one can be longer", holds.size() - 1)
+                    } else {
+                        format!("this table holds {}s, not {}s", ty_name(holds), ty_name(value.ty))
+                    };
+                    self.error(values[0].span, msg);
                 }
             }
             ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
