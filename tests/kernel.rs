@@ -640,3 +640,20 @@ fn functions_take_and_return_strings_in_probes() {
     // reserved: its body may use every temporary register.)
     assert_eq!(run.stdout, "the workload, by a long name|x\n".repeat(3) + "3\n");
 }
+
+#[test]
+fn table_reads_inside_arithmetic_keep_the_other_operand() {
+    need_root!();
+    // The table read's key is computed in the registers that hold the
+    // left operand: that operand must survive it (it once did not).
+    let script = "var t = {}\nvar n = 0\nvar m = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            t[1] = 7 t[2] = 3\n\
+            n = pid * 10 - t[1]\n\
+            m = (pid + t[2]) * (t[1] - t[t[2] - 1])\n\
+        }\n\
+        trace_end { print(n - 10 * {PID}, m - 4 * {PID}) }";
+    let run = traced(script, 1, 2, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "-7\t12\n");
+}

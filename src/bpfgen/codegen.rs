@@ -1170,7 +1170,9 @@ impl Gen<'_> {
             ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
                 let has = matches!(e.kind, ExprKind::MapHas { .. });
                 let saved = self.mark();
-                let k = self.key_loc(*map, key);
+                // The key is evaluated from depth 0: keep the operands
+                // the enclosing expression holds in r7..r9.
+                let k = self.keeping_temps(d, |g| g.key_loc(*map, key));
                 self.map_call(*map, k, helper::MAP_LOOKUP_ELEM);
                 let missing = self.asm.label();
                 let end = self.asm.label();
