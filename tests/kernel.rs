@@ -584,6 +584,9 @@ fn globs_skip_ftrace_record_formats() {
     let run = finish(ktap(&["-d", "-e", "trace ftrace:* { }"]).spawn().expect("spawn"), Duration::from_secs(20));
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("unknown event `ftrace:*`"), "{}", run.stderr);
+    let listed = finish(ktap(&["-l", "ftrace:*"]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(listed.code, Some(1), "{}", listed.stdout);
+    assert!(listed.stderr.contains("no tracepoint matches"), "{}", listed.stderr);
 }
 
 #[test]

@@ -70,13 +70,23 @@ impl Tracefs {
     pub fn all_tracepoints(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for system in list_dirs(&self.events_dir()) {
-            for event in list_dirs(&self.events_dir().join(&system)) {
-                out.push((system.clone(), event));
+            let dir = self.events_dir().join(&system);
+            for event in list_dirs(&dir) {
+                if is_tracepoint(&dir.join(&event)) {
+                    out.push((system.clone(), event));
+                }
             }
         }
         out.sort();
         out
     }
+}
+
+/// Whether an event directory is a tracepoint one can enable: ftrace's own
+/// record formats (ftrace:function, ftrace:print, ...) have no `enable`
+/// file; globs and listings leave them out.
+fn is_tracepoint(dir: &Path) -> bool {
+    dir.join("enable").exists()
 }
 
 /// Where the C library headers list the syscall numbers of this machine.
@@ -278,10 +288,7 @@ impl EventSource for Tracefs {
         for s in systems {
             let dir = self.events_dir().join(&s);
             for e in list_dirs(&dir) {
-                // ftrace's own record formats (ftrace:function, ftrace:print,
-                // ...) have no `enable` file: they are not tracepoints and a
-                // glob does not mean them.
-                if glob_match(event, &e) && dir.join(&e).join("enable").exists() {
+                if glob_match(event, &e) && is_tracepoint(&dir.join(&e)) {
                     out.push((s.clone(), e));
                 }
             }
