@@ -6,7 +6,7 @@
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
 use indexmap::IndexMap;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The static type a probe gave a top-level variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ const KERNEL_ONLY_CALLS: &[&str] = &["stack", "ustack", "in_interrupt", "user_st
 /// Checks every userspace statement of `program` (main, functions,
 /// tick-N, trace_end) against the kernel uses.
 pub fn userspace(program: &ast::Program, kernel: &IndexMap<String, (KernelUse, Span)>) -> Vec<Diagnostic> {
-    let mut c = Checker { kernel, diags: Vec::new(), locals: vec![HashSet::new()] };
+    let mut c = Checker { kernel, diags: Vec::new(), locals: vec![HashSet::new()], kernel_fns: kernel_functions(program), in_top_function: false };
     for s in &program.stmts {
         match &s.kind {
             // Probe bodies are checked by lowering.
@@ -61,6 +61,106 @@ struct Checker<'a> {
     diags: Vec<Diagnostic>,
     /// Names declared locally around the current statement.
     locals: Vec<HashSet<String>>,
+    /// Top-level functions that call a kernel-only builtin (directly or
+    /// through another), with that builtin: probes may call them,
+    /// userspace may not.
+    kernel_fns: HashMap<String, String>,
+    /// Inside a top-level function's own body (which probes may inline).
+    in_top_function: bool,
+}
+
+/// The calls an expression or block makes by name.
+fn calls_in(stmts: &[ast::Stmt], out: &mut Vec<String>) {
+    fn expr(e: &ast::Expr, out: &mut Vec<String>) {
+        match &e.kind {
+            ast::ExprKind::Call { callee, args } => {
+                if let ast::ExprKind::Name(id) = &callee.kind {
+                    out.push(id.name.clone());
+                }
+                expr(callee, out);
+                args.iter().for_each(|a| expr(a, out));
+            }
+            ast::ExprKind::Index { base, index } => {
+                expr(base, out);
+                expr(index, out);
+            }
+            ast::ExprKind::Field { base, .. } => expr(base, out),
+            ast::ExprKind::Unary { operand, .. } => expr(operand, out),
+            ast::ExprKind::Binary { lhs, rhs, .. } => {
+                expr(lhs, out);
+                expr(rhs, out);
+            }
+            // A closure runs in userspace only: not the function's own code.
+            _ => {}
+        }
+    }
+    for s in stmts {
+        match &s.kind {
+            ast::StmtKind::Var { values, .. } => values.iter().for_each(|v| expr(v, out)),
+            ast::StmtKind::Assign { targets, values } => targets.iter().chain(values).for_each(|v| expr(v, out)),
+            ast::StmtKind::AddAssign { target, value } => {
+                expr(target, out);
+                expr(value, out);
+            }
+            ast::StmtKind::Expr(e) | ast::StmtKind::Return(Some(e)) => expr(e, out),
+            ast::StmtKind::If { arms, otherwise } => {
+                for (c, b) in arms {
+                    expr(c, out);
+                    calls_in(&b.stmts, out);
+                }
+                if let Some(b) = otherwise {
+                    calls_in(&b.stmts, out);
+                }
+            }
+            ast::StmtKind::While { cond, body } => {
+                expr(cond, out);
+                calls_in(&body.stmts, out);
+            }
+            ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
+                calls_in(&body.stmts, out)
+            }
+            ast::StmtKind::Block(b) => calls_in(&b.stmts, out),
+            _ => {}
+        }
+    }
+}
+
+/// Top-level functions that reach a kernel-only builtin, with the builtin.
+fn kernel_functions(program: &ast::Program) -> HashMap<String, String> {
+    let calls: Vec<(String, Vec<String>)> = program
+        .stmts
+        .iter()
+        .filter_map(|s| match &s.kind {
+            ast::StmtKind::Function { name, func } if name.len() == 1 => {
+                let mut out = Vec::new();
+                calls_in(&func.body.stmts, &mut out);
+                Some((name[0].name.clone(), out))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut found: HashMap<String, String> = HashMap::new();
+    loop {
+        let before = found.len();
+        for (name, called) in &calls {
+            if found.contains_key(name) {
+                continue;
+            }
+            let reach = called.iter().find_map(|c| {
+                if KERNEL_ONLY_CALLS.contains(&c.as_str()) {
+                    Some(c.clone())
+                } else {
+                    found.get(c).cloned()
+                }
+            });
+            if let Some(b) = reach {
+                found.insert(name.clone(), b);
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
 }
 
 /// What a value expression certainly is, when that is evident.
@@ -176,7 +276,13 @@ impl Checker<'_> {
             }
             ast::StmtKind::Return(Some(e)) => self.expr(e),
             ast::StmtKind::Block(b) | ast::StmtKind::TraceEnd { body: b } | ast::StmtKind::Timer { body: b, .. } => self.block(b),
-            ast::StmtKind::Function { func, .. } => self.func(func),
+            ast::StmtKind::Function { func, .. } => {
+                // Probes may inline it: kernel-only builtins are fine in
+                // its own body; userspace calls of it are checked instead.
+                let outer = std::mem::replace(&mut self.in_top_function, self.locals.len() == 1);
+                self.func(func);
+                self.in_top_function = outer;
+            }
             _ => {}
         }
     }
@@ -191,11 +297,18 @@ impl Checker<'_> {
         match &e.kind {
             ast::ExprKind::Call { callee, args } => {
                 if let ast::ExprKind::Name(id) = &callee.kind {
-                    if KERNEL_ONLY_CALLS.contains(&id.name.as_str()) && !self.is_local(&id.name) {
+                    let userspace = !self.is_local(&id.name) && !self.in_top_function;
+                    if KERNEL_ONLY_CALLS.contains(&id.name.as_str()) && userspace {
                         self.diags.push(
                             Diagnostic::error(e.span, format!("{}() only works in probes", id.name))
                                 .with_label("not available in userspace")
                                 .with_note("main, tick-N and trace_end run in userspace: take the value in a probe and keep it in a table"),
+                        );
+                    } else if let (Some(b), true) = (self.kernel_fns.get(&id.name), userspace) {
+                        self.diags.push(
+                            Diagnostic::error(e.span, format!("`{}` calls {b}(), which only works in probes", id.name))
+                                .with_label("called in userspace")
+                                .with_note("probes may call it; main, tick-N and trace_end run in userspace"),
                         );
                     }
                 }
@@ -207,7 +320,12 @@ impl Checker<'_> {
                 self.expr(index);
             }
             ast::ExprKind::Field { base, .. } => self.expr(base),
-            ast::ExprKind::Function(f) => self.func(f),
+            ast::ExprKind::Function(f) => {
+                // A closure only ever runs in userspace.
+                let outer = std::mem::replace(&mut self.in_top_function, false);
+                self.func(f);
+                self.in_top_function = outer;
+            }
             ast::ExprKind::Table(fields) => {
                 for f in fields {
                     match f {
