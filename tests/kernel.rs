@@ -660,3 +660,39 @@ fn table_reads_inside_arithmetic_keep_the_other_operand() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "-7\t12\n");
 }
+
+#[test]
+fn strings_join_in_probes_and_are_cut_at_63_bytes() {
+    need_root!();
+    let script = "var t = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var tag = \"by \" .. execname\n\
+            t[tag .. \"!\"] += 1\n\
+            printf(\"%s|%s\\n\", tag, execname .. \": a string long enough to be cut at sixty-three bytes\")\n\
+        }\n\
+        trace_end { print(t[\"by ktap-workload!\"]) }";
+    let run = traced(script, 1, 2, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let long = "ktap-workload: a string long enough to be cut at sixty-three bytes";
+    let line = format!("by ktap-workload|{}\n", &long[..63]);
+    assert_eq!(run.stdout, line.repeat(2) + "2\n");
+}
+
+#[test]
+fn string_compares_in_loops_stay_within_the_verifier_budget() {
+    need_root!();
+    // Each 64-byte comparison used to branch once per word; unrolled by the
+    // verifier in a loop with other branches, the paths passed its
+    // million-instruction budget. Comparisons now branch once.
+    let script = "var a = \"\" var b = \"\" var t = {}\n\
+        function f(x, y) { if (x > y) { return x - y } return y * 2 }\n\
+        trace syscalls:sys_enter_write {\n\
+            a = t[uid]\n\
+            for (i = 1, 100) {\n\
+                if (a == b) { t[i] = execname .. \"-\" .. a } else { b = a }\n\
+                if (f(i, arg3) > 10) { a = \"x\" }\n\
+            }\n\
+        }";
+    let run = finish(ktap(&["-d", "-e", script]).spawn().expect("spawn"), Duration::from_secs(60));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+}

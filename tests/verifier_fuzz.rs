@@ -72,8 +72,9 @@ impl Gen {
             5 if self.depth < 2 => {
                 self.depth += 1;
                 let inner = self.string(fields);
+                let joined = if self.pick(2) == 0 { format!("pick({inner})") } else { format!("({inner} .. \"-\" .. {})", self.string(fields)) };
                 self.depth -= 1;
-                format!("pick({inner})")
+                joined
             }
             6 if fields => "user_string(arg2)".into(),
             _ => match self.strings.len() {

@@ -474,6 +474,8 @@ pub enum ExprKind {
     StrCmp { lhs: Box<Expr>, rhs: Box<Expr> },
     /// A string literal (a `Comm` when it fits in 16 bytes, else a `Str`).
     StrConst(Vec<u8>),
+    /// `lhs .. rhs`: two strings joined (a `Str`, cut at its length).
+    StrConcat { lhs: Box<Expr>, rhs: Box<Expr> },
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).

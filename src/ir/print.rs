@@ -135,6 +135,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::StrEq { value, literal } => format!("({} == {:?})", expr(value), String::from_utf8_lossy(literal)),
         ExprKind::StrCmp { lhs, rhs } => format!("({} == {})", expr(lhs), expr(rhs)),
         ExprKind::StrConst(s) => format!("{:?}", String::from_utf8_lossy(s)),
+        ExprKind::StrConcat { lhs, rhs } => format!("({} .. {})", expr(lhs), expr(rhs)),
         ExprKind::Seq { body, result } => {
             let mut inner = String::new();
             stmts(&mut inner, body, 1);

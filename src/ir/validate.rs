@@ -207,6 +207,13 @@ impl Validator<'_> {
                 self.expr(lhs)?;
                 self.expr(rhs)
             }
+            ExprKind::StrConcat { lhs, rhs } => {
+                if e.ty != Ty::Str || !lhs.ty.is_string() || !rhs.ty.is_string() {
+                    return Err(self.err("string join of non-strings"));
+                }
+                self.expr(lhs)?;
+                self.expr(rhs)
+            }
             ExprKind::StrConst(s) => {
                 if !e.ty.is_string() || s.len() as u32 >= e.ty.size() {
                     return Err(self.err("string literal of the wrong type"));

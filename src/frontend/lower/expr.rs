@@ -88,6 +88,21 @@ impl Lowerer<'_> {
                     Some(has)
                 }
             }
+            ast::ExprKind::Binary { op: ast::BinOp::Concat, lhs, rhs } => {
+                let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
+                let (l, r) = (l?, r?);
+                for (v, a) in [(&l, lhs), (&r, rhs)] {
+                    if !v.ty.is_string() {
+                        self.diags.push(
+                            Diagnostic::error(a.span, format!("`..` in a probe joins strings, but this is a {}", ty_name(v.ty)))
+                                .with_label(format!("a {}", ty_name(v.ty)))
+                                .with_note("numbers cannot be turned into text in the kernel: print them with printf, or key a table by them"),
+                        );
+                        return None;
+                    }
+                }
+                Some(Expr { kind: ExprKind::StrConcat { lhs: Box::new(l), rhs: Box::new(r) }, ty: Ty::Str, span })
+            }
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let op = match op {
                     ast::BinOp::Add => ir::BinOp::Add,
@@ -103,10 +118,8 @@ impl Lowerer<'_> {
                     ast::BinOp::Ge => ir::BinOp::Ge,
                     ast::BinOp::And => ir::BinOp::And,
                     ast::BinOp::Or => ir::BinOp::Or,
-                    ast::BinOp::Concat => {
-                        self.unsupported(e.span, "string concatenation");
-                        return None;
-                    }
+                    // Handled above.
+                    ast::BinOp::Concat => return None,
                 };
                 if matches!(op, ir::BinOp::Eq | ir::BinOp::Ne) {
                     let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));

@@ -431,6 +431,11 @@ impl Infer<'_> {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
                 // Comparing with a string: an untyped variable or table
                 // element compared holds strings.
+                // Joined values are strings.
+                if *op == ast::BinOp::Concat {
+                    self.hint(lhs, Ty::Str);
+                    self.hint(rhs, Ty::Str);
+                }
                 if matches!(op, ast::BinOp::Eq | ast::BinOp::Ne) {
                     match (l, r) {
                         (_, Some(t)) if t.is_string() => self.hint(lhs, t),
@@ -438,7 +443,7 @@ impl Infer<'_> {
                         _ => {}
                     }
                 }
-                (*op != ast::BinOp::Concat).then_some(Ty::Int)
+                Some(if *op == ast::BinOp::Concat { Ty::Str } else { Ty::Int })
             }
             ast::ExprKind::Index { base, index } => {
                 let ast::ExprKind::Name(id) = &base.kind else { return None };
