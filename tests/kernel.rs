@@ -3,11 +3,10 @@
 //! output. They need root to load BPF and say so when they skip.
 
 mod support;
-use support::{finish, Run};
+use support::{finish, ktap, traced, traced_with, Run};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
@@ -19,73 +18,6 @@ macro_rules! need_root {
             return;
         }
     };
-}
-
-
-fn ktap(args: &[&str]) -> Command {
-    let mut c = Command::new(KTAP);
-    c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c
-}
-
-/// Runs `script` (with `{PID}` replaced by the workload's pid) while the
-/// C workload makes `threads` × `count` getppid calls. With `interrupt`,
-/// ktap gets SIGINT once the workload is done; otherwise the script must end
-/// by itself.
-fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    traced_with(&[], &[], script, threads, count, interrupt)
-}
-
-/// `traced` with extra ktap options (`{PID}` replaced there too) and a
-/// command the workload runs under (e.g. `taskset -c 1`).
-fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    let mut cmd = match wrapper.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(support::workload());
-            c
-        }
-        None => Command::new(support::workload()),
-    };
-    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
-    let pid = work.id().to_string();
-    let script = script.replace("{PID}", &pid);
-    let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
-    args.extend(["-e".to_string(), script]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = ktap(&args).spawn().expect("start ktap");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut rest = Vec::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if line.starts_with("Tracing...") {
-                let _ = tx.send(());
-                continue;
-            }
-            rest.push(line);
-        }
-        rest
-    });
-    let attached = rx.recv_timeout(Duration::from_secs(20)).is_ok();
-    if !attached {
-        let _ = work.kill();
-        let _ = work.wait();
-        let run = finish(child, Duration::from_secs(5));
-        panic!("ktap never attached: {}", run.stderr);
-    }
-    work.stdin.take().expect("stdin").write_all(b"go\n").expect("start workload");
-    assert!(work.wait().expect("workload").success(), "workload failed");
-    if interrupt {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    }
-    let mut run = finish(child, Duration::from_secs(30));
-    let lines = reader.join().expect("reader");
-    run.stdout = lines.iter().map(|l| format!("{l}\n")).collect();
-    run
 }
 
 #[test]
