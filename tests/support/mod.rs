@@ -248,7 +248,8 @@ pub fn ktap(args: &[&str]) -> Command {
 /// Runs `script` (with `{PID}` replaced by the workload's pid) while the
 /// C workload makes `threads` × `count` getppid calls. With `interrupt`,
 /// ktap gets SIGINT once the workload is done; otherwise the script must end
-/// by itself.
+/// by itself. A ktap that fails before attaching (a compile error, a
+/// verifier rejection) is returned as it ended.
 pub fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
     traced_with(&[], &[], script, threads, count, interrupt)
 }
@@ -291,7 +292,8 @@ pub fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u3
         let _ = work.kill();
         let _ = work.wait();
         let run = finish(child, Duration::from_secs(5));
-        panic!("ktap never attached: {}", run.stderr);
+        assert_ne!(run.code, Some(0), "ktap never attached: {}", run.stderr);
+        return run;
     }
     work.stdin.take().expect("stdin").write_all(b"go\n").expect("start workload");
     assert!(work.wait().expect("workload").success(), "workload failed");
