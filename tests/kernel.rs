@@ -589,3 +589,23 @@ fn table_reads_inside_arithmetic_keep_the_other_operand() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "-7\t12\n");
 }
+
+#[test]
+fn loops_in_calls_inside_expressions_keep_their_counter_on_the_stack() {
+    need_root!();
+    // 48 number locals fill the stack budget, so other locals go to
+    // scratch memory, where the verifier cannot follow a loop counter:
+    // the counter of a loop in a call inside an expression must still be
+    // on the stack (it once was not, and the verifier refused the loop).
+    let vars: Vec<String> = (1..=48).map(|i| format!("var v{i} = {i}")).collect();
+    let script = format!(
+        "var r = {{}}\n\
+         function sum_to(n) {{ var s = 0 for (i = 1, 5) {{ if (i > n) {{ break }} s += i }} return s }}\n\
+         trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{}\nr[1] = v48 + sum_to(3)\n}}\n\
+         trace_end {{ print(r[1]) }}",
+        vars.join("\n")
+    );
+    let run = traced(&script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "54\n");
+}

@@ -1437,32 +1437,69 @@ impl Gen<'_> {
     }
 }
 
-/// The locals that loop conditions read (the hidden counters).
+/// The locals that loop conditions read (the hidden counters), of every
+/// loop: nested ones, and those of inlined calls inside expressions.
 fn loop_counters(stmts: &[Stmt], out: &mut Vec<usize>) {
-    fn expr(e: &Expr, out: &mut Vec<usize>) {
+    fn locals(e: &Expr, out: &mut Vec<usize>) {
         match &e.kind {
             ExprKind::Local(l) => out.push(l.index()),
-            ExprKind::Unary { operand, .. } => expr(operand, out),
+            ExprKind::Unary { operand, .. } => locals(operand, out),
             ExprKind::Binary { lhs, rhs, .. } => {
+                locals(lhs, out);
+                locals(rhs, out);
+            }
+            _ => {}
+        }
+    }
+    /// Loops in the inlined calls an expression makes.
+    fn expr(e: &Expr, out: &mut Vec<usize>) {
+        match &e.kind {
+            ExprKind::Seq { body, .. } => loop_counters(body, out),
+            ExprKind::Unary { operand, .. } => expr(operand, out),
+            ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } => {
                 expr(lhs, out);
                 expr(rhs, out);
             }
-            _ => {}
+            ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => expr(key, out),
+            ExprKind::ReadStr { ptr, .. } => expr(ptr, out),
+            ExprKind::StrEq { value, .. } => expr(value, out),
+            ExprKind::Const(_)
+            | ExprKind::Builtin(_)
+            | ExprKind::Global(_)
+            | ExprKind::CtxField { .. }
+            | ExprKind::ProbeName
+            | ExprKind::Local(_)
+            | ExprKind::StrConst(_)
+            | ExprKind::Stack { .. }
+            | ExprKind::ArgStr { .. }
+            | ExprKind::Fetch(_)
+            | ExprKind::PercpuVar { .. } => {}
         }
     }
     for s in stmts {
         match &s.kind {
             StmtKind::Loop { cond, body, step, .. } => {
+                locals(cond, out);
                 expr(cond, out);
                 loop_counters(body, out);
                 loop_counters(step, out);
             }
-            StmtKind::If { then, otherwise, .. } => {
+            StmtKind::If { cond, then, otherwise } => {
+                expr(cond, out);
                 loop_counters(then, out);
                 loop_counters(otherwise, out);
             }
             StmtKind::Block { body, .. } => loop_counters(body, out),
-            _ => {}
+            StmtKind::GlobalAdd { value, .. } | StmtKind::GlobalStore { value, .. } | StmtKind::LocalSet { value, .. } => {
+                expr(value, out)
+            }
+            StmtKind::MapAdd { key, value, .. } | StmtKind::MapStore { key, value, .. } => {
+                expr(key, out);
+                expr(value, out);
+            }
+            StmtKind::MapDelete { key, .. } => expr(key, out),
+            StmtKind::Emit { args, .. } => args.iter().for_each(|a| expr(a, out)),
+            StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
 }
