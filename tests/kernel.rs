@@ -462,6 +462,19 @@ fn many_strings_use_scratch_space_not_the_stack() {
 }
 
 #[test]
+fn strings_beyond_the_scratch_space_are_an_error_not_a_crash() {
+    // 49 numbers (one past the stack's share) put the strings in scratch
+    // space 8 bytes off a 64-byte boundary: the last one straddles the
+    // 32 KiB line (its offsets once overflowed and ktap panicked).
+    let mut body: Vec<String> = (0..49).map(|i| format!("var n{i} = {i}")).collect();
+    body.extend((0..512).map(|i| format!("var s{i} = \"a string longer than sixteen bytes {i}\"")));
+    let script = format!("var tt = {{}}\ntrace syscalls:sys_enter_write {{\n{}\ntt[n1] = s1\n}}", body.join("\n"));
+    let run = finish(ktap(&["--emit", "bpf", "-e", &script]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("bytes of scratch space, more than the 32768 a per-CPU value holds"), "{}", run.stderr);
+}
+
+#[test]
 fn string_global_set_in_a_tick_reaches_the_kernel() {
     need_root!();
     // The main context sets a filter string; a tick changes it; probes

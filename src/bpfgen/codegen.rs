@@ -455,7 +455,9 @@ impl Gen<'_> {
         let at = self.scratch;
         self.scratch += bytes;
         self.max_scratch = self.max_scratch.max(self.scratch);
-        Loc::Scratch(at.min(MAX_SCRATCH) as i16)
+        // Beyond the limit (reported by `compile`) any offset will do, as
+        // long as offsets within the allocation stay encodable.
+        Loc::Scratch(if self.scratch > MAX_SCRATCH { 0 } else { at as i16 })
     }
 
     /// What `release` returns to: the stack and scratch in use now.
