@@ -622,3 +622,25 @@ fn loops_in_calls_inside_expressions_keep_their_counter_on_the_stack() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "54\n");
 }
+
+#[test]
+fn deep_expressions_spill_beyond_the_stack() {
+    need_root!();
+    // 48 number locals fill the stack's share for locals; right-nested
+    // operations and calls inside operations then spill more operands
+    // than the rest of the 512-byte stack holds (once a compile error):
+    // the spills beyond it go to scratch space.
+    let vars: Vec<String> = (1..=48).map(|i| format!("var v{i} = {i}")).collect();
+    // v1 - (v2 - (... - v30)) and v38 - add(v39, v36 - add(v37, ... v40)).
+    let chain = (1..30).rev().fold("v30".to_string(), |acc, i| format!("(v{i} - {acc})"));
+    let calls = (2..40).rev().step_by(2).fold("v40".to_string(), |acc, i| format!("v{} - add(v{i}, {acc})", i - 1));
+    let script = format!(
+        "var r = {{}}\nfunction add(a, b) {{ return a * 2 + b }}\n\
+         trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{}\nr[1] = {chain}\nr[2] = {calls}\n}}\n\
+         trace_end {{ print(r[1], r[2]) }}",
+        vars.join("\n")
+    );
+    let run = traced(&script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "-15\t-62\n");
+}

@@ -444,6 +444,17 @@ impl Gen<'_> {
         -(self.frame.min(MAX_STACK) as i16)
     }
 
+    /// A word for a spilled temporary: on the stack while it has room
+    /// (leaving a word for the scratch pointer), else in scratch space.
+    /// Nested calls and deep expressions may spill without bound.
+    fn spill_slot(&mut self) -> Loc {
+        if self.frame + 16 <= MAX_STACK {
+            Loc::Stack(self.slot())
+        } else {
+            self.alloc(8)
+        }
+    }
+
     /// `bytes` (a multiple of 8) for a local, a string or a record
     /// argument: on the stack within its budget, else in scratch space.
     fn alloc(&mut self, bytes: i32) -> Loc {
@@ -1236,11 +1247,14 @@ impl Gen<'_> {
                 let (l, r) = if d < 2 {
                     (l, self.expr(rhs, d + 1))
                 } else {
-                    // Out of temporaries: spill the left operand.
-                    let slot = self.slot();
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, l, slot));
+                    // Out of temporaries: spill the left operand (its
+                    // slot is free again once the operation is done).
+                    let saved = self.mark();
+                    let slot = self.spill_slot();
+                    self.store(Size::DW, slot, l);
                     let r = self.expr(rhs, d);
-                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, slot));
+                    self.load(Size::DW, Reg::R1, slot);
+                    self.release(saved);
                     (Reg::R1, r)
                 };
                 self.binary(*op, l, r);
@@ -1329,15 +1343,15 @@ impl Gen<'_> {
     }
 
     /// Runs `f` with the enclosing operands (temporaries below depth `d`)
-    /// saved to the stack around it, for code that reuses r7..r9.
+    /// saved around it (see `spill_slot`), for code that reuses r7..r9.
     fn keeping_temps<T>(&mut self, d: usize, f: impl FnOnce(&mut Self) -> T) -> T {
-        let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+        let live: Vec<(Reg, Loc)> = (0..d.min(3)).map(|i| (temp(i), self.spill_slot())).collect();
         for &(r, slot) in &live {
-            self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+            self.store(Size::DW, slot, r);
         }
         let result = f(self);
         for &(r, slot) in &live {
-            self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+            self.load(Size::DW, r, slot);
         }
         result
     }
