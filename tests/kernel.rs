@@ -644,3 +644,23 @@ fn deep_expressions_spill_beyond_the_stack() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "-15\t-62\n");
 }
+
+#[test]
+fn tables_read_in_filters_and_called_functions_are_shared() {
+    need_root!();
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("skipped: taskset not installed");
+        return;
+    }
+    // The probe bodies only add to `count`, but a filter and a function
+    // the probe calls read it: it must be one shared map (it was per-CPU,
+    // and on CPU 1 those reads saw 0, not the main context's 40).
+    let script = "var count = {}\ncount[1] = 40\nvar got = 0\nvar n = 0\n\
+        function current(k) { return count[k] }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID} && count[1] >= 40/ { n += 1 }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { got = current(1) count[1] += 1 }\n\
+        trace_end { print(got, n, count[1]) }";
+    let run = traced_with(&[], &["taskset", "-c", "1"], script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "40\t1\t41\n");
+}
