@@ -664,3 +664,21 @@ fn tables_read_in_filters_and_called_functions_are_shared() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "40\t1\t41\n");
 }
+
+#[test]
+fn many_loops_share_their_counters_stack_slots() {
+    need_root!();
+    // 70 inlined loops, one after another: their counters share a stack
+    // slot (one each took 560 bytes, past the 512-byte stack).
+    let calls: Vec<String> = (0..70).map(|k| format!("total += tri({})", k % 5)).collect();
+    let script = format!(
+        "var r = {{}}\nfunction tri(n) {{ var s = 0 for (i = 1, 4) {{ if (i <= n) {{ s += i }} }} return s }}\n\
+         trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\nvar total = 0\n{}\nr[1] = total\n}}\n\
+         trace_end {{ print(r[1]) }}",
+        calls.join("\n")
+    );
+    let run = traced(&script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // tri(0..4) = 0, 1, 3, 6, 10: 20 for every five calls.
+    assert_eq!(run.stdout, "280\n");
+}

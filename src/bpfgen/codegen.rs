@@ -282,21 +282,23 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
     }
     // Locals live in fixed places; those on the stack are zeroed so the
     // verifier sees them written. Loop counters go first and always on the
-    // stack (the verifier follows a bound only through the stack), then
-    // numbers, then strings.
+    // stack (the verifier follows a bound only through the stack): one
+    // slot per loop depth, shared by the loops at that depth (they never
+    // run at the same time). Then numbers, then strings.
     let tys = &m.probes[probe].locals;
     let mut counters = Vec::new();
-    loop_counters(body, &mut counters);
+    loop_counters(body, 0, &mut counters);
     g.locals = vec![Loc::Stack(0); tys.len()];
-    let mut order: Vec<usize> = (0..tys.len()).collect();
-    order.sort_by_key(|&i| (!counters.contains(&i), tys[i].is_string()));
+    let depths = counters.iter().map(|&(_, depth)| depth + 1).max().unwrap_or(0);
+    let depth_slots: Vec<i16> = (0..depths).map(|_| g.slot()).collect();
+    for &(local, depth) in &counters {
+        g.locals[local] = Loc::Stack(depth_slots[depth]);
+    }
+    let mut order: Vec<usize> = (0..tys.len()).filter(|i| !counters.iter().any(|&(c, _)| c == *i)).collect();
+    order.sort_by_key(|&i| tys[i].is_string());
     for i in order {
         let bytes = tys[i].size().next_multiple_of(8) as i32;
-        g.locals[i] = if counters.contains(&i) || (bytes == 8 && g.frame + bytes <= SMALL_LOCALS_BUDGET) {
-            Loc::Stack(g.slot())
-        } else {
-            g.alloc(bytes)
-        };
+        g.locals[i] = if bytes == 8 && g.frame + bytes <= SMALL_LOCALS_BUDGET { Loc::Stack(g.slot()) } else { g.alloc(bytes) };
     }
     let mut zero: Vec<(i16, u32)> = g
         .locals
@@ -309,6 +311,7 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
         })
         .collect();
     zero.sort_by_key(|&(at, _)| std::cmp::Reverse(at));
+    zero.dedup();
     if !zero.is_empty() {
         g.asm.emit(Insn::mov64_imm(Reg::R1, 0));
         for (at, words) in zero {
@@ -1454,31 +1457,32 @@ impl Gen<'_> {
 }
 
 /// The locals that loop conditions read (the hidden counters), of every
-/// loop: nested ones, and those of inlined calls inside expressions.
-fn loop_counters(stmts: &[Stmt], out: &mut Vec<usize>) {
-    fn locals(e: &Expr, out: &mut Vec<usize>) {
+/// loop: nested ones, and those of inlined calls inside expressions; each
+/// with its loop's depth (the number of loops around it).
+fn loop_counters(stmts: &[Stmt], depth: usize, out: &mut Vec<(usize, usize)>) {
+    fn locals(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
         match &e.kind {
-            ExprKind::Local(l) => out.push(l.index()),
-            ExprKind::Unary { operand, .. } => locals(operand, out),
+            ExprKind::Local(l) => out.push((l.index(), depth)),
+            ExprKind::Unary { operand, .. } => locals(operand, depth, out),
             ExprKind::Binary { lhs, rhs, .. } => {
-                locals(lhs, out);
-                locals(rhs, out);
+                locals(lhs, depth, out);
+                locals(rhs, depth, out);
             }
             _ => {}
         }
     }
     /// Loops in the inlined calls an expression makes.
-    fn expr(e: &Expr, out: &mut Vec<usize>) {
+    fn expr(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
         match &e.kind {
-            ExprKind::Seq { body, .. } => loop_counters(body, out),
-            ExprKind::Unary { operand, .. } => expr(operand, out),
+            ExprKind::Seq { body, .. } => loop_counters(body, depth, out),
+            ExprKind::Unary { operand, .. } => expr(operand, depth, out),
             ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } => {
-                expr(lhs, out);
-                expr(rhs, out);
+                expr(lhs, depth, out);
+                expr(rhs, depth, out);
             }
-            ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => expr(key, out),
-            ExprKind::ReadStr { ptr, .. } => expr(ptr, out),
-            ExprKind::StrEq { value, .. } => expr(value, out),
+            ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => expr(key, depth, out),
+            ExprKind::ReadStr { ptr, .. } => expr(ptr, depth, out),
+            ExprKind::StrEq { value, .. } => expr(value, depth, out),
             ExprKind::Const(_)
             | ExprKind::Builtin(_)
             | ExprKind::Global(_)
@@ -1495,26 +1499,26 @@ fn loop_counters(stmts: &[Stmt], out: &mut Vec<usize>) {
     for s in stmts {
         match &s.kind {
             StmtKind::Loop { cond, body, step, .. } => {
-                locals(cond, out);
-                expr(cond, out);
-                loop_counters(body, out);
-                loop_counters(step, out);
+                locals(cond, depth, out);
+                expr(cond, depth, out);
+                loop_counters(body, depth + 1, out);
+                loop_counters(step, depth + 1, out);
             }
             StmtKind::If { cond, then, otherwise } => {
-                expr(cond, out);
-                loop_counters(then, out);
-                loop_counters(otherwise, out);
+                expr(cond, depth, out);
+                loop_counters(then, depth, out);
+                loop_counters(otherwise, depth, out);
             }
-            StmtKind::Block { body, .. } => loop_counters(body, out),
+            StmtKind::Block { body, .. } => loop_counters(body, depth, out),
             StmtKind::GlobalAdd { value, .. } | StmtKind::GlobalStore { value, .. } | StmtKind::LocalSet { value, .. } => {
-                expr(value, out)
+                expr(value, depth, out)
             }
             StmtKind::MapAdd { key, value, .. } | StmtKind::MapStore { key, value, .. } => {
-                expr(key, out);
-                expr(value, out);
+                expr(key, depth, out);
+                expr(value, depth, out);
             }
-            StmtKind::MapDelete { key, .. } => expr(key, out),
-            StmtKind::Emit { args, .. } => args.iter().for_each(|a| expr(a, out)),
+            StmtKind::MapDelete { key, .. } => expr(key, depth, out),
+            StmtKind::Emit { args, .. } => args.iter().for_each(|a| expr(a, depth, out)),
             StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
