@@ -682,3 +682,29 @@ fn many_loops_share_their_counters_stack_slots() {
     // tri(0..4) = 0, 1, 3, 6, 10: 20 for every five calls.
     assert_eq!(run.stdout, "280\n");
 }
+
+#[test]
+fn integer_edge_cases_in_probes() {
+    need_root!();
+    // Operands from a table, so nothing is folded: wraparound, division
+    // rounding and the sign of `%` as in userspace, and BPF's division by
+    // zero (userspace raises an error there).
+    let script = "var n = {}\nn[1] = 9223372036854775807\nn[2] = -1\nn[3] = 0\nn[4] = -7\nn[5] = 2\nvar r = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var min = -n[1] - 1\n\
+            r[1] = min / n[2] r[2] = min % n[2] r[3] = -min r[4] = n[1] + 1 r[5] = n[1] * 2\n\
+            r[6] = n[4] / n[5] r[7] = n[4] % n[5] r[8] = -n[4] % -n[5]\n\
+            r[9] = n[4] / n[3] r[10] = n[4] % n[3]\n\
+        }\n\
+        trace_end {\n\
+            var min = -n[1] - 1\n\
+            print(r[1] == min / n[2], r[2] == min % n[2], r[3] == -min, r[4] == n[1] + 1, r[5] == n[1] * 2)\n\
+            print(r[6] == n[4] / n[5], r[7] == n[4] % n[5], r[8] == -n[4] % -n[5])\n\
+            for (i = 1, 10) { print(r[i]) }\n\
+        }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let min = i64::MIN.to_string();
+    let want = ["true\ttrue\ttrue\ttrue\ttrue", "true\ttrue\ttrue", &min, "0", &min, &min, "-2", "-3", "-1", "1", "0", "-7"];
+    assert_eq!(run.stdout, want.iter().map(|l| format!("{l}\n")).collect::<String>());
+}
