@@ -708,3 +708,18 @@ fn integer_edge_cases_in_probes() {
     let want = ["true\ttrue\ttrue\ttrue\ttrue", "true\ttrue\ttrue", &min, "0", &min, &min, "-2", "-3", "-1", "1", "0", "-7"];
     assert_eq!(run.stdout, want.iter().map(|l| format!("{l}\n")).collect::<String>());
 }
+
+#[test]
+fn record_arguments_are_taken_in_order_around_calls() {
+    need_root!();
+    // f() sets the string global and the table value it follows: the
+    // values before it are the old ones, as in userspace (the global was
+    // once copied into the record after every call had run).
+    let script = "var gs = \"before\"\nvar ts = {}\nts[1] = \"table before\"\n\
+        function f() { gs = \"after\" ts[1] = \"table after\" return 7 }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { print(gs, ts[1], f(), gs, ts[1]) }\n\
+        trace_end { gs = \"before\" ts[1] = \"table before\" print(gs, ts[1], f(), gs, ts[1]) }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "before\ttable before\t7\tafter\ttable after\n".repeat(2));
+}

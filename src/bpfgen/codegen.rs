@@ -933,17 +933,26 @@ impl Gen<'_> {
     fn emit_record(&mut self, site_id: ir::SiteId, args: &[Expr], span: Option<Span>) {
         let site = self.m.site(site_id);
         let (offsets, size) = site.layout();
-        // Values are computed first (r7..r9 are free for that until r9
-        // holds the record); strings from memory keep their address.
+        // Values are computed first, in order (r7..r9 are free for that
+        // until r9 holds the record); strings from memory keep their
+        // address. A string global or table value before a call is copied
+        // first: the call may change it.
         let mut slots = Vec::new();
-        for arg in args {
-            if needs_evaluation(arg) {
+        let mut copies = Vec::new();
+        for (i, arg) in args.iter().enumerate() {
+            let mutable = matches!(arg.kind, ExprKind::Global(_) | ExprKind::MapGet { .. });
+            if arg.ty.is_string() && mutable && args[i + 1..].iter().any(has_call) {
+                copies.push(Some(self.string_loc(arg, arg.ty.size())));
+                slots.push(None);
+            } else if needs_evaluation(arg) {
                 let r = self.expr(arg, 0);
                 let slot = self.alloc(8);
                 self.store(Size::DW, slot, r);
                 slots.push(Some(slot));
+                copies.push(None);
             } else {
                 slots.push(None);
+                copies.push(None);
             }
         }
         self.asm.span = span;
@@ -967,8 +976,15 @@ impl Gen<'_> {
         // (A register store rather than BPF_ST: older disassemblers lack it.)
         self.asm.emit(Insn::mov64_imm(Reg::R1, site_id.0 as i32));
         self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, 0));
-        for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
+        for (((arg, slot), copy), off) in args.iter().zip(&slots).zip(&copies).zip(&offsets) {
             let off = *off as i16;
+            if let Some(at) = copy {
+                for w in 0..arg.ty.size().div_ceil(8) as i16 {
+                    self.load(Size::DW, Reg::R1, at.at(8 * w));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off + 8 * w));
+                }
+                continue;
+            }
             match (arg.ty, slot) {
                 (Ty::Int | Ty::ProbeName | Ty::Stack { .. }, Some(slot)) => {
                     self.load(Size::DW, Reg::R1, *slot);
@@ -1475,25 +1491,7 @@ fn loop_counters(stmts: &[Stmt], depth: usize, out: &mut Vec<(usize, usize)>) {
     fn expr(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
         match &e.kind {
             ExprKind::Seq { body, .. } => loop_counters(body, depth, out),
-            ExprKind::Unary { operand, .. } => expr(operand, depth, out),
-            ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } => {
-                expr(lhs, depth, out);
-                expr(rhs, depth, out);
-            }
-            ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => expr(key, depth, out),
-            ExprKind::ReadStr { ptr, .. } => expr(ptr, depth, out),
-            ExprKind::StrEq { value, .. } => expr(value, depth, out),
-            ExprKind::Const(_)
-            | ExprKind::Builtin(_)
-            | ExprKind::Global(_)
-            | ExprKind::CtxField { .. }
-            | ExprKind::ProbeName
-            | ExprKind::Local(_)
-            | ExprKind::StrConst(_)
-            | ExprKind::Stack { .. }
-            | ExprKind::ArgStr { .. }
-            | ExprKind::Fetch(_)
-            | ExprKind::PercpuVar { .. } => {}
+            _ => operands(e).into_iter().for_each(|o| expr(o, depth, out)),
         }
     }
     for s in stmts {
@@ -1522,6 +1520,36 @@ fn loop_counters(stmts: &[Stmt], depth: usize, out: &mut Vec<(usize, usize)>) {
             StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
+}
+
+/// The expressions `e` is computed from (an inlined call's statements
+/// aside).
+fn operands(e: &Expr) -> Vec<&Expr> {
+    match &e.kind {
+        ExprKind::Unary { operand, .. } => vec![operand],
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } => vec![lhs, rhs],
+        ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => vec![key],
+        ExprKind::ReadStr { ptr, .. } => vec![ptr],
+        ExprKind::StrEq { value, .. } => vec![value],
+        ExprKind::Seq { .. }
+        | ExprKind::Const(_)
+        | ExprKind::Builtin(_)
+        | ExprKind::Global(_)
+        | ExprKind::CtxField { .. }
+        | ExprKind::ProbeName
+        | ExprKind::Local(_)
+        | ExprKind::StrConst(_)
+        | ExprKind::Stack { .. }
+        | ExprKind::ArgStr { .. }
+        | ExprKind::Fetch(_)
+        | ExprKind::PercpuVar { .. } => Vec::new(),
+    }
+}
+
+/// Whether computing `e` runs an inlined call (which may set globals and
+/// tables).
+fn has_call(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Seq { .. }) || operands(e).into_iter().any(has_call)
 }
 
 /// Whether a record argument is evaluated before the record is reserved
