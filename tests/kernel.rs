@@ -3,11 +3,10 @@
 //! output. They need root to load BPF and say so when they skip.
 
 mod support;
-use support::{finish, Run};
+use support::{finish, ktap, traced, traced_with, Run};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
@@ -19,73 +18,6 @@ macro_rules! need_root {
             return;
         }
     };
-}
-
-
-fn ktap(args: &[&str]) -> Command {
-    let mut c = Command::new(KTAP);
-    c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c
-}
-
-/// Runs `script` (with `{PID}` replaced by the workload's pid) while the
-/// C workload makes `threads` × `count` getppid calls. With `interrupt`,
-/// ktap gets SIGINT once the workload is done; otherwise the script must end
-/// by itself.
-fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    traced_with(&[], &[], script, threads, count, interrupt)
-}
-
-/// `traced` with extra ktap options (`{PID}` replaced there too) and a
-/// command the workload runs under (e.g. `taskset -c 1`).
-fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
-    let mut cmd = match wrapper.split_first() {
-        Some((first, rest)) => {
-            let mut c = Command::new(first);
-            c.args(rest).arg(support::workload());
-            c
-        }
-        None => Command::new(support::workload()),
-    };
-    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
-    let pid = work.id().to_string();
-    let script = script.replace("{PID}", &pid);
-    let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
-    args.extend(["-e".to_string(), script]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = ktap(&args).spawn().expect("start ktap");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let mut rest = Vec::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            if line.starts_with("Tracing...") {
-                let _ = tx.send(());
-                continue;
-            }
-            rest.push(line);
-        }
-        rest
-    });
-    let attached = rx.recv_timeout(Duration::from_secs(20)).is_ok();
-    if !attached {
-        let _ = work.kill();
-        let _ = work.wait();
-        let run = finish(child, Duration::from_secs(5));
-        panic!("ktap never attached: {}", run.stderr);
-    }
-    work.stdin.take().expect("stdin").write_all(b"go\n").expect("start workload");
-    assert!(work.wait().expect("workload").success(), "workload failed");
-    if interrupt {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    }
-    let mut run = finish(child, Duration::from_secs(30));
-    let lines = reader.join().expect("reader");
-    run.stdout = lines.iter().map(|l| format!("{l}\n")).collect();
-    run
 }
 
 #[test]
@@ -530,6 +462,19 @@ fn many_strings_use_scratch_space_not_the_stack() {
 }
 
 #[test]
+fn strings_beyond_the_scratch_space_are_an_error_not_a_crash() {
+    // 49 numbers (one past the stack's share) put the strings in scratch
+    // space 8 bytes off a 64-byte boundary: the last one straddles the
+    // 32 KiB line (its offsets once overflowed and ktap panicked).
+    let mut body: Vec<String> = (0..49).map(|i| format!("var n{i} = {i}")).collect();
+    body.extend((0..512).map(|i| format!("var s{i} = \"a string longer than sixteen bytes {i}\"")));
+    let script = format!("var tt = {{}}\ntrace syscalls:sys_enter_write {{\n{}\ntt[n1] = s1\n}}", body.join("\n"));
+    let run = finish(ktap(&["--emit", "bpf", "-e", &script]).spawn().expect("spawn"), Duration::from_secs(20));
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("bytes of scratch space, more than the 32768 a per-CPU value holds"), "{}", run.stderr);
+}
+
+#[test]
 fn string_global_set_in_a_tick_reaches_the_kernel() {
     need_root!();
     // The main context sets a filter string; a tick changes it; probes
@@ -695,4 +640,125 @@ fn string_compares_in_loops_stay_within_the_verifier_budget() {
         }";
     let run = finish(ktap(&["-d", "-e", script]).spawn().expect("spawn"), Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+}
+
+#[test]
+fn loops_in_calls_inside_expressions_keep_their_counter_on_the_stack() {
+    need_root!();
+    // 48 number locals fill the stack budget, so other locals go to
+    // scratch memory, where the verifier cannot follow a loop counter:
+    // the counter of a loop in a call inside an expression must still be
+    // on the stack (it once was not, and the verifier refused the loop).
+    let vars: Vec<String> = (1..=48).map(|i| format!("var v{i} = {i}")).collect();
+    let script = format!(
+        "var r = {{}}\n\
+         function sum_to(n) {{ var s = 0 for (i = 1, 5) {{ if (i > n) {{ break }} s += i }} return s }}\n\
+         trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{}\nr[1] = v48 + sum_to(3)\n}}\n\
+         trace_end {{ print(r[1]) }}",
+        vars.join("\n")
+    );
+    let run = traced(&script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "54\n");
+}
+
+#[test]
+fn deep_expressions_spill_beyond_the_stack() {
+    need_root!();
+    // 48 number locals fill the stack's share for locals; right-nested
+    // operations and calls inside operations then spill more operands
+    // than the rest of the 512-byte stack holds (once a compile error):
+    // the spills beyond it go to scratch space.
+    let vars: Vec<String> = (1..=48).map(|i| format!("var v{i} = {i}")).collect();
+    // v1 - (v2 - (... - v30)) and v38 - add(v39, v36 - add(v37, ... v40)).
+    let chain = (1..30).rev().fold("v30".to_string(), |acc, i| format!("(v{i} - {acc})"));
+    let calls = (2..40).rev().step_by(2).fold("v40".to_string(), |acc, i| format!("v{} - add(v{i}, {acc})", i - 1));
+    let script = format!(
+        "var r = {{}}\nfunction add(a, b) {{ return a * 2 + b }}\n\
+         trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{}\nr[1] = {chain}\nr[2] = {calls}\n}}\n\
+         trace_end {{ print(r[1], r[2]) }}",
+        vars.join("\n")
+    );
+    let run = traced(&script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "-15\t-62\n");
+}
+
+#[test]
+fn tables_read_in_filters_and_called_functions_are_shared() {
+    need_root!();
+    if Command::new("taskset").arg("--version").output().is_err() {
+        eprintln!("skipped: taskset not installed");
+        return;
+    }
+    // The probe bodies only add to `count`, but a filter and a function
+    // the probe calls read it: it must be one shared map (it was per-CPU,
+    // and on CPU 1 those reads saw 0, not the main context's 40).
+    let script = "var count = {}\ncount[1] = 40\nvar got = 0\nvar n = 0\n\
+        function current(k) { return count[k] }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID} && count[1] >= 40/ { n += 1 }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { got = current(1) count[1] += 1 }\n\
+        trace_end { print(got, n, count[1]) }";
+    let run = traced_with(&[], &["taskset", "-c", "1"], script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "40\t1\t41\n");
+}
+
+#[test]
+fn many_loops_share_their_counters_stack_slots() {
+    need_root!();
+    // 70 inlined loops, one after another: their counters share a stack
+    // slot (one each took 560 bytes, past the 512-byte stack).
+    let calls: Vec<String> = (0..70).map(|k| format!("total += tri({})", k % 5)).collect();
+    let script = format!(
+        "var r = {{}}\nfunction tri(n) {{ var s = 0 for (i = 1, 4) {{ if (i <= n) {{ s += i }} }} return s }}\n\
+         trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\nvar total = 0\n{}\nr[1] = total\n}}\n\
+         trace_end {{ print(r[1]) }}",
+        calls.join("\n")
+    );
+    let run = traced(&script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    // tri(0..4) = 0, 1, 3, 6, 10: 20 for every five calls.
+    assert_eq!(run.stdout, "280\n");
+}
+
+#[test]
+fn integer_edge_cases_in_probes() {
+    need_root!();
+    // Operands from a table, so nothing is folded: wraparound, division
+    // rounding and the sign of `%` as in userspace, and BPF's division by
+    // zero (userspace raises an error there).
+    let script = "var n = {}\nn[1] = 9223372036854775807\nn[2] = -1\nn[3] = 0\nn[4] = -7\nn[5] = 2\nvar r = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var min = -n[1] - 1\n\
+            r[1] = min / n[2] r[2] = min % n[2] r[3] = -min r[4] = n[1] + 1 r[5] = n[1] * 2\n\
+            r[6] = n[4] / n[5] r[7] = n[4] % n[5] r[8] = -n[4] % -n[5]\n\
+            r[9] = n[4] / n[3] r[10] = n[4] % n[3]\n\
+        }\n\
+        trace_end {\n\
+            var min = -n[1] - 1\n\
+            print(r[1] == min / n[2], r[2] == min % n[2], r[3] == -min, r[4] == n[1] + 1, r[5] == n[1] * 2)\n\
+            print(r[6] == n[4] / n[5], r[7] == n[4] % n[5], r[8] == -n[4] % -n[5])\n\
+            for (i = 1, 10) { print(r[i]) }\n\
+        }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let min = i64::MIN.to_string();
+    let want = ["true\ttrue\ttrue\ttrue\ttrue", "true\ttrue\ttrue", &min, "0", &min, &min, "-2", "-3", "-1", "1", "0", "-7"];
+    assert_eq!(run.stdout, want.iter().map(|l| format!("{l}\n")).collect::<String>());
+}
+
+#[test]
+fn record_arguments_are_taken_in_order_around_calls() {
+    need_root!();
+    // f() sets the string global and the table value it follows: the
+    // values before it are the old ones, as in userspace (the global was
+    // once copied into the record after every call had run).
+    let script = "var gs = \"before\"\nvar ts = {}\nts[1] = \"table before\"\n\
+        function f() { gs = \"after\" ts[1] = \"table after\" return 7 }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { print(gs, ts[1], f(), gs, ts[1]) }\n\
+        trace_end { gs = \"before\" ts[1] = \"table before\" print(gs, ts[1], f(), gs, ts[1]) }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "before\ttable before\t7\tafter\ttable after\n".repeat(2));
 }

@@ -282,21 +282,23 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
     }
     // Locals live in fixed places; those on the stack are zeroed so the
     // verifier sees them written. Loop counters go first and always on the
-    // stack (the verifier follows a bound only through the stack), then
-    // numbers, then strings.
+    // stack (the verifier follows a bound only through the stack): one
+    // slot per loop depth, shared by the loops at that depth (they never
+    // run at the same time). Then numbers, then strings.
     let tys = &m.probes[probe].locals;
     let mut counters = Vec::new();
-    loop_counters(body, &mut counters);
+    loop_counters(body, 0, &mut counters);
     g.locals = vec![Loc::Stack(0); tys.len()];
-    let mut order: Vec<usize> = (0..tys.len()).collect();
-    order.sort_by_key(|&i| (!counters.contains(&i), tys[i].is_string()));
+    let depths = counters.iter().map(|&(_, depth)| depth + 1).max().unwrap_or(0);
+    let depth_slots: Vec<i16> = (0..depths).map(|_| g.slot()).collect();
+    for &(local, depth) in &counters {
+        g.locals[local] = Loc::Stack(depth_slots[depth]);
+    }
+    let mut order: Vec<usize> = (0..tys.len()).filter(|i| !counters.iter().any(|&(c, _)| c == *i)).collect();
+    order.sort_by_key(|&i| tys[i].is_string());
     for i in order {
         let bytes = tys[i].size().next_multiple_of(8) as i32;
-        g.locals[i] = if counters.contains(&i) || (bytes == 8 && g.frame + bytes <= SMALL_LOCALS_BUDGET) {
-            Loc::Stack(g.slot())
-        } else {
-            g.alloc(bytes)
-        };
+        g.locals[i] = if bytes == 8 && g.frame + bytes <= SMALL_LOCALS_BUDGET { Loc::Stack(g.slot()) } else { g.alloc(bytes) };
     }
     let mut zero: Vec<(i16, u32)> = g
         .locals
@@ -309,6 +311,7 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
         })
         .collect();
     zero.sort_by_key(|&(at, _)| std::cmp::Reverse(at));
+    zero.dedup();
     if !zero.is_empty() {
         g.asm.emit(Insn::mov64_imm(Reg::R1, 0));
         for (at, words) in zero {
@@ -444,6 +447,17 @@ impl Gen<'_> {
         -(self.frame.min(MAX_STACK) as i16)
     }
 
+    /// A word for a spilled temporary: on the stack while it has room
+    /// (leaving a word for the scratch pointer), else in scratch space.
+    /// Nested calls and deep expressions may spill without bound.
+    fn spill_slot(&mut self) -> Loc {
+        if self.frame + 16 <= MAX_STACK {
+            Loc::Stack(self.slot())
+        } else {
+            self.alloc(8)
+        }
+    }
+
     /// `bytes` (a multiple of 8) for a local, a string or a record
     /// argument: on the stack within its budget, else in scratch space.
     fn alloc(&mut self, bytes: i32) -> Loc {
@@ -455,7 +469,9 @@ impl Gen<'_> {
         let at = self.scratch;
         self.scratch += bytes;
         self.max_scratch = self.max_scratch.max(self.scratch);
-        Loc::Scratch(at.min(MAX_SCRATCH) as i16)
+        // Beyond the limit (reported by `compile`) any offset will do, as
+        // long as offsets within the allocation stay encodable.
+        Loc::Scratch(if self.scratch > MAX_SCRATCH { 0 } else { at as i16 })
     }
 
     /// What `release` returns to: the stack and scratch in use now.
@@ -949,17 +965,26 @@ impl Gen<'_> {
     fn emit_record(&mut self, site_id: ir::SiteId, args: &[Expr], span: Option<Span>) {
         let site = self.m.site(site_id);
         let (offsets, size) = site.layout();
-        // Values are computed first (r7..r9 are free for that until r9
-        // holds the record); strings from memory keep their address.
+        // Values are computed first, in order (r7..r9 are free for that
+        // until r9 holds the record); strings from memory keep their
+        // address. A string global or table value before a call is copied
+        // first: the call may change it.
         let mut slots = Vec::new();
-        for arg in args {
-            if needs_evaluation(arg) {
+        let mut copies = Vec::new();
+        for (i, arg) in args.iter().enumerate() {
+            let mutable = matches!(arg.kind, ExprKind::Global(_) | ExprKind::MapGet { .. });
+            if arg.ty.is_string() && mutable && args[i + 1..].iter().any(has_call) {
+                copies.push(Some(self.string_loc(arg, arg.ty.size())));
+                slots.push(None);
+            } else if needs_evaluation(arg) {
                 let r = self.expr(arg, 0);
                 let slot = self.alloc(8);
                 self.store(Size::DW, slot, r);
                 slots.push(Some(slot));
+                copies.push(None);
             } else {
                 slots.push(None);
+                copies.push(None);
             }
         }
         self.asm.span = span;
@@ -983,8 +1008,15 @@ impl Gen<'_> {
         // (A register store rather than BPF_ST: older disassemblers lack it.)
         self.asm.emit(Insn::mov64_imm(Reg::R1, site_id.0 as i32));
         self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, 0));
-        for ((arg, slot), off) in args.iter().zip(&slots).zip(&offsets) {
+        for (((arg, slot), copy), off) in args.iter().zip(&slots).zip(&copies).zip(&offsets) {
             let off = *off as i16;
+            if let Some(at) = copy {
+                for w in 0..arg.ty.size().div_ceil(8) as i16 {
+                    self.load(Size::DW, Reg::R1, at.at(8 * w));
+                    self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off + 8 * w));
+                }
+                continue;
+            }
             match (arg.ty, slot) {
                 (Ty::Int | Ty::ProbeName | Ty::Stack { .. }, Some(slot)) => {
                     self.load(Size::DW, Reg::R1, *slot);
@@ -1272,11 +1304,14 @@ impl Gen<'_> {
                 let (l, r) = if d < 2 {
                     (l, self.expr(rhs, d + 1))
                 } else {
-                    // Out of temporaries: spill the left operand.
-                    let slot = self.slot();
-                    self.asm.emit(Insn::stx(Size::DW, Reg::R10, l, slot));
+                    // Out of temporaries: spill the left operand (its
+                    // slot is free again once the operation is done).
+                    let saved = self.mark();
+                    let slot = self.spill_slot();
+                    self.store(Size::DW, slot, l);
                     let r = self.expr(rhs, d);
-                    self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, slot));
+                    self.load(Size::DW, Reg::R1, slot);
+                    self.release(saved);
                     (Reg::R1, r)
                 };
                 self.binary(*op, l, r);
@@ -1365,15 +1400,15 @@ impl Gen<'_> {
     }
 
     /// Runs `f` with the enclosing operands (temporaries below depth `d`)
-    /// saved to the stack around it, for code that reuses r7..r9.
+    /// saved around it (see `spill_slot`), for code that reuses r7..r9.
     fn keeping_temps<T>(&mut self, d: usize, f: impl FnOnce(&mut Self) -> T) -> T {
-        let live: Vec<(Reg, i16)> = (0..d.min(3)).map(|i| (temp(i), self.slot())).collect();
+        let live: Vec<(Reg, Loc)> = (0..d.min(3)).map(|i| (temp(i), self.spill_slot())).collect();
         for &(r, slot) in &live {
-            self.asm.emit(Insn::stx(Size::DW, Reg::R10, r, slot));
+            self.store(Size::DW, slot, r);
         }
         let result = f(self);
         for &(r, slot) in &live {
-            self.asm.emit(Insn::ldx(Size::DW, r, Reg::R10, slot));
+            self.load(Size::DW, r, slot);
         }
         result
     }
@@ -1473,34 +1508,84 @@ impl Gen<'_> {
     }
 }
 
-/// The locals that loop conditions read (the hidden counters).
-fn loop_counters(stmts: &[Stmt], out: &mut Vec<usize>) {
-    fn expr(e: &Expr, out: &mut Vec<usize>) {
+/// The locals that loop conditions read (the hidden counters), of every
+/// loop: nested ones, and those of inlined calls inside expressions; each
+/// with its loop's depth (the number of loops around it).
+fn loop_counters(stmts: &[Stmt], depth: usize, out: &mut Vec<(usize, usize)>) {
+    fn locals(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
         match &e.kind {
-            ExprKind::Local(l) => out.push(l.index()),
-            ExprKind::Unary { operand, .. } => expr(operand, out),
+            ExprKind::Local(l) => out.push((l.index(), depth)),
+            ExprKind::Unary { operand, .. } => locals(operand, depth, out),
             ExprKind::Binary { lhs, rhs, .. } => {
-                expr(lhs, out);
-                expr(rhs, out);
+                locals(lhs, depth, out);
+                locals(rhs, depth, out);
             }
             _ => {}
+        }
+    }
+    /// Loops in the inlined calls an expression makes.
+    fn expr(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
+        match &e.kind {
+            ExprKind::Seq { body, .. } => loop_counters(body, depth, out),
+            _ => operands(e).into_iter().for_each(|o| expr(o, depth, out)),
         }
     }
     for s in stmts {
         match &s.kind {
             StmtKind::Loop { cond, body, step, .. } => {
-                expr(cond, out);
-                loop_counters(body, out);
-                loop_counters(step, out);
+                locals(cond, depth, out);
+                expr(cond, depth, out);
+                loop_counters(body, depth + 1, out);
+                loop_counters(step, depth + 1, out);
             }
-            StmtKind::If { then, otherwise, .. } => {
-                loop_counters(then, out);
-                loop_counters(otherwise, out);
+            StmtKind::If { cond, then, otherwise } => {
+                expr(cond, depth, out);
+                loop_counters(then, depth, out);
+                loop_counters(otherwise, depth, out);
             }
-            StmtKind::Block { body, .. } => loop_counters(body, out),
-            _ => {}
+            StmtKind::Block { body, .. } => loop_counters(body, depth, out),
+            StmtKind::GlobalAdd { value, .. } | StmtKind::GlobalStore { value, .. } | StmtKind::LocalSet { value, .. } => {
+                expr(value, depth, out)
+            }
+            StmtKind::MapAdd { key, value, .. } | StmtKind::MapStore { key, value, .. } => {
+                expr(key, depth, out);
+                expr(value, depth, out);
+            }
+            StmtKind::MapDelete { key, .. } => expr(key, depth, out),
+            StmtKind::Emit { args, .. } => args.iter().for_each(|a| expr(a, depth, out)),
+            StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
+}
+
+/// The expressions `e` is computed from (an inlined call's statements
+/// aside).
+fn operands(e: &Expr) -> Vec<&Expr> {
+    match &e.kind {
+        ExprKind::Unary { operand, .. } => vec![operand],
+        ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } | ExprKind::StrConcat { lhs, rhs } => vec![lhs, rhs],
+        ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => vec![key],
+        ExprKind::ReadStr { ptr, .. } => vec![ptr],
+        ExprKind::StrEq { value, .. } => vec![value],
+        ExprKind::Seq { .. }
+        | ExprKind::Const(_)
+        | ExprKind::Builtin(_)
+        | ExprKind::Global(_)
+        | ExprKind::CtxField { .. }
+        | ExprKind::ProbeName
+        | ExprKind::Local(_)
+        | ExprKind::StrConst(_)
+        | ExprKind::Stack { .. }
+        | ExprKind::ArgStr { .. }
+        | ExprKind::Fetch(_)
+        | ExprKind::PercpuVar { .. } => Vec::new(),
+    }
+}
+
+/// Whether computing `e` runs an inlined call (which may set globals and
+/// tables).
+fn has_call(e: &Expr) -> bool {
+    matches!(e.kind, ExprKind::Seq { .. }) || operands(e).into_iter().any(has_call)
 }
 
 /// Whether a record argument is evaluated before the record is reserved

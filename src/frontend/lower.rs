@@ -116,11 +116,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource, opts: &Options) -
     let (types, diags) = infer::infer(program, &l.vars, &l.functions);
     l.types = types;
     l.diags.extend(diags);
-    for stmt in &program.stmts {
-        if let ast::StmtKind::Trace { body, .. } = &stmt.kind {
-            scan_table_uses(&body.stmts, &mut l.table_uses);
-        }
-    }
+    scan_probe_table_uses(program, &l.functions, &mut l.table_uses);
     l.add_synthetic();
     for stmt in &program.stmts {
         l.top_level(stmt);

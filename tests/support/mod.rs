@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a fixed event catalogue for
-//! root-free compiler tests, and the C workload for kernel tests.
+//! root-free compiler tests, the C workload for kernel tests, and running
+//! ktap against it.
 
 #![allow(dead_code)]
 
@@ -7,9 +8,10 @@ use ktap::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
 use ktap::frontend::lower::{EventField, EventSource, FieldKind};
 use ktap::ir::{FileOffset, PercpuAccess};
 use ktap::runtime::tracefs::glob_match;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// A few syscall tracepoints with their real x86-64 layouts, so compiler
@@ -234,4 +236,73 @@ pub fn c_program(name: &str, flags: &[&str]) -> PathBuf {
         std::fs::rename(&tmp, &out).expect("rename program");
     }
     out
+}
+
+/// The ktap binary under test with `args`, its output piped.
+pub fn ktap(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ktap"));
+    c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c
+}
+
+/// Runs `script` (with `{PID}` replaced by the workload's pid) while the
+/// C workload makes `threads` × `count` getppid calls. With `interrupt`,
+/// ktap gets SIGINT once the workload is done; otherwise the script must end
+/// by itself. A ktap that fails before attaching (a compile error, a
+/// verifier rejection) is returned as it ended.
+pub fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    traced_with(&[], &[], script, threads, count, interrupt)
+}
+
+/// `traced` with extra ktap options (`{PID}` replaced there too) and a
+/// command the workload runs under (e.g. `taskset -c 1`).
+pub fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    let mut cmd = match wrapper.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(workload());
+            c
+        }
+        None => Command::new(workload()),
+    };
+    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
+    let pid = work.id().to_string();
+    let script = script.replace("{PID}", &pid);
+    let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
+    args.extend(["-e".to_string(), script]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut child = ktap(&args).spawn().expect("start ktap");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let mut rest = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            if line.starts_with("Tracing...") {
+                let _ = tx.send(());
+                continue;
+            }
+            rest.push(line);
+        }
+        rest
+    });
+    let attached = rx.recv_timeout(Duration::from_secs(20)).is_ok();
+    if !attached {
+        let _ = work.kill();
+        let _ = work.wait();
+        let run = finish(child, Duration::from_secs(5));
+        assert_ne!(run.code, Some(0), "ktap never attached: {}", run.stderr);
+        return run;
+    }
+    work.stdin.take().expect("stdin").write_all(b"go\n").expect("start workload");
+    assert!(work.wait().expect("workload").success(), "workload failed");
+    if interrupt {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    }
+    let mut run = finish(child, Duration::from_secs(30));
+    let lines = reader.join().expect("reader");
+    run.stdout = lines.iter().map(|l| format!("{l}\n")).collect();
+    run
 }

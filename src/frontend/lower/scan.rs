@@ -3,7 +3,6 @@
 
 use super::*;
 
-
 /// The size a table-valued initializer asks for (0: default).
 pub(super) fn table_size(e: &ast::Expr) -> Option<u32> {
     match &e.kind {
@@ -86,38 +85,77 @@ pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::Fu
     })
 }
 
-/// Records, per table name, whether probe bodies only ever add to it.
-pub(super) fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, TableUses>) {
-    fn mark(uses: &mut IndexMap<String, TableUses>, base: &ast::Expr, add: bool) {
+/// Records, per table name, whether probes only ever add to it: every
+/// probe body (trace, profile, kdebug), filter, and user function a probe
+/// calls, directly or not.
+pub(super) fn scan_probe_table_uses(program: &ast::Program, functions: &IndexMap<String, ast::FuncBody>, uses: &mut IndexMap<String, TableUses>) {
+    let mut scan = TableScan { uses, calls: Vec::new() };
+    for stmt in &program.stmts {
+        match &stmt.kind {
+            ast::StmtKind::Trace { filter, body, .. } => {
+                if let Some(f) = filter {
+                    scan.expr(f);
+                }
+                scan.stmts(&body.stmts);
+            }
+            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, body, .. } => scan.stmts(&body.stmts),
+            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, .. }) if events::is_kdebug(callee) => {
+                if let Some(ast::Expr { kind: ast::ExprKind::Function(f), .. }) = args.get(1) {
+                    scan.stmts(&f.body.stmts);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut done = std::collections::HashSet::new();
+    while let Some(name) = scan.calls.pop() {
+        if let Some(f) = functions.get(&name).filter(|_| done.insert(name.clone())) {
+            scan.stmts(&f.body.stmts);
+        }
+    }
+}
+
+/// Table uses found so far, and the names probe code calls.
+struct TableScan<'a> {
+    uses: &'a mut IndexMap<String, TableUses>,
+    calls: Vec<String>,
+}
+
+impl TableScan<'_> {
+    fn mark(&mut self, base: &ast::Expr, add: bool) {
         if let ast::ExprKind::Name(id) = &base.kind {
-            let u = uses.entry(id.name.clone()).or_default();
+            let u = self.uses.entry(id.name.clone()).or_default();
             u.only_add = if u.seen { u.only_add && add } else { add };
             u.seen = true;
         }
     }
-    fn expr(e: &ast::Expr, uses: &mut IndexMap<String, TableUses>) {
+
+    fn expr(&mut self, e: &ast::Expr) {
         match &e.kind {
             ast::ExprKind::Index { base, index } => {
-                mark(uses, base, false);
-                expr(index, uses);
+                self.mark(base, false);
+                self.expr(index);
             }
-            ast::ExprKind::Field { base, .. } => expr(base, uses),
+            ast::ExprKind::Field { base, .. } => self.expr(base),
             ast::ExprKind::Call { callee, args } => {
-                expr(callee, uses);
-                args.iter().for_each(|a| expr(a, uses));
+                if let ast::ExprKind::Name(id) = &callee.kind {
+                    self.calls.push(id.name.clone());
+                }
+                self.expr(callee);
+                args.iter().for_each(|a| self.expr(a));
             }
-            ast::ExprKind::Unary { operand, .. } => expr(operand, uses),
+            ast::ExprKind::Unary { operand, .. } => self.expr(operand),
             ast::ExprKind::Binary { lhs, rhs, .. } => {
-                expr(lhs, uses);
-                expr(rhs, uses);
+                self.expr(lhs);
+                self.expr(rhs);
             }
             ast::ExprKind::Table(fields) => {
                 for f in fields {
                     match f {
-                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) => expr(v, uses),
+                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) => self.expr(v),
                         ast::TableField::Keyed(k, v) => {
-                            expr(k, uses);
-                            expr(v, uses);
+                            self.expr(k);
+                            self.expr(v);
                         }
                     }
                 }
@@ -125,44 +163,42 @@ pub(super) fn scan_table_uses(stmts: &[ast::Stmt], uses: &mut IndexMap<String, T
             _ => {}
         }
     }
-    fn block(b: &ast::Block, uses: &mut IndexMap<String, TableUses>) {
-        scan_table_uses(&b.stmts, uses);
-    }
-    for s in stmts {
-        match &s.kind {
-            ast::StmtKind::AddAssign { target, value } => {
-                if let ast::ExprKind::Index { base, index } = &target.kind {
-                    mark(uses, base, true);
-                    expr(index, uses);
-                } else {
-                    expr(target, uses);
+
+    fn stmts(&mut self, stmts: &[ast::Stmt]) {
+        for s in stmts {
+            match &s.kind {
+                ast::StmtKind::AddAssign { target, value } => {
+                    if let ast::ExprKind::Index { base, index } = &target.kind {
+                        self.mark(base, true);
+                        self.expr(index);
+                    } else {
+                        self.expr(target);
+                    }
+                    self.expr(value);
                 }
-                expr(value, uses);
-            }
-            ast::StmtKind::Assign { targets, values } => {
-                targets.iter().chain(values).for_each(|e| expr(e, uses));
-            }
-            ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| expr(e, uses)),
-            ast::StmtKind::Expr(e) => expr(e, uses),
-            ast::StmtKind::If { arms, otherwise } => {
-                for (c, b) in arms {
-                    expr(c, uses);
-                    block(b, uses);
+                ast::StmtKind::Assign { targets, values } => targets.iter().chain(values).for_each(|e| self.expr(e)),
+                ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| self.expr(e)),
+                ast::StmtKind::Expr(e) => self.expr(e),
+                ast::StmtKind::If { arms, otherwise } => {
+                    for (c, b) in arms {
+                        self.expr(c);
+                        self.stmts(&b.stmts);
+                    }
+                    if let Some(b) = otherwise {
+                        self.stmts(&b.stmts);
+                    }
                 }
-                if let Some(b) = otherwise {
-                    block(b, uses);
+                ast::StmtKind::While { cond, body } => {
+                    self.expr(cond);
+                    self.stmts(&body.stmts);
                 }
+                ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
+                    self.stmts(&body.stmts)
+                }
+                ast::StmtKind::Return(Some(e)) => self.expr(e),
+                ast::StmtKind::Block(b) => self.stmts(&b.stmts),
+                _ => {}
             }
-            ast::StmtKind::While { cond, body } => {
-                expr(cond, uses);
-                block(body, uses);
-            }
-            ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
-                block(body, uses)
-            }
-            ast::StmtKind::Return(Some(e)) => expr(e, uses),
-            ast::StmtKind::Block(b) => block(b, uses),
-            _ => {}
         }
     }
 }
