@@ -45,7 +45,16 @@ pub fn compile_with(src: &str, events: &dyn EventSource, opts: &Options) -> Resu
         return Err(CompileError::Diagnostics(diags));
     }
     ir::validate::validate(&module).map_err(|e| CompileError::Internal(e.to_string()))?;
-    let compiled = bpfgen::codegen::compile(&module).map_err(|e| CompileError::Internal(e.to_string()))?;
+    let compiled = bpfgen::codegen::compile(&module).map_err(|e| match e {
+        // A target limit the script can do something about: at its line.
+        bpfgen::codegen::Error::TooComplex { span: Some(span), estimate, .. } => CompileError::Diagnostics(vec![frontend::diag::Diagnostic::error(
+            span,
+            format!("these loops run about {estimate} instructions in all: the kernel verifier walks every iteration and gives up past a million"),
+        )
+        .with_label("too many iterations for the verifier")
+        .with_note("lower the loop bounds (nested loops multiply), or move work out of the loop")]),
+        e => CompileError::Internal(e.to_string()),
+    })?;
     let object = bpfgen::elf::write_object(&compiled.object).map_err(|e| CompileError::Internal(e.to_string()))?;
     Ok(Compilation { program, module, compiled, object })
 }

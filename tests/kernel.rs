@@ -762,3 +762,19 @@ fn record_arguments_are_taken_in_order_around_calls() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "before\ttable before\t7\tafter\ttable after\n".repeat(2));
 }
+
+#[test]
+fn loops_too_big_for_the_verifier_are_refused_at_the_loop() {
+    need_root!();
+    // The verifier walks every iteration: a million-iteration nest is a
+    // compile error at the outer loop, a smaller one loads.
+    let big = "var n = 0\ntrace syscalls:sys_enter_getppid {\n    for (i = 1, 1000) { for (j = 1, 1000) { n += 1 } }\n}";
+    let run = finish(ktap(&["-d", "-e", big]).spawn().expect("spawn"), Duration::from_secs(60));
+    assert_eq!(run.code, Some(1), "stdout: {}", run.stdout);
+    assert!(run.stderr.contains("the kernel verifier walks every iteration"), "{}", run.stderr);
+    assert!(run.stderr.contains("<command line>:3:5"), "{}", run.stderr);
+    assert!(!run.stderr.contains("rejected"), "the verifier should not have seen it: {}", run.stderr);
+    let small = big.replace("(j = 1, 1000)", "(j = 1, 20)");
+    let run = finish(ktap(&["-d", "-e", &small]).spawn().expect("spawn"), Duration::from_secs(60));
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+}

@@ -61,6 +61,9 @@ const SMALL_LOCALS_BUDGET: i32 = 384;
 /// The per-CPU scratch value is one per-CPU allocation (the kernel's
 /// limit for those is 32 KiB, PCPU_MIN_UNIT_SIZE).
 const MAX_SCRATCH: i32 = 32 << 10;
+/// Instructions the kernel verifier walks before it gives up
+/// (BPF_COMPLEXITY_LIMIT_INSNS); it walks every iteration of a loop.
+const VERIFIER_BUDGET: u64 = 1_000_000;
 /// The map holding each program's scratch space (key: program index).
 const SCRATCH_MAP: &str = "ktap_scratch";
 
@@ -72,6 +75,9 @@ pub enum Error {
     JumpTooFar { probe: usize },
     /// A probe needs more than the per-CPU scratch space can hold.
     ScratchLimit { probe: usize, bytes: i32 },
+    /// Unrolled, the loops at `span` would take the verifier past its
+    /// budget of instructions to walk.
+    TooComplex { probe: usize, span: Option<Span>, estimate: u64 },
 }
 
 impl fmt::Display for Error {
@@ -79,6 +85,10 @@ impl fmt::Display for Error {
         match self {
             Error::StackLimit { probe } => write!(f, "probe {probe} needs more than {MAX_STACK} bytes of BPF stack"),
             Error::JumpTooFar { probe } => write!(f, "probe {probe} is too long: a jump exceeds 32767 instructions"),
+            Error::TooComplex { probe, estimate, .. } => write!(
+                f,
+                "probe {probe}'s loops run about {estimate} instructions in all, more than the {VERIFIER_BUDGET} the kernel verifier walks: lower their bounds"
+            ),
             Error::ScratchLimit { probe, bytes } => {
                 write!(f, "probe {probe} needs {bytes} bytes of scratch space, more than the {MAX_SCRATCH} a per-CPU value holds")
             }
@@ -222,6 +232,10 @@ fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(P
     if g.max_scratch > MAX_SCRATCH {
         return Err(Error::ScratchLimit { probe, bytes: g.max_scratch });
     }
+    let estimate = (g.asm.insns.len() as u64).saturating_add(g.extra_walk);
+    if estimate > VERIFIER_BUDGET {
+        return Err(Error::TooComplex { probe, span: g.costliest.1, estimate });
+    }
     let scratch = g.max_scratch;
     let (name, section) = program_name(probe, kind);
     let attach: Vec<usize> =
@@ -258,6 +272,9 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
         scratch: 0,
         max_scratch: 0,
         scratch_base,
+        loop_costs: Vec::new(),
+        extra_walk: 0,
+        costliest: (0, None),
         probe_name_slot: None,
         locals: Vec::new(),
         local_tys: &m.probes[probe].locals,
@@ -333,6 +350,14 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Label(usize);
 
+/// A loop being generated: where its code starts, and what loops nested
+/// in it emitted and cost.
+struct LoopCost {
+    start: usize,
+    nested_emitted: u64,
+    nested_walk: u64,
+}
+
 /// Instructions, the span of each slot, and the relocations.
 type Assembled = (Vec<Insn>, Vec<Option<Span>>, Vec<Reloc>);
 
@@ -394,6 +419,12 @@ struct Gen<'a> {
     max_scratch: i32,
     /// The stack slot holding the scratch pointer (second pass only).
     scratch_base: Option<i16>,
+    /// Loops being generated, innermost last, for the verifier's walk.
+    loop_costs: Vec<LoopCost>,
+    /// What the verifier walks beyond the program's length: the extra
+    /// iterations of outermost loops, and the costliest loop's span.
+    extra_walk: u64,
+    costliest: (u64, Option<Span>),
     /// Where the syscall prologue left the probename id.
     probe_name_slot: Option<i16>,
     /// Where each local lives, and its type.
@@ -654,7 +685,8 @@ impl Gen<'_> {
                     self.store(Size::DW, loc, r);
                 }
             }
-            StmtKind::Loop { cond, body, step, .. } => {
+            StmtKind::Loop { cond, body, step, max_iterations } => {
+                self.loop_costs.push(LoopCost { start: self.asm.insns.len(), nested_emitted: 0, nested_walk: 0 });
                 let top = self.asm.label();
                 let end = self.asm.label();
                 self.asm.bind(top);
@@ -666,6 +698,7 @@ impl Gen<'_> {
                 self.asm.span = s.span;
                 self.asm.jump(Insn::ja(0), top);
                 self.asm.bind(end);
+                self.count_loop(*max_iterations, s.span);
             }
             StmtKind::Break => {
                 if let Some(&end) = self.loops.last() {
@@ -686,6 +719,26 @@ impl Gen<'_> {
                     self.asm.jump(Insn::ja(0), end);
                 }
             }
+        }
+    }
+
+    /// Adds a finished loop to the estimate of what the verifier walks:
+    /// each iteration's own code plus what nested loops walk, times the
+    /// trips (and the final check).
+    fn count_loop(&mut self, trips: u32, span: Option<Span>) {
+        let Some(cost) = self.loop_costs.pop() else { return };
+        let emitted = (self.asm.insns.len() - cost.start) as u64;
+        let per_trip = emitted.saturating_sub(cost.nested_emitted).saturating_add(cost.nested_walk);
+        let walk = per_trip.saturating_mul(u64::from(trips) + 1);
+        if walk > self.costliest.0 {
+            self.costliest = (walk, span);
+        }
+        match self.loop_costs.last_mut() {
+            Some(outer) => {
+                outer.nested_emitted += emitted;
+                outer.nested_walk = outer.nested_walk.saturating_add(walk);
+            }
+            None => self.extra_walk = self.extra_walk.saturating_add(walk.saturating_sub(emitted)),
         }
     }
 
