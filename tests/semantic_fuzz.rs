@@ -34,6 +34,10 @@ const T_KEYS: i64 = 8;
 const TS_KEYS: i64 = 4;
 /// Keys 1..=W_KEYS of the table `w` that probes write and read.
 const W_KEYS: usize = 4;
+/// Keys 1..=N of `wd` (numbers the probe sets and deletes, and tests for
+/// nil) and `sw` (strings the probe sets and reads).
+const WD_KEYS: usize = 2;
+const SW_KEYS: usize = 2;
 
 /// Where code runs: the probe (kernel) or trace_end (interpreter).
 #[derive(Clone, Copy, PartialEq)]
@@ -111,6 +115,8 @@ enum Cond {
     Not(Box<Cond>),
     /// `t[key] == nil` (or `!=` when false).
     Nil(bool, Expr),
+    /// `wd[k] == nil` (or `!=`).
+    WdNil(bool, usize),
     StrEq(bool, Str, Str),
 }
 
@@ -124,6 +130,8 @@ enum Str {
     Tab(Id, Box<Expr>),
     /// `pick(s)`: the task name for "bash", else s.
     Pick(Box<Str>),
+    /// `sw[k]`.
+    Sw(usize),
 }
 
 enum Stmt {
@@ -147,6 +155,10 @@ enum Stmt {
     ResStr(usize, Str),
     SetGs(Str),
     AddSkw(Str, Expr),
+    SetSkw(Str, Expr),
+    /// `wd[k] = e`, or `wd[k] = nil`.
+    SetWd(usize, Option<Expr>),
+    SetSw(usize, Str),
     /// `printf("k %d %s\n", ...)` (`"u ..."` in trace_end), or `print("k", ...)`.
     Print { printf: bool, args: Vec<Arg> },
 }
@@ -171,6 +183,8 @@ struct Program {
     /// Values of `sk` and (at the start) `skw`, by literal.
     sk: Vec<i64>,
     skw: Vec<i64>,
+    wd: Vec<Option<i64>>,
+    sw: Vec<usize>,
     /// The probe on `syscalls:sys_enter_getp*` (several syscalls: a
     /// raw_syscalls program), not on `syscalls:sys_enter_getppid`.
     wildcard: bool,
@@ -338,6 +352,7 @@ impl Gen {
             3 => Cond::And(Box::new(self.cond()), Box::new(self.cond())),
             4 => Cond::Or(Box::new(self.cond()), Box::new(self.cond())),
             5 => Cond::Not(Box::new(self.cond())),
+            6 if self.pick(3) == 0 => Cond::WdNil(self.pick(2) == 0, 1 + self.pick(WD_KEYS)),
             6 => Cond::Nil(self.pick(2) == 0, self.expr()),
             _ => Cond::Cmp(Cmp::Lt, self.expr(), self.leaf()),
         };
@@ -349,6 +364,7 @@ impl Gen {
         match self.pick(8) {
             0 => Str::Execname,
             1 | 2 => Str::Lit(self.pick(LITS.len())),
+            3 if self.pick(3) == 0 => Str::Sw(1 + self.pick(SW_KEYS)),
             3 => Str::Global,
             4 => {
                 let id = self.id();
@@ -421,10 +437,13 @@ impl Gen {
                     (Some(a), Some(b)) if a != b => Stmt::Swap(a, b),
                     _ => continue,
                 },
-                7 => match self.pick(5) {
+                7 => match self.pick(9) {
                     0 | 1 => Stmt::SetH(self.expr()),
                     2 => Stmt::AddH(self.expr()),
                     3 => Stmt::SetGs(self.string()),
+                    4 => Stmt::SetSkw(self.string(), self.expr()),
+                    5 => Stmt::SetWd(1 + self.pick(WD_KEYS), (self.pick(2) == 0).then(|| self.expr())),
+                    6 => Stmt::SetSw(1 + self.pick(SW_KEYS), self.string()),
                     _ => Stmt::AddSkw(self.string(), self.expr()),
                 },
                 8 => {
@@ -559,6 +578,8 @@ impl Gen {
             w: (0..W_KEYS).map(|_| self.constant()).collect(),
             sk: LITS.iter().map(|_| self.constant()).collect(),
             skw: LITS.iter().map(|_| self.constant()).collect(),
+            wd: (0..WD_KEYS).map(|_| (self.pick(2) == 0).then(|| self.constant())).collect(),
+            sw: (0..SW_KEYS).map(|_| self.pick(LITS.len())).collect(),
             wildcard,
             funcs,
             body,
@@ -607,6 +628,8 @@ struct Model<'p> {
     w: Vec<i64>,
     gs: String,
     skw: Vec<i64>,
+    wd: Vec<Option<i64>>,
+    sw: Vec<String>,
     vars: Vec<(String, Val)>,
     out: Outcome,
 }
@@ -618,14 +641,20 @@ fn lit(s: &str) -> usize {
 
 impl<'p> Model<'p> {
     fn run(p: &'p Program) -> Result<Outcome, Fail> {
-        let (gs, skw) = (LITS[p.gs].to_string(), p.skw.clone());
-        let mut m = Model { p, h: p.h, w: p.w.clone(), gs, skw, vars: Vec::new(), out: Outcome::default() };
+        let (gs, skw, wd) = (LITS[p.gs].to_string(), p.skw.clone(), p.wd.clone());
+        let sw = p.sw.iter().map(|&i| LITS[i].to_string()).collect();
+        let mut m = Model { p, h: p.h, w: p.w.clone(), gs, skw, wd, sw, vars: Vec::new(), out: Outcome::default() };
         m.block(&p.body)?;
-        // trace_end also prints `skw` and `gs` as they end.
-        for (i, v) in m.skw.iter().enumerate() {
-            m.out.nums.insert(p.results + 1 + i, *v);
+        // trace_end also prints `skw`, `wd`, `gs` and `sw` as they end.
+        let nums = m.skw.iter().map(|&v| Some(v)).chain(m.wd.iter().copied());
+        for (i, v) in nums.enumerate() {
+            if let Some(v) = v {
+                m.out.nums.insert(p.results + 1 + i, v);
+            }
         }
-        m.out.strs.insert(p.str_results + 1, m.gs.clone());
+        for (i, v) in std::iter::once(&m.gs).chain(&m.sw).enumerate() {
+            m.out.strs.insert(p.str_results + 1 + i, v.clone());
+        }
         Ok(m.out)
     }
 
@@ -733,6 +762,7 @@ impl<'p> Model<'p> {
             Cond::Or(a, b) => self.cond(a)? || self.cond(b)?,
             Cond::Not(a) => !self.cond(a)?,
             Cond::Nil(eq, k) => (1..=T_KEYS).contains(&self.expr(k)?) != *eq,
+            Cond::WdNil(eq, k) => self.wd[k - 1].is_none() == *eq,
             Cond::StrEq(eq, a, b) => (self.string(a)? == self.string(b)?) == *eq,
         })
     }
@@ -751,6 +781,7 @@ impl<'p> Model<'p> {
                 s if s == "bash" => EXECNAME.into(),
                 s => s,
             },
+            Str::Sw(k) => self.sw[k - 1].clone(),
         })
     }
 
@@ -846,6 +877,17 @@ impl<'p> Model<'p> {
                 let e = self.expr(e)?;
                 self.skw[k] = self.skw[k].wrapping_add(e);
             }
+            Stmt::SetSkw(s, e) => {
+                let k = lit(&self.string(s)?);
+                self.skw[k] = self.expr(e)?;
+            }
+            Stmt::SetWd(k, e) => {
+                self.wd[k - 1] = match e {
+                    Some(e) => Some(self.expr(e)?),
+                    None => None,
+                }
+            }
+            Stmt::SetSw(k, s) => self.sw[k - 1] = self.string(s)?,
             Stmt::Print { printf, args } => {
                 let mut line = String::new();
                 for a in args {
@@ -981,6 +1023,7 @@ impl Render<'_> {
             Cond::Or(a, b) => format!("({} || {})", self.cond(a), self.cond(b)),
             Cond::Not(a) => format!("(!{})", self.cond(a)),
             Cond::Nil(eq, k) => format!("(t[{}] {} nil)", self.expr(k), if *eq { "==" } else { "!=" }),
+            Cond::WdNil(eq, k) => format!("({}[{k}] {} nil)", self.pick("wd", "wdu"), if *eq { "==" } else { "!=" }),
             Cond::StrEq(eq, a, b) => format!("({} {} {})", self.string(a), if *eq { "==" } else { "!=" }, self.string(b)),
         }
     }
@@ -993,6 +1036,7 @@ impl Render<'_> {
             Str::Global => self.pick("gs", "gsu").into(),
             Str::Tab(id, k) => format!("ts[{}]", self.key(*id, k, TS_KEYS)),
             Str::Pick(s) => format!("pick_{}({})", self.sfx(), self.string(s)),
+            Str::Sw(k) => format!("{}[{k}]", self.pick("sw", "swu")),
         }
     }
 
@@ -1049,6 +1093,9 @@ impl Render<'_> {
             Stmt::ResStr(j, s) => format!("{}[{j}] = {}", self.pick("rs", "us"), self.string(s)),
             Stmt::SetGs(s) => format!("{} = {}", self.pick("gs", "gsu"), self.string(s)),
             Stmt::AddSkw(s, e) => format!("{}[{}] += {}", self.pick("skw", "skwu"), self.string(s), self.expr(e)),
+            Stmt::SetSkw(s, e) => format!("{}[{}] = {}", self.pick("skw", "skwu"), self.string(s), self.expr(e)),
+            Stmt::SetWd(k, e) => format!("{}[{k}] = {}", self.pick("wd", "wdu"), e.as_ref().map_or("nil".into(), |e| self.expr(e))),
+            Stmt::SetSw(k, s) => format!("{}[{k}] = {}", self.pick("sw", "swu"), self.string(s)),
             Stmt::Print { printf, args } => {
                 let tag = self.pick("k", "u");
                 let vals: Vec<String> = args
@@ -1091,7 +1138,7 @@ impl Program {
     /// trace_end running the same code and printing both sides' results.
     fn script(&self) -> String {
         let mut s = String::new();
-        for table in ["t", "ts", "w", "wu", "r", "u", "rs", "us", "sk", "skw", "skwu"] {
+        for table in ["t", "ts", "w", "wu", "r", "u", "rs", "us", "sk", "skw", "skwu", "wd", "wdu", "sw", "swu"] {
             s.push_str(&format!("var {table} = {{}}\n"));
         }
         s.push_str("var fired = 0\n");
@@ -1106,6 +1153,14 @@ impl Program {
         }
         for (i, l) in LITS.iter().enumerate() {
             s.push_str(&format!("sk[\"{l}\"] = {}\nskw[\"{l}\"] = {1}\nskwu[\"{l}\"] = {1}\n", constant(self.sk[i]), constant(self.skw[i])));
+        }
+        for (i, v) in self.wd.iter().enumerate() {
+            if let Some(v) = v {
+                s.push_str(&format!("wd[{0}] = {1}\nwdu[{0}] = {1}\n", i + 1, constant(*v)));
+            }
+        }
+        for (i, v) in self.sw.iter().enumerate() {
+            s.push_str(&format!("sw[{0}] = \"{1}\"\nswu[{0}] = \"{1}\"\n", i + 1, LITS[*v]));
         }
         for (i, v) in self.globals.iter().enumerate() {
             s.push_str(&format!("var g{} = {}\n", i + 1, constant(*v)));
@@ -1123,10 +1178,17 @@ impl Program {
             "    print(\"fired\", fired)\n    for (jj = 1, {}) {{ print(\"n\", jj, r[jj], u[jj]) }}\n    for (jj = 1, {}) {{ print(\"s\", jj, rs[jj], us[jj]) }}\n",
             self.results, self.str_results
         ));
-        for (i, l) in LITS.iter().enumerate() {
-            s.push_str(&format!("    print(\"n\", {}, skw[\"{l}\"], skwu[\"{l}\"])\n", self.results + 1 + i));
+        // The tables and globals as they end, numbered after the results.
+        let nums = LITS.iter().map(|l| format!("[\"{l}\"]")).map(|k| (format!("skw{k}"), format!("skwu{k}")));
+        let nums = nums.chain((1..=WD_KEYS).map(|k| (format!("wd[{k}]"), format!("wdu[{k}]"))));
+        for (i, (kernel, user)) in nums.enumerate() {
+            s.push_str(&format!("    print(\"n\", {}, {kernel}, {user})\n", self.results + 1 + i));
         }
-        s.push_str(&format!("    print(\"s\", {}, gs, gsu)\n}}\n", self.str_results + 1));
+        let strs = std::iter::once(("gs".to_string(), "gsu".to_string())).chain((1..=SW_KEYS).map(|k| (format!("sw[{k}]"), format!("swu[{k}]"))));
+        for (i, (kernel, user)) in strs.enumerate() {
+            s.push_str(&format!("    print(\"s\", {}, {kernel}, {user})\n", self.str_results + 1 + i));
+        }
+        s.push_str("}\n");
         s
     }
 }
