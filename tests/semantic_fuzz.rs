@@ -217,6 +217,11 @@ struct Gen {
     inlined: Vec<usize>,
     weight: usize,
     max_weight: usize,
+    /// Per function, whether it runs a loop (its own or a callee's), and
+    /// whether the body being generated does: loops in loops multiply
+    /// the paths the verifier walks (its limits are not what this tests).
+    looping: Vec<bool>,
+    loops: bool,
     in_loop: bool,
     in_func: bool,
     /// Whether expressions may read `arg0`.
@@ -279,9 +284,10 @@ impl Gen {
                     // Calls inline: keep the program from growing
                     // exponentially (target limits are not what this tests).
                     let f = self.pick(self.callable);
-                    if !self.inline(self.inlined[f]) {
+                    if (self.in_loop && self.looping[f]) || !self.inline(self.inlined[f]) {
                         return self.leaf_at_depth();
                     }
+                    self.loops |= self.looping[f];
                     Expr::Call(f, (0..self.params[f]).map(|_| self.expr()).collect())
                 }
                 11 => Expr::Truth(Box::new(self.cond())),
@@ -490,7 +496,9 @@ impl Gen {
                 14 | 15 => {
                     let from = self.pick(5) as i64 - 2;
                     let step = [1, 1, 1, 2, -1][self.pick(5)];
-                    let to = from + step * self.pick(5) as i64;
+                    // In functions (inlined, maybe in loops) at most 2 trips.
+                    let to = from + step * self.pick(if self.in_func { 2 } else { 5 }) as i64;
+                    self.loops = true;
                     let var = self.name("i");
                     let was_loop = std::mem::replace(&mut self.in_loop, true);
                     self.nums.push((var.clone(), false));
@@ -512,6 +520,7 @@ impl Gen {
         self.strs.clear();
         self.in_func = true;
         (self.weight, self.max_weight) = (1, 8);
+        self.loops = false;
         let n = self.pick(4);
         let mut body = self.block_keep(n);
         body.push(Stmt::Return(self.expr()));
@@ -533,11 +542,13 @@ impl Gen {
         self.results = 0;
         self.str_results = 0;
         self.inlined.clear();
+        self.looping.clear();
         let mut funcs = Vec::new();
         for _ in 0..self.pick(4) {
             let f = self.func();
             self.params.push(f.params);
             self.inlined.push(self.weight);
+            self.looping.push(self.loops);
             funcs.push(f);
             self.callable += 1;
         }
