@@ -723,3 +723,16 @@ fn record_arguments_are_taken_in_order_around_calls() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "before\ttable before\t7\tafter\ttable after\n".repeat(2));
 }
+
+#[test]
+fn a_loop_counter_shadowed_in_the_body_keeps_its_bound() {
+    need_root!();
+    // `var i` in the body is another local: assigning it leaves the
+    // loop's `i` alone (the loop was once refused as unbounded).
+    let script = "var r = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { var n = 0 for (var i = 0; i < 3; i += 1) { var i = 10 i += 1 n += i } r[1] = n }\n\
+        trace_end { var n = 0 for (var i = 0; i < 3; i += 1) { var i = 10 i += 1 n += i } print(r[1], n) }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "33\t33\n");
+}
