@@ -411,15 +411,28 @@ impl Gen {
         self.limit = 2 + self.pick(5) as u32;
         loop {
             let s = match self.pick(if nested { 12 } else { 16 }) {
+                // A fifth of the declarations shadow a name in scope.
                 0 | 1 => {
                     let e = self.expr();
-                    let name = self.name("l");
+                    let name = match self.nums.len() {
+                        n if n > 0 && self.pick(5) == 0 => {
+                            let i = self.pick(n);
+                            self.nums[i].0.clone()
+                        }
+                        _ => self.name("l"),
+                    };
                     self.nums.push((name.clone(), true));
                     Stmt::VarNum(name, e)
                 }
                 2 => {
                     let s = self.string();
-                    let name = self.name("s");
+                    let name = match self.strs.len() {
+                        n if n > 0 && self.pick(5) == 0 => {
+                            let i = self.pick(n);
+                            self.strs[i].clone()
+                        }
+                        _ => self.name("s"),
+                    };
                     self.strs.push(name.clone());
                     Stmt::VarStr(name, s)
                 }
