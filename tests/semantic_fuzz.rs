@@ -22,6 +22,7 @@
 
 mod support;
 
+use ktap::frontend::ast::BinOp;
 use std::collections::{BTreeMap, HashMap};
 
 /// The task name of the workload, what `execname` is in its probe.
@@ -44,25 +45,6 @@ const SW_KEYS: usize = 2;
 enum Ctx {
     Kernel,
     User,
-}
-
-#[derive(Clone, Copy)]
-enum Op {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-}
-
-#[derive(Clone, Copy)]
-enum Cmp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
 }
 
 /// A node that can fail in the model (a read of a missing key, a zero
@@ -95,7 +77,8 @@ enum Expr {
     Nr,
     /// `t[key]`.
     Tab(Id, Box<Expr>),
-    Bin(Op, Id, Box<Expr>, Box<Expr>),
+    /// `+ - * / %` (ktap's own operators).
+    Bin(BinOp, Id, Box<Expr>, Box<Expr>),
     Neg(Box<Expr>),
     Call(usize, Vec<Expr>),
     /// `b01(cond)`: 1 or 0.
@@ -109,7 +92,8 @@ enum Expr {
 }
 
 enum Cond {
-    Cmp(Cmp, Expr, Expr),
+    /// `== != < <= > >=`.
+    Cmp(BinOp, Expr, Expr),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
@@ -199,7 +183,7 @@ struct Program {
 
 #[derive(Default)]
 struct Gen {
-    state: u64,
+    rng: support::Rng,
     /// Number variables in scope, and whether they may be assigned.
     nums: Vec<(String, bool)>,
     strs: Vec<String>,
@@ -231,15 +215,8 @@ struct Gen {
 }
 
 impl Gen {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     fn pick(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.rng.below(n)
     }
     fn id(&mut self) -> Id {
         self.ids += 1;
@@ -255,7 +232,7 @@ impl Gen {
             &[i64::MAX, i64::MIN, i32::MAX as i64, i32::MIN as i64, 1 << 31, 1 << 32, (1 << 32) - 1, -(1 << 32), 1 << 62, -1];
         match self.pick(10) {
             0 => EDGES[self.pick(EDGES.len())],
-            1 => (self.next() as i64) >> self.pick(64),
+            1 => (self.rng.next() as i64) >> self.pick(64),
             _ => self.pick(41) as i64 - 10,
         }
     }
@@ -267,11 +244,11 @@ impl Gen {
         } else {
             match self.pick(14) {
                 0..=4 => {
-                    let op = [Op::Add, Op::Sub, Op::Mul][self.pick(3)];
+                    let op = [BinOp::Add, BinOp::Sub, BinOp::Mul][self.pick(3)];
                     Expr::Bin(op, 0, Box::new(self.expr()), Box::new(self.expr()))
                 }
                 5 | 6 => {
-                    let op = if self.pick(2) == 0 { Op::Div } else { Op::Mod };
+                    let op = if self.pick(2) == 0 { BinOp::Div } else { BinOp::Mod };
                     let id = self.id();
                     Expr::Bin(op, id, Box::new(self.expr()), Box::new(self.expr()))
                 }
@@ -296,7 +273,7 @@ impl Gen {
                     1 => Expr::Skw(Box::new(self.string())),
                     _ => Expr::Sk(Box::new(self.string())),
                 },
-                _ => Expr::Bin(Op::Add, 0, Box::new(self.expr()), Box::new(self.leaf())),
+                _ => Expr::Bin(BinOp::Add, 0, Box::new(self.expr()), Box::new(self.leaf())),
             }
         };
         self.depth -= 1;
@@ -342,7 +319,7 @@ impl Gen {
         let deep = self.depth > self.limit;
         let c = match self.pick(if deep { 3 } else { 8 }) {
             0 | 1 => {
-                let op = [Cmp::Eq, Cmp::Ne, Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge][self.pick(6)];
+                let op = [BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge][self.pick(6)];
                 Cond::Cmp(op, self.expr(), self.expr())
             }
             2 => {
@@ -360,7 +337,7 @@ impl Gen {
             5 => Cond::Not(Box::new(self.cond())),
             6 if self.pick(3) == 0 => Cond::WdNil(self.pick(2) == 0, 1 + self.pick(WD_KEYS)),
             6 => Cond::Nil(self.pick(2) == 0, self.expr()),
-            _ => Cond::Cmp(Cmp::Lt, self.expr(), self.leaf()),
+            _ => Cond::Cmp(BinOp::Lt, self.expr(), self.leaf()),
         };
         self.depth -= 1;
         c
@@ -724,15 +701,15 @@ impl<'p> Model<'p> {
             Expr::Bin(op, id, a, b) => {
                 let (a, b) = (self.expr(a)?, self.expr(b)?);
                 match op {
-                    Op::Add => a.wrapping_add(b),
-                    Op::Sub => a.wrapping_sub(b),
-                    Op::Mul => a.wrapping_mul(b),
-                    Op::Div | Op::Mod => {
+                    BinOp::Add => a.wrapping_add(b),
+                    BinOp::Sub => a.wrapping_sub(b),
+                    BinOp::Mul => a.wrapping_mul(b),
+                    _ => {
                         let b = if matches!(self.p.fixes.get(id), Some(Fix::Odd)) { b.wrapping_mul(2).wrapping_add(1) } else { b };
                         if b == 0 {
                             return Err(Fail::Zero(*id));
                         }
-                        if matches!(op, Op::Div) {
+                        if *op == BinOp::Div {
                             a.wrapping_div(b)
                         } else {
                             a.wrapping_rem(b)
@@ -774,12 +751,12 @@ impl<'p> Model<'p> {
             Cond::Cmp(op, a, b) => {
                 let (a, b) = (self.expr(a)?, self.expr(b)?);
                 match op {
-                    Cmp::Eq => a == b,
-                    Cmp::Ne => a != b,
-                    Cmp::Lt => a < b,
-                    Cmp::Le => a <= b,
-                    Cmp::Gt => a > b,
-                    Cmp::Ge => a >= b,
+                    BinOp::Eq => a == b,
+                    BinOp::Ne => a != b,
+                    BinOp::Lt => a < b,
+                    BinOp::Le => a <= b,
+                    BinOp::Gt => a > b,
+                    _ => a >= b,
                 }
             }
             Cond::And(a, b) => self.cond(a)? && self.cond(b)?,
@@ -1003,19 +980,10 @@ impl Render<'_> {
             Expr::Tab(id, k) => format!("t[{}]", self.key(*id, k, T_KEYS)),
             Expr::Bin(op, id, a, b) => {
                 let (a, b) = (self.expr(a), self.expr(b));
-                let odd = matches!(self.p.fixes.get(id), Some(Fix::Odd));
-                match op {
-                    Op::Add => format!("({a} + {b})"),
-                    Op::Sub => format!("({a} - {b})"),
-                    Op::Mul => format!("({a} * {b})"),
-                    Op::Div | Op::Mod => {
-                        let sym = if matches!(op, Op::Div) { "/" } else { "%" };
-                        if odd {
-                            format!("({a} {sym} ({b} * 2 + 1))")
-                        } else {
-                            format!("({a} {sym} {b})")
-                        }
-                    }
+                if matches!(self.p.fixes.get(id), Some(Fix::Odd)) {
+                    format!("({a} {} ({b} * 2 + 1))", op.symbol())
+                } else {
+                    format!("({a} {} {b})", op.symbol())
                 }
             }
             Expr::Neg(a) => format!("(-{})", self.expr(a)),
@@ -1032,17 +1000,7 @@ impl Render<'_> {
 
     fn cond(&self, c: &Cond) -> String {
         match c {
-            Cond::Cmp(op, a, b) => {
-                let op = match op {
-                    Cmp::Eq => "==",
-                    Cmp::Ne => "!=",
-                    Cmp::Lt => "<",
-                    Cmp::Le => "<=",
-                    Cmp::Gt => ">",
-                    Cmp::Ge => ">=",
-                };
-                format!("({} {op} {})", self.expr(a), self.expr(b))
-            }
+            Cond::Cmp(op, a, b) => format!("({} {} {})", self.expr(a), op.symbol(), self.expr(b)),
             Cond::And(a, b) => format!("({} && {})", self.cond(a), self.cond(b)),
             Cond::Or(a, b) => format!("({} || {})", self.cond(a), self.cond(b)),
             Cond::Not(a) => format!("(!{})", self.cond(a)),
@@ -1267,10 +1225,8 @@ fn probe_bodies_compute_what_the_interpreter_computes() {
         eprintln!("skipped: loading BPF needs root");
         return;
     }
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    let seed = env("KTAP_SEMFUZZ_SEED").unwrap_or(0x2545_f491_4f6c_dd1d) | 1;
-    let scripts = env("KTAP_SEMFUZZ_SCRIPTS").unwrap_or(60) as usize;
-    let mut g = Gen { state: seed, ..Gen::default() };
+    let (seed, scripts) = support::fuzz_params("KTAP_SEMFUZZ", 0x2545_f491_4f6c_dd1d, 60);
+    let mut g = Gen { rng: support::Rng(seed), ..Gen::default() };
     let (mut values, mut failures, mut skipped) = (0, Vec::new(), 0);
     for i in 0..scripts {
         let mut p = g.program();
