@@ -606,6 +606,12 @@ fn table_reads_inside_arithmetic_keep_the_other_operand() {
     assert_eq!(run.stdout, "-7\t12\n");
 }
 
+/// `var v1 = 1` .. `var v48 = 48`: number locals that fill the stack's
+/// share for locals (384 bytes), so the next ones go to scratch space.
+fn stack_filling_locals() -> String {
+    (1..=48).map(|i| format!("var v{i} = {i}")).collect::<Vec<_>>().join("\n")
+}
+
 #[test]
 fn strings_join_in_probes_and_are_cut_at_63_bytes() {
     need_root!();
@@ -649,13 +655,12 @@ fn loops_in_calls_inside_expressions_keep_their_counter_on_the_stack() {
     // scratch memory, where the verifier cannot follow a loop counter:
     // the counter of a loop in a call inside an expression must still be
     // on the stack (it once was not, and the verifier refused the loop).
-    let vars: Vec<String> = (1..=48).map(|i| format!("var v{i} = {i}")).collect();
     let script = format!(
         "var r = {{}}\n\
          function sum_to(n) {{ var s = 0 for (i = 1, 5) {{ if (i > n) {{ break }} s += i }} return s }}\n\
          trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{}\nr[1] = v48 + sum_to(3)\n}}\n\
          trace_end {{ print(r[1]) }}",
-        vars.join("\n")
+        stack_filling_locals()
     );
     let run = traced(&script, 1, 1, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
@@ -669,7 +674,6 @@ fn deep_expressions_spill_beyond_the_stack() {
     // operations and calls inside operations then spill more operands
     // than the rest of the 512-byte stack holds (once a compile error):
     // the spills beyond it go to scratch space.
-    let vars: Vec<String> = (1..=48).map(|i| format!("var v{i} = {i}")).collect();
     // v1 - (v2 - (... - v30)) and v38 - add(v39, v36 - add(v37, ... v40)).
     let chain = (1..30).rev().fold("v30".to_string(), |acc, i| format!("(v{i} - {acc})"));
     let calls = (2..40).rev().step_by(2).fold("v40".to_string(), |acc, i| format!("v{} - add(v{i}, {acc})", i - 1));
@@ -677,7 +681,7 @@ fn deep_expressions_spill_beyond_the_stack() {
         "var r = {{}}\nfunction add(a, b) {{ return a * 2 + b }}\n\
          trace syscalls:sys_enter_getppid /pid == {{PID}}/ {{\n{}\nr[1] = {chain}\nr[2] = {calls}\n}}\n\
          trace_end {{ print(r[1], r[2]) }}",
-        vars.join("\n")
+        stack_filling_locals()
     );
     let run = traced(&script, 1, 1, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
@@ -777,4 +781,17 @@ fn loops_too_big_for_the_verifier_are_refused_at_the_loop() {
     let small = big.replace("(j = 1, 1000)", "(j = 1, 20)");
     let run = finish(ktap(&["-d", "-e", &small]).spawn().expect("spawn"), Duration::from_secs(60));
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+}
+
+#[test]
+fn a_loop_counter_shadowed_in_the_body_keeps_its_bound() {
+    need_root!();
+    // `var i` in the body is another local: assigning it leaves the
+    // loop's `i` alone (the loop was once refused as unbounded).
+    let script = "var r = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { var n = 0 for (var i = 0; i < 3; i += 1) { var i = 10 i += 1 n += i } r[1] = n }\n\
+        trace_end { var n = 0 for (var i = 0; i < 3; i += 1) { var i = 10 i += 1 n += i } print(r[1], n) }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "33\t33\n");
 }

@@ -22,6 +22,7 @@
 
 mod support;
 
+use ktap::frontend::ast::BinOp;
 use std::collections::{BTreeMap, HashMap};
 
 /// The task name of the workload, what `execname` is in its probe.
@@ -34,31 +35,16 @@ const T_KEYS: i64 = 8;
 const TS_KEYS: i64 = 4;
 /// Keys 1..=W_KEYS of the table `w` that probes write and read.
 const W_KEYS: usize = 4;
+/// Keys 1..=N of `wd` (numbers the probe sets and deletes, and tests for
+/// nil) and `sw` (strings the probe sets and reads).
+const WD_KEYS: usize = 2;
+const SW_KEYS: usize = 2;
 
 /// Where code runs: the probe (kernel) or trace_end (interpreter).
 #[derive(Clone, Copy, PartialEq)]
 enum Ctx {
     Kernel,
     User,
-}
-
-#[derive(Clone, Copy)]
-enum Op {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-}
-
-#[derive(Clone, Copy)]
-enum Cmp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
 }
 
 /// A node that can fail in the model (a read of a missing key, a zero
@@ -91,7 +77,8 @@ enum Expr {
     Nr,
     /// `t[key]`.
     Tab(Id, Box<Expr>),
-    Bin(Op, Id, Box<Expr>, Box<Expr>),
+    /// `+ - * / %` (ktap's own operators).
+    Bin(BinOp, Id, Box<Expr>, Box<Expr>),
     Neg(Box<Expr>),
     Call(usize, Vec<Expr>),
     /// `b01(cond)`: 1 or 0.
@@ -105,12 +92,15 @@ enum Expr {
 }
 
 enum Cond {
-    Cmp(Cmp, Expr, Expr),
+    /// `== != < <= > >=`.
+    Cmp(BinOp, Expr, Expr),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
     /// `t[key] == nil` (or `!=` when false).
     Nil(bool, Expr),
+    /// `wd[k] == nil` (or `!=`).
+    WdNil(bool, usize),
     StrEq(bool, Str, Str),
 }
 
@@ -124,6 +114,8 @@ enum Str {
     Tab(Id, Box<Expr>),
     /// `pick(s)`: the task name for "bash", else s.
     Pick(Box<Str>),
+    /// `sw[k]`.
+    Sw(usize),
 }
 
 enum Stmt {
@@ -147,6 +139,10 @@ enum Stmt {
     ResStr(usize, Str),
     SetGs(Str),
     AddSkw(Str, Expr),
+    SetSkw(Str, Expr),
+    /// `wd[k] = e`, or `wd[k] = nil`.
+    SetWd(usize, Option<Expr>),
+    SetSw(usize, Str),
     /// `printf("k %d %s\n", ...)` (`"u ..."` in trace_end), or `print("k", ...)`.
     Print { printf: bool, args: Vec<Arg> },
 }
@@ -171,6 +167,8 @@ struct Program {
     /// Values of `sk` and (at the start) `skw`, by literal.
     sk: Vec<i64>,
     skw: Vec<i64>,
+    wd: Vec<Option<i64>>,
+    sw: Vec<usize>,
     /// The probe on `syscalls:sys_enter_getp*` (several syscalls: a
     /// raw_syscalls program), not on `syscalls:sys_enter_getppid`.
     wildcard: bool,
@@ -185,7 +183,7 @@ struct Program {
 
 #[derive(Default)]
 struct Gen {
-    state: u64,
+    rng: support::Rng,
     /// Number variables in scope, and whether they may be assigned.
     nums: Vec<(String, bool)>,
     strs: Vec<String>,
@@ -203,6 +201,11 @@ struct Gen {
     inlined: Vec<usize>,
     weight: usize,
     max_weight: usize,
+    /// Per function, whether it runs a loop (its own or a callee's), and
+    /// whether the body being generated does: loops in loops multiply
+    /// the paths the verifier walks (its limits are not what this tests).
+    looping: Vec<bool>,
+    loops: bool,
     in_loop: bool,
     in_func: bool,
     /// Whether expressions may read `arg0`.
@@ -212,15 +215,8 @@ struct Gen {
 }
 
 impl Gen {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     fn pick(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.rng.below(n)
     }
     fn id(&mut self) -> Id {
         self.ids += 1;
@@ -236,7 +232,7 @@ impl Gen {
             &[i64::MAX, i64::MIN, i32::MAX as i64, i32::MIN as i64, 1 << 31, 1 << 32, (1 << 32) - 1, -(1 << 32), 1 << 62, -1];
         match self.pick(10) {
             0 => EDGES[self.pick(EDGES.len())],
-            1 => (self.next() as i64) >> self.pick(64),
+            1 => (self.rng.next() as i64) >> self.pick(64),
             _ => self.pick(41) as i64 - 10,
         }
     }
@@ -248,11 +244,11 @@ impl Gen {
         } else {
             match self.pick(14) {
                 0..=4 => {
-                    let op = [Op::Add, Op::Sub, Op::Mul][self.pick(3)];
+                    let op = [BinOp::Add, BinOp::Sub, BinOp::Mul][self.pick(3)];
                     Expr::Bin(op, 0, Box::new(self.expr()), Box::new(self.expr()))
                 }
                 5 | 6 => {
-                    let op = if self.pick(2) == 0 { Op::Div } else { Op::Mod };
+                    let op = if self.pick(2) == 0 { BinOp::Div } else { BinOp::Mod };
                     let id = self.id();
                     Expr::Bin(op, id, Box::new(self.expr()), Box::new(self.expr()))
                 }
@@ -265,9 +261,10 @@ impl Gen {
                     // Calls inline: keep the program from growing
                     // exponentially (target limits are not what this tests).
                     let f = self.pick(self.callable);
-                    if !self.inline(self.inlined[f]) {
+                    if (self.in_loop && self.looping[f]) || !self.inline(self.inlined[f]) {
                         return self.leaf_at_depth();
                     }
+                    self.loops |= self.looping[f];
                     Expr::Call(f, (0..self.params[f]).map(|_| self.expr()).collect())
                 }
                 11 => Expr::Truth(Box::new(self.cond())),
@@ -276,7 +273,7 @@ impl Gen {
                     1 => Expr::Skw(Box::new(self.string())),
                     _ => Expr::Sk(Box::new(self.string())),
                 },
-                _ => Expr::Bin(Op::Add, 0, Box::new(self.expr()), Box::new(self.leaf())),
+                _ => Expr::Bin(BinOp::Add, 0, Box::new(self.expr()), Box::new(self.leaf())),
             }
         };
         self.depth -= 1;
@@ -322,7 +319,7 @@ impl Gen {
         let deep = self.depth > self.limit;
         let c = match self.pick(if deep { 3 } else { 8 }) {
             0 | 1 => {
-                let op = [Cmp::Eq, Cmp::Ne, Cmp::Lt, Cmp::Le, Cmp::Gt, Cmp::Ge][self.pick(6)];
+                let op = [BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge][self.pick(6)];
                 Cond::Cmp(op, self.expr(), self.expr())
             }
             2 => {
@@ -338,8 +335,9 @@ impl Gen {
             3 => Cond::And(Box::new(self.cond()), Box::new(self.cond())),
             4 => Cond::Or(Box::new(self.cond()), Box::new(self.cond())),
             5 => Cond::Not(Box::new(self.cond())),
+            6 if self.pick(3) == 0 => Cond::WdNil(self.pick(2) == 0, 1 + self.pick(WD_KEYS)),
             6 => Cond::Nil(self.pick(2) == 0, self.expr()),
-            _ => Cond::Cmp(Cmp::Lt, self.expr(), self.leaf()),
+            _ => Cond::Cmp(BinOp::Lt, self.expr(), self.leaf()),
         };
         self.depth -= 1;
         c
@@ -349,6 +347,7 @@ impl Gen {
         match self.pick(8) {
             0 => Str::Execname,
             1 | 2 => Str::Lit(self.pick(LITS.len())),
+            3 if self.pick(3) == 0 => Str::Sw(1 + self.pick(SW_KEYS)),
             3 => Str::Global,
             4 => {
                 let id = self.id();
@@ -389,15 +388,28 @@ impl Gen {
         self.limit = 2 + self.pick(5) as u32;
         loop {
             let s = match self.pick(if nested { 12 } else { 16 }) {
+                // A fifth of the declarations shadow a name in scope.
                 0 | 1 => {
                     let e = self.expr();
-                    let name = self.name("l");
+                    let name = match self.nums.len() {
+                        n if n > 0 && self.pick(5) == 0 => {
+                            let i = self.pick(n);
+                            self.nums[i].0.clone()
+                        }
+                        _ => self.name("l"),
+                    };
                     self.nums.push((name.clone(), true));
                     Stmt::VarNum(name, e)
                 }
                 2 => {
                     let s = self.string();
-                    let name = self.name("s");
+                    let name = match self.strs.len() {
+                        n if n > 0 && self.pick(5) == 0 => {
+                            let i = self.pick(n);
+                            self.strs[i].clone()
+                        }
+                        _ => self.name("s"),
+                    };
                     self.strs.push(name.clone());
                     Stmt::VarStr(name, s)
                 }
@@ -421,10 +433,13 @@ impl Gen {
                     (Some(a), Some(b)) if a != b => Stmt::Swap(a, b),
                     _ => continue,
                 },
-                7 => match self.pick(5) {
+                7 => match self.pick(9) {
                     0 | 1 => Stmt::SetH(self.expr()),
                     2 => Stmt::AddH(self.expr()),
                     3 => Stmt::SetGs(self.string()),
+                    4 => Stmt::SetSkw(self.string(), self.expr()),
+                    5 => Stmt::SetWd(1 + self.pick(WD_KEYS), (self.pick(2) == 0).then(|| self.expr())),
+                    6 => Stmt::SetSw(1 + self.pick(SW_KEYS), self.string()),
                     _ => Stmt::AddSkw(self.string(), self.expr()),
                 },
                 8 => {
@@ -471,7 +486,9 @@ impl Gen {
                 14 | 15 => {
                     let from = self.pick(5) as i64 - 2;
                     let step = [1, 1, 1, 2, -1][self.pick(5)];
-                    let to = from + step * self.pick(5) as i64;
+                    // In functions (inlined, maybe in loops) at most 2 trips.
+                    let to = from + step * self.pick(if self.in_func { 2 } else { 5 }) as i64;
+                    self.loops = true;
                     let var = self.name("i");
                     let was_loop = std::mem::replace(&mut self.in_loop, true);
                     self.nums.push((var.clone(), false));
@@ -493,6 +510,7 @@ impl Gen {
         self.strs.clear();
         self.in_func = true;
         (self.weight, self.max_weight) = (1, 8);
+        self.loops = false;
         let n = self.pick(4);
         let mut body = self.block_keep(n);
         body.push(Stmt::Return(self.expr()));
@@ -514,11 +532,13 @@ impl Gen {
         self.results = 0;
         self.str_results = 0;
         self.inlined.clear();
+        self.looping.clear();
         let mut funcs = Vec::new();
         for _ in 0..self.pick(4) {
             let f = self.func();
             self.params.push(f.params);
             self.inlined.push(self.weight);
+            self.looping.push(self.loops);
             funcs.push(f);
             self.callable += 1;
         }
@@ -559,6 +579,8 @@ impl Gen {
             w: (0..W_KEYS).map(|_| self.constant()).collect(),
             sk: LITS.iter().map(|_| self.constant()).collect(),
             skw: LITS.iter().map(|_| self.constant()).collect(),
+            wd: (0..WD_KEYS).map(|_| (self.pick(2) == 0).then(|| self.constant())).collect(),
+            sw: (0..SW_KEYS).map(|_| self.pick(LITS.len())).collect(),
             wildcard,
             funcs,
             body,
@@ -607,6 +629,8 @@ struct Model<'p> {
     w: Vec<i64>,
     gs: String,
     skw: Vec<i64>,
+    wd: Vec<Option<i64>>,
+    sw: Vec<String>,
     vars: Vec<(String, Val)>,
     out: Outcome,
 }
@@ -618,14 +642,20 @@ fn lit(s: &str) -> usize {
 
 impl<'p> Model<'p> {
     fn run(p: &'p Program) -> Result<Outcome, Fail> {
-        let (gs, skw) = (LITS[p.gs].to_string(), p.skw.clone());
-        let mut m = Model { p, h: p.h, w: p.w.clone(), gs, skw, vars: Vec::new(), out: Outcome::default() };
+        let (gs, skw, wd) = (LITS[p.gs].to_string(), p.skw.clone(), p.wd.clone());
+        let sw = p.sw.iter().map(|&i| LITS[i].to_string()).collect();
+        let mut m = Model { p, h: p.h, w: p.w.clone(), gs, skw, wd, sw, vars: Vec::new(), out: Outcome::default() };
         m.block(&p.body)?;
-        // trace_end also prints `skw` and `gs` as they end.
-        for (i, v) in m.skw.iter().enumerate() {
-            m.out.nums.insert(p.results + 1 + i, *v);
+        // trace_end also prints `skw`, `wd`, `gs` and `sw` as they end.
+        let nums = m.skw.iter().map(|&v| Some(v)).chain(m.wd.iter().copied());
+        for (i, v) in nums.enumerate() {
+            if let Some(v) = v {
+                m.out.nums.insert(p.results + 1 + i, v);
+            }
         }
-        m.out.strs.insert(p.str_results + 1, m.gs.clone());
+        for (i, v) in std::iter::once(&m.gs).chain(&m.sw).enumerate() {
+            m.out.strs.insert(p.str_results + 1 + i, v.clone());
+        }
         Ok(m.out)
     }
 
@@ -671,15 +701,15 @@ impl<'p> Model<'p> {
             Expr::Bin(op, id, a, b) => {
                 let (a, b) = (self.expr(a)?, self.expr(b)?);
                 match op {
-                    Op::Add => a.wrapping_add(b),
-                    Op::Sub => a.wrapping_sub(b),
-                    Op::Mul => a.wrapping_mul(b),
-                    Op::Div | Op::Mod => {
+                    BinOp::Add => a.wrapping_add(b),
+                    BinOp::Sub => a.wrapping_sub(b),
+                    BinOp::Mul => a.wrapping_mul(b),
+                    _ => {
                         let b = if matches!(self.p.fixes.get(id), Some(Fix::Odd)) { b.wrapping_mul(2).wrapping_add(1) } else { b };
                         if b == 0 {
                             return Err(Fail::Zero(*id));
                         }
-                        if matches!(op, Op::Div) {
+                        if *op == BinOp::Div {
                             a.wrapping_div(b)
                         } else {
                             a.wrapping_rem(b)
@@ -721,18 +751,19 @@ impl<'p> Model<'p> {
             Cond::Cmp(op, a, b) => {
                 let (a, b) = (self.expr(a)?, self.expr(b)?);
                 match op {
-                    Cmp::Eq => a == b,
-                    Cmp::Ne => a != b,
-                    Cmp::Lt => a < b,
-                    Cmp::Le => a <= b,
-                    Cmp::Gt => a > b,
-                    Cmp::Ge => a >= b,
+                    BinOp::Eq => a == b,
+                    BinOp::Ne => a != b,
+                    BinOp::Lt => a < b,
+                    BinOp::Le => a <= b,
+                    BinOp::Gt => a > b,
+                    _ => a >= b,
                 }
             }
             Cond::And(a, b) => self.cond(a)? && self.cond(b)?,
             Cond::Or(a, b) => self.cond(a)? || self.cond(b)?,
             Cond::Not(a) => !self.cond(a)?,
             Cond::Nil(eq, k) => (1..=T_KEYS).contains(&self.expr(k)?) != *eq,
+            Cond::WdNil(eq, k) => self.wd[k - 1].is_none() == *eq,
             Cond::StrEq(eq, a, b) => (self.string(a)? == self.string(b)?) == *eq,
         })
     }
@@ -751,6 +782,7 @@ impl<'p> Model<'p> {
                 s if s == "bash" => EXECNAME.into(),
                 s => s,
             },
+            Str::Sw(k) => self.sw[k - 1].clone(),
         })
     }
 
@@ -846,6 +878,17 @@ impl<'p> Model<'p> {
                 let e = self.expr(e)?;
                 self.skw[k] = self.skw[k].wrapping_add(e);
             }
+            Stmt::SetSkw(s, e) => {
+                let k = lit(&self.string(s)?);
+                self.skw[k] = self.expr(e)?;
+            }
+            Stmt::SetWd(k, e) => {
+                self.wd[k - 1] = match e {
+                    Some(e) => Some(self.expr(e)?),
+                    None => None,
+                }
+            }
+            Stmt::SetSw(k, s) => self.sw[k - 1] = self.string(s)?,
             Stmt::Print { printf, args } => {
                 let mut line = String::new();
                 for a in args {
@@ -937,19 +980,10 @@ impl Render<'_> {
             Expr::Tab(id, k) => format!("t[{}]", self.key(*id, k, T_KEYS)),
             Expr::Bin(op, id, a, b) => {
                 let (a, b) = (self.expr(a), self.expr(b));
-                let odd = matches!(self.p.fixes.get(id), Some(Fix::Odd));
-                match op {
-                    Op::Add => format!("({a} + {b})"),
-                    Op::Sub => format!("({a} - {b})"),
-                    Op::Mul => format!("({a} * {b})"),
-                    Op::Div | Op::Mod => {
-                        let sym = if matches!(op, Op::Div) { "/" } else { "%" };
-                        if odd {
-                            format!("({a} {sym} ({b} * 2 + 1))")
-                        } else {
-                            format!("({a} {sym} {b})")
-                        }
-                    }
+                if matches!(self.p.fixes.get(id), Some(Fix::Odd)) {
+                    format!("({a} {} ({b} * 2 + 1))", op.symbol())
+                } else {
+                    format!("({a} {} {b})", op.symbol())
                 }
             }
             Expr::Neg(a) => format!("(-{})", self.expr(a)),
@@ -966,21 +1000,12 @@ impl Render<'_> {
 
     fn cond(&self, c: &Cond) -> String {
         match c {
-            Cond::Cmp(op, a, b) => {
-                let op = match op {
-                    Cmp::Eq => "==",
-                    Cmp::Ne => "!=",
-                    Cmp::Lt => "<",
-                    Cmp::Le => "<=",
-                    Cmp::Gt => ">",
-                    Cmp::Ge => ">=",
-                };
-                format!("({} {op} {})", self.expr(a), self.expr(b))
-            }
+            Cond::Cmp(op, a, b) => format!("({} {} {})", self.expr(a), op.symbol(), self.expr(b)),
             Cond::And(a, b) => format!("({} && {})", self.cond(a), self.cond(b)),
             Cond::Or(a, b) => format!("({} || {})", self.cond(a), self.cond(b)),
             Cond::Not(a) => format!("(!{})", self.cond(a)),
             Cond::Nil(eq, k) => format!("(t[{}] {} nil)", self.expr(k), if *eq { "==" } else { "!=" }),
+            Cond::WdNil(eq, k) => format!("({}[{k}] {} nil)", self.pick("wd", "wdu"), if *eq { "==" } else { "!=" }),
             Cond::StrEq(eq, a, b) => format!("({} {} {})", self.string(a), if *eq { "==" } else { "!=" }, self.string(b)),
         }
     }
@@ -993,6 +1018,7 @@ impl Render<'_> {
             Str::Global => self.pick("gs", "gsu").into(),
             Str::Tab(id, k) => format!("ts[{}]", self.key(*id, k, TS_KEYS)),
             Str::Pick(s) => format!("pick_{}({})", self.sfx(), self.string(s)),
+            Str::Sw(k) => format!("{}[{k}]", self.pick("sw", "swu")),
         }
     }
 
@@ -1049,6 +1075,9 @@ impl Render<'_> {
             Stmt::ResStr(j, s) => format!("{}[{j}] = {}", self.pick("rs", "us"), self.string(s)),
             Stmt::SetGs(s) => format!("{} = {}", self.pick("gs", "gsu"), self.string(s)),
             Stmt::AddSkw(s, e) => format!("{}[{}] += {}", self.pick("skw", "skwu"), self.string(s), self.expr(e)),
+            Stmt::SetSkw(s, e) => format!("{}[{}] = {}", self.pick("skw", "skwu"), self.string(s), self.expr(e)),
+            Stmt::SetWd(k, e) => format!("{}[{k}] = {}", self.pick("wd", "wdu"), e.as_ref().map_or("nil".into(), |e| self.expr(e))),
+            Stmt::SetSw(k, s) => format!("{}[{k}] = {}", self.pick("sw", "swu"), self.string(s)),
             Stmt::Print { printf, args } => {
                 let tag = self.pick("k", "u");
                 let vals: Vec<String> = args
@@ -1091,7 +1120,7 @@ impl Program {
     /// trace_end running the same code and printing both sides' results.
     fn script(&self) -> String {
         let mut s = String::new();
-        for table in ["t", "ts", "w", "wu", "r", "u", "rs", "us", "sk", "skw", "skwu"] {
+        for table in ["t", "ts", "w", "wu", "r", "u", "rs", "us", "sk", "skw", "skwu", "wd", "wdu", "sw", "swu"] {
             s.push_str(&format!("var {table} = {{}}\n"));
         }
         s.push_str("var fired = 0\n");
@@ -1106,6 +1135,14 @@ impl Program {
         }
         for (i, l) in LITS.iter().enumerate() {
             s.push_str(&format!("sk[\"{l}\"] = {}\nskw[\"{l}\"] = {1}\nskwu[\"{l}\"] = {1}\n", constant(self.sk[i]), constant(self.skw[i])));
+        }
+        for (i, v) in self.wd.iter().enumerate() {
+            if let Some(v) = v {
+                s.push_str(&format!("wd[{0}] = {1}\nwdu[{0}] = {1}\n", i + 1, constant(*v)));
+            }
+        }
+        for (i, v) in self.sw.iter().enumerate() {
+            s.push_str(&format!("sw[{0}] = \"{1}\"\nswu[{0}] = \"{1}\"\n", i + 1, LITS[*v]));
         }
         for (i, v) in self.globals.iter().enumerate() {
             s.push_str(&format!("var g{} = {}\n", i + 1, constant(*v)));
@@ -1123,10 +1160,17 @@ impl Program {
             "    print(\"fired\", fired)\n    for (jj = 1, {}) {{ print(\"n\", jj, r[jj], u[jj]) }}\n    for (jj = 1, {}) {{ print(\"s\", jj, rs[jj], us[jj]) }}\n",
             self.results, self.str_results
         ));
-        for (i, l) in LITS.iter().enumerate() {
-            s.push_str(&format!("    print(\"n\", {}, skw[\"{l}\"], skwu[\"{l}\"])\n", self.results + 1 + i));
+        // The tables and globals as they end, numbered after the results.
+        let nums = LITS.iter().map(|l| format!("[\"{l}\"]")).map(|k| (format!("skw{k}"), format!("skwu{k}")));
+        let nums = nums.chain((1..=WD_KEYS).map(|k| (format!("wd[{k}]"), format!("wdu[{k}]"))));
+        for (i, (kernel, user)) in nums.enumerate() {
+            s.push_str(&format!("    print(\"n\", {}, {kernel}, {user})\n", self.results + 1 + i));
         }
-        s.push_str(&format!("    print(\"s\", {}, gs, gsu)\n}}\n", self.str_results + 1));
+        let strs = std::iter::once(("gs".to_string(), "gsu".to_string())).chain((1..=SW_KEYS).map(|k| (format!("sw[{k}]"), format!("swu[{k}]"))));
+        for (i, (kernel, user)) in strs.enumerate() {
+            s.push_str(&format!("    print(\"s\", {}, {kernel}, {user})\n", self.str_results + 1 + i));
+        }
+        s.push_str("}\n");
         s
     }
 }
@@ -1181,10 +1225,8 @@ fn probe_bodies_compute_what_the_interpreter_computes() {
         eprintln!("skipped: loading BPF needs root");
         return;
     }
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    let seed = env("KTAP_SEMFUZZ_SEED").unwrap_or(0x2545_f491_4f6c_dd1d) | 1;
-    let scripts = env("KTAP_SEMFUZZ_SCRIPTS").unwrap_or(60) as usize;
-    let mut g = Gen { state: seed, ..Gen::default() };
+    let (seed, scripts) = support::fuzz_params("KTAP_SEMFUZZ", 0x2545_f491_4f6c_dd1d, 60);
+    let mut g = Gen { rng: support::Rng(seed), ..Gen::default() };
     let (mut values, mut failures, mut skipped) = (0, Vec::new(), 0);
     for i in 0..scripts {
         let mut p = g.program();

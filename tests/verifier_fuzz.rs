@@ -9,7 +9,7 @@ mod support;
 use std::process::Command;
 
 struct Gen {
-    state: u64,
+    rng: support::Rng,
     locals: Vec<String>,
     /// String-typed locals in scope.
     strings: Vec<String>,
@@ -17,15 +17,8 @@ struct Gen {
 }
 
 impl Gen {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
     fn pick(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.rng.below(n)
     }
 
     fn expr(&mut self, fields: bool) -> String {
@@ -197,11 +190,8 @@ fn random_probe_bodies_pass_the_verifier() {
         eprintln!("skipped: loading BPF needs root");
         return;
     }
-    // KTAP_FUZZ_SEED / KTAP_FUZZ_SCRIPTS explore beyond the fixed run.
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
-    let seed = env("KTAP_FUZZ_SEED").unwrap_or(0x9e37_79b9_7f4a_7c15) | 1;
-    let scripts = env("KTAP_FUZZ_SCRIPTS").unwrap_or(300) as usize;
-    let mut g = Gen { state: seed, locals: Vec::new(), strings: Vec::new(), depth: 0 };
+    let (seed, scripts) = support::fuzz_params("KTAP_FUZZ", 0x9e37_79b9_7f4a_7c15, 300);
+    let mut g = Gen { rng: support::Rng(seed), locals: Vec::new(), strings: Vec::new(), depth: 0 };
     let mut failures = Vec::new();
     for _ in 0..scripts {
         let script = g.script();

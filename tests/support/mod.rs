@@ -193,6 +193,31 @@ impl EventSource for FakeKernel {
     }
 }
 
+/// xorshift64*: the fuzz tests' deterministic random numbers.
+#[derive(Default)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    /// A number below `n` (which is not 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A fuzz test's seed (odd, as xorshift needs a nonzero state) and how
+/// many scripts it runs: `{PREFIX}_SEED` and `{PREFIX}_SCRIPTS` from the
+/// environment explore beyond the fixed run.
+pub fn fuzz_params(prefix: &str, seed: u64, scripts: u64) -> (u64, usize) {
+    let env = |k: &str| std::env::var(format!("{prefix}_{k}")).ok().and_then(|v| v.parse::<u64>().ok());
+    (env("SEED").unwrap_or(seed) | 1, env("SCRIPTS").unwrap_or(scripts) as usize)
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }

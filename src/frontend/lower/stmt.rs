@@ -650,19 +650,34 @@ pub(super) fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, s
     (c != 0).then_some((var, a, *op, b, c))
 }
 
-/// Whether any statement assigns the variable `var`.
+/// Whether any statement assigns the variable `var` (not a local of the
+/// same name declared in between).
 pub(super) fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
     let target = |e: &ast::Expr| matches!(&e.kind, ast::ExprKind::Name(id) if id.name == var);
-    stmts.iter().any(|s| match &s.kind {
-        ast::StmtKind::Assign { targets, .. } => targets.iter().any(target),
-        ast::StmtKind::AddAssign { target: t, .. } => target(t),
-        ast::StmtKind::If { arms, otherwise } => arms.iter().any(|(_, b)| assigns(&b.stmts, var)) || otherwise.as_ref().is_some_and(|b| assigns(&b.stmts, var)),
-        ast::StmtKind::While { body, .. } | ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
-            assigns(&body.stmts, var)
+    let declares = |names: &[ast::Ident]| names.iter().any(|n| n.name == var);
+    for s in stmts {
+        let assigned = match &s.kind {
+            // From here on the name is another local.
+            ast::StmtKind::Var { names, .. } if declares(names) => return false,
+            ast::StmtKind::Assign { targets, .. } => targets.iter().any(target),
+            ast::StmtKind::AddAssign { target: t, .. } => target(t),
+            ast::StmtKind::If { arms, otherwise } => {
+                arms.iter().any(|(_, b)| assigns(&b.stmts, var)) || otherwise.as_ref().is_some_and(|b| assigns(&b.stmts, var))
+            }
+            ast::StmtKind::ForNum { var: v, .. } if v.name == var => false,
+            ast::StmtKind::ForIn { key, value, .. } if key.name == var || value.as_ref().is_some_and(|v| v.name == var) => false,
+            ast::StmtKind::ForC { init: Some(init), .. } if matches!(&init.kind, ast::StmtKind::Var { names, .. } if declares(names)) => false,
+            ast::StmtKind::While { body, .. } | ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
+                assigns(&body.stmts, var)
+            }
+            ast::StmtKind::Block(b) => assigns(&b.stmts, var),
+            _ => false,
+        };
+        if assigned {
+            return true;
         }
-        ast::StmtKind::Block(b) => assigns(&b.stmts, var),
-        _ => false,
-    })
+    }
+    false
 }
 
 /// Number of arguments a printf format consumes.
