@@ -25,6 +25,9 @@ pub struct Compilation {
 pub enum CompileError {
     /// The script is wrong: user-facing diagnostics, sorted.
     Diagnostics(Vec<Diagnostic>),
+    /// The script is valid but more than the kernel takes (a program too
+    /// long, too much scratch space).
+    Limit(String),
     /// The compiler broke an invariant of its own (a bug).
     Internal(String),
 }
@@ -53,6 +56,9 @@ pub fn compile_with(src: &str, events: &dyn EventSource, opts: &Options) -> Resu
         )
         .with_label("too many iterations for the verifier")
         .with_note("lower the loop bounds (nested loops multiply), or move work out of the loop")]),
+        e @ (bpfgen::codegen::Error::TooComplex { .. } | bpfgen::codegen::Error::ScratchLimit { .. } | bpfgen::codegen::Error::JumpTooFar { .. }) => {
+            CompileError::Limit(e.to_string())
+        }
         e => CompileError::Internal(e.to_string()),
     })?;
     let object = bpfgen::elf::write_object(&compiled.object).map_err(|e| CompileError::Internal(e.to_string()))?;

@@ -369,6 +369,7 @@ fn main() -> ExitCode {
             render(&script, &diags);
             return ExitCode::FAILURE;
         }
+        Err(CompileError::Limit(msg)) => return fail(format!("this script is more than the kernel takes: {msg}")),
         Err(CompileError::Internal(msg)) => return fail(format!("internal compiler error (a ktap bug): {msg}")),
     };
     if let Ok(t) = events.get() {

@@ -62,6 +62,7 @@ fn render_ir(path: &Path, src: &str) -> String {
     match ktap::compile(src, events(path)) {
         Ok(c) => ktap::ir::print::module(&c.module),
         Err(ktap::CompileError::Diagnostics(d)) => ktap::frontend::diag::render(&file_name(path), src, &d, false),
+        Err(ktap::CompileError::Limit(e)) => format!("limit: {e}\n"),
         Err(ktap::CompileError::Internal(e)) => format!("internal error: {e}\n"),
     }
 }
