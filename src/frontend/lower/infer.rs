@@ -102,18 +102,20 @@ pub(super) fn infer(
     inf.walk_probes(program);
     let used = std::mem::take(&mut inf.used);
     inf.t = Types::default();
-    for round in 0..8 {
-        inf.report = round == 7;
+    // Each walk can type what the last one left open (a local typed by a
+    // global typed by a table...); chains are short.
+    for _ in 0..8 {
         inf.changed = false;
         inf.main_uses(program, &used);
         inf.walk_probes(program);
-        if !inf.changed && !inf.report {
-            inf.report = true;
-            inf.main_uses(program, &used);
-            inf.walk_probes(program);
+        if !inf.changed {
             break;
         }
     }
+    // The types are settled: one more walk reports the conflicts.
+    inf.report = true;
+    inf.main_uses(program, &used);
+    inf.walk_probes(program);
     (inf.t, inf.diags)
 }
 
