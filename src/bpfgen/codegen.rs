@@ -1,9 +1,12 @@
 //! Code generation: the kernel part of the IR to BPF programs in a
 //! [`BpfObject`]. Expressions evaluate into the callee-saved registers
-//! r7..r9 by nesting depth (deeper operands spill to stack slots), r6 holds
-//! the context pointer, and every instruction keeps the span of the IR
-//! node it came from, so a verifier rejection maps back to a source line.
-//! Takes a validated module; fails only on target limits. No IO.
+//! r7..r9 by nesting depth (deeper operands spill), r6 holds the context
+//! pointer, and every instruction keeps the span of the IR node it came
+//! from, so a verifier rejection maps back to a source line. Locals,
+//! strings and spills live on the stack within a budget and beyond it in
+//! the program's per-CPU scratch space (`Loc`); strings move only through
+//! `copy_str`. Takes a validated module; fails only on target limits
+//! (stack, scratch, jump range, the verifier's walk). No IO.
 
 use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
 use super::insn::{AluOp, Insn, JmpOp, Reg, Size};

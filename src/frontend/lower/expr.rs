@@ -1,6 +1,7 @@
 //! Lowering of probe-body expressions: builtins, event fields, table reads,
-//! string comparisons and calls that yield values; every result typed.
-//! Reports type conflicts with both uses; never panics.
+//! string literals, comparisons and joins, and calls that yield values;
+//! every result typed (inference, `infer.rs`, settled the types of what is
+//! stored). Reports what the kernel cannot do at its span; never panics.
 
 use super::*;
 
@@ -357,7 +358,8 @@ impl Lowerer<'_> {
     }
 
     /// The map behind `base` and the lowered key, creating the map on first
-    /// use; the first use fixes the key type.
+    /// use with the types inference settled (this use's key type when
+    /// inference could not tell).
     pub(super) fn table_key(&mut self, ctx: &mut ProbeCtx, base: &ast::Expr, index: &ast::Expr) -> Option<(ir::MapId, Expr)> {
         let ast::ExprKind::Name(id) = &base.kind else {
             self.unsupported(base.span, "indexing this expression");
