@@ -188,8 +188,7 @@ pub fn run(
         stacks: match module.stacks {
             Some(id) => {
                 let name = &module.map(id).name;
-                let map = obj.maps().find(|m| m.name().to_string_lossy() == name.as_str());
-                map.and_then(|m| libbpf_rs::MapHandle::try_from(&m).ok())
+                map_named(&obj, name).and_then(|m| libbpf_rs::MapHandle::try_from(&m).ok())
             }
             None => None,
         },
@@ -250,7 +249,7 @@ pub fn run(
     let mut outcome = Outcome::Done;
     let table_map = |var: &str| {
         let map_ir = module.maps.iter().find(|m| m.table.as_ref().is_some_and(|t| t.var == var))?;
-        obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()).map(|m| (m, map_ir))
+        map_named(&obj, &map_ir.name).map(|m| (m, map_ir))
     };
     let drain = |w: &mut SharedOut, interp: &mut Interp| -> Result<bool, Error> {
         loop {

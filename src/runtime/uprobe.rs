@@ -14,19 +14,6 @@ use libbpf_rs::{libbpf_sys, Link, ProgramAttachType, ProgramMut, UprobeMultiOpts
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-/// Raises the open-file limit to its hard maximum: every attached uprobe
-/// holds a descriptor, and `libc:*` is thousands of them.
-pub fn raise_fd_limit(wanted: usize) {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write `lim`.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && (lim.rlim_cur as usize) < wanted + 256 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 /// Whether the running kernel creates uprobe.multi links with process
 /// (not thread) pid filtering; probed once, the way libbpf does: a trivial
 /// program loaded for BPF_TRACE_UPROBE_MULTI, then links that must fail
@@ -146,7 +133,6 @@ fn attach_each(
     failed: &mut Vec<(usize, String)>,
 ) -> usize {
     let p = &module.probes[probe];
-    raise_fd_limit(links.len() + points.len());
     let mut made = 0;
     for &i in points {
         if stop.load(Ordering::Relaxed) {

@@ -122,6 +122,11 @@ pub(super) fn boot_to_real_ns() -> i64 {
     now(libc::CLOCK_REALTIME) - now(libc::CLOCK_BOOTTIME)
 }
 
+/// The object's map of this name.
+pub(super) fn map_named<'o>(obj: &'o libbpf_rs::Object, name: &str) -> Option<libbpf_rs::Map<'o>> {
+    obj.maps().find(|m| m.name().to_string_lossy() == name)
+}
+
 pub(super) fn section_view<'v>(views: &'v [(Section, SectionView)], layout: &GlobalLayout) -> Option<&'v SectionView> {
     views.iter().find(|(s, _)| *s == layout.section).map(|(_, v)| v)
 }
@@ -165,7 +170,7 @@ pub(super) fn sync_in(
         if !wanted(&info.var) {
             continue;
         }
-        if let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) {
+        if let Some(map) = map_named(obj, &map_ir.name) {
             let (table, keys) = read_table_with_keys(&map, map_ir.kind, info, dec);
             interp.set_global(&info.var, table);
             snap.tables.push((i, keys));
@@ -203,22 +208,29 @@ pub(super) fn sync_out(
         let map_ir = &module.maps[*i];
         let Some(info) = &map_ir.table else { continue };
         let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
-        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let Some(map) = map_named(obj, &map_ir.name) else { continue };
         let t = t.borrow();
         let mut changed = Vec::new();
+        let mut kept = 0;
         for (raw, key, old) in keys {
             let now = t.get(key);
             if now.is_nil() {
                 let _ = map.delete(raw);
-            } else if now != *old {
+                continue;
+            }
+            kept += 1;
+            if now != *old {
                 changed.push((key.clone(), now));
             }
         }
-        // Keys the tick added.
-        let known: std::collections::HashSet<&[u8]> = keys.iter().map(|(raw, ..)| raw.as_slice()).collect();
-        for (k, v) in t.iter() {
-            if encode(info.key, k).is_none_or(|raw| !known.contains(raw.as_slice())) {
-                changed.push((k.clone(), v.clone()));
+        // Keys the tick added, if any (the common tick only reads and
+        // deletes: nothing to look for then).
+        if t.len() > kept {
+            let known: std::collections::HashSet<&[u8]> = keys.iter().map(|(raw, ..)| raw.as_slice()).collect();
+            for (k, v) in t.iter() {
+                if encode(info.key, k).is_none_or(|raw| !known.contains(raw.as_slice())) {
+                    changed.push((k.clone(), v.clone()));
+                }
             }
         }
         for (k, v) in changed {
@@ -270,7 +282,7 @@ pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Int
     for map_ir in &module.maps {
         let Some(info) = &map_ir.table else { continue };
         let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
-        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else { continue };
+        let Some(map) = map_named(obj, &map_ir.name) else { continue };
         for (k, v) in t.borrow().iter() {
             store(&map, map_ir.kind, info, k, v).map_err(Error::new)?;
         }
@@ -282,7 +294,7 @@ pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Int
 pub(super) fn fill_syscall_filters(module: &Module, obj: &libbpf_rs::Object) -> Result<(), Error> {
     for map_ir in &module.maps {
         let Some((probe, kind)) = map_ir.syscall_filter else { continue };
-        let Some(map) = obj.maps().find(|m| m.name().to_string_lossy() == map_ir.name.as_str()) else {
+        let Some(map) = map_named(obj, &map_ir.name) else {
             return Err(Error::new(format!("map {} missing after load", map_ir.name)));
         };
         for (i, a) in module.probes[probe].attach.iter().enumerate() {

@@ -4,7 +4,9 @@
 
 use super::*;
 
-/// Raises the open-file limit to its hard maximum.
+/// Raises the open-file limit to its hard maximum (every link holds a
+/// descriptor: `probe:libc:*` or `*:*` are thousands); done once, before
+/// anything is attached.
 pub(super) fn raise_fd_limit() {
     let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: lim is a valid rlimit to fill and then to set.
