@@ -43,6 +43,10 @@ impl Tracefs {
                 Ok(Tracefs { root: TRACEFS.into(), syscalls: Default::default(), mounted_by_us: true })
             }
             Ok(()) => Err(Error { message: format!("mounted tracefs at {TRACEFS} but it has no events directory") }),
+            // Another process mounted it at the same moment (EBUSY).
+            Err(_) if Path::new(TRACEFS).join("events").is_dir() => {
+                Ok(Tracefs { root: TRACEFS.into(), syscalls: Default::default(), mounted_by_us: false })
+            }
             // SAFETY: geteuid has no preconditions.
             Err(_) if unsafe { libc::geteuid() } != 0 => Err(Error {
                 message: "tracing needs root: ktap cannot read or mount tracefs as this user \
