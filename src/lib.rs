@@ -2,6 +2,7 @@
 //! pipeline in a few straight lines; the stages live in their modules.
 
 pub mod bpfgen;
+pub(crate) mod builtins;
 pub mod frontend;
 pub mod ir;
 pub mod runtime;

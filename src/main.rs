@@ -63,10 +63,10 @@ struct Cli {
     #[arg(long, value_name = "STAGE")]
     emit: Option<Stage>,
     /// Trace only this process.
-    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    #[arg(short = 'p', long, value_name = "PID")]
     pid: Option<u32>,
     /// Trace only this CPU.
-    #[arg(short = 'C', long = "cpu", value_name = "CPU")]
+    #[arg(short = 'C', long, value_name = "CPU")]
     cpu: Option<u32>,
     /// Print every matching event as it happens (`-s 'syscalls:*'`), as
     /// `comm-pid [cpu] event`.

@@ -11,24 +11,20 @@
 use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
 use super::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use crate::frontend::ast::Span;
-use crate::ir::{self, BinOp, Builtin, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
+use crate::ir::{self, BinOp, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
 mod fetch;
 
 /// BPF helper ids (include/uapi/linux/bpf.h).
 mod helper {
-    pub const KTIME_GET_NS: i32 = 5;
-    pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
-    pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const GET_CURRENT_COMM: i32 = 16;
     pub const MAP_LOOKUP_ELEM: i32 = 1;
     pub const MAP_UPDATE_ELEM: i32 = 2;
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const PROBE_READ_KERNEL: i32 = 113;
-    pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const GET_STACKID: i32 = 27;
     pub const PROBE_READ_USER_STR: i32 = 114;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
@@ -802,8 +798,7 @@ impl Gen<'_> {
     /// lets us read through) replace `bpf_get_current_comm`, which copies
     /// with strscpy_pad; the kernel keeps comm NUL-padded itself
     /// (`__set_task_comm`), so the bytes are the same.
-    fn comm_into(&mut self, to: Dst) {
-        let direct = self.m.task_comm_offset.and_then(|c| i16::try_from(c).ok()).filter(|c| c.checked_add(8).is_some());
+    fn comm_into(&mut self, to: Dst, direct: Option<i16>) {
         match direct {
             Some(comm) => {
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
@@ -843,8 +838,13 @@ impl Gen<'_> {
         let words = size.div_ceil(8);
         self.asm.span = value.span.or(self.asm.span);
         match &value.kind {
-            ExprKind::Builtin(Builtin::Execname) => {
-                self.comm_into(to);
+            ExprKind::Load(path) if value.ty == Ty::Comm => {
+                // Validated: a direct read at a 16-bit offset.
+                self.comm_into(to, i16::try_from(path.offset).ok());
+                self.zero_words(to, Ty::Comm.size() / 8, words);
+            }
+            ExprKind::Helper { .. } if value.ty == Ty::Comm => {
+                self.comm_into(to, None);
                 self.zero_words(to, Ty::Comm.size() / 8, words);
             }
             ExprKind::ReadStr { ptr, user } => {
@@ -1131,12 +1131,14 @@ impl Gen<'_> {
                     self.asm.emit_wide(Insn::ld_imm64(dst, *v as u64));
                 }
             }
-            ExprKind::Builtin(b) => self.builtin(*b, dst),
-            ExprKind::PercpuVar { access, .. } => {
+            ExprKind::Helper { func, part } => self.helper_value(*func, *part, dst),
+            // A task name never reaches integer evaluation (validated).
+            ExprKind::Load(_) if e.ty == Ty::Comm => self.asm.emit(Insn::mov64_imm(dst, 0)),
+            ExprKind::Load(access) => {
                 // r3 = this CPU's anchor: pointers loaded from the task.
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
                 let mut base = Reg::R0;
-                for &off in &access.chain {
+                for &off in &access.derefs {
                     let off = match i16::try_from(off) {
                         Ok(off) => off,
                         Err(_) => {
@@ -1148,7 +1150,7 @@ impl Gen<'_> {
                     base = Reg::R3;
                 }
                 // Validated to fit.
-                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, access.delta as i32));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, access.offset as i32));
                 // Copied out (the address is past the anchor's type, where
                 // direct loads may not go); a failed read leaves zeros.
                 let saved = self.frame;
@@ -1524,42 +1526,21 @@ impl Gen<'_> {
         self.asm.bind(end);
     }
 
-    fn builtin(&mut self, b: Builtin, dst: Reg) {
-        match b {
-            Builtin::Pid => {
-                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
+    /// A helper called without arguments, and the part of its result kept.
+    fn helper_value(&mut self, func: ir::HelperFn, part: ir::Part, dst: Reg) {
+        if func == ir::HelperFn::GET_CURRENT_COMM {
+            // A string never reaches integer evaluation (validated).
+            self.asm.emit(Insn::mov64_imm(dst, 0));
+            return;
+        }
+        self.asm.emit(Insn::call_helper(func.0 as i32));
+        match part {
+            ir::Part::All => self.asm.emit(Insn::mov64_reg(dst, Reg::R0)),
+            ir::Part::High32 => {
                 self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
             }
-            Builtin::Tid => {
-                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
-                self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
-            }
-            Builtin::Uid => {
-                self.asm.emit(Insn::call_helper(helper::GET_CURRENT_UID_GID));
-                self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
-            }
-            Builtin::Cpu => {
-                self.asm.emit(Insn::call_helper(helper::GET_SMP_PROCESSOR_ID));
-                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
-            }
-            Builtin::RealtimeNs => {
-                self.asm.emit(Insn::call_helper(helper::KTIME_GET_BOOT_NS));
-                match self.m.boot_to_real {
-                    Some(g) => {
-                        self.asm.load_addr(Reg::R1, self.global_target(g));
-                        self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
-                        self.asm.emit(Insn::alu64_reg(AluOp::Add, dst, Reg::R0));
-                    }
-                    None => self.asm.emit(Insn::mov64_reg(dst, Reg::R0)),
-                }
-            }
-            Builtin::KtimeNs => {
-                self.asm.emit(Insn::call_helper(helper::KTIME_GET_NS));
-                self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
-            }
-            // A string never reaches integer evaluation (validated).
-            Builtin::Execname => self.asm.emit(Insn::mov64_imm(dst, 0)),
+            ir::Part::Low32 => self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0)),
         }
     }
 }
@@ -1625,7 +1606,8 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         ExprKind::StrEq { value, .. } => vec![value],
         ExprKind::Seq { .. }
         | ExprKind::Const(_)
-        | ExprKind::Builtin(_)
+        | ExprKind::Helper { .. }
+        | ExprKind::Load(_)
         | ExprKind::Global(_)
         | ExprKind::CtxField { .. }
         | ExprKind::ProbeName
@@ -1634,7 +1616,7 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         | ExprKind::Stack { .. }
         | ExprKind::ArgStr { .. }
         | ExprKind::Fetch(_)
-        | ExprKind::PercpuVar { .. } => Vec::new(),
+        => Vec::new(),
     }
 }
 
@@ -1651,7 +1633,7 @@ fn has_call(e: &Expr) -> bool {
 /// globals are copied straight into the record.
 fn needs_evaluation(arg: &Expr) -> bool {
     !arg.ty.is_string()
-        || !matches!(arg.kind, ExprKind::Builtin(Builtin::Execname) | ExprKind::StrConst(_) | ExprKind::Local(_) | ExprKind::Global(_))
+        || !matches!(arg.kind, ExprKind::Helper { .. } | ExprKind::Load(_) | ExprKind::StrConst(_) | ExprKind::Local(_) | ExprKind::Global(_))
 }
 
 /// The signed conditional jump of a comparison.

@@ -26,8 +26,10 @@ impl KernelUse {
     }
 }
 
-/// Builtins that only exist in probes.
-const KERNEL_ONLY_CALLS: &[&str] = &["stack", "ustack", "in_interrupt", "user_string", "kernel_string"];
+/// Whether `name` is a builtin only probes can call.
+fn kernel_only_call(name: &str) -> bool {
+    crate::builtins::find(None, name).is_some_and(|b| b.def().form == crate::builtins::Form::Call && crate::builtins::kernel_only(b))
+}
 
 /// Checks every userspace statement of `program` (main, functions,
 /// tick-N, trace_end) against the kernel uses.
@@ -147,7 +149,7 @@ fn kernel_functions(program: &ast::Program) -> HashMap<String, String> {
                 continue;
             }
             let reach = called.iter().find_map(|c| {
-                if KERNEL_ONLY_CALLS.contains(&c.as_str()) {
+                if kernel_only_call(c) {
                     Some(c.clone())
                 } else {
                     found.get(c).cloned()
@@ -298,7 +300,7 @@ impl Checker<'_> {
             ast::ExprKind::Call { callee, args } => {
                 if let ast::ExprKind::Name(id) = &callee.kind {
                     let userspace = !self.is_local(&id.name) && !self.in_top_function;
-                    if KERNEL_ONLY_CALLS.contains(&id.name.as_str()) && userspace {
+                    if kernel_only_call(&id.name) && userspace {
                         self.diags.push(
                             Diagnostic::error(e.span, format!("{}() only works in probes", id.name))
                                 .with_label("not available in userspace")

@@ -782,9 +782,9 @@ mod tests {
     fn event_defs_lines() {
         let t = ev("trace a:b,\n  c:d\n{ }");
         assert_eq!(t[1].0, Token::EventDefs("a:b,\n  c:d".into()));
-        let t = ev("trace a:b\nprint(1)");
+        let t = ev("trace a:b\nshow(1)");
         assert_eq!(t[1].0, Token::EventDefs("a:b".into()));
-        assert_eq!(t[2].0, Token::Ident("print".into()));
+        assert_eq!(t[2].0, Token::Ident("show".into()));
         let (t, d) = tokenize("trace a:b /x == 1 { }");
         assert_eq!(d.len(), 1);
         assert!(t.iter().any(|(t, _)| *t == Token::FilterClose));

@@ -6,9 +6,10 @@
 
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
-use crate::ir::{self, Attach, Builtin, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
+use crate::ir::{self, Attach, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
+mod cx;
 pub mod dynprobe;
 mod events;
 mod expr;
@@ -17,9 +18,9 @@ mod scan;
 mod stmt;
 
 use events::*;
-use expr::*;
 use scan::*;
-pub use stmt::count_conversions;
+pub use crate::builtins::count_conversions;
+pub use expr::ty_name;
 
 pub use crate::ir::{EventField, FieldKind};
 
@@ -109,7 +110,7 @@ pub fn lower(program: &ast::Program, events: &dyn EventSource, opts: &Options) -
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
         types: infer::Types::default(),
-        comm_offset_asked: false,
+        comm_offset: None,
         percpu: IndexMap::new(),
     };
     l.collect_vars(program);
@@ -177,8 +178,8 @@ struct Lowerer<'a> {
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// What inference settled for globals, tables and probe locals.
     types: infer::Types,
-    /// Set once `EventSource::task_comm_offset` was asked.
-    comm_offset_asked: bool,
+    /// `EventSource::task_comm_offset`'s answer, once asked.
+    comm_offset: Option<Option<u32>>,
     /// `EventSource::percpu_var` answers, asked once per variable.
     percpu: IndexMap<String, Result<ir::PercpuAccess, String>>,
 }
@@ -299,9 +300,6 @@ fn set_local(id: ir::LocalId, value: Expr, span: Option<Span>) -> Stmt {
     Stmt { kind: StmtKind::LocalSet { local: id, value }, span }
 }
 
-/// Builtins that need the userspace interpreter.
-const USERSPACE_ONLY: &[&str] = &["pairs", "len", "table.new", "sort_pairs", "arch", "kernel_v", "num_cpus", "tostring", "tonumber"];
-
 /// Most iterations a loop in a probe may make.
 const MAX_LOOP_ITERATIONS: i64 = 1024;
 
@@ -312,14 +310,6 @@ fn is_zero(e: &ast::Expr) -> bool {
 impl Lowerer<'_> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
-    }
-
-    fn userspace_only(&mut self, span: Span, name: &str) {
-        self.diags.push(
-            Diagnostic::error(span, format!("`{name}` only works in userspace (main, tick-N, trace_end), not in a probe"))
-                .with_label("userspace only")
-                .with_note("probes can count into tables and print; walk and format the tables in a tick-N or trace_end block"),
-        );
     }
 
     fn unsupported(&mut self, span: Span, what: &str) {

@@ -84,12 +84,6 @@ pub struct Module {
     pub stacks: Option<MapId>,
     /// CLOCK_REALTIME minus CLOCK_BOOTTIME in ns, set before load.
     pub boot_to_real: Option<GlobalId>,
-    /// Byte offset of `comm` in the running kernel's `struct task_struct`
-    /// (from its BTF), when a probe uses `execname` and it is known: the
-    /// name is then loaded straight from the task
-    /// (`bpf_get_current_task_btf`) rather than copied by
-    /// `bpf_get_current_comm`.
-    pub task_comm_offset: Option<u32>,
 }
 
 /// The static type of a kernel value.
@@ -393,36 +387,71 @@ pub struct Expr {
     pub span: Option<Span>,
 }
 
-/// Values the kernel supplies about the current context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builtin {
-    /// Thread group id (the process id users see).
-    Pid,
-    /// Thread id.
-    Tid,
-    Uid,
-    Cpu,
-    /// `bpf_ktime_get_ns`.
-    KtimeNs,
-    /// Wall-clock nanoseconds: boot time plus the offset userspace
-    /// measured (`Module::boot_to_real`).
-    RealtimeNs,
-    /// The command name (a [`Ty::Comm`]).
-    Execname,
-}
+/// A BPF helper function, by its number in the kernel's `enum bpf_func_id`
+/// (include/uapi/linux/bpf.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HelperFn(pub u32);
 
-impl Builtin {
-    pub fn name(self) -> &'static str {
-        match self {
-            Builtin::Pid => "pid",
-            Builtin::Tid => "tid",
-            Builtin::Uid => "uid",
-            Builtin::Cpu => "cpu",
-            Builtin::KtimeNs => "ktime_ns",
-            Builtin::RealtimeNs => "gettimeofday_ns()",
-            Builtin::Execname => "execname",
+impl HelperFn {
+    pub const KTIME_GET_NS: HelperFn = HelperFn(5);
+    pub const GET_SMP_PROCESSOR_ID: HelperFn = HelperFn(8);
+    pub const GET_CURRENT_PID_TGID: HelperFn = HelperFn(14);
+    pub const GET_CURRENT_UID_GID: HelperFn = HelperFn(15);
+    /// Fills a 16-byte buffer with the task name (a [`Ty::Comm`] value).
+    pub const GET_CURRENT_COMM: HelperFn = HelperFn(16);
+    pub const KTIME_GET_BOOT_NS: HelperFn = HelperFn(125);
+
+    /// The helper's name without its `bpf_` prefix, for dumps.
+    pub fn name(self) -> String {
+        match self.0 {
+            5 => "ktime_get_ns".into(),
+            8 => "get_smp_processor_id".into(),
+            14 => "get_current_pid_tgid".into(),
+            15 => "get_current_uid_gid".into(),
+            16 => "get_current_comm".into(),
+            125 => "ktime_get_boot_ns".into(),
+            n => format!("helper#{n}"),
         }
     }
+}
+
+/// Which part of a helper's 64-bit result is the value: helpers such as
+/// `get_current_pid_tgid` pack two 32-bit numbers into it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    All,
+    /// The upper 32 bits, zero-extended.
+    High32,
+    /// The lower 32 bits, zero-extended.
+    Low32,
+}
+
+/// A typed read along a path of kernel memory: start at `base`, load the
+/// pointer at each offset of `derefs` in turn, then read `size` bytes at
+/// `offset` from the last address (an integer, or a 16-byte task name
+/// when the expression is a [`Ty::Comm`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub base: PathBase,
+    pub derefs: Vec<u32>,
+    pub offset: i64,
+    pub size: u8,
+    pub via: Via,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathBase {
+    /// The current `struct task_struct` (`bpf_get_current_task_btf`).
+    CurrentTask,
+}
+
+/// How the final read is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Loads the verifier allows from a trusted BTF pointer.
+    Direct,
+    /// `bpf_probe_read_kernel` into the stack (a failed read gives 0).
+    ProbeRead,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -453,7 +482,11 @@ pub enum UnOp {
 #[derive(Clone, Debug)]
 pub enum ExprKind {
     Const(i64),
-    Builtin(Builtin),
+    /// A BPF helper called without arguments: the part of its result kept
+    /// (an integer), or the buffer it fills (a [`Ty::Comm`]).
+    Helper { func: HelperFn, part: Part },
+    /// A read along a path from a base (the current task).
+    Load(Path),
     Global(GlobalId),
     /// A field of the tracepoint record at a fixed offset from the context.
     CtxField { offset: u32, size: u32, signed: bool },
@@ -484,9 +517,6 @@ pub enum ExprKind {
     ArgStr { offset: u32 },
     /// A k/uprobe fetch argument (k/uprobe programs only).
     Fetch(Fetch),
-    /// The current CPU's copy of a kernel per-CPU integer variable
-    /// (`__preempt_count`), zero-extended.
-    PercpuVar { name: String, access: PercpuAccess },
 }
 
 /// How a probe reaches the current CPU's copy of a kernel per-CPU
@@ -551,6 +581,18 @@ impl Site {
             at += ty.size().next_multiple_of(8);
         }
         (offsets, at)
+    }
+}
+
+impl Expr {
+    /// A constant the compiler made up (no span).
+    pub fn constant(v: i64) -> Expr {
+        Expr { kind: ExprKind::Const(v), ty: Ty::Int, span: None }
+    }
+
+    /// An integer operation.
+    pub fn binary(op: BinOp, lhs: Expr, rhs: Expr, span: Option<Span>) -> Expr {
+        Expr { kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, ty: Ty::Int, span }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Text dump of the IR for `--emit ir` and golden snapshots. Stable,
 //! deterministic, no IO.
 
-use super::{Attach, BinOp, Expr, ExprKind, Module, SiteKind, Stmt, StmtKind, UnOp};
+use super::{Attach, BinOp, Expr, ExprKind, Module, Part, PathBase, SiteKind, Stmt, StmtKind, Ty, UnOp, Via};
 use std::fmt::Write;
 
 pub fn module(m: &Module) -> String {
@@ -24,17 +24,14 @@ pub fn module(m: &Module) -> String {
     }
     for (i, s) in m.sites.iter().enumerate() {
         let kind = match &s.kind {
-            SiteKind::Print => "print".to_string(),
-            SiteKind::Printf { format } => format!("printf {:?}", String::from_utf8_lossy(format)),
-            SiteKind::Exit => "exit".to_string(),
-            SiteKind::PrintHist { var, n } => format!("print_hist {var} top {n}"),
-            SiteKind::Delete { var } => format!("delete {var}"),
+            SiteKind::Print => "Print".to_string(),
+            SiteKind::Printf { format } => format!("Printf {:?}", String::from_utf8_lossy(format)),
+            SiteKind::Exit => "Exit".to_string(),
+            SiteKind::PrintHist { var, n } => format!("PrintHist {var} top {n}"),
+            SiteKind::Delete { var } => format!("Delete {var}"),
         };
         let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
         let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);
-    }
-    if let Some(off) = m.task_comm_offset {
-        let _ = writeln!(out, "task_struct.comm at {off}");
     }
     for (i, p) in m.probes.iter().enumerate() {
         let attach: Vec<String> = p
@@ -122,14 +119,30 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
 fn expr(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Const(v) => v.to_string(),
-        ExprKind::Builtin(b) => b.name().to_string(),
+        ExprKind::Helper { func, part } => match part {
+            Part::All => format!("{}()", func.name()),
+            Part::High32 => format!("{}().hi32", func.name()),
+            Part::Low32 => format!("{}().lo32", func.name()),
+        },
+        ExprKind::Load(path) => {
+            let base = match path.base {
+                PathBase::CurrentTask => "task",
+            };
+            let chain: String = path.derefs.iter().map(|o| format!("->+{o}")).collect();
+            let what = if e.ty == Ty::Comm { "comm".to_string() } else { format!("u{}", u32::from(path.size) * 8) };
+            let via = match path.via {
+                Via::Direct => "",
+                Via::ProbeRead => " (probe read)",
+            };
+            format!("{base}{chain} {:+}:{what}{via}", path.offset)
+        }
         ExprKind::Global(g) => format!("g{}", g.0),
         ExprKind::CtxField { offset, size, signed } => {
             format!("ctx[{offset}:{}{}]", if *signed { "s" } else { "u" }, size * 8)
         }
         ExprKind::MapGet { map, key } => format!("m{}[{}]", map.0, expr(key)),
         ExprKind::MapHas { map, key } => format!("(m{}[{}] != nil)", map.0, expr(key)),
-        ExprKind::ProbeName => "probename".to_string(),
+        ExprKind::ProbeName => "probe_id".to_string(),
         ExprKind::Local(l) => format!("l{}", l.0),
         ExprKind::ReadStr { ptr, user } => format!("{}_string({})", if *user { "user" } else { "kernel" }, expr(ptr)),
         ExprKind::StrEq { value, literal } => format!("({} == {:?})", expr(value), String::from_utf8_lossy(literal)),
@@ -144,10 +157,6 @@ fn expr(e: &Expr) -> String {
         ExprKind::Stack { user: false } => "stack()".to_string(),
         ExprKind::Stack { user: true } => "ustack()".to_string(),
         ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
-        ExprKind::PercpuVar { name, access } => {
-            let chain: String = access.chain.iter().map(|o| format!("->+{o}")).collect();
-            format!("percpu {name}:u{} (task{chain} {:+})", u32::from(access.size) * 8, access.delta)
-        }
         ExprKind::Fetch(f) => {
             let loc = fetch_loc(&f.loc);
             if f.bytes == 8 && !f.signed {

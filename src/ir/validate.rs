@@ -145,10 +145,10 @@ impl Validator<'_> {
     fn expr(&self, e: &super::Expr) -> Result<(), Error> {
         match &e.kind {
             ExprKind::Const(_) => Ok(()),
-            ExprKind::Builtin(b) => {
-                let want = if *b == super::Builtin::Execname { Ty::Comm } else { Ty::Int };
-                if e.ty != want {
-                    return Err(self.err(format!("builtin {} has the wrong type", b.name())));
+            ExprKind::Helper { func, part } => {
+                let want = if *func == super::HelperFn::GET_CURRENT_COMM { Ty::Comm } else { Ty::Int };
+                if e.ty != want || (want == Ty::Comm && *part != super::Part::All) {
+                    return Err(self.err(format!("helper {} has the wrong type", func.name())));
                 }
                 Ok(())
             }
@@ -158,12 +158,23 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
-            ExprKind::PercpuVar { access, .. } => {
-                if ![1, 2, 4, 8].contains(&access.size) || e.ty != Ty::Int {
-                    return Err(self.err(format!("per-CPU variable of size {}", access.size)));
-                }
-                if access.chain.is_empty() || i32::try_from(access.delta).is_err() {
-                    return Err(self.err("per-CPU variable without a way to it"));
+            ExprKind::Load(path) => {
+                match (e.ty, path.via) {
+                    // A task name: two direct 8-byte loads at a 16-bit offset.
+                    (Ty::Comm, super::Via::Direct) => {
+                        if path.size != 16 || !path.derefs.is_empty() || i16::try_from(path.offset + 8).is_err() || path.offset < 0 {
+                            return Err(self.err("task name read out of reach"));
+                        }
+                    }
+                    (Ty::Int, super::Via::ProbeRead) => {
+                        if ![1, 2, 4, 8].contains(&path.size) {
+                            return Err(self.err(format!("read of size {}", path.size)));
+                        }
+                        if path.derefs.is_empty() || i32::try_from(path.offset).is_err() {
+                            return Err(self.err("read without a way to it"));
+                        }
+                    }
+                    (ty, via) => return Err(self.err(format!("a {ty:?} read {via:?}"))),
                 }
                 Ok(())
             }

@@ -99,12 +99,12 @@ mod tests {
 
     #[test]
     fn other_events_as_pairs() {
-        let f = vec![field("filename", 8, 4, false, FieldKind::DataLoc), field("pid", 12, 4, true, FieldKind::Int), field("comm", 16, 8, false, FieldKind::CharArray)];
+        let f = vec![field("filename", 8, 4, false, FieldKind::DataLoc), field("old_pid", 12, 4, true, FieldKind::Int), field("comm", 16, 8, false, FieldKind::CharArray)];
         let mut b = vec![0u8; 40];
         b[0..4].copy_from_slice(&((4u32 << 16) | 24).to_le_bytes());
         b[4..8].copy_from_slice(&(-5i32).to_le_bytes());
         b[8..12].copy_from_slice(b"bash");
         b[16..20].copy_from_slice(b"/bin");
-        assert_eq!(render("sched_process_exec", &f, 8, &b), "filename=/bin pid=-5 comm=bash");
+        assert_eq!(render("sched_process_exec", &f, 8, &b), "filename=/bin old_pid=-5 comm=bash");
     }
 }

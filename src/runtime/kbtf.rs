@@ -368,7 +368,7 @@ mod tests {
         let ch = b.add_int("char", 1, true);
         let long = b.add_int("long", 8, true);
         let comm = b.add_array(ch, int, comm_len);
-        let rq = b.add_struct("rq", 64, &members(&[("nr_running", int, 0), ("cpu", int, 8)]));
+        let rq = b.add_struct("rq", 64, &members(&[("nr_running", int, 0), ("nr_switches", int, 8)]));
         let rq_ptr = b.add_ptr(rq);
         let cfs_rq = b.add_struct("cfs_rq", 32, &members(&[("load", long, 0), ("rq", rq_ptr, 16)]));
         let cfs_ptr = b.add_ptr(cfs_rq);

@@ -191,11 +191,12 @@ impl Lowerer<'_> {
         stmts
     }
 
-    /// `if (pid == ktap's pid) return`.
+    /// `if (pid == ktap's pid) return` (the process id: the upper half of
+    /// the helper's pid/tgid pair).
     pub(super) fn skip_self(&self) -> Stmt {
         let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
         let cond = match self.m.self_pid {
-            Some(g) => binary(ir::BinOp::Eq, synth(ExprKind::Builtin(Builtin::Pid)), synth(ExprKind::Global(g)), None),
+            Some(g) => binary(ir::BinOp::Eq, synth(PROCESS_ID), synth(ExprKind::Global(g)), None),
             None => constant(0, None),
         };
         Stmt { kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: vec![] }, span: None }
@@ -215,15 +216,15 @@ impl Lowerer<'_> {
             });
         }
         // -p/-- and -C: `if (target && pid != target) return`.
-        for (target, builtin, bias) in [(self.m.target_pid, Builtin::Pid, 0), (self.m.target_cpu, Builtin::Cpu, 1)] {
+        for (target, builtin, bias) in [(self.m.target_pid, PROCESS_ID, 0), (self.m.target_cpu, CPU_ID, 1)] {
             let Some(target) = target else { continue };
             let synth = |kind| Expr { kind, ty: Ty::Int, span: None };
             let current = if bias == 0 {
-                synth(ExprKind::Builtin(builtin))
+                synth(builtin.clone())
             } else {
                 synth(ExprKind::Binary {
                     op: ir::BinOp::Add,
-                    lhs: Box::new(synth(ExprKind::Builtin(builtin))),
+                    lhs: Box::new(synth(builtin.clone())),
                     rhs: Box::new(synth(ExprKind::Const(bias))),
                 })
             };
@@ -268,3 +269,7 @@ pub(super) fn period_text(ns: u64) -> String {
     }
     format!("{ns}ns")
 }
+
+/// The current process id and CPU, for the checks lowering adds.
+const PROCESS_ID: ExprKind = ExprKind::Helper { func: ir::HelperFn::GET_CURRENT_PID_TGID, part: ir::Part::High32 };
+const CPU_ID: ExprKind = ExprKind::Helper { func: ir::HelperFn::GET_SMP_PROCESSOR_ID, part: ir::Part::All };

@@ -5,10 +5,6 @@
 
 use super::*;
 
-/// The per-CPU variable holding the preempt count (x86-64).
-const PREEMPT_COUNT: &str = "__preempt_count";
-/// NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK (include/linux/preempt.h).
-const IRQ_MASK: i64 = 0x00ff_ff00;
 
 impl Lowerer<'_> {
     pub(super) fn int_expr(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Expr> {
@@ -198,21 +194,8 @@ impl Lowerer<'_> {
         if let Some(local) = ctx.lookup(&id.name) {
             return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
         }
-        let builtin = match id.name.as_str() {
-            "pid" => Some(Builtin::Pid),
-            "tid" => Some(Builtin::Tid),
-            "uid" => Some(Builtin::Uid),
-            "cpu" => Some(Builtin::Cpu),
-            "execname" => Some(Builtin::Execname),
-            _ => None,
-        };
-        if let Some(b) = builtin {
-            if b == Builtin::Execname && !self.comm_offset_asked {
-                self.comm_offset_asked = true;
-                self.m.task_comm_offset = self.events.task_comm_offset();
-            }
-            let ty = if b == Builtin::Execname { Ty::Comm } else { Ty::Int };
-            return Some(Expr { kind: ExprKind::Builtin(b), ty, span: Some(span) });
+        if let Some(b) = crate::builtins::name(&id.name) {
+            return self.builtin_value(ctx, b, &[], span, span);
         }
         if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
             return self.event_arg(ctx, n, span);
@@ -226,9 +209,6 @@ impl Lowerer<'_> {
         }
         if let Some(e) = self.dyn_name(ctx, id, span) {
             return e;
-        }
-        if id.name == "probename" {
-            return Some(Expr { kind: ExprKind::ProbeName, ty: Ty::ProbeName, span: Some(span) });
         }
         if id.name == "argstr" {
             self.read_formats(ctx);
@@ -262,94 +242,24 @@ impl Lowerer<'_> {
         id
     }
 
-    /// Builtin functions that return a value in a probe.
+    /// Calls that yield a value in a probe: builtins, inlined functions.
     pub(super) fn call_value(&mut self, ctx: &mut ProbeCtx, callee: &ast::Expr, args: &[ast::Expr], span: Span) -> Option<Expr> {
+        if let Some(b) = crate::builtins::callee(callee) {
+            return self.builtin_value(ctx, b, args, span, callee.span);
+        }
         let ast::ExprKind::Name(id) = &callee.kind else {
             self.unsupported(callee.span, "calling this expression");
             return None;
         };
-        let int = |kind| Some(Expr { kind, ty: Ty::Int, span: Some(span) });
-        let divide = |ns: Expr, by: i64| {
-            Some(Expr {
-                kind: ExprKind::Binary { op: ir::BinOp::Div, lhs: Box::new(ns), rhs: Box::new(Expr { kind: ExprKind::Const(by), ty: Ty::Int, span: None }) },
-                ty: Ty::Int,
-                span: Some(span),
-            })
-        };
         let name = id.name.as_str();
-        let no_args = |l: &mut Self| {
-            if !args.is_empty() {
-                l.error(span, format!("{name}() takes no arguments"));
-            }
-        };
-        match name {
-            "gettimeofday_ns" | "gettimeofday_us" | "gettimeofday_ms" | "gettimeofday_s" => {
-                no_args(self);
-                let ns = Expr { kind: ExprKind::Builtin(Builtin::RealtimeNs), ty: Ty::Int, span: Some(span) };
-                match name {
-                    "gettimeofday_ns" => Some(ns),
-                    "gettimeofday_us" => divide(ns, 1_000),
-                    "gettimeofday_ms" => divide(ns, 1_000_000),
-                    _ => divide(ns, 1_000_000_000),
-                }
-            }
-            "user_string" | "kernel_string" => {
-                let [ptr] = args else {
-                    self.error(span, format!("{name}() takes one argument: an address"));
-                    return None;
-                };
-                let ptr = self.int_expr(ctx, ptr)?;
-                Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: name == "user_string" }, ty: Ty::Str, span: Some(span) })
-            }
-            "stack" | "ustack" => {
-                no_args(self);
-                let user = name == "ustack";
-                self.stack_map();
-                Some(Expr { kind: ExprKind::Stack { user }, ty: Ty::Stack { user }, span: Some(span) })
-            }
-            "in_interrupt" => {
-                no_args(self);
-                let (sys, all) = ctx.syscalls;
-                if sys == all && all > 0 {
-                    // Syscall events fire in process context only.
-                    return int(ExprKind::Const(0));
-                }
-                // The kernel's in_interrupt(): the NMI, hardirq and softirq
-                // counts of the CPU's preempt count (x86-64 keeps it in the
-                // per-CPU `__preempt_count`; bit 31, PREEMPT_NEED_RESCHED,
-                // is left out). The record header's flags would say the
-                // same but are not filled for BPF programs
-                // (kernel/trace/trace_syscalls.c, perf_call_bpf_enter).
-                let events = self.events;
-                let access = match self.percpu.entry(PREEMPT_COUNT.into()).or_insert_with(|| events.percpu_var(PREEMPT_COUNT)).clone() {
-                    Ok(access) => access,
-                    Err(why) => {
-                        self.diags.push(
-                            Diagnostic::error(span, format!("in_interrupt() needs the kernel's per-CPU preempt count `{PREEMPT_COUNT}`: {why}"))
-                                .with_label("not available on this kernel"),
-                        );
-                        return None;
-                    }
-                };
-                let count = Expr { kind: ExprKind::PercpuVar { name: PREEMPT_COUNT.into(), access }, ty: Ty::Int, span: Some(span) };
-                let irq = binary(ir::BinOp::BitAnd, count, constant(IRQ_MASK, None), Some(span));
-                Some(binary(ir::BinOp::Ne, irq, constant(0, None), Some(span)))
-            }
-            n if USERSPACE_ONLY.contains(&n) => {
-                self.userspace_only(span, n);
-                None
-            }
-            _ if self.functions.contains_key(name) => {
-                let ((id, body), result) = self.inline_call(ctx, span, name, args)?;
-                let block = Stmt { kind: StmtKind::Block { id, body }, span: Some(span) };
-                let ty = ctx.locals[result.index()];
-                Some(Expr { kind: ExprKind::Seq { body: vec![block], result }, ty, span: Some(span) })
-            }
-            _ => {
-                self.unsupported(callee.span, &format!("calling `{name}` for its value"));
-                None
-            }
+        if self.functions.contains_key(name) {
+            let ((id, body), result) = self.inline_call(ctx, span, name, args)?;
+            let block = Stmt { kind: StmtKind::Block { id, body }, span: Some(span) };
+            let ty = ctx.locals[result.index()];
+            return Some(Expr { kind: ExprKind::Seq { body: vec![block], result }, ty, span: Some(span) });
         }
+        self.unsupported(callee.span, &format!("calling `{name}` for its value"));
+        None
     }
 
     /// The type of the values a table holds.
@@ -481,12 +391,12 @@ impl Lowerer<'_> {
     }
 }
 
-pub(super) fn ty_name(ty: Ty) -> &'static str {
+pub fn ty_name(ty: Ty) -> &'static str {
     match ty {
         Ty::Int => "number",
         Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
-        Ty::ProbeName => "probename",
-        Ty::Stack { .. } => "stack",
+        Ty::ProbeName => "probe name",
+        Ty::Stack { .. } => "stack trace",
     }
 }
 

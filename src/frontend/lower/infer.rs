@@ -501,10 +501,11 @@ impl Infer<'_> {
             self.used.insert(id.name.clone());
             return self.fact(&Slot::Global(id.name.clone())).map(|f| f.ty);
         }
+        if let Some(b) = crate::builtins::name(&id.name) {
+            return crate::builtins::kernel_ty(b);
+        }
         match id.name.as_str() {
-            "pid" | "tid" | "uid" | "cpu" | "retval" => Some(Ty::Int),
-            "execname" => Some(Ty::Comm),
-            "probename" => Some(Ty::ProbeName),
+            "retval" => Some(Ty::Int),
             n if n.strip_prefix("arg").is_some_and(|d| d.parse::<usize>().is_ok()) => Some(Ty::Int),
             _ => None,
         }
@@ -512,35 +513,31 @@ impl Infer<'_> {
 
     fn call(&mut self, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Ty> {
         let tys: Vec<Option<Ty>> = args.iter().map(|a| self.expr(a)).collect();
+        if let Some(b) = crate::builtins::callee(callee) {
+            return crate::builtins::kernel_ty(b);
+        }
         let ast::ExprKind::Name(id) = &callee.kind else { return None };
-        match id.name.as_str() {
-            "user_string" | "kernel_string" => Some(Ty::Str),
-            "stack" => Some(Ty::Stack { user: false }),
-            "ustack" => Some(Ty::Stack { user: true }),
-            "in_interrupt" | "gettimeofday_s" | "gettimeofday_ms" | "gettimeofday_us" | "gettimeofday_ns" => Some(Ty::Int),
-            name => {
-                let func = self.functions.get(name)?;
-                if self.calling.iter().any(|f| f == name) {
-                    return None;
-                }
-                self.calling.push(name.to_string());
-                let caller = self.scopes.clone();
-                let saved = std::mem::replace(&mut self.scopes, vec![IndexMap::new()]);
-                for (p, (a, ty)) in func.params.iter().zip(args.iter().zip(&tys)) {
-                    self.declare(p, *ty, a.span);
-                    // An untyped argument takes the parameter's type.
-                    if let (None, Some(f)) = (ty, self.t.locals.get(&p.span).copied()) {
-                        let saved = std::mem::replace(&mut self.scopes, caller.clone());
-                        self.hint(a, f.ty);
-                        self.scopes = saved;
-                    }
-                }
-                self.block(&func.body);
+        let name = id.name.as_str();
+        let func = self.functions.get(name)?;
+        if self.calling.iter().any(|f| f == name) {
+            return None;
+        }
+        self.calling.push(name.to_string());
+        let caller = self.scopes.clone();
+        let saved = std::mem::replace(&mut self.scopes, vec![IndexMap::new()]);
+        for (p, (a, ty)) in func.params.iter().zip(args.iter().zip(&tys)) {
+            self.declare(p, *ty, a.span);
+            // An untyped argument takes the parameter's type.
+            if let (None, Some(f)) = (ty, self.t.locals.get(&p.span).copied()) {
+                let saved = std::mem::replace(&mut self.scopes, caller.clone());
+                self.hint(a, f.ty);
                 self.scopes = saved;
-                self.calling.pop();
-                self.fact(&Slot::Return(name.to_string())).map(|f| f.ty)
             }
         }
+        self.block(&func.body);
+        self.scopes = saved;
+        self.calling.pop();
+        self.fact(&Slot::Return(name.to_string())).map(|f| f.ty)
     }
 }
 

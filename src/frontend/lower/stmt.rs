@@ -289,6 +289,9 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn call_stmt(&mut self, ctx: &mut ProbeCtx, span: Span, callee: &ast::Expr, args: &[ast::Expr]) -> Option<Stmt> {
+        if let Some(b) = crate::builtins::callee(callee) {
+            return self.builtin_action(ctx, b, args, span, callee.span);
+        }
         let name = match &callee.kind {
             ast::ExprKind::Name(id) => id.name.clone(),
             ast::ExprKind::Field { base, name } => match &base.kind {
@@ -298,88 +301,6 @@ impl Lowerer<'_> {
             _ => String::new(),
         };
         match name.as_str() {
-            "print" => {
-                let (fields, consts, values) = self.site_args(ctx, args)?;
-                let site = self.site(SiteKind::Print, fields, consts, span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
-            }
-            "printf" => {
-                let Some(first) = args.first() else {
-                    self.error(span, "printf needs a format string");
-                    return None;
-                };
-                let ast::ExprKind::Str(format) = &first.kind else {
-                    self.error(first.span, "the format of printf in a probe must be a string literal");
-                    return None;
-                };
-                let wanted = count_conversions(format);
-                if wanted != args.len() - 1 {
-                    self.diags.push(
-                        Diagnostic::error(span, format!("printf format has {wanted} conversions but {} arguments follow", args.len() - 1))
-                            .with_secondary(first.span, "format"),
-                    );
-                    return None;
-                }
-                let (fields, consts, values) = self.site_args(ctx, &args[1..])?;
-                // Numeric conversions need numbers: say so now, not when
-                // the first event arrives.
-                let mut kernel = fields.iter().zip(&values);
-                for (i, conv) in conversions(format).into_iter().enumerate() {
-                    if consts.iter().any(|(at, _)| *at == i) {
-                        continue;
-                    }
-                    let Some((ty, value)) = kernel.next() else { break };
-                    if b"diouxXc".contains(&conv) && !matches!(ty, Ty::Int) {
-                        self.diags.push(
-                            Diagnostic::error(value.span.unwrap_or(span), format!("printf's %{} needs a number, but this is a {}", conv as char, ty_name(*ty)))
-                                .with_secondary(first.span, "format")
-                                .with_note("use %s to print it"),
-                        );
-                        return None;
-                    }
-                }
-                let site = self.site(SiteKind::Printf { format: format.clone() }, fields, consts, span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: values }, span: Some(span) })
-            }
-            "exit" => {
-                if !args.is_empty() {
-                    self.error(span, "exit() takes no arguments");
-                }
-                let site = self.site(SiteKind::Exit, Vec::new(), Vec::new(), span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
-            }
-            "print_hist" | "delete" => {
-                let var = match args.first().map(|a| &a.kind) {
-                    Some(ast::ExprKind::Name(id)) if self.vars.get(&id.name).is_some_and(|d| d.table.is_some()) => id.name.clone(),
-                    _ => {
-                        self.error(span, format!("{name}() in a probe takes a table declared at the top level"));
-                        return None;
-                    }
-                };
-                let kind = if name == "delete" {
-                    if args.len() > 1 {
-                        self.unsupported(span, "delete(t, key) (use t[key] = nil)");
-                        return None;
-                    }
-                    SiteKind::Delete { var }
-                } else {
-                    let n = match args.get(1).map(|a| &a.kind) {
-                        None => 20,
-                        Some(ast::ExprKind::Int(n)) if *n > 0 => *n as usize,
-                        Some(_) => {
-                            self.error(args[1].span, "print_hist's count in a probe must be a positive number literal");
-                            return None;
-                        }
-                    };
-                    SiteKind::PrintHist { var, n }
-                };
-                let site = self.site(kind, Vec::new(), Vec::new(), span);
-                Some(Stmt { kind: StmtKind::Emit { site, args: Vec::new() }, span: Some(span) })
-            }
-            n if USERSPACE_ONLY.contains(&n) || n.starts_with("ansi.") => {
-                self.userspace_only(span, n);
-                None
-            }
             "" => {
                 self.unsupported(callee.span, "calling this expression");
                 None
@@ -680,31 +601,3 @@ pub(super) fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
     false
 }
 
-/// Number of arguments a printf format consumes.
-pub fn count_conversions(format: &[u8]) -> usize {
-    conversions(format).len()
-}
-
-/// The conversion letter of each argument a printf format consumes.
-pub(super) fn conversions(format: &[u8]) -> Vec<u8> {
-    let mut n = Vec::new();
-    let mut i = 0;
-    while i < format.len() {
-        if format[i] == b'%' {
-            i += 1;
-            if format.get(i) == Some(&b'%') {
-                i += 1;
-                continue;
-            }
-            while i < format.len() && !format[i].is_ascii_alphabetic() {
-                i += 1;
-            }
-            while i < format.len() && matches!(format[i], b'l' | b'h') {
-                i += 1;
-            }
-            n.push(format.get(i).copied().unwrap_or(b'?'));
-        }
-        i += 1;
-    }
-    n
-}

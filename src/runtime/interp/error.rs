@@ -33,7 +33,7 @@ impl std::error::Error for RuntimeError {}
 
 /// Why execution stopped early, inside the interpreter.
 #[derive(Debug)]
-pub(crate) enum Throw {
+pub enum Throw {
     Error(RuntimeError),
     /// `exit()` was called.
     Exit,

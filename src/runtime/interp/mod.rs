@@ -22,11 +22,12 @@ use indexmap::IndexSet;
 
 pub use builtins::Builtin;
 pub use error::RuntimeError;
+pub(crate) use error::msg::bad_arg;
+pub use error::Throw;
 pub use value::{Closure, Function, KStr, Table, Value};
 
 use crate::frontend::ast;
 use compile::Compiled;
-use error::Throw;
 use vm::Vm;
 
 /// How the interpreter is set up.
@@ -89,7 +90,7 @@ impl Interp {
         let mut names = IndexSet::new();
         let mut initial: Vec<(String, Value)> = Vec::new();
         let mut namespaces: Vec<(&str, Table)> = Vec::new();
-        for &(ns, name, b) in builtins::REGISTRY {
+        for (ns, name, b) in builtins::userspace() {
             let f = Value::Func(Rc::new(Function::Builtin(b)));
             match ns {
                 None => initial.push((name.to_string(), f)),

@@ -351,7 +351,7 @@ impl Vm {
                         match &*callee {
                             Function::Builtin(b) => {
                                 let args = &self.stack[fslot + 1..fslot + 1 + usize::from(nargs)];
-                                let v = tri!(b.call(args, &mut self.out));
+                                let v = tri!(super::builtins::call(*b, args, &mut self.out));
                                 self.stack[fslot] = v;
                             }
                             Function::Closure(c) => {
@@ -377,7 +377,7 @@ impl Vm {
                         match &*callee {
                             Function::Builtin(b) => {
                                 let args = &self.stack[fslot + 1..fslot + 1 + n];
-                                let v = tri!(b.call(args, &mut self.out));
+                                let v = tri!(super::builtins::call(*b, args, &mut self.out));
                                 if self.ret(v) {
                                     return Ok(());
                                 }
@@ -402,7 +402,7 @@ impl Vm {
                     Insn::CallBuiltin { b, base: f, nargs } => {
                         let a0 = base + usize::from(f);
                         let args = &self.stack[a0..a0 + usize::from(nargs)];
-                        let v = tri!(b.call(args, &mut self.out));
+                        let v = tri!(super::builtins::call(b, args, &mut self.out));
                         self.stack[a0] = v;
                     }
                     Insn::Return { src } => {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::{error, CResult, Compiler, Var};
 use crate::frontend::ast::{BinOp, Expr, ExprKind, FuncBody, Ident, TableField, UnOp};
-use crate::runtime::interp::builtins::{Builtin, PROBE_NAMESPACE};
+use crate::runtime::interp::builtins::{self, Builtin};
 use crate::runtime::interp::capture::FuncKind;
 use crate::runtime::interp::code::{ArithOp, CmpOp, Insn, Reg};
 use crate::runtime::interp::value::Value;
@@ -318,15 +318,9 @@ impl Compiler<'_> {
     /// of a builtin (or `ns.name`) that the script never reassigns.
     pub(super) fn direct_builtin(&self, callee: &Expr) -> Option<Builtin> {
         match &callee.kind {
-            ExprKind::Name(id) if self.is_pristine_global(&id.name) => Builtin::global(&id.name),
+            ExprKind::Name(id) if self.is_pristine_global(&id.name) => builtins::find(None, &id.name),
             ExprKind::Field { base, name } => match &base.kind {
-                ExprKind::Name(ns) if self.is_pristine_global(&ns.name) => {
-                    if ns.name == PROBE_NAMESPACE {
-                        Some(Builtin::Noop)
-                    } else {
-                        Builtin::field(&ns.name, &name.name)
-                    }
-                }
+                ExprKind::Name(ns) if self.is_pristine_global(&ns.name) => builtins::find(Some(&ns.name), &name.name),
                 _ => None,
             },
             _ => None,
@@ -342,7 +336,7 @@ impl Compiler<'_> {
             self.alloc_reg(e.span)?
         };
         match self.direct_builtin(callee) {
-            Some(Builtin::Noop) => {
+            Some(b) if builtins::registers_probe(b) => {
                 // `kdebug.*(...)` registers a kernel probe: nothing to run.
                 self.emit(Insn::LoadNil { dst }, e.span);
                 return Ok(());

@@ -1,0 +1,191 @@
+//! Output: `print`, `printf`, `print_hist`, `exit` and the `ansi.*`
+//! terminal codes. In a probe, print/printf/print_hist/exit become records
+//! sent through the ring buffer (the format string stays in userspace);
+//! userspace runs them directly.
+
+use super::{Call, Def, Form, Kernel, KernelCx, UserCx};
+use crate::frontend::ast;
+use crate::frontend::diag::Diagnostic;
+use crate::ir::{self, SiteKind, Ty};
+use crate::runtime::format;
+use crate::runtime::interp::{Throw, Value};
+
+/// `print_hist` shows this many rows unless told otherwise.
+pub const HIST_DEFAULT_ROWS: usize = 20;
+
+const fn ansi(name: &'static str, f: super::UserFn) -> Def {
+    Def { namespace: Some("ansi"), name, form: Form::Call, kernel: None, user: Some(f) }
+}
+
+pub(super) const DEFS: &[Def] = &[
+    Def { namespace: None, name: "print", form: Form::Call, kernel: Some(Kernel::Action(print_probe)), user: Some(print_user) },
+    Def { namespace: None, name: "printf", form: Form::Call, kernel: Some(Kernel::Action(printf_probe)), user: Some(printf_user) },
+    Def { namespace: None, name: "print_hist", form: Form::Call, kernel: Some(Kernel::Action(print_hist_probe)), user: Some(print_hist_user) },
+    Def { namespace: None, name: "exit", form: Form::Call, kernel: Some(Kernel::Action(exit_probe)), user: Some(|_, _| Err(Throw::Exit)) },
+    ansi("clear_screen", |cx, _| {
+        cx.emit(b"\x1b[1;1H\x1b[J");
+        Ok(Value::Nil)
+    }),
+    ansi("set_color", |cx, args| {
+        let fg = cx.int(args, 0)?;
+        cx.emit(format!("\x1b[{fg}m").as_bytes());
+        Ok(Value::Nil)
+    }),
+    ansi("set_color2", |cx, args| {
+        let (fg, bg) = (cx.int(args, 0)?, cx.int(args, 1)?);
+        cx.emit(format!("\x1b[{fg};{bg}m").as_bytes());
+        Ok(Value::Nil)
+    }),
+    ansi("set_color3", |cx, args| {
+        let (fg, bg, attr) = (cx.int(args, 0)?, cx.int(args, 1)?, cx.int(args, 2)?);
+        let text = if attr != 0 { format!("\x1b[{fg};{bg};{attr}m") } else { format!("\x1b[{fg};{bg}m") };
+        cx.emit(text.as_bytes());
+        Ok(Value::Nil)
+    }),
+    ansi("reset_color", |cx, _| {
+        cx.emit(b"\x1b[0;0m");
+        Ok(Value::Nil)
+    }),
+    ansi("new_line", |cx, _| {
+        cx.emit(b"\n");
+        Ok(Value::Nil)
+    }),
+];
+
+fn record(cx: &mut dyn KernelCx, c: &Call, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, values: Vec<ir::Expr>) -> ir::Stmt {
+    let site = cx.site(kind, fields, consts, c.span);
+    ir::Stmt { kind: ir::StmtKind::Emit { site, args: values }, span: Some(c.span) }
+}
+
+fn print_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
+    let (fields, consts, values) = cx.record_args(c.args)?;
+    Some(record(cx, c, SiteKind::Print, fields, consts, values))
+}
+
+fn print_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
+    cx.emit(&format::print_line(args));
+    Ok(Value::Nil)
+}
+
+fn printf_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
+    let Some(first) = c.args.first() else {
+        cx.diag(Diagnostic::error(c.span, "printf needs a format string"));
+        return None;
+    };
+    let ast::ExprKind::Str(fmt) = &first.kind else {
+        cx.diag(Diagnostic::error(first.span, "the format of printf in a probe must be a string literal"));
+        return None;
+    };
+    let wanted = count_conversions(fmt);
+    if wanted != c.args.len() - 1 {
+        cx.diag(
+            Diagnostic::error(c.span, format!("printf format has {wanted} conversions but {} arguments follow", c.args.len() - 1))
+                .with_secondary(first.span, "format"),
+        );
+        return None;
+    }
+    let (fields, consts, values) = cx.record_args(&c.args[1..])?;
+    // Numeric conversions need numbers: say so now, not when the first
+    // event arrives.
+    let mut kernel = fields.iter().zip(&values);
+    for (i, conv) in conversions(fmt).into_iter().enumerate() {
+        if consts.iter().any(|(at, _)| *at == i) {
+            continue;
+        }
+        let Some((ty, value)) = kernel.next() else { break };
+        if b"diouxXc".contains(&conv) && !matches!(ty, Ty::Int) {
+            cx.diag(
+                Diagnostic::error(value.span.unwrap_or(c.span), format!("printf's %{} needs a number, but this is a {}", conv as char, crate::frontend::lower::ty_name(*ty)))
+                    .with_secondary(first.span, "format")
+                    .with_note("use %s to print it"),
+            );
+            return None;
+        }
+    }
+    Some(record(cx, c, SiteKind::Printf { format: fmt.clone() }, fields, consts, values))
+}
+
+fn printf_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
+    let fmt = match args.first() {
+        Some(Value::Str(s)) => s.clone(),
+        other => return Err(cx.bad(1, "string", other)),
+    };
+    let text = format::printf(fmt.as_bytes(), args.get(1..).unwrap_or(&[])).map_err(|e| Throw::msg(e.to_string()))?;
+    cx.emit(&text);
+    Ok(Value::Nil)
+}
+
+fn exit_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
+    if !c.args.is_empty() {
+        cx.diag(Diagnostic::error(c.span, "exit() takes no arguments"));
+    }
+    Some(record(cx, c, SiteKind::Exit, Vec::new(), Vec::new(), Vec::new()))
+}
+
+/// The top-level table a probe-side table builtin names as its first
+/// argument.
+pub(super) fn table_arg(cx: &mut dyn KernelCx, c: &Call) -> Option<String> {
+    match c.args.first().map(|a| &a.kind) {
+        Some(ast::ExprKind::Name(id)) if cx.is_table(&id.name) => Some(id.name.clone()),
+        _ => {
+            cx.diag(Diagnostic::error(c.span, format!("{}() in a probe takes a table declared at the top level", c.name)));
+            None
+        }
+    }
+}
+
+fn print_hist_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
+    let var = table_arg(cx, c)?;
+    let n = match c.args.get(1).map(|a| &a.kind) {
+        None => HIST_DEFAULT_ROWS,
+        Some(ast::ExprKind::Int(n)) if *n > 0 => *n as usize,
+        Some(_) => {
+            cx.diag(Diagnostic::error(c.args[1].span, "print_hist's count in a probe must be a positive number literal"));
+            return None;
+        }
+    };
+    Some(record(cx, c, SiteKind::PrintHist { var, n }, Vec::new(), Vec::new(), Vec::new()))
+}
+
+fn print_hist_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
+    let t = cx.table(args, 0)?;
+    let n = match args.get(1) {
+        None | Some(Value::Nil) => HIST_DEFAULT_ROWS,
+        Some(_) => usize::try_from(cx.int(args, 1)?.max(0)).unwrap_or(usize::MAX),
+    };
+    let t = t.borrow();
+    if t.iter().any(|(_, v)| !matches!(v, Value::Int(_))) {
+        return Err(Throw::msg("print_hist only can print number"));
+    }
+    cx.emit(&format::print_hist(&t, n));
+    Ok(Value::Nil)
+}
+
+/// Number of arguments a printf format consumes.
+pub fn count_conversions(format: &[u8]) -> usize {
+    conversions(format).len()
+}
+
+/// The conversion letter of each argument a printf format consumes.
+fn conversions(format: &[u8]) -> Vec<u8> {
+    let mut n = Vec::new();
+    let mut i = 0;
+    while i < format.len() {
+        if format[i] == b'%' {
+            i += 1;
+            if format.get(i) == Some(&b'%') {
+                i += 1;
+                continue;
+            }
+            while i < format.len() && !format[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            while i < format.len() && matches!(format[i], b'l' | b'h') {
+                i += 1;
+            }
+            n.push(format.get(i).copied().unwrap_or(b'?'));
+        }
+        i += 1;
+    }
+    n
+}

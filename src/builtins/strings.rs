@@ -1,0 +1,39 @@
+//! Strings: reading them from memory in probes (`user_string`,
+//! `kernel_string`) and converting values in userspace (`tostring`,
+//! `tonumber`, `len`).
+
+use super::{Call, Def, Form, Kernel, KernelCx};
+use crate::frontend::diag::Diagnostic;
+use crate::ir::{self, ExprKind, Ty};
+use crate::runtime::format;
+use crate::runtime::interp::Value;
+
+const fn read_str(name: &'static str, lower: super::LowerValue) -> Def {
+    Def { namespace: None, name, form: Form::Call, kernel: Some(Kernel::Value { ty: Ty::Str, lower }), user: None }
+}
+
+const fn user(name: &'static str, f: super::UserFn) -> Def {
+    Def { namespace: None, name, form: Form::Call, kernel: None, user: Some(f) }
+}
+
+pub(super) const DEFS: &[Def] = &[
+    read_str("user_string", |cx, c| read(cx, c, true)),
+    read_str("kernel_string", |cx, c| read(cx, c, false)),
+    user("tostring", |_, args| Ok(Value::str(format::value_text(args.first().unwrap_or(&Value::Nil))))),
+    user("tonumber", |_, args| Ok(args.first().and_then(Value::to_int).map_or(Value::Nil, Value::Int))),
+    user("len", |cx, args| match args.first() {
+        Some(Value::Table(t)) => Ok(Value::Int(t.borrow().len() as i64)),
+        Some(Value::Str(s)) => Ok(Value::Int(s.len() as i64)),
+        other => Err(cx.bad(1, "table or string", other)),
+    }),
+];
+
+/// A NUL-terminated string at an address, from user or kernel memory.
+fn read(cx: &mut dyn KernelCx, c: &Call, user: bool) -> Option<ir::Expr> {
+    let [ptr] = c.args else {
+        cx.diag(Diagnostic::error(c.span, format!("{}() takes one argument: an address", c.name)));
+        return None;
+    };
+    let ptr = cx.lower_number(ptr)?;
+    Some(c.value(ExprKind::ReadStr { ptr: Box::new(ptr), user }, Ty::Str))
+}

@@ -1,0 +1,70 @@
+//! The current task and CPU: `pid`, `tid`, `uid`, `cpu`, `execname`,
+//! `in_interrupt()`. Probes only: userspace has no current event.
+
+use super::{Call, Def, Form, Kernel, KernelCx};
+use crate::frontend::diag::Diagnostic;
+use crate::ir::{self, ExprKind, HelperFn, Part, Ty};
+
+/// The per-CPU variable holding the preempt count (x86-64).
+const PREEMPT_COUNT: &str = "__preempt_count";
+/// NMI_MASK | HARDIRQ_MASK | SOFTIRQ_MASK (include/linux/preempt.h).
+const IRQ_MASK: i64 = 0x00ff_ff00;
+
+const fn helper_value(name: &'static str, lower: super::LowerValue) -> Def {
+    Def { namespace: None, name, form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::Int, lower }), user: None }
+}
+
+pub(super) const DEFS: &[Def] = &[
+    // Thread group id: the process id users see.
+    helper_value("pid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_PID_TGID, part: Part::High32 }, Ty::Int))),
+    helper_value("tid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_PID_TGID, part: Part::Low32 }, Ty::Int))),
+    helper_value("uid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_UID_GID, part: Part::Low32 }, Ty::Int))),
+    helper_value("cpu", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_SMP_PROCESSOR_ID, part: Part::All }, Ty::Int))),
+    Def { namespace: None, name: "execname", form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::Comm, lower: execname }), user: None },
+    Def {
+        namespace: None,
+        name: "in_interrupt",
+        form: Form::Call,
+        kernel: Some(Kernel::Value { ty: Ty::Int, lower: in_interrupt }),
+        user: None,
+    },
+];
+
+/// The command name: two loads from the current task at the offset the
+/// kernel's BTF gives, or the helper that copies it when that is unknown.
+fn execname(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
+    let direct = cx.task_comm_offset().filter(|&off| i16::try_from(off).is_ok_and(|o| o.checked_add(8).is_some()));
+    let kind = match direct {
+        Some(offset) => ExprKind::Load(ir::Path { base: ir::PathBase::CurrentTask, derefs: Vec::new(), offset: i64::from(offset), size: 16, via: ir::Via::Direct }),
+        None => ExprKind::Helper { func: HelperFn::GET_CURRENT_COMM, part: Part::All },
+    };
+    Some(c.value(kind, Ty::Comm))
+}
+
+/// The kernel's in_interrupt(): the NMI, hardirq and softirq counts of the
+/// CPU's preempt count (x86-64 keeps it in the per-CPU `__preempt_count`;
+/// bit 31, PREEMPT_NEED_RESCHED, is left out). The record header's flags
+/// would say the same but are not filled for BPF programs
+/// (kernel/trace/trace_syscalls.c, perf_call_bpf_enter).
+fn in_interrupt(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
+    c.no_args(cx);
+    if cx.only_syscalls() {
+        // Syscall events fire in process context only.
+        return Some(c.value(ExprKind::Const(0), Ty::Int));
+    }
+    let access = match cx.percpu_var(PREEMPT_COUNT) {
+        Ok(access) => access,
+        Err(why) => {
+            cx.diag(
+                Diagnostic::error(c.span, format!("in_interrupt() needs the kernel's per-CPU preempt count `{PREEMPT_COUNT}`: {why}"))
+                    .with_label("not available on this kernel"),
+            );
+            return None;
+        }
+    };
+    let path = ir::Path { base: ir::PathBase::CurrentTask, derefs: access.chain, offset: access.delta, size: access.size, via: ir::Via::ProbeRead };
+    let count = c.value(ExprKind::Load(path), Ty::Int);
+    let span = Some(c.span);
+    let irq = ir::Expr::binary(ir::BinOp::BitAnd, count, ir::Expr::constant(IRQ_MASK), span);
+    Some(ir::Expr::binary(ir::BinOp::Ne, irq, ir::Expr::constant(0), span))
+}

@@ -1,0 +1,73 @@
+//! What builtins' kernel lowerings see of the lowering of a probe
+//! (`builtins::KernelCx`): argument lowering, diagnostics, records, and the
+//! kernel facts asked once per script. Pure; never panics.
+
+use super::*;
+use crate::builtins::{self, KernelCx};
+
+/// The lowerer and the probe being lowered, for one builtin use.
+pub(super) struct Cx<'l, 'a, 'c> {
+    pub l: &'l mut Lowerer<'a>,
+    pub ctx: &'c mut ProbeCtx,
+}
+
+impl KernelCx for Cx<'_, '_, '_> {
+    fn lower(&mut self, e: &ast::Expr) -> Option<Expr> {
+        self.l.expr(self.ctx, e)
+    }
+
+    fn lower_number(&mut self, e: &ast::Expr) -> Option<Expr> {
+        self.l.int_expr(self.ctx, e)
+    }
+
+    fn diag(&mut self, d: Diagnostic) {
+        self.l.diags.push(d);
+    }
+
+    fn stack_map(&mut self) -> ir::MapId {
+        self.l.stack_map()
+    }
+
+    fn only_syscalls(&self) -> bool {
+        let (sys, all) = self.ctx.syscalls;
+        sys == all && all > 0
+    }
+
+    fn percpu_var(&mut self, name: &str) -> Result<ir::PercpuAccess, String> {
+        let events = self.l.events;
+        self.l.percpu.entry(name.into()).or_insert_with(|| events.percpu_var(name)).clone()
+    }
+
+    fn task_comm_offset(&mut self) -> Option<u32> {
+        let events = self.l.events;
+        *self.l.comm_offset.get_or_insert_with(|| events.task_comm_offset())
+    }
+
+    fn boot_to_real(&self) -> Option<GlobalId> {
+        self.l.m.boot_to_real
+    }
+
+    fn record_args(&mut self, args: &[ast::Expr]) -> Option<(Vec<Ty>, Vec<(usize, ir::SiteConst)>, Vec<Expr>)> {
+        self.l.site_args(self.ctx, args)
+    }
+
+    fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
+        self.l.site(kind, fields, consts, span)
+    }
+
+    fn is_table(&self, name: &str) -> bool {
+        self.l.vars.get(name).is_some_and(|d| d.table.is_some())
+    }
+}
+
+impl Lowerer<'_> {
+    /// A builtin used for its value in a probe.
+    pub(super) fn builtin_value(&mut self, ctx: &mut ProbeCtx, b: builtins::BuiltinId, args: &[ast::Expr], span: Span, callee_span: Span) -> Option<Expr> {
+        builtins::lower_value(b, &mut Cx { l: self, ctx }, args, span, callee_span)
+    }
+
+    /// A builtin called as a statement in a probe.
+    pub(super) fn builtin_action(&mut self, ctx: &mut ProbeCtx, b: builtins::BuiltinId, args: &[ast::Expr], span: Span, callee_span: Span) -> Option<Stmt> {
+        builtins::lower_action(b, &mut Cx { l: self, ctx }, args, span, callee_span)
+    }
+}
