@@ -299,6 +299,18 @@ fn gettimeofday_in_probe_matches_userspace_clock() {
 }
 
 #[test]
+fn ktime_ns_agrees_between_probes_and_userspace() {
+    need_root!();
+    // The same clock on both sides: main's reading < the probe's < trace_end's.
+    let script = "var t0 = ktime_ns()\nvar t = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { t = ktime_ns() }\n\
+        trace_end { var t1 = ktime_ns() print(t0 < t, t <= t1, t1 - t0 < 60000000000) }";
+    let run = traced(script, 1, 1, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "true\ttrue\ttrue\n", "stderr: {}", run.stderr);
+}
+
+#[test]
 fn profile_samples_a_busy_process_on_every_cpu() {
     need_root!();
     let script = "var n = 0\nprofile-1ms { if (pid == {PID}) { n += 1 } }\ntrace_end { print(n) }";

@@ -1,4 +1,5 @@
-//! Clocks: `gettimeofday_s/ms/us/ns()` (wall clock) in probes and in
+//! Clocks: `gettimeofday_s/ms/us/ns()` (wall clock) and `ktime_ns()`
+//! (nanoseconds since boot, the kernel's monotonic clock) in probes and in
 //! userspace.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,7 +26,31 @@ pub(super) const DEFS: &[Def] = &[
     wall_clock!("gettimeofday_ms", 1_000_000),
     wall_clock!("gettimeofday_us", 1_000),
     wall_clock!("gettimeofday_ns", 1),
+    Def {
+        namespace: None,
+        name: "ktime_ns",
+        form: Form::Call,
+        kernel: Some(Kernel::Value {
+            ty: Ty::Int,
+            lower: |cx, c| {
+                c.no_args(cx);
+                Some(c.value(ExprKind::Helper { func: HelperFn::KTIME_GET_NS, part: Part::All }, Ty::Int))
+            },
+        }),
+        user: Some(|_, _| Ok(Value::Int(monotonic_ns()))),
+    },
 ];
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock `bpf_ktime_get_ns` reads, so
+/// values from probes and from userspace compare.
+fn monotonic_ns() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+}
 
 /// Wall-clock time in a probe: time since boot plus the offset userspace
 /// measured before load, divided into the unit.
