@@ -7,6 +7,7 @@
 //! close, so nothing outlives ktap, even when it is killed. Never writes
 //! uprobe_events.
 
+use super::output::{Notice, Output};
 use super::session::Error;
 use crate::bpfgen::codegen::ProgramInfo;
 use crate::ir::{Attach, Module, ProgKind};
@@ -92,6 +93,7 @@ pub fn attach(
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     skipped: &mut Vec<String>,
+    out: &mut dyn Output,
 ) -> Result<usize, Error> {
     let pid = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
     let mut failed = Vec::new();
@@ -100,11 +102,7 @@ pub fn attach(
         0
     } else {
         if points.len() > 1 {
-            eprintln!(
-                "ktap: note: {}; attaching {} uprobes one at a time (slow to attach and to detach)",
-                if multi_supported() { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" },
-                points.len()
-            );
+            out.notice(&Notice::UprobesOneAtATime { count: points.len(), disabled: multi_supported() });
         }
         attach_each(prog, module, probe, points, pid, stop, links, &mut failed)
     };

@@ -2,12 +2,12 @@
 //! line and one match arm per builtin. Builtins write only to the output
 //! they are given and never call back into ktap code.
 
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::{msg, Throw};
 use super::value::{Table, Value};
 use crate::runtime::format;
+use crate::runtime::output::{Origin, Output};
 
 /// A builtin function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,11 +112,11 @@ impl Builtin {
     }
 
     /// Runs the builtin on `args`, writing any output to `out`.
-    pub(crate) fn call(self, args: &[Value], out: &mut dyn Write) -> Result<Value, Throw> {
+    pub(crate) fn call(self, args: &[Value], out: &mut dyn Output) -> Result<Value, Throw> {
         let arg = |i: usize| args.get(i).unwrap_or(&Value::Nil);
         match self {
             Builtin::Print => {
-                emit(out, &format::print_line(args));
+                emit(out.print(&Origin::default(), args));
                 Ok(Value::Nil)
             }
             Builtin::Printf => {
@@ -126,7 +126,7 @@ impl Builtin {
                 };
                 let text = format::printf(fmt.as_bytes(), args.get(1..).unwrap_or(&[]))
                     .map_err(|e| Throw::msg(e.to_string()))?;
-                emit(out, &text);
+                emit(out.printf(&Origin::default(), &text));
                 Ok(Value::Nil)
             }
             Builtin::PrintHist => {
@@ -139,7 +139,7 @@ impl Builtin {
                 if t.iter().any(|(_, v)| !matches!(v, Value::Int(_))) {
                     return Err(Throw::msg("print_hist only can print number"));
                 }
-                emit(out, &format::print_hist(&t, n));
+                emit(out.hist(&Origin::default(), &t, n));
                 Ok(Value::Nil)
             }
             Builtin::Pairs => {
@@ -181,18 +181,18 @@ impl Builtin {
             Builtin::KernelV => Ok(Value::str(uname().map(|u| u.0).unwrap_or_default())),
             Builtin::NumCpus => Ok(Value::Int(online_cpus())),
             Builtin::ClearScreen => {
-                emit(out, b"\x1b[1;1H\x1b[J");
+                emit(out.terminal(b"\x1b[1;1H\x1b[J"));
                 Ok(Value::Nil)
             }
             Builtin::SetColor => {
                 let fg = int_arg(self, args, 0)?;
-                emit(out, format!("\x1b[{fg}m").as_bytes());
+                emit(out.terminal(format!("\x1b[{fg}m").as_bytes()));
                 Ok(Value::Nil)
             }
             Builtin::SetColor2 => {
                 let fg = int_arg(self, args, 0)?;
                 let bg = int_arg(self, args, 1)?;
-                emit(out, format!("\x1b[{fg};{bg}m").as_bytes());
+                emit(out.terminal(format!("\x1b[{fg};{bg}m").as_bytes()));
                 Ok(Value::Nil)
             }
             Builtin::SetColor3 => {
@@ -204,15 +204,15 @@ impl Builtin {
                 } else {
                     format!("\x1b[{fg};{bg}m")
                 };
-                emit(out, text.as_bytes());
+                emit(out.terminal(text.as_bytes()));
                 Ok(Value::Nil)
             }
             Builtin::ResetColor => {
-                emit(out, b"\x1b[0;0m");
+                emit(out.terminal(b"\x1b[0;0m"));
                 Ok(Value::Nil)
             }
             Builtin::NewLine => {
-                emit(out, b"\n");
+                emit(out.terminal(b"\n"));
                 Ok(Value::Nil)
             }
             Builtin::ToString => Ok(Value::str(format::value_text(arg(0)))),
@@ -224,8 +224,8 @@ impl Builtin {
 
 /// Output errors (a closed pipe) are not the script's fault and must not
 /// stop it; they are dropped here.
-fn emit(out: &mut dyn Write, bytes: &[u8]) {
-    let _ = out.write_all(bytes);
+fn emit(written: std::io::Result<()>) {
+    let _ = written;
 }
 
 /// Argument #`n` (1-based) was `got` (`None`: not passed at all).
