@@ -141,6 +141,8 @@ impl Output for SharedOutput {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::runtime::interp::{Interp, Options, Outcome};
     use std::path::Path;
 
     /// What writes to the process's own streams.
@@ -187,5 +189,53 @@ mod tests {
             }
         }
         assert!(found.is_empty(), "write through runtime::output (or return to main.rs) instead:\n{}", found.join("\n"));
+    }
+
+    /// What a structured format sees: calls with values, not text.
+    #[derive(Default)]
+    struct Recorder(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+    impl Output for Recorder {
+        fn print(&mut self, _: &Origin, values: &[Value]) -> io::Result<()> {
+            self.0.borrow_mut().push(format!("print {values:?}"));
+            Ok(())
+        }
+        fn printf(&mut self, _: &Origin, text: &[u8]) -> io::Result<()> {
+            self.0.borrow_mut().push(format!("printf {:?}", String::from_utf8_lossy(text)));
+            Ok(())
+        }
+        fn hist(&mut self, _: &Origin, table: &Table, rows: usize) -> io::Result<()> {
+            self.0.borrow_mut().push(format!("hist {} entries, {rows} rows", table.len()));
+            Ok(())
+        }
+        fn terminal(&mut self, text: &[u8]) -> io::Result<()> {
+            self.0.borrow_mut().push(format!("terminal {:?}", String::from_utf8_lossy(text)));
+            Ok(())
+        }
+        fn attached(&mut self) {}
+        fn loaded_only(&mut self, _: usize) {}
+        fn notice(&mut self, _: &Notice<'_>) {}
+        fn libbpf_log(&mut self, _: &str) {}
+        fn error(&mut self, _: &Failure<'_>) {}
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_interpreter_prints_values_through_the_output() {
+        let (program, diags) = crate::frontend::parse("print(1, \"a\", nil)\nprintf(\"%d!\\n\", 2)\nprint_hist({x = 3}, 5)\nansi.new_line()");
+        assert!(diags.is_empty(), "{diags:?}");
+        let calls = Recorder::default();
+        let log = calls.0.clone();
+        let mut interp = Interp::with_output(&program, Options::default(), Box::new(calls)).expect("compiles");
+        assert_eq!(interp.run_main().expect("runs"), Outcome::Done);
+        let expected = [
+            format!("print {:?}", [Value::Int(1), Value::str("a"), Value::Nil]),
+            "printf \"2!\\n\"".to_string(),
+            "hist 1 entries, 5 rows".to_string(),
+            "terminal \"\\n\"".to_string(),
+        ];
+        assert_eq!(*log.borrow(), expected);
     }
 }
