@@ -82,8 +82,9 @@ pub fn wants_multi(info: &ProgramInfo) -> bool {
 
 /// Attaches a uprobe program at each of its probe's attach points; `pid`
 /// limits the breakpoints to one process. Stops early when `stop` is set.
-/// Returns how many perf-event links it made (slow to close).
-#[allow(clippy::too_many_arguments)]
+/// Returns how many perf-event links it made (slow to close); the note that
+/// uprobes go one at a time goes to `out`.
+#[expect(clippy::too_many_arguments, reason = "the attach loop's state, passed down as it is in session::attach")]
 pub fn attach(
     prog: &ProgramMut<'_>,
     module: &Module,
