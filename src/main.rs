@@ -11,7 +11,7 @@ use ktap::runtime::interp::{self, Interp, Outcome};
 use ktap::runtime::kbtf::KernelBtf;
 use ktap::runtime::session;
 use ktap::runtime::tracefs::Tracefs;
-use ktap::runtime::SharedOut;
+use ktap::runtime::output::{Failure, Output, SharedOutput, TextOptions, TextOutput};
 use ktap::CompileError;
 use std::cell::OnceCell;
 use std::io::{IsTerminal, Write};
@@ -240,22 +240,9 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn runtime_error(script: &Script, message: String, span: Option<Span>, notes: Vec<String>) -> ExitCode {
-    match span {
-        Some(span) => {
-            let mut d = Diagnostic::error(span, message);
-            for n in notes {
-                d = d.with_note(n);
-            }
-            render(script, &[d]);
-        }
-        None => {
-            eprintln!("ktap: error: {message}");
-            for n in notes {
-                eprintln!("  note: {n}");
-            }
-        }
-    }
+/// A failure once the script runs: reported through the output.
+fn runtime_error(out: &mut SharedOutput, message: &str, span: Option<Span>, notes: &[String]) -> ExitCode {
+    out.error(&Failure { message, span, notes });
     ExitCode::FAILURE
 }
 
@@ -410,7 +397,12 @@ fn main() -> ExitCode {
         // Buffered: the session flushes after each drain of the ring buffer.
         None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
     };
-    let out = SharedOut::new(writer);
+    let text = TextOptions {
+        banner_to_stderr: cli.output.is_some(),
+        color: std::io::stderr().is_terminal(),
+        script: Some((script.name.clone(), script.src.clone())),
+    };
+    let mut out = SharedOutput::new(Box::new(TextOutput::new(writer, text)));
     let stop = install_signal_handlers();
     let opts = interp::Options {
         script_path: script.name.clone(),
@@ -418,9 +410,9 @@ fn main() -> ExitCode {
         max_steps: 1_000_000_000,
         max_depth: 10_000,
     };
-    let mut interp = match Interp::new(&c.program, opts, Box::new(out.clone())) {
+    let mut interp = match Interp::with_output(&c.program, opts, Box::new(out.clone())) {
         Ok(i) => i,
-        Err(e) => return runtime_error(&script, e.message, e.span, Vec::new()),
+        Err(e) => return runtime_error(&mut out, &e.message, e.span, &[]),
     };
     interp.set_interrupt(stop.clone());
     match interp.run_main() {
@@ -431,7 +423,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             interp.flush();
-            return runtime_error(&script, e.message, e.span, Vec::new());
+            return runtime_error(&mut out, &e.message, e.span, &[]);
         }
     }
     if c.module.probes.is_empty() && interp.ticks().is_empty() && cli.command.is_empty() {
@@ -440,12 +432,11 @@ fn main() -> ExitCode {
         interp.flush();
         return match r {
             Ok(_) => ExitCode::SUCCESS,
-            Err(e) => runtime_error(&script, e.message, e.span, Vec::new()),
+            Err(e) => runtime_error(&mut out, &e.message, e.span, &[]),
         };
     }
     let mut opts = session::Options {
         quiet: cli.quiet,
-        banner_to_stderr: cli.output.is_some(),
         verbose: cli.verbose,
         dry_run: cli.dry_run,
         timestamps: cli.timestamps,
@@ -474,7 +465,7 @@ fn main() -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             interp.flush();
-            runtime_error(&script, e.message, e.span, e.notes)
+            runtime_error(&mut out, &e.message, e.span, &e.notes)
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::frontend::ast;
 use crate::frontend::diag::Diagnostic;
 use crate::ir;
 use crate::runtime::interp::Value;
+use crate::runtime::output::Output;
 use crate::frontend::ast::Span;
 
 mod output;
@@ -120,15 +121,21 @@ pub trait KernelCx {
 
 /// What a userspace builtin may use: the output and its own name.
 pub struct UserCx<'a> {
-    pub out: &'a mut dyn std::io::Write,
+    pub out: &'a mut dyn Output,
     pub name: &'static str,
 }
 
 impl UserCx<'_> {
-    /// Writes output; a closed pipe is not the script's fault and must not
-    /// stop it, so write errors are dropped here.
-    pub fn emit(&mut self, bytes: &[u8]) {
-        let _ = self.out.write_all(bytes);
+    /// Output errors (a closed pipe) are not the script's fault and must
+    /// not stop it: they are dropped here.
+    pub fn emitted(&mut self, written: std::io::Result<()>) {
+        let _ = written;
+    }
+
+    /// Terminal control bytes (`ansi.*`).
+    pub fn terminal(&mut self, bytes: &[u8]) {
+        let written = self.out.terminal(bytes);
+        self.emitted(written);
     }
 
     /// Argument #`n` (1-based) was `got` (`None`: not passed at all).
@@ -222,7 +229,7 @@ pub fn callee(e: &ast::Expr) -> Option<BuiltinId> {
 }
 
 /// Runs a userspace builtin.
-pub fn call_user(b: BuiltinId, args: &[Value], out: &mut dyn std::io::Write) -> Result<Value, Throw> {
+pub fn call_user(b: BuiltinId, args: &[Value], out: &mut dyn Output) -> Result<Value, Throw> {
     let d = b.def();
     let mut cx = UserCx { out, name: d.name };
     match d.user {

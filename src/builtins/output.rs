@@ -9,6 +9,7 @@ use crate::frontend::diag::Diagnostic;
 use crate::ir::{self, SiteKind, Ty};
 use crate::runtime::format;
 use crate::runtime::interp::{Throw, Value};
+use crate::runtime::output::Origin;
 
 /// `print_hist` shows this many rows unless told otherwise.
 pub const HIST_DEFAULT_ROWS: usize = 20;
@@ -23,31 +24,31 @@ pub(super) const DEFS: &[Def] = &[
     Def { namespace: None, name: "print_hist", form: Form::Call, kernel: Some(Kernel::Action(print_hist_probe)), user: Some(print_hist_user) },
     Def { namespace: None, name: "exit", form: Form::Call, kernel: Some(Kernel::Action(exit_probe)), user: Some(|_, _| Err(Throw::Exit)) },
     ansi("clear_screen", |cx, _| {
-        cx.emit(b"\x1b[1;1H\x1b[J");
+        cx.terminal(b"\x1b[1;1H\x1b[J");
         Ok(Value::Nil)
     }),
     ansi("set_color", |cx, args| {
         let fg = cx.int(args, 0)?;
-        cx.emit(format!("\x1b[{fg}m").as_bytes());
+        cx.terminal(format!("\x1b[{fg}m").as_bytes());
         Ok(Value::Nil)
     }),
     ansi("set_color2", |cx, args| {
         let (fg, bg) = (cx.int(args, 0)?, cx.int(args, 1)?);
-        cx.emit(format!("\x1b[{fg};{bg}m").as_bytes());
+        cx.terminal(format!("\x1b[{fg};{bg}m").as_bytes());
         Ok(Value::Nil)
     }),
     ansi("set_color3", |cx, args| {
         let (fg, bg, attr) = (cx.int(args, 0)?, cx.int(args, 1)?, cx.int(args, 2)?);
         let text = if attr != 0 { format!("\x1b[{fg};{bg};{attr}m") } else { format!("\x1b[{fg};{bg}m") };
-        cx.emit(text.as_bytes());
+        cx.terminal(text.as_bytes());
         Ok(Value::Nil)
     }),
     ansi("reset_color", |cx, _| {
-        cx.emit(b"\x1b[0;0m");
+        cx.terminal(b"\x1b[0;0m");
         Ok(Value::Nil)
     }),
     ansi("new_line", |cx, _| {
-        cx.emit(b"\n");
+        cx.terminal(b"\n");
         Ok(Value::Nil)
     }),
 ];
@@ -63,7 +64,8 @@ fn print_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
 }
 
 fn print_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
-    cx.emit(&format::print_line(args));
+    let written = cx.out.print(&Origin::default(), args);
+    cx.emitted(written);
     Ok(Value::Nil)
 }
 
@@ -111,7 +113,8 @@ fn printf_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
         other => return Err(cx.bad(1, "string", other)),
     };
     let text = format::printf(fmt.as_bytes(), args.get(1..).unwrap_or(&[])).map_err(|e| Throw::msg(e.to_string()))?;
-    cx.emit(&text);
+    let written = cx.out.printf(&Origin::default(), &text);
+    cx.emitted(written);
     Ok(Value::Nil)
 }
 
@@ -157,7 +160,8 @@ fn print_hist_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
     if t.iter().any(|(_, v)| !matches!(v, Value::Int(_))) {
         return Err(Throw::msg("print_hist only can print number"));
     }
-    cx.emit(&format::print_hist(&t, n));
+    let written = cx.out.hist(&Origin::default(), &t, n);
+    cx.emitted(written);
     Ok(Value::Nil)
 }
 

@@ -7,6 +7,7 @@
 //! close, so nothing outlives ktap, even when it is killed. Never writes
 //! uprobe_events.
 
+use super::output::{Notice, Output};
 use super::session::Error;
 use crate::bpfgen::codegen::ProgramInfo;
 use crate::ir::{Attach, Module, ProgKind};
@@ -81,8 +82,9 @@ pub fn wants_multi(info: &ProgramInfo) -> bool {
 
 /// Attaches a uprobe program at each of its probe's attach points; `pid`
 /// limits the breakpoints to one process. Stops early when `stop` is set.
-/// Returns how many perf-event links it made (slow to close).
-#[allow(clippy::too_many_arguments)]
+/// Returns how many perf-event links it made (slow to close); the note that
+/// uprobes go one at a time goes to `out`.
+#[expect(clippy::too_many_arguments, reason = "the attach loop's state, passed down as it is in session::attach")]
 pub fn attach(
     prog: &ProgramMut<'_>,
     module: &Module,
@@ -92,6 +94,7 @@ pub fn attach(
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     skipped: &mut Vec<String>,
+    out: &mut dyn Output,
 ) -> Result<usize, Error> {
     let pid = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
     let mut failed = Vec::new();
@@ -100,11 +103,7 @@ pub fn attach(
         0
     } else {
         if points.len() > 1 {
-            eprintln!(
-                "ktap: note: {}; attaching {} uprobes one at a time (slow to attach and to detach)",
-                if multi_supported() { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" },
-                points.len()
-            );
+            out.notice(&Notice::UprobesOneAtATime { count: points.len(), disabled: multi_supported() });
         }
         attach_each(prog, module, probe, points, pid, stop, links, &mut failed)
     };

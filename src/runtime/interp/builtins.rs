@@ -3,8 +3,6 @@
 //! call into one. Builtins write only to the output they are given and
 //! never call back into ktap code.
 
-use std::io::Write;
-
 use super::error::Throw;
 use super::value::Value;
 pub use crate::builtins::BuiltinId as Builtin;
@@ -27,6 +25,6 @@ pub fn registers_probe(b: Builtin) -> bool {
 }
 
 /// Runs `b` on `args`, writing any output to `out`.
-pub(crate) fn call(b: Builtin, args: &[Value], out: &mut dyn Write) -> Result<Value, Throw> {
+pub(crate) fn call(b: Builtin, args: &[Value], out: &mut dyn crate::runtime::output::Output) -> Result<Value, Throw> {
     crate::builtins::call_user(b, args, out)
 }

@@ -1,7 +1,7 @@
 //! The userspace ktap interpreter: runs the main context, `tick-N` bodies,
 //! `trace_end` and user functions with ktap's full dynamic semantics. The
 //! AST is compiled once (`compile`) and run on a register machine (`vm`).
-//! It never touches the kernel and never prints except to the writer it
+//! It never touches the kernel and never prints except to the `Output` it
 //! is given; probe bodies are not its business.
 
 mod builtins;
@@ -27,6 +27,7 @@ pub use error::Throw;
 pub use value::{Closure, Function, KStr, Table, Value};
 
 use crate::frontend::ast;
+use crate::runtime::output::{Output, TextOptions, TextOutput};
 use compile::Compiled;
 use vm::Vm;
 
@@ -80,12 +81,25 @@ pub struct Interp {
 
 impl Interp {
     /// Compiles the userspace parts of `program` and sets up its globals
-    /// (builtins, `arg`). Fails on code that cannot run (e.g. `break`
-    /// outside a loop).
+    /// (builtins, `arg`), printing as text to `out`. Fails on code that
+    /// cannot run (e.g. `break` outside a loop).
     pub fn new(
         program: &ast::Program,
         opts: Options,
         out: Box<dyn Write>,
+    ) -> Result<Interp, RuntimeError> {
+        let text = TextOutput::new(
+            Box::new(std::io::BufWriter::with_capacity(1 << 16, out)),
+            TextOptions::default(),
+        );
+        Interp::with_output(program, opts, Box::new(text))
+    }
+
+    /// `new`, printing to `out`.
+    pub fn with_output(
+        program: &ast::Program,
+        opts: Options,
+        out: Box<dyn Output>,
     ) -> Result<Interp, RuntimeError> {
         let mut names = IndexSet::new();
         let mut initial: Vec<(String, Value)> = Vec::new();

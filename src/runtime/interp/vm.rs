@@ -5,7 +5,6 @@
 //! never panics on anything a script can do.
 
 use std::cell::RefCell;
-use std::io::{BufWriter, Write};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::sync::Arc;
 use super::code::{ArithOp, CmpOp, Insn, Proto, UpvalSource};
 use super::error::{msg, Throw};
 use super::value::{Closure, Function, KStr, Table, Value};
+use crate::runtime::output::Output;
 
 /// How many steps run between two polls of the interrupt flag.
 const POLL_INTERVAL: u64 = 1024;
@@ -40,7 +40,7 @@ pub(crate) struct Vm {
     pub max_steps: u64,
     pub max_depth: usize,
     pub interrupt: Option<Arc<AtomicBool>>,
-    pub out: BufWriter<Box<dyn Write>>,
+    pub out: Box<dyn Output>,
     /// Placeholder for cell slots not yet given a variable.
     dead_cell: Rc<RefCell<Value>>,
 }
@@ -48,7 +48,7 @@ pub(crate) struct Vm {
 type Step<T> = Result<T, Throw>;
 
 impl Vm {
-    pub fn new(out: Box<dyn Write>, max_steps: u64, max_depth: usize) -> Vm {
+    pub fn new(out: Box<dyn Output>, max_steps: u64, max_depth: usize) -> Vm {
         Vm {
             stack: Vec::with_capacity(256),
             cells: Vec::new(),
@@ -60,7 +60,7 @@ impl Vm {
             max_steps,
             max_depth: max_depth.max(1),
             interrupt: None,
-            out: BufWriter::with_capacity(1 << 16, out),
+            out,
             dead_cell: Rc::new(RefCell::new(Value::Nil)),
         }
     }
@@ -351,7 +351,7 @@ impl Vm {
                         match &*callee {
                             Function::Builtin(b) => {
                                 let args = &self.stack[fslot + 1..fslot + 1 + usize::from(nargs)];
-                                let v = tri!(super::builtins::call(*b, args, &mut self.out));
+                                let v = tri!(super::builtins::call(*b, args, self.out.as_mut()));
                                 self.stack[fslot] = v;
                             }
                             Function::Closure(c) => {
@@ -377,7 +377,7 @@ impl Vm {
                         match &*callee {
                             Function::Builtin(b) => {
                                 let args = &self.stack[fslot + 1..fslot + 1 + n];
-                                let v = tri!(super::builtins::call(*b, args, &mut self.out));
+                                let v = tri!(super::builtins::call(*b, args, self.out.as_mut()));
                                 if self.ret(v) {
                                     return Ok(());
                                 }
@@ -402,7 +402,7 @@ impl Vm {
                     Insn::CallBuiltin { b, base: f, nargs } => {
                         let a0 = base + usize::from(f);
                         let args = &self.stack[a0..a0 + usize::from(nargs)];
-                        let v = tri!(super::builtins::call(b, args, &mut self.out));
+                        let v = tri!(super::builtins::call(b, args, self.out.as_mut()));
                         self.stack[a0] = v;
                     }
                     Insn::Return { src } => {

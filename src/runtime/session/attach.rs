@@ -1,23 +1,39 @@
-//! Attaching every program to the events it serves, the cheapest way each
-//! provider allows (tracepoints, raw tracepoints with cookies, raw_syscalls,
-//! perf events, uprobes, kprobes). Stops early on Ctrl-C; one event of many
-//! that cannot be attached is reported, not fatal.
+//! The attach phase: the tables the main context filled and the syscall
+//! filters reach the kernel first, then every program is attached to the
+//! events it serves, the cheapest way each provider allows (tracepoints,
+//! raw tracepoints with cookies, raw_syscalls, perf events, uprobes,
+//! kprobes). Stops early on Ctrl-C; one event of many that cannot be
+//! attached is reported, not fatal.
 
 use super::*;
+use super::teardown::{raise_fd_limit, Links};
 
 /// What attaching produced.
 pub(super) enum Attached {
-    All { links: Vec<Link>, slow_links: usize },
+    All(Links),
     /// Ctrl-C arrived while attaching: these must be detached again.
-    Interrupted { links: Vec<Link>, slow_links: usize },
+    Interrupted(Links),
 }
 
-pub(super) fn attach_all(
+/// Fills what probes read from the first event on, then attaches.
+pub(super) fn attach(live: &Live, interp: &Interp, opts: &Options, stop: &Arc<AtomicBool>, out: &mut dyn Output) -> Result<Attached, Error> {
+    // Tables the main context filled reach the kernel before any probe runs.
+    fill_tables(live.module, &live.obj, interp)?;
+    // Syscall filters: number -> probename id + 1.
+    fill_syscall_filters(live.module, &live.obj)?;
+    // Every classic tracepoint or perf event link holds a file descriptor:
+    // a big wildcard needs many.
+    raise_fd_limit();
+    attach_all(live.module, live.compiled, &live.obj, opts, stop, out)
+}
+
+fn attach_all(
     module: &Module,
     compiled: &Compiled,
     obj: &libbpf_rs::Object,
     opts: &Options,
     stop: &Arc<AtomicBool>,
+    out: &mut dyn Output,
 ) -> Result<Attached, Error> {
     let mut links: Vec<Link> = Vec::new();
     let mut slow_links = 0;
@@ -67,7 +83,7 @@ pub(super) fn attach_all(
                 }
             }
             ir::ProgKind::Uprobe => {
-                slow_links += crate::runtime::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, stop, &mut links, &mut skipped)?;
+                slow_links += crate::runtime::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, stop, &mut links, &mut skipped, out)?;
             }
             ir::ProgKind::Kprobe => crate::runtime::kprobe::attach(&prog, module, info.probe, &info.attach, stop, &mut links, &mut skipped)?,
             ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
@@ -104,14 +120,11 @@ pub(super) fn attach_all(
             }
         }
         if stop.load(Ordering::Relaxed) {
-            return Ok(Attached::Interrupted { links, slow_links });
+            return Ok(Attached::Interrupted(Links { links, slow: slow_links }));
         }
     }
     if !skipped.is_empty() {
-        eprintln!("ktap: warning: {} events could not be attached and are not traced:", skipped.len());
-        for s in skipped.iter().take(5) {
-            eprintln!("  {s}");
-        }
+        out.notice(&Notice::NotAttached(&skipped));
     }
-    Ok(Attached::All { links, slow_links })
+    Ok(Attached::All(Links { links, slow: slow_links }))
 }

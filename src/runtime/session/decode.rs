@@ -62,7 +62,7 @@ impl Decoder<'_> {
 pub(super) enum Action<'m> {
     Continue,
     Exit,
-    PrintHist { var: &'m str, n: usize },
+    PrintHist { var: &'m str, n: usize, origin: Origin },
     Delete { var: &'m str },
 }
 
@@ -80,8 +80,15 @@ pub(super) fn encode(ty: Ty, v: &Value) -> Option<Vec<u8>> {
     }
 }
 
-/// Turns one ring-buffer record into output, or into an action.
-pub(super) fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &mut dyn Write) -> Result<Action<'m>, Error> {
+/// Turns one ring-buffer record (received at `time`, with -T) into output,
+/// or into an action.
+pub(super) fn handle_record<'m>(
+    m: &'m Module,
+    dec: &Decoder,
+    rec: &[u8],
+    time: Option<std::time::SystemTime>,
+    out: &mut dyn Output,
+) -> Result<Action<'m>, Error> {
     let Some(tag) = rec.get(..8) else { return Ok(Action::Continue) };
     let site_id = u64::from_le_bytes(tag.try_into().unwrap_or([0; 8])) as usize;
     let Some(site) = m.sites.get(site_id) else {
@@ -104,14 +111,15 @@ pub(super) fn handle_record<'m>(m: &'m Module, dec: &Decoder, rec: &[u8], out: &
         args.insert((*at).min(args.len()), v);
     }
     let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
+    let origin = Origin { site: Some(site.span), time };
     match &site.kind {
-        SiteKind::Print => out.write_all(&format::print_line(&args)).map_err(io)?,
-        SiteKind::Printf { format: f } => match format::printf(f, &args) {
-            Ok(text) => out.write_all(&text).map_err(io)?,
+        SiteKind::Print => out.print(&origin, &args).map_err(io)?,
+        SiteKind::Printf { format: f } => match crate::runtime::format::printf(f, &args) {
+            Ok(text) => out.printf(&origin, &text).map_err(io)?,
             Err(e) => return Err(Error { message: e.to_string(), span: Some(site.span), notes: Vec::new() }),
         },
         SiteKind::Exit => return Ok(Action::Exit),
-        SiteKind::PrintHist { var, n } => return Ok(Action::PrintHist { var, n: *n }),
+        SiteKind::PrintHist { var, n } => return Ok(Action::PrintHist { var, n: *n, origin }),
         SiteKind::Delete { var } => return Ok(Action::Delete { var }),
     }
     Ok(Action::Continue)
@@ -150,11 +158,4 @@ pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info
         keys.push((key, k, value));
     }
     (Value::Table(Rc::new(RefCell::new(table))), keys)
-}
-
-/// `HH:MM:SS.micros` of the wall clock (UTC).
-pub(super) fn timestamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let s = now.as_secs();
-    format!("{:02}:{:02}:{:02}.{:06}", s / 3600 % 24, s / 60 % 60, s % 60, now.subsec_micros())
 }

@@ -1,21 +1,46 @@
-//! libbpf's messages: captured (shown live with -v), and a failed load
-//! explained — a verifier rejection mapped back to the source line of the
-//! failing instruction, with the verifier's reason.
+//! libbpf's messages: captured (with -v also queued for the session to
+//! show after each phase), and a failed load explained — a verifier
+//! rejection mapped back to the source line of the failing instruction,
+//! with the verifier's reason. Shows nothing itself.
 
 use super::*;
+use libbpf_rs::PrintLevel;
+use std::sync::Mutex;
 
-/// libbpf's messages since the last take; shown live with `-v`.
-pub(super) static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
+/// libbpf's messages since the last take, for error reports.
+static LIBBPF_LOG: Mutex<String> = Mutex::new(String::new());
 
-pub(super) static VERBOSE: AtomicBool = AtomicBool::new(false);
+/// With -v: the messages worth showing, not yet shown.
+static TO_SHOW: Mutex<String> = Mutex::new(String::new());
 
-pub(super) fn libbpf_print(level: PrintLevel, msg: String) {
-    // Kept for error reports; shown live only with -v.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+/// Routes libbpf's messages here from now on; with `verbose` they are
+/// also queued for `show_libbpf`.
+pub(super) fn capture_libbpf(verbose: bool) {
+    VERBOSE.store(verbose, Ordering::Relaxed);
+    libbpf_rs::set_print(Some((PrintLevel::Debug, libbpf_print)));
+    take_libbpf_log();
+}
+
+/// libbpf's print callback: a plain function, called on the thread that
+/// called into libbpf.
+fn libbpf_print(level: PrintLevel, msg: String) {
     if VERBOSE.load(Ordering::Relaxed) && (level != PrintLevel::Debug || msg.contains("verifier")) {
-        eprint!("{msg}");
+        if let Ok(mut shown) = TO_SHOW.lock() {
+            shown.push_str(&msg);
+        }
     }
     if let Ok(mut log) = LIBBPF_LOG.lock() {
         log.push_str(&msg);
+    }
+}
+
+/// Shows the queued messages (-v).
+pub(super) fn show_libbpf(out: &mut dyn Output) {
+    let text = TO_SHOW.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+    if !text.is_empty() {
+        out.libbpf_log(&text);
     }
 }
 

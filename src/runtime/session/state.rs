@@ -144,15 +144,8 @@ pub(super) struct Snapshot {
 }
 
 /// Copies kernel globals and tables into the interpreter's variables.
-pub(super) fn sync_in(
-    module: &Module,
-    compiled: &Compiled,
-    obj: &libbpf_rs::Object,
-    views: &[(Section, SectionView)],
-    dec: &Decoder,
-    interp: &mut Interp,
-    only: Option<&[String]>,
-) -> Snapshot {
+pub(super) fn sync_in(live: &Live, interp: &mut Interp, only: Option<&[String]>) -> Snapshot {
+    let (module, compiled, obj, views, dec) = (live.module, live.compiled, &live.obj, &live.views, &live.dec);
     let wanted = |var: &str| only.is_none_or(|names| names.iter().any(|n| n == var));
     let mut snap = Snapshot { globals: Vec::new(), tables: Vec::new() };
     for (i, (g, layout)) in module.globals.iter().zip(&compiled.globals).enumerate() {
@@ -182,14 +175,8 @@ pub(super) fn sync_in(
 /// Writes back what a tick body changed: globals it assigned, and keys it
 /// removed from tables (`delete(t)` after `print_hist(t)`). Updates that
 /// the kernel makes in between may be lost; deletions never resurrect.
-pub(super) fn sync_out(
-    module: &Module,
-    compiled: &Compiled,
-    obj: &libbpf_rs::Object,
-    views: &[(Section, SectionView)],
-    interp: &Interp,
-    before: &Snapshot,
-) {
+pub(super) fn sync_out(live: &Live, interp: &Interp, before: &Snapshot, out: &mut dyn Output) {
+    let (module, compiled, obj, views) = (live.module, live.compiled, &live.obj, &live.views);
     for (i, old) in &before.globals {
         let (g, layout) = (&module.globals[*i], &compiled.globals[*i]);
         let Some(var) = &g.var else { continue };
@@ -197,11 +184,11 @@ pub(super) fn sync_out(
         match encode(g.ty, &now) {
             Some(bytes) if &bytes != old => view.write_bytes(layout.offset, &bytes),
             Some(_) => {}
-            None => eprintln!(
-                "ktap: warning: `{var}` was given {} in a tick; probes keep {}",
-                describe(&now),
-                if g.ty.is_string() { "strings" } else { "numbers" }
-            ),
+            None => out.notice(&Notice::TickRetyped {
+                var,
+                given: &describe(&now),
+                kept: if g.ty.is_string() { "strings" } else { "numbers" },
+            }),
         }
     }
     for (i, keys) in &before.tables {
@@ -235,7 +222,7 @@ pub(super) fn sync_out(
         }
         for (k, v) in changed {
             if let Err(message) = store(&map, map_ir.kind, info, &k, &v) {
-                eprintln!("ktap: warning: {message}");
+                out.notice(&Notice::TableWriteBack(&message));
             }
         }
     }

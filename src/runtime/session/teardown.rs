@@ -4,6 +4,13 @@
 
 use super::*;
 
+/// What attaching made: the links, and how many of them are slow to close.
+pub(super) struct Links {
+    pub(super) links: Vec<Link>,
+    /// Classic tracepoint and perf-event uprobe links.
+    pub(super) slow: usize,
+}
+
 /// Raises the open-file limit to its hard maximum (every link holds a
 /// descriptor: `probe:libc:*` or `*:*` are thousands); done once, before
 /// anything is attached.
@@ -29,12 +36,14 @@ const NOTICEABLE_TEARDOWN: usize = 64;
 /// each), so with many of them a forked child holds the last references
 /// and closes them while ktap itself exits at once. The programs already
 /// deliver nothing (the stop flag is set).
-pub(super) fn teardown(links: Vec<Link>, slow_links: usize) {
+pub(super) fn teardown(links: Links, out: &mut dyn Output) {
+    let Links { links, slow: slow_links } = links;
     if slow_links < BACKGROUND_TEARDOWN_FROM {
         drop(links);
         return;
     }
-    let _ = std::io::stdout().flush();
+    // Nothing buffered may be left for the child to inherit.
+    let _ = out.flush();
     // The child closes its references after ours are gone (it waits for
     // end of file on a pipe whose write end only ktap holds), so the last
     // close, the slow one, is the child's whatever the scheduling.
@@ -73,7 +82,7 @@ pub(super) fn teardown(links: Vec<Link>, slow_links: usize) {
     }
     if pid > 0 {
         if slow_links >= NOTICEABLE_TEARDOWN {
-            eprintln!("ktap: {slow_links} probes are being detached in the background (pid {pid})");
+            out.notice(&Notice::BackgroundDetach { probes: slow_links, pid });
         }
         // Our references go with the process; the child's are the last.
         std::mem::forget(links);

@@ -1,0 +1,229 @@
+//! ktap's text output: script output on the output stream (stdout or `-o
+//! FILE`), `-T` times as a line prefix, the banner, and warnings, notes and
+//! errors on stderr. Renders with `runtime::format`; decides nothing about
+//! when to print.
+
+use std::io::{self, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{Failure, Notice, Origin, Output};
+use crate::frontend::diag::{self, Diagnostic};
+use crate::runtime::format;
+use crate::runtime::interp::{Table, Value};
+
+/// Printed once everything is attached.
+const BANNER: &str = "Tracing... Hit Ctrl-C to end.";
+
+/// How many events that could not be attached are named.
+const NOT_ATTACHED_SHOWN: usize = 5;
+
+/// Choices the command line makes for text output.
+#[derive(Clone, Debug, Default)]
+pub struct TextOptions {
+    /// The banner goes to stderr: the output stream is a file (`-o`),
+    /// which should hold only what the script prints.
+    pub banner_to_stderr: bool,
+    /// Errors are rendered with terminal colors.
+    pub color: bool,
+    /// The script's name and text, to show where a run-time error is.
+    pub script: Option<(String, String)>,
+}
+
+/// Text output to a stream and an error stream.
+pub struct TextOutput {
+    out: Box<dyn Write>,
+    err: Box<dyn Write>,
+    opts: TextOptions,
+}
+
+impl TextOutput {
+    /// Script output to `out`; messages to the process's stderr.
+    pub fn new(out: Box<dyn Write>, opts: TextOptions) -> TextOutput {
+        TextOutput { out, err: Box::new(io::stderr()), opts }
+    }
+
+    /// Messages to `err` instead of stderr.
+    pub fn with_errors_to(mut self, err: Box<dyn Write>) -> TextOutput {
+        self.err = err;
+        self
+    }
+
+    /// Writes the `-T` prefix of a record.
+    fn prefix(&mut self, origin: &Origin) -> io::Result<()> {
+        match origin.time {
+            Some(t) => write!(self.out, "{} ", time_of_day(t)),
+            None => Ok(()),
+        }
+    }
+
+    /// One line (or more) on the error stream; failures dropped, as there
+    /// is nowhere left to report them.
+    fn message(&mut self, text: std::fmt::Arguments<'_>) {
+        let _ = self.err.write_fmt(text);
+        let _ = self.err.flush();
+    }
+}
+
+impl Output for TextOutput {
+    fn print(&mut self, origin: &Origin, values: &[Value]) -> io::Result<()> {
+        self.prefix(origin)?;
+        self.out.write_all(&format::print_line(values))
+    }
+
+    fn printf(&mut self, origin: &Origin, text: &[u8]) -> io::Result<()> {
+        self.prefix(origin)?;
+        self.out.write_all(text)
+    }
+
+    fn hist(&mut self, origin: &Origin, table: &Table, rows: usize) -> io::Result<()> {
+        self.prefix(origin)?;
+        self.out.write_all(&format::print_hist(table, rows))
+    }
+
+    fn terminal(&mut self, text: &[u8]) -> io::Result<()> {
+        self.out.write_all(text)
+    }
+
+    fn attached(&mut self) {
+        // Wrappers wait for this line to know that ktap is attached.
+        if self.opts.banner_to_stderr {
+            self.message(format_args!("{BANNER}\n"));
+        } else {
+            let _ = writeln!(self.out, "{BANNER}");
+            let _ = self.out.flush();
+        }
+    }
+
+    fn loaded_only(&mut self, programs: usize) {
+        let _ = writeln!(self.out, "Loaded {programs} program(s); not attaching (-d).");
+    }
+
+    fn notice(&mut self, notice: &Notice<'_>) {
+        match *notice {
+            Notice::LostEvents(n) => self.message(format_args!("ktap: warning: {n} events lost (the ring buffer was full)\n")),
+            Notice::MapFailures(n) => self.message(format_args!(
+                "ktap: warning: {n} table updates failed (a table was full: size it with table.new(narr, nrec))\n"
+            )),
+            Notice::NotAttached(events) => {
+                self.message(format_args!("ktap: warning: {} events could not be attached and are not traced:\n", events.len()));
+                for e in events.iter().take(NOT_ATTACHED_SHOWN) {
+                    self.message(format_args!("  {e}\n"));
+                }
+            }
+            Notice::TickRetyped { var, given, kept } => {
+                self.message(format_args!("ktap: warning: `{var}` was given {given} in a tick; probes keep {kept}\n"))
+            }
+            Notice::TableWriteBack(why) => self.message(format_args!("ktap: warning: {why}\n")),
+            Notice::InterruptedAttach => {
+                self.message(format_args!("ktap: interrupted while attaching: detaching what was attached; nothing was traced\n"))
+            }
+            Notice::BackgroundDetach { probes, pid } => {
+                self.message(format_args!("ktap: {probes} probes are being detached in the background (pid {pid})\n"))
+            }
+            Notice::UprobesOneAtATime { count, disabled } => {
+                let why = if disabled { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" };
+                self.message(format_args!("ktap: note: {why}; attaching {count} uprobes one at a time (slow to attach and to detach)\n"))
+            }
+        }
+    }
+
+    fn libbpf_log(&mut self, text: &str) {
+        self.message(format_args!("{text}"));
+    }
+
+    fn error(&mut self, failure: &Failure<'_>) {
+        // What the script printed before failing comes first.
+        let _ = self.out.flush();
+        if let (Some(span), Some((name, src))) = (failure.span, &self.opts.script) {
+            let mut d = Diagnostic::error(span, failure.message);
+            for n in failure.notes {
+                d = d.with_note(n.clone());
+            }
+            let text = diag::render(name, src, &[d], self.opts.color);
+            self.message(format_args!("{text}"));
+            return;
+        }
+        self.message(format_args!("ktap: error: {}\n", failure.message));
+        for n in failure.notes {
+            self.message(format_args!("  note: {n}\n"));
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// `HH:MM:SS.micros` of a wall-clock time (UTC).
+fn time_of_day(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let s = since.as_secs();
+    format!("{:02}:{:02}:{:02}.{:06}", s / 3600 % 24, s / 60 % 60, s % 60, since.subsec_micros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    #[derive(Clone, Default)]
+    struct Sink(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Sink {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.borrow()).into_owned()
+        }
+    }
+
+    fn text_output(opts: TextOptions) -> (TextOutput, Sink, Sink) {
+        let (out, err) = (Sink::default(), Sink::default());
+        (TextOutput::new(Box::new(out.clone()), opts).with_errors_to(Box::new(err.clone())), out, err)
+    }
+
+    #[test]
+    fn script_output_and_time_prefix() {
+        let (mut o, out, err) = text_output(TextOptions::default());
+        let at = UNIX_EPOCH + Duration::from_micros(((13 * 60 + 4) * 60 + 5) * 1_000_000 + 42);
+        o.print(&Origin::default(), &[Value::Int(1), Value::str("a"), Value::Nil]).expect("a line written");
+        o.printf(&Origin { site: None, time: Some(at) }, b"x=1\n").expect("a line written");
+        o.terminal(b"\x1b[0;0m").expect("terminal");
+        assert_eq!(out.text(), "1\ta\tnil\n13:04:05.000042 x=1\n\x1b[0;0m");
+        assert_eq!(err.text(), "");
+    }
+
+    #[test]
+    fn banner_goes_where_asked() {
+        let (mut o, out, err) = text_output(TextOptions::default());
+        o.attached();
+        assert_eq!((out.text(), err.text()), (format!("{BANNER}\n"), String::new()));
+        let (mut o, out, err) = text_output(TextOptions { banner_to_stderr: true, ..TextOptions::default() });
+        o.attached();
+        assert_eq!((out.text(), err.text()), (String::new(), format!("{BANNER}\n")));
+    }
+
+    #[test]
+    fn notices_and_errors_on_the_error_stream() {
+        let (mut o, out, err) = text_output(TextOptions::default());
+        let events: Vec<String> = (0..7).map(|i| format!("e{i}: no")).collect();
+        o.notice(&Notice::NotAttached(&events));
+        o.notice(&Notice::LostEvents(3));
+        o.error(&Failure { message: "boom", span: None, notes: &["why".to_string()] });
+        assert_eq!(out.text(), "");
+        let text = err.text();
+        assert!(text.starts_with("ktap: warning: 7 events could not be attached and are not traced:\n  e0: no\n"), "{text}");
+        assert!(!text.contains("e5"), "{text}");
+        assert!(text.ends_with("ktap: warning: 3 events lost (the ring buffer was full)\nktap: error: boom\n  note: why\n"), "{text}");
+    }
+}
