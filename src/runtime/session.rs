@@ -7,7 +7,7 @@
 use super::interp::{Interp, Outcome, Value};
 use super::{format, SharedOut};
 use crate::bpfgen::codegen::{Compiled, GlobalLayout};
-use crate::frontend::ast::Span;
+use crate::span::Span;
 use crate::ir::{self, Module, Section, SiteKind, Ty};
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{AsRawLibbpf, Link, MapCore, ObjectBuilder, PrintLevel, RingBufferBuilder};
