@@ -2,6 +2,7 @@
 //! pipeline in a few straight lines; the stages live in their modules.
 
 pub mod bpfgen;
+pub mod btf;
 pub mod facts;
 pub mod frontend;
 pub mod ir;

@@ -1,5 +1,6 @@
 //! Who may import whom (ARCHITECTURE.md, "Layers"): scans the sources for
-//! `crate::` paths that cross a layer the wrong way. Reads files only.
+//! `crate::` and `super::` paths that cross a layer the wrong way. Reads
+//! files only.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ fn the_core_imports_nothing_from_the_frontend_or_the_runtime() {
     check("span.rs", &["frontend", "runtime", "facts", "ir", "bpfgen", "btf"], &[]);
     check("ir", &["frontend", "runtime", "facts", "bpfgen"], &[]);
     check("bpfgen", &["frontend", "runtime", "facts"], &[]);
+    check("btf", &["frontend", "runtime", "facts", "bpfgen"], &[]);
     check("facts", &["frontend", "runtime", "bpfgen"], &[]);
 }
 
