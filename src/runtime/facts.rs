@@ -71,6 +71,6 @@ impl KernelFacts for RunningKernel {
         self.btf().ok()?.reader().ok()?.task_comm_offset().ok()
     }
     fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
-        self.btf()?.reader()?.percpu_access(name)
+        self.btf()?.reader()?.percpu_access(name).map_err(|e| e.to_string())
     }
 }
