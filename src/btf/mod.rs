@@ -1,9 +1,10 @@
 //! BTF, the kernel's type format: the vocabulary both sides share (type
 //! ids, string offsets, kinds, linkages, header constants), the lazy
-//! [`read`]er the runtime asks the running kernel's BTF through, and the
-//! [`write`]r bpfgen builds an object's `.BTF` and `.BTF.ext` with. Pure:
-//! bytes in, bytes out; never does IO (the runtime maps the file and
-//! passes the bytes), never panics on any input.
+//! reader ([`mod@read`]) the runtime asks the running kernel's BTF
+//! through, and the writer ([`mod@write`]) bpfgen builds an object's
+//! `.BTF` and `.BTF.ext` with. Pure: bytes in, bytes out; never does IO
+//! (the runtime maps the file and passes the bytes), never panics on any
+//! input.
 //!
 //! Format: the kernel's Documentation/bpf/btf.rst and
 //! include/uapi/linux/btf.h.
