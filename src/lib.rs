@@ -2,14 +2,17 @@
 //! pipeline in a few straight lines; the stages live in their modules.
 
 pub mod bpfgen;
+pub mod btf;
 pub(crate) mod builtins;
+pub mod facts;
 pub mod frontend;
 pub mod ir;
 pub mod runtime;
+pub mod span;
 
 use frontend::ast::Program;
 use frontend::diag::Diagnostic;
-use frontend::lower::EventSource;
+use facts::KernelFacts;
 pub use frontend::lower::Options;
 
 /// Everything the compiler produced for one script.
@@ -35,12 +38,12 @@ pub enum CompileError {
 
 /// Source text to a BPF object, through every stage, with the default
 /// options.
-pub fn compile(src: &str, events: &dyn EventSource) -> Result<Compilation, CompileError> {
+pub fn compile(src: &str, events: &dyn KernelFacts) -> Result<Compilation, CompileError> {
     compile_with(src, events, &Options::default())
 }
 
 /// Source text to a BPF object, through every stage.
-pub fn compile_with(src: &str, events: &dyn EventSource, opts: &Options) -> Result<Compilation, CompileError> {
+pub fn compile_with(src: &str, events: &dyn KernelFacts, opts: &Options) -> Result<Compilation, CompileError> {
     let (program, mut diags) = frontend::parse(src);
     let (module, lower_diags) = frontend::lower::lower(&program, events, opts);
     diags.extend(lower_diags);

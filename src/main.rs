@@ -3,17 +3,15 @@
 
 use clap::{Parser, ValueEnum};
 use ktap::bpfgen::listing;
-use ktap::frontend::ast::Span;
+use ktap::facts::glob_match;
 use ktap::frontend::diag::{self, Diagnostic};
-use ktap::frontend::lower::dynprobe::{SdtMarkers, UserSymbols};
-use ktap::frontend::lower::{EventField, EventSource};
+use ktap::runtime::facts::RunningKernel;
 use ktap::runtime::interp::{self, Interp, Outcome};
-use ktap::runtime::kbtf::KernelBtf;
 use ktap::runtime::session;
 use ktap::runtime::tracefs::Tracefs;
 use ktap::runtime::output::{Failure, Output, SharedOutput, TextOptions, TextOutput};
+use ktap::span::Span;
 use ktap::CompileError;
-use std::cell::OnceCell;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,59 +150,6 @@ fn install_signal_handlers() -> Arc<AtomicBool> {
     flag
 }
 
-/// tracefs, opened the first time a script names an event, and the
-/// kernel's BTF, mapped the first time a probe needs a fact from it.
-#[derive(Default)]
-struct LazyTracefs {
-    tracefs: OnceCell<Result<Tracefs, String>>,
-    btf: OnceCell<Result<KernelBtf, String>>,
-}
-
-impl LazyTracefs {
-    fn get(&self) -> Result<&Tracefs, String> {
-        self.tracefs.get_or_init(|| Tracefs::open().map_err(|e| e.message)).as_ref().map_err(Clone::clone)
-    }
-    fn btf(&self) -> Result<&KernelBtf, String> {
-        self.btf.get_or_init(KernelBtf::open).as_ref().map_err(Clone::clone)
-    }
-}
-
-impl EventSource for LazyTracefs {
-    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
-        self.get()?.tracepoints(system, event)
-    }
-    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
-        self.get()?.format(system, event)
-    }
-    fn similar(&self, system: &str, event: &str) -> Vec<String> {
-        self.get().map(|t| t.similar(system, event)).unwrap_or_default()
-    }
-    fn syscall_nr(&self, name: &str) -> Option<u32> {
-        self.get().ok()?.syscall_nr(name)
-    }
-    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
-        ktap::runtime::elfsyms::resolve_binary(binary).map(|p| p.to_string_lossy().into_owned())
-    }
-    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
-        ktap::runtime::elfsyms::functions(binary, glob)
-    }
-    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
-        ktap::runtime::elfsyms::sdt_markers(binary, glob)
-    }
-    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
-        ktap::runtime::kprobe::functions(self.get().ok().map(|t| t.root()), glob)
-    }
-    fn kernel_symbol(&self, name: &str) -> Option<u64> {
-        ktap::runtime::kprobe::symbol_address(name)
-    }
-    fn task_comm_offset(&self) -> Option<u32> {
-        self.btf().ok()?.reader().ok()?.task_comm_offset().ok()
-    }
-    fn percpu_var(&self, name: &str) -> Result<ktap::ir::PercpuAccess, String> {
-        self.btf()?.reader()?.percpu_access(name)
-    }
-}
-
 struct Script {
     name: String,
     src: String,
@@ -257,8 +202,8 @@ fn list_events(glob: &str) -> ExitCode {
     for (system, event) in tracefs.all_tracepoints() {
         let full = format!("{system}:{event}");
         let hit = match glob.split_once(':') {
-            Some((s, e)) => ktap::runtime::tracefs::glob_match(s, &system) && ktap::runtime::tracefs::glob_match(e, &event),
-            None => ktap::runtime::tracefs::glob_match(glob, &full) || ktap::runtime::tracefs::glob_match(glob, &event),
+            Some((s, e)) => glob_match(s, &system) && glob_match(e, &event),
+            None => glob_match(glob, &full) || glob_match(glob, &event),
         };
         if hit {
             n += 1;
@@ -342,14 +287,14 @@ fn main() -> ExitCode {
         _ => {}
     }
 
-    let mut events = LazyTracefs::default();
+    let mut events = RunningKernel::new();
     let mut compile_opts = ktap::Options::default();
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }
     let compiled = ktap::compile_with(&script.src, &events, &compile_opts);
     // The kernel's BTF is not needed past compilation: unmap it.
-    events.btf.take();
+    events.release_btf();
     let c = match compiled {
         Ok(c) => c,
         Err(CompileError::Diagnostics(diags)) => {
@@ -359,7 +304,7 @@ fn main() -> ExitCode {
         Err(CompileError::Limit(msg)) => return fail(format!("this script is more than the kernel takes: {msg}")),
         Err(CompileError::Internal(msg)) => return fail(format!("internal compiler error (a ktap bug): {msg}")),
     };
-    if let Ok(t) = events.get() {
+    if let Ok(t) = events.tracefs() {
         if t.mounted_by_us && cli.verbose {
             eprintln!("ktap: mounted tracefs at {}", t.root().display());
         }

@@ -49,11 +49,11 @@ mod support;
 
 /// What a golden input compiles against: the fake catalogue, with a known
 /// kernel BTF for inputs named `*_btf.kp`.
-fn events(path: &Path) -> &'static dyn ktap::frontend::lower::EventSource {
+fn events(path: &Path) -> &'static dyn ktap::facts::KernelFacts {
     if file_name(path).ends_with("_btf.kp") {
-        &support::FakeKernel
+        support::fake_kernel()
     } else {
-        &support::FakeEvents
+        support::fake_events()
     }
 }
 
@@ -189,13 +189,13 @@ fn run() {
 fn event_buffer_size() {
     let src = "trace syscalls:sys_enter_getppid { printf(\"%d\\n\", pid) }";
     let ring = |opts: &ktap::Options| {
-        let c = ktap::compile_with(src, &support::FakeEvents, opts).unwrap_or_else(|_| panic!("compiles"));
+        let c = ktap::compile_with(src, support::fake_events(), opts).unwrap_or_else(|_| panic!("compiles"));
         let m = c.module.events.map(|id| &c.module.maps[id.0 as usize]).expect("an event ring buffer");
         (m.kind, m.max_entries)
     };
     assert_eq!(ring(&ktap::Options::default()), (ktap::ir::MapKind::RingBuf, 16 << 20));
     assert_eq!(ring(&ktap::Options { event_buffer_bytes: 1 << 20 }), (ktap::ir::MapKind::RingBuf, 1 << 20));
-    let c = ktap::compile_with("var n = 0 trace syscalls:sys_enter_getppid { n += 1 }", &support::FakeEvents, &ktap::Options { event_buffer_bytes: 4096 })
+    let c = ktap::compile_with("var n = 0 trace syscalls:sys_enter_getppid { n += 1 }", support::fake_events(), &ktap::Options { event_buffer_bytes: 4096 })
         .unwrap_or_else(|_| panic!("compiles"));
     assert!(c.module.events.is_none(), "a script that prints nothing has no ring buffer");
 }

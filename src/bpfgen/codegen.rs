@@ -10,7 +10,7 @@
 
 use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
 use super::insn::{AluOp, Insn, JmpOp, Reg, Size};
-use crate::frontend::ast::Span;
+use crate::span::Span;
 use crate::ir::{self, BinOp, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 

@@ -33,11 +33,9 @@ use object::{
     SymbolScope,
 };
 
-use super::btf::{
-    btf_ext_bytes, BtfBuilder, BtfMember, DatasecVar, ExtSection, FuncInfo, FuncLinkage, LineInfo,
-    TypeId, VarLinkage,
-};
 use super::insn::{code, Insn, Reg};
+use crate::btf::write::{btf_ext_bytes, BtfBuilder, BtfMember, DatasecVar, ExtSection, FuncInfo, LineInfo};
+use crate::btf::{FuncLinkage, TypeId, VarLinkage};
 
 /// A whole BPF object: what one `write_object` call packs.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -172,7 +170,7 @@ pub enum Error {
     /// A section or BTF grew past what 32-bit fields hold.
     TooLarge { what: &'static str },
     /// The BTF builder refused the types.
-    Btf(super::btf::Error),
+    Btf(crate::btf::write::Error),
     /// The `object` crate refused to write.
     Object(object::write::Error),
 }

@@ -3,7 +3,7 @@
 
 use super::disasm::insn_text;
 use super::insn::Insn;
-use crate::frontend::ast::Span;
+use crate::span::Span;
 use std::fmt::Write;
 
 /// One line per instruction (`index: text`), preceded by `; N: source`

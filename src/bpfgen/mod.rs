@@ -1,7 +1,6 @@
 //! bpfgen: kernel IR to BPF instructions and a BPF ELF object. Pure: bytes
 //! in, bytes out, no syscalls.
 
-pub mod btf;
 pub mod codegen;
 pub mod disasm;
 pub mod elf;

@@ -15,7 +15,7 @@ use crate::frontend::diag::Diagnostic;
 use crate::ir;
 use crate::runtime::interp::Value;
 use crate::runtime::output::Output;
-use crate::frontend::ast::Span;
+use crate::span::Span;
 
 mod output;
 mod probes;

@@ -6,34 +6,7 @@
 
 use super::ast::Span;
 use super::diag::Diagnostic;
-
-/// Byte offset of a register in x86-64 `struct pt_regs`
-/// (arch/x86/include/asm/ptrace.h).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RegOffset(pub u16);
-
-impl RegOffset {
-    pub const R15: RegOffset = RegOffset(0);
-    pub const R14: RegOffset = RegOffset(8);
-    pub const R13: RegOffset = RegOffset(16);
-    pub const R12: RegOffset = RegOffset(24);
-    pub const BP: RegOffset = RegOffset(32);
-    pub const BX: RegOffset = RegOffset(40);
-    pub const R11: RegOffset = RegOffset(48);
-    pub const R10: RegOffset = RegOffset(56);
-    pub const R9: RegOffset = RegOffset(64);
-    pub const R8: RegOffset = RegOffset(72);
-    pub const AX: RegOffset = RegOffset(80);
-    pub const CX: RegOffset = RegOffset(88);
-    pub const DX: RegOffset = RegOffset(96);
-    pub const SI: RegOffset = RegOffset(104);
-    pub const DI: RegOffset = RegOffset(112);
-    pub const IP: RegOffset = RegOffset(128);
-    pub const SP: RegOffset = RegOffset(152);
-
-    /// The System V argument registers, in order.
-    pub const ARGS: [RegOffset; 6] = [Self::DI, Self::SI, Self::DX, Self::CX, Self::R8, Self::R9];
-}
+use crate::ir::RegOffset;
 
 /// Every register name either language accepts, with its `pt_regs` slot.
 /// Sub-registers (`eax`, `r8d`, `ax`, `al`) read the low bits of the full

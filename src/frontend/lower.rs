@@ -2,10 +2,12 @@
 //! It decides what runs in the kernel (probe bodies) and what stays in
 //! userspace, types every kernel expression, and reports every construct
 //! the kernel side cannot (yet) do as a diagnostic at its span. Pure: what
-//! it knows of the running kernel's events arrives through [`EventSource`].
+//! it knows of the running kernel's events arrives through
+//! [`crate::facts::KernelFacts`].
 
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
+use crate::facts::KernelFacts;
 use crate::ir::{self, Attach, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
@@ -24,48 +26,8 @@ pub use expr::ty_name;
 
 pub use crate::ir::{EventField, FieldKind};
 
-/// What lowering needs to know of the kernel's events.
-pub trait EventSource {
-    /// Tracepoints whose system and event match the globs, sorted.
-    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String>;
-    /// The record layout of one tracepoint.
-    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String>;
-    /// Existing names close to `system:event`, best first (for suggestions).
-    fn similar(&self, system: &str, event: &str) -> Vec<String>;
-    /// The number of syscall `name` (`openat`), if known.
-    fn syscall_nr(&self, name: &str) -> Option<u32>;
-    /// The path a binary spec (`/bin/ls`, `libc`) names.
-    fn resolve_binary(&self, _binary: &str) -> Result<String, String> {
-        Err(dynprobe::NO_PROBES.into())
-    }
-    /// The functions of a binary whose names match `glob`.
-    fn user_symbols(&self, _binary: &str, _glob: &str) -> Result<dynprobe::UserSymbols, String> {
-        Err(dynprobe::NO_PROBES.into())
-    }
-    /// The USDT markers of a binary whose names match `glob`.
-    fn sdt_markers(&self, _binary: &str, _glob: &str) -> Result<dynprobe::SdtMarkers, String> {
-        Err(dynprobe::NO_PROBES.into())
-    }
-    /// Traceable kernel functions matching `glob`, sorted.
-    fn kernel_functions(&self, _glob: &str) -> Result<Vec<String>, String> {
-        Err(dynprobe::NO_PROBES.into())
-    }
-    /// The address of a kernel symbol (for `@sym` fetches).
-    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
-        None
-    }
-    /// Byte offset of `comm` (a `char[16]`) in the running kernel's
-    /// `struct task_struct`, from its BTF; None when unknown (probes then
-    /// copy the name with a helper).
-    fn task_comm_offset(&self) -> Option<u32> {
-        None
-    }
-    /// How a probe reads the kernel per-CPU integer variable `name`, from
-    /// the kernel's BTF, or why it cannot.
-    fn percpu_var(&self, _name: &str) -> Result<ir::PercpuAccess, String> {
-        Err("the kernel's BTF is not available".into())
-    }
-}
+/// The kernel facts trait under the name lowering code has used.
+pub use crate::facts::KernelFacts as EventSource;
 
 /// Default size of the ring buffer that carries records to userspace.
 pub const EVENTS_RINGBUF_BYTES: u32 = 16 << 20;
@@ -97,7 +59,7 @@ const SYSCALL_FILTER_ENTRIES: u32 = 1024;
 /// Entries of a table whose size the script does not set.
 const DEFAULT_TABLE_ENTRIES: u32 = 10240;
 
-pub fn lower(program: &ast::Program, events: &dyn EventSource, opts: &Options) -> (Module, Vec<Diagnostic>) {
+pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -> (Module, Vec<Diagnostic>) {
     let mut l = Lowerer {
         events,
         opts: *opts,
@@ -164,7 +126,7 @@ struct KernelTable {
 }
 
 struct Lowerer<'a> {
-    events: &'a dyn EventSource,
+    events: &'a dyn KernelFacts,
     opts: Options,
     m: Module,
     diags: Vec<Diagnostic>,
@@ -178,9 +140,9 @@ struct Lowerer<'a> {
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// What inference settled for globals, tables and probe locals.
     types: infer::Types,
-    /// `EventSource::task_comm_offset`'s answer, once asked.
+    /// `KernelFacts::task_comm_offset`'s answer, once asked.
     comm_offset: Option<Option<u32>>,
-    /// `EventSource::percpu_var` answers, asked once per variable.
+    /// `KernelFacts::percpu_var` answers, asked once per variable.
     percpu: IndexMap<String, Result<ir::PercpuAccess, String>>,
 }
 
@@ -391,41 +353,25 @@ impl Lowerer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cell::RefCell;
+    use crate::facts::FakeKernel;
 
-    /// Three syscall events; counts the format reads.
-    struct Counting(RefCell<Vec<String>>);
-
-    impl EventSource for Counting {
-        fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
-            let all = ["sys_enter_close", "sys_enter_dup", "sys_enter_getppid"];
-            Ok(all
-                .iter()
-                .filter(|e| system == "syscalls" && crate::runtime::tracefs::glob_match(event, e))
-                .map(|e| ("syscalls".to_string(), e.to_string()))
-                .collect())
+    /// Three syscall events, each with `__syscall_nr` and `fd`.
+    fn three_syscalls() -> FakeKernel {
+        let field = |name: &str, offset| EventField { name: name.into(), offset, size: 8, signed: false, common: false, kind: FieldKind::Int };
+        let mut k = FakeKernel::new();
+        for (name, nr) in [("close", 3), ("dup", 32), ("getppid", 110)] {
+            k = k.event("syscalls", &format!("sys_enter_{name}"), vec![field("__syscall_nr", 8), field("fd", 16)]).syscall(name, nr);
         }
-        fn format(&self, _system: &str, event: &str) -> Result<Vec<EventField>, String> {
-            self.0.borrow_mut().push(event.to_string());
-            let field = |name: &str, offset| EventField { name: name.into(), offset, size: 8, signed: false, common: false, kind: FieldKind::Int };
-            Ok(vec![field("__syscall_nr", 8), field("fd", 16)])
-        }
-        fn similar(&self, _system: &str, _event: &str) -> Vec<String> {
-            Vec::new()
-        }
-        fn syscall_nr(&self, name: &str) -> Option<u32> {
-            [("close", 3), ("dup", 32), ("getppid", 110)].iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
-        }
+        k
     }
 
     /// The events whose formats lowering `src` read, and the errors.
     fn reads(src: &str) -> (Vec<String>, usize) {
         let (program, diags) = crate::frontend::parse(src);
         assert!(diags.is_empty(), "{src}: {diags:?}");
-        let events = Counting(RefCell::new(Vec::new()));
+        let events = three_syscalls();
         let (_, diags) = lower(&program, &events, &Options::default());
-        let read = events.0.borrow().clone();
-        (read, diags.len())
+        (events.format_reads(), diags.len())
     }
 
     #[test]

@@ -26,8 +26,7 @@
 pub mod print;
 pub mod validate;
 
-use crate::frontend::ast::Span;
-pub use crate::frontend::fetch::RegOffset;
+use crate::span::Span;
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
@@ -271,6 +270,34 @@ pub struct Fetch {
     pub loc: FetchLoc,
     pub bytes: u8,
     pub signed: bool,
+}
+
+/// Byte offset of a register in x86-64 `struct pt_regs`
+/// (arch/x86/include/asm/ptrace.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegOffset(pub u16);
+
+impl RegOffset {
+    pub const R15: RegOffset = RegOffset(0);
+    pub const R14: RegOffset = RegOffset(8);
+    pub const R13: RegOffset = RegOffset(16);
+    pub const R12: RegOffset = RegOffset(24);
+    pub const BP: RegOffset = RegOffset(32);
+    pub const BX: RegOffset = RegOffset(40);
+    pub const R11: RegOffset = RegOffset(48);
+    pub const R10: RegOffset = RegOffset(56);
+    pub const R9: RegOffset = RegOffset(64);
+    pub const R8: RegOffset = RegOffset(72);
+    pub const AX: RegOffset = RegOffset(80);
+    pub const CX: RegOffset = RegOffset(88);
+    pub const DX: RegOffset = RegOffset(96);
+    pub const SI: RegOffset = RegOffset(104);
+    pub const DI: RegOffset = RegOffset(112);
+    pub const IP: RegOffset = RegOffset(128);
+    pub const SP: RegOffset = RegOffset(152);
+
+    /// The System V argument registers, in order.
+    pub const ARGS: [RegOffset; 6] = [Self::DI, Self::SI, Self::DX, Self::CX, Self::R8, Self::R9];
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,9 +4,7 @@
 //! notes (`.note.stapsdt`). Reads files only; never attaches anything and
 //! never trusts the file's contents to be well formed.
 
-use crate::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
-use crate::ir::FileOffset;
-use crate::runtime::tracefs::glob_match;
+use crate::facts::{glob_match, FileOffset, SdtMarker, SdtMarkers, UserSymbols};
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 use std::path::{Path, PathBuf};
 use std::process::Command;

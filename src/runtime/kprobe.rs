@@ -4,7 +4,7 @@
 //! on kernels built without kprobes. Never writes kprobe_events itself.
 
 use super::session::Error;
-use super::tracefs::glob_match;
+use crate::facts::glob_match;
 use crate::ir::{Attach, Module};
 use libbpf_rs::{KprobeOpts, Link, ProgramMut};
 use std::path::Path;

@@ -8,6 +8,7 @@ pub mod child;
 pub mod perf;
 pub mod session;
 pub mod elfsyms;
+pub mod facts;
 pub mod kbtf;
 pub mod kprobe;
 pub mod output;

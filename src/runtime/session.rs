@@ -9,7 +9,7 @@
 use super::interp::{Interp, Outcome, Value};
 use super::output::{Notice, Origin, Output, SharedOutput};
 use crate::bpfgen::codegen::{Compiled, GlobalLayout};
-use crate::frontend::ast::Span;
+use crate::span::Span;
 use crate::ir::{self, Module, Section, SiteKind, Ty};
 use libbpf_rs::{Link, MapCore};
 use std::cell::RefCell;

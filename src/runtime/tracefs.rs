@@ -2,7 +2,7 @@
 //! files into the field layouts that lowering needs. Never attaches
 //! anything.
 
-use crate::frontend::lower::{EventField, EventSource, FieldKind};
+use crate::facts::{glob_match, EventField, FieldKind, KernelFacts};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -198,29 +198,6 @@ fn read_small(path: &Path) -> io::Result<String> {
     String::from_utf8(buf).map_err(io::Error::other)
 }
 
-/// Shell-style glob match with `*` and `?`.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == b'*')
-}
-
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?'])
 }
@@ -277,7 +254,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-impl EventSource for Tracefs {
+impl KernelFacts for Tracefs {
     fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
         if !has_glob(system) && !has_glob(event) {
             let dir = self.events_dir().join(system).join(event);
@@ -346,16 +323,6 @@ impl EventSource for Tracefs {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("sys_enter_*", "sys_enter_openat"));
-        assert!(glob_match("*", ""));
-        assert!(glob_match("*open*", "sys_enter_openat"));
-        assert!(!glob_match("sys_exit_*", "sys_enter_openat"));
-        assert!(glob_match("s?s", "sys"));
-        assert!(!glob_match("sys", "sysx"));
-    }
 
     #[test]
     fn format_file() {

@@ -4,37 +4,16 @@
 
 #![allow(dead_code)]
 
-use ktap::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
-use ktap::frontend::lower::{EventField, EventSource, FieldKind};
-use ktap::ir::{FileOffset, PercpuAccess};
-use ktap::runtime::tracefs::glob_match;
+use ktap::facts::{EventField, FakeBinary, FakeKernel, FieldKind, FileOffset, PercpuAccess, SdtMarker};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
-
-/// A few syscall tracepoints with their real x86-64 layouts, so compiler
-/// snapshots don't depend on the machine's tracefs.
-pub struct FakeEvents;
 
 fn field(name: &str, offset: u32, size: u32, signed: bool) -> EventField {
     let kind = if name == "filename" { FieldKind::DataLoc } else { FieldKind::Int };
     EventField { name: name.into(), offset, size, signed, common: name.starts_with("common_"), kind }
-}
-
-/// The one binary the fake catalogue knows (`libapp` resolves to it).
-const FAKE_BINARY: &str = "/opt/app/libapp.so";
-const FUNCTIONS: &[(&str, u64)] = &[("app_close", 0x1200), ("app_open", 0x1100), ("app_read", 0x1180)];
-/// Markers: name, file offset, semaphore, operands.
-const MARKERS: &[(&str, u64, Option<u64>, &str)] =
-    &[("request", 0x1300, Some(0x4010), "-4@%eax 8@-8(%rbp) 8@$12"), ("done", 0x1340, None, "8@%rdx"), ("odd", 0x1380, None, "8@foo(%rip)")];
-
-fn fake_binary(binary: &str) -> Result<String, String> {
-    match binary {
-        FAKE_BINARY | "libapp" => Ok(FAKE_BINARY.into()),
-        other => Err(format!("cannot open {other}: No such file or directory (os error 2)")),
-    }
 }
 
 const EVENTS: &[(&str, &str)] = &[
@@ -45,54 +24,55 @@ const EVENTS: &[(&str, &str)] = &[
     ("syscalls", "sys_exit_write"),
 ];
 
-impl EventSource for FakeEvents {
-    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
-        Ok(EVENTS
-            .iter()
-            .filter(|(s, e)| glob_match(system, s) && glob_match(event, e))
-            .map(|(s, e)| (s.to_string(), e.to_string()))
-            .collect())
+/// The record layout of one of `EVENTS`.
+fn format(event: &str) -> Vec<EventField> {
+    let mut f = vec![
+        field("common_type", 0, 2, false),
+        field("common_flags", 2, 1, false),
+        field("common_preempt_count", 3, 1, false),
+        field("common_pid", 4, 4, true),
+    ];
+    if event.starts_with("sys_") {
+        f.push(field("__syscall_nr", 8, 4, true));
     }
-    fn format(&self, _system: &str, event: &str) -> Result<Vec<EventField>, String> {
-        let mut f = vec![
-            field("common_type", 0, 2, false),
-            field("common_flags", 2, 1, false),
-            field("common_preempt_count", 3, 1, false),
-            field("common_pid", 4, 4, true),
-        ];
-        if event.starts_with("sys_") {
-            f.push(field("__syscall_nr", 8, 4, true));
+    match event {
+        "sys_enter_write" => {
+            f.push(field("fd", 16, 8, false));
+            f.push(field("buf", 24, 8, false));
+            f.push(field("count", 32, 8, false));
         }
-        match event {
-            "sys_enter_write" => {
-                f.push(field("fd", 16, 8, false));
-                f.push(field("buf", 24, 8, false));
-                f.push(field("count", 32, 8, false));
-            }
-            "sys_exit_write" | "sys_exit_getppid" => f.push(field("ret", 16, 8, true)),
-            "sched_process_exec" => {
-                f.push(field("filename", 8, 4, false));
-                f.push(field("pid", 12, 4, true));
-                f.push(field("old_pid", 16, 4, true));
-            }
-            _ => {}
+        "sys_exit_write" | "sys_exit_getppid" => f.push(field("ret", 16, 8, true)),
+        "sched_process_exec" => {
+            f.push(field("filename", 8, 4, false));
+            f.push(field("pid", 12, 4, true));
+            f.push(field("old_pid", 16, 4, true));
         }
-        Ok(f)
+        _ => {}
     }
-    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
-        fake_binary(binary)
+    f
+}
+
+/// The one binary the fake catalogue knows (`libapp` resolves to it).
+const FAKE_BINARY: &str = "/opt/app/libapp.so";
+const FUNCTIONS: &[(&str, u64)] = &[("app_close", 0x1200), ("app_open", 0x1100), ("app_read", 0x1180)];
+/// Markers: name, file offset, semaphore, operands.
+const MARKERS: &[(&str, u64, Option<u64>, &str)] =
+    &[("request", 0x1300, Some(0x4010), "-4@%eax 8@-8(%rbp) 8@$12"), ("done", 0x1340, None, "8@%rdx"), ("odd", 0x1380, None, "8@foo(%rip)")];
+
+/// A few syscall tracepoints with their real x86-64 layouts, so compiler
+/// snapshots don't depend on the machine's tracefs; one binary with
+/// functions and USDT markers; two kernel functions; no BTF.
+fn catalogue() -> FakeKernel {
+    let mut k = FakeKernel::new();
+    for (system, event) in EVENTS {
+        k = k.event(system, event, format(event));
     }
-    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
-        let path = fake_binary(binary)?;
-        let symbols = FUNCTIONS.iter().filter(|(n, _)| glob_match(glob, n)).map(|(n, o)| (n.to_string(), FileOffset(*o))).collect();
-        Ok(UserSymbols { path, symbols, stripped: false })
-    }
-    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
-        let path = fake_binary(binary)?;
-        let all = MARKERS.iter().map(|m| format!("app:{}", m.0)).collect();
-        let markers = MARKERS
+    let app = FakeBinary {
+        path: FAKE_BINARY.into(),
+        aliases: vec!["libapp".into()],
+        functions: FUNCTIONS.iter().map(|(n, o)| (n.to_string(), FileOffset(*o))).collect(),
+        markers: MARKERS
             .iter()
-            .filter(|m| glob_match(glob, m.0))
             .map(|(name, off, sema, args)| SdtMarker {
                 provider: "app".into(),
                 name: name.to_string(),
@@ -100,26 +80,28 @@ impl EventSource for FakeEvents {
                 semaphore: sema.map(FileOffset),
                 args: args.to_string(),
             })
-            .collect();
-        Ok(SdtMarkers { path, markers, all })
-    }
-    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
-        Ok(["vfs_read", "vfs_write"].iter().filter(|f| glob_match(glob, f)).map(|f| f.to_string()).collect())
-    }
-    fn syscall_nr(&self, name: &str) -> Option<u32> {
-        match name {
-            "write" => Some(1),
-            "getppid" => Some(110),
-            _ => None,
-        }
-    }
-    fn similar(&self, system: &str, event: &str) -> Vec<String> {
-        EVENTS
-            .iter()
-            .filter(|(s, e)| s.starts_with(&system[..system.len().min(3)]) && e.starts_with(&event[..event.len().min(5)]))
-            .map(|(s, e)| format!("{s}:{e}"))
-            .collect()
-    }
+            .collect(),
+    };
+    k.binary(app).kernel_function("vfs_read").kernel_function("vfs_write").syscall("write", 1).syscall("getppid", 110)
+}
+
+/// The fake catalogue, without kernel BTF (probes copy the task name with
+/// a helper; `in_interrupt()` is refused).
+pub fn fake_events() -> &'static FakeKernel {
+    static EVENTS: OnceLock<FakeKernel> = OnceLock::new();
+    EVENTS.get_or_init(catalogue)
+}
+
+/// The fake catalogue on a kernel whose BTF is known (x86-64 6.18's
+/// layout): probes load `execname` from the task and can read the
+/// preempt count. Golden inputs named `*_btf.kp` compile against it.
+pub fn fake_kernel() -> &'static FakeKernel {
+    static KERNEL: OnceLock<FakeKernel> = OnceLock::new();
+    KERNEL.get_or_init(|| {
+        catalogue()
+            .task_comm_offset(1752)
+            .percpu_var("__preempt_count", PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 })
+    })
 }
 
 /// What a finished ktap printed, and how it ended.
@@ -150,47 +132,6 @@ pub fn finish(mut child: Child, limit: Duration) -> Run {
     }
     let code = child.wait().expect("wait").code();
     Run { stdout, stderr, code }
-}
-
-/// The fake catalogue on a kernel whose BTF is known (x86-64 6.18's
-/// layout): probes load `execname` from the task and can read the
-/// preempt count. Golden inputs named `*_btf.kp` compile against it.
-pub struct FakeKernel;
-
-impl EventSource for FakeKernel {
-    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
-        FakeEvents.tracepoints(system, event)
-    }
-    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
-        FakeEvents.format(system, event)
-    }
-    fn similar(&self, system: &str, event: &str) -> Vec<String> {
-        FakeEvents.similar(system, event)
-    }
-    fn syscall_nr(&self, name: &str) -> Option<u32> {
-        FakeEvents.syscall_nr(name)
-    }
-    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
-        FakeEvents.resolve_binary(binary)
-    }
-    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
-        FakeEvents.user_symbols(binary, glob)
-    }
-    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
-        FakeEvents.sdt_markers(binary, glob)
-    }
-    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
-        FakeEvents.kernel_functions(glob)
-    }
-    fn task_comm_offset(&self) -> Option<u32> {
-        Some(1752)
-    }
-    fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
-        match name {
-            "__preempt_count" => Ok(PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 }),
-            _ => Err(format!("the kernel's BTF has no per-CPU variable `{name}`")),
-        }
-    }
 }
 
 /// xorshift64*: the fuzz tests' deterministic random numbers.

@@ -1,45 +1,16 @@
 //! Lowering of dynamic probes (`probe:BINARY:SYM`, `probe:FUNC`,
-//! `sdt:BINARY:MARKER`): resolves specs through the [`super::EventSource`], turns
-//! fetch arguments and USDT operands into IR fetches, and lowers the body
-//! once per distinct argument layout. Pure: symbol tables and notes arrive
-//! through the event source; never does IO itself.
+//! `sdt:BINARY:MARKER`): resolves specs through the kernel facts
+//! ([`crate::facts::KernelFacts`]), turns fetch arguments and USDT operands
+//! into IR fetches, and lowers the body once per distinct argument layout.
+//! Pure: symbol tables and notes arrive through the kernel facts; never
+//! does IO itself.
 
 use super::{Formats, Lowerer, ProbeCtx};
+use crate::facts::UserSymbols;
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::Diagnostic;
-use crate::frontend::fetch::{self, FetchKind, FetchType, RegOffset};
-use crate::ir::{self, AddrSpace, Attach, Expr, ExprKind, FetchLoc, FileOffset, Ty, UprobePoint};
-
-/// A binary's functions matching a glob.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserSymbols {
-    /// The binary's resolved path (`libc` becomes `/lib/.../libc.so.6`).
-    pub path: String,
-    /// Sorted by name; each symbol once.
-    pub symbols: Vec<(String, FileOffset)>,
-    /// The binary has no `.symtab`: only exported functions are visible.
-    pub stripped: bool,
-}
-
-/// One USDT marker from a binary's `.note.stapsdt`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SdtMarker {
-    pub provider: String,
-    pub name: String,
-    pub offset: FileOffset,
-    pub semaphore: Option<FileOffset>,
-    /// The operand spec as written in the note (`-4@%eax 8@-8(%rbp)`).
-    pub args: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SdtMarkers {
-    pub path: String,
-    /// Markers matching the glob, in note order.
-    pub markers: Vec<SdtMarker>,
-    /// `provider:name` of every marker, for suggestions.
-    pub all: Vec<String>,
-}
+use crate::frontend::fetch::{self, FetchKind, FetchType};
+use crate::ir::{self, AddrSpace, Attach, Expr, ExprKind, FetchLoc, FileOffset, RegOffset, Ty, UprobePoint};
 
 /// One numbered argument of a dynamic probe: a value, or why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -415,10 +386,6 @@ fn location(f: &fetch::Fetch, space: AddrSpace, ret: bool, kernel_symbol: &dyn F
         },
     })
 }
-
-/// The default methods of [`super::EventSource`] for dynamic probes: sources that
-/// know no binaries say so.
-pub(super) const NO_PROBES: &str = "dynamic probes are not available from this event source";
 
 #[cfg(test)]
 mod tests {

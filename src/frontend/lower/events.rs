@@ -1,6 +1,6 @@
 //! Lowering of event blocks: `trace`, `profile-N` and `kdebug.tracepoint`, the
 //! cheapest attach mechanism for each event, and the prologue every probe
-//! runs first. Pure: what it knows of the kernel comes via `EventSource`.
+//! runs first. Pure: what it knows of the kernel comes via `KernelFacts`.
 
 use super::*;
 

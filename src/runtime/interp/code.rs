@@ -2,7 +2,7 @@
 //! function prototypes that hold them. Plain data: built by `compile`, run
 //! by `vm`; nothing here executes or inspects values.
 
-use crate::frontend::ast::Span;
+use crate::span::Span;
 
 use super::builtins::Builtin;
 use super::value::Value;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::frontend::ast::Span;
+use crate::span::Span;
 
 /// A run-time (or compile-time) error in userspace code.
 #[derive(Clone, Debug, PartialEq, Eq)]

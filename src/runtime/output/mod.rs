@@ -12,7 +12,7 @@ use std::io;
 use std::rc::Rc;
 use std::time::SystemTime;
 
-use crate::frontend::ast::Span;
+use crate::span::Span;
 use crate::runtime::interp::{Table, Value};
 
 pub use text::{TextOptions, TextOutput};

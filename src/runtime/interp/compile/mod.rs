@@ -15,7 +15,8 @@ use super::capture::{analyze, Captures, FuncKind};
 use super::code::{CellIdx, ConstIdx, GlobalIdx, Insn, Offset, Proto, Reg, UpIdx, UpvalSource};
 use super::error::RuntimeError;
 use super::value::Value;
-use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Program, Span, StmtKind, TimerKind};
+use crate::frontend::ast::{Block, Expr, ExprKind, Ident, Program, StmtKind, TimerKind};
+use crate::span::Span;
 
 /// How deeply statements and expressions may nest (the compiler recurses
 /// on them and must not exhaust the Rust stack).

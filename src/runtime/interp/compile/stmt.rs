@@ -2,7 +2,8 @@
 //! flow and loops. Leaves expressions to `expr.rs`; never evaluates.
 
 use super::{error, CResult, Compiler, Var};
-use crate::frontend::ast::{BinOp, Block, Expr, ExprKind, Ident, Span, Stmt, StmtKind, TimerKind};
+use crate::frontend::ast::{BinOp, Block, Expr, ExprKind, Ident, Stmt, StmtKind, TimerKind};
+use crate::span::Span;
 use crate::runtime::interp::code::{Insn, Reg};
 
 /// A place an assignment stores to, with its parts already evaluated.

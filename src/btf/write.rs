@@ -1,101 +1,16 @@
 //! BTF writer: a builder of types and strings that serialises to the `.BTF`
-//! section bytes. Pure; no IO, never panics, never casts structs to bytes.
+//! section bytes, and the `.BTF.ext` function and line info. bpfgen uses
+//! it for the object it emits. Pure; no IO, never panics, never casts
+//! structs to bytes.
 //!
 //! Format: the kernel's Documentation/bpf/btf.rst and include/uapi/linux/btf.h
 //! (`struct btf_header`, `struct btf_type`, one trailing record per kind).
 //! Invariants set by [`BtfBuilder::new`]: the string table starts with "\0"
 //! (offset 0 is the empty name) and type id 0 is `void`.
 
+use super::{FuncLinkage, Kind, StrOff, TypeId, VarLinkage, BTF_HEADER_LEN, BTF_INT_SIGNED, BTF_MAGIC, BTF_VERSION};
 use std::collections::HashMap;
 use std::fmt;
-
-/// A BTF type id; 0 is `void`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TypeId(pub u32);
-
-impl TypeId {
-    /// The implicit `void` type.
-    pub const VOID: TypeId = TypeId(0);
-}
-
-/// An offset into the BTF string table; 0 is the empty string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct StrOff(pub u32);
-
-impl StrOff {
-    /// The empty string (anonymous types).
-    pub const EMPTY: StrOff = StrOff(0);
-}
-
-/// BTF magic number (btf.h `BTF_MAGIC`).
-pub const BTF_MAGIC: u16 = 0xeb9f;
-/// BTF format version.
-pub const BTF_VERSION: u8 = 1;
-/// Size of `struct btf_header`.
-pub const BTF_HEADER_LEN: u32 = 24;
-
-/// Kind numbers (btf.h `BTF_KIND_*`); the writer uses some, the kernel
-/// BTF reader (`runtime::kbtf`) all.
-pub mod kind {
-    pub const INT: u32 = 1;
-    pub const PTR: u32 = 2;
-    pub const ARRAY: u32 = 3;
-    pub const STRUCT: u32 = 4;
-    pub const UNION: u32 = 5;
-    pub const ENUM: u32 = 6;
-    pub const FWD: u32 = 7;
-    pub const TYPEDEF: u32 = 8;
-    pub const VOLATILE: u32 = 9;
-    pub const CONST: u32 = 10;
-    pub const RESTRICT: u32 = 11;
-    pub const FUNC: u32 = 12;
-    pub const FUNC_PROTO: u32 = 13;
-    pub const VAR: u32 = 14;
-    pub const DATASEC: u32 = 15;
-    pub const FLOAT: u32 = 16;
-    pub const DECL_TAG: u32 = 17;
-    pub const TYPE_TAG: u32 = 18;
-    pub const ENUM64: u32 = 19;
-}
-
-/// `BTF_INT_SIGNED` in the INT encoding bits.
-pub const BTF_INT_SIGNED: u32 = 1;
-
-/// Linkage of a BTF FUNC (btf.h `enum btf_func_linkage`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FuncLinkage {
-    Static,
-    Global,
-    Extern,
-}
-
-impl FuncLinkage {
-    fn code(self) -> u32 {
-        match self {
-            FuncLinkage::Static => 0,
-            FuncLinkage::Global => 1,
-            FuncLinkage::Extern => 2,
-        }
-    }
-}
-
-/// Linkage of a BTF VAR (btf.h `BTF_VAR_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VarLinkage {
-    Static,
-    GlobalAllocated,
-    GlobalExtern,
-}
-
-impl VarLinkage {
-    fn code(self) -> u32 {
-        match self {
-            VarLinkage::Static => 0,
-            VarLinkage::GlobalAllocated => 1,
-            VarLinkage::GlobalExtern => 2,
-        }
-    }
-}
 
 /// A struct or union member as given to [`BtfBuilder::add_struct`]. The
 /// name may be `&str` or `String`.
@@ -265,13 +180,13 @@ fn put_u32(out: &mut Vec<u8>, v: u32) {
 }
 
 /// `btf_type.info`: vlen in bits 0-15, kind in 24-28, kind_flag in 31.
-fn info(kind: u32, vlen: usize) -> u32 {
+fn info(kind: Kind, vlen: usize) -> u32 {
     // vlen overflow is reported by validate(); truncate here to stay total.
-    ((kind & 0x1f) << 24) | (vlen as u32 & 0xffff)
+    ((kind.0 & 0x1f) << 24) | (vlen as u32 & 0xffff)
 }
 
 /// Writes the common 12-byte `struct btf_type`.
-fn put_head(out: &mut Vec<u8>, name: StrOff, kind: u32, vlen: usize, size_or_type: u32) {
+fn put_head(out: &mut Vec<u8>, name: StrOff, kind: Kind, vlen: usize, size_or_type: u32) {
     put_u32(out, name.0);
     put_u32(out, info(kind, vlen));
     put_u32(out, size_or_type);
@@ -279,21 +194,21 @@ fn put_head(out: &mut Vec<u8>, name: StrOff, kind: u32, vlen: usize, size_or_typ
 
 impl BtfType {
     /// The BTF_KIND_* number.
-    pub fn kind(&self) -> u32 {
+    pub fn kind(&self) -> Kind {
         match self {
-            BtfType::Int(_) => kind::INT,
-            BtfType::Ptr(_) => kind::PTR,
-            BtfType::Array(_) => kind::ARRAY,
-            BtfType::Struct(_) => kind::STRUCT,
-            BtfType::Union(_) => kind::UNION,
-            BtfType::Enum(_) => kind::ENUM,
-            BtfType::Typedef(_) => kind::TYPEDEF,
-            BtfType::Volatile(_) => kind::VOLATILE,
-            BtfType::Const(_) => kind::CONST,
-            BtfType::Func(_) => kind::FUNC,
-            BtfType::FuncProto(_) => kind::FUNC_PROTO,
-            BtfType::Var(_) => kind::VAR,
-            BtfType::Datasec(_) => kind::DATASEC,
+            BtfType::Int(_) => Kind::INT,
+            BtfType::Ptr(_) => Kind::PTR,
+            BtfType::Array(_) => Kind::ARRAY,
+            BtfType::Struct(_) => Kind::STRUCT,
+            BtfType::Union(_) => Kind::UNION,
+            BtfType::Enum(_) => Kind::ENUM,
+            BtfType::Typedef(_) => Kind::TYPEDEF,
+            BtfType::Volatile(_) => Kind::VOLATILE,
+            BtfType::Const(_) => Kind::CONST,
+            BtfType::Func(_) => Kind::FUNC,
+            BtfType::FuncProto(_) => Kind::FUNC_PROTO,
+            BtfType::Var(_) => Kind::VAR,
+            BtfType::Datasec(_) => Kind::DATASEC,
         }
     }
 

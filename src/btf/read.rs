@@ -1,0 +1,453 @@
+//! BTF reader: answers questions about a BTF blob (the running kernel's,
+//! `/sys/kernel/btf/vmlinux`, which the runtime maps and passes in),
+//! walking its type records only as far as a question needs.
+//!
+//! Probes ask two things of it: where `task_struct.comm` lies (to load the
+//! command name straight from the task) and how to reach this CPU's
+//! `__preempt_count` (for `in_interrupt()`). libbpf's parser (libbpf-rs
+//! `Btf::from_vmlinux`) checks all ~126,000 types of the 5 MiB file before
+//! answering: 3.8–4.5 ms on the benchmark machine, half of a one-liner's
+//! start-up budget. `task_struct` is type 114 of 126,586 on 6.18, so this
+//! reader walks the type records in id order only until the answer:
+//! 25–65 µs. The per-CPU section's description is the last type, so the
+//! preempt count costs a whole walk, 1.5–2.2 ms, paid only by scripts that
+//! call `in_interrupt()` outside syscall events.
+//!
+//! [`BtfReader`] is pure and never panics on any bytes: a malformed blob
+//! is an error, never a wrong answer.
+
+use super::{Kind, BTF_HEADER_LEN, BTF_MAGIC as MAGIC};
+use crate::ir::PercpuAccess;
+use std::cell::RefCell;
+use std::fmt;
+
+/// Why the reader has no answer: the bytes are not well-formed BTF, or the
+/// BTF lacks what the question needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The magic number is BTF's, byte-swapped.
+    OtherByteOrder,
+    BadMagic,
+    TruncatedHeader,
+    /// A header shorter than `struct btf_header`.
+    ShortHeader { len: usize },
+    /// The type or string section (`section`) lies outside the bytes.
+    SectionOutOfBounds { section: &'static str },
+    TruncatedType { id: u32 },
+    UnknownKind { id: u32, kind: Kind },
+    /// Type 0 is `void`, which has no record.
+    NoRecordForVoid,
+    NoType { id: u32 },
+    /// A chain of typedefs and qualifiers longer than any real one.
+    TooManyTypedefs { id: u32 },
+    Bitfield { strukt: String, member: String },
+    NoStruct { name: String },
+    NoMember { strukt: String, member: String },
+    NoSection { name: String },
+    NoPercpuVar { name: String },
+    /// `struct sched_entity` has no `cfs_rq`: CONFIG_FAIR_GROUP_SCHED is off.
+    NoGroupSched,
+    /// `what` (a member, a variable) is not `expected`.
+    NotA { what: String, expected: &'static str },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::OtherByteOrder => f.write_str("BTF of the other byte order"),
+            Error::BadMagic => f.write_str("not BTF (bad magic)"),
+            Error::TruncatedHeader => f.write_str("truncated BTF header"),
+            Error::ShortHeader { len } => write!(f, "BTF header of {len} bytes"),
+            Error::SectionOutOfBounds { section } => write!(f, "BTF {section} section out of bounds"),
+            Error::TruncatedType { id } => write!(f, "BTF type {id} is truncated"),
+            Error::UnknownKind { id, kind } => write!(f, "BTF type {id} has unknown kind {}", kind.0),
+            Error::NoRecordForVoid => f.write_str("BTF type 0 (void) has no record"),
+            Error::NoType { id } => write!(f, "BTF has no type {id}"),
+            Error::TooManyTypedefs { id } => write!(f, "BTF type {id}: too many typedefs"),
+            Error::Bitfield { strukt, member } => write!(f, "`{strukt}.{member}` is a bitfield"),
+            Error::NoStruct { name } => write!(f, "no `struct {name}` in the kernel's BTF"),
+            Error::NoMember { strukt, member } => write!(f, "`struct {strukt}` has no member `{member}` in the kernel's BTF"),
+            Error::NoSection { name } => write!(f, "the kernel's BTF has no `{name}` section"),
+            Error::NoPercpuVar { name } => write!(f, "the kernel's BTF has no per-CPU variable `{name}`"),
+            Error::NoGroupSched => {
+                f.write_str("the kernel's `struct sched_entity` has no `cfs_rq` (CONFIG_FAIR_GROUP_SCHED is not set)")
+            }
+            Error::NotA { what, expected } => write!(f, "{what} is not {expected}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+const HEADER_LEN: usize = BTF_HEADER_LEN as usize;
+
+/// One type record: `struct btf_type` and what follows it.
+#[derive(Clone, Copy, Debug)]
+struct TypeRec<'a> {
+    kind: Kind,
+    vlen: usize,
+    kind_flag: bool,
+    name_off: u32,
+    /// `size` or `type`, depending on the kind.
+    size_or_type: u32,
+    /// The bytes after the 12-byte header (members, array info, ...).
+    rest: &'a [u8],
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    let bytes = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(bytes.try_into().ok()?))
+}
+
+/// Bytes after the header, per kind; None for kinds this reader does not
+/// know (the walk cannot continue past them).
+fn trailer_len(kind: Kind, vlen: usize) -> Option<usize> {
+    Some(match kind {
+        Kind::INT | Kind::VAR | Kind::DECL_TAG => 4,
+        Kind::ARRAY => 12,
+        Kind::STRUCT | Kind::UNION | Kind::DATASEC | Kind::ENUM64 => 12 * vlen,
+        Kind::ENUM | Kind::FUNC_PROTO => 8 * vlen,
+        Kind::PTR | Kind::FWD | Kind::TYPEDEF | Kind::VOLATILE | Kind::CONST | Kind::RESTRICT | Kind::FUNC | Kind::FLOAT | Kind::TYPE_TAG => 0,
+        _ => return None,
+    })
+}
+
+/// A raw BTF blob: header, type section, string section. Type records
+/// are variable-sized, so finding type N means walking types 1..N; the
+/// walk remembers where each type starts, and goes no further than a
+/// question needs.
+pub struct BtfReader<'a> {
+    types: &'a [u8],
+    strings: &'a [u8],
+    /// Start of each type walked so far (type id i + 1 at `starts[i]`).
+    starts: RefCell<Vec<usize>>,
+}
+
+impl<'a> BtfReader<'a> {
+    pub fn new(data: &'a [u8]) -> Result<BtfReader<'a>, Error> {
+        let magic = data.get(..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
+        if magic == Some(MAGIC.swap_bytes()) {
+            return Err(Error::OtherByteOrder);
+        }
+        if magic != Some(MAGIC) {
+            return Err(Error::BadMagic);
+        }
+        let field = |i: usize| u32_at(data, 4 + 4 * i).map(|v| v as usize).ok_or(Error::TruncatedHeader);
+        let (hdr_len, type_off, type_len, str_off, str_len) = (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
+        if hdr_len < HEADER_LEN {
+            return Err(Error::ShortHeader { len: hdr_len });
+        }
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off)?;
+            data.get(start..start.checked_add(len)?)
+        };
+        let types = section(type_off, type_len).ok_or(Error::SectionOutOfBounds { section: "type" })?;
+        let strings = section(str_off, str_len).ok_or(Error::SectionOutOfBounds { section: "string" })?;
+        Ok(BtfReader { types, strings, starts: RefCell::new(Vec::new()) })
+    }
+
+    /// The string at `off` (without its NUL); empty when out of bounds.
+    fn name(&self, off: u32) -> &'a [u8] {
+        let s = self.strings.get(off as usize..).unwrap_or_default();
+        &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]
+    }
+
+    /// The record starting at byte `at` of the type section.
+    fn decode(&self, id: u32, at: usize) -> Result<TypeRec<'a>, Error> {
+        let (Some(name_off), Some(info), Some(size_or_type)) =
+            (u32_at(self.types, at), u32_at(self.types, at + 4), u32_at(self.types, at + 8))
+        else {
+            return Err(Error::TruncatedType { id });
+        };
+        let kind = Kind::of_info(info);
+        let vlen = (info & 0xffff) as usize;
+        let len = trailer_len(kind, vlen).ok_or(Error::UnknownKind { id, kind })?;
+        let rest = self.types.get(at + 12..at + 12 + len).ok_or(Error::TruncatedType { id })?;
+        Ok(TypeRec { kind, vlen, kind_flag: info >> 31 != 0, name_off, size_or_type, rest })
+    }
+
+    /// Type `id`, or None past the last type.
+    fn get(&self, id: u32) -> Result<Option<TypeRec<'a>>, Error> {
+        match self.start(id)? {
+            Some(at) => self.decode(id, at).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Where type `id` starts, or None past the last type.
+    fn start(&self, id: u32) -> Result<Option<usize>, Error> {
+        if id == 0 {
+            return Err(Error::NoRecordForVoid);
+        }
+        let mut starts = self.starts.borrow_mut();
+        if let Some(&at) = starts.get(id as usize - 1) {
+            return Ok(Some(at));
+        }
+        while starts.len() < id as usize {
+            let at = match starts.last() {
+                Some(&last) => {
+                    let info = u32_at(self.types, last + 4).unwrap_or(0);
+                    let len = trailer_len(Kind::of_info(info), (info & 0xffff) as usize);
+                    // (An unknown kind is reported by `decode` below.)
+                    let id = starts.len() as u32;
+                    last + 12 + len.ok_or_else(|| self.decode(id, last).err().unwrap_or(Error::TruncatedType { id }))?
+                }
+                None => 0,
+            };
+            if at >= self.types.len() {
+                return Ok(None);
+            }
+            starts.push(at);
+        }
+        Ok(starts.last().copied())
+    }
+
+    fn type_by_id(&self, id: u32) -> Result<TypeRec<'a>, Error> {
+        self.get(id)?.ok_or(Error::NoType { id })
+    }
+
+    /// The first type of `kind` named `name`, walking no further.
+    fn named(&self, kind: Kind, name: &str) -> Result<Option<TypeRec<'a>>, Error> {
+        let mut id = 1;
+        while let Some(at) = self.start(id)? {
+            let info = u32_at(self.types, at + 4).unwrap_or(0);
+            if Kind::of_info(info) == kind && self.name(u32_at(self.types, at).unwrap_or(0)) == name.as_bytes() {
+                return self.decode(id, at).map(Some);
+            }
+            id += 1;
+        }
+        Ok(None)
+    }
+
+    /// Follows typedefs and qualifiers.
+    fn resolve(&self, mut id: u32) -> Result<TypeRec<'a>, Error> {
+        for _ in 0..32 {
+            let t = self.type_by_id(id)?;
+            match t.kind {
+                Kind::TYPEDEF | Kind::VOLATILE | Kind::CONST | Kind::RESTRICT | Kind::TYPE_TAG => id = t.size_or_type,
+                _ => return Ok(t),
+            }
+        }
+        Err(Error::TooManyTypedefs { id })
+    }
+
+    fn is_struct(&self, t: &TypeRec<'_>, name: &str) -> bool {
+        t.kind == Kind::STRUCT && self.name(t.name_off) == name.as_bytes()
+    }
+
+    /// The struct `ptr` points to, if it is a `struct name *`.
+    fn pointee(&self, ptr: u32, name: &str) -> Result<Option<TypeRec<'a>>, Error> {
+        let p = self.resolve(ptr)?;
+        if p.kind != Kind::PTR {
+            return Ok(None);
+        }
+        let t = self.resolve(p.size_or_type)?;
+        Ok(self.is_struct(&t, name).then_some(t))
+    }
+
+    /// Byte offset and type id of member `member` of struct `t`.
+    fn member_of(&self, t: &TypeRec<'_>, member: &str) -> Result<Option<(u32, u32)>, Error> {
+        let strukt = String::from_utf8_lossy(self.name(t.name_off));
+        for m in t.rest.chunks_exact(12).take(t.vlen) {
+            let (Some(name_off), Some(ty), Some(raw)) = (u32_at(m, 0), u32_at(m, 4), u32_at(m, 8)) else { continue };
+            if self.name(name_off) != member.as_bytes() {
+                continue;
+            }
+            // With kind_flag the top 8 bits hold a bitfield's width.
+            let (bits, width) = if t.kind_flag { (raw & 0x00ff_ffff, raw >> 24) } else { (raw, 0) };
+            if width != 0 || bits % 8 != 0 {
+                return Err(Error::Bitfield { strukt: strukt.into_owned(), member: member.into() });
+            }
+            return Ok(Some((bits / 8, ty)));
+        }
+        Ok(None)
+    }
+
+    /// Byte offset and type id of `member` of `struct name`.
+    pub fn member(&self, strukt: &str, member: &str) -> Result<(u32, u32), Error> {
+        let t = self.named(Kind::STRUCT, strukt)?.ok_or_else(|| Error::NoStruct { name: strukt.into() })?;
+        self.member_of(&t, member)?.ok_or_else(|| no_member(strukt, member))
+    }
+
+    /// Where the running task's command name lies in `struct task_struct`,
+    /// checked to be `char comm[16]`.
+    pub fn task_comm_offset(&self) -> Result<u32, Error> {
+        let (offset, ty) = self.member("task_struct", "comm")?;
+        let array = self.resolve(ty)?;
+        let elem_nelems = (array.kind == Kind::ARRAY).then(|| (u32_at(array.rest, 0), u32_at(array.rest, 8)));
+        let Some((Some(elem), Some(16))) = elem_nelems else {
+            return Err(not_a("`task_struct.comm`", "a 16-byte array"));
+        };
+        let elem = self.resolve(elem)?;
+        if elem.kind != Kind::INT || elem.size_or_type != 1 {
+            return Err(not_a("`task_struct.comm`", "an array of chars"));
+        }
+        Ok(offset)
+    }
+
+    /// Each named variable of the DATASEC `section` (None for names it
+    /// lacks).
+    fn section_vars(&self, section: &str, names: &[&str]) -> Result<Vec<Option<SectionVar>>, Error> {
+        let sec = self.named(Kind::DATASEC, section)?.ok_or_else(|| Error::NoSection { name: section.into() })?;
+        let mut found = vec![None; names.len()];
+        for v in sec.rest.chunks_exact(12).take(sec.vlen) {
+            let (Some(var), Some(offset), Some(size)) = (u32_at(v, 0), u32_at(v, 4), u32_at(v, 8)) else { continue };
+            let var = self.type_by_id(var)?;
+            if let Some(i) = names.iter().position(|n| self.name(var.name_off) == n.as_bytes()) {
+                found[i] = Some(SectionVar { offset, size, ty: var.size_or_type });
+            }
+        }
+        Ok(found)
+    }
+
+    /// How a probe reaches the current CPU's copy of the per-CPU integer
+    /// variable `name`.
+    ///
+    /// The kernel's own way, a BTF-id `ld_imm64` and `bpf_this_cpu_ptr`,
+    /// has the verifier look the variable's address up in kallsyms, which
+    /// holds no variables without CONFIG_KALLSYMS_ALL (not set on the
+    /// benchmark machine's 6.18: "ldimm64 failed to find the address for
+    /// kernel symbol"). So the probe finds this CPU's per-CPU area
+    /// through a per-CPU variable it can reach by pointers instead: the
+    /// current task's `se.cfs_rq->rq` is this CPU's `runqueues` (with
+    /// CONFIG_FAIR_GROUP_SCHED; the idle task's too), and a variable lies
+    /// at the same distance from it in every CPU's copy of the
+    /// `.data..percpu` section, the distance the section's BTF gives.
+    pub fn percpu_access(&self, name: &str) -> Result<PercpuAccess, Error> {
+        const ANCHOR: &str = "runqueues";
+        let task = self.named(Kind::STRUCT, "task_struct")?.ok_or_else(|| Error::NoStruct { name: "task_struct".into() })?;
+        let (se, se_ty) = self.member_of(&task, "se")?.ok_or_else(|| no_member("task_struct", "se"))?;
+        let se_ty = self.resolve(se_ty)?;
+        let (cfs_rq, cfs_ty) = self.member_of(&se_ty, "cfs_rq")?.ok_or(Error::NoGroupSched)?;
+        let cfs = match self.pointee(cfs_ty, "cfs_rq")? {
+            Some(cfs) if self.is_struct(&se_ty, "sched_entity") => cfs,
+            _ => return Err(not_a("`task_struct.se.cfs_rq`", "a `struct cfs_rq *`")),
+        };
+        let (rq, rq_ty) = self.member_of(&cfs, "rq")?.ok_or_else(|| no_member("cfs_rq", "rq"))?;
+        if self.pointee(rq_ty, "rq")?.is_none() {
+            return Err(not_a("`cfs_rq.rq`", "a `struct rq *`"));
+        }
+        let mut found = self.section_vars(PERCPU_SECTION, &[ANCHOR, name])?.into_iter();
+        let (anchor, var) = (found.next().flatten(), found.next().flatten());
+        let anchor = anchor.ok_or_else(|| Error::NoPercpuVar { name: ANCHOR.into() })?;
+        if !self.is_struct(&self.resolve(anchor.ty)?, "rq") {
+            return Err(not_a(&format!("the per-CPU `{ANCHOR}`"), "a `struct rq`"));
+        }
+        let var = var.ok_or_else(|| Error::NoPercpuVar { name: name.into() })?;
+        let ty = self.resolve(var.ty)?;
+        let size = match (ty.kind, ty.size_or_type) {
+            (Kind::INT | Kind::ENUM, size @ (1 | 2 | 4 | 8)) if size == var.size => size as u8,
+            _ => return Err(not_a(&format!("the per-CPU variable `{name}`"), "an integer")),
+        };
+        Ok(PercpuAccess { chain: vec![se + cfs_rq, rq], delta: i64::from(var.offset) - i64::from(anchor.offset), size })
+    }
+}
+
+fn no_member(strukt: &str, member: &str) -> Error {
+    Error::NoMember { strukt: strukt.into(), member: member.into() }
+}
+
+fn not_a(what: &str, expected: &'static str) -> Error {
+    Error::NotA { what: what.into(), expected }
+}
+
+/// A variable of a DATASEC: its offset and size there, and its type.
+#[derive(Clone, Copy)]
+struct SectionVar {
+    offset: u32,
+    size: u32,
+    ty: u32,
+}
+
+/// The DATASEC of per-CPU variables.
+const PERCPU_SECTION: &str = ".data..percpu";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::write::{BtfBuilder, BtfMember, DatasecVar};
+    use crate::btf::{TypeId, VarLinkage};
+
+    fn members(list: &[(&str, TypeId, u32)]) -> Vec<BtfMember> {
+        list.iter().map(|&(name, ty, byte)| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 }).collect()
+    }
+
+    /// A small kernel: a task_struct (comm at byte 24, se at 48), the
+    /// scheduler structs on the way to `struct rq`, and per-CPU
+    /// `__preempt_count` (at 0x40) and `runqueues` (at 0x1000).
+    fn sample(comm_len: u32, group_sched: bool) -> Vec<u8> {
+        let mut b = BtfBuilder::new();
+        let int = b.add_int("int", 4, true);
+        let ch = b.add_int("char", 1, true);
+        let long = b.add_int("long", 8, true);
+        let comm = b.add_array(ch, int, comm_len);
+        let rq = b.add_struct("rq", 64, &members(&[("nr_running", int, 0), ("nr_switches", int, 8)]));
+        let rq_ptr = b.add_ptr(rq);
+        let cfs_rq = b.add_struct("cfs_rq", 32, &members(&[("load", long, 0), ("rq", rq_ptr, 16)]));
+        let cfs_ptr = b.add_ptr(cfs_rq);
+        let se_members = if group_sched { members(&[("load", long, 0), ("cfs_rq", cfs_ptr, 8)]) } else { members(&[("load", long, 0)]) };
+        let se = b.add_struct("sched_entity", 16, &se_members);
+        let task = members(&[("state", long, 0), ("pad", long, 8), ("prio", int, 16), ("comm", comm, 24), ("se", se, 48)]);
+        b.add_struct("task_struct", 64, &task);
+        let count_t = b.add_typedef("count_t", int);
+        let preempt = b.add_var("__preempt_count", count_t, VarLinkage::GlobalAllocated);
+        let runqueues = b.add_var("runqueues", rq, VarLinkage::GlobalAllocated);
+        let names = b.add_var("names", comm, VarLinkage::GlobalAllocated);
+        let vars = [
+            DatasecVar { var: preempt, offset: 0x40, size: 4 },
+            DatasecVar { var: names, offset: 0x80, size: comm_len },
+            DatasecVar { var: runqueues, offset: 0x1000, size: 64 },
+        ];
+        b.add_datasec(".data..percpu", 0x1040, &vars);
+        b.to_bytes()
+    }
+
+    #[test]
+    fn finds_comm_and_a_way_to_a_percpu_int() {
+        let bytes = sample(16, true);
+        let r = BtfReader::new(&bytes).expect("parse");
+        assert_eq!(r.task_comm_offset(), Ok(24));
+        // Ints 1-3; `prio` is an int.
+        assert_eq!(r.member("task_struct", "prio"), Ok((16, 1)));
+        // se at 48 + cfs_rq at 8; rq at 16; 0x40 - 0x1000.
+        assert_eq!(r.percpu_access("__preempt_count"), Ok(PercpuAccess { chain: vec![56, 16], delta: -0xfc0, size: 4 }));
+        assert!(r.percpu_access("names").unwrap_err().to_string().ends_with("`names` is not an integer"));
+        assert_eq!(r.percpu_access("nope"), Err(Error::NoPercpuVar { name: "nope".into() }));
+        assert_eq!(r.member("task_struct", "nope"), Err(no_member("task_struct", "nope")));
+        assert!(r.member("mm_struct", "x").unwrap_err().to_string().contains("no `struct mm_struct`"));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_use() {
+        let bytes = sample(24, false);
+        let r = BtfReader::new(&bytes).expect("parse");
+        assert!(r.task_comm_offset().unwrap_err().to_string().contains("16-byte"));
+        assert!(r.percpu_access("__preempt_count").unwrap_err().to_string().contains("CONFIG_FAIR_GROUP_SCHED"));
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        let bytes = sample(16, true);
+        assert!(BtfReader::new(&[]).is_err());
+        assert!(BtfReader::new(&bytes[..10]).is_err());
+        let mut swapped = bytes.clone();
+        swapped.swap(0, 1);
+        assert!(matches!(BtfReader::new(&swapped), Err(Error::OtherByteOrder)));
+        // Every truncation of the type section answers or reports an
+        // error; none answers with what is not there.
+        let type_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        for cut in 0..type_len {
+            let mut b = bytes.clone();
+            b[12..16].copy_from_slice(&(cut as u32).to_le_bytes());
+            if let Ok(r) = BtfReader::new(&b) {
+                let _ = r.task_comm_offset();
+                assert!(r.percpu_access("__preempt_count").is_err(), "cut at {cut}");
+            }
+        }
+        // An unknown kind stops the walk with an error.
+        let mut b = bytes.clone();
+        b[24 + 7] = 0x1f;
+        let r = BtfReader::new(&b).expect("header");
+        assert!(r.task_comm_offset().unwrap_err().to_string().contains("unknown kind 31"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Kernel facts: what the compiler may know of the running kernel and of
+//! the binaries it probes (events and their record layouts, syscall
+//! numbers, symbols, USDT markers, kernel functions, two facts from the
+//! kernel's BTF), asked through one trait, [`KernelFacts`], and answered
+//! in the plain data defined here. The runtime implements it for the live
+//! system (`runtime::facts`); [`FakeKernel`] answers from a catalogue for
+//! tests. Pure: never does IO, and depends on neither the frontend nor
+//! the runtime.
+
+mod fake;
+
+pub use crate::ir::{EventField, FieldKind, FileOffset, PercpuAccess};
+pub use fake::{FakeBinary, FakeKernel};
+
+/// What lowering may ask of the kernel and of binaries. Every question
+/// but the first four has a default answer: a source that knows no
+/// binaries, no kernel functions or no BTF says so.
+pub trait KernelFacts {
+    /// Tracepoints whose system and event match the globs, sorted.
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String>;
+    /// The record layout of one tracepoint.
+    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String>;
+    /// Existing names close to `system:event`, best first (for suggestions).
+    fn similar(&self, system: &str, event: &str) -> Vec<String>;
+    /// The number of syscall `name` (`openat`), if known.
+    fn syscall_nr(&self, name: &str) -> Option<u32>;
+    /// The path a binary spec (`/bin/ls`, `libc`) names.
+    fn resolve_binary(&self, _binary: &str) -> Result<String, String> {
+        Err(NO_PROBES.into())
+    }
+    /// The functions of a binary whose names match `glob`.
+    fn user_symbols(&self, _binary: &str, _glob: &str) -> Result<UserSymbols, String> {
+        Err(NO_PROBES.into())
+    }
+    /// The USDT markers of a binary whose names match `glob`.
+    fn sdt_markers(&self, _binary: &str, _glob: &str) -> Result<SdtMarkers, String> {
+        Err(NO_PROBES.into())
+    }
+    /// Traceable kernel functions matching `glob`, sorted.
+    fn kernel_functions(&self, _glob: &str) -> Result<Vec<String>, String> {
+        Err(NO_PROBES.into())
+    }
+    /// The address of a kernel symbol (for `@sym` fetches).
+    fn kernel_symbol(&self, _name: &str) -> Option<u64> {
+        None
+    }
+    /// Byte offset of `comm` (a `char[16]`) in the running kernel's
+    /// `struct task_struct`, from its BTF; None when unknown (probes then
+    /// copy the name with a helper).
+    fn task_comm_offset(&self) -> Option<u32> {
+        None
+    }
+    /// How a probe reads the kernel per-CPU integer variable `name`, from
+    /// the kernel's BTF, or why it cannot.
+    fn percpu_var(&self, _name: &str) -> Result<PercpuAccess, String> {
+        Err(NO_BTF.into())
+    }
+}
+
+/// The default answer of [`KernelFacts`] for dynamic probes: sources that
+/// know no binaries say so.
+pub const NO_PROBES: &str = "dynamic probes are not available from this event source";
+
+/// The default answer of [`KernelFacts::percpu_var`].
+pub const NO_BTF: &str = "the kernel's BTF is not available";
+
+/// A binary's functions matching a glob.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserSymbols {
+    /// The binary's resolved path (`libc` becomes `/lib/.../libc.so.6`).
+    pub path: String,
+    /// Sorted by name; each symbol once.
+    pub symbols: Vec<(String, FileOffset)>,
+    /// The binary has no `.symtab`: only exported functions are visible.
+    pub stripped: bool,
+}
+
+/// One USDT marker from a binary's `.note.stapsdt`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdtMarker {
+    pub provider: String,
+    pub name: String,
+    pub offset: FileOffset,
+    pub semaphore: Option<FileOffset>,
+    /// The operand spec as written in the note (`-4@%eax 8@-8(%rbp)`).
+    pub args: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SdtMarkers {
+    pub path: String,
+    /// Markers matching the glob, in note order.
+    pub markers: Vec<SdtMarker>,
+    /// `provider:name` of every marker, for suggestions.
+    pub all: Vec<String>,
+}
+
+/// Shell-style glob match with `*` and `?`, as event, symbol and marker
+/// specs use it.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("sys_enter_*", "sys_enter_openat"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*open*", "sys_enter_openat"));
+        assert!(!glob_match("sys_exit_*", "sys_enter_openat"));
+        assert!(glob_match("s?s", "sys"));
+        assert!(!glob_match("sys", "sysx"));
+    }
+}

@@ -1,0 +1,76 @@
+//! The kernel facts of the running system: [`RunningKernel`] answers
+//! [`KernelFacts`] from tracefs (opened the first time a script names an
+//! event), ELF files (user probes), kallsyms and the kernel's BTF (mapped
+//! the first time a probe needs a fact from it). Reads only: never
+//! attaches anything.
+
+use super::elfsyms;
+use super::kbtf::KernelBtf;
+use super::kprobe;
+use super::tracefs::Tracefs;
+use crate::facts::{EventField, KernelFacts, PercpuAccess, SdtMarkers, UserSymbols};
+use std::cell::OnceCell;
+
+/// tracefs and the kernel's BTF, each opened on first use.
+#[derive(Default)]
+pub struct RunningKernel {
+    tracefs: OnceCell<Result<Tracefs, String>>,
+    btf: OnceCell<Result<KernelBtf, String>>,
+}
+
+impl RunningKernel {
+    pub fn new() -> RunningKernel {
+        RunningKernel::default()
+    }
+
+    /// tracefs, opened (or mounted) now if no question has needed it yet.
+    pub fn tracefs(&self) -> Result<&Tracefs, String> {
+        self.tracefs.get_or_init(|| Tracefs::open().map_err(|e| e.message)).as_ref().map_err(Clone::clone)
+    }
+
+    /// Unmaps the kernel's BTF (not needed past compilation); a later
+    /// question maps it again.
+    pub fn release_btf(&mut self) {
+        self.btf.take();
+    }
+
+    fn btf(&self) -> Result<&KernelBtf, String> {
+        self.btf.get_or_init(KernelBtf::open).as_ref().map_err(Clone::clone)
+    }
+}
+
+impl KernelFacts for RunningKernel {
+    fn tracepoints(&self, system: &str, event: &str) -> Result<Vec<(String, String)>, String> {
+        self.tracefs()?.tracepoints(system, event)
+    }
+    fn format(&self, system: &str, event: &str) -> Result<Vec<EventField>, String> {
+        self.tracefs()?.format(system, event)
+    }
+    fn similar(&self, system: &str, event: &str) -> Vec<String> {
+        self.tracefs().map(|t| t.similar(system, event)).unwrap_or_default()
+    }
+    fn syscall_nr(&self, name: &str) -> Option<u32> {
+        self.tracefs().ok()?.syscall_nr(name)
+    }
+    fn resolve_binary(&self, binary: &str) -> Result<String, String> {
+        elfsyms::resolve_binary(binary).map(|p| p.to_string_lossy().into_owned())
+    }
+    fn user_symbols(&self, binary: &str, glob: &str) -> Result<UserSymbols, String> {
+        elfsyms::functions(binary, glob)
+    }
+    fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
+        elfsyms::sdt_markers(binary, glob)
+    }
+    fn kernel_functions(&self, glob: &str) -> Result<Vec<String>, String> {
+        kprobe::functions(self.tracefs().ok().map(|t| t.root()), glob)
+    }
+    fn kernel_symbol(&self, name: &str) -> Option<u64> {
+        kprobe::symbol_address(name)
+    }
+    fn task_comm_offset(&self) -> Option<u32> {
+        self.btf().ok()?.reader().ok()?.task_comm_offset().ok()
+    }
+    fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
+        self.btf()?.reader()?.percpu_access(name).map_err(|e| e.to_string())
+    }
+}
