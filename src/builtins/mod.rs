@@ -7,7 +7,6 @@
 //! Adding a builtin: one entry in the topic file it belongs to (a new topic
 //! is a new file and one line in [`TOPICS`]).
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::frontend::ast;
@@ -166,15 +165,29 @@ pub struct BuiltinId(u16);
 
 struct Registry {
     all: Vec<&'static Def>,
-    by_name: HashMap<(Option<&'static str>, &'static str), BuiltinId>,
+    /// `(namespace, name)` of every builtin, sorted, for binary search (a
+    /// lookup runs for every name the compiler meets: cheaper than hashing).
+    sorted: Vec<(Option<&'static str>, &'static str, BuiltinId)>,
+    /// Global builtins by the length of their name: the compiler looks up
+    /// every name it meets, so this must cost a few instructions.
+    by_len: Vec<Vec<(&'static str, BuiltinId)>>,
 }
 
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let all: Vec<&'static Def> = TOPICS.iter().flat_map(|t| t.iter()).collect();
-        let by_name = all.iter().enumerate().map(|(i, d)| ((d.namespace, d.name), BuiltinId(i as u16))).collect();
-        Registry { all, by_name }
+        let mut sorted: Vec<_> = all.iter().enumerate().map(|(i, d)| (d.namespace, d.name, BuiltinId(i as u16))).collect();
+        sorted.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let mut by_len: Vec<Vec<(&'static str, BuiltinId)>> = Vec::new();
+        for &(ns, name, id) in sorted.iter().filter(|e| e.0.is_none()) {
+            debug_assert!(ns.is_none());
+            if by_len.len() <= name.len() {
+                by_len.resize(name.len() + 1, Vec::new());
+            }
+            by_len[name.len()].push((name, id));
+        }
+        Registry { all, sorted, by_len }
     })
 }
 
@@ -201,12 +214,10 @@ pub fn all() -> impl Iterator<Item = (BuiltinId, &'static Def)> {
 /// The builtin a script names: `name` (global) or `ns.name`.
 pub fn find(namespace: Option<&str>, name: &str) -> Option<BuiltinId> {
     let r = registry();
-    // The map's keys are 'static; look up by scanning the namespace's
-    // entries only when a namespace is given (few of them).
-    match namespace {
-        None => r.by_name.get(&(None, name)).copied(),
-        Some(ns) => r.all.iter().position(|d| d.namespace == Some(ns) && d.name == name).map(|i| BuiltinId(i as u16)),
+    if namespace.is_none() {
+        return r.by_len.get(name.len())?.iter().find(|e| e.0 == name).map(|e| e.1);
     }
+    r.sorted.binary_search_by(|e| (e.0, e.1).cmp(&(namespace, name))).ok().map(|i| r.sorted[i].2)
 }
 
 /// A global builtin written as a name (`pid`).
