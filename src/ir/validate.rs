@@ -1,57 +1,174 @@
-//! The IR validator: runs once after lowering and checks every invariant
-//! bpfgen relies on (ids in range, types of operands, record layouts).
-//! After it passes, bpfgen may only fail on target limits. A failure here
-//! is a compiler bug, never a user mistake. No IO.
+//! The IR validator: runs once after lowering, checks every invariant
+//! bpfgen relies on (ids in range, each expression's type against what it
+//! reads, record layouts, the maps a probe's code needs, `break` and
+//! `Leave` targets) and returns those facts as [`ModuleInfo`], which bpfgen
+//! takes instead of re-deriving them. After it passes, bpfgen may only fail
+//! on target limits. A failure here is a compiler bug, never a user
+//! mistake. No IO.
 
-use super::{ExprKind, Module, Stmt, StmtKind, Ty};
+use super::{BlockId, ExprKind, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, Stmt, StmtKind, Ty};
 use std::fmt;
 
+/// What validation learned about a module: per probe, indexed by
+/// [`ProbeId`] like `Module::probes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleInfo {
+    pub probes: Vec<ProbeInfo>,
+}
+
+impl ModuleInfo {
+    pub fn probe(&self, id: ProbeId) -> &ProbeInfo {
+        &self.probes[id.index()]
+    }
+}
+
+/// What one probe's code needs from the module.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeInfo {
+    /// One BPF program per kind, in `ProgKind` order.
+    pub programs: Vec<ProgKind>,
+    /// The ring buffer, when the probe sends records.
+    pub ring_buffer: Option<MapId>,
+    /// The stack trace map, when the probe takes a stack.
+    pub stack_map: Option<MapId>,
+    /// The syscall filter map of each raw_syscalls program
+    /// (`SysEnter`/`SysExit`) of the probe.
+    pub syscall_filters: Vec<(ProgKind, MapId)>,
+}
+
+impl ProbeInfo {
+    /// The filter map of the probe's program of `kind`.
+    pub fn syscall_filter(&self, kind: ProgKind) -> Option<MapId> {
+        self.syscall_filters.iter().find(|(k, _)| *k == kind).map(|&(_, m)| m)
+    }
+}
+
+/// A broken invariant, in the probe where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
-    pub probe: usize,
-    pub message: String,
+pub enum Error {
+    NoAttachPoint { probe: ProbeId },
+    /// The module's stop flag names no global.
+    StopFlagOutOfRange { global: usize },
+    /// An id that indexes nothing (`what`: global, map, site, local).
+    OutOfRange { probe: ProbeId, what: &'static str, index: usize },
+    /// A record without the ring buffer it goes through.
+    RecordWithoutRingBuffer { probe: ProbeId },
+    /// `stack()`/`ustack()` without the stack trace map.
+    StackWithoutStackMap { probe: ProbeId },
+    /// A raw_syscalls program without its syscall filter map.
+    SyscallWithoutFilter { probe: ProbeId, kind: ProgKind },
+    /// `Break` outside a loop (of the same inlined function).
+    BreakOutsideLoop { probe: ProbeId },
+    /// `Leave` outside the block it names.
+    LeaveOutsideBlock { probe: ProbeId, block: BlockId },
+    /// An expression whose type differs from what it reads: `what` it
+    /// reads (a local, a global, a table, a record field) declared
+    /// `declared`, the expression says `found`.
+    TypeMismatch { probe: ProbeId, what: &'static str, found: Ty, declared: Ty },
+    /// Any other broken shape.
+    Invalid { probe: ProbeId, message: String },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid IR in probe {}: {}", self.probe, self.message)
+        match self {
+            Error::NoAttachPoint { probe } => write!(f, "invalid IR in probe {}: probe has no attach point", probe.0),
+            Error::StopFlagOutOfRange { global } => write!(f, "invalid IR: stop flag {global} out of range"),
+            Error::OutOfRange { probe, what, index } => write!(f, "invalid IR in probe {}: {what} {index} out of range", probe.0),
+            Error::RecordWithoutRingBuffer { probe } => write!(f, "invalid IR in probe {}: record emitted without an event ring buffer", probe.0),
+            Error::StackWithoutStackMap { probe } => write!(f, "invalid IR in probe {}: stack without a stack map", probe.0),
+            Error::SyscallWithoutFilter { probe, kind } => {
+                write!(f, "invalid IR in probe {}: {kind:?} program without its syscall filter map", probe.0)
+            }
+            Error::BreakOutsideLoop { probe } => write!(f, "invalid IR in probe {}: break outside a loop", probe.0),
+            Error::LeaveOutsideBlock { probe, block } => write!(f, "invalid IR in probe {}: leave outside block {}", probe.0, block.0),
+            Error::TypeMismatch { probe, what, found, declared } => {
+                write!(f, "invalid IR in probe {}: a {found:?} read from a {what} of type {declared:?}", probe.0)
+            }
+            Error::Invalid { probe, message } => write!(f, "invalid IR in probe {}: {message}", probe.0),
+        }
     }
 }
 
 impl std::error::Error for Error {}
 
-pub fn validate(m: &Module) -> Result<(), Error> {
-    for (i, probe) in m.probes.iter().enumerate() {
-        if probe.attach.is_empty() {
-            return Err(Error { probe: i, message: "probe has no attach point".into() });
-        }
-        let v = Validator { m, probe: i, locals: &probe.locals };
-        v.stmts(&probe.body)?;
-    }
+/// Checks `m` and returns what its probes need.
+pub fn validate(m: &Module) -> Result<ModuleInfo, Error> {
     if let Some(g) = m.stop_flag {
         if g.index() >= m.globals.len() {
-            return Err(Error { probe: 0, message: "stop flag out of range".into() });
+            return Err(Error::StopFlagOutOfRange { global: g.index() });
         }
     }
-    Ok(())
+    let mut info = ModuleInfo::default();
+    for (i, probe) in m.probes.iter().enumerate() {
+        let id = ProbeId(i as u32);
+        if probe.attach.is_empty() {
+            return Err(Error::NoAttachPoint { probe: id });
+        }
+        let mut programs: Vec<ProgKind> = probe.attach.iter().map(|a| a.kind()).collect();
+        programs.sort();
+        programs.dedup();
+        let mut v = Validator { m, probe: id, locals: &probe.locals, loops: 0, blocks: Vec::new(), facts: ProbeInfo::default() };
+        for &kind in &programs {
+            if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
+                let filter = m.maps.iter().position(|mp| mp.syscall_filter == Some((id, kind)));
+                match filter {
+                    Some(at) if m.maps[at].kind == MapKind::Array && m.maps[at].value_size >= 8 => {
+                        v.facts.syscall_filters.push((kind, MapId(at as u32)))
+                    }
+                    _ => return Err(Error::SyscallWithoutFilter { probe: id, kind }),
+                }
+            }
+        }
+        v.facts.programs = programs;
+        v.stmts(&probe.body)?;
+        info.probes.push(v.facts);
+    }
+    Ok(info)
 }
 
 struct Validator<'a> {
     m: &'a Module,
-    probe: usize,
+    probe: ProbeId,
     locals: &'a [Ty],
+    /// Loops around the current statement, within its inlined function.
+    loops: usize,
+    /// Blocks around the current statement.
+    blocks: Vec<BlockId>,
+    facts: ProbeInfo,
 }
 
 impl Validator<'_> {
     fn err(&self, message: impl Into<String>) -> Error {
-        Error { probe: self.probe, message: message.into() }
+        Error::Invalid { probe: self.probe, message: message.into() }
     }
 
-    fn stmts(&self, stmts: &[Stmt]) -> Result<(), Error> {
+    fn out_of_range(&self, what: &'static str, index: usize) -> Error {
+        Error::OutOfRange { probe: self.probe, what, index }
+    }
+
+    fn same_ty(&self, what: &'static str, found: Ty, declared: Ty) -> Result<(), Error> {
+        if found != declared {
+            return Err(Error::TypeMismatch { probe: self.probe, what, found, declared });
+        }
+        Ok(())
+    }
+
+    fn global(&self, g: super::GlobalId) -> Result<&super::Global, Error> {
+        self.m.globals.get(g.index()).ok_or_else(|| self.out_of_range("global", g.index()))
+    }
+
+    /// A map the module names in `slot` (the ring buffer, the stack
+    /// map), which must exist and be of `kind`.
+    fn module_map(&self, slot: Option<MapId>, kind: MapKind) -> Option<MapId> {
+        slot.filter(|id| self.m.maps.get(id.index()).is_some_and(|mp| mp.kind == kind))
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) -> Result<(), Error> {
         stmts.iter().try_for_each(|s| self.stmt(s))
     }
 
-    fn stmt(&self, s: &Stmt) -> Result<(), Error> {
+    fn stmt(&mut self, s: &Stmt) -> Result<(), Error> {
         match &s.kind {
             StmtKind::If { cond, then, otherwise } => {
                 self.int_expr(cond)?;
@@ -59,31 +176,28 @@ impl Validator<'_> {
                 self.stmts(otherwise)
             }
             StmtKind::GlobalAdd { global, value } => {
-                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
+                let g = self.global(*global)?;
                 if g.ty != Ty::Int {
                     return Err(self.err(format!("add to non-integer global {}", g.name)));
                 }
                 self.int_expr(value)
             }
             StmtKind::GlobalStore { global, value } => {
-                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
+                let g = self.global(*global)?;
                 if !value.ty.fits(g.ty) || !matches!(g.ty, Ty::Int | Ty::Comm | Ty::Str) {
                     return Err(self.err(format!("store of a {:?} to global {} of type {:?}", value.ty, g.name, g.ty)));
                 }
                 self.expr(value)
             }
             StmtKind::Emit { site, args } => {
-                if self.m.events.is_none() {
-                    return Err(self.err("record emitted without an event ring buffer"));
-                }
-                let site = self.m.sites.get(site.index()).ok_or_else(|| self.err("site out of range"))?;
+                let ring = self.module_map(self.m.events, MapKind::RingBuf).ok_or(Error::RecordWithoutRingBuffer { probe: self.probe })?;
+                self.facts.ring_buffer = Some(ring);
+                let site = self.m.sites.get(site.index()).ok_or_else(|| self.out_of_range("site", site.index()))?;
                 if site.fields.len() != args.len() {
                     return Err(self.err("record field count differs from its site"));
                 }
                 for (ty, arg) in site.fields.iter().zip(args) {
-                    if *ty != arg.ty {
-                        return Err(self.err("record field type differs from its site"));
-                    }
+                    self.same_ty("record field", arg.ty, *ty)?;
                     self.expr(arg)?;
                 }
                 Ok(())
@@ -94,57 +208,69 @@ impl Validator<'_> {
                 self.int_expr(value)
             }
             StmtKind::MapStore { map, key, value } => {
-                self.table_key(*map, key)?;
-                let holds = self.m.maps[map.index()].table.as_ref().map_or(Ty::Int, |t| t.value);
+                let holds = self.table_key(*map, key)?;
                 match holds {
                     Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
                     _ => Err(self.err("value of the wrong type for its table")),
                 }
             }
-            StmtKind::MapDelete { map, key } => self.table_key(*map, key),
+            StmtKind::MapDelete { map, key } => self.table_key(*map, key).map(drop),
             StmtKind::LocalSet { local, value } => {
-                self.local(*local)?;
-                if !value.ty.fits(self.locals[local.index()]) {
-                    return Err(self.err(format!("a {:?} stored in a local of type {:?}", value.ty, self.locals[local.index()])));
+                let holds = self.local(*local)?;
+                if !value.ty.fits(holds) {
+                    return Err(self.err(format!("a {:?} stored in a local of type {:?}", value.ty, holds)));
                 }
                 self.expr(value)
             }
             StmtKind::Loop { cond, body, step, .. } => {
                 self.int_expr(cond)?;
-                self.stmts(body)?;
+                self.loops += 1;
+                let body = self.stmts(body);
+                self.loops -= 1;
+                body?;
                 self.stmts(step)
             }
-            StmtKind::Block { body, .. } => self.stmts(body),
+            StmtKind::Block { id, body } => {
+                // `break` inside an inlined function never leaves it.
+                let loops = std::mem::take(&mut self.loops);
+                self.blocks.push(*id);
+                let body = self.stmts(body);
+                self.blocks.pop();
+                self.loops = loops;
+                body
+            }
+            StmtKind::Break if self.loops == 0 => Err(Error::BreakOutsideLoop { probe: self.probe }),
+            StmtKind::Leave(id) if !self.blocks.contains(id) => Err(Error::LeaveOutsideBlock { probe: self.probe, block: *id }),
             StmtKind::Break | StmtKind::Leave(_) => Ok(()),
         }
     }
 
-    fn local(&self, l: super::LocalId) -> Result<(), Error> {
-        if l.index() >= self.locals.len() {
-            return Err(self.err("local out of range"));
-        }
-        Ok(())
+    /// The declared type of local `l`.
+    fn local(&self, l: LocalId) -> Result<Ty, Error> {
+        self.locals.get(l.index()).copied().ok_or_else(|| self.out_of_range("local", l.index()))
     }
 
-    fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
-        let m = self.m.maps.get(map.index()).ok_or_else(|| self.err("map out of range"))?;
+    /// Checks `key` against `map`'s key type; returns its value type.
+    fn table_key(&mut self, map: MapId, key: &super::Expr) -> Result<Ty, Error> {
+        let m = self.m.maps.get(map.index()).ok_or_else(|| self.out_of_range("map", map.index()))?;
         let info = m.table.as_ref().ok_or_else(|| self.err("map is not a table"))?;
         if !key.ty.fits(info.key) || info.key.size() != m.key_size {
             return Err(self.err(format!("key of type {:?} for table {} keyed by {:?}", key.ty, info.var, info.key)));
         }
-        self.expr(key)
+        self.expr(key)?;
+        Ok(info.value)
     }
 
-    fn int_expr(&self, e: &super::Expr) -> Result<(), Error> {
+    fn int_expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         if e.ty != Ty::Int {
             return Err(self.err("integer expected"));
         }
         self.expr(e)
     }
 
-    fn expr(&self, e: &super::Expr) -> Result<(), Error> {
+    fn expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         match &e.kind {
-            ExprKind::Const(_) => Ok(()),
+            ExprKind::Const(_) => self.same_ty("constant", e.ty, Ty::Int),
             ExprKind::Builtin(b) => {
                 let want = if *b == super::Builtin::Execname { Ty::Comm } else { Ty::Int };
                 if e.ty != want {
@@ -153,10 +279,8 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Global(g) => {
-                if g.index() >= self.m.globals.len() {
-                    return Err(self.err("global out of range"));
-                }
-                Ok(())
+                let declared = self.global(*g)?.ty;
+                self.same_ty("global", e.ty, declared)
             }
             ExprKind::PercpuVar { access, .. } => {
                 if ![1, 2, 4, 8].contains(&access.size) || e.ty != Ty::Int {
@@ -173,12 +297,22 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
-            ExprKind::Unary { operand, .. } => self.int_expr(operand),
-            ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => self.table_key(*map, key),
+            ExprKind::Unary { operand, .. } => {
+                self.same_ty("operator", e.ty, Ty::Int)?;
+                self.int_expr(operand)
+            }
+            ExprKind::MapGet { map, key } => {
+                let value = self.table_key(*map, key)?;
+                self.same_ty("table", e.ty, value)
+            }
+            ExprKind::MapHas { map, key } => {
+                self.table_key(*map, key)?;
+                self.same_ty("table membership", e.ty, Ty::Int)
+            }
             ExprKind::Stack { user } => {
-                if e.ty != (Ty::Stack { user: *user }) || self.m.stacks.is_none() {
-                    return Err(self.err("stack without a stack map"));
-                }
+                self.same_ty("stack", e.ty, Ty::Stack { user: *user })?;
+                let map = self.module_map(self.m.stacks, MapKind::StackTrace).ok_or(Error::StackWithoutStackMap { probe: self.probe })?;
+                self.facts.stack_map = Some(map);
                 Ok(())
             }
             ExprKind::ArgStr { .. } => {
@@ -187,7 +321,10 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
-            ExprKind::Local(l) => self.local(*l),
+            ExprKind::Local(l) => {
+                let declared = self.local(*l)?;
+                self.same_ty("local", e.ty, declared)
+            }
             ExprKind::ReadStr { ptr, .. } => {
                 if e.ty != Ty::Str {
                     return Err(self.err("string read has the wrong type"));
@@ -198,12 +335,14 @@ impl Validator<'_> {
                 if !matches!(value.ty, Ty::Comm | Ty::Str) || literal.len() as u32 >= value.ty.size() {
                     return Err(self.err("string comparison of the wrong shape"));
                 }
+                self.same_ty("string comparison", e.ty, Ty::Int)?;
                 self.expr(value)
             }
             ExprKind::StrCmp { lhs, rhs } => {
                 if !lhs.ty.is_string() || !rhs.ty.is_string() {
                     return Err(self.err("string comparison of non-strings"));
                 }
+                self.same_ty("string comparison", e.ty, Ty::Int)?;
                 self.expr(lhs)?;
                 self.expr(rhs)
             }
@@ -222,7 +361,8 @@ impl Validator<'_> {
             }
             ExprKind::Seq { body, result } => {
                 self.stmts(body)?;
-                self.local(*result)
+                let declared = self.local(*result)?;
+                self.same_ty("local", e.ty, declared)
             }
             ExprKind::ProbeName => {
                 if e.ty != Ty::ProbeName {
@@ -231,11 +371,12 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Binary { lhs, rhs, .. } => {
+                self.same_ty("operator", e.ty, Ty::Int)?;
                 self.int_expr(lhs)?;
                 self.int_expr(rhs)
             }
             ExprKind::Fetch(f) => {
-                let probe = &self.m.probes[self.probe];
+                let probe = &self.m.probes[self.probe.index()];
                 if !probe.attach.iter().all(|a| matches!(a.kind(), super::ProgKind::Uprobe | super::ProgKind::Kprobe)) {
                     return Err(self.err("a fetch argument outside a k/uprobe"));
                 }
