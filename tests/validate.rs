@@ -49,9 +49,48 @@ fn facts_name_the_maps_each_probe_needs() {
     assert!(printing.stack_map.is_some());
     assert_eq!(printing.stack_map, m.stacks);
     assert!(printing.syscall_filters.is_empty());
+    assert_eq!(printing.lost_events, m.lost_events);
+    assert_eq!(printing.map_failures, None, "it updates no table");
     let counting = info.probe(ProbeId(1));
     assert_eq!(counting.ring_buffer, None, "a probe that sends nothing needs no ring buffer");
+    assert_eq!(counting.lost_events, None);
     assert_eq!(counting.stack_map, None);
+    assert_eq!(counting.map_failures, None, "a global is no table");
+}
+
+#[test]
+fn facts_name_the_counters_and_loop_counters() {
+    let m = lowered(
+        "var t = {} function f(k) { var s = 0 for (i = 1, 4) { s += i } return s }\n\
+         trace syscalls:sys_enter_getppid { for (a = 1, 3) { for (b = 1, 2) { t[a] += b } } t[0] = f(1) }",
+    );
+    let p = facts(&m).probes.remove(0);
+    assert!(p.map_failures.is_some());
+    assert_eq!(p.map_failures, m.map_failures);
+    // `a`'s loop, `b`'s inside it, then the inlined call's at the top.
+    let depths: Vec<usize> = p.loop_counters.iter().map(|&(_, depth)| depth).collect();
+    assert_eq!(depths, [0, 1, 0], "{:?}", p.loop_counters);
+    let mut locals: Vec<_> = p.loop_counters.iter().map(|&(l, _)| l).collect();
+    locals.dedup();
+    assert_eq!(locals.len(), 3, "three counters: {:?}", p.loop_counters);
+    assert!(locals.iter().all(|l| m.probes[0].locals[l.index()] == Ty::Int));
+}
+
+#[test]
+fn a_record_needs_the_loss_counter() {
+    let mut m = lowered("trace syscalls:sys_enter_write { print(pid) }");
+    m.lost_events = None;
+    assert_eq!(validate(&m), Err(Error::RecordWithoutLossCounter { probe: P0 }));
+}
+
+#[test]
+fn a_table_update_needs_the_failure_counter() {
+    for src in ["var t = {} trace syscalls:sys_enter_write { t[pid] += 1 }", "var t = {} trace syscalls:sys_enter_write { t[pid] = 2 }"] {
+        let mut m = lowered(src);
+        facts(&m);
+        m.map_failures = None;
+        assert_eq!(validate(&m), Err(Error::UpdateWithoutFailureCounter { probe: P0 }), "{src}");
+    }
 }
 
 #[test]
@@ -183,8 +222,12 @@ fn codegen_refuses_facts_that_lack_what_the_code_needs() {
     let m = lowered("trace syscalls:sys_enter_write { print(pid) }");
     let mut info = facts(&m);
     assert!(codegen::compile(&m, &info).is_ok());
+    let full = info.clone();
     info.probes[0].ring_buffer = None;
     assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "ring buffer" }));
+    let mut info = full;
+    info.probes[0].lost_events = None;
+    assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "counter of lost records" }));
 
     let m = lowered("var n = 0 trace syscalls:* { n += 1 }");
     let mut info = facts(&m);
@@ -195,6 +238,10 @@ fn codegen_refuses_facts_that_lack_what_the_code_needs() {
     let m = lowered("var s = {} trace syscalls:sys_enter_write { s[ustack()] += 1 }");
     let mut info = facts(&m);
     assert!(codegen::compile(&m, &info).is_ok());
+    let full = info.clone();
     info.probes[0].stack_map = None;
     assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "stack map" }));
+    let mut info = full;
+    info.probes[0].map_failures = None;
+    assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "counter of failed updates" }));
 }

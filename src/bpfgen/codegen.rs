@@ -317,8 +317,7 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgK
     // slot per loop depth, shared by the loops at that depth (they never
     // run at the same time). Then numbers, then strings.
     let tys = &m.probe(probe).locals;
-    let mut counters = Vec::new();
-    loop_counters(body, 0, &mut counters);
+    let counters: Vec<(usize, usize)> = facts.loop_counters.iter().map(|&(l, depth)| (l.index(), depth)).collect();
     g.locals = vec![Loc::Stack(0); tys.len()];
     let depths = counters.iter().map(|&(_, depth)| depth + 1).max().unwrap_or(0);
     let depth_slots: Vec<i16> = (0..depths).map(|_| g.slot()).collect();
@@ -993,10 +992,13 @@ impl Gen<'_> {
     }
 
     fn count_failure(&mut self) {
-        if let Some(g) = self.m.map_failures {
-            self.asm.load_addr(Reg::R1, self.global_target(g));
-            self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
-            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+        match self.facts.map_failures {
+            Some(g) => {
+                self.asm.load_addr(Reg::R1, self.global_target(g));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+                self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+            }
+            None => self.lacks("counter of failed updates"),
         }
     }
 
@@ -1072,10 +1074,13 @@ impl Gen<'_> {
         let got = self.asm.label();
         let end = self.asm.label();
         self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), got);
-        if let Some(lost) = self.m.lost_events {
-            self.asm.load_addr(Reg::R1, self.global_target(lost));
-            self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
-            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+        match self.facts.lost_events {
+            Some(lost) => {
+                self.asm.load_addr(Reg::R1, self.global_target(lost));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+                self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+            }
+            None => self.lacks("counter of lost records"),
         }
         self.asm.jump(Insn::ja(0), end);
         self.asm.bind(got);
@@ -1580,56 +1585,6 @@ impl Gen<'_> {
             }
             // A string never reaches integer evaluation (validated).
             Builtin::Execname => self.asm.emit(Insn::mov64_imm(dst, 0)),
-        }
-    }
-}
-
-/// The locals that loop conditions read (the hidden counters), of every
-/// loop: nested ones, and those of inlined calls inside expressions; each
-/// with its loop's depth (the number of loops around it).
-fn loop_counters(stmts: &[Stmt], depth: usize, out: &mut Vec<(usize, usize)>) {
-    fn locals(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
-        match &e.kind {
-            ExprKind::Local(l) => out.push((l.index(), depth)),
-            ExprKind::Unary { operand, .. } => locals(operand, depth, out),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                locals(lhs, depth, out);
-                locals(rhs, depth, out);
-            }
-            _ => {}
-        }
-    }
-    /// Loops in the inlined calls an expression makes.
-    fn expr(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
-        match &e.kind {
-            ExprKind::Seq { body, .. } => loop_counters(body, depth, out),
-            _ => operands(e).into_iter().for_each(|o| expr(o, depth, out)),
-        }
-    }
-    for s in stmts {
-        match &s.kind {
-            StmtKind::Loop { cond, body, step, .. } => {
-                locals(cond, depth, out);
-                expr(cond, depth, out);
-                loop_counters(body, depth + 1, out);
-                loop_counters(step, depth + 1, out);
-            }
-            StmtKind::If { cond, then, otherwise } => {
-                expr(cond, depth, out);
-                loop_counters(then, depth, out);
-                loop_counters(otherwise, depth, out);
-            }
-            StmtKind::Block { body, .. } => loop_counters(body, depth, out),
-            StmtKind::GlobalAdd { value, .. } | StmtKind::GlobalStore { value, .. } | StmtKind::LocalSet { value, .. } => {
-                expr(value, depth, out)
-            }
-            StmtKind::MapAdd { key, value, .. } | StmtKind::MapStore { key, value, .. } => {
-                expr(key, depth, out);
-                expr(value, depth, out);
-            }
-            StmtKind::MapDelete { key, .. } => expr(key, depth, out),
-            StmtKind::Emit { args, .. } => args.iter().for_each(|a| expr(a, depth, out)),
-            StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
 }

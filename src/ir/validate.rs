@@ -6,7 +6,7 @@
 //! on target limits. A failure here is a compiler bug, never a user
 //! mistake. No IO.
 
-use super::{BlockId, ExprKind, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, Stmt, StmtKind, Ty};
+use super::{BlockId, Expr, ExprKind, GlobalId, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, Stmt, StmtKind, Ty};
 use std::fmt;
 
 /// What validation learned about a module: per probe, indexed by
@@ -34,6 +34,16 @@ pub struct ProbeInfo {
     /// The syscall filter map of each raw_syscalls program
     /// (`SysEnter`/`SysExit`) of the probe.
     pub syscall_filters: Vec<(ProgKind, MapId)>,
+    /// The counter of records the full ring buffer refused, when the
+    /// probe sends records.
+    pub lost_events: Option<GlobalId>,
+    /// The counter of failed table updates, when the probe updates a
+    /// table.
+    pub map_failures: Option<GlobalId>,
+    /// The locals loop conditions read (the loops' counters), with the
+    /// number of loops around each loop: those of nested loops and of
+    /// loops in inlined calls, in the order the body holds them.
+    pub loop_counters: Vec<(LocalId, usize)>,
 }
 
 impl ProbeInfo {
@@ -53,6 +63,10 @@ pub enum Error {
     OutOfRange { probe: ProbeId, what: &'static str, index: usize },
     /// A record without the ring buffer it goes through.
     RecordWithoutRingBuffer { probe: ProbeId },
+    /// A record without the counter of records the ring buffer refused.
+    RecordWithoutLossCounter { probe: ProbeId },
+    /// A table update without the counter of failed updates.
+    UpdateWithoutFailureCounter { probe: ProbeId },
     /// `stack()`/`ustack()` without the stack trace map.
     StackWithoutStackMap { probe: ProbeId },
     /// A raw_syscalls program without its syscall filter map.
@@ -76,6 +90,12 @@ impl fmt::Display for Error {
             Error::StopFlagOutOfRange { global } => write!(f, "invalid IR: stop flag {global} out of range"),
             Error::OutOfRange { probe, what, index } => write!(f, "invalid IR in probe {}: {what} {index} out of range", probe.0),
             Error::RecordWithoutRingBuffer { probe } => write!(f, "invalid IR in probe {}: record emitted without an event ring buffer", probe.0),
+            Error::RecordWithoutLossCounter { probe } => {
+                write!(f, "invalid IR in probe {}: record emitted without a counter of lost records", probe.0)
+            }
+            Error::UpdateWithoutFailureCounter { probe } => {
+                write!(f, "invalid IR in probe {}: table updated without a counter of failed updates", probe.0)
+            }
             Error::StackWithoutStackMap { probe } => write!(f, "invalid IR in probe {}: stack without a stack map", probe.0),
             Error::SyscallWithoutFilter { probe, kind } => {
                 write!(f, "invalid IR in probe {}: {kind:?} program without its syscall filter map", probe.0)
@@ -108,7 +128,7 @@ pub fn validate(m: &Module) -> Result<ModuleInfo, Error> {
         let mut programs: Vec<ProgKind> = probe.attach.iter().map(|a| a.kind()).collect();
         programs.sort();
         programs.dedup();
-        let mut v = Validator { m, probe: id, locals: &probe.locals, loops: 0, blocks: Vec::new(), facts: ProbeInfo::default() };
+        let mut v = Validator { m, probe: id, locals: &probe.locals, loops: 0, depth: 0, blocks: Vec::new(), facts: ProbeInfo::default() };
         for &kind in &programs {
             if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
                 let filter = m.maps.iter().position(|mp| mp.syscall_filter == Some((id, kind)));
@@ -133,6 +153,8 @@ struct Validator<'a> {
     locals: &'a [Ty],
     /// Loops around the current statement, within its inlined function.
     loops: usize,
+    /// Loops around the current statement, in all.
+    depth: usize,
     /// Blocks around the current statement.
     blocks: Vec<BlockId>,
     facts: ProbeInfo,
@@ -164,6 +186,32 @@ impl Validator<'_> {
         slot.filter(|id| self.m.maps.get(id.index()).is_some_and(|mp| mp.kind == kind))
     }
 
+    /// A counter the module names in `slot`, which must be a number
+    /// global.
+    fn counter(&self, slot: Option<GlobalId>) -> Option<GlobalId> {
+        slot.filter(|g| self.m.globals.get(g.index()).is_some_and(|g| g.ty == Ty::Int))
+    }
+
+    /// Notes that the probe updates a table (and may fail to).
+    fn updates_a_table(&mut self) -> Result<(), Error> {
+        let counter = self.counter(self.m.map_failures).ok_or(Error::UpdateWithoutFailureCounter { probe: self.probe })?;
+        self.facts.map_failures = Some(counter);
+        Ok(())
+    }
+
+    /// The locals a loop condition reads directly (through operators).
+    fn counters(&mut self, cond: &Expr) {
+        match &cond.kind {
+            ExprKind::Local(l) => self.facts.loop_counters.push((*l, self.depth)),
+            ExprKind::Unary { operand, .. } => self.counters(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.counters(lhs);
+                self.counters(rhs);
+            }
+            _ => {}
+        }
+    }
+
     fn stmts(&mut self, stmts: &[Stmt]) -> Result<(), Error> {
         stmts.iter().try_for_each(|s| self.stmt(s))
     }
@@ -192,6 +240,8 @@ impl Validator<'_> {
             StmtKind::Emit { site, args } => {
                 let ring = self.module_map(self.m.events, MapKind::RingBuf).ok_or(Error::RecordWithoutRingBuffer { probe: self.probe })?;
                 self.facts.ring_buffer = Some(ring);
+                let lost = self.counter(self.m.lost_events).ok_or(Error::RecordWithoutLossCounter { probe: self.probe })?;
+                self.facts.lost_events = Some(lost);
                 let site = self.m.sites.get(site.index()).ok_or_else(|| self.out_of_range("site", site.index()))?;
                 if site.fields.len() != args.len() {
                     return Err(self.err("record field count differs from its site"));
@@ -204,10 +254,12 @@ impl Validator<'_> {
             }
             StmtKind::Return => Ok(()),
             StmtKind::MapAdd { map, key, value } => {
+                self.updates_a_table()?;
                 self.table_key(*map, key)?;
                 self.int_expr(value)
             }
             StmtKind::MapStore { map, key, value } => {
+                self.updates_a_table()?;
                 let holds = self.table_key(*map, key)?;
                 match holds {
                     Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
@@ -223,12 +275,15 @@ impl Validator<'_> {
                 self.expr(value)
             }
             StmtKind::Loop { cond, body, step, .. } => {
+                self.counters(cond);
                 self.int_expr(cond)?;
+                self.depth += 1;
                 self.loops += 1;
                 let body = self.stmts(body);
                 self.loops -= 1;
-                body?;
-                self.stmts(step)
+                let step = body.and_then(|()| self.stmts(step));
+                self.depth -= 1;
+                step
             }
             StmtKind::Block { id, body } => {
                 // `break` inside an inlined function never leaves it.
