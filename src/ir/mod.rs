@@ -20,8 +20,9 @@
 //!
 //! Spans: every statement and expression keeps the span of the source it
 //! came from; code the compiler synthesises has `span: None`.
-//! This module never does IO; [`validate`] runs once, after which bpfgen
-//! fails only on target limits.
+//! This module never does IO; [`validate`] runs once and returns the facts
+//! bpfgen takes ([`validate::ModuleInfo`]), after which bpfgen fails only
+//! on target limits.
 
 pub mod print;
 pub mod validate;
