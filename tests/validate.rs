@@ -7,7 +7,7 @@ mod support;
 
 use ktap::bpfgen::codegen;
 use ktap::ir::validate::{validate, Error, ModuleInfo};
-use ktap::ir::{BlockId, Expr, ExprKind, MapKind, Module, ProbeId, ProgKind, Stmt, StmtKind, Ty};
+use ktap::ir::{BlockId, Expr, ExprKind, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, Stmt, StmtKind, Ty};
 
 /// `src` parsed and lowered against the fake event catalogue; it must
 /// lower without errors.
@@ -122,7 +122,7 @@ fn a_stack_needs_the_stack_map() {
     m.stacks = None;
     assert_eq!(validate(&m), Err(Error::StackWithoutStackMap { probe: P0 }));
     // A map of another kind is no stack map either.
-    m.stacks = m.maps.iter().position(|mp| mp.kind != MapKind::StackTrace).map(|i| ktap::ir::MapId(i as u32));
+    m.stacks = m.maps.iter().position(|mp| mp.kind != MapKind::StackTrace).map(|i| MapId(i as u32));
     assert!(m.stacks.is_some());
     assert_eq!(validate(&m), Err(Error::StackWithoutStackMap { probe: P0 }));
 }
@@ -208,7 +208,7 @@ fn a_record_field_has_its_site_type() {
 fn ids_out_of_range_are_rejected() {
     let mut m = lowered("var n = 0 trace syscalls:sys_enter_getppid { n += 1 }");
     let locals = m.probes[0].locals.len();
-    m.probes[0].body.push(stmt(StmtKind::LocalSet { local: ktap::ir::LocalId(locals as u32), value: one() }));
+    m.probes[0].body.push(stmt(StmtKind::LocalSet { local: LocalId(locals as u32), value: one() }));
     assert_eq!(validate(&m), Err(Error::OutOfRange { probe: P0, what: "local", index: locals }));
     let mut m = lowered("var n = 0 trace syscalls:sys_enter_getppid { n += 1 }");
     m.probes[0].attach.clear();
@@ -244,4 +244,30 @@ fn codegen_refuses_facts_that_lack_what_the_code_needs() {
     let mut info = full;
     info.probes[0].map_failures = None;
     assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "counter of failed updates" }));
+}
+
+/// Each broken shape is its own error, with what it found.
+#[test]
+fn shapes_are_named_errors() {
+    let src = "var t = {} trace syscalls:sys_enter_write { var x = 1 t[x] += 1 print(x) }";
+    let base = lowered(src);
+    facts(&base);
+    let x = LocalId(base.probes[0].locals.iter().position(|t| *t == Ty::Int).expect("x") as u32);
+    let t = MapId(base.maps.iter().position(|mp| mp.table.is_some()).expect("t") as u32);
+    let ring = base.events.expect("a ring buffer");
+    let name = || Expr { kind: ExprKind::StrConst(b"x".to_vec()), ty: Ty::Comm, span: None };
+    let broken = |extra: StmtKind| {
+        let mut m = base.clone();
+        m.probes[0].body.push(stmt(extra));
+        validate(&m)
+    };
+    assert_eq!(broken(StmtKind::LocalSet { local: x, value: name() }), Err(Error::StoreMismatch { probe: P0, what: "local", value: Ty::Comm, holds: Ty::Int }));
+    assert_eq!(broken(StmtKind::If { cond: name(), then: Vec::new(), otherwise: Vec::new() }), Err(Error::NotANumber { probe: P0, found: Ty::Comm }));
+    assert_eq!(broken(StmtKind::MapDelete { map: ring, key: one() }), Err(Error::NotATable { probe: P0, map: ring }));
+    assert_eq!(broken(StmtKind::MapDelete { map: t, key: name() }), Err(Error::KeyMismatch { probe: P0, map: t, key: Ty::Comm, keyed_by: Ty::Int }));
+    let field = Expr { kind: ExprKind::CtxField { offset: 16, size: 3, signed: false }, ty: Ty::Int, span: None };
+    assert_eq!(broken(StmtKind::LocalSet { local: x, value: field }), Err(Error::BadWidth { probe: P0, what: "context field", bytes: 3 }));
+    let mut m = base.clone();
+    m.sites[0].fields.push(Ty::Int);
+    assert_eq!(validate(&m), Err(Error::RecordArity { probe: P0, site: ktap::ir::SiteId(0), fields: 2, args: 1 }));
 }

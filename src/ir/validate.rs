@@ -6,7 +6,7 @@
 //! on target limits. A failure here is a compiler bug, never a user
 //! mistake. No IO.
 
-use super::{BlockId, Expr, ExprKind, GlobalId, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, Stmt, StmtKind, Ty};
+use super::{BlockId, Expr, ExprKind, GlobalId, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, SiteId, Stmt, StmtKind, Ty};
 use std::fmt;
 
 /// What validation learned about a module: per probe, indexed by
@@ -79,6 +79,20 @@ pub enum Error {
     /// reads (a local, a global, a table, a record field) declared
     /// `declared`, the expression says `found`.
     TypeMismatch { probe: ProbeId, what: &'static str, found: Ty, declared: Ty },
+    /// A number expected (an operand, a condition, an added value).
+    NotANumber { probe: ProbeId, found: Ty },
+    /// A value stored where it does not fit (`what`: global, local, table).
+    StoreMismatch { probe: ProbeId, what: &'static str, value: Ty, holds: Ty },
+    /// A key of the wrong type, or a table whose key type and map key
+    /// size disagree.
+    KeyMismatch { probe: ProbeId, map: MapId, key: Ty, keyed_by: Ty },
+    /// A table operation on a map that holds no table.
+    NotATable { probe: ProbeId, map: MapId },
+    /// A record with another number of values than its site has fields.
+    RecordArity { probe: ProbeId, site: SiteId, fields: usize, args: usize },
+    /// A load of a width BPF has no instruction for (`what`: context field,
+    /// per-CPU variable, fetch argument).
+    BadWidth { probe: ProbeId, what: &'static str, bytes: u32 },
     /// Any other broken shape.
     Invalid { probe: ProbeId, message: String },
 }
@@ -105,6 +119,18 @@ impl fmt::Display for Error {
             Error::TypeMismatch { probe, what, found, declared } => {
                 write!(f, "invalid IR in probe {}: a {found:?} read from a {what} of type {declared:?}", probe.0)
             }
+            Error::NotANumber { probe, found } => write!(f, "invalid IR in probe {}: a number expected, found a {found:?}", probe.0),
+            Error::StoreMismatch { probe, what, value, holds } => {
+                write!(f, "invalid IR in probe {}: a {value:?} stored in a {what} of type {holds:?}", probe.0)
+            }
+            Error::KeyMismatch { probe, map, key, keyed_by } => {
+                write!(f, "invalid IR in probe {}: key of type {key:?} for map {} keyed by {keyed_by:?}", probe.0, map.0)
+            }
+            Error::NotATable { probe, map } => write!(f, "invalid IR in probe {}: map {} is not a table", probe.0, map.0),
+            Error::RecordArity { probe, site, fields, args } => {
+                write!(f, "invalid IR in probe {}: {args} values for site {} of {fields} fields", probe.0, site.0)
+            }
+            Error::BadWidth { probe, what, bytes } => write!(f, "invalid IR in probe {}: {what} of {bytes} bytes", probe.0),
             Error::Invalid { probe, message } => write!(f, "invalid IR in probe {}: {message}", probe.0),
         }
     }
@@ -224,16 +250,16 @@ impl Validator<'_> {
                 self.stmts(otherwise)
             }
             StmtKind::GlobalAdd { global, value } => {
-                let g = self.global(*global)?;
-                if g.ty != Ty::Int {
-                    return Err(self.err(format!("add to non-integer global {}", g.name)));
+                let holds = self.global(*global)?.ty;
+                if holds != Ty::Int {
+                    return Err(Error::StoreMismatch { probe: self.probe, what: "global", value: Ty::Int, holds });
                 }
                 self.int_expr(value)
             }
             StmtKind::GlobalStore { global, value } => {
-                let g = self.global(*global)?;
-                if !value.ty.fits(g.ty) || !matches!(g.ty, Ty::Int | Ty::Comm | Ty::Str) {
-                    return Err(self.err(format!("store of a {:?} to global {} of type {:?}", value.ty, g.name, g.ty)));
+                let holds = self.global(*global)?.ty;
+                if !value.ty.fits(holds) || !matches!(holds, Ty::Int | Ty::Comm | Ty::Str) {
+                    return Err(Error::StoreMismatch { probe: self.probe, what: "global", value: value.ty, holds });
                 }
                 self.expr(value)
             }
@@ -242,9 +268,10 @@ impl Validator<'_> {
                 self.facts.ring_buffer = Some(ring);
                 let lost = self.counter(self.m.lost_events).ok_or(Error::RecordWithoutLossCounter { probe: self.probe })?;
                 self.facts.lost_events = Some(lost);
-                let site = self.m.sites.get(site.index()).ok_or_else(|| self.out_of_range("site", site.index()))?;
+                let id = *site;
+                let site = self.m.sites.get(id.index()).ok_or_else(|| self.out_of_range("site", id.index()))?;
                 if site.fields.len() != args.len() {
-                    return Err(self.err("record field count differs from its site"));
+                    return Err(Error::RecordArity { probe: self.probe, site: id, fields: site.fields.len(), args: args.len() });
                 }
                 for (ty, arg) in site.fields.iter().zip(args) {
                     self.same_ty("record field", arg.ty, *ty)?;
@@ -263,14 +290,14 @@ impl Validator<'_> {
                 let holds = self.table_key(*map, key)?;
                 match holds {
                     Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
-                    _ => Err(self.err("value of the wrong type for its table")),
+                    _ => Err(Error::StoreMismatch { probe: self.probe, what: "table", value: value.ty, holds }),
                 }
             }
             StmtKind::MapDelete { map, key } => self.table_key(*map, key).map(drop),
             StmtKind::LocalSet { local, value } => {
                 let holds = self.local(*local)?;
                 if !value.ty.fits(holds) {
-                    return Err(self.err(format!("a {:?} stored in a local of type {:?}", value.ty, holds)));
+                    return Err(Error::StoreMismatch { probe: self.probe, what: "local", value: value.ty, holds });
                 }
                 self.expr(value)
             }
@@ -308,9 +335,9 @@ impl Validator<'_> {
     /// Checks `key` against `map`'s key type; returns its value type.
     fn table_key(&mut self, map: MapId, key: &super::Expr) -> Result<Ty, Error> {
         let m = self.m.maps.get(map.index()).ok_or_else(|| self.out_of_range("map", map.index()))?;
-        let info = m.table.as_ref().ok_or_else(|| self.err("map is not a table"))?;
+        let info = m.table.as_ref().ok_or(Error::NotATable { probe: self.probe, map })?;
         if !key.ty.fits(info.key) || info.key.size() != m.key_size {
-            return Err(self.err(format!("key of type {:?} for table {} keyed by {:?}", key.ty, info.var, info.key)));
+            return Err(Error::KeyMismatch { probe: self.probe, map, key: key.ty, keyed_by: info.key });
         }
         self.expr(key)?;
         Ok(info.value)
@@ -318,7 +345,7 @@ impl Validator<'_> {
 
     fn int_expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         if e.ty != Ty::Int {
-            return Err(self.err("integer expected"));
+            return Err(Error::NotANumber { probe: self.probe, found: e.ty });
         }
         self.expr(e)
     }
@@ -338,9 +365,10 @@ impl Validator<'_> {
                 self.same_ty("global", e.ty, declared)
             }
             ExprKind::PercpuVar { access, .. } => {
-                if ![1, 2, 4, 8].contains(&access.size) || e.ty != Ty::Int {
-                    return Err(self.err(format!("per-CPU variable of size {}", access.size)));
+                if ![1, 2, 4, 8].contains(&access.size) {
+                    return Err(Error::BadWidth { probe: self.probe, what: "per-CPU variable", bytes: u32::from(access.size) });
                 }
+                self.same_ty("per-CPU variable", e.ty, Ty::Int)?;
                 if access.chain.is_empty() || i32::try_from(access.delta).is_err() {
                     return Err(self.err("per-CPU variable without a way to it"));
                 }
@@ -348,7 +376,7 @@ impl Validator<'_> {
             }
             ExprKind::CtxField { size, .. } => {
                 if ![1, 2, 4, 8].contains(size) {
-                    return Err(self.err(format!("context field of size {size}")));
+                    return Err(Error::BadWidth { probe: self.probe, what: "context field", bytes: *size });
                 }
                 Ok(())
             }
@@ -436,7 +464,7 @@ impl Validator<'_> {
                     return Err(self.err("a fetch argument outside a k/uprobe"));
                 }
                 if ![1, 2, 4, 8].contains(&f.bytes) {
-                    return Err(self.err(format!("fetch of {} bytes", f.bytes)));
+                    return Err(Error::BadWidth { probe: self.probe, what: "fetch argument", bytes: u32::from(f.bytes) });
                 }
                 Ok(())
             }
