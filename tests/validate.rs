@@ -229,9 +229,12 @@ fn codegen_refuses_facts_that_lack_what_the_code_needs() {
     info.probes[0].lost_events = None;
     assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "counter of lost records" }));
 
-    let m = lowered("var n = 0 trace syscalls:* { n += 1 }");
+    let m = lowered("var n = 0 trace syscalls:* { n += 1 } trace syscalls:sys_enter_write { n += 2 }");
     let mut info = facts(&m);
     assert!(codegen::compile(&m, &info).is_ok());
+    let second = info.probes.pop().expect("two probes");
+    assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: ProbeId(1), fact: "probe's facts" }));
+    info.probes.push(second);
     info.probes[0].syscall_filters.clear();
     assert_eq!(codegen::compile(&m, &info).err(), Some(codegen::Error::Unvalidated { probe: P0, fact: "syscall filter map" }));
 

@@ -153,6 +153,10 @@ pub fn global_layout(m: &Module) -> Vec<GlobalLayout> {
 
 /// Compiles a module `ir::validate` accepted, given the facts it returned.
 pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
+    if facts.probes.len() != m.probes.len() {
+        let probe = ProbeId(facts.probes.len().min(m.probes.len()) as u32);
+        return Err(Error::Unvalidated { probe, fact: "probe's facts" });
+    }
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     let mut scratch = 0;
