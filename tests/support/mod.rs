@@ -4,7 +4,7 @@
 //! output sink, and the C workload for kernel tests. Every test file uses
 //! these rather than its own copies.
 
-#![allow(dead_code)]
+#![expect(dead_code, reason = "each test file uses a part of the shared support")]
 
 use ktap::frontend::lower::dynprobe::{SdtMarker, SdtMarkers, UserSymbols};
 use ktap::frontend::lower::{EventField, EventSource, FieldKind};
