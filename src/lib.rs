@@ -51,8 +51,8 @@ pub fn compile_with(src: &str, events: &dyn KernelFacts, opts: &Options) -> Resu
     if diags.iter().any(|d| d.severity == frontend::diag::Severity::Error) {
         return Err(CompileError::Diagnostics(diags));
     }
-    ir::validate::validate(&module).map_err(|e| CompileError::Internal(e.to_string()))?;
-    let compiled = bpfgen::codegen::compile(&module).map_err(|e| match e {
+    let facts = ir::validate::validate(&module).map_err(|e| CompileError::Internal(e.to_string()))?;
+    let compiled = bpfgen::codegen::compile(&module, &facts).map_err(|e| match e {
         // A target limit the script can do something about: at its line.
         bpfgen::codegen::Error::TooComplex { span: Some(span), estimate, .. } => CompileError::Diagnostics(vec![frontend::diag::Diagnostic::error(
             span,

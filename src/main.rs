@@ -420,7 +420,7 @@ fn main() -> ExitCode {
 fn disassemble(c: &ktap::Compilation, src: &str) -> String {
     let mut out = String::new();
     for (info, prog) in c.compiled.programs.iter().zip(&c.compiled.object.programs) {
-        let attach: Vec<String> = c.module.probes[info.probe]
+        let attach: Vec<String> = c.module.probe(info.probe)
             .attach
             .iter()
             .enumerate()

@@ -3,6 +3,8 @@
 //! into the running kernel through libbpf-rs (when root). Each gated check
 //! prints why it was skipped; nothing is left attached.
 
+mod support;
+
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -512,9 +514,7 @@ fn capture(level: PrintLevel, msg: String) {
 }
 
 fn kernel_guard() -> Option<MutexGuard<'static, ()>> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        println!("skipped: needs root to load BPF");
+    if !support::need_root() {
         return None;
     }
     let guard = KERNEL.lock().unwrap_or_else(|e| e.into_inner());
@@ -739,10 +739,11 @@ fn map_by_name<'a>(obj: &'a libbpf_rs::Object, suffix: &str) -> libbpf_rs::Map<'
 
 #[test]
 fn fixture_loads_with_btf_and_runs() {
+    let bytes = write_object(&fixture()).expect("write");
+    // The object is written without root; loading it needs root.
     let Some(_guard) = kernel_guard() else {
         return;
     };
-    let bytes = write_object(&fixture()).expect("write");
     let mut builder = ObjectBuilder::default();
     let open = builder
         .name("ktap_bpfgen_test")
@@ -986,9 +987,6 @@ fn map_kinds_load_with_btf_where_the_kernel_takes_it() {
 
 #[test]
 fn verifier_rejects_uninitialized_register() {
-    let Some(_guard) = kernel_guard() else {
-        return;
-    };
     let obj = BpfObject {
         license: "GPL".into(),
         programs: vec![Program {
@@ -1013,6 +1011,10 @@ fn verifier_rejects_uninitialized_register() {
         }],
     };
     let bytes = write_object_with(&obj, &debug).expect("write");
+    // The object is written without root; loading it needs root.
+    let Some(_guard) = kernel_guard() else {
+        return;
+    };
     let mut builder = ObjectBuilder::default();
     let open = builder
         .name("ktap_bpfgen_bad")
@@ -1043,9 +1045,6 @@ fn verifier_rejects_uninitialized_register() {
 
 #[test]
 fn program_only_object_loads() {
-    let Some(_guard) = kernel_guard() else {
-        return;
-    };
     let obj = BpfObject {
         license: "Dual BSD/GPL".into(),
         programs: vec![Program {
@@ -1058,6 +1057,10 @@ fn program_only_object_loads() {
         globals: vec![],
     };
     let bytes = write_object(&obj).expect("write");
+    // The object is written without root; loading it needs root.
+    let Some(_guard) = kernel_guard() else {
+        return;
+    };
     let mut builder = ObjectBuilder::default();
     let loaded = builder
         .name("ktap_bpfgen_tiny")

@@ -129,22 +129,7 @@ fn diag() {
 /// carry `# args: a b` and `# max_steps: N` directive comments.
 #[test]
 fn run() {
-    use std::cell::RefCell;
-    use std::io::Write;
-    use std::rc::Rc;
-
     use ktap::runtime::interp::{run_userspace, Options, Outcome};
-
-    struct Sink(Rc<RefCell<Vec<u8>>>);
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     fn directive(src: &str, key: &str) -> Option<String> {
         src.lines().find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
@@ -163,9 +148,9 @@ fn run() {
         if let Some(n) = directive(src, "# max_steps:") {
             opts.max_steps = n.parse().expect("max_steps directive");
         }
-        let buf = Rc::new(RefCell::new(Vec::new()));
-        let result = run_userspace(&program, opts, Box::new(Sink(buf.clone())));
-        let mut out = String::from_utf8_lossy(&buf.borrow()).into_owned();
+        let sink = support::Sink::default();
+        let result = run_userspace(&program, opts, Box::new(sink.clone()));
+        let mut out = sink.text();
         match result {
             Ok(Outcome::Done) => {}
             Ok(other) => out.push_str(&format!("outcome: {other:?}\n")),

@@ -2,34 +2,14 @@
 //! step and depth limits, script arguments, ticks, trace_end, and globals
 //! shared with the kernel bridge.
 
-use std::cell::RefCell;
-use std::io::Write;
-use std::rc::Rc;
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ktap::runtime::interp::{run_userspace, Interp, Options, Outcome, RuntimeError, Value};
-
-/// A writer whose bytes the test can read back.
-#[derive(Clone, Default)]
-struct Sink(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Sink {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.borrow()).into_owned()
-    }
-}
+use support::Sink;
 
 fn parse(src: &str) -> ktap::frontend::ast::Program {
     let (program, diags) = ktap::frontend::parse(src);

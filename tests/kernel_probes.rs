@@ -4,43 +4,33 @@
 //! after ktap ends however it ends. They need root and say so when they skip.
 
 mod support;
-use support::{finish, Run};
+use support::{finish, ktap, ktap_command, ktap_with_input, need_root, Run};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
 const UPROBE_EVENTS: &str = "/sys/kernel/tracing/uprobe_events";
-
-macro_rules! need_root {
-    () => {
-        if !support::is_root() {
-            eprintln!("skipped: attaching uprobes needs root (or CAP_BPF + CAP_PERFMON)");
-            return;
-        }
-    };
-}
 
 fn target() -> PathBuf {
     support::c_program("target", &["-O1", "-g"])
 }
 
+/// The compile half, which needs no root: `script` (`{BIN}` the target)
+/// compiles; its IR dump's probe lines (where each probe attaches).
+fn attach_lines(script: &str) -> Vec<String> {
+    let script = script.replace("{BIN}", target().to_str().expect("utf8"));
+    let run = ktap(&["--emit", "ir", "-e", &script]);
+    assert_eq!(run.code, Some(0), "does not compile: {script}\n{}", run.stderr);
+    run.stdout.lines().filter(|l| l.starts_with("probe ")).map(str::to_string).collect()
+}
 
 /// `ktap -q -e SCRIPT -- target COUNT`, the target started on its stdin line.
 fn run_target(script: &str, count: u32) -> Run {
     let t = target();
     let script = script.replace("{BIN}", t.to_str().expect("utf8"));
-    let mut child = Command::new(KTAP)
-        .args(["-q", "-e", &script, "--", t.to_str().expect("utf8"), &count.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ktap");
-    child.stdin.take().expect("stdin").write_all(b"go\n").expect("write");
-    finish(child, Duration::from_secs(60))
+    ktap_with_input(&["-q", "-e", &script, "--", t.to_str().expect("utf8"), &count.to_string()], "go\n")
 }
 
 /// Output lines of the probes (the target's own summary line removed).
@@ -51,20 +41,23 @@ fn probe_lines(run: &Run) -> Vec<String> {
 fn compile_error(script: &str) -> String {
     let t = target();
     let script = script.replace("{BIN}", t.to_str().expect("utf8"));
-    let out = Command::new(KTAP).args(["--emit", "ir", "-e", &script]).output().expect("run ktap");
-    assert_eq!(out.status.code(), Some(1), "accepted: {script}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let run = ktap(&["--emit", "ir", "-e", &script]);
+    assert_eq!(run.code, Some(1), "accepted: {script}");
+    run.stderr
 }
 
 #[test]
 fn entry_args_and_return_values_are_exact() {
-    need_root!();
-    let run = run_target(
-        "trace probe:{BIN}:ktap_add3 { printf(\"add %d %d %d\\n\", arg1, arg2, arg3) }\n\
+    let script = "trace probe:{BIN}:ktap_add3 { printf(\"add %d %d %d\\n\", arg1, arg2, arg3) }\n\
          trace probe:{BIN}:ktap_add3%return { printf(\"ret %d\\n\", retval) }\n\
-         trace probe:{BIN}:ktap_neg%return r=$retval:s32 { printf(\"neg %d\\n\", args.r) }",
-        3,
-    );
+         trace probe:{BIN}:ktap_neg%return r=$retval:s32 { printf(\"neg %d\\n\", args.r) }";
+    let probes = attach_lines(script);
+    assert_eq!(probes.len(), 3, "{probes:?}");
+    assert!(probes[0].contains("[uprobe ") && probes[1].contains("[uretprobe ") && probes[2].contains(":ktap_neg @"), "{probes:?}");
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 3);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let mut lines = probe_lines(&run);
     lines.sort();
@@ -75,12 +68,13 @@ fn entry_args_and_return_values_are_exact() {
 
 #[test]
 fn fetch_args_dereference_and_read_strings() {
-    need_root!();
-    let run = run_target(
-        "trace probe:{BIN}:ktap_pair x=+0(%di) y=+8(%rdi):s32 name=+0(+16(%di)):string { printf(\"%d %d %s\\n\", args.x, args.y, args.name) }\n\
-         trace probe:{BIN}:ktap_greet who=%di:string { print(args.who) }",
-        2,
-    );
+    let script = "trace probe:{BIN}:ktap_pair x=+0(%di) y=+8(%rdi):s32 name=+0(+16(%di)):string { printf(\"%d %d %s\\n\", args.x, args.y, args.name) }\n\
+         trace probe:{BIN}:ktap_greet who=%di:string { print(args.who) }";
+    assert_eq!(attach_lines(script).len(), 2);
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 2);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     let mut lines = probe_lines(&run);
     lines.sort();
@@ -89,24 +83,29 @@ fn fetch_args_dereference_and_read_strings() {
 
 #[test]
 fn glob_attaches_every_match_with_its_probename() {
-    need_root!();
-    let run = run_target(
-        "var n = {}\ntrace probe:{BIN}:ktap_* { n[probename] += 1 }\n\
-         trace_end { print(n[\"ktap_add3\"], n[\"ktap_neg\"], n[\"ktap_pair\"], n[\"ktap_greet\"]) }",
-        4,
-    );
+    let script = "var n = {}\ntrace probe:{BIN}:ktap_* { n[probename] += 1 }\n\
+         trace_end { print(n[\"ktap_add3\"], n[\"ktap_neg\"], n[\"ktap_pair\"], n[\"ktap_greet\"]) }";
+    let probes = attach_lines(script);
+    assert_eq!(probes.len(), 1, "{probes:?}");
+    assert_eq!(probes[0].matches("uprobe ").count(), 4, "one attach point per function: {probes:?}");
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 4);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(probe_lines(&run), ["4\t4\t4\t4"]);
 }
 
 #[test]
 fn usdt_markers_with_semaphores() {
-    need_root!();
-    let run = run_target(
-        "trace sdt:{BIN}:guarded { printf(\"guarded %d %d\\n\", arg1, arg2) }\n\
-         trace sdt:{BIN}:plain { printf(\"plain %d %d\\n\", arg1, arg2) }",
-        2,
-    );
+    let script = "trace sdt:{BIN}:guarded { printf(\"guarded %d %d\\n\", arg1, arg2) }\n\
+         trace sdt:{BIN}:plain { printf(\"plain %d %d\\n\", arg1, arg2) }";
+    let probes = attach_lines(script);
+    assert!(probes[0].contains(":guarded @") && probes[0].contains(" semaphore 0x"), "{probes:?}");
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 2);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     // The guarded marker fires only because attaching raised its semaphore.
     assert!(run.stdout.contains("semaphore 1"), "{}", run.stdout);
@@ -117,33 +116,45 @@ fn usdt_markers_with_semaphores() {
 
 #[test]
 fn uprobes_see_their_task_in_process_context() {
-    need_root!();
-    let run = run_target("trace probe:{BIN}:ktap_add3 { printf(\"%s %d\\n\", execname, in_interrupt()) }", 2);
+    let script = "trace probe:{BIN}:ktap_add3 { printf(\"%s %d\\n\", execname, in_interrupt()) }";
+    attach_lines(script);
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 2);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(probe_lines(&run), ["ktap-probe-targ 0", "ktap-probe-targ 0"]);
 }
 
 #[test]
 fn libc_malloc_sizes() {
-    need_root!();
-    let run = run_target("var n = 0\ntrace probe:libc:malloc /arg1 == 12345/ { n += 1 }\ntrace_end { print(n) }", 5);
+    let script = "var n = 0\ntrace probe:libc:malloc /arg1 == 12345/ { n += 1 }\ntrace_end { print(n) }";
+    let probes = attach_lines(script);
+    assert!(probes[0].contains("libc.so") && probes[0].contains(":malloc @"), "{probes:?}");
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 5);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(probe_lines(&run), ["5"]);
 }
 
 #[test]
 fn kprobes_load_but_need_kernel_support_to_attach() {
-    need_root!();
     let script = "trace probe:vfs_read n=%dx:u32 { print(args.n, execname, in_interrupt()) }\ntrace probe:vfs_read%return { print(retval) }";
-    let out = Command::new(KTAP).args(["-d", "-e", script]).output().expect("ktap -d");
-    assert_eq!(out.status.code(), Some(0), "the verifier refused: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(attach_lines(script), ["probe p0 [kprobe vfs_read] {", "probe p1 [kretprobe vfs_read] {"]);
+    if !need_root() {
+        return;
+    }
+    let run = ktap(&["-d", "-e", script]);
+    assert_eq!(run.code, Some(0), "the verifier refused: {}", run.stderr);
     if ktap::runtime::kprobe::supported() {
         eprintln!("skipped the attach half: this kernel has kprobes");
         return;
     }
-    let out = Command::new(KTAP).args(["-q", "-e", script]).stdin(Stdio::null()).output().expect("ktap");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    let run = ktap(&["-q", "-e", script]);
+    let err = &run.stderr;
+    assert_eq!(run.code, Some(1));
     assert!(err.contains("this kernel has no kprobe support"), "{err}");
     assert!(err.contains("<command line>:1:7"), "no location: {err}");
 }
@@ -171,7 +182,9 @@ fn bad_probes_are_diagnostics_at_their_spans() {
 
 #[test]
 fn pid_option_limits_uprobes_to_one_process() {
-    need_root!();
+    if !need_root() {
+        return;
+    }
     let links = pid_limits("ktap_add3", 3);
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!((links[0].kind.as_str(), links[0].count), ("uprobe_multi", 1));
@@ -179,7 +192,9 @@ fn pid_option_limits_uprobes_to_one_process() {
 
 #[test]
 fn pid_option_limits_multi_links_to_one_process() {
-    need_root!();
+    if !need_root() {
+        return;
+    }
     let links = pid_limits("ktap_*", 3 * 4);
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!((links[0].kind.as_str(), links[0].count), ("uprobe_multi", 4));
@@ -193,13 +208,7 @@ fn pid_limits(spec: &str, want: u32) -> Vec<LinkInfo> {
     let spawn = || Command::new(&t).arg("3").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("target");
     let (mut a, mut b) = (spawn(), spawn());
     let script = format!("var n = 0\ntrace probe:{}:{spec} {{ n += 1 }}\ntrace_end {{ print(n) }}", t.display());
-    let mut child = Command::new(KTAP)
-        .args(["-p", &a.id().to_string(), "-e", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ktap");
+    let mut child = ktap_command(&["-p", &a.id().to_string(), "-e", &script]).spawn().expect("ktap");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut banner = String::new();
     out.read_line(&mut banner).expect("banner");
@@ -261,12 +270,9 @@ fn links_of(pid: u32) -> Vec<LinkInfo> {
 fn run_attached(script: &str, count: u32, env: &[(&str, &str)]) -> (Run, Vec<LinkInfo>) {
     let t = target();
     let script = script.replace("{BIN}", t.to_str().expect("utf8"));
-    let mut child = Command::new(KTAP)
-        .args(["-e", &script, "--", t.to_str().expect("utf8"), &count.to_string()])
+    let mut child = ktap_command(&["-e", &script, "--", t.to_str().expect("utf8"), &count.to_string()])
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn ktap");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -306,7 +312,12 @@ fn sorted_probe_lines(run: &Run) -> Vec<String> {
 
 #[test]
 fn glob_uses_one_multi_link_per_direction_with_probename_cookies() {
-    need_root!();
+    let probes = attach_lines(GLOB_ENTRY_AND_RETURN);
+    assert_eq!((probes.len(), probes[0].matches("[uprobe ").count(), probes[0].matches(", uprobe ").count()), (2, 1, 3), "{probes:?}");
+    assert_eq!((probes[1].matches("[uretprobe ").count(), probes[1].matches(", uretprobe ").count()), (1, 3), "{probes:?}");
+    if !need_root() {
+        return;
+    }
     let (run, links) = run_attached(GLOB_ENTRY_AND_RETURN, 5, &[]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(sorted_probe_lines(&run), glob_counts(5));
@@ -325,7 +336,9 @@ fn glob_uses_one_multi_link_per_direction_with_probename_cookies() {
 
 #[test]
 fn glob_without_multi_links_counts_the_same() {
-    need_root!();
+    if !need_root() {
+        return;
+    }
     let (run, links) = run_attached(GLOB_ENTRY_AND_RETURN, 5, &[("KTAP_NO_UPROBE_MULTI", "1")]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(sorted_probe_lines(&run), glob_counts(5));
@@ -336,8 +349,7 @@ fn glob_without_multi_links_counts_the_same() {
 
 /// The virtual address of `ktap_add3` in a running target.
 fn function_address(pid: u32, binary: &Path) -> u64 {
-    let out = Command::new(KTAP).args(["--list-functions", binary.to_str().expect("utf8"), "ktap_add3"]).output().expect("list");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = ktap(&["--list-functions", binary.to_str().expect("utf8"), "ktap_add3"]).stdout;
     let off = text.split_whitespace().next().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok()).expect("offset");
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
     let canon = std::fs::canonicalize(binary).expect("canonical");
@@ -375,13 +387,7 @@ fn nothing_left_after(signal: i32) {
     let original = byte_at(pid, addr);
     assert_ne!(original, 0xcc);
     let script = format!("var n = 0\ntrace probe:{}:ktap_add3 {{ n += 1 }}\ntrace sdt:{}:guarded {{ n += 1 }}", t.display(), t.display());
-    let mut child = Command::new(KTAP)
-        .args(["-e", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ktap");
+    let mut child = ktap_command(&["-e", &script]).spawn().expect("ktap");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut banner = String::new();
     out.read_line(&mut banner).expect("banner");
@@ -408,36 +414,51 @@ fn nothing_left_after(signal: i32) {
 
 #[test]
 fn nothing_left_after_ctrl_c() {
-    need_root!();
+    if !need_root() {
+        return;
+    }
     nothing_left_after(libc::SIGINT);
 }
 
 #[test]
 fn nothing_left_after_sigterm() {
-    need_root!();
+    if !need_root() {
+        return;
+    }
     nothing_left_after(libc::SIGTERM);
 }
 
 #[test]
 fn nothing_left_after_sigkill() {
-    need_root!();
+    if !need_root() {
+        return;
+    }
     nothing_left_after(libc::SIGKILL);
 }
 
 #[test]
 fn command_is_traced_from_its_first_function() {
-    need_root!();
     // `main` runs before the target reads its start line: the probe must
     // already be there when the command execs.
-    let run = run_target("trace probe:{BIN}:main { print(\"main\", arg1) }", 1);
+    let script = "trace probe:{BIN}:main { print(\"main\", arg1) }";
+    attach_lines(script);
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 1);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(probe_lines(&run), ["main\t2"]);
 }
 
 #[test]
 fn usdt_glob_raises_semaphores_through_a_multi_link() {
-    need_root!();
-    let (run, links) = run_attached("trace sdt:{BIN}:* { printf(\"%s %d %d\\n\", probename, arg1, arg2) }", 2, &[]);
+    let script = "trace sdt:{BIN}:* { printf(\"%s %d %d\\n\", probename, arg1, arg2) }";
+    // One probe per argument layout.
+    assert_eq!(attach_lines(script).len(), 2);
+    if !need_root() {
+        return;
+    }
+    let (run, links) = run_attached(script, 2, &[]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     // The guarded marker fires only because the link raised its semaphore.
     assert!(run.stdout.contains("semaphore 1"), "{}", run.stdout);

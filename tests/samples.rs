@@ -1,10 +1,10 @@
-//! Every sample script compiles and its programs pass the kernel verifier
-//! (`ktap -d` loads without attaching). Needs root; says so when skipped.
+//! Every sample script parses (without root) and compiles, its programs
+//! passing the kernel verifier (`ktap -d` loads without attaching; needs
+//! root, says so when skipped).
 
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).expect("samples dir").flatten() {
@@ -19,19 +19,25 @@ fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
 
 #[test]
 fn every_sample_loads() {
-    if !support::is_root() {
-        eprintln!("skipped: loading BPF needs root");
-        return;
-    }
     let mut all = Vec::new();
     samples(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/samples"), &mut all);
     all.sort();
     assert!(all.len() >= 5, "samples missing: {all:?}");
+    // The half without root: each parses cleanly (compiling needs the
+    // machine's events).
+    for s in &all {
+        let src = std::fs::read_to_string(s).expect("read sample");
+        let (_, diags) = ktap::frontend::parse(&src);
+        assert!(diags.is_empty(), "{}: {diags:?}", s.display());
+    }
+    if !support::need_root() {
+        return;
+    }
     let mut failed = Vec::new();
     for s in &all {
-        let out = Command::new(env!("CARGO_BIN_EXE_ktap")).arg("-d").arg(s).output().expect("run ktap");
-        if !out.status.success() {
-            failed.push(format!("{}:\n{}", s.display(), String::from_utf8_lossy(&out.stderr)));
+        let run = support::ktap(&["-d", s.to_str().expect("utf-8 path")]);
+        if run.code != Some(0) {
+            failed.push(format!("{}:\n{}", s.display(), run.stderr));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));

@@ -1,12 +1,11 @@
 //! Every program the compiler accepts must pass the kernel verifier. This
 //! generates a few hundred random probe bodies from the kernel-side
-//! language (deterministic seed), compiles each and loads it with `ktap -d`.
-//! A compile error is a generator bug or a compiler bug; a load failure is
-//! a compiler bug. Needs root; says so when skipped.
+//! language (deterministic seed), compiles each (without root, against the
+//! fake kernel) and loads it with `ktap -d` (needs root; says so when
+//! skipped). A compile error is a generator bug or a compiler bug; a load
+//! failure is a compiler bug.
 
 mod support;
-
-use std::process::Command;
 
 struct Gen {
     rng: support::Rng,
@@ -186,18 +185,22 @@ impl Gen {
 
 #[test]
 fn random_probe_bodies_pass_the_verifier() {
-    if !support::is_root() {
-        eprintln!("skipped: loading BPF needs root");
-        return;
-    }
     let (seed, scripts) = support::fuzz_params("KTAP_FUZZ", 0x9e37_79b9_7f4a_7c15, 300);
     let mut g = Gen { rng: support::Rng(seed), locals: Vec::new(), strings: Vec::new(), depth: 0 };
+    let all: Vec<String> = (0..scripts).map(|_| g.script()).collect();
+    // The compile half: the fake catalogue's events stand in for those it
+    // lacks (a write has fields like openat's; nothing reads sched_switch's).
+    for script in &all {
+        support::compiles(&script.replace("sys_enter_openat", "sys_enter_write").replace("sched:sched_switch", "sched:sched_process_exec"));
+    }
+    if !support::need_root() {
+        return;
+    }
     let mut failures = Vec::new();
-    for _ in 0..scripts {
-        let script = g.script();
-        let out = Command::new(env!("CARGO_BIN_EXE_ktap")).args(["-d", "-e", &script]).output().expect("run ktap");
-        if !out.status.success() {
-            failures.push(format!("--- script:\n{script}--- stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+    for script in &all {
+        let run = support::ktap(&["-d", "-e", script]);
+        if run.code != Some(0) {
+            failures.push(format!("--- script:\n{script}--- stderr:\n{}", run.stderr));
             if failures.len() >= 3 {
                 break;
             }

@@ -11,7 +11,8 @@
 use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
 use super::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use crate::span::Span;
-use crate::ir::{self, BinOp, Expr, ExprKind, MapKind, Module, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
+use crate::ir::validate::{ModuleInfo, ProbeInfo};
+use crate::ir::{self, BinOp, Expr, ExprKind, MapKind, Module, ProbeId, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
 mod fetch;
@@ -69,28 +70,33 @@ const SCRATCH_MAP: &str = "ktap_scratch";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// A probe needs more than the 512-byte BPF stack.
-    StackLimit { probe: usize },
+    StackLimit { probe: ProbeId },
     /// A jump spans more instructions than a 16-bit offset can reach.
-    JumpTooFar { probe: usize },
+    JumpTooFar { probe: ProbeId },
     /// A probe needs more than the per-CPU scratch space can hold.
-    ScratchLimit { probe: usize, bytes: i32 },
+    ScratchLimit { probe: ProbeId, bytes: i32 },
     /// Unrolled, the loops at `span` would take the verifier past its
     /// budget of instructions to walk.
-    TooComplex { probe: usize, span: Option<Span>, estimate: u64 },
+    TooComplex { probe: ProbeId, span: Option<Span>, estimate: u64 },
+    /// The module's facts lack one its code needs: `compile` was given
+    /// facts that `ir::validate` did not return for this module (a bug).
+    Unvalidated { probe: ProbeId, fact: &'static str },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::StackLimit { probe } => write!(f, "probe {probe} needs more than {MAX_STACK} bytes of BPF stack"),
-            Error::JumpTooFar { probe } => write!(f, "probe {probe} is too long: a jump exceeds 32767 instructions"),
+            Error::StackLimit { probe } => write!(f, "probe {} needs more than {MAX_STACK} bytes of BPF stack", probe.0),
+            Error::JumpTooFar { probe } => write!(f, "probe {} is too long: a jump exceeds 32767 instructions", probe.0),
             Error::TooComplex { probe, estimate, .. } => write!(
                 f,
-                "probe {probe}'s loops run about {estimate} instructions in all, more than the {VERIFIER_BUDGET} the kernel verifier walks: lower their bounds"
+                "probe {}'s loops run about {estimate} instructions in all, more than the {VERIFIER_BUDGET} the kernel verifier walks: lower their bounds",
+                probe.0
             ),
             Error::ScratchLimit { probe, bytes } => {
-                write!(f, "probe {probe} needs {bytes} bytes of scratch space, more than the {MAX_SCRATCH} a per-CPU value holds")
+                write!(f, "probe {} needs {bytes} bytes of scratch space, more than the {MAX_SCRATCH} a per-CPU value holds", probe.0)
             }
+            Error::Unvalidated { probe, fact } => write!(f, "probe {} was not validated: its facts lack the {fact}", probe.0),
         }
     }
 }
@@ -108,7 +114,7 @@ pub struct GlobalLayout {
 #[derive(Clone, Debug)]
 pub struct ProgramInfo {
     pub name: String,
-    pub probe: usize,
+    pub probe: ProbeId,
     pub kind: ProgKind,
     /// Indexes into the probe's attach points that this program serves.
     pub attach: Vec<usize>,
@@ -141,17 +147,20 @@ pub fn global_layout(m: &Module) -> Vec<GlobalLayout> {
         .collect()
 }
 
-pub fn compile(m: &Module) -> Result<Compiled, Error> {
+/// Compiles a module `ir::validate` accepted, given the facts it returned.
+pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
+    if facts.probes.len() != m.probes.len() {
+        let probe = ProbeId(facts.probes.len().min(m.probes.len()) as u32);
+        return Err(Error::Unvalidated { probe, fact: "probe's facts" });
+    }
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     let mut scratch = 0;
-    for (i, probe) in m.probes.iter().enumerate() {
-        let mut kinds: Vec<ProgKind> = probe.attach.iter().map(|a| a.kind()).collect();
-        kinds.sort();
-        kinds.dedup();
-        for kind in kinds {
+    for (i, probe_facts) in facts.probes.iter().enumerate() {
+        let probe = ProbeId(i as u32);
+        for &kind in &probe_facts.programs {
             let index = programs.len() as i32;
-            let (program, info, used) = compile_program(m, i, kind, index)?;
+            let (program, info, used) = compile_program(m, probe_facts, probe, kind, index)?;
             scratch = scratch.max(used);
             programs.push(program);
             infos.push(info);
@@ -213,17 +222,20 @@ pub fn compile(m: &Module) -> Result<Compiled, Error> {
 /// uses. A program that needs scratch space is compiled twice: the first
 /// pass decides the layout, the second knows where the scratch pointer
 /// lives and fetches it first.
-fn compile_program(m: &Module, probe: usize, kind: ProgKind, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
-    let first = generate(m, probe, kind, index, None);
+fn compile_program(m: &Module, facts: &ProbeInfo, probe: ProbeId, kind: ProgKind, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
+    let first = generate(m, facts, probe, kind, index, None);
     if first.max_scratch == 0 {
         return finish_program(m, probe, kind, first);
     }
     let base = -(first.max_frame + 8);
-    let second = generate(m, probe, kind, index, Some(base.max(-MAX_STACK) as i16));
+    let second = generate(m, facts, probe, kind, index, Some(base.max(-MAX_STACK) as i16));
     finish_program(m, probe, kind, second)
 }
 
-fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(Program, ProgramInfo, i32), Error> {
+fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, g: Gen) -> Result<(Program, ProgramInfo, i32), Error> {
+    if let Some(fact) = g.missing {
+        return Err(Error::Unvalidated { probe, fact });
+    }
     let base = i32::from(g.scratch_base.is_some()) * 8;
     if g.max_frame + base > MAX_STACK {
         return Err(Error::StackLimit { probe });
@@ -238,7 +250,7 @@ fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(P
     let scratch = g.max_scratch;
     let (name, section) = program_name(probe, kind);
     let attach: Vec<usize> =
-        m.probes[probe].attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
+        m.probe(probe).attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
     let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
     Ok((
         Program { name: name.clone(), section: section.to_string(), insns, relocs },
@@ -247,7 +259,8 @@ fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(P
     ))
 }
 
-fn program_name(probe: usize, kind: ProgKind) -> (String, &'static str) {
+fn program_name(probe: ProbeId, kind: ProgKind) -> (String, &'static str) {
+    let probe = probe.0;
     match kind {
         ProgKind::Tracepoint => (format!("ktap_p{probe}_tp"), "tracepoint"),
         ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
@@ -261,10 +274,12 @@ fn program_name(probe: usize, kind: ProgKind) -> (String, &'static str) {
 
 /// One pass of code generation over a probe body. `scratch_base` is the
 /// stack slot that holds the scratch pointer, when the program has one.
-fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: Option<i16>) -> Gen<'_> {
-    let body = &m.probes[probe].body;
+fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgKind, index: i32, scratch_base: Option<i16>) -> Gen<'a> {
+    let body = &m.probe(probe).body;
     let mut g = Gen {
         m,
+        facts,
+        missing: None,
         asm: Asm::default(),
         frame: 0,
         max_frame: 0,
@@ -276,7 +291,7 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
         costliest: (0, None),
         probe_name_slot: None,
         locals: Vec::new(),
-        local_tys: &m.probes[probe].locals,
+        local_tys: &m.probe(probe).locals,
         loops: Vec::new(),
         blocks: std::collections::HashMap::new(),
         exit: Label(0),
@@ -301,9 +316,8 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
     // stack (the verifier follows a bound only through the stack): one
     // slot per loop depth, shared by the loops at that depth (they never
     // run at the same time). Then numbers, then strings.
-    let tys = &m.probes[probe].locals;
-    let mut counters = Vec::new();
-    loop_counters(body, 0, &mut counters);
+    let tys = &m.probe(probe).locals;
+    let counters: Vec<(usize, usize)> = facts.loop_counters.iter().map(|&(l, depth)| (l.index(), depth)).collect();
     g.locals = vec![Loc::Stack(0); tys.len()];
     let depths = counters.iter().map(|&(_, depth)| depth + 1).max().unwrap_or(0);
     let depth_slots: Vec<i16> = (0..depths).map(|_| g.slot()).collect();
@@ -319,7 +333,7 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
     let mut zero: Vec<(i16, u32)> = g
         .locals
         .iter()
-        .zip(&m.probes[probe].locals)
+        .zip(&m.probe(probe).locals)
         .filter_map(|(loc, ty)| match loc {
             // Strings are always written whole before they are read.
             Loc::Stack(at) if !ty.is_string() => Some((*at, ty.size().div_ceil(8))),
@@ -337,7 +351,7 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
         }
     }
     if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
-        g.syscall_prologue(probe, kind, exit);
+        g.syscall_prologue(kind, exit);
     }
     g.stmts(body, exit);
     g.asm.bind(exit);
@@ -409,6 +423,10 @@ impl Asm {
 
 struct Gen<'a> {
     m: &'a Module,
+    /// What validation learned about this probe.
+    facts: &'a ProbeInfo,
+    /// A fact the code needed and `facts` lacked (never, once validated).
+    missing: Option<&'static str>,
     asm: Asm,
     /// Bytes of stack in use below r10, and the most ever used.
     frame: i32,
@@ -513,6 +531,12 @@ impl Gen<'_> {
         (self.frame, self.scratch) = mark;
     }
 
+    /// Notes a fact the code needed that validation did not give; the
+    /// program then fails as unvalidated.
+    fn lacks(&mut self, fact: &'static str) {
+        self.missing.get_or_insert(fact);
+    }
+
     /// `dst = scratch pointer` (from its stack slot).
     fn scratch_ptr(&mut self, dst: Reg) {
         // The first pass only measures: any offset will do there.
@@ -562,9 +586,9 @@ impl Gen<'_> {
     /// For programs riding raw_syscalls: find the syscall number, look it up
     /// in the probe's filter map, leave unless traced, and keep the
     /// probename id in a stack slot.
-    fn syscall_prologue(&mut self, probe: usize, kind: ProgKind, exit: Label) {
-        let Some(map) = self.m.maps.iter().position(|mp| mp.syscall_filter == Some((probe, kind))) else { return };
-        let map_name = self.m.maps[map].name.clone();
+    fn syscall_prologue(&mut self, kind: ProgKind, exit: Label) {
+        let Some(map) = self.facts.syscall_filter(kind) else { return self.lacks("syscall filter map") };
+        let map_name = self.m.map(map).name.clone();
         let nr_slot = self.slot();
         if kind == ProgKind::SysEnter {
             // raw_syscalls:sys_enter(struct pt_regs *regs, long id)
@@ -581,7 +605,7 @@ impl Gen<'_> {
             self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), exit);
             self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R10, nr_slot));
         }
-        let entries = self.m.maps[map].max_entries as i32;
+        let entries = self.m.map(map).max_entries as i32;
         self.asm.jump(Insn::jmp_imm(JmpOp::Jge, Reg::R2, entries, 0), exit);
         self.asm.emit(Insn::stx(Size::W, Reg::R10, Reg::R2, nr_slot));
         self.asm.load_addr(Reg::R1, RelocTarget::Map(map_name));
@@ -699,11 +723,10 @@ impl Gen<'_> {
                 self.asm.bind(end);
                 self.count_loop(*max_iterations, s.span);
             }
-            StmtKind::Break => {
-                if let Some(&end) = self.loops.last() {
-                    self.asm.jump(Insn::ja(0), end);
-                }
-            }
+            StmtKind::Break => match self.loops.last() {
+                Some(&end) => self.asm.jump(Insn::ja(0), end),
+                None => self.lacks("loop around a break"),
+            },
             StmtKind::Block { id, body } => {
                 let end = self.asm.label();
                 self.blocks.insert(*id, end);
@@ -713,11 +736,10 @@ impl Gen<'_> {
                 self.loops = loops;
                 self.asm.bind(end);
             }
-            StmtKind::Leave(id) => {
-                if let Some(&end) = self.blocks.get(id) {
-                    self.asm.jump(Insn::ja(0), end);
-                }
-            }
+            StmtKind::Leave(id) => match self.blocks.get(id) {
+                Some(&end) => self.asm.jump(Insn::ja(0), end),
+                None => self.lacks("block a leave exits"),
+            },
         }
     }
 
@@ -974,10 +996,13 @@ impl Gen<'_> {
     }
 
     fn count_failure(&mut self) {
-        if let Some(g) = self.m.map_failures {
-            self.asm.load_addr(Reg::R1, self.global_target(g));
-            self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
-            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+        match self.facts.map_failures {
+            Some(g) => {
+                self.asm.load_addr(Reg::R1, self.global_target(g));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+                self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+            }
+            None => self.lacks("counter of failed updates"),
         }
     }
 
@@ -1044,7 +1069,7 @@ impl Gen<'_> {
             }
         }
         self.asm.span = span;
-        let Some(events) = self.m.events else { return };
+        let Some(events) = self.facts.ring_buffer else { return self.lacks("ring buffer") };
         let map_name = self.m.map(events).name.clone();
         self.asm.load_addr(Reg::R1, RelocTarget::Map(map_name));
         self.asm.emit(Insn::mov64_imm(Reg::R2, size as i32));
@@ -1053,10 +1078,13 @@ impl Gen<'_> {
         let got = self.asm.label();
         let end = self.asm.label();
         self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), got);
-        if let Some(lost) = self.m.lost_events {
-            self.asm.load_addr(Reg::R1, self.global_target(lost));
-            self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
-            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+        match self.facts.lost_events {
+            Some(lost) => {
+                self.asm.load_addr(Reg::R1, self.global_target(lost));
+                self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+                self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, Reg::R2, 0, false));
+            }
+            None => self.lacks("counter of lost records"),
         }
         self.asm.jump(Insn::ja(0), end);
         self.asm.bind(got);
@@ -1217,8 +1245,8 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 }
             },
-            ExprKind::Stack { user } => {
-                if let Some(stacks) = self.m.stacks {
+            ExprKind::Stack { user } => match self.facts.stack_map {
+                Some(stacks) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
                     self.asm.load_addr(Reg::R2, RelocTarget::Map(self.m.map(stacks).name.clone()));
                     self.asm.emit(Insn::mov64_imm(Reg::R3, if *user { BPF_F_USER_STACK } else { 0 }));
@@ -1233,7 +1261,8 @@ impl Gen<'_> {
                         self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
                     }
                 }
-            }
+                None => self.lacks("stack map"),
+            },
             ExprKind::Local(l) if e.ty.is_string() => self.addr(dst, self.locals[l.index()]),
             ExprKind::Local(l) => self.load(Size::DW, dst, self.locals[l.index()]),
             // A joined string is built in fresh memory (kept to the end of
@@ -1541,56 +1570,6 @@ impl Gen<'_> {
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
             }
             ir::Part::Low32 => self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0)),
-        }
-    }
-}
-
-/// The locals that loop conditions read (the hidden counters), of every
-/// loop: nested ones, and those of inlined calls inside expressions; each
-/// with its loop's depth (the number of loops around it).
-fn loop_counters(stmts: &[Stmt], depth: usize, out: &mut Vec<(usize, usize)>) {
-    fn locals(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
-        match &e.kind {
-            ExprKind::Local(l) => out.push((l.index(), depth)),
-            ExprKind::Unary { operand, .. } => locals(operand, depth, out),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                locals(lhs, depth, out);
-                locals(rhs, depth, out);
-            }
-            _ => {}
-        }
-    }
-    /// Loops in the inlined calls an expression makes.
-    fn expr(e: &Expr, depth: usize, out: &mut Vec<(usize, usize)>) {
-        match &e.kind {
-            ExprKind::Seq { body, .. } => loop_counters(body, depth, out),
-            _ => operands(e).into_iter().for_each(|o| expr(o, depth, out)),
-        }
-    }
-    for s in stmts {
-        match &s.kind {
-            StmtKind::Loop { cond, body, step, .. } => {
-                locals(cond, depth, out);
-                expr(cond, depth, out);
-                loop_counters(body, depth + 1, out);
-                loop_counters(step, depth + 1, out);
-            }
-            StmtKind::If { cond, then, otherwise } => {
-                expr(cond, depth, out);
-                loop_counters(then, depth, out);
-                loop_counters(otherwise, depth, out);
-            }
-            StmtKind::Block { body, .. } => loop_counters(body, depth, out),
-            StmtKind::GlobalAdd { value, .. } | StmtKind::GlobalStore { value, .. } | StmtKind::LocalSet { value, .. } => {
-                expr(value, depth, out)
-            }
-            StmtKind::MapAdd { key, value, .. } | StmtKind::MapStore { key, value, .. } => {
-                expr(key, depth, out);
-                expr(value, depth, out);
-            }
-            StmtKind::MapDelete { key, .. } => expr(key, depth, out),
-            StmtKind::Emit { args, .. } => args.iter().for_each(|a| expr(a, depth, out)),
-            StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
 }

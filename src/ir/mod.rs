@@ -20,8 +20,9 @@
 //!
 //! Spans: every statement and expression keeps the span of the source it
 //! came from; code the compiler synthesises has `span: None`.
-//! This module never does IO; [`validate`] runs once, after which bpfgen
-//! fails only on target limits.
+//! This module never does IO; [`validate`] runs once and returns the facts
+//! bpfgen takes ([`validate::ModuleInfo`]), after which bpfgen fails only
+//! on target limits.
 
 pub mod print;
 pub mod validate;
@@ -206,7 +207,7 @@ pub struct Map {
     pub table: Option<TableInfo>,
     /// For a probe's syscall filter (an array indexed by syscall number
     /// holding probename id + 1, 0 = not traced): the probe and direction.
-    pub syscall_filter: Option<(usize, ProgKind)>,
+    pub syscall_filter: Option<(ProbeId, ProgKind)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -633,11 +634,14 @@ impl Module {
     pub fn map(&self, id: MapId) -> &Map {
         &self.maps[id.index()]
     }
+    pub fn probe(&self, id: ProbeId) -> &Probe {
+        &self.probes[id.index()]
+    }
 
     /// The id `probename` has for each attach point: attach points are
     /// numbered across all probes in order.
-    pub fn probe_name_id(&self, probe: usize, attach: usize) -> u64 {
-        let before: usize = self.probes[..probe].iter().map(|p| p.attach.len()).sum();
+    pub fn probe_name_id(&self, probe: ProbeId, attach: usize) -> u64 {
+        let before: usize = self.probes[..probe.index()].iter().map(|p| p.attach.len()).sum();
         (before + attach) as u64
     }
 

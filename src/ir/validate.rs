@@ -1,57 +1,248 @@
-//! The IR validator: runs once after lowering and checks every invariant
-//! bpfgen relies on (ids in range, types of operands, record layouts).
-//! After it passes, bpfgen may only fail on target limits. A failure here
-//! is a compiler bug, never a user mistake. No IO.
+//! The IR validator: runs once after lowering, checks every invariant
+//! bpfgen relies on (ids in range, each expression's type against what it
+//! reads, record layouts, the maps a probe's code needs, `break` and
+//! `Leave` targets) and returns those facts as [`ModuleInfo`], which bpfgen
+//! takes instead of re-deriving them. After it passes, bpfgen may only fail
+//! on target limits. A failure here is a compiler bug, never a user
+//! mistake. No IO.
 
-use super::{ExprKind, Module, Stmt, StmtKind, Ty};
+use super::{BlockId, Expr, ExprKind, GlobalId, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, SiteId, Stmt, StmtKind, Ty};
 use std::fmt;
 
+/// What validation learned about a module: per probe, indexed by
+/// [`ProbeId`] like `Module::probes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleInfo {
+    pub probes: Vec<ProbeInfo>,
+}
+
+impl ModuleInfo {
+    pub fn probe(&self, id: ProbeId) -> &ProbeInfo {
+        &self.probes[id.index()]
+    }
+}
+
+/// What one probe's code needs from the module.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeInfo {
+    /// One BPF program per kind, in `ProgKind` order.
+    pub programs: Vec<ProgKind>,
+    /// The ring buffer, when the probe sends records.
+    pub ring_buffer: Option<MapId>,
+    /// The stack trace map, when the probe takes a stack.
+    pub stack_map: Option<MapId>,
+    /// The syscall filter map of each raw_syscalls program
+    /// (`SysEnter`/`SysExit`) of the probe.
+    pub syscall_filters: Vec<(ProgKind, MapId)>,
+    /// The counter of records the full ring buffer refused, when the
+    /// probe sends records.
+    pub lost_events: Option<GlobalId>,
+    /// The counter of failed table updates, when the probe updates a
+    /// table.
+    pub map_failures: Option<GlobalId>,
+    /// The locals loop conditions read (the loops' counters), with the
+    /// number of loops around each loop: those of nested loops and of
+    /// loops in inlined calls, in the order the body holds them.
+    pub loop_counters: Vec<(LocalId, usize)>,
+}
+
+impl ProbeInfo {
+    /// The filter map of the probe's program of `kind`.
+    pub fn syscall_filter(&self, kind: ProgKind) -> Option<MapId> {
+        self.syscall_filters.iter().find(|(k, _)| *k == kind).map(|&(_, m)| m)
+    }
+}
+
+/// A broken invariant, in the probe where it was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Error {
-    pub probe: usize,
-    pub message: String,
+pub enum Error {
+    NoAttachPoint { probe: ProbeId },
+    /// The module's stop flag names no global.
+    StopFlagOutOfRange { global: usize },
+    /// An id that indexes nothing (`what`: global, map, site, local).
+    OutOfRange { probe: ProbeId, what: &'static str, index: usize },
+    /// A record without the ring buffer it goes through.
+    RecordWithoutRingBuffer { probe: ProbeId },
+    /// A record without the counter of records the ring buffer refused.
+    RecordWithoutLossCounter { probe: ProbeId },
+    /// A table update without the counter of failed updates.
+    UpdateWithoutFailureCounter { probe: ProbeId },
+    /// `stack()`/`ustack()` without the stack trace map.
+    StackWithoutStackMap { probe: ProbeId },
+    /// A raw_syscalls program without its syscall filter map.
+    SyscallWithoutFilter { probe: ProbeId, kind: ProgKind },
+    /// `Break` outside a loop (of the same inlined function).
+    BreakOutsideLoop { probe: ProbeId },
+    /// `Leave` outside the block it names.
+    LeaveOutsideBlock { probe: ProbeId, block: BlockId },
+    /// An expression whose type differs from what it reads: `what` it
+    /// reads (a local, a global, a table, a record field) declared
+    /// `declared`, the expression says `found`.
+    TypeMismatch { probe: ProbeId, what: &'static str, found: Ty, declared: Ty },
+    /// A number expected (an operand, a condition, an added value).
+    NotANumber { probe: ProbeId, found: Ty },
+    /// A value stored where it does not fit (`what`: global, local, table).
+    StoreMismatch { probe: ProbeId, what: &'static str, value: Ty, holds: Ty },
+    /// A key of the wrong type, or a table whose key type and map key
+    /// size disagree.
+    KeyMismatch { probe: ProbeId, map: MapId, key: Ty, keyed_by: Ty },
+    /// A table operation on a map that holds no table.
+    NotATable { probe: ProbeId, map: MapId },
+    /// A record with another number of values than its site has fields.
+    RecordArity { probe: ProbeId, site: SiteId, fields: usize, args: usize },
+    /// A load of a width BPF has no instruction for (`what`: context field,
+    /// per-CPU variable, fetch argument).
+    BadWidth { probe: ProbeId, what: &'static str, bytes: u32 },
+    /// Any other broken shape.
+    Invalid { probe: ProbeId, message: String },
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid IR in probe {}: {}", self.probe, self.message)
+        match self {
+            Error::NoAttachPoint { probe } => write!(f, "invalid IR in probe {}: probe has no attach point", probe.0),
+            Error::StopFlagOutOfRange { global } => write!(f, "invalid IR: stop flag {global} out of range"),
+            Error::OutOfRange { probe, what, index } => write!(f, "invalid IR in probe {}: {what} {index} out of range", probe.0),
+            Error::RecordWithoutRingBuffer { probe } => write!(f, "invalid IR in probe {}: record emitted without an event ring buffer", probe.0),
+            Error::RecordWithoutLossCounter { probe } => {
+                write!(f, "invalid IR in probe {}: record emitted without a counter of lost records", probe.0)
+            }
+            Error::UpdateWithoutFailureCounter { probe } => {
+                write!(f, "invalid IR in probe {}: table updated without a counter of failed updates", probe.0)
+            }
+            Error::StackWithoutStackMap { probe } => write!(f, "invalid IR in probe {}: stack without a stack map", probe.0),
+            Error::SyscallWithoutFilter { probe, kind } => {
+                write!(f, "invalid IR in probe {}: {kind:?} program without its syscall filter map", probe.0)
+            }
+            Error::BreakOutsideLoop { probe } => write!(f, "invalid IR in probe {}: break outside a loop", probe.0),
+            Error::LeaveOutsideBlock { probe, block } => write!(f, "invalid IR in probe {}: leave outside block {}", probe.0, block.0),
+            Error::TypeMismatch { probe, what, found, declared } => {
+                write!(f, "invalid IR in probe {}: a {found:?} read from a {what} of type {declared:?}", probe.0)
+            }
+            Error::NotANumber { probe, found } => write!(f, "invalid IR in probe {}: a number expected, found a {found:?}", probe.0),
+            Error::StoreMismatch { probe, what, value, holds } => {
+                write!(f, "invalid IR in probe {}: a {value:?} stored in a {what} of type {holds:?}", probe.0)
+            }
+            Error::KeyMismatch { probe, map, key, keyed_by } => {
+                write!(f, "invalid IR in probe {}: key of type {key:?} for map {} keyed by {keyed_by:?}", probe.0, map.0)
+            }
+            Error::NotATable { probe, map } => write!(f, "invalid IR in probe {}: map {} is not a table", probe.0, map.0),
+            Error::RecordArity { probe, site, fields, args } => {
+                write!(f, "invalid IR in probe {}: {args} values for site {} of {fields} fields", probe.0, site.0)
+            }
+            Error::BadWidth { probe, what, bytes } => write!(f, "invalid IR in probe {}: {what} of {bytes} bytes", probe.0),
+            Error::Invalid { probe, message } => write!(f, "invalid IR in probe {}: {message}", probe.0),
+        }
     }
 }
 
 impl std::error::Error for Error {}
 
-pub fn validate(m: &Module) -> Result<(), Error> {
-    for (i, probe) in m.probes.iter().enumerate() {
-        if probe.attach.is_empty() {
-            return Err(Error { probe: i, message: "probe has no attach point".into() });
-        }
-        let v = Validator { m, probe: i, locals: &probe.locals };
-        v.stmts(&probe.body)?;
-    }
+/// Checks `m` and returns what its probes need.
+pub fn validate(m: &Module) -> Result<ModuleInfo, Error> {
     if let Some(g) = m.stop_flag {
         if g.index() >= m.globals.len() {
-            return Err(Error { probe: 0, message: "stop flag out of range".into() });
+            return Err(Error::StopFlagOutOfRange { global: g.index() });
         }
     }
-    Ok(())
+    let mut info = ModuleInfo::default();
+    for (i, probe) in m.probes.iter().enumerate() {
+        let id = ProbeId(i as u32);
+        if probe.attach.is_empty() {
+            return Err(Error::NoAttachPoint { probe: id });
+        }
+        let mut programs: Vec<ProgKind> = probe.attach.iter().map(|a| a.kind()).collect();
+        programs.sort();
+        programs.dedup();
+        let mut v = Validator { m, probe: id, locals: &probe.locals, loops: 0, depth: 0, blocks: Vec::new(), facts: ProbeInfo::default() };
+        for &kind in &programs {
+            if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
+                let filter = m.maps.iter().position(|mp| mp.syscall_filter == Some((id, kind)));
+                match filter {
+                    Some(at) if m.maps[at].kind == MapKind::Array && m.maps[at].value_size >= 8 => {
+                        v.facts.syscall_filters.push((kind, MapId(at as u32)))
+                    }
+                    _ => return Err(Error::SyscallWithoutFilter { probe: id, kind }),
+                }
+            }
+        }
+        v.facts.programs = programs;
+        v.stmts(&probe.body)?;
+        info.probes.push(v.facts);
+    }
+    Ok(info)
 }
 
 struct Validator<'a> {
     m: &'a Module,
-    probe: usize,
+    probe: ProbeId,
     locals: &'a [Ty],
+    /// Loops around the current statement, within its inlined function.
+    loops: usize,
+    /// Loops around the current statement, in all.
+    depth: usize,
+    /// Blocks around the current statement.
+    blocks: Vec<BlockId>,
+    facts: ProbeInfo,
 }
 
 impl Validator<'_> {
     fn err(&self, message: impl Into<String>) -> Error {
-        Error { probe: self.probe, message: message.into() }
+        Error::Invalid { probe: self.probe, message: message.into() }
     }
 
-    fn stmts(&self, stmts: &[Stmt]) -> Result<(), Error> {
+    fn out_of_range(&self, what: &'static str, index: usize) -> Error {
+        Error::OutOfRange { probe: self.probe, what, index }
+    }
+
+    fn same_ty(&self, what: &'static str, found: Ty, declared: Ty) -> Result<(), Error> {
+        if found != declared {
+            return Err(Error::TypeMismatch { probe: self.probe, what, found, declared });
+        }
+        Ok(())
+    }
+
+    fn global(&self, g: super::GlobalId) -> Result<&super::Global, Error> {
+        self.m.globals.get(g.index()).ok_or_else(|| self.out_of_range("global", g.index()))
+    }
+
+    /// A map the module names in `slot` (the ring buffer, the stack
+    /// map), which must exist and be of `kind`.
+    fn module_map(&self, slot: Option<MapId>, kind: MapKind) -> Option<MapId> {
+        slot.filter(|id| self.m.maps.get(id.index()).is_some_and(|mp| mp.kind == kind))
+    }
+
+    /// A counter the module names in `slot`, which must be a number
+    /// global.
+    fn counter(&self, slot: Option<GlobalId>) -> Option<GlobalId> {
+        slot.filter(|g| self.m.globals.get(g.index()).is_some_and(|g| g.ty == Ty::Int))
+    }
+
+    /// Notes that the probe updates a table (and may fail to).
+    fn updates_a_table(&mut self) -> Result<(), Error> {
+        let counter = self.counter(self.m.map_failures).ok_or(Error::UpdateWithoutFailureCounter { probe: self.probe })?;
+        self.facts.map_failures = Some(counter);
+        Ok(())
+    }
+
+    /// The locals a loop condition reads directly (through operators).
+    fn counters(&mut self, cond: &Expr) {
+        match &cond.kind {
+            ExprKind::Local(l) => self.facts.loop_counters.push((*l, self.depth)),
+            ExprKind::Unary { operand, .. } => self.counters(operand),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                self.counters(lhs);
+                self.counters(rhs);
+            }
+            _ => {}
+        }
+    }
+
+    fn stmts(&mut self, stmts: &[Stmt]) -> Result<(), Error> {
         stmts.iter().try_for_each(|s| self.stmt(s))
     }
 
-    fn stmt(&self, s: &Stmt) -> Result<(), Error> {
+    fn stmt(&mut self, s: &Stmt) -> Result<(), Error> {
         match &s.kind {
             StmtKind::If { cond, then, otherwise } => {
                 self.int_expr(cond)?;
@@ -59,92 +250,109 @@ impl Validator<'_> {
                 self.stmts(otherwise)
             }
             StmtKind::GlobalAdd { global, value } => {
-                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
-                if g.ty != Ty::Int {
-                    return Err(self.err(format!("add to non-integer global {}", g.name)));
+                let holds = self.global(*global)?.ty;
+                if holds != Ty::Int {
+                    return Err(Error::StoreMismatch { probe: self.probe, what: "global", value: Ty::Int, holds });
                 }
                 self.int_expr(value)
             }
             StmtKind::GlobalStore { global, value } => {
-                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
-                if !value.ty.fits(g.ty) || !matches!(g.ty, Ty::Int | Ty::Comm | Ty::Str) {
-                    return Err(self.err(format!("store of a {:?} to global {} of type {:?}", value.ty, g.name, g.ty)));
+                let holds = self.global(*global)?.ty;
+                if !value.ty.fits(holds) || !matches!(holds, Ty::Int | Ty::Comm | Ty::Str) {
+                    return Err(Error::StoreMismatch { probe: self.probe, what: "global", value: value.ty, holds });
                 }
                 self.expr(value)
             }
             StmtKind::Emit { site, args } => {
-                if self.m.events.is_none() {
-                    return Err(self.err("record emitted without an event ring buffer"));
-                }
-                let site = self.m.sites.get(site.index()).ok_or_else(|| self.err("site out of range"))?;
+                let ring = self.module_map(self.m.events, MapKind::RingBuf).ok_or(Error::RecordWithoutRingBuffer { probe: self.probe })?;
+                self.facts.ring_buffer = Some(ring);
+                let lost = self.counter(self.m.lost_events).ok_or(Error::RecordWithoutLossCounter { probe: self.probe })?;
+                self.facts.lost_events = Some(lost);
+                let id = *site;
+                let site = self.m.sites.get(id.index()).ok_or_else(|| self.out_of_range("site", id.index()))?;
                 if site.fields.len() != args.len() {
-                    return Err(self.err("record field count differs from its site"));
+                    return Err(Error::RecordArity { probe: self.probe, site: id, fields: site.fields.len(), args: args.len() });
                 }
                 for (ty, arg) in site.fields.iter().zip(args) {
-                    if *ty != arg.ty {
-                        return Err(self.err("record field type differs from its site"));
-                    }
+                    self.same_ty("record field", arg.ty, *ty)?;
                     self.expr(arg)?;
                 }
                 Ok(())
             }
             StmtKind::Return => Ok(()),
             StmtKind::MapAdd { map, key, value } => {
+                self.updates_a_table()?;
                 self.table_key(*map, key)?;
                 self.int_expr(value)
             }
             StmtKind::MapStore { map, key, value } => {
-                self.table_key(*map, key)?;
-                let holds = self.m.maps[map.index()].table.as_ref().map_or(Ty::Int, |t| t.value);
+                self.updates_a_table()?;
+                let holds = self.table_key(*map, key)?;
                 match holds {
                     Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
-                    _ => Err(self.err("value of the wrong type for its table")),
+                    _ => Err(Error::StoreMismatch { probe: self.probe, what: "table", value: value.ty, holds }),
                 }
             }
-            StmtKind::MapDelete { map, key } => self.table_key(*map, key),
+            StmtKind::MapDelete { map, key } => self.table_key(*map, key).map(drop),
             StmtKind::LocalSet { local, value } => {
-                self.local(*local)?;
-                if !value.ty.fits(self.locals[local.index()]) {
-                    return Err(self.err(format!("a {:?} stored in a local of type {:?}", value.ty, self.locals[local.index()])));
+                let holds = self.local(*local)?;
+                if !value.ty.fits(holds) {
+                    return Err(Error::StoreMismatch { probe: self.probe, what: "local", value: value.ty, holds });
                 }
                 self.expr(value)
             }
             StmtKind::Loop { cond, body, step, .. } => {
+                self.counters(cond);
                 self.int_expr(cond)?;
-                self.stmts(body)?;
-                self.stmts(step)
+                self.depth += 1;
+                self.loops += 1;
+                let body = self.stmts(body);
+                self.loops -= 1;
+                let step = body.and_then(|()| self.stmts(step));
+                self.depth -= 1;
+                step
             }
-            StmtKind::Block { body, .. } => self.stmts(body),
+            StmtKind::Block { id, body } => {
+                // `break` inside an inlined function never leaves it.
+                let loops = std::mem::take(&mut self.loops);
+                self.blocks.push(*id);
+                let body = self.stmts(body);
+                self.blocks.pop();
+                self.loops = loops;
+                body
+            }
+            StmtKind::Break if self.loops == 0 => Err(Error::BreakOutsideLoop { probe: self.probe }),
+            StmtKind::Leave(id) if !self.blocks.contains(id) => Err(Error::LeaveOutsideBlock { probe: self.probe, block: *id }),
             StmtKind::Break | StmtKind::Leave(_) => Ok(()),
         }
     }
 
-    fn local(&self, l: super::LocalId) -> Result<(), Error> {
-        if l.index() >= self.locals.len() {
-            return Err(self.err("local out of range"));
-        }
-        Ok(())
+    /// The declared type of local `l`.
+    fn local(&self, l: LocalId) -> Result<Ty, Error> {
+        self.locals.get(l.index()).copied().ok_or_else(|| self.out_of_range("local", l.index()))
     }
 
-    fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
-        let m = self.m.maps.get(map.index()).ok_or_else(|| self.err("map out of range"))?;
-        let info = m.table.as_ref().ok_or_else(|| self.err("map is not a table"))?;
+    /// Checks `key` against `map`'s key type; returns its value type.
+    fn table_key(&mut self, map: MapId, key: &super::Expr) -> Result<Ty, Error> {
+        let m = self.m.maps.get(map.index()).ok_or_else(|| self.out_of_range("map", map.index()))?;
+        let info = m.table.as_ref().ok_or(Error::NotATable { probe: self.probe, map })?;
         if !key.ty.fits(info.key) || info.key.size() != m.key_size {
-            return Err(self.err(format!("key of type {:?} for table {} keyed by {:?}", key.ty, info.var, info.key)));
+            return Err(Error::KeyMismatch { probe: self.probe, map, key: key.ty, keyed_by: info.key });
         }
-        self.expr(key)
+        self.expr(key)?;
+        Ok(info.value)
     }
 
-    fn int_expr(&self, e: &super::Expr) -> Result<(), Error> {
+    fn int_expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         if e.ty != Ty::Int {
-            return Err(self.err("integer expected"));
+            return Err(Error::NotANumber { probe: self.probe, found: e.ty });
         }
         self.expr(e)
     }
 
-    fn expr(&self, e: &super::Expr) -> Result<(), Error> {
+    fn expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         match &e.kind {
-            ExprKind::Const(_) => Ok(()),
+            ExprKind::Const(_) => self.same_ty("constant", e.ty, Ty::Int),
             ExprKind::Helper { func, part } => {
                 let want = if *func == super::HelperFn::GET_CURRENT_COMM { Ty::Comm } else { Ty::Int };
                 if e.ty != want || (want == Ty::Comm && *part != super::Part::All) {
@@ -153,10 +361,8 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Global(g) => {
-                if g.index() >= self.m.globals.len() {
-                    return Err(self.err("global out of range"));
-                }
-                Ok(())
+                let declared = self.global(*g)?.ty;
+                self.same_ty("global", e.ty, declared)
             }
             ExprKind::Load(path) => {
                 match (e.ty, path.via) {
@@ -168,7 +374,7 @@ impl Validator<'_> {
                     }
                     (Ty::Int, super::Via::ProbeRead) => {
                         if ![1, 2, 4, 8].contains(&path.size) {
-                            return Err(self.err(format!("read of size {}", path.size)));
+                            return Err(Error::BadWidth { probe: self.probe, what: "kernel read", bytes: u32::from(path.size) });
                         }
                         if path.derefs.is_empty() || i32::try_from(path.offset).is_err() {
                             return Err(self.err("read without a way to it"));
@@ -180,16 +386,26 @@ impl Validator<'_> {
             }
             ExprKind::CtxField { size, .. } => {
                 if ![1, 2, 4, 8].contains(size) {
-                    return Err(self.err(format!("context field of size {size}")));
+                    return Err(Error::BadWidth { probe: self.probe, what: "context field", bytes: *size });
                 }
                 Ok(())
             }
-            ExprKind::Unary { operand, .. } => self.int_expr(operand),
-            ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => self.table_key(*map, key),
+            ExprKind::Unary { operand, .. } => {
+                self.same_ty("operator", e.ty, Ty::Int)?;
+                self.int_expr(operand)
+            }
+            ExprKind::MapGet { map, key } => {
+                let value = self.table_key(*map, key)?;
+                self.same_ty("table", e.ty, value)
+            }
+            ExprKind::MapHas { map, key } => {
+                self.table_key(*map, key)?;
+                self.same_ty("table membership", e.ty, Ty::Int)
+            }
             ExprKind::Stack { user } => {
-                if e.ty != (Ty::Stack { user: *user }) || self.m.stacks.is_none() {
-                    return Err(self.err("stack without a stack map"));
-                }
+                self.same_ty("stack trace", e.ty, Ty::Stack { user: *user })?;
+                let map = self.module_map(self.m.stacks, MapKind::StackTrace).ok_or(Error::StackWithoutStackMap { probe: self.probe })?;
+                self.facts.stack_map = Some(map);
                 Ok(())
             }
             ExprKind::ArgStr { .. } => {
@@ -198,7 +414,10 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
-            ExprKind::Local(l) => self.local(*l),
+            ExprKind::Local(l) => {
+                let declared = self.local(*l)?;
+                self.same_ty("local", e.ty, declared)
+            }
             ExprKind::ReadStr { ptr, .. } => {
                 if e.ty != Ty::Str {
                     return Err(self.err("string read has the wrong type"));
@@ -209,12 +428,14 @@ impl Validator<'_> {
                 if !matches!(value.ty, Ty::Comm | Ty::Str) || literal.len() as u32 >= value.ty.size() {
                     return Err(self.err("string comparison of the wrong shape"));
                 }
+                self.same_ty("string comparison", e.ty, Ty::Int)?;
                 self.expr(value)
             }
             ExprKind::StrCmp { lhs, rhs } => {
                 if !lhs.ty.is_string() || !rhs.ty.is_string() {
                     return Err(self.err("string comparison of non-strings"));
                 }
+                self.same_ty("string comparison", e.ty, Ty::Int)?;
                 self.expr(lhs)?;
                 self.expr(rhs)
             }
@@ -233,7 +454,8 @@ impl Validator<'_> {
             }
             ExprKind::Seq { body, result } => {
                 self.stmts(body)?;
-                self.local(*result)
+                let declared = self.local(*result)?;
+                self.same_ty("local", e.ty, declared)
             }
             ExprKind::ProbeName => {
                 if e.ty != Ty::ProbeName {
@@ -242,16 +464,17 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Binary { lhs, rhs, .. } => {
+                self.same_ty("operator", e.ty, Ty::Int)?;
                 self.int_expr(lhs)?;
                 self.int_expr(rhs)
             }
             ExprKind::Fetch(f) => {
-                let probe = &self.m.probes[self.probe];
+                let probe = &self.m.probes[self.probe.index()];
                 if !probe.attach.iter().all(|a| matches!(a.kind(), super::ProgKind::Uprobe | super::ProgKind::Kprobe)) {
                     return Err(self.err("a fetch argument outside a k/uprobe"));
                 }
                 if ![1, 2, 4, 8].contains(&f.bytes) {
-                    return Err(self.err(format!("fetch of {} bytes", f.bytes)));
+                    return Err(Error::BadWidth { probe: self.probe, what: "fetch argument", bytes: u32::from(f.bytes) });
                 }
                 Ok(())
             }

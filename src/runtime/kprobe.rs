@@ -5,7 +5,7 @@
 
 use super::session::Error;
 use crate::facts::glob_match;
-use crate::ir::{Attach, Module};
+use crate::ir::{Attach, Module, ProbeId};
 use libbpf_rs::{KprobeOpts, Link, ProgramMut};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,13 +56,13 @@ pub fn supported() -> bool {
 pub fn attach(
     prog: &ProgramMut<'_>,
     module: &Module,
-    probe: usize,
+    probe: ProbeId,
     points: &[usize],
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     skipped: &mut Vec<String>,
 ) -> Result<(), Error> {
-    let p = &module.probes[probe];
+    let p = module.probe(probe);
     for &i in points {
         if stop.load(Ordering::Relaxed) {
             break;

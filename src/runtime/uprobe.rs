@@ -10,7 +10,7 @@
 use super::output::{Notice, Output};
 use super::session::Error;
 use crate::bpfgen::codegen::ProgramInfo;
-use crate::ir::{Attach, Module, ProgKind};
+use crate::ir::{Attach, Module, ProbeId, ProgKind};
 use libbpf_rs::{libbpf_sys, Link, ProgramAttachType, ProgramMut, UprobeMultiOpts, UprobeOpts};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -88,7 +88,7 @@ pub fn wants_multi(info: &ProgramInfo) -> bool {
 pub fn attach(
     prog: &ProgramMut<'_>,
     module: &Module,
-    probe: usize,
+    probe: ProbeId,
     points: &[usize],
     pid: Option<u32>,
     stop: &AtomicBool,
@@ -107,7 +107,7 @@ pub fn attach(
         }
         attach_each(prog, module, probe, points, pid, stop, links, &mut failed)
     };
-    let p = &module.probes[probe];
+    let p = module.probe(probe);
     for (i, e) in failed {
         let Attach::Uprobe(u) = &p.attach[i] else { continue };
         if p.attach.len() > 1 {
@@ -124,14 +124,14 @@ pub fn attach(
 fn attach_each(
     prog: &ProgramMut<'_>,
     module: &Module,
-    probe: usize,
+    probe: ProbeId,
     points: &[usize],
     pid: i32,
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     failed: &mut Vec<(usize, String)>,
 ) -> usize {
-    let p = &module.probes[probe];
+    let p = module.probe(probe);
     let mut made = 0;
     for &i in points {
         if stop.load(Ordering::Relaxed) {
@@ -171,14 +171,14 @@ struct Point {
 fn attach_multi(
     prog: &ProgramMut<'_>,
     module: &Module,
-    probe: usize,
+    probe: ProbeId,
     points: &[usize],
     pid: i32,
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     failed: &mut Vec<(usize, String)>,
 ) {
-    let p = &module.probes[probe];
+    let p = module.probe(probe);
     let mut groups: Vec<((&str, bool), Vec<Point>)> = Vec::new();
     for &i in points {
         let Attach::Uprobe(u) = &p.attach[i] else { continue };

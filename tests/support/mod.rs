@@ -1,12 +1,16 @@
 //! Helpers shared by the integration tests: a fixed event catalogue for
-//! root-free compiler tests, the C workload for kernel tests, and running
-//! ktap against it.
+//! root-free compiler tests, the one root gate, running the ktap binary,
+//! the compile half of kernel tests, the fuzzers' random numbers, an
+//! output sink, and the C workload for kernel tests. Every test file uses
+//! these rather than its own copies.
 
-#![allow(dead_code)]
+#![expect(dead_code, reason = "each test file uses a part of the shared support")]
 
 use ktap::facts::{EventField, FakeBinary, FakeKernel, FieldKind, FileOffset, PercpuAccess, SdtMarker};
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
@@ -134,7 +138,8 @@ pub fn finish(mut child: Child, limit: Duration) -> Run {
     Run { stdout, stderr, code }
 }
 
-/// xorshift64*: the fuzz tests' deterministic random numbers.
+/// xorshift64*: the fuzz tests' deterministic random numbers (the state
+/// must not be 0).
 #[derive(Default)]
 pub struct Rng(pub u64);
 
@@ -145,9 +150,37 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
-    /// A number below `n` (which is not 0).
+    /// A number below `n`; 0 when `n` is 0.
     pub fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            return 0;
+        }
         (self.next() % n as u64) as usize
+    }
+    /// One of `items` (which is not empty).
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// A writer whose bytes the test reads back: the interpreter's output.
+#[derive(Clone, Default)]
+pub struct Sink(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.borrow()).into_owned()
     }
 }
 
@@ -162,6 +195,31 @@ pub fn fuzz_params(prefix: &str, seed: u64, scripts: u64) -> (u64, usize) {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The gate of every test that loads BPF, reads tracefs or attaches:
+/// true when root; otherwise prints which test skips and why, and
+/// returns false (`if !need_root() { return; }`).
+pub fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    let test = std::thread::current().name().unwrap_or("test").to_string();
+    eprintln!("skipped {test}: loading BPF, attaching and reading tracefs need root (or CAP_BPF + CAP_PERFMON)");
+    false
+}
+
+/// The compile half of a kernel test, which runs without root: `script`
+/// (its `{PID}` made 1) through every compiler stage against the fake
+/// kernel (`FakeKernel`: the fake catalogue plus BTF). Panics with the
+/// diagnostics when it does not compile.
+pub fn compiles(script: &str) -> ktap::Compilation {
+    let src = script.replace("{PID}", "1");
+    match ktap::compile(&src, fake_kernel()) {
+        Ok(c) => c,
+        Err(ktap::CompileError::Diagnostics(d)) => panic!("does not compile:\n{}", ktap::frontend::diag::render("<test>", &src, &d, false)),
+        Err(e) => panic!("does not compile: {e:?}\n{src}"),
+    }
 }
 
 /// Builds (once) and returns the path of the C workload in tests/workload.c.
@@ -204,11 +262,29 @@ pub fn c_program(name: &str, flags: &[&str]) -> PathBuf {
     out
 }
 
-/// The ktap binary under test with `args`, its output piped.
-pub fn ktap(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ktap"));
+/// The ktap binary under test.
+pub const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
+
+/// The ktap binary with `args`, its output piped and no input: for tests
+/// that drive it while it runs.
+pub fn ktap_command(args: &[&str]) -> Command {
+    let mut c = Command::new(KTAP);
     c.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     c
+}
+
+/// Runs ktap with `args` to its end (at most a minute): its exit code and
+/// output.
+pub fn ktap(args: &[&str]) -> Run {
+    finish(ktap_command(args).spawn().expect("start ktap"), Duration::from_secs(60))
+}
+
+/// `ktap` with `input` on its standard input (a command after `--` reads
+/// its start line there).
+pub fn ktap_with_input(args: &[&str], input: &str) -> Run {
+    let mut child = ktap_command(args).stdin(Stdio::piped()).spawn().expect("start ktap");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write ktap's input");
+    finish(child, Duration::from_secs(60))
 }
 
 /// Runs `script` (with `{PID}` replaced by the workload's pid) while the
@@ -237,7 +313,7 @@ pub fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u3
     let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
     args.extend(["-e".to_string(), script]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut child = ktap(&args).spawn().expect("start ktap");
+    let mut child = ktap_command(&args).spawn().expect("start ktap");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {

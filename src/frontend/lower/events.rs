@@ -57,7 +57,7 @@ impl Lowerer<'_> {
                     value_size: 8,
                     max_entries: SYSCALL_FILTER_ENTRIES,
                     table: None,
-                    syscall_filter: Some((probe, kind)),
+                    syscall_filter: Some((ir::ProbeId(probe as u32), kind)),
                 });
             }
         }

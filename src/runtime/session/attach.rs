@@ -42,7 +42,7 @@ fn attach_all(
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
         };
-        let probe = &module.probes[info.probe];
+        let probe = module.probe(info.probe);
         let attach_error = |what: String, e: libbpf_rs::Error| Error {
             message: format!("cannot attach to {what}: {e}"),
             span: Some(probe.span),

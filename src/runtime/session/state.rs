@@ -284,7 +284,7 @@ pub(super) fn fill_syscall_filters(module: &Module, obj: &libbpf_rs::Object) -> 
         let Some(map) = map_named(obj, &map_ir.name) else {
             return Err(Error::new(format!("map {} missing after load", map_ir.name)));
         };
-        for (i, a) in module.probes[probe].attach.iter().enumerate() {
+        for (i, a) in module.probe(probe).attach.iter().enumerate() {
             if let ir::Attach::Syscall { nr, .. } = a {
                 if a.kind() != kind {
                     continue;
