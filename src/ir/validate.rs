@@ -3,7 +3,7 @@
 //! After it passes, bpfgen may only fail on target limits. A failure here
 //! is a compiler bug, never a user mistake. No IO.
 
-use super::{ExprKind, Module, Stmt, StmtKind, Ty};
+use super::{AggTarget, ExprKind, Module, Stmt, StmtKind, TableValue, Ty};
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,13 +58,6 @@ impl Validator<'_> {
                 self.stmts(then)?;
                 self.stmts(otherwise)
             }
-            StmtKind::GlobalAdd { global, value } => {
-                let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
-                if g.ty != Ty::Int {
-                    return Err(self.err(format!("add to non-integer global {}", g.name)));
-                }
-                self.int_expr(value)
-            }
             StmtKind::GlobalStore { global, value } => {
                 let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
                 if !value.ty.fits(g.ty) || !matches!(g.ty, Ty::Int | Ty::Comm | Ty::Str) {
@@ -89,15 +82,37 @@ impl Validator<'_> {
                 Ok(())
             }
             StmtKind::Return => Ok(()),
-            StmtKind::MapAdd { map, key, value } => {
-                self.table_key(*map, key)?;
-                self.int_expr(value)
+            StmtKind::AggUpdate { to, kind, value } => {
+                let input = kind.desc().input();
+                match to {
+                    AggTarget::Global(global) => {
+                        let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
+                        if g.ty != input {
+                            return Err(self.err(format!("{} update of global {} of type {:?}", kind.desc().name(), g.name, g.ty)));
+                        }
+                    }
+                    AggTarget::Entry { map, key } => {
+                        self.table_key(*map, key)?;
+                        match self.table_value(*map) {
+                            TableValue::Agg(k) if k == *kind => {}
+                            TableValue::Scalar(ty) if ty == input => {}
+                            _ => return Err(self.err(format!("{} update of a table that holds something else", kind.desc().name()))),
+                        }
+                    }
+                }
+                if value.ty != input {
+                    return Err(self.err(format!("{} update with a {:?}", kind.desc().name(), value.ty)));
+                }
+                self.expr(value)
             }
             StmtKind::MapStore { map, key, value } => {
                 self.table_key(*map, key)?;
-                let holds = self.m.maps[map.index()].table.as_ref().map_or(Ty::Int, |t| t.value);
-                match holds {
-                    Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
+                match self.table_value(*map) {
+                    TableValue::Scalar(holds @ (Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. }))
+                        if value.ty.fits(holds) =>
+                    {
+                        self.expr(value)
+                    }
                     _ => Err(self.err("value of the wrong type for its table")),
                 }
             }
@@ -124,6 +139,11 @@ impl Validator<'_> {
             return Err(self.err("local out of range"));
         }
         Ok(())
+    }
+
+    /// What a table's entries hold (after `table_key` checked the map).
+    fn table_value(&self, map: super::MapId) -> TableValue {
+        self.m.maps.get(map.index()).and_then(|m| m.table.as_ref()).map_or(TableValue::Scalar(Ty::Int), |t| t.value)
     }
 
     fn table_key(&self, map: super::MapId, key: &super::Expr) -> Result<(), Error> {
@@ -185,7 +205,12 @@ impl Validator<'_> {
                 Ok(())
             }
             ExprKind::Unary { operand, .. } => self.int_expr(operand),
-            ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => self.table_key(*map, key),
+            ExprKind::MapGet { map, key } | ExprKind::MapHas { map, key } => {
+                if self.table_value(*map).agg().is_some() {
+                    return Err(self.err("an aggregate table read in the kernel"));
+                }
+                self.table_key(*map, key)
+            }
             ExprKind::Stack { user } => {
                 if e.ty != (Ty::Stack { user: *user }) || self.m.stacks.is_none() {
                     return Err(self.err("stack without a stack map"));
