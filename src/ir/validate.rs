@@ -83,12 +83,13 @@ impl Validator<'_> {
             }
             StmtKind::Return => Ok(()),
             StmtKind::AggUpdate { to, kind, value } => {
-                let input = kind.desc().input();
+                let desc = kind.desc();
+                let input = desc.input();
                 match to {
                     AggTarget::Global(global) => {
                         let g = self.m.globals.get(global.index()).ok_or_else(|| self.err("global out of range"))?;
                         if g.ty != input {
-                            return Err(self.err(format!("{} update of global {} of type {:?}", kind.desc().name(), g.name, g.ty)));
+                            return Err(self.err(format!("{} update of global {} of type {:?}", desc.name(), g.name, g.ty)));
                         }
                     }
                     AggTarget::Entry { map, key } => {
@@ -96,12 +97,12 @@ impl Validator<'_> {
                         match self.table_value(*map) {
                             TableValue::Agg(k) if k == *kind => {}
                             TableValue::Scalar(ty) if ty == input => {}
-                            _ => return Err(self.err(format!("{} update of a table that holds something else", kind.desc().name()))),
+                            _ => return Err(self.err(format!("{} update of a table that holds something else", desc.name()))),
                         }
                     }
                 }
                 if value.ty != input {
-                    return Err(self.err(format!("{} update with a {:?}", kind.desc().name(), value.ty)));
+                    return Err(self.err(format!("{} update with a {:?}", desc.name(), value.ty)));
                 }
                 self.expr(value)
             }

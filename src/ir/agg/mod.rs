@@ -22,12 +22,13 @@ pub enum AggKind {
 }
 
 impl AggKind {
-    /// The registry: the kind's description.
-    pub fn desc(self) -> &'static dyn Aggregate {
+    /// The registry: the kind's description (owned, so a kind with
+    /// parameters — `lhist`'s bounds — can carry them into it).
+    pub fn desc(self) -> Box<dyn Aggregate> {
         match self {
-            AggKind::Sum => &sum::Sum,
+            AggKind::Sum => Box::new(sum::Sum),
             #[cfg(test)]
-            AggKind::TestMax => &test_max::TestMax,
+            AggKind::TestMax => Box::new(test_max::TestMax),
         }
     }
 }
@@ -48,6 +49,15 @@ pub struct Field {
 pub enum Reading {
     /// A number (`sum`).
     Int(i64),
+}
+
+impl Reading {
+    /// The number, if it is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Reading::Int(i) => Some(*i),
+        }
+    }
 }
 
 /// An aggregate kind's description: everything about it but its update
@@ -203,6 +213,10 @@ mod tests {
         // (max, updates) per CPU: the maximum of the maxima, the sum of the counts.
         let copies = [entry(&[4, 2]), entry(&[9, 1]), entry(&[(-1i64) as u64, 5])];
         assert_eq!(d.read_cpus(copies.iter().map(Vec::as_slice)), Reading::Int(9));
+        // A CPU's empty copy (no updates) has no maximum to give.
+        let negative = [entry(&[0, 0]), entry(&[(-3i64) as u64, 1]), entry(&[0, 0])];
+        assert_eq!(d.read_cpus(negative.iter().map(Vec::as_slice)), Reading::Int(-3));
+        assert_eq!(d.write(&Reading::Int(-3)), Some(entry(&[(-3i64) as u64, 1])));
         let mut into = entry(&[4, 2]);
         d.merge(&mut into, &entry(&[9, 1]));
         assert_eq!(into, entry(&[9, 3]));

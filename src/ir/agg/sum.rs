@@ -28,9 +28,7 @@ impl Aggregate for Sum {
         Reading::Int(le_u64(entry, 0) as i64)
     }
     fn write(&self, r: &Reading) -> Option<Vec<u8>> {
-        match r {
-            Reading::Int(i) => Some(i.to_le_bytes().to_vec()),
-        }
+        r.as_int().map(|i| i.to_le_bytes().to_vec())
     }
     fn ir_op(&self) -> &'static str {
         "+="

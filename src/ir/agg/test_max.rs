@@ -23,7 +23,12 @@ impl Aggregate for TestMax {
         false
     }
     fn merge(&self, into: &mut [u8], other: &[u8]) {
-        let max = (le_u64(into, 0) as i64).max(le_u64(other, 0) as i64);
+        // An empty copy (no updates) has no maximum.
+        let max = match (le_u64(into, 8), le_u64(other, 8)) {
+            (_, 0) => le_u64(into, 0) as i64,
+            (0, _) => le_u64(other, 0) as i64,
+            _ => (le_u64(into, 0) as i64).max(le_u64(other, 0) as i64),
+        };
         put_u64(into, 0, max as u64);
         put_u64(into, 8, le_u64(into, 8).wrapping_add(le_u64(other, 8)));
     }
@@ -31,9 +36,9 @@ impl Aggregate for TestMax {
         Reading::Int(le_u64(entry, 0) as i64)
     }
     fn write(&self, r: &Reading) -> Option<Vec<u8>> {
-        let Reading::Int(i) = r;
+        let i = r.as_int()?;
         let mut e = vec![0; 16];
-        put_u64(&mut e, 0, *i as u64);
+        put_u64(&mut e, 0, i as u64);
         put_u64(&mut e, 8, 1);
         Some(e)
     }

@@ -161,16 +161,17 @@ pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::Tab
 pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> (Value, TableKeys) {
     let mut table = crate::runtime::interp::Table::with_capacity(0);
     let mut keys = Vec::new();
+    let agg = info.value.agg().map(|kind| kind.desc());
     for key in map.keys() {
-        let value = match (kind, info.value) {
-            (ir::MapKind::PercpuHash, TableValue::Agg(agg)) => match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(per_cpu)) => reading_value(agg.desc().read_cpus(per_cpu.iter().map(Vec::as_slice))),
+        let value = match (kind, &agg) {
+            (ir::MapKind::PercpuHash, Some(agg)) => match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(per_cpu)) => reading_value(agg.read_cpus(per_cpu.iter().map(Vec::as_slice))),
                 _ => continue,
             },
-            (_, holds) => match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(v)) => match holds {
-                    TableValue::Scalar(ty) => dec.value(ty, &v),
-                    TableValue::Agg(agg) => reading_value(agg.desc().read(&v)),
+            (_, agg) => match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(v)) => match agg {
+                    Some(agg) => reading_value(agg.read(&v)),
+                    None => dec.value(info.value.ty(), &v),
                 },
                 _ => continue,
             },

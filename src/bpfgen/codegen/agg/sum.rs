@@ -8,8 +8,8 @@ use crate::bpfgen::insn::{AluOp, Insn, Reg, Size};
 pub(super) struct Sum;
 
 impl UpdateCode for Sum {
-    fn first_entry(&self, _: &mut Gen, value: Loc) -> Loc {
-        value
+    fn first_entry(&self, _: &mut Gen, value: Loc) -> Option<Loc> {
+        Some(value)
     }
 
     fn update(&self, g: &mut Gen, entry: Reg, value: Reg, shared: bool) {
