@@ -217,6 +217,8 @@ pub struct Map {
 pub struct TableInfo {
     pub var: String,
     pub key: Ty,
+    /// A scalar, or an aggregate when probes only update it with one kind
+    /// (its map per-CPU if the kind allows it).
     pub value: TableValue,
 }
 
