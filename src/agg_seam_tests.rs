@@ -60,13 +60,18 @@ fn with_test_kind(facts: &dyn crate::facts::KernelFacts) -> crate::Compilation {
     c
 }
 
-#[test]
-fn the_test_kind_is_compiled_from_its_own_files() {
-    let facts = crate::facts::FakeKernel::new()
+/// The two events `SCRIPT` traces.
+fn fake_kernel() -> crate::facts::FakeKernel {
+    crate::facts::FakeKernel::new()
         .event("syscalls", "sys_enter_getpid", Vec::new())
         .event("syscalls", "sys_enter_getppid", Vec::new())
         .syscall("getpid", 39)
-        .syscall("getppid", 110);
+        .syscall("getppid", 110)
+}
+
+#[test]
+fn the_test_kind_is_compiled_from_its_own_files() {
+    let facts = fake_kernel();
     let c = with_test_kind(&facts);
     let map = c.compiled.object.maps.iter().find(|m| m.name == "ktap_tbl_t").expect("the table's map");
     assert_eq!(map.value_size, 16, "the test kind's layout");
@@ -77,6 +82,18 @@ fn the_test_kind_is_compiled_from_its_own_files() {
     assert!(text.contains("lock *(u64 *)(r0 + 8) += r2"), "{text}");
     // And not the sum's per-CPU add.
     assert!(!text.contains("r2 += r1"), "{text}");
+}
+
+#[test]
+fn the_validator_refuses_an_update_of_another_kind() {
+    let facts = fake_kernel();
+    let mut c = with_test_kind(&facts);
+    ir::validate::validate(&c.module).expect("valid as switched");
+    // One update left a sum, on a table of test_max aggregates.
+    let body = &mut c.module.probes[0].body;
+    assert_eq!(switch_updates(body, AggKind::Sum), 1);
+    let e = ir::validate::validate(&c.module).expect_err("a sum update of a test_max table");
+    assert!(e.to_string().contains("sum update of a table that holds something else"), "{e}");
 }
 
 #[test]
