@@ -10,6 +10,9 @@ pub mod ir;
 pub mod runtime;
 pub mod span;
 
+#[cfg(test)]
+mod agg_seam_tests;
+
 use frontend::ast::Program;
 use frontend::diag::Diagnostic;
 use facts::KernelFacts;

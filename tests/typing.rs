@@ -31,7 +31,7 @@ fn global(m: &Module, name: &str) -> Ty {
 fn table(m: &Module, name: &str) -> (Ty, Ty) {
     let t = m.maps.iter().find_map(|mp| mp.table.as_ref().filter(|t| t.var == name));
     let t = t.unwrap_or_else(|| panic!("no table {name}"));
-    (t.key, t.value)
+    (t.key, t.value.ty())
 }
 
 #[test]

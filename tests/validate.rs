@@ -190,8 +190,8 @@ fn a_table_value_is_read_with_its_declared_type() {
     facts(&m);
     let who = m.maps.iter().position(|mp| mp.table.as_ref().is_some_and(|t| t.var == "who")).expect("the table");
     let table = m.maps[who].table.as_mut().expect("table info");
-    assert_eq!(table.value, Ty::Comm);
-    table.value = Ty::Str;
+    assert_eq!(table.value, ktap::ir::TableValue::Scalar(Ty::Comm));
+    table.value = ktap::ir::TableValue::Scalar(Ty::Str);
     assert_eq!(validate(&m), Err(Error::TypeMismatch { probe: P0, what: "table", found: Ty::Comm, declared: Ty::Str }));
 }
 

@@ -15,6 +15,7 @@ use crate::ir::validate::{ModuleInfo, ProbeInfo};
 use crate::ir::{self, BinOp, Expr, ExprKind, MapKind, Module, ProbeId, ProgKind, Section, Stmt, StmtKind, Ty, UnOp};
 use std::fmt;
 
+mod agg;
 mod fetch;
 
 /// BPF helper ids (include/uapi/linux/bpf.h).
@@ -656,12 +657,6 @@ impl Gen<'_> {
                 }
                 self.asm.bind(end);
             }
-            StmtKind::GlobalAdd { global, value } => {
-                let r = self.expr(value, 0);
-                self.asm.span = s.span;
-                self.asm.load_addr(Reg::R1, self.global_target(*global));
-                self.asm.emit(Insn::atomic_add(Size::DW, Reg::R1, r, 0, false));
-            }
             StmtKind::GlobalStore { global, value } if value.ty.is_string() => {
                 let size = self.m.global(*global).ty.size();
                 self.copy_str(value, Dst::Global(*global), size);
@@ -674,7 +669,7 @@ impl Gen<'_> {
             }
             StmtKind::Return => self.asm.jump(Insn::ja(0), exit),
             StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
-            StmtKind::MapAdd { map, key, value } => self.map_add(*map, key, value, s.span),
+            StmtKind::AggUpdate { to, kind, value } => self.agg_update(to, *kind, value, s.span),
             StmtKind::MapStore { map, key, value } => {
                 let k = self.key_loc(*map, key);
                 let v = if value.ty.is_string() {
@@ -1004,41 +999,6 @@ impl Gen<'_> {
             }
             None => self.lacks("counter of failed updates"),
         }
-    }
-
-    /// `table[key] += value`: add in place when the key exists, else insert
-    /// (and if another CPU inserted first, add to its entry). Shared tables
-    /// add atomically; per-CPU ones own their entry.
-    fn map_add(&mut self, map: ir::MapId, key: &Expr, value: &Expr, span: Option<Span>) {
-        let k = self.key_loc(map, key);
-        let r = self.expr(value, 0);
-        let v = self.alloc(8);
-        self.asm.span = span;
-        self.store(Size::DW, v, r);
-        let percpu = self.m.map(map).kind == MapKind::PercpuHash;
-        let found = self.asm.label();
-        let end = self.asm.label();
-        let fail = self.asm.label();
-        self.map_call(map, k, helper::MAP_LOOKUP_ELEM);
-        self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), found);
-        self.map_update(map, k, v, BPF_NOEXIST);
-        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), end);
-        // Lost the race to insert: add to the winner's entry.
-        self.map_call(map, k, helper::MAP_LOOKUP_ELEM);
-        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R0, 0, 0), fail);
-        self.asm.bind(found);
-        self.load(Size::DW, Reg::R1, v);
-        if percpu {
-            self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R0, 0));
-            self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R1));
-            self.asm.emit(Insn::stx(Size::DW, Reg::R0, Reg::R2, 0));
-        } else {
-            self.asm.emit(Insn::atomic_add(Size::DW, Reg::R0, Reg::R1, 0, false));
-        }
-        self.asm.jump(Insn::ja(0), end);
-        self.asm.bind(fail);
-        self.count_failure();
-        self.asm.bind(end);
     }
 
     /// Reserves a ring-buffer record, fills it and submits it; a full ring

@@ -113,8 +113,9 @@ struct VarDecl {
 /// How the probe bodies use one table.
 #[derive(Clone, Copy, Debug, Default)]
 struct TableUses {
-    /// Only `t[k] += v`: a per-CPU table will do.
-    only_add: bool,
+    /// Every use updates it with this aggregate kind (`t[k] += v`: a sum):
+    /// its entries are aggregates, per-CPU when the kind allows it.
+    only: Option<ir::AggKind>,
     seen: bool,
 }
 

@@ -24,8 +24,11 @@
 //! bpfgen takes ([`validate::ModuleInfo`]), after which bpfgen fails only
 //! on target limits.
 
+pub mod agg;
 pub mod print;
 pub mod validate;
+
+pub use agg::{AggKind, TableValue};
 
 use crate::span::Span;
 
@@ -191,8 +194,9 @@ pub enum MapKind {
     StackTrace,
     /// A table shared by all CPUs, updated atomically.
     Hash,
-    /// A table only ever added to in the kernel: one copy per CPU, summed
-    /// when userspace reads it.
+    /// A table of aggregates only ever updated in the kernel, of a kind
+    /// that allows it: one copy per CPU, merged by the kind when userspace
+    /// reads it.
     PercpuHash,
 }
 
@@ -214,7 +218,9 @@ pub struct Map {
 pub struct TableInfo {
     pub var: String,
     pub key: Ty,
-    pub value: Ty,
+    /// A scalar, or an aggregate when probes only update it with one kind
+    /// (its map per-CPU if the kind allows it).
+    pub value: TableValue,
 }
 
 /// Where a probe attaches (exact names, after glob expansion).
@@ -384,15 +390,15 @@ pub struct Stmt {
 #[derive(Clone, Debug)]
 pub enum StmtKind {
     If { cond: Expr, then: Vec<Stmt>, otherwise: Vec<Stmt> },
-    /// Atomic `global += value`.
-    GlobalAdd { global: GlobalId, value: Expr },
     GlobalStore { global: GlobalId, value: Expr },
     /// Send a record for `site` with these field values.
     Emit { site: SiteId, args: Vec<Expr> },
     /// Leave the program (returns 0).
     Return,
-    /// `table[key] += value`: atomic (or per-CPU); a missing key starts at 0.
-    MapAdd { map: MapId, key: Expr, value: Expr },
+    /// Folds `value` into an aggregate of `kind` (`+=` is a sum): a table
+    /// entry (a missing key starts empty; atomic unless the map is
+    /// per-CPU) or a kernel global (atomic).
+    AggUpdate { to: AggTarget, kind: AggKind, value: Expr },
     /// `table[key] = value`.
     MapStore { map: MapId, key: Expr, value: Expr },
     /// `table[key] = nil`.
@@ -406,6 +412,13 @@ pub enum StmtKind {
     /// A block (an inlined function body) that `Leave(id)` exits.
     Block { id: BlockId, body: Vec<Stmt> },
     Leave(BlockId),
+}
+
+/// What an [`StmtKind::AggUpdate`] updates.
+#[derive(Clone, Debug)]
+pub enum AggTarget {
+    Entry { map: MapId, key: Expr },
+    Global(GlobalId),
 }
 
 #[derive(Clone, Debug)]

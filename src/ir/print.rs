@@ -1,7 +1,7 @@
 //! Text dump of the IR for `--emit ir` and golden snapshots. Stable,
 //! deterministic, no IO.
 
-use super::{Attach, BinOp, Expr, ExprKind, Module, Part, PathBase, SiteKind, Stmt, StmtKind, Ty, UnOp, Via};
+use super::{AggTarget, Attach, BinOp, Expr, ExprKind, Module, Part, PathBase, SiteKind, Stmt, StmtKind, TableValue, Ty, UnOp, Via};
 use std::fmt::Write;
 
 pub fn module(m: &Module) -> String {
@@ -19,7 +19,7 @@ pub fn module(m: &Module) -> String {
             map.key_size,
             map.value_size,
             map.max_entries,
-            map.table.as_ref().map(|t| format!(" (table {}: {:?} -> {:?})", t.var, t.key, t.value)).unwrap_or_default()
+            map.table.as_ref().map(|t| format!(" (table {}: {:?} -> {})", t.var, t.key, table_value(t.value))).unwrap_or_default()
         );
     }
     for (i, s) in m.sites.iter().enumerate() {
@@ -56,6 +56,13 @@ pub fn module(m: &Module) -> String {
     out
 }
 
+fn table_value(v: TableValue) -> String {
+    match v {
+        TableValue::Scalar(ty) => format!("{ty:?}"),
+        TableValue::Agg(kind) => kind.desc().ir_value().to_string(),
+    }
+}
+
 fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
     for s in body {
         let pad = "  ".repeat(depth);
@@ -69,8 +76,12 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
                 }
                 let _ = writeln!(out, "{pad}}}");
             }
-            StmtKind::GlobalAdd { global, value } => {
-                let _ = writeln!(out, "{pad}g{} += {}", global.0, expr(value));
+            StmtKind::AggUpdate { to, kind, value } => {
+                let to = match to {
+                    AggTarget::Entry { map, key } => format!("m{}[{}]", map.0, expr(key)),
+                    AggTarget::Global(global) => format!("g{}", global.0),
+                };
+                let _ = writeln!(out, "{pad}{to} {} {}", kind.desc().ir_op(), expr(value));
             }
             StmtKind::GlobalStore { global, value } => {
                 let _ = writeln!(out, "{pad}g{} = {}", global.0, expr(value));
@@ -81,9 +92,6 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
             }
             StmtKind::Return => {
                 let _ = writeln!(out, "{pad}return");
-            }
-            StmtKind::MapAdd { map, key, value } => {
-                let _ = writeln!(out, "{pad}m{}[{}] += {}", map.0, expr(key), expr(value));
             }
             StmtKind::MapStore { map, key, value } => {
                 let _ = writeln!(out, "{pad}m{}[{}] = {}", map.0, expr(key), expr(value));

@@ -6,7 +6,7 @@
 //! on target limits. A failure here is a compiler bug, never a user
 //! mistake. No IO.
 
-use super::{BlockId, Expr, ExprKind, GlobalId, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, SiteId, Stmt, StmtKind, Ty};
+use super::{AggTarget, BlockId, Expr, ExprKind, GlobalId, LocalId, MapId, MapKind, Module, ProbeId, ProgKind, SiteId, Stmt, StmtKind, TableValue, Ty};
 use std::fmt;
 
 /// What validation learned about a module: per probe, indexed by
@@ -249,13 +249,6 @@ impl Validator<'_> {
                 self.stmts(then)?;
                 self.stmts(otherwise)
             }
-            StmtKind::GlobalAdd { global, value } => {
-                let holds = self.global(*global)?.ty;
-                if holds != Ty::Int {
-                    return Err(Error::StoreMismatch { probe: self.probe, what: "global", value: Ty::Int, holds });
-                }
-                self.int_expr(value)
-            }
             StmtKind::GlobalStore { global, value } => {
                 let holds = self.global(*global)?.ty;
                 if !value.ty.fits(holds) || !matches!(holds, Ty::Int | Ty::Comm | Ty::Str) {
@@ -280,17 +273,36 @@ impl Validator<'_> {
                 Ok(())
             }
             StmtKind::Return => Ok(()),
-            StmtKind::MapAdd { map, key, value } => {
-                self.updates_a_table()?;
-                self.table_key(*map, key)?;
-                self.int_expr(value)
+            StmtKind::AggUpdate { to, kind, value } => {
+                let desc = kind.desc();
+                let input = desc.input();
+                match to {
+                    AggTarget::Global(global) => {
+                        let holds = self.global(*global)?.ty;
+                        if holds != input {
+                            return Err(Error::StoreMismatch { probe: self.probe, what: "global", value: input, holds });
+                        }
+                    }
+                    AggTarget::Entry { map, key } => {
+                        self.updates_a_table()?;
+                        match self.table_key(*map, key)? {
+                            TableValue::Agg(k) if k == *kind => {}
+                            TableValue::Scalar(ty) if ty == input => {}
+                            _ => return Err(self.err(format!("{} update of a table that holds something else", desc.name()))),
+                        }
+                    }
+                }
+                if value.ty != input {
+                    return Err(self.err(format!("{} update with a {:?}", desc.name(), value.ty)));
+                }
+                self.expr(value)
             }
             StmtKind::MapStore { map, key, value } => {
                 self.updates_a_table()?;
-                let holds = self.table_key(*map, key)?;
-                match holds {
-                    Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. } if value.ty.fits(holds) => self.expr(value),
-                    _ => Err(Error::StoreMismatch { probe: self.probe, what: "table", value: value.ty, holds }),
+                match self.table_key(*map, key)? {
+                    TableValue::Scalar(holds @ (Ty::Int | Ty::Comm | Ty::Str | Ty::ProbeName | Ty::Stack { .. })) if value.ty.fits(holds) => self.expr(value),
+                    TableValue::Scalar(holds) => Err(Error::StoreMismatch { probe: self.probe, what: "table", value: value.ty, holds }),
+                    TableValue::Agg(_) => Err(self.err("a store into an aggregate table")),
                 }
             }
             StmtKind::MapDelete { map, key } => self.table_key(*map, key).map(drop),
@@ -332,8 +344,8 @@ impl Validator<'_> {
         self.locals.get(l.index()).copied().ok_or_else(|| self.out_of_range("local", l.index()))
     }
 
-    /// Checks `key` against `map`'s key type; returns its value type.
-    fn table_key(&mut self, map: MapId, key: &super::Expr) -> Result<Ty, Error> {
+    /// Checks `key` against `map`'s key type; returns what its entries hold.
+    fn table_key(&mut self, map: MapId, key: &super::Expr) -> Result<TableValue, Error> {
         let m = self.m.maps.get(map.index()).ok_or_else(|| self.out_of_range("map", map.index()))?;
         let info = m.table.as_ref().ok_or(Error::NotATable { probe: self.probe, map })?;
         if !key.ty.fits(info.key) || info.key.size() != m.key_size {
@@ -394,12 +406,14 @@ impl Validator<'_> {
                 self.same_ty("operator", e.ty, Ty::Int)?;
                 self.int_expr(operand)
             }
-            ExprKind::MapGet { map, key } => {
-                let value = self.table_key(*map, key)?;
-                self.same_ty("table", e.ty, value)
-            }
+            ExprKind::MapGet { map, key } => match self.table_key(*map, key)? {
+                TableValue::Agg(_) => Err(self.err("an aggregate table read in the kernel")),
+                TableValue::Scalar(value) => self.same_ty("table", e.ty, value),
+            },
             ExprKind::MapHas { map, key } => {
-                self.table_key(*map, key)?;
+                if self.table_key(*map, key)?.agg().is_some() {
+                    return Err(self.err("an aggregate table read in the kernel"));
+                }
                 self.same_ty("table membership", e.ty, Ty::Int)
             }
             ExprKind::Stack { user } => {

@@ -262,9 +262,10 @@ impl Lowerer<'_> {
         None
     }
 
-    /// The type of the values a table holds.
+    /// The type of the values a table holds (an aggregate's: what updates
+    /// fold in).
     pub(super) fn table_value(&self, map: ir::MapId) -> Ty {
-        self.m.map(map).table.as_ref().map_or(Ty::Int, |t| t.value)
+        self.m.map(map).table.as_ref().map_or(Ty::Int, |t| t.value.ty())
     }
 
     /// The map behind `base` and the lowered key, creating the map on first
@@ -308,18 +309,21 @@ impl Lowerer<'_> {
         };
         let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
         let value = self.types.values.get(&id.name).map_or(Ty::Int, |f| f.ty);
-        let only_add = uses.only_add && value == Ty::Int;
+        let holds = match uses.only {
+            Some(kind) if kind.desc().input() == value => ir::TableValue::Agg(kind),
+            _ => ir::TableValue::Scalar(value),
+        };
         // Every use counts: a task-name key widens to a string key when
         // another use keys the table by a longer string.
         let key_ty = self.types.keys.get(&id.name).and_then(|f| infer::join(f.ty, key.ty)).unwrap_or(key.ty);
         let map = ir::MapId(self.m.maps.len() as u32);
         self.m.maps.push(ir::Map {
             name: format!("ktap_tbl_{}", id.name),
-            kind: if only_add { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
+            kind: if holds.per_cpu() { ir::MapKind::PercpuHash } else { ir::MapKind::Hash },
             key_size: key_ty.size(),
-            value_size: value.size(),
+            value_size: holds.size(),
             max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
-            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value }),
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value: holds }),
             syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key_ty, key_span: index.span });

@@ -120,10 +120,12 @@ struct TableScan<'a> {
 }
 
 impl TableScan<'_> {
-    fn mark(&mut self, base: &ast::Expr, add: bool) {
+    /// A use of table `base`: an update of an aggregate kind, or `None`
+    /// for any other use.
+    fn mark(&mut self, base: &ast::Expr, agg: Option<ir::AggKind>) {
         if let ast::ExprKind::Name(id) = &base.kind {
             let u = self.uses.entry(id.name.clone()).or_default();
-            u.only_add = if u.seen { u.only_add && add } else { add };
+            u.only = if u.seen && u.only != agg { None } else { agg };
             u.seen = true;
         }
     }
@@ -131,7 +133,7 @@ impl TableScan<'_> {
     fn expr(&mut self, e: &ast::Expr) {
         match &e.kind {
             ast::ExprKind::Index { base, index } => {
-                self.mark(base, false);
+                self.mark(base, None);
                 self.expr(index);
             }
             ast::ExprKind::Field { base, .. } => self.expr(base),
@@ -167,7 +169,7 @@ impl TableScan<'_> {
             match &s.kind {
                 ast::StmtKind::AddAssign { target, value } => {
                     if let ast::ExprKind::Index { base, index } = &target.kind {
-                        self.mark(base, true);
+                        self.mark(base, Some(ir::AggKind::Sum));
                         self.expr(index);
                     } else {
                         self.expr(target);

@@ -32,7 +32,8 @@ impl Lowerer<'_> {
                     return;
                 }
                 if let Some(value) = self.int_expr(ctx, value) {
-                    out.push(Stmt { kind: StmtKind::MapAdd { map, key, value }, span });
+                    let to = ir::AggTarget::Entry { map, key };
+                    out.push(Stmt { kind: StmtKind::AggUpdate { to, kind: ir::AggKind::Sum, value }, span });
                 }
             }
             ast::StmtKind::Assign { targets, values }
@@ -95,7 +96,8 @@ impl Lowerer<'_> {
                     return;
                 }
                 if let Some(value) = self.int_expr(ctx, value) {
-                    out.push(Stmt { kind: StmtKind::GlobalAdd { global, value }, span });
+                    let to = ir::AggTarget::Global(global);
+                    out.push(Stmt { kind: StmtKind::AggUpdate { to, kind: ir::AggKind::Sum, value }, span });
                 }
             }
             ast::StmtKind::Assign { targets, values } if targets.len() != 1 || values.len() != 1 => {

@@ -4,6 +4,7 @@
 //! entries.
 
 use super::*;
+use crate::ir::agg::{Reading, TableValue};
 
 /// Turns kernel values (record fields, table keys) into userspace values:
 /// names events, renders argstr, symbolizes stacks.
@@ -125,7 +126,32 @@ pub(super) fn handle_record<'m>(
     Ok(Action::Continue)
 }
 
-/// Reads a kernel table into a userspace table (per-CPU values summed).
+/// An aggregate entry as userspace sees it.
+fn reading_value(r: Reading) -> Value {
+    match r {
+        Reading::Int(i) => Value::Int(i),
+    }
+}
+
+/// A userspace value as an aggregate entry, if it can be one.
+fn value_reading(v: &Value) -> Option<Reading> {
+    match v {
+        Value::Int(i) => Some(Reading::Int(*i)),
+        Value::Bool(b) => Some(Reading::Int(i64::from(*b))),
+        _ => None,
+    }
+}
+
+/// A userspace value as a table's map stores it, if it has the type.
+pub(super) fn encode_entry(holds: TableValue, v: &Value) -> Option<Vec<u8>> {
+    match holds {
+        TableValue::Scalar(ty) => encode(ty, v),
+        TableValue::Agg(agg) => value_reading(v).and_then(|r| agg.desc().write(&r)),
+    }
+}
+
+/// Reads a kernel table into a userspace table (per-CPU copies merged by
+/// the aggregate's kind).
 pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> Value {
     read_table_with_keys(map, kind, info, dec).0
 }
@@ -135,23 +161,20 @@ pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::Tab
 pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> (Value, TableKeys) {
     let mut table = crate::runtime::interp::Table::with_capacity(0);
     let mut keys = Vec::new();
+    let agg = info.value.agg().map(|kind| kind.desc());
     for key in map.keys() {
-        let value = if kind == ir::MapKind::PercpuHash {
-            match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(per_cpu)) => {
-                    let sum = per_cpu.iter().map(|v| match dec.value(Ty::Int, v) {
-                        Value::Int(i) => i,
-                        _ => 0,
-                    });
-                    Value::Int(sum.fold(0i64, i64::wrapping_add))
-                }
+        let value = match (kind, &agg) {
+            (ir::MapKind::PercpuHash, Some(agg)) => match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(per_cpu)) => reading_value(agg.read_cpus(per_cpu.iter().map(Vec::as_slice))),
                 _ => continue,
-            }
-        } else {
-            match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(v)) => dec.value(info.value, &v),
+            },
+            (_, agg) => match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
+                Ok(Some(v)) => match agg {
+                    Some(agg) => reading_value(agg.read(&v)),
+                    None => dec.value(info.value.ty(), &v),
+                },
                 _ => continue,
-            }
+            },
         };
         let k = dec.value(info.key, &key);
         table.set(k.clone(), value.clone());

@@ -229,21 +229,23 @@ pub(super) fn sync_out(live: &Live, interp: &Interp, before: &Snapshot, out: &mu
 }
 
 /// Writes one userspace entry into a table's map (a per-CPU value goes to
-/// the first CPU, zero on the others, so the sum is the value).
+/// the first CPU, an empty entry on the others, so merging gives the
+/// value).
 fn store(map: &libbpf_rs::Map<'_>, kind: ir::MapKind, info: &ir::TableInfo, k: &Value, v: &Value) -> Result<(), String> {
-    let (Some(key), Some(value)) = (encode(info.key, k), encode(info.value, v)) else {
+    let (Some(key), Some(value)) = (encode(info.key, k), encode_entry(info.value, v)) else {
         return Err(format!(
             "table `{}` holds {} -> {} in userspace, but probes use it as {} -> {}",
             info.var,
             describe(k),
             describe(v),
             ty_text(info.key),
-            ty_text(info.value)
+            ty_text(info.value.ty())
         ));
     };
     let r = if kind == ir::MapKind::PercpuHash {
         let ncpus = libbpf_rs::num_possible_cpus().unwrap_or(1);
-        let mut per_cpu = vec![vec![0u8; value.len()]; ncpus];
+        let empty = info.value.agg().map_or_else(|| vec![0u8; value.len()], |agg| agg.desc().empty());
+        let mut per_cpu = vec![empty; ncpus];
         per_cpu[0] = value;
         map.update_percpu(&key, &per_cpu, libbpf_rs::MapFlags::ANY)
     } else {
