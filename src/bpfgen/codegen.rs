@@ -236,7 +236,7 @@ fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(P
         return Err(Error::TooComplex { probe, span: g.costliest.1, estimate });
     }
     let scratch = g.max_scratch;
-    let (name, section) = program_name(probe, kind);
+    let (name, section) = (kind.program_name(probe), kind.shape().section);
     let attach: Vec<usize> =
         m.probes[probe].attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
     let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
@@ -245,18 +245,6 @@ fn finish_program(m: &Module, probe: usize, kind: ProgKind, g: Gen) -> Result<(P
         ProgramInfo { name, probe, kind, attach, spans },
         scratch,
     ))
-}
-
-fn program_name(probe: usize, kind: ProgKind) -> (String, &'static str) {
-    match kind {
-        ProgKind::Tracepoint => (format!("ktap_p{probe}_tp"), "tracepoint"),
-        ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
-        ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
-        ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
-        ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
-        ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
-        ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
-    }
 }
 
 /// One pass of code generation over a probe body. `scratch_base` is the
@@ -336,8 +324,8 @@ fn generate(m: &Module, probe: usize, kind: ProgKind, index: i32, scratch_base: 
             }
         }
     }
-    if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
-        g.syscall_prologue(probe, kind, exit);
+    if let ir::Context::RawSyscalls { exit: leaving } = kind.shape().context {
+        g.syscall_prologue(probe, kind, leaving, exit);
     }
     g.stmts(body, exit);
     g.asm.bind(exit);
@@ -562,11 +550,11 @@ impl Gen<'_> {
     /// For programs riding raw_syscalls: find the syscall number, look it up
     /// in the probe's filter map, leave unless traced, and keep the
     /// probename id in a stack slot.
-    fn syscall_prologue(&mut self, probe: usize, kind: ProgKind, exit: Label) {
+    fn syscall_prologue(&mut self, probe: usize, kind: ProgKind, leaving: bool, exit: Label) {
         let Some(map) = self.m.maps.iter().position(|mp| mp.syscall_filter == Some((probe, kind))) else { return };
         let map_name = self.m.maps[map].name.clone();
         let nr_slot = self.slot();
-        if kind == ProgKind::SysEnter {
+        if !leaving {
             // raw_syscalls:sys_enter(struct pt_regs *regs, long id)
             self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R6, 8));
         } else {

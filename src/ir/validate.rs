@@ -247,7 +247,7 @@ impl Validator<'_> {
             }
             ExprKind::Fetch(f) => {
                 let probe = &self.m.probes[self.probe];
-                if !probe.attach.iter().all(|a| matches!(a.kind(), super::ProgKind::Uprobe | super::ProgKind::Kprobe)) {
+                if !probe.attach.iter().all(|a| a.kind().shape().context == super::Context::PtRegs) {
                     return Err(self.err("a fetch argument outside a k/uprobe"));
                 }
                 if ![1, 2, 4, 8].contains(&f.bytes) {
