@@ -137,7 +137,7 @@ fn kprobes_load_but_need_kernel_support_to_attach() {
     let script = "trace probe:vfs_read n=%dx:u32 { print(args.n, execname, in_interrupt()) }\ntrace probe:vfs_read%return { print(retval) }";
     let out = Command::new(KTAP).args(["-d", "-e", script]).output().expect("ktap -d");
     assert_eq!(out.status.code(), Some(0), "the verifier refused: {}", String::from_utf8_lossy(&out.stderr));
-    if ktap::runtime::kprobe::supported() {
+    if ktap::runtime::attach::kprobe::supported() {
         eprintln!("skipped the attach half: this kernel has kprobes");
         return;
     }
