@@ -182,6 +182,8 @@ pub struct Word {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSpec {
     pub kind: EventKind,
+    /// The provider that claimed it while parsing (`frontend::providers`).
+    pub provider: ProviderId,
     /// `name=FETCH[:TYPE]` arguments after a `probe:` or `sdt:` spec.
     pub fetch_args: Vec<FetchArg>,
     pub span: Span,
@@ -198,6 +200,11 @@ pub enum EventKind {
     /// `sdt:/path:marker` (marker may be a glob).
     Sdt { binary: Word, marker: Word },
 }
+
+/// A provider by its name (`"tracepoint"`, `"uprobe"`...), as the
+/// registry in `frontend::providers` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProviderId(pub &'static str);
 
 /// `name=FETCH[:TYPE]`, e.g. `dfd=%di`, `mode=+4($stack):u32`.
 #[derive(Clone, Debug, PartialEq, Eq)]
