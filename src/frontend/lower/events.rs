@@ -5,8 +5,6 @@
 //! `KernelFacts`.
 
 use super::*;
-use providers::fetch_args::FetchArgs;
-use providers::tracepoint::EventArgs;
 use providers::{Family, NoArgs, Point, Reads};
 
 impl Lowerer<'_> {
@@ -31,8 +29,7 @@ impl Lowerer<'_> {
         }
         let mut groups: Vec<(Reads, Vec<Point>)> = Vec::new();
         for point in points {
-            let joins = |r: &Reads| matches!((r, &point.reads), (Reads::Record { .. }, Reads::Record { .. })) || *r == point.reads;
-            match groups.iter_mut().position(|(r, _)| joins(r)) {
+            match groups.iter().position(|(r, _)| r.joins(&point.reads)) {
                 Some(g) => groups[g].1.push(point),
                 None => groups.push((point.reads.clone(), vec![point])),
             }
@@ -51,11 +48,7 @@ impl Lowerer<'_> {
             }
         }
         for (reads, points) in groups {
-            let args: Box<dyn ProbeArgs> = match reads {
-                Reads::Record { .. } => Box::new(EventArgs::new(&points)),
-                Reads::Fetch(layout) => Box::new(FetchArgs(layout)),
-            };
-            let mut ctx = ProbeCtx::new(args);
+            let mut ctx = ProbeCtx::new(reads.into_args(&points));
             let stmts = self.probe_body(&mut ctx, filter, body);
             if points.is_empty() {
                 return;
@@ -85,19 +78,9 @@ impl Lowerer<'_> {
         if !func.params.is_empty() {
             self.error(func.span, "the probe function takes no parameters");
         }
-        let text = String::from_utf8_lossy(event).into_owned();
-        let (system, event) = match text.split_once(':') {
-            Some((s, e)) => (s.to_string(), e.to_string()),
-            None => ("*".to_string(), text.clone()),
-        };
         // The span of the text inside the quotes.
         let inner = ast::Span { start: event_span.start + 1, end: event_span.end.saturating_sub(1).max(event_span.start + 1) };
-        let spec = ast::EventSpec {
-            kind: ast::EventKind::Tracepoint { system: ast::Word { text: system, span: inner }, event: ast::Word { text: event, span: inner } },
-            provider: ast::ProviderId(providers::tracepoint::NAME),
-            fetch_args: Vec::new(),
-            span: inner,
-        };
+        let spec = providers::tracepoint::spec_of_name(&String::from_utf8_lossy(event), inner);
         self.trace(span, &[spec], None, &func.body);
     }
 

@@ -89,7 +89,9 @@ pub struct Point {
     pub reads: Reads,
 }
 
-/// What a body reads at a point.
+/// What a body reads at a point. A provider whose bodies read something
+/// new (BTF-typed arguments, say) adds a variant here and its
+/// [`ProbeArgs`] in its own module.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reads {
     /// The event's record (its format is read only when the body needs
@@ -97,6 +99,23 @@ pub enum Reads {
     Record { spec: Span },
     /// Numbered and named arguments fetched from registers and memory.
     Fetch(fetch_args::ArgLayout),
+}
+
+impl Reads {
+    /// Whether a point reading `other` shares a body with points reading
+    /// this: all records do (their fields must agree where read), fetched
+    /// arguments when laid out alike.
+    pub fn joins(&self, other: &Reads) -> bool {
+        matches!((self, other), (Reads::Record { .. }, Reads::Record { .. })) || self == other
+    }
+
+    /// What a body attached at `points` (which all read this) reads.
+    pub fn into_args(self, points: &[Point]) -> Box<dyn ProbeArgs> {
+        match self {
+            Reads::Record { .. } => Box::new(tracepoint::EventArgs::new(points)),
+            Reads::Fetch(layout) => Box::new(fetch_args::FetchArgs(layout)),
+        }
+    }
 }
 
 /// What providers see of the compiler: the kernel facts and the
@@ -220,4 +239,75 @@ pub fn probe_stmt(stmt: &ast::Stmt) -> Option<ProbeStmt<'_>> {
 /// `kdebug.NAME`: a probe registered by a call.
 fn is_kdebug(callee: &ast::Expr) -> bool {
     matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == crate::builtins::PROBE_NAMESPACE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_are_claimed_by_prefix() {
+        for (head, name) in [
+            ("syscalls:sys_enter_*", "tracepoint"),
+            ("*:*", "tracepoint"),
+            ("probe:do_sys_open", "kprobe"),
+            ("probe:ext4:ext4_sync_file%return", "kprobe"),
+            ("probe:libc:malloc", "uprobe"),
+            ("probe:/bin/bash:readline%return", "uprobe"),
+            ("probe:/bin/bash", "uprobe"),
+            ("sdt:/usr/bin/python3:function__entry", "usdt"),
+        ] {
+            assert_eq!(claiming(head).name(), name, "{head}");
+        }
+    }
+
+    #[test]
+    fn parsed_specs_name_their_provider() {
+        let mut diags = Vec::new();
+        let text = "probe:/bin/sh:main a=%di, sched:*, probe:vfs_read, sdt:/bin/x:m";
+        let specs = spec::event_specs(&mut diags, text, 0, text.len());
+        assert!(diags.is_empty(), "{diags:?}");
+        let names: Vec<&str> = specs.iter().map(|s| s.provider.0).collect();
+        assert_eq!(names, ["uprobe", "tracepoint", "kprobe", "usdt"]);
+        for s in &specs {
+            assert_eq!(provider(s.provider).name(), s.provider.0);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<&str> = REGISTRY.iter().map(|p| p.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), REGISTRY.len());
+    }
+
+    #[test]
+    fn one_decision_of_what_is_a_probe_body() {
+        let src = "var n = 0\n\
+                   trace sched:* /pid == 1/ { n += 1 }\n\
+                   profile-1ms { n += 1 }\n\
+                   tick-1s { print(n) }\n\
+                   trace_end { print(n) }\n\
+                   kdebug.tracepoint(\"sched_switch\", function () { n += 1 })\n\
+                   kdebug.tracepoint(\"sched_switch\")\n\
+                   function f() { return 1 }\n\
+                   print(f())";
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let probes: Vec<(&str, bool, bool)> = program
+            .stmts
+            .iter()
+            .filter_map(probe_stmt)
+            .map(|p| {
+                let what = match p.source {
+                    ProbeSource::Trace(_) => "trace",
+                    ProbeSource::Profile(_) => "profile",
+                    ProbeSource::Kdebug { .. } => "kdebug",
+                };
+                (what, p.filter.is_some(), p.body.is_some())
+            })
+            .collect();
+        assert_eq!(probes, [("trace", true, true), ("profile", false, true), ("kdebug", false, true), ("kdebug", false, false)]);
+    }
 }

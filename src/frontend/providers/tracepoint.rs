@@ -9,7 +9,7 @@
 
 use super::spec::{sub, Piece, SpecCx, FORMS};
 use super::{Cx, Family, Point, ProbeArgs, Provider, Reads, Shape};
-use crate::frontend::ast::{EventKind, EventSpec, Span};
+use crate::frontend::ast::{EventKind, EventSpec, ProviderId, Span, Word};
 use crate::frontend::diag::Diagnostic;
 use crate::ir::{Attach, EventField, Expr, ExprKind, FieldKind, Ty};
 
@@ -110,6 +110,21 @@ fn parse_tracepoint(cx: &mut SpecCx<'_>, head: Piece, text: &str) -> Option<Even
 /// Characters of tracepoint system and event names, globs included.
 fn is_tracepoint_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '*' | '?' | '[' | ']' | '!' | '-' | '.' | ':')
+}
+
+/// The spec `kdebug.tracepoint("NAME", ...)` names: `system:event`, or
+/// an event of any system; `span` is the text's.
+pub fn spec_of_name(text: &str, span: Span) -> EventSpec {
+    let (system, event) = match text.split_once(':') {
+        Some((s, e)) => (s.to_string(), e.to_string()),
+        None => ("*".to_string(), text.to_string()),
+    };
+    EventSpec {
+        kind: EventKind::Tracepoint { system: Word { text: system, span }, event: Word { text: event, span } },
+        provider: ProviderId(NAME),
+        fetch_args: Vec::new(),
+        span,
+    }
 }
 
 /// The record layouts of a probe's events. Reading a format file takes a
