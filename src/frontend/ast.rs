@@ -199,6 +199,11 @@ pub enum EventKind {
     Probe { binary: Option<Word>, symbol: Word, ret: bool },
     /// `sdt:/path:marker` (marker may be a glob).
     Sdt { binary: Word, marker: Word },
+    /// `PREFIX:TARGET[(PARAM)]`: one target (a glob, say) and an optional
+    /// parameter, for providers whose syntax is no more than that
+    /// (`btf:sched_switch`, `iter:task_file(PID)`); the spec's `provider`
+    /// says which.
+    Target { target: Word, param: Option<Word> },
 }
 
 /// A provider by its name (`"tracepoint"`, `"uprobe"`...), as the

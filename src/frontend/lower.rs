@@ -1,4 +1,5 @@
-//! Lowering: the AST of a script to the IR. The only module that sees both.
+//! Lowering: the AST of a script to the IR. The only module that sees both
+//! (with the providers it drives, `frontend::providers`).
 //! It decides what runs in the kernel (probe bodies) and what stays in
 //! userspace, types every kernel expression, and reports every construct
 //! the kernel side cannot (yet) do as a diagnostic at its span. Pure: what
