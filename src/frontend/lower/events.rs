@@ -61,18 +61,20 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
-    /// `"sched:sched_switch"`): a probe registered by a call.
+    /// `kdebug.NAME("EVENT", function () { ... })`: a probe registered by
+    /// a call, on the spec the provider that answers to NAME makes of
+    /// EVENT (`kdebug.tracepoint("sched_switch", ...)`).
     pub(super) fn kdebug(&mut self, span: Span, callee: &ast::Expr, args: &[ast::Expr]) {
         let ast::ExprKind::Field { name, .. } = &callee.kind else { return };
-        if name.name != "tracepoint" {
+        let Some((provider, example)) = providers::by_kdebug_name(&name.name) else {
             self.unsupported(callee.span, &format!("kdebug.{}", name.name));
             return;
-        }
+        };
         let (Some(ast::Expr { kind: ast::ExprKind::Str(event), span: event_span }), Some(ast::Expr { kind: ast::ExprKind::Function(func), .. }), 2) =
             (args.first(), args.get(1), args.len())
         else {
-            self.error(span, "kdebug.tracepoint takes an event name and a function: kdebug.tracepoint(\"sched_switch\", function () { ... })");
+            let what = &name.name;
+            self.error(span, format!("kdebug.{what} takes an event name and a function: kdebug.{what}(\"{example}\", function () {{ ... }})"));
             return;
         };
         if !func.params.is_empty() {
@@ -80,7 +82,7 @@ impl Lowerer<'_> {
         }
         // The span of the text inside the quotes.
         let inner = ast::Span { start: event_span.start + 1, end: event_span.end.saturating_sub(1).max(event_span.start + 1) };
-        let spec = providers::tracepoint::spec_of_name(&String::from_utf8_lossy(event), inner);
+        let Some(spec) = provider.spec_of_name(&String::from_utf8_lossy(event), inner) else { return };
         self.trace(span, &[spec], None, &func.body);
     }
 

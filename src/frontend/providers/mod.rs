@@ -67,6 +67,22 @@ pub trait Provider: Sync {
     /// The spec's attach points, globs expanded against the kernel facts;
     /// empty after reporting why there are none.
     fn expand(&self, cx: &mut Cx<'_>, spec: &ast::EventSpec) -> Vec<Point>;
+
+    /// The `kdebug.NAME("EVENT", function () { })` call that registers
+    /// one of its probes: NAME and an example EVENT, if it has one.
+    fn kdebug(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
+
+    /// The spec such a call names with the text of EVENT (at `span`).
+    fn spec_of_name(&self, _text: &str, _span: Span) -> Option<ast::EventSpec> {
+        None
+    }
+}
+
+/// The provider `kdebug.NAME(...)` registers a probe of, with its example.
+pub fn by_kdebug_name(name: &str) -> Option<(&'static dyn Provider, &'static str)> {
+    REGISTRY.iter().find_map(|p| p.kdebug().filter(|(n, _)| *n == name).map(|(_, example)| (*p, example)))
 }
 
 /// How bodies read what a provider gives. One `trace` statement takes

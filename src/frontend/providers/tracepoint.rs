@@ -40,6 +40,24 @@ impl Provider for Tracepoint {
         Family::Record
     }
 
+    fn kdebug(&self) -> Option<(&'static str, &'static str)> {
+        Some(("tracepoint", "sched_switch"))
+    }
+
+    /// `system:event`, or an event of any system.
+    fn spec_of_name(&self, text: &str, span: Span) -> Option<EventSpec> {
+        let (system, event) = match text.split_once(':') {
+            Some((s, e)) => (s.to_string(), e.to_string()),
+            None => ("*".to_string(), text.to_string()),
+        };
+        Some(EventSpec {
+            kind: EventKind::Tracepoint { system: Word { text: system, span }, event: Word { text: event, span } },
+            provider: ProviderId(NAME),
+            fetch_args: Vec::new(),
+            span,
+        })
+    }
+
     fn expand(&self, cx: &mut Cx<'_>, spec: &EventSpec) -> Vec<Point> {
         let EventKind::Tracepoint { system, event } = &spec.kind else { return Vec::new() };
         match cx.facts.tracepoints(&system.text, &event.text) {
@@ -110,21 +128,6 @@ fn parse_tracepoint(cx: &mut SpecCx<'_>, head: Piece, text: &str) -> Option<Even
 /// Characters of tracepoint system and event names, globs included.
 fn is_tracepoint_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '*' | '?' | '[' | ']' | '!' | '-' | '.' | ':')
-}
-
-/// The spec `kdebug.tracepoint("NAME", ...)` names: `system:event`, or
-/// an event of any system; `span` is the text's.
-pub fn spec_of_name(text: &str, span: Span) -> EventSpec {
-    let (system, event) = match text.split_once(':') {
-        Some((s, e)) => (s.to_string(), e.to_string()),
-        None => ("*".to_string(), text.to_string()),
-    };
-    EventSpec {
-        kind: EventKind::Tracepoint { system: Word { text: system, span }, event: Word { text: event, span } },
-        provider: ProviderId(NAME),
-        fetch_args: Vec::new(),
-        span,
-    }
 }
 
 /// The record layouts of a probe's events. Reading a format file takes a
