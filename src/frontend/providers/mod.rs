@@ -326,4 +326,25 @@ mod tests {
             .collect();
         assert_eq!(probes, [("trace", true, true), ("profile", false, true), ("kdebug", false, true), ("kdebug", false, false)]);
     }
+
+    #[test]
+    fn kdebug_calls_go_to_their_provider() {
+        let kernel = crate::facts::FakeKernel::new().event("sched", "sched_switch", Vec::new());
+        let lower = |src: &str| {
+            let (program, diags) = crate::frontend::parse(src);
+            assert!(diags.is_empty(), "{diags:?}");
+            crate::frontend::lower::lower(&program, &kernel, &Default::default())
+        };
+        let (m, d) = lower("kdebug.tracepoint(\"sched_switch\", function () { print(1) })");
+        assert!(d.is_empty(), "{d:?}");
+        let names: Vec<String> = m.probes.iter().flat_map(|p| p.attach.iter().map(Attach::full_name)).collect();
+        assert_eq!(names, ["sched:sched_switch"]);
+        let (m, d) = lower("kdebug.tracepoint(\"sched_switch\")");
+        assert!(m.probes.is_empty());
+        let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["kdebug.tracepoint takes an event name and a function: kdebug.tracepoint(\"sched_switch\", function () { ... })"]);
+        let (_, d) = lower("kdebug.kprobe(\"f\", function () { })");
+        let messages: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(messages, ["kdebug.kprobe is not supported yet in probe bodies"]);
+    }
 }
