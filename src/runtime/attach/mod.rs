@@ -5,6 +5,8 @@
 //! loads the program, the maps it fills before the first event, and the
 //! links it makes. Links are pushed as they are made, so whatever was
 //! attached when an error or Ctrl-C comes is detached by the caller.
+//! Nothing here detaches, prints (notices go through `Output`) or outlives
+//! the session: every link is owned by the caller's list.
 //!
 //! Adding a kind: one module here, one line in [`attacher`] (and its
 //! `ir::ProgKind` with its facts in `ir/attach.rs`).

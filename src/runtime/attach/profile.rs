@@ -1,6 +1,7 @@
 //! `profile-N` (`ProgKind::Perf`): one software cpu-clock perf event per
 //! online CPU (or the `-C` one), each sampling every N ns, with the
-//! program attached to each; the link owns its event's descriptor.
+//! program attached to each; the link owns its event's descriptor, and
+//! a descriptor is never left open when its attach fails.
 
 use super::{AttachCx, Attacher};
 use crate::ir::Attach;

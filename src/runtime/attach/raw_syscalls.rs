@@ -2,6 +2,7 @@
 //! the probe's filter map (syscall number -> probename id + 1) is filled
 //! before anything is attached, then one raw tracepoint link on
 //! `sys_enter` or `sys_exit` serves every syscall event of the probe.
+//! Never attaches before its filter maps are filled.
 
 use super::{AttachCx, Attacher};
 use crate::ir::{Attach, Module, ProgKind};

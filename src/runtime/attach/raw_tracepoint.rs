@@ -1,6 +1,7 @@
 //! Raw tracepoints (`ProgKind::RawTracepoint`), for bodies that read no
 //! event fields: one link per event by name, the BPF cookie carrying
-//! `probename`; attached and detached in well under a millisecond.
+//! `probename`; attached and detached in well under a millisecond. Never
+//! writes tracefs.
 
 use super::{AttachCx, Attacher};
 use crate::ir::Attach;
