@@ -148,7 +148,7 @@ fn kprobes_load_but_need_kernel_support_to_attach() {
     }
     let run = ktap(&["-d", "-e", script]);
     assert_eq!(run.code, Some(0), "the verifier refused: {}", run.stderr);
-    if ktap::runtime::kprobe::supported() {
+    if ktap::runtime::attach::kprobe::supported() {
         eprintln!("skipped the attach half: this kernel has kprobes");
         return;
     }

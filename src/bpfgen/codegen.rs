@@ -249,7 +249,7 @@ fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, g: Gen) -> Result<
         return Err(Error::TooComplex { probe, span: g.costliest.1, estimate });
     }
     let scratch = g.max_scratch;
-    let (name, section) = program_name(probe, kind);
+    let (name, section) = (kind.program_name(probe), kind.shape().section);
     let attach: Vec<usize> =
         m.probe(probe).attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
     let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
@@ -258,19 +258,6 @@ fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, g: Gen) -> Result<
         ProgramInfo { name, probe, kind, attach, spans },
         scratch,
     ))
-}
-
-fn program_name(probe: ProbeId, kind: ProgKind) -> (String, &'static str) {
-    let probe = probe.0;
-    match kind {
-        ProgKind::Tracepoint => (format!("ktap_p{probe}_tp"), "tracepoint"),
-        ProgKind::RawTracepoint => (format!("ktap_p{probe}_raw"), "raw_tp"),
-        ProgKind::SysEnter => (format!("ktap_p{probe}_sys_enter"), "raw_tp"),
-        ProgKind::SysExit => (format!("ktap_p{probe}_sys_exit"), "raw_tp"),
-        ProgKind::Perf => (format!("ktap_p{probe}_perf"), "perf_event"),
-        ProgKind::Uprobe => (format!("ktap_p{probe}_uprobe"), "uprobe"),
-        ProgKind::Kprobe => (format!("ktap_p{probe}_kprobe"), "kprobe"),
-    }
 }
 
 /// One pass of code generation over a probe body. `scratch_base` is the
@@ -351,8 +338,8 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgK
             }
         }
     }
-    if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
-        g.syscall_prologue(kind, exit);
+    if let ir::Context::RawSyscalls { exit: leaving } = kind.shape().context {
+        g.syscall_prologue(kind, leaving, exit);
     }
     g.stmts(body, exit);
     g.asm.bind(exit);
@@ -587,11 +574,11 @@ impl Gen<'_> {
     /// For programs riding raw_syscalls: find the syscall number, look it up
     /// in the probe's filter map, leave unless traced, and keep the
     /// probename id in a stack slot.
-    fn syscall_prologue(&mut self, kind: ProgKind, exit: Label) {
+    fn syscall_prologue(&mut self, kind: ProgKind, leaving: bool, exit: Label) {
         let Some(map) = self.facts.syscall_filter(kind) else { return self.lacks("syscall filter map") };
         let map_name = self.m.map(map).name.clone();
         let nr_slot = self.slot();
-        if kind == ProgKind::SysEnter {
+        if !leaving {
             // raw_syscalls:sys_enter(struct pt_regs *regs, long id)
             self.asm.emit(Insn::ldx(Size::DW, Reg::R2, Reg::R6, 8));
         } else {

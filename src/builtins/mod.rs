@@ -334,7 +334,7 @@ mod tests {
             .iter()
             .map(|f| (f.strip_prefix(&src).unwrap_or(f).display().to_string(), std::fs::read_to_string(f).unwrap_or_default()))
             .collect();
-        let other_meaning = [("exit", "bpfgen/disasm.rs"), ("exit", "frontend/lower/events.rs"), ("stack", "frontend/fetch.rs")];
+        let other_meaning = [("exit", "bpfgen/disasm.rs"), ("exit", "frontend/providers/raw_syscalls.rs"), ("stack", "frontend/fetch.rs")];
         let mut checked = 0;
         for (id, d) in all() {
             // Namespaced userspace helpers (`ansi.*`, `kdebug.*`) are looked

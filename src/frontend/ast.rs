@@ -182,6 +182,8 @@ pub struct Word {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventSpec {
     pub kind: EventKind,
+    /// The provider that claimed it while parsing (`frontend::providers`).
+    pub provider: ProviderId,
     /// `name=FETCH[:TYPE]` arguments after a `probe:` or `sdt:` spec.
     pub fetch_args: Vec<FetchArg>,
     pub span: Span,
@@ -197,7 +199,17 @@ pub enum EventKind {
     Probe { binary: Option<Word>, symbol: Word, ret: bool },
     /// `sdt:/path:marker` (marker may be a glob).
     Sdt { binary: Word, marker: Word },
+    /// `PREFIX:TARGET[(PARAM)]`: one target (a glob, say) and an optional
+    /// parameter, for providers whose syntax is no more than that
+    /// (`btf:sched_switch`, `iter:task_file(PID)`); the spec's `provider`
+    /// says which.
+    Target { target: Word, param: Option<Word> },
 }
+
+/// A provider by its name (`"tracepoint"`, `"uprobe"`...), as the
+/// registry in `frontend::providers` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProviderId(pub &'static str);
 
 /// `name=FETCH[:TYPE]`, e.g. `dfd=%di`, `mode=+4($stack):u32`.
 #[derive(Clone, Debug, PartialEq, Eq)]

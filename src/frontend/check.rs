@@ -36,10 +36,11 @@ fn kernel_only_call(name: &str) -> bool {
 pub fn userspace(program: &ast::Program, kernel: &IndexMap<String, (KernelUse, Span)>) -> Vec<Diagnostic> {
     let mut c = Checker { kernel, diags: Vec::new(), locals: vec![HashSet::new()], kernel_fns: kernel_functions(program), in_top_function: false };
     for s in &program.stmts {
-        match &s.kind {
+        if super::providers::probe_stmt(s).is_some() {
             // Probe bodies are checked by lowering.
-            ast::StmtKind::Trace { .. } | ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. } => {}
-            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, .. }, .. }) if is_kdebug(callee) => {}
+            continue;
+        }
+        match &s.kind {
             ast::StmtKind::Var { names, values } => {
                 values.iter().for_each(|v| c.expr(v));
                 // Top-level `var x = ...` initialises the global itself.
@@ -52,10 +53,6 @@ pub fn userspace(program: &ast::Program, kernel: &IndexMap<String, (KernelUse, S
         }
     }
     c.diags
-}
-
-fn is_kdebug(callee: &ast::Expr) -> bool {
-    matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == "kdebug"))
 }
 
 struct Checker<'a> {

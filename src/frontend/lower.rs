@@ -1,4 +1,5 @@
-//! Lowering: the AST of a script to the IR. The only module that sees both.
+//! Lowering: the AST of a script to the IR. The only module that sees both
+//! (with the providers it drives, `frontend::providers`).
 //! It decides what runs in the kernel (probe bodies) and what stays in
 //! userspace, types every kernel expression, and reports every construct
 //! the kernel side cannot (yet) do as a diagnostic at its span. Pure: what
@@ -7,19 +8,18 @@
 
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
+use super::providers::{self, ProbeArgs};
 use crate::facts::KernelFacts;
-use crate::ir::{self, Attach, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
+use crate::ir::{self, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
 mod cx;
-pub mod dynprobe;
 mod events;
 mod expr;
 mod infer;
 mod scan;
 mod stmt;
 
-use events::*;
 use scan::*;
 pub use crate::builtins::count_conversions;
 pub use expr::ty_name;
@@ -49,13 +49,6 @@ impl Default for Options {
 /// distinct stacks kept.
 const STACK_DEPTH: u32 = 127;
 const STACK_ENTRIES: u32 = 16384;
-/// Room for `__data_loc` strings in an `argstr` copy, and its cap.
-const ARGSTR_DYNAMIC_BYTES: u32 = 256;
-const ARGSTR_MAX_BYTES: u32 = 1024;
-/// From how many syscall events a probe rides raw_syscalls.
-const RIDE_RAW_SYSCALLS_FROM: usize = 4;
-/// Syscall numbers a syscall filter map covers.
-const SYSCALL_FILTER_ENTRIES: u32 = 1024;
 /// Entries of a table whose size the script does not set.
 const DEFAULT_TABLE_ENTRIES: u32 = 10240;
 
@@ -147,30 +140,13 @@ struct Lowerer<'a> {
     percpu: IndexMap<String, Result<ir::PercpuAccess, String>>,
 }
 
-/// The record layouts of a probe's events. Reading a format file takes a
-/// kernel lock, and a wildcard matches hundreds of events: they are read
-/// only once the body or filter needs a field, `argN` or `argstr`.
-enum Formats {
-    /// Each event's fields after the common ones, in format order.
-    Read(Vec<Vec<EventField>>),
-    /// Not read yet: each event, with the span of the spec that named it.
-    Unread(Vec<(String, String, Span)>),
-}
-
 /// What a probe body can see of its events.
 struct ProbeCtx {
-    /// The events' fields (read on first use, see `Lowerer::read_formats`).
-    formats: Formats,
+    /// What `argN`, `args.NAME`, provider names and `argstr` mean: the
+    /// provider's answer (`frontend::providers`).
+    args: Box<dyn ProbeArgs>,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
-    /// Set when the body or filter reads an event field: then it needs a
-    /// classic tracepoint program.
-    uses_fields: std::cell::Cell<bool>,
-    /// The bytes of the record `argstr` copies: (offset, length); set
-    /// when the formats are read.
-    argstr_window: Option<(u32, u32)>,
-    /// How many of the probe's events are syscall events, of how many.
-    syscalls: (usize, usize),
     /// Local variables in scope, innermost last; a function being inlined
     /// sees only its own.
     scopes: Vec<IndexMap<String, ir::LocalId>>,
@@ -184,37 +160,19 @@ struct ProbeCtx {
     /// local receiving the value.
     returns: Vec<(ir::BlockId, ir::LocalId)>,
     next_block: u32,
-    /// For k/uprobes and USDT: the arguments the probe spec gives.
-    dynamic: Option<dynprobe::ArgLayout>,
 }
 
 impl ProbeCtx {
-    fn new(formats: Formats, syscalls: (usize, usize)) -> ProbeCtx {
-        let argstr_window = match &formats {
-            Formats::Read(f) => argstr_window(f),
-            Formats::Unread(_) => None,
-        };
+    fn new(args: Box<dyn ProbeArgs>) -> ProbeCtx {
         ProbeCtx {
-            formats,
+            args,
             in_filter: false,
-            uses_fields: std::cell::Cell::new(false),
-            argstr_window,
-            syscalls,
             scopes: vec![IndexMap::new()],
             locals: Vec::new(),
             loops: 0,
             inlining: Vec::new(),
             returns: Vec::new(),
             next_block: 0,
-            dynamic: None,
-        }
-    }
-
-    /// The events' fields; empty until `Lowerer::read_formats` ran.
-    fn formats(&self) -> &[Vec<EventField>] {
-        match &self.formats {
-            Formats::Read(f) => f,
-            Formats::Unread(_) => &[],
         }
     }
 
@@ -337,15 +295,19 @@ impl Lowerer<'_> {
     }
 
     fn top_level(&mut self, stmt: &ast::Stmt) {
-        match &stmt.kind {
-            ast::StmtKind::Trace { events, filter, body } => self.trace(stmt.span, events, filter.as_ref(), body),
-            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, period, body } => self.profile(stmt.span, period, body),
-            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, span }) if is_kdebug(callee) => {
-                self.kdebug(*span, callee, args)
-            }
-            // Everything else runs in userspace (the interpreter).
+        // Everything but probe bodies runs in userspace (the interpreter).
+        let Some(probe) = providers::probe_stmt(stmt) else { return };
+        match (probe.source, probe.body) {
+            (providers::ProbeSource::Trace(events), Some(body)) => self.trace(stmt.span, events, probe.filter, body),
+            (providers::ProbeSource::Profile(period), Some(body)) => self.profile(stmt.span, period, body),
+            (providers::ProbeSource::Kdebug { callee, args, span }, _) => self.kdebug(span, callee, args),
             _ => {}
         }
+    }
+
+    /// What providers see of the lowering: the facts and the diagnostics.
+    fn pcx(&mut self) -> providers::Cx<'_> {
+        providers::Cx { facts: self.events, diags: &mut self.diags }
     }
 
 }

@@ -246,6 +246,10 @@ impl Printer {
                 format!("Probe {bin} {}{ret}", word(symbol))
             }
             EventKind::Sdt { binary, marker } => format!("Sdt {} {}", word(binary), word(marker)),
+            EventKind::Target { target, param } => {
+                let param = param.as_ref().map_or_else(String::new, |p| format!(" ({})", word(p)));
+                format!("Target {} {}{param}", e.provider.0, word(target))
+            }
         };
         self.line("event: ", &head, Some(e.span));
         self.nested(|p| {

@@ -25,10 +25,12 @@
 //! on target limits.
 
 pub mod agg;
+mod attach;
 pub mod print;
 pub mod validate;
 
 pub use agg::{AggKind, TableValue};
+pub use attach::{Attach, Context, ProgKind, ProgShape, UprobePoint};
 
 use crate::span::Span;
 
@@ -223,44 +225,9 @@ pub struct TableInfo {
     pub value: TableValue,
 }
 
-/// Where a probe attaches (exact names, after glob expansion).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Attach {
-    /// A classic tracepoint: its program reads the event's format fields.
-    Tracepoint { system: String, event: String },
-    /// The same event as a raw tracepoint, for bodies that read no fields:
-    /// much cheaper to attach and detach. A BPF cookie carries `probename`.
-    RawTracepoint { system: String, event: String },
-    /// A `syscalls:sys_enter_*`/`sys_exit_*` event for a body that reads no
-    /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
-    /// syscall number through the probe's filter map.
-    Syscall { event: String, nr: u32, exit: bool },
-    /// `profile-N`: a software cpu-clock perf event on every CPU.
-    Profile { period_ns: u64, name: String },
-    /// A uprobe or uretprobe at a file offset of a binary (a USDT marker
-    /// too, with its semaphore as the uprobe reference counter).
-    Uprobe(UprobePoint),
-    /// A kprobe or kretprobe on a kernel function.
-    Kprobe { symbol: String, ret: bool, spec: Span },
-}
-
 /// An offset in a file (not a virtual address).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FileOffset(pub u64);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UprobePoint {
-    /// The resolved path of the binary.
-    pub binary: String,
-    /// The function, offset or USDT marker, as `probename` names it.
-    pub name: String,
-    pub offset: FileOffset,
-    pub ret: bool,
-    /// A USDT semaphore, counted up by the kernel while attached.
-    pub ref_ctr: Option<FileOffset>,
-    /// The spec it came from, for attach errors.
-    pub spec: Span,
-}
 
 /// Where probed memory is read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -318,55 +285,6 @@ pub enum FetchLoc {
     Offset { base: Box<FetchLoc>, offset: i64 },
     /// `bytes` of memory at `base + offset`.
     Mem { base: Box<FetchLoc>, offset: i64, bytes: u8, space: AddrSpace },
-}
-
-/// How a group of attach points runs: one BPF program per kind per probe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ProgKind {
-    Tracepoint,
-    RawTracepoint,
-    SysEnter,
-    SysExit,
-    Perf,
-    /// A `struct pt_regs` program attached as uprobes/uretprobes.
-    Uprobe,
-    /// The same for kprobes/kretprobes.
-    Kprobe,
-}
-
-impl Attach {
-    pub fn kind(&self) -> ProgKind {
-        match self {
-            Attach::Tracepoint { .. } => ProgKind::Tracepoint,
-            Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
-            Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
-            Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
-            Attach::Profile { .. } => ProgKind::Perf,
-            Attach::Uprobe(_) => ProgKind::Uprobe,
-            Attach::Kprobe { .. } => ProgKind::Kprobe,
-        }
-    }
-
-    /// The event name `probename` gives.
-    pub fn event(&self) -> &str {
-        match self {
-            Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
-            Attach::Profile { name, .. } => name,
-            Attach::Uprobe(u) => &u.name,
-            Attach::Kprobe { symbol, .. } => symbol,
-        }
-    }
-
-    /// `system:event` as the user would write it.
-    pub fn full_name(&self) -> String {
-        match self {
-            Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
-            Attach::Syscall { event, .. } => format!("syscalls:{event}"),
-            Attach::Profile { name, .. } => name.clone(),
-            Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
-            Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
-        }
-    }
 }
 
 #[derive(Clone, Debug)]

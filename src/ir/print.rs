@@ -37,17 +37,7 @@ pub fn module(m: &Module) -> String {
         let attach: Vec<String> = p
             .attach
             .iter()
-            .map(|a| match a {
-                Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
-                Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
-                Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
-                Attach::Profile { period_ns, .. } => format!("profile every {period_ns} ns"),
-                Attach::Uprobe(u) => {
-                    let sema = u.ref_ctr.map(|r| format!(" semaphore {:#x}", r.0)).unwrap_or_default();
-                    format!("{} {}:{} @{:#x}{sema}", if u.ret { "uretprobe" } else { "uprobe" }, u.binary, u.name, u.offset.0)
-                }
-                Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
-            })
+            .map(Attach::describe)
             .collect();
         let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));
         stmts(&mut out, &p.body, 1);

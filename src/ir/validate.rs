@@ -156,7 +156,7 @@ pub fn validate(m: &Module) -> Result<ModuleInfo, Error> {
         programs.dedup();
         let mut v = Validator { m, probe: id, locals: &probe.locals, loops: 0, depth: 0, blocks: Vec::new(), facts: ProbeInfo::default() };
         for &kind in &programs {
-            if matches!(kind, ProgKind::SysEnter | ProgKind::SysExit) {
+            if matches!(kind.shape().context, super::Context::RawSyscalls { .. }) {
                 let filter = m.maps.iter().position(|mp| mp.syscall_filter == Some((id, kind)));
                 match filter {
                     Some(at) if m.maps[at].kind == MapKind::Array && m.maps[at].value_size >= 8 => {
@@ -484,7 +484,7 @@ impl Validator<'_> {
             }
             ExprKind::Fetch(f) => {
                 let probe = &self.m.probes[self.probe.index()];
-                if !probe.attach.iter().all(|a| matches!(a.kind(), super::ProgKind::Uprobe | super::ProgKind::Kprobe)) {
+                if !probe.attach.iter().all(|a| a.kind().shape().context == super::Context::PtRegs) {
                     return Err(self.err("a fetch argument outside a k/uprobe"));
                 }
                 if ![1, 2, 4, 8].contains(&f.bytes) {

@@ -6,7 +6,7 @@
 
 use super::elfsyms;
 use super::kbtf::KernelBtf;
-use super::kprobe;
+use super::attach::kprobe;
 use super::tracefs::Tracefs;
 use crate::facts::{EventField, KernelFacts, PercpuAccess, SdtMarkers, UserSymbols};
 use std::cell::OnceCell;

@@ -29,8 +29,7 @@ impl KernelCx for Cx<'_, '_, '_> {
     }
 
     fn only_syscalls(&self) -> bool {
-        let (sys, all) = self.ctx.syscalls;
-        sys == all && all > 0
+        self.ctx.args.only_syscalls()
     }
 
     fn percpu_var(&mut self, name: &str) -> Result<ir::PercpuAccess, String> {

@@ -1,166 +1,99 @@
-//! Lowering of event blocks: `trace`, `profile-N` and `kdebug.tracepoint`, the
-//! cheapest attach mechanism for each event, and the prologue every probe
-//! runs first. Pure: what it knows of the kernel comes via `KernelFacts`.
+//! Lowering of probe statements: `trace` (its specs expanded and its body
+//! lowered through their providers, `frontend::providers`), `profile-N`
+//! and `kdebug.tracepoint`, and the prologue every probe runs first. Knows
+//! no provider by name. Pure: what it knows of the kernel comes via
+//! `KernelFacts`.
 
 use super::*;
+use providers::{Family, NoArgs, Point, Reads};
 
 impl Lowerer<'_> {
+    /// `trace SPEC, ... [/filter/] { body }`: one IR probe per group of
+    /// points whose bodies read alike (all the events of a record family,
+    /// each distinct argument layout of a fetch family).
     pub(super) fn trace(&mut self, span: Span, specs: &[ast::EventSpec], filter: Option<&ast::Expr>, body: &ast::Block) {
-        if specs.iter().any(|s| !matches!(s.kind, ast::EventKind::Tracepoint { .. })) {
-            return self.dyn_trace(span, specs, filter, body);
-        }
-        let mut found_events: Vec<(String, String, Span)> = Vec::new();
+        let family = if specs.iter().any(|s| providers::provider(s.provider).family() == Family::Fetch) { Family::Fetch } else { Family::Record };
+        let mut points: Vec<Point> = Vec::new();
         for spec in specs {
-            match &spec.kind {
-                ast::EventKind::Tracepoint { system, event } => {
-                    match self.events.tracepoints(&system.text, &event.text) {
-                        Ok(found) if found.is_empty() => {
-                            let mut d = Diagnostic::error(
-                                spec.span,
-                                format!("unknown event `{}:{}`", system.text, event.text),
-                            )
-                            .with_label("no such tracepoint");
-                            let similar = self.events.similar(&system.text, &event.text);
-                            if !similar.is_empty() {
-                                d = d.with_note(format!("did you mean {}?", similar.join(", ")));
-                            }
-                            self.diags.push(d);
-                        }
-                        Ok(found) => found_events.extend(found.into_iter().map(|(system, event)| (system, event, spec.span))),
-                        Err(e) => self.error(spec.span, e),
-                    }
-                }
-                // Routed to dyn_trace above.
-                ast::EventKind::Probe { .. } | ast::EventKind::Sdt { .. } => {}
+            let provider = providers::provider(spec.provider);
+            if provider.family() != family {
+                self.diags.push(
+                    Diagnostic::error(spec.span, "tracepoints and dynamic probes cannot share one `trace`")
+                        .with_label("a tracepoint")
+                        .with_note("write a second `trace` statement for it"),
+                );
+                continue;
+            }
+            let found = provider.expand(&mut self.pcx(), spec);
+            points.extend(found);
+        }
+        let mut groups: Vec<(Reads, Vec<Point>)> = Vec::new();
+        for point in points {
+            match groups.iter().position(|(r, _)| r.joins(&point.reads)) {
+                Some(g) => groups[g].1.push(point),
+                None => groups.push((point.reads.clone(), vec![point])),
             }
         }
-        let syscall_events = found_events.iter().filter(|(s, _, _)| s == "syscalls").count();
-        let mut ctx = ProbeCtx::new(Formats::Unread(found_events.clone()), (syscall_events, found_events.len()));
-        let stmts = self.probe_body(&mut ctx, filter, body);
-        if found_events.is_empty() {
-            return;
-        }
-        let probe = self.m.probes.len();
-        // Riding raw_syscalls runs the filter on every syscall of the
-        // system: worth it only when many syscall events are traced.
-        let ride = syscall_events >= RIDE_RAW_SYSCALLS_FROM;
-        let attach: Vec<Attach> = found_events
-            .into_iter()
-            .map(|(system, event, _)| self.attach_point(system, event, ctx.uses_fields.get(), ride))
-            .collect();
-        for kind in [ir::ProgKind::SysEnter, ir::ProgKind::SysExit] {
-            if attach.iter().any(|a| a.kind() == kind) {
-                self.m.maps.push(ir::Map {
-                    name: format!("ktap_sys_{probe}_{}", if kind == ir::ProgKind::SysEnter { "enter" } else { "exit" }),
-                    kind: ir::MapKind::Array,
-                    key_size: 4,
-                    value_size: 8,
-                    max_entries: SYSCALL_FILTER_ENTRIES,
-                    table: None,
-                    syscall_filter: Some((ir::ProbeId(probe as u32), kind)),
-                });
-            }
-        }
-        let formats = match ctx.formats {
-            Formats::Read(f) => f,
-            Formats::Unread(_) => vec![Vec::new(); attach.len()],
-        };
-        self.m.probes.push(ir::Probe { attach, formats, locals: ctx.locals, body: stmts, span });
-    }
-
-    /// Reads the formats of the probe's events, once: the fields after
-    /// the common ones, and the window `argstr` copies. An unreadable
-    /// format is an error at the spec that named the event.
-    pub(super) fn read_formats(&mut self, ctx: &mut ProbeCtx) {
-        let Formats::Unread(events) = &ctx.formats else { return };
-        let mut formats = Vec::with_capacity(events.len());
-        for (system, event, span) in events {
-            match self.events.format(system, event) {
-                Ok(f) => formats.push(f.into_iter().filter(|f| !f.common).collect()),
-                Err(e) => {
-                    self.error(*span, format!("cannot read the format of {system}:{event}: {e}"));
-                    formats.push(Vec::new());
+        if groups.is_empty() {
+            match family {
+                // Lowered as a probe anyway, for its diagnostics.
+                Family::Record => groups.push((Reads::Record { spec: span }, Vec::new())),
+                Family::Fetch => {
+                    // Lower the body anyway, for its diagnostics.
+                    let mut ctx = ProbeCtx::new(Box::new(NoArgs));
+                    let mut sink = Vec::new();
+                    self.block(&mut ctx, body, &mut sink);
+                    return;
                 }
             }
         }
-        ctx.argstr_window = argstr_window(&formats);
-        ctx.formats = Formats::Read(formats);
+        for (reads, points) in groups {
+            let mut ctx = ProbeCtx::new(reads.into_args(&points));
+            let stmts = self.probe_body(&mut ctx, filter, body);
+            if points.is_empty() {
+                return;
+            }
+            let probe = self.m.probes.len();
+            let ProbeCtx { args, locals, .. } = ctx;
+            let shape = args.finish(&mut self.pcx(), probe, points.into_iter().map(|p| p.attach).collect());
+            self.m.maps.extend(shape.maps);
+            self.m.probes.push(ir::Probe { attach: shape.attach, formats: shape.formats, locals, body: stmts, span });
+        }
     }
 
-    /// `kdebug.tracepoint("sched_switch", function () { ... })` (or
-    /// `"sched:sched_switch"`): a probe registered by a call.
+    /// `kdebug.NAME("EVENT", function () { ... })`: a probe registered by
+    /// a call, on the spec the provider that answers to NAME makes of
+    /// EVENT (`kdebug.tracepoint("sched_switch", ...)`).
     pub(super) fn kdebug(&mut self, span: Span, callee: &ast::Expr, args: &[ast::Expr]) {
         let ast::ExprKind::Field { name, .. } = &callee.kind else { return };
-        if name.name != "tracepoint" {
+        let Some((provider, example)) = providers::by_kdebug_name(&name.name) else {
             self.unsupported(callee.span, &format!("kdebug.{}", name.name));
             return;
-        }
+        };
         let (Some(ast::Expr { kind: ast::ExprKind::Str(event), span: event_span }), Some(ast::Expr { kind: ast::ExprKind::Function(func), .. }), 2) =
             (args.first(), args.get(1), args.len())
         else {
-            self.error(span, "kdebug.tracepoint takes an event name and a function: kdebug.tracepoint(\"sched_switch\", function () { ... })");
+            let what = &name.name;
+            self.error(span, format!("kdebug.{what} takes an event name and a function: kdebug.{what}(\"{example}\", function () {{ ... }})"));
             return;
         };
         if !func.params.is_empty() {
             self.error(func.span, "the probe function takes no parameters");
         }
-        let text = String::from_utf8_lossy(event).into_owned();
-        let (system, event) = match text.split_once(':') {
-            Some((s, e)) => (s.to_string(), e.to_string()),
-            None => ("*".to_string(), text.clone()),
-        };
         // The span of the text inside the quotes.
         let inner = ast::Span { start: event_span.start + 1, end: event_span.end.saturating_sub(1).max(event_span.start + 1) };
-        let spec = ast::EventSpec {
-            kind: ast::EventKind::Tracepoint { system: ast::Word { text: system, span: inner }, event: ast::Word { text: event, span: inner } },
-            fetch_args: Vec::new(),
-            span: inner,
-        };
+        let Some(spec) = provider.spec_of_name(&String::from_utf8_lossy(event), inner) else { return };
         self.trace(span, &[spec], None, &func.body);
     }
 
     /// `profile-N { }`: a perf cpu-clock event on every CPU.
     pub(super) fn profile(&mut self, span: Span, period: &ast::Period, body: &ast::Block) {
-        if period.nanos == 0 {
-            return; // The parser reported the bad period.
-        }
-        let mut ctx = ProbeCtx::new(Formats::Read(Vec::new()), (0, 1));
+        // None: the parser reported the bad period.
+        let Some(attach) = providers::profile::attach(period) else { return };
+        let mut ctx = ProbeCtx::new(Box::new(NoArgs));
         let mut stmts = self.prologue();
         self.block(&mut ctx, body, &mut stmts);
-        let name = format!("profile-{}", period_text(period.nanos));
-        self.m.probes.push(ir::Probe {
-            attach: vec![Attach::Profile { period_ns: period.nanos, name }],
-            formats: vec![Vec::new()],
-            locals: ctx.locals,
-            body: stmts,
-            span,
-        });
-    }
-
-    /// The cheapest way to attach to an event that still gives the body
-    /// what it reads.
-    pub(super) fn attach_point(&self, system: String, event: String, uses_fields: bool, ride_syscalls: bool) -> Attach {
-        if uses_fields {
-            return Attach::Tracepoint { system, event };
-        }
-        if system == "syscalls" {
-            if !ride_syscalls {
-                return Attach::Tracepoint { system, event };
-            }
-            let (name, exit) = match (event.strip_prefix("sys_enter_"), event.strip_prefix("sys_exit_")) {
-                (Some(n), _) => (n, false),
-                (_, Some(n)) => (n, true),
-                _ => return Attach::Tracepoint { system, event },
-            };
-            return match self.events.syscall_nr(name) {
-                Some(nr) if nr < SYSCALL_FILTER_ENTRIES => Attach::Syscall { nr, exit, event },
-                _ => Attach::Tracepoint { system, event },
-            };
-        }
-        if system == "ftrace" {
-            return Attach::Tracepoint { system, event };
-        }
-        Attach::RawTracepoint { system, event }
+        self.m.probes.push(ir::Probe { attach: vec![attach], formats: vec![Vec::new()], locals: ctx.locals, body: stmts, span });
     }
 
     /// What every probe checks first: the stop flag, then -p and -C.
@@ -241,33 +174,6 @@ impl Lowerer<'_> {
         }
         stmts
     }
-}
-
-/// The span of event record bytes that `argstr` needs to render any of
-/// the probe's events: all non-common fields, plus room for the dynamic
-/// strings (`__data_loc`) that follow them.
-pub(super) fn argstr_window(formats: &[Vec<EventField>]) -> Option<(u32, u32)> {
-    let fields = || formats.iter().flatten().filter(|f| !f.common);
-    let start = fields().map(|f| f.offset).min()?;
-    let end = fields().map(|f| f.offset + f.size).max()?;
-    let dynamic = if fields().any(|f| f.kind == FieldKind::DataLoc) { ARGSTR_DYNAMIC_BYTES } else { 0 };
-    let start = start & !7;
-    let len = (end - start + dynamic).next_multiple_of(8).min(ARGSTR_MAX_BYTES);
-    Some((start, len))
-}
-
-pub(super) fn is_kdebug(callee: &ast::Expr) -> bool {
-    matches!(&callee.kind, ast::ExprKind::Field { base, .. } if matches!(&base.kind, ast::ExprKind::Name(n) if n.name == "kdebug"))
-}
-
-/// `1s`, `100ms`, `10us` or `5ns`: the largest unit that divides.
-pub(super) fn period_text(ns: u64) -> String {
-    for (unit, size) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns % size == 0 {
-            return format!("{}{unit}", ns / size);
-        }
-    }
-    format!("{ns}ns")
 }
 
 /// The current process id and CPU, for the checks lowering adds.

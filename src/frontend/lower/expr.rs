@@ -200,24 +200,14 @@ impl Lowerer<'_> {
         if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
             return self.event_arg(ctx, n, span);
         }
-        if ctx.in_filter && !self.vars.contains_key(&id.name) {
-            self.read_formats(ctx);
-            let is_field = ctx.formats().first().is_some_and(|fields| fields.iter().any(|f| f.name == id.name));
-            if is_field {
-                return self.event_field(ctx, &id.name, span);
+        if !self.vars.contains_key(&id.name) {
+            let in_filter = ctx.in_filter;
+            if let Some(e) = ctx.args.name(&mut self.pcx(), &id.name, in_filter, span) {
+                return e;
             }
-        }
-        if let Some(e) = self.dyn_name(ctx, id, span) {
-            return e;
         }
         if id.name == "argstr" {
-            self.read_formats(ctx);
-            if let Some((offset, len)) = ctx.argstr_window {
-                ctx.uses_fields.set(true);
-                return Some(Expr { kind: ExprKind::ArgStr { offset }, ty: Ty::ArgStr { start: offset, len }, span: Some(span) });
-            }
-            self.unsupported(span, &format!("`{}`", id.name));
-            return None;
+            return ctx.args.argstr(&mut self.pcx(), span);
         }
         let g = self.kernel_global(id)?;
         let ty = self.m.global(g).ty;
@@ -331,67 +321,14 @@ impl Lowerer<'_> {
         Some((map, key))
     }
 
-    pub(super) fn field_expr(&mut self, f: &EventField, span: Span) -> Option<Expr> {
-        if f.kind != FieldKind::Int {
-            self.unsupported(span, &format!("reading the string or array field `{}`", f.name));
-            return None;
-        }
-        Some(Expr { kind: ExprKind::CtxField { offset: f.offset, size: f.size, signed: f.signed }, ty: Ty::Int, span: Some(span) })
-    }
-
-    /// `argN`: the N-th field after the common ones, which must sit at the
-    /// same place in every event of the probe.
+    /// `argN`, as the probe's provider gives it.
     pub(super) fn event_arg(&mut self, ctx: &mut ProbeCtx, n: usize, span: Span) -> Option<Expr> {
-        if let Some(layout) = &ctx.dynamic {
-            return self.dyn_arg(layout, n, span);
-        }
-        self.read_formats(ctx);
-        if ctx.formats().is_empty() {
-            self.error(span, "`argN` needs a tracepoint event");
-            return None;
-        }
-        ctx.uses_fields.set(true);
-        let picked: Vec<Option<&EventField>> = ctx.formats().iter().map(|f| f.get(n)).collect();
-        match agree(&picked) {
-            Ok(f) => self.field_expr(&f, span),
-            Err(None) => {
-                let fewest = ctx.formats().iter().map(Vec::len).min().unwrap_or(0);
-                self.error(span, format!("`arg{n}` does not exist: this event has {fewest} arguments (arg0..arg{})", fewest.saturating_sub(1)));
-                None
-            }
-            Err(Some(_)) => {
-                self.error(span, format!("`arg{n}` differs between the events of this probe; split them into separate `trace` blocks"));
-                None
-            }
-        }
+        ctx.args.arg(&mut self.pcx(), n, span)
     }
 
+    /// `args.NAME`, as the probe's provider gives it.
     pub(super) fn event_field(&mut self, ctx: &mut ProbeCtx, name: &str, span: Span) -> Option<Expr> {
-        if let Some(layout) = &ctx.dynamic {
-            return self.dyn_field(layout, name, span);
-        }
-        self.read_formats(ctx);
-        let Some(fields) = ctx.formats().first() else {
-            self.error(span, "event fields need a tracepoint event");
-            return None;
-        };
-        ctx.uses_fields.set(true);
-        let picked: Vec<Option<&EventField>> = ctx.formats().iter().map(|f| f.iter().find(|f| f.name == name)).collect();
-        match agree(&picked) {
-            Ok(f) => self.field_expr(&f, span),
-            Err(Some(_)) => {
-                self.error(span, format!("field `{name}` differs between the events of this probe; split them into separate `trace` blocks"));
-                None
-            }
-            Err(None) => {
-                let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                self.diags.push(
-                    Diagnostic::error(span, format!("this event has no field `{name}`"))
-                        .with_note(format!("its fields are: {}", names.join(", "))),
-                );
-                None
-            }
-        }
+        ctx.args.field(&mut self.pcx(), name, span)
     }
 }
 
@@ -402,20 +339,4 @@ pub fn ty_name(ty: Ty) -> &'static str {
         Ty::ProbeName => "probe name",
         Ty::Stack { .. } => "stack trace",
     }
-}
-
-/// The field every event has in the same place; `Err(None)` when some
-/// event lacks it, `Err(Some(_))` when they disagree.
-pub(super) fn agree(picked: &[Option<&EventField>]) -> Result<EventField, Option<EventField>> {
-    let Some(Some(first)) = picked.first() else { return Err(None) };
-    for p in picked {
-        match p {
-            None => return Err(None),
-            Some(f) if (f.offset, f.size, f.signed, f.kind) != (first.offset, first.size, first.signed, first.kind) => {
-                return Err(Some((*f).clone()))
-            }
-            Some(_) => {}
-        }
-    }
-    Ok((*first).clone())
 }

@@ -122,26 +122,13 @@ pub(super) fn infer(
 impl Infer<'_> {
     fn walk_probes(&mut self, program: &ast::Program) {
         for stmt in &program.stmts {
-            match &stmt.kind {
-                ast::StmtKind::Trace { filter, body, .. } => {
-                    self.scopes = vec![IndexMap::new()];
-                    if let Some(f) = filter {
-                        self.expr(f);
-                    }
-                    self.block(body);
-                }
-                ast::StmtKind::Timer { kind: ast::TimerKind::Profile, body, .. } => {
-                    self.scopes = vec![IndexMap::new()];
-                    self.block(body);
-                }
-                ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, .. }) if is_kdebug(callee) => {
-                    if let Some(ast::Expr { kind: ast::ExprKind::Function(f), .. }) = args.get(1) {
-                        self.scopes = vec![IndexMap::new()];
-                        self.block(&f.body);
-                    }
-                }
-                _ => {}
+            let Some(probe) = crate::frontend::providers::probe_stmt(stmt) else { continue };
+            let Some(body) = probe.body else { continue };
+            self.scopes = vec![IndexMap::new()];
+            if let Some(f) = probe.filter {
+                self.expr(f);
             }
+            self.block(body);
         }
     }
 

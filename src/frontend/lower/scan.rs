@@ -89,20 +89,12 @@ pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::Fu
 pub(super) fn scan_probe_table_uses(program: &ast::Program, functions: &IndexMap<String, ast::FuncBody>, uses: &mut IndexMap<String, TableUses>) {
     let mut scan = TableScan { uses, calls: Vec::new() };
     for stmt in &program.stmts {
-        match &stmt.kind {
-            ast::StmtKind::Trace { filter, body, .. } => {
-                if let Some(f) = filter {
-                    scan.expr(f);
-                }
-                scan.stmts(&body.stmts);
-            }
-            ast::StmtKind::Timer { kind: ast::TimerKind::Profile, body, .. } => scan.stmts(&body.stmts),
-            ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, .. }) if events::is_kdebug(callee) => {
-                if let Some(ast::Expr { kind: ast::ExprKind::Function(f), .. }) = args.get(1) {
-                    scan.stmts(&f.body.stmts);
-                }
-            }
-            _ => {}
+        let Some(probe) = crate::frontend::providers::probe_stmt(stmt) else { continue };
+        if let Some(f) = probe.filter {
+            scan.expr(f);
+        }
+        if let Some(body) = probe.body {
+            scan.stmts(&body.stmts);
         }
     }
     let mut done = std::collections::HashSet::new();

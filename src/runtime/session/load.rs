@@ -49,10 +49,10 @@ pub(super) fn load<'m>(
         }
     }
 
-    // Uprobe programs with many attach points use uprobe.multi links.
+    // Each kind says how libbpf loads its programs (uprobe.multi, say).
     for mut prog in open.progs_mut() {
-        if compiled.programs.iter().any(|info| prog.name() == info.name.as_str() && crate::runtime::uprobe::wants_multi(info)) {
-            prog.set_attach_type(libbpf_rs::ProgramAttachType::TraceUprobeMulti);
+        if let Some(info) = compiled.programs.iter().find(|info| prog.name() == info.name.as_str()) {
+            crate::runtime::attach::attacher(info.kind).prepare(&mut prog, info);
         }
     }
 

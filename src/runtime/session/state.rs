@@ -278,24 +278,3 @@ pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Int
     }
     Ok(())
 }
-
-/// Fills each syscall filter: syscall number -> probename id + 1.
-pub(super) fn fill_syscall_filters(module: &Module, obj: &libbpf_rs::Object) -> Result<(), Error> {
-    for map_ir in &module.maps {
-        let Some((probe, kind)) = map_ir.syscall_filter else { continue };
-        let Some(map) = map_named(obj, &map_ir.name) else {
-            return Err(Error::new(format!("map {} missing after load", map_ir.name)));
-        };
-        for (i, a) in module.probe(probe).attach.iter().enumerate() {
-            if let ir::Attach::Syscall { nr, .. } = a {
-                if a.kind() != kind {
-                    continue;
-                }
-                let id = module.probe_name_id(probe, i) + 1;
-                map.update(&nr.to_le_bytes(), &id.to_le_bytes(), libbpf_rs::MapFlags::ANY)
-                    .map_err(|e| Error::libbpf("cannot fill the syscall filter", e))?;
-            }
-        }
-    }
-    Ok(())
-}

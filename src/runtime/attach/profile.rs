@@ -1,8 +1,50 @@
-//! perf events for `profile-N`: one software cpu-clock event per online
-//! CPU, each sampling every N ns, for a BPF program to attach to.
+//! `profile-N` (`ProgKind::Perf`): one software cpu-clock perf event per
+//! online CPU (or the `-C` one), each sampling every N ns, with the
+//! program attached to each; the link owns its event's descriptor, and
+//! a descriptor is never left open when its attach fails.
 
-use libbpf_rs::libbpf_sys;
-use std::os::fd::{FromRawFd, OwnedFd};
+use super::{AttachCx, Attacher};
+use crate::ir::Attach;
+use crate::runtime::session::Error;
+use libbpf_rs::{libbpf_sys, PerfEventOpts, ProgramMut};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
+
+pub struct Profile;
+
+impl Attacher for Profile {
+    fn attach(&self, cx: &mut AttachCx<'_>, prog: &ProgramMut<'_>) -> Result<(), Error> {
+        let (module, info) = (cx.module, cx.info);
+        let probe = module.probe(info.probe);
+        for &i in &info.attach {
+            let Attach::Profile { period_ns, name } = &probe.attach[i] else { continue };
+            let cookie = cx.cookie(i);
+            let cpus = match cx.target_cpu {
+                Some(c) => vec![c],
+                None => online_cpus(),
+            };
+            for cpu in cpus {
+                let fd = cpu_clock(cpu, *period_ns).map_err(|e| Error {
+                    message: format!("cannot open a cpu-clock perf event on CPU {cpu} for {name}: {e}"),
+                    span: Some(probe.span),
+                    notes: Vec::new(),
+                })?;
+                let opts = PerfEventOpts { cookie, ..Default::default() };
+                // The link owns the perf event from here on: libbpf
+                // closes it when the link is destroyed.
+                let raw = fd.into_raw_fd();
+                match prog.attach_perf_event_with_opts(raw, opts) {
+                    Ok(link) => cx.links.push(link),
+                    Err(e) => {
+                        // SAFETY: not attached, so still ours.
+                        drop(unsafe { OwnedFd::from_raw_fd(raw) });
+                        return Err(cx.error(format!("{name} on CPU {cpu}"), e));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 /// The online CPUs, from /sys/devices/system/cpu/online (`0-3,5`).
 pub fn online_cpus() -> Vec<u32> {

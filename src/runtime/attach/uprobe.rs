@@ -7,13 +7,30 @@
 //! close, so nothing outlives ktap, even when it is killed. Never writes
 //! uprobe_events.
 
-use super::output::{Notice, Output};
-use super::session::Error;
+use super::{AttachCx, Attacher};
 use crate::bpfgen::codegen::ProgramInfo;
 use crate::ir::{Attach, Module, ProbeId, ProgKind};
-use libbpf_rs::{libbpf_sys, Link, ProgramAttachType, ProgramMut, UprobeMultiOpts, UprobeOpts};
+use crate::runtime::output::{Notice, Output};
+use crate::runtime::session::Error;
+use libbpf_rs::{libbpf_sys, Link, OpenProgramMut, ProgramAttachType, ProgramMut, UprobeMultiOpts, UprobeOpts};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+pub struct Uprobe;
+
+impl Attacher for Uprobe {
+    /// Uprobe programs with many attach points use uprobe.multi links.
+    fn prepare(&self, prog: &mut OpenProgramMut<'_>, info: &ProgramInfo) {
+        if wants_multi(info) {
+            prog.set_attach_type(ProgramAttachType::TraceUprobeMulti);
+        }
+    }
+
+    fn attach(&self, cx: &mut AttachCx<'_>, prog: &ProgramMut<'_>) -> Result<(), Error> {
+        cx.slow += attach(prog, cx.module, cx.info.probe, &cx.info.attach, cx.target_pid, cx.stop, cx.links, cx.skipped, cx.out)?;
+        Ok(())
+    }
+}
 
 /// Whether the running kernel creates uprobe.multi links with process
 /// (not thread) pid filtering; probed once, the way libbpf does: a trivial
@@ -85,7 +102,7 @@ pub fn wants_multi(info: &ProgramInfo) -> bool {
 /// Returns how many perf-event links it made (slow to close); the note that
 /// uprobes go one at a time goes to `out`.
 #[expect(clippy::too_many_arguments, reason = "the attach loop's state, passed down as it is in session::attach")]
-pub fn attach(
+fn attach(
     prog: &ProgramMut<'_>,
     module: &Module,
     probe: ProbeId,

@@ -1,0 +1,242 @@
+//! Arguments fetched from registers and memory, shared by the providers
+//! whose programs see a `struct pt_regs` (uprobes, kprobes, USDT): the
+//! layout of `arg0..` and named arguments a spec gives (its fetch
+//! arguments, or a USDT note's operands), and what a body reading them
+//! lowers to. Pure; never panics.
+
+use super::{Cx, ProbeArgs};
+use crate::frontend::ast::{self, Span};
+use crate::frontend::diag::Diagnostic;
+use crate::frontend::fetch::{self, FetchKind, FetchType};
+use crate::ir::{self, AddrSpace, Expr, ExprKind, FetchLoc, RegOffset, Ty};
+
+/// One numbered argument of a dynamic probe: a value, or why not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    Value { fetch: ir::Fetch, ty: Ty },
+    /// `name=ADDR:string`: the string at the fetched address.
+    String { addr: ir::Fetch, space: AddrSpace },
+    Unavailable(String),
+}
+
+/// What a probe body can read of its event: `arg0..`, names (`args.NAME`,
+/// `retval`), and what it cannot. Points with equal layouts share a body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgLayout {
+    pub numbered: Vec<Slot>,
+    /// Fetch-argument names and the numbered slot each one is.
+    pub named: Vec<(String, usize)>,
+    /// `retval` of a `%return` probe.
+    pub retval: Option<ir::Fetch>,
+}
+
+pub fn reg(r: RegOffset) -> ir::Fetch {
+    ir::Fetch { loc: FetchLoc::Reg(r), bytes: 8, signed: false }
+}
+
+pub fn value(fetch: ir::Fetch) -> Slot {
+    Slot::Value { fetch, ty: Ty::Int }
+}
+
+pub fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+    /// The argument layout a probe spec's fetch arguments give, or None
+    /// after reporting what is wrong with them.
+pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: AddrSpace) -> Option<ArgLayout> {
+        let mut numbered = if ret {
+            vec![value(ir::Fetch { loc: FetchLoc::FuncIp, bytes: 8, signed: false }), value(reg(RegOffset::IP))]
+        } else {
+            vec![value(reg(RegOffset::IP))]
+        };
+        let mut named = Vec::new();
+        let mut ok = true;
+        if spec.fetch_args.is_empty() && !ret {
+            numbered.extend(RegOffset::ARGS.iter().map(|r| value(reg(*r))));
+        }
+        let facts = cx.facts;
+        let lookup = |name: &str| facts.kernel_symbol(name);
+        for arg in &spec.fetch_args {
+            let ty = match &arg.ty {
+                Some(t) => match fetch::parse_type(&t.text, t.span) {
+                    Ok(ty) => ty,
+                    Err(d) => {
+                        cx.diags.push(d);
+                        ok = false;
+                        continue;
+                    }
+                },
+                None => FetchType::U64,
+            };
+            let parsed = fetch::parse_fetch(&arg.fetch.text, arg.fetch.span.start).and_then(|f| convert(&f, ty, space, ret, &lookup));
+            match parsed {
+                Ok(slot) => {
+                    if named.iter().any(|(n, _)| *n == arg.name.text) {
+                        cx.diags.push(Diagnostic::error(arg.name.span, format!("fetch argument `{}` is defined twice", arg.name.text)));
+                        ok = false;
+                        continue;
+                    }
+                    named.push((arg.name.text.clone(), numbered.len()));
+                    numbered.push(slot);
+                }
+                Err(d) => {
+                    cx.diags.push(d);
+                    ok = false;
+                }
+            }
+        }
+        let retval = ret.then(|| reg(RegOffset::AX));
+        ok.then_some(ArgLayout { numbered, named, retval })
+    }
+
+
+/// A body's view of one argument layout.
+pub struct FetchArgs(pub ArgLayout);
+
+impl ProbeArgs for FetchArgs {
+    fn arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Expr> {
+        let layout = &self.0;
+        match layout.numbered.get(n) {
+            Some(slot) => slot_expr(cx, slot, span),
+            None => {
+                let last = layout.numbered.len().saturating_sub(1);
+                cx.diags.push(
+                    Diagnostic::error(span, format!("this probe has arguments arg0..arg{last}"))
+                        .with_label("no such argument")
+                        .with_note("add fetch arguments to the probe spec: `probe:BIN:FUNC name=%di ...`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Expr> {
+        let layout = &self.0;
+        if name == "retval" {
+            if let Some(f) = &layout.retval {
+                return Some(Expr { kind: ExprKind::Fetch(f.clone()), ty: Ty::Int, span: Some(span) });
+            }
+        }
+        match layout.named.iter().find(|(n, _)| n == name) {
+            Some((_, i)) => slot_expr(cx, &layout.numbered[*i], span),
+            None => {
+                let names: Vec<&str> = layout.named.iter().map(|(n, _)| n.as_str()).collect();
+                let mut d = Diagnostic::error(span, format!("this probe has no argument `{name}`")).with_label("not a fetch argument");
+                d = if names.is_empty() {
+                    d.with_note("name arguments in the probe spec: `probe:BIN:FUNC name=%di`")
+                } else {
+                    d.with_note(format!("its arguments are: {}", names.join(", ")))
+                };
+                cx.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// `retval` in return probes, fetch argument names in filters.
+    fn name(&mut self, cx: &mut Cx<'_>, name: &str, in_filter: bool, span: Span) -> Option<Option<Expr>> {
+        if name == "retval" {
+            if let Some(f) = &self.0.retval {
+                return Some(Some(Expr { kind: ExprKind::Fetch(f.clone()), ty: Ty::Int, span: Some(span) }));
+            }
+        }
+        if in_filter && self.0.named.iter().any(|(n, _)| *n == name) {
+            return Some(self.field(cx, name, span));
+        }
+        None
+    }
+}
+
+fn slot_expr(cx: &mut Cx<'_>, slot: &Slot, span: Span) -> Option<Expr> {
+    match slot {
+        Slot::Value { fetch, ty } => Some(Expr { kind: ExprKind::Fetch(fetch.clone()), ty: *ty, span: Some(span) }),
+        Slot::String { addr, space } => {
+            let ptr = Expr { kind: ExprKind::Fetch(addr.clone()), ty: Ty::Int, span: Some(span) };
+            Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: *space == AddrSpace::User }, ty: Ty::Str, span: Some(span) })
+        }
+        Slot::Unavailable(why) => {
+            cx.diags.push(Diagnostic::error(span, format!("this argument cannot be read: {why}")).with_label("not supported yet"));
+            None
+        }
+    }
+}
+
+/// A parsed fetch and its type to an IR slot.
+pub fn convert(
+    f: &fetch::Fetch,
+    ty: FetchType,
+    space: AddrSpace,
+    ret: bool,
+    kernel_symbol: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Slot, Diagnostic> {
+    let loc = location(f, space, ret, kernel_symbol)?;
+    Ok(match ty {
+        FetchType::Int { bytes, signed } => {
+            let loc = match loc {
+                FetchLoc::Mem { base, offset, space, .. } => FetchLoc::Mem { base, offset, bytes, space },
+                other => other,
+            };
+            Slot::Value { fetch: ir::Fetch { loc, bytes, signed }, ty: Ty::Int }
+        }
+        FetchType::String => {
+            // `+OFF(X):string` is the string at X+OFF; `%di:string` the
+            // string at the address in %di (as in kprobe_events).
+            let addr = match loc {
+                FetchLoc::Mem { base, offset: 0, .. } => *base,
+                FetchLoc::Mem { base, offset, .. } => FetchLoc::Offset { base, offset },
+                other => other,
+            };
+            Slot::String { addr: ir::Fetch { loc: addr, bytes: 8, signed: false }, space }
+        }
+    })
+}
+
+fn location(f: &fetch::Fetch, space: AddrSpace, ret: bool, kernel_symbol: &dyn Fn(&str) -> Option<u64>) -> Result<FetchLoc, Diagnostic> {
+    let mem = |base: FetchLoc, offset: i64| FetchLoc::Mem { base: Box::new(base), offset, bytes: 8, space };
+    Ok(match &f.kind {
+        FetchKind::Reg(r) => FetchLoc::Reg(*r),
+        FetchKind::StackPtr => FetchLoc::Reg(RegOffset::SP),
+        FetchKind::StackWord(n) => mem(FetchLoc::Reg(RegOffset::SP), i64::from(*n) * 8),
+        FetchKind::Retval => {
+            if !ret {
+                return Err(Diagnostic::error(f.span, "`$retval` is only available in %return probes").with_label("not a return probe"));
+            }
+            FetchLoc::Reg(RegOffset::AX)
+        }
+        FetchKind::Imm(v) => FetchLoc::Const(*v),
+        FetchKind::Deref { offset, base } => mem(location(base, space, ret, kernel_symbol)?, *offset),
+        FetchKind::Symbol { .. } | FetchKind::Addr(_) if space == AddrSpace::User => {
+            return Err(Diagnostic::error(f.span, "`@` addresses are only available in kernel probes").with_label("in a user probe"))
+        }
+        FetchKind::Addr(a) => mem(FetchLoc::Const(*a as i64), 0),
+        FetchKind::Symbol { name, offset } => match kernel_symbol(name) {
+            Some(a) => mem(FetchLoc::Const(a as i64), *offset),
+            None => return Err(Diagnostic::error(f.span, format!("unknown kernel symbol `{name}`")).with_label("not in /proc/kallsyms")),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_of_a_deref_reads_at_the_address() {
+        let f = fetch::parse_fetch("+8(%di)", 0).expect("parses");
+        let slot = convert(&f, FetchType::String, AddrSpace::User, false, &|_| None).expect("converts");
+        let Slot::String { addr: fetch, space } = slot else { panic!() };
+        assert_eq!(space, AddrSpace::User);
+        assert_eq!(fetch.loc, FetchLoc::Offset { base: Box::new(FetchLoc::Reg(RegOffset::DI)), offset: 8 });
+        let f = fetch::parse_fetch("+4($stack):u32", 0);
+        assert!(f.is_err(), "the type is split off by the parser");
+        let f = fetch::parse_fetch("+4($stack)", 0).expect("parses");
+        let Slot::Value { fetch, .. } = convert(&f, FetchType::Int { bytes: 4, signed: false }, AddrSpace::User, false, &|_| None).expect("ok") else { panic!() };
+        assert!(matches!(fetch.loc, FetchLoc::Mem { bytes: 4, offset: 4, .. }));
+        let f = fetch::parse_fetch("$retval", 0).expect("parses");
+        assert!(convert(&f, FetchType::U64, AddrSpace::User, false, &|_| None).is_err());
+        let f = fetch::parse_fetch("@jiffies", 0).expect("parses");
+        assert!(convert(&f, FetchType::U64, AddrSpace::User, false, &|_| None).is_err());
+        assert!(convert(&f, FetchType::U64, AddrSpace::Kernel, false, &|_| Some(0xffff_0000)).is_ok());
+    }
+}

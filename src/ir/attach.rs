@@ -1,0 +1,165 @@
+//! Attach points and program kinds: where a probe attaches, as plain data
+//! (exact names after glob expansion), and the one table of what each
+//! program kind is to the backends (program name, ELF section, what its
+//! context register points at). Pure data; never asks the kernel anything.
+//!
+//! Why an enum and not a trait object: the IR is the contract between the
+//! frontend's providers, bpfgen and the runtime, so an attach point is
+//! data every layer can clone, compare, validate and print in the
+//! `--emit ir` dump, and the compiler checks that each kind answers every
+//! question below. What a kind *does* lives with its provider: spec
+//! syntax, glob expansion and argument meaning in
+//! `frontend::providers::<kind>`, attaching in `runtime::attach::<kind>`.
+//! This file holds only the data and the facts the pure backends need,
+//! one arm per kind.
+
+use crate::span::Span;
+
+use super::FileOffset;
+
+/// Where a probe attaches (exact names, after glob expansion).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// A classic tracepoint: its program reads the event's format fields.
+    Tracepoint { system: String, event: String },
+    /// The same event as a raw tracepoint, for bodies that read no fields:
+    /// much cheaper to attach and detach. A BPF cookie carries `probename`.
+    RawTracepoint { system: String, event: String },
+    /// A `syscalls:sys_enter_*`/`sys_exit_*` event for a body that reads no
+    /// fields: rides the raw_syscalls tracepoint, filtered in the kernel by
+    /// syscall number through the probe's filter map.
+    Syscall { event: String, nr: u32, exit: bool },
+    /// `profile-N`: a software cpu-clock perf event on every CPU.
+    Profile { period_ns: u64, name: String },
+    /// A uprobe or uretprobe at a file offset of a binary (a USDT marker
+    /// too, with its semaphore as the uprobe reference counter).
+    Uprobe(UprobePoint),
+    /// A kprobe or kretprobe on a kernel function.
+    Kprobe { symbol: String, ret: bool, spec: Span },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UprobePoint {
+    /// The resolved path of the binary.
+    pub binary: String,
+    /// The function, offset or USDT marker, as `probename` names it.
+    pub name: String,
+    pub offset: FileOffset,
+    pub ret: bool,
+    /// A USDT semaphore, counted up by the kernel while attached.
+    pub ref_ctr: Option<FileOffset>,
+    /// The spec it came from, for attach errors.
+    pub spec: Span,
+}
+
+/// How a group of attach points runs: one BPF program per kind per probe
+/// (programs are emitted in this order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProgKind {
+    Tracepoint,
+    RawTracepoint,
+    SysEnter,
+    SysExit,
+    Perf,
+    /// A `struct pt_regs` program attached as uprobes/uretprobes.
+    Uprobe,
+    /// The same for kprobes/kretprobes.
+    Kprobe,
+}
+
+/// What a program's context register (r1 at entry) points at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Context {
+    /// The event's record, laid out as its format file says (`CtxField`).
+    Record,
+    /// A raw tracepoint's arguments, as u64s.
+    RawArgs,
+    /// raw_syscalls' arguments: the program starts by looking the syscall
+    /// number up in its probe's filter map (`Map::syscall_filter`).
+    RawSyscalls { exit: bool },
+    /// A perf event sample.
+    PerfSample,
+    /// The probed task's `struct pt_regs` (`Fetch` reads it).
+    PtRegs,
+}
+
+/// The facts bpfgen needs about one program kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgShape {
+    /// Ends the program's name: `ktap_p{probe}_{suffix}`.
+    pub suffix: &'static str,
+    /// The ELF section, by libbpf's convention (it picks the program type).
+    pub section: &'static str,
+    pub context: Context,
+}
+
+impl ProgKind {
+    /// The one table of per-kind facts for the backends.
+    pub fn shape(self) -> ProgShape {
+        let shape = |suffix, section, context| ProgShape { suffix, section, context };
+        match self {
+            ProgKind::Tracepoint => shape("tp", "tracepoint", Context::Record),
+            ProgKind::RawTracepoint => shape("raw", "raw_tp", Context::RawArgs),
+            ProgKind::SysEnter => shape("sys_enter", "raw_tp", Context::RawSyscalls { exit: false }),
+            ProgKind::SysExit => shape("sys_exit", "raw_tp", Context::RawSyscalls { exit: true }),
+            ProgKind::Perf => shape("perf", "perf_event", Context::PerfSample),
+            ProgKind::Uprobe => shape("uprobe", "uprobe", Context::PtRegs),
+            ProgKind::Kprobe => shape("kprobe", "kprobe", Context::PtRegs),
+        }
+    }
+
+    /// The program's name for probe number `probe`.
+    pub fn program_name(self, probe: super::ProbeId) -> String {
+        format!("ktap_p{}_{}", probe.0, self.shape().suffix)
+    }
+}
+
+impl Attach {
+    pub fn kind(&self) -> ProgKind {
+        match self {
+            Attach::Tracepoint { .. } => ProgKind::Tracepoint,
+            Attach::RawTracepoint { .. } => ProgKind::RawTracepoint,
+            Attach::Syscall { exit: false, .. } => ProgKind::SysEnter,
+            Attach::Syscall { exit: true, .. } => ProgKind::SysExit,
+            Attach::Profile { .. } => ProgKind::Perf,
+            Attach::Uprobe(_) => ProgKind::Uprobe,
+            Attach::Kprobe { .. } => ProgKind::Kprobe,
+        }
+    }
+
+    /// The event name `probename` gives.
+    pub fn event(&self) -> &str {
+        match self {
+            Attach::Tracepoint { event, .. } | Attach::RawTracepoint { event, .. } | Attach::Syscall { event, .. } => event,
+            Attach::Profile { name, .. } => name,
+            Attach::Uprobe(u) => &u.name,
+            Attach::Kprobe { symbol, .. } => symbol,
+        }
+    }
+
+    /// `system:event` as the user would write it.
+    pub fn full_name(&self) -> String {
+        match self {
+            Attach::Tracepoint { system, event } | Attach::RawTracepoint { system, event } => format!("{system}:{event}"),
+            Attach::Syscall { event, .. } => format!("syscalls:{event}"),
+            Attach::Profile { name, .. } => name.clone(),
+            Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
+            Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
+        }
+    }
+
+    /// The point as the `--emit ir` dump shows it.
+    pub fn describe(&self) -> String {
+        match self {
+            Attach::Tracepoint { system, event } => format!("tracepoint {system}:{event}"),
+            Attach::RawTracepoint { system, event } => format!("raw_tp {system}:{event}"),
+            Attach::Syscall { event, nr, .. } => format!("syscall {event} (nr {nr})"),
+            Attach::Profile { period_ns, .. } => format!("profile every {period_ns} ns"),
+            Attach::Uprobe(u) => {
+                let sema = u.ref_ctr.map(|r| format!(" semaphore {:#x}", r.0)).unwrap_or_default();
+                format!("{} {}:{} @{:#x}{sema}", if u.ret { "uretprobe" } else { "uprobe" }, u.binary, u.name, u.offset.0)
+            }
+            Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
+        }
+    }
+}
