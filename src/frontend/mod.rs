@@ -9,6 +9,8 @@ pub mod lower;
 pub mod lexer;
 pub mod parser;
 pub mod print;
+pub mod resolve;
+pub mod visit;
 
 /// Lexes and parses a whole script. Always returns a Program (with Error
 /// nodes where recovery happened) plus all diagnostics, normalized.
