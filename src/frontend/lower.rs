@@ -72,11 +72,12 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
         types: infer::Types::default(),
+        res: super::resolve::resolve(program),
         comm_offset: None,
         percpu: IndexMap::new(),
     };
     l.collect_vars(program);
-    let (types, diags) = infer::infer(program, &l.vars, &l.functions);
+    let (types, diags) = infer::infer(program, &l.res, &l.vars, &l.functions);
     l.types = types;
     l.diags.extend(diags);
     scan_probe_table_uses(program, &l.functions, &mut l.table_uses);
@@ -92,7 +93,7 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
             _ => None,
         })
         .collect();
-    let diags = super::check::userspace(program, &l.kernel_uses);
+    let diags = super::check::userspace(program, &l.res, &l.kernel_uses);
     l.diags.extend(diags);
     // A conflict inference reported may be met again while lowering.
     let mut seen = std::collections::HashSet::new();
@@ -140,6 +141,8 @@ struct Lowerer<'a> {
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// What inference settled for globals, tables and probe locals.
     types: infer::Types,
+    /// What every name means (`resolve.rs`).
+    res: super::resolve::Resolution,
     /// `KernelFacts::task_comm_offset`'s answer, once asked.
     comm_offset: Option<Option<u32>>,
     /// `KernelFacts::percpu_var` answers, asked once per variable.
@@ -272,6 +275,22 @@ fn is_zero(e: &ast::Expr) -> bool {
 impl Lowerer<'_> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    /// A type inference must have settled but did not: a compiler bug,
+    /// reported at the use rather than guessed.
+    fn unsettled(&mut self, span: Span, what: &str) {
+        self.diags.push(
+            Diagnostic::error(span, format!("internal error: inference left the type of {what} unsettled"))
+                .with_label("no type")
+                .with_note("this is a bug in ktap; please report it with the script"),
+        );
+    }
+
+    /// The type inference settled for the local declared at `decl` (a
+    /// `var` name or a parameter), if any use typed it.
+    fn local_ty(&self, decl: Span) -> Option<Ty> {
+        self.res.local(decl).and_then(|l| self.types.locals.get(&l)).map(|f| f.ty)
     }
 
     fn unsupported(&mut self, span: Span, what: &str) {

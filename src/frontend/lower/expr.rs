@@ -307,7 +307,10 @@ impl Lowerer<'_> {
             return None;
         };
         let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
-        let value = self.types.values.get(&id.name).map_or(Ty::Int, |f| f.ty);
+        let Some(value) = self.types.values.get(&id.name).map(|f| f.ty) else {
+            self.unsettled(id.span, &format!("the values of table `{}`", id.name));
+            return None;
+        };
         let only_add = uses.only_add && value == Ty::Int;
         // Every use counts: a task-name key widens to a string key when
         // another use keys the table by a longer string.

@@ -6,9 +6,14 @@
 //! that is a 16-byte task name in one use and a 64-byte string in another
 //! is a 64-byte string everywhere. Types propagate through locals,
 //! globals, table values and function results, so the walk repeats until
-//! nothing new is learned, and reports on a last walk. Pure; never panics.
+//! nothing new is learned (a walk limit reached first is a diagnostic),
+//! and reports on a last walk. What nothing typed is then settled by rule:
+//! globals, table values and function results are numbers. Names are the
+//! resolver's (`resolve.rs`): no scopes are kept here. Pure; never panics.
 
 use super::*;
+use crate::frontend::resolve::{Binding, LocalId, Resolution};
+use crate::frontend::visit;
 use std::collections::{HashMap, HashSet};
 
 /// What is known of one typed thing, and the use that fixed it.
@@ -24,9 +29,8 @@ pub(super) struct Types {
     pub(super) globals: IndexMap<String, Fact>,
     pub(super) keys: IndexMap<String, Fact>,
     pub(super) values: IndexMap<String, Fact>,
-    /// Probe locals and function parameters, by the span of the name that
-    /// declares them.
-    pub(super) locals: HashMap<Span, Fact>,
+    /// Probe locals and function parameters, by the resolver's id.
+    pub(super) locals: HashMap<LocalId, Fact>,
     /// What user functions called from probes return.
     pub(super) returns: IndexMap<String, Fact>,
 }
@@ -57,11 +61,12 @@ enum Slot {
     Global(String),
     Key(String),
     Value(String),
-    Local(Span, String),
+    Local(LocalId, String),
     Return(String),
 }
 
 struct Infer<'a> {
+    res: &'a Resolution,
     vars: &'a IndexMap<String, VarDecl>,
     functions: &'a IndexMap<String, ast::FuncBody>,
     t: Types,
@@ -70,23 +75,29 @@ struct Infer<'a> {
     report: bool,
     diags: Vec<Diagnostic>,
     reported: HashSet<Span>,
-    /// Local names in scope, innermost last, to their declaring span.
-    scopes: Vec<IndexMap<String, Span>>,
+    /// The last use that taught something new (for the walk limit).
+    learned: Option<(Slot, Span)>,
     /// Functions being walked (recursion is lowering's error to report).
     calling: Vec<String>,
     /// Top-level names the probes use.
     used: HashSet<String>,
 }
 
+/// Walks over the program before inference gives up (chains of names
+/// typing one another against the source order need one walk per link).
+pub(super) const MAX_WALKS: usize = 8;
+
 /// Infers the types of what `probes` (trace, profile and kdebug bodies,
 /// with their filters) touch, counting the main context's uses of the same
 /// names (`main`: top-level statements in order).
 pub(super) fn infer(
     program: &ast::Program,
+    res: &Resolution,
     vars: &IndexMap<String, VarDecl>,
     functions: &IndexMap<String, ast::FuncBody>,
 ) -> (Types, Vec<Diagnostic>) {
     let mut inf = Infer {
+        res,
         vars,
         functions,
         t: Types::default(),
@@ -94,7 +105,7 @@ pub(super) fn infer(
         report: false,
         diags: Vec::new(),
         reported: HashSet::new(),
-        scopes: Vec::new(),
+        learned: None,
         calling: Vec::new(),
         used: HashSet::new(),
     };
@@ -104,43 +115,52 @@ pub(super) fn infer(
     inf.t = Types::default();
     // Each walk can type what the last one left open (a local typed by a
     // global typed by a table...); chains are short.
-    for _ in 0..8 {
+    let mut settled = false;
+    for _ in 0..MAX_WALKS {
         inf.changed = false;
+        inf.learned = None;
         inf.main_uses(program, &used);
         inf.walk_probes(program);
         if !inf.changed {
+            settled = true;
             break;
         }
+    }
+    if let (false, Some((slot, span))) = (settled, inf.learned.clone()) {
+        inf.diags.push(unsettled(&slot, span));
     }
     // The types are settled: one more walk reports the conflicts.
     inf.report = true;
     inf.main_uses(program, &used);
     inf.walk_probes(program);
+    inf.settle_defaults(program);
     (inf.t, inf.diags)
 }
 
 impl Infer<'_> {
     fn walk_probes(&mut self, program: &ast::Program) {
+        for probe in visit::probe_bodies(program) {
+            if let Some(f) = probe.filter {
+                self.expr(f);
+            }
+            self.block(probe.body);
+        }
+    }
+
+    /// What no use typed takes the default: every top-level variable and
+    /// table value, and every function's result, is a number. Lowering
+    /// reads these and never guesses.
+    fn settle_defaults(&mut self, program: &ast::Program) {
+        for (name, decl) in self.vars {
+            let fact = Fact { ty: Ty::Int, span: decl.span };
+            self.t.globals.entry(name.clone()).or_insert(fact);
+            self.t.values.entry(name.clone()).or_insert(fact);
+        }
         for stmt in &program.stmts {
-            match &stmt.kind {
-                ast::StmtKind::Trace { filter, body, .. } => {
-                    self.scopes = vec![IndexMap::new()];
-                    if let Some(f) = filter {
-                        self.expr(f);
-                    }
-                    self.block(body);
+            if let ast::StmtKind::Function { name, .. } = &stmt.kind {
+                if let [only] = name.as_slice() {
+                    self.t.returns.entry(only.name.clone()).or_insert(Fact { ty: Ty::Int, span: only.span });
                 }
-                ast::StmtKind::Timer { kind: ast::TimerKind::Profile, body, .. } => {
-                    self.scopes = vec![IndexMap::new()];
-                    self.block(body);
-                }
-                ast::StmtKind::Expr(ast::Expr { kind: ast::ExprKind::Call { callee, args }, .. }) if is_kdebug(callee) => {
-                    if let Some(ast::Expr { kind: ast::ExprKind::Function(f), .. }) = args.get(1) {
-                        self.scopes = vec![IndexMap::new()];
-                        self.block(&f.body);
-                    }
-                }
-                _ => {}
             }
         }
     }
@@ -235,8 +255,9 @@ impl Infer<'_> {
         }
     }
 
-    fn set(&mut self, slot: &Slot, fact: Fact) {
+    fn set(&mut self, slot: &Slot, fact: Fact, at: Span) {
         self.changed = true;
+        self.learned = Some((slot.clone(), at));
         match slot {
             Slot::Global(n) => {
                 self.t.globals.insert(n.clone(), fact);
@@ -266,12 +287,12 @@ impl Infer<'_> {
         // main context may give it longer strings at run time.
         let ty = if matches!(slot, Slot::Global(_)) && ty == Ty::Comm { Ty::Str } else { ty };
         let Some(old) = self.fact(&slot) else {
-            self.set(&slot, Fact { ty, span });
+            self.set(&slot, Fact { ty, span }, span);
             return;
         };
         match join(old.ty, ty) {
             Some(j) if j == old.ty => {}
-            Some(j) => self.set(&slot, Fact { ty: j, span: old.span }),
+            Some(j) => self.set(&slot, Fact { ty: j, span: old.span }, span),
             None => {
                 if self.report && self.reported.insert(span) {
                     self.diags.push(conflict(&slot, ty, span, old));
@@ -280,33 +301,32 @@ impl Infer<'_> {
         }
     }
 
-    fn lookup(&self, name: &str) -> Option<Span> {
-        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    /// The local the name at this use or declaration binds to.
+    fn local(&self, id: &ast::Ident) -> Option<Slot> {
+        match self.res.binding(id.span) {
+            Binding::Local(l) => Some(Slot::Local(l, id.name.clone())),
+            _ => None,
+        }
     }
 
     fn declare(&mut self, name: &ast::Ident, ty: Option<Ty>, at: Span) {
-        if let Some(s) = self.scopes.last_mut() {
-            s.insert(name.name.clone(), name.span);
-        }
-        if let Some(ty) = ty {
-            self.unify(Slot::Local(name.span, name.name.clone()), ty, at);
+        if let (Some(slot), Some(ty)) = (self.local(name), ty) {
+            self.unify(slot, ty, at);
         }
     }
 
     fn block(&mut self, b: &ast::Block) {
-        self.scopes.push(IndexMap::new());
         for s in &b.stmts {
             self.stmt(s);
         }
-        self.scopes.pop();
     }
 
     /// The slot an assignment target names, if it is typed here.
     fn target(&mut self, t: &ast::Expr) -> Option<Slot> {
         match &t.kind {
             ast::ExprKind::Name(id) => {
-                if let Some(decl) = self.lookup(&id.name) {
-                    return Some(Slot::Local(decl, id.name.clone()));
+                if let Some(slot) = self.local(id) {
+                    return Some(slot);
                 }
                 if self.vars.contains_key(&id.name) {
                     self.used.insert(id.name.clone());
@@ -336,7 +356,8 @@ impl Infer<'_> {
                     };
                     self.declare(n, ty, at);
                     // `var s = t[k]` with s typed by later uses types t.
-                    if let (None, Some(v), Some(f)) = (ty, values.get(i), self.t.locals.get(&n.span).copied()) {
+                    let later = self.res.local(n.span).and_then(|l| self.t.locals.get(&l).copied());
+                    if let (None, Some(v), Some(f)) = (ty, values.get(i), later) {
                         self.hint(v, f.ty);
                     }
                 }
@@ -382,13 +403,10 @@ impl Infer<'_> {
                 self.block(body);
             }
             ast::StmtKind::ForNum { var, body, .. } => {
-                self.scopes.push(IndexMap::new());
                 self.declare(var, Some(Ty::Int), var.span);
                 self.block(body);
-                self.scopes.pop();
             }
             ast::StmtKind::ForC { init, cond, step, body } => {
-                self.scopes.push(IndexMap::new());
                 if let Some(i) = init {
                     self.stmt(i);
                 }
@@ -399,7 +417,6 @@ impl Infer<'_> {
                     self.stmt(st);
                 }
                 self.block(body);
-                self.scopes.pop();
             }
             ast::StmtKind::Return(Some(e)) => {
                 let ty = self.expr(e);
@@ -474,8 +491,8 @@ impl Infer<'_> {
     /// nothing typed it yet.
     fn hint(&mut self, e: &ast::Expr, ty: Ty) {
         let slot = match &e.kind {
-            ast::ExprKind::Name(id) => match self.lookup(&id.name) {
-                Some(decl) => Slot::Local(decl, id.name.clone()),
+            ast::ExprKind::Name(id) => match self.local(id) {
+                Some(slot) => slot,
                 None if self.vars.contains_key(&id.name) => Slot::Global(id.name.clone()),
                 None => return,
             },
@@ -494,8 +511,8 @@ impl Infer<'_> {
     }
 
     fn name(&mut self, id: &ast::Ident) -> Option<Ty> {
-        if let Some(decl) = self.lookup(&id.name) {
-            return self.fact(&Slot::Local(decl, id.name.clone())).map(|f| f.ty);
+        if let Some(slot) = self.local(id) {
+            return self.fact(&slot).map(|f| f.ty);
         }
         if self.vars.contains_key(&id.name) {
             self.used.insert(id.name.clone());
@@ -523,19 +540,15 @@ impl Infer<'_> {
             return None;
         }
         self.calling.push(name.to_string());
-        let caller = self.scopes.clone();
-        let saved = std::mem::replace(&mut self.scopes, vec![IndexMap::new()]);
         for (p, (a, ty)) in func.params.iter().zip(args.iter().zip(&tys)) {
             self.declare(p, *ty, a.span);
             // An untyped argument takes the parameter's type.
-            if let (None, Some(f)) = (ty, self.t.locals.get(&p.span).copied()) {
-                let saved = std::mem::replace(&mut self.scopes, caller.clone());
+            let param = self.res.local(p.span).and_then(|l| self.t.locals.get(&l).copied());
+            if let (None, Some(f)) = (ty, param) {
                 self.hint(a, f.ty);
-                self.scopes = saved;
             }
         }
         self.block(&func.body);
-        self.scopes = saved;
         self.calling.pop();
         self.fact(&Slot::Return(name.to_string())).map(|f| f.ty)
     }
@@ -549,6 +562,19 @@ fn main_literal(e: &ast::Expr) -> Option<Ty> {
         ast::ExprKind::Str(s) => Some(literal_ty(s)),
         _ => None,
     }
+}
+
+/// The walk limit was reached while uses still taught new types.
+fn unsettled(slot: &Slot, span: Span) -> Diagnostic {
+    let what = match slot {
+        Slot::Global(n) | Slot::Local(_, n) => format!("`{n}`"),
+        Slot::Key(n) => format!("the keys of table `{n}`"),
+        Slot::Value(n) => format!("the values of table `{n}`"),
+        Slot::Return(n) => format!("what `{n}` returns"),
+    };
+    Diagnostic::error(span, format!("the type of {what} is still changing after {MAX_WALKS} walks over the script"))
+        .with_label("typed here on the last walk")
+        .with_note("names here type one another in a chain that runs against the source order: give one of them its type where it is declared (e.g. `var x = \"\"` or `var x = 0`)")
 }
 
 fn conflict(slot: &Slot, ty: Ty, span: Span, old: Fact) -> Diagnostic {
@@ -571,4 +597,94 @@ fn conflict(slot: &Slot, ty: Ty, span: Span, old: Fact) -> Diagnostic {
             .with_secondary(old.span, format!("but a {was} here")),
     };
     d.with_note("what the kernel touches has one type in every use")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lowers `src` (probes on `profile-1ms`, which needs no events) and
+    /// returns what inference settled and every diagnostic.
+    fn typed(src: &str) -> (Types, Resolution, Vec<Diagnostic>) {
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{src}: {diags:?}");
+        let res = crate::frontend::resolve::resolve(&program);
+        let mut vars = IndexMap::new();
+        let mut functions = IndexMap::new();
+        for s in &program.stmts {
+            match &s.kind {
+                ast::StmtKind::Var { names, .. } => {
+                    for n in names {
+                        vars.insert(n.name.clone(), VarDecl { zero_init: true, table: None, span: n.span });
+                    }
+                }
+                ast::StmtKind::Function { name, func } => {
+                    functions.insert(name[0].name.clone(), func.clone());
+                }
+                _ => {}
+            }
+        }
+        let (types, diags) = infer(&program, &res, &vars, &functions);
+        (types, res, diags)
+    }
+
+    fn local_ty(src: &str, decl: &str) -> Option<Ty> {
+        let (types, res, diags) = typed(src);
+        assert!(diags.is_empty(), "{src}: {diags:?}");
+        let at = src.find(decl).expect("declaration") + decl.len() - 1;
+        let l = res.local(Span::new(at, at + 1))?;
+        types.locals.get(&l).map(|f| f.ty)
+    }
+
+    #[test]
+    fn shadowed_locals_have_their_own_types() {
+        let src = "profile-1ms { var x = 1 if (x) { var x = \"s\" print(x) } print(x) }";
+        assert_eq!(local_ty(src, "var x"), Some(Ty::Int));
+        assert_eq!(local_ty(src, "(x) { var x"), Some(Ty::Comm));
+    }
+
+    #[test]
+    fn functions_type_parameters_and_results_from_calls() {
+        let src = "function f(a) { return a } profile-1ms { print(f(execname)) }";
+        let (types, res, diags) = typed(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let a = src.find("(a)").expect("param") + 1;
+        let l = res.local(Span::new(a, a + 1)).expect("a local");
+        assert_eq!(types.locals.get(&l).map(|f| f.ty), Some(Ty::Comm));
+        assert_eq!(types.returns.get("f").map(|f| f.ty), Some(Ty::Comm));
+        // A function nothing typed returns a number, by rule.
+        let (types, _, _) = typed("function g() { } profile-1ms { g() }");
+        assert_eq!(types.returns.get("g").map(|f| f.ty), Some(Ty::Int));
+    }
+
+    #[test]
+    fn a_conflict_shows_both_uses() {
+        let src = "var v\nprofile-1ms { v = 1 }\nprofile-1ms { v = \"s\" }";
+        let (_, _, diags) = typed(src);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let d = &diags[0];
+        assert_eq!(d.message, "`v` is given a string here");
+        assert_eq!(&src[d.span.range()], "\"s\"");
+        assert_eq!(d.secondary.iter().map(|(s, _)| &src[s.range()]).collect::<Vec<_>>(), ["1"]);
+    }
+
+    #[test]
+    fn a_chain_that_does_not_settle_is_reported() {
+        // Each `xN = xN+1` learns its type one walk after the next one.
+        let n = MAX_WALKS + 2;
+        let mut src: String = (1..=n).map(|i| format!("var x{i}\n")).collect();
+        src.push_str("profile-1ms {\n");
+        for i in 1..n {
+            src.push_str(&format!("    x{i} = x{}\n", i + 1));
+        }
+        src.push_str(&format!("    x{n} = \"s\"\n}}\n"));
+        let (_, _, diags) = typed(&src);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].message.contains("is still changing after 8 walks"), "{:?}", diags[0]);
+        // A chain one walk shorter settles (the last walk learns nothing).
+        let short: String = src.replace("    x1 = x2\n", "").replace("    x2 = x3\n", "").replace("    x3 = x4\n", "");
+        let (types, _, diags) = typed(&short);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(types.globals.get("x4").map(|f| f.ty), Some(Ty::Str));
+    }
 }

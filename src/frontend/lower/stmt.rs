@@ -174,8 +174,9 @@ impl Lowerer<'_> {
                         self.unsupported(values[i].span, "keeping `argstr` in a variable");
                         continue;
                     }
-                    // Every use of the local decides its type.
-                    let ty = self.types.locals.get(&name.span).map_or(value.ty, |f| f.ty);
+                    // Every use of the local decides its type; one no use
+                    // typed (an event field) takes its value's.
+                    let ty = self.local_ty(name.span).unwrap_or(value.ty);
                     if !value.ty.fits(ty) {
                         self.type_conflict(values.get(i).map_or(name.span, |v| v.span), &name.name, value.ty, ty);
                         // Declared all the same: later uses are not errors.
@@ -271,7 +272,10 @@ impl Lowerer<'_> {
         };
         let section = if decl.zero_init { Section::Bss } else { Section::Data };
         let decl_span = decl.span;
-        let ty = self.types.globals.get(&id.name).map_or(Ty::Int, |f| f.ty);
+        let Some(ty) = self.types.globals.get(&id.name).map(|f| f.ty) else {
+            self.unsettled(id.span, &format!("`{}`", id.name));
+            return None;
+        };
         let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), ty, section, Some(decl_span));
         self.kernel_globals.insert(id.name.clone(), g);
         let used = if ty.is_string() { crate::frontend::check::KernelUse::String } else { crate::frontend::check::KernelUse::Number };
@@ -341,7 +345,7 @@ impl Lowerer<'_> {
         let mut params = Vec::new();
         for (a, p) in args.iter().zip(&func.params) {
             let v = self.expr(ctx, a)?;
-            let ty = self.types.locals.get(&p.span).map_or(v.ty, |f| f.ty);
+            let ty = self.local_ty(p.span).unwrap_or(v.ty);
             if matches!(v.ty, Ty::ArgStr { .. }) || !v.ty.fits(ty) {
                 self.type_conflict(a.span, &p.name, v.ty, ty);
                 return None;
@@ -352,7 +356,10 @@ impl Lowerer<'_> {
         }
         // What the function returns, from every return in it (a function
         // that returns nothing yields 0).
-        let returns = self.types.returns.get(name).map_or(Ty::Int, |f| f.ty);
+        let Some(returns) = self.types.returns.get(name).map(|f| f.ty) else {
+            self.unsettled(span, &format!("what `{name}` returns"));
+            return None;
+        };
         let result = ctx.new_local(returns);
         let nothing = match returns {
             Ty::Comm | Ty::Str => ExprKind::StrConst(Vec::new()),
