@@ -7,6 +7,7 @@
 
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
+use super::resolve::{Binding, Resolution};
 use crate::facts::KernelFacts;
 use crate::ir::{self, Attach, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
@@ -142,7 +143,7 @@ struct Lowerer<'a> {
     /// What inference settled for globals, tables and probe locals.
     types: infer::Types,
     /// What every name means (`resolve.rs`).
-    res: super::resolve::Resolution,
+    res: Resolution,
     /// `KernelFacts::task_comm_offset`'s answer, once asked.
     comm_offset: Option<Option<u32>>,
     /// `KernelFacts::percpu_var` answers, asked once per variable.
@@ -173,9 +174,17 @@ struct ProbeCtx {
     argstr_window: Option<(u32, u32)>,
     /// How many of the probe's events are syscall events, of how many.
     syscalls: (usize, usize),
-    /// Local variables in scope, innermost last; a function being inlined
-    /// sees only its own.
-    scopes: Vec<IndexMap<String, ir::LocalId>>,
+    /// The IR local of each declaration the resolver found (by its
+    /// `resolve::LocalId`), once lowered; an inlined function's
+    /// declarations are rebound at each call.
+    bound: Vec<Option<ir::LocalId>>,
+    /// Hidden counters of counted `for (i = A; ...)` loops around the
+    /// statement being lowered: uses of `i` there (whatever `i` means
+    /// outside) read the counter. Hidden from inlined functions.
+    counters: Vec<(Binding, String, ir::LocalId)>,
+    /// Temporaries lowering synthesises names for (`\0tmpN`, a name no
+    /// script can write).
+    temps: Vec<(String, ir::LocalId)>,
     /// Types of the probe's locals, indexed by `LocalId`.
     locals: Vec<Ty>,
     /// Loops around the statement being lowered (in the current function).
@@ -202,7 +211,9 @@ impl ProbeCtx {
             uses_fields: std::cell::Cell::new(false),
             argstr_window,
             syscalls,
-            scopes: vec![IndexMap::new()],
+            bound: Vec::new(),
+            counters: Vec::new(),
+            temps: Vec::new(),
             locals: Vec::new(),
             loops: 0,
             inlining: Vec::new(),
@@ -225,16 +236,33 @@ impl ProbeCtx {
         ir::LocalId(self.locals.len() as u32 - 1)
     }
 
-    fn declare(&mut self, name: &str, ty: Ty) -> ir::LocalId {
+    /// A new local for the declaration `name` (a `var` name, a parameter,
+    /// a loop variable), bound to what the resolver made of it.
+    fn declare(&mut self, res: &Resolution, name: &ast::Ident, ty: Ty) -> ir::LocalId {
         let id = self.new_local(ty);
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(name.to_string(), id);
+        if let Some(l) = res.local(name.span) {
+            if self.bound.len() <= l.index() {
+                self.bound.resize(l.index() + 1, None);
+            }
+            self.bound[l.index()] = Some(id);
         }
         id
     }
 
-    fn lookup(&self, name: &str) -> Option<ir::LocalId> {
-        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    /// The IR local a name reads, when it names one: a loop counter, a
+    /// synthesised temporary or a declared local already lowered.
+    fn lookup(&self, res: &Resolution, name: &ast::Ident) -> Option<ir::LocalId> {
+        if name.name.starts_with('\0') {
+            return self.temps.iter().rev().find(|(n, _)| *n == name.name).map(|(_, l)| *l);
+        }
+        let binding = res.binding(name.span);
+        if let Some((.., l)) = self.counters.iter().rev().find(|(b, n, _)| *b == binding && *n == name.name) {
+            return Some(*l);
+        }
+        match binding {
+            Binding::Local(l) => self.bound.get(l.index()).copied().flatten(),
+            _ => None,
+        }
     }
 
     fn new_block(&mut self) -> ir::BlockId {

@@ -191,7 +191,7 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
-        if let Some(local) = ctx.lookup(&id.name) {
+        if let Some(local) = ctx.lookup(&self.res, id) {
             return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
         }
         if let Some(b) = crate::builtins::name(&id.name) {

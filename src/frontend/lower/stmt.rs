@@ -5,12 +5,11 @@
 use super::*;
 
 impl Lowerer<'_> {
+    /// Lowers a block; which name means which local is the resolver's.
     pub(super) fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
-        ctx.scopes.push(IndexMap::new());
         for s in &block.stmts {
             self.stmt(ctx, s, out);
         }
-        ctx.scopes.pop();
     }
 
     pub(super) fn stmt(&mut self, ctx: &mut ProbeCtx, s: &ast::Stmt, out: &mut Vec<Stmt>) {
@@ -57,8 +56,8 @@ impl Lowerer<'_> {
                     self.error(values[0].span, msg);
                 }
             }
-            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
-                let Some(local) = ctx.lookup(&id.name) else { return };
+            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&self.res, id).is_some() => {
+                let Some(local) = ctx.lookup(&self.res, id) else { return };
                 if ctx.locals[local.index()] != Ty::Int {
                     self.error(s.span, format!("`{}` holds a {}: `+=` needs a number", id.name, ty_name(ctx.locals[local.index()])));
                     return;
@@ -75,10 +74,10 @@ impl Lowerer<'_> {
             ast::StmtKind::Assign { targets, values }
                 if targets.len() == 1
                     && values.len() == 1
-                    && matches!(&targets[0].kind, ast::ExprKind::Name(id) if ctx.lookup(&id.name).is_some()) =>
+                    && matches!(&targets[0].kind, ast::ExprKind::Name(id) if ctx.lookup(&self.res, id).is_some()) =>
             {
                 let ast::ExprKind::Name(id) = &targets[0].kind else { return };
-                let Some(local) = ctx.lookup(&id.name) else { return };
+                let Some(local) = ctx.lookup(&self.res, id) else { return };
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = ctx.locals[local.index()];
                 if value.ty.fits(holds) {
@@ -116,9 +115,9 @@ impl Lowerer<'_> {
                         kind: ast::StmtKind::Assign { targets: vec![t.clone()], values: vec![ast::Expr { kind: ast::ExprKind::Name(ast::Ident { name: format!("\u{0}tmp{}", tmp.0), span: t.span }), span: t.span }] },
                         span: s.span,
                     };
-                    ctx.scopes.push(IndexMap::from([(format!("\u{0}tmp{}", tmp.0), tmp)]));
+                    ctx.temps.push((format!("\u{0}tmp{}", tmp.0), tmp));
                     self.stmt(ctx, &one, out);
-                    ctx.scopes.pop();
+                    ctx.temps.pop();
                 }
             }
             ast::StmtKind::Assign { targets, values } => {
@@ -180,12 +179,12 @@ impl Lowerer<'_> {
                     if !value.ty.fits(ty) {
                         self.type_conflict(values.get(i).map_or(name.span, |v| v.span), &name.name, value.ty, ty);
                         // Declared all the same: later uses are not errors.
-                        ctx.declare(&name.name, ty);
+                        ctx.declare(&self.res, name, ty);
                         continue;
                     }
                     if names.len() == 1 {
                         // Nothing to swap: bind at once.
-                        let local = ctx.declare(&name.name, ty);
+                        let local = ctx.declare(&self.res, name, ty);
                         out.push(set_local(local, value, Some(name.span)));
                         continue;
                     }
@@ -194,7 +193,7 @@ impl Lowerer<'_> {
                     lowered.push((name, tmp, ty));
                 }
                 for (name, tmp, ty) in lowered {
-                    let local = ctx.declare(&name.name, ty);
+                    let local = ctx.declare(&self.res, name, ty);
                     out.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span }, Some(name.span)));
                 }
             }
@@ -367,11 +366,12 @@ impl Lowerer<'_> {
         };
         body.push(set_local(result, Expr { kind: nothing, ty: returns, span: None }, None));
         let block = ctx.new_block();
-        // The callee sees its parameters and globals, not the caller's locals.
-        let saved_scopes = std::mem::replace(&mut ctx.scopes, vec![IndexMap::new()]);
+        // The callee sees its parameters and globals, not the caller's
+        // locals (the resolver's bindings) nor its loop counters.
+        let saved_counters = std::mem::take(&mut ctx.counters);
         let saved_loops = std::mem::replace(&mut ctx.loops, 0);
         for (p, &(tmp, ty)) in func.params.iter().zip(&params) {
-            let local = ctx.declare(&p.name, ty);
+            let local = ctx.declare(&self.res, p, ty);
             body.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span: None }, Some(p.span)));
         }
         ctx.inlining.push(name.to_string());
@@ -379,7 +379,7 @@ impl Lowerer<'_> {
         self.block(ctx, &func.body, &mut body);
         ctx.returns.pop();
         ctx.inlining.pop();
-        ctx.scopes = saved_scopes;
+        ctx.counters = saved_counters;
         ctx.loops = saved_loops;
         Some(((block, body), result))
     }
@@ -420,13 +420,11 @@ impl Lowerer<'_> {
         let counter = ctx.new_local(Ty::Int);
         out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
         let cond = binary(if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge }, local_expr(counter, sp), constant(b, sp), sp);
-        ctx.scopes.push(IndexMap::new());
-        let visible = ctx.declare(&var.name, Ty::Int);
+        let visible = ctx.declare(&self.res, var, Ty::Int);
         let mut inner = vec![set_local(visible, local_expr(counter, sp), Some(var.span))];
         ctx.loops += 1;
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
-        ctx.scopes.pop();
         out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
@@ -444,7 +442,7 @@ impl Lowerer<'_> {
         body: &ast::Block,
         out: &mut Vec<Stmt>,
     ) {
-        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&body.stmts, var));
+        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&body.stmts, &var.name));
         let Some((var, a, op, b, c)) = counted else {
             self.diags.push(
                 Diagnostic::error(span, "this loop has no bound the compiler can see")
@@ -474,8 +472,9 @@ impl Lowerer<'_> {
             return;
         }
         let sp = Some(span);
-        ctx.scopes.push(IndexMap::new());
-        let counter = ctx.declare(&var, Ty::Int);
+        // Every use of the counter's name in the loop means the counter.
+        let counter = ctx.new_local(Ty::Int);
+        ctx.counters.push((self.res.binding(var.span), var.name.clone(), counter));
         out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
         let ir_op = match op {
             ast::BinOp::Lt => ir::BinOp::Lt,
@@ -489,7 +488,7 @@ impl Lowerer<'_> {
         ctx.loops += 1;
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
-        ctx.scopes.pop();
+        ctx.counters.pop();
         out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
@@ -539,32 +538,38 @@ pub(super) fn const_int(e: &ast::Expr) -> Option<i64> {
     }
 }
 
-/// `i = A; i OP B; i += C` (or `i = i + C`), as (i, A, OP, B, C).
-pub(super) fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, step: Option<&ast::Stmt>) -> Option<(String, i64, ast::BinOp, i64, i64)> {
-    let (var, a) = match &init?.kind {
-        ast::StmtKind::Var { names, values } if names.len() == 1 && values.len() == 1 => (names[0].name.clone(), const_int(&values[0])?),
+/// `i = A; i OP B; i += C` (or `i = i + C`), as (i, A, OP, B, C), `i`
+/// being the name the init assigns or declares.
+pub(super) fn counted_loop<'a>(
+    init: Option<&'a ast::Stmt>,
+    cond: Option<&ast::Expr>,
+    step: Option<&ast::Stmt>,
+) -> Option<(&'a ast::Ident, i64, ast::BinOp, i64, i64)> {
+    let (ident, a) = match &init?.kind {
+        ast::StmtKind::Var { names, values } if names.len() == 1 && values.len() == 1 => (&names[0], const_int(&values[0])?),
         ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => match &targets[0].kind {
-            ast::ExprKind::Name(id) => (id.name.clone(), const_int(&values[0])?),
+            ast::ExprKind::Name(id) => (id, const_int(&values[0])?),
             _ => return None,
         },
         _ => return None,
     };
+    let var = &ident.name;
     let ast::ExprKind::Binary { op, lhs, rhs } = &cond?.kind else { return None };
     if !matches!(op, ast::BinOp::Lt | ast::BinOp::Le | ast::BinOp::Gt | ast::BinOp::Ge | ast::BinOp::Ne) {
         return None;
     }
     let ast::ExprKind::Name(cv) = &lhs.kind else { return None };
-    if cv.name != var {
+    if cv.name != *var {
         return None;
     }
     let b = const_int(rhs)?;
     let c = match &step?.kind {
-        ast::StmtKind::AddAssign { target, value } if matches!(&target.kind, ast::ExprKind::Name(id) if id.name == var) => const_int(value)?,
+        ast::StmtKind::AddAssign { target, value } if matches!(&target.kind, ast::ExprKind::Name(id) if id.name == *var) => const_int(value)?,
         ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => {
             let ast::ExprKind::Name(t) = &targets[0].kind else { return None };
             let ast::ExprKind::Binary { op: sop, lhs, rhs } = &values[0].kind else { return None };
             let ast::ExprKind::Name(l) = &lhs.kind else { return None };
-            if t.name != var || l.name != var {
+            if t.name != *var || l.name != *var {
                 return None;
             }
             match sop {
@@ -575,7 +580,7 @@ pub(super) fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, s
         }
         _ => return None,
     };
-    (c != 0).then_some((var, a, *op, b, c))
+    (c != 0).then_some((ident, a, *op, b, c))
 }
 
 /// Whether any statement assigns the variable `var` (not a local of the
