@@ -603,8 +603,8 @@ fn conflict(slot: &Slot, ty: Ty, span: Span, old: Fact) -> Diagnostic {
 mod tests {
     use super::*;
 
-    /// Lowers `src` (probes on `profile-1ms`, which needs no events) and
-    /// returns what inference settled and every diagnostic.
+    /// Resolves and infers `src` (probes on `profile-1ms`, which needs no
+    /// events): what inference settled and its diagnostics.
     fn typed(src: &str) -> (Types, Resolution, Vec<Diagnostic>) {
         let (program, diags) = crate::frontend::parse(src);
         assert!(diags.is_empty(), "{src}: {diags:?}");

@@ -3,6 +3,7 @@
 //! Anything the kernel cannot do is a diagnostic at its span, never a panic.
 
 use super::*;
+use crate::frontend::visit::{self, Visitor};
 
 impl Lowerer<'_> {
     /// Lowers a block; which name means which local is the resolver's.
@@ -442,7 +443,7 @@ impl Lowerer<'_> {
         body: &ast::Block,
         out: &mut Vec<Stmt>,
     ) {
-        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&body.stmts, &var.name));
+        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&self.res, body, var));
         let Some((var, a, op, b, c)) = counted else {
             self.diags.push(
                 Diagnostic::error(span, "this loop has no bound the compiler can see")
@@ -583,33 +584,39 @@ pub(super) fn counted_loop<'a>(
     (c != 0).then_some((ident, a, *op, b, c))
 }
 
-/// Whether any statement assigns the variable `var` (not a local of the
-/// same name declared in between).
-pub(super) fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
-    let target = |e: &ast::Expr| matches!(&e.kind, ast::ExprKind::Name(id) if id.name == var);
-    let declares = |names: &[ast::Ident]| names.iter().any(|n| n.name == var);
-    for s in stmts {
-        let assigned = match &s.kind {
-            // From here on the name is another local.
-            ast::StmtKind::Var { names, .. } if declares(names) => return false,
-            ast::StmtKind::Assign { targets, .. } => targets.iter().any(target),
-            ast::StmtKind::AddAssign { target: t, .. } => target(t),
-            ast::StmtKind::If { arms, otherwise } => {
-                arms.iter().any(|(_, b)| assigns(&b.stmts, var)) || otherwise.as_ref().is_some_and(|b| assigns(&b.stmts, var))
+/// Whether a loop body assigns the counter `var`: a `=` or `+=` to a name
+/// that means what `var` means (a local of the same name declared in
+/// between is another variable: the resolver tells them apart). Inner
+/// counted loops keep their own counters; closures are not probe code.
+pub(super) fn assigns(res: &Resolution, body: &ast::Block, var: &ast::Ident) -> bool {
+    struct Assigns<'a> {
+        res: &'a Resolution,
+        var: &'a ast::Ident,
+        binding: Binding,
+        found: bool,
+    }
+    impl Assigns<'_> {
+        fn target(&mut self, e: &ast::Expr) {
+            if let ast::ExprKind::Name(id) = &e.kind {
+                self.found |= id.name == self.var.name && self.res.binding(id.span) == self.binding;
             }
-            ast::StmtKind::ForNum { var: v, .. } if v.name == var => false,
-            ast::StmtKind::ForIn { key, value, .. } if key.name == var || value.as_ref().is_some_and(|v| v.name == var) => false,
-            ast::StmtKind::ForC { init: Some(init), .. } if matches!(&init.kind, ast::StmtKind::Var { names, .. } if declares(names)) => false,
-            ast::StmtKind::While { body, .. } | ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
-                assigns(&body.stmts, var)
-            }
-            ast::StmtKind::Block(b) => assigns(&b.stmts, var),
-            _ => false,
-        };
-        if assigned {
-            return true;
         }
     }
-    false
+    impl Visitor for Assigns<'_> {
+        fn visit_stmt(&mut self, s: &ast::Stmt) {
+            match &s.kind {
+                ast::StmtKind::Assign { targets, .. } => targets.iter().for_each(|t| self.target(t)),
+                ast::StmtKind::AddAssign { target, .. } => self.target(target),
+                ast::StmtKind::If { .. } | ast::StmtKind::Block(_) | ast::StmtKind::While { .. } | ast::StmtKind::ForNum { .. } | ast::StmtKind::ForIn { .. } => {
+                    visit::walk_stmt(self, s)
+                }
+                ast::StmtKind::ForC { body, .. } => self.visit_block(body),
+                _ => {}
+            }
+        }
+        fn visit_expr(&mut self, _: &ast::Expr) {}
+    }
+    let mut a = Assigns { res, var, binding: res.binding(var.span), found: false };
+    a.visit_block(body);
+    a.found
 }
-
