@@ -79,7 +79,7 @@ struct Checker<'a> {
 /// userspace only: not the function's own code).
 fn calls_in(body: &ast::Block) -> Vec<String> {
     struct Calls(Vec<String>);
-    impl Visitor for Calls {
+    impl Visitor<'_> for Calls {
         fn visit_expr(&mut self, e: &ast::Expr) {
             if let ast::ExprKind::Call { callee, .. } = &e.kind {
                 if let ast::ExprKind::Name(id) = &callee.kind {
@@ -184,7 +184,7 @@ impl Checker<'_> {
     }
 }
 
-impl Visitor for Checker<'_> {
+impl Visitor<'_> for Checker<'_> {
     fn visit_stmt(&mut self, s: &ast::Stmt) {
         match &s.kind {
             ast::StmtKind::Assign { targets, values } => {

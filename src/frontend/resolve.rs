@@ -11,9 +11,9 @@
 //! entries of the same table. Pure, read-only; never panics.
 
 use super::ast::{self, Span};
+use super::fasthash::{FastIndexMap, FastMap};
 use super::visit::{self, Visitor};
 use crate::builtins::BuiltinId;
-use indexmap::IndexMap;
 
 /// One source file the names come from (the script, later tapsets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -63,7 +63,6 @@ pub enum Binding {
 /// A declared local.
 #[derive(Clone, Debug)]
 pub struct Local {
-    pub name: String,
     /// The declaring name.
     pub span: Span,
 }
@@ -103,8 +102,11 @@ impl SourceTable {
 pub struct Resolution {
     sources: Vec<SourceTable>,
     locals: Vec<Local>,
-    vars: IndexMap<String, Var>,
-    funcs: IndexMap<(Option<String>, String), Func>,
+    vars: FastIndexMap<String, Var>,
+    funcs: Vec<Func>,
+    /// The script's functions by name, then each namespace's.
+    by_name: FastMap<String, FuncId>,
+    by_namespace: FastMap<(String, String), FuncId>,
 }
 
 impl Resolution {
@@ -145,21 +147,26 @@ impl Resolution {
 
     /// The script's function called `name`.
     pub fn function(&self, name: &str) -> Option<FuncId> {
-        self.funcs.get_index_of(&(None, name.to_string())).map(|i| FuncId(i as u32))
+        self.by_name.get(name).copied()
+    }
+
+    /// A namespace's function (`ns.name`, a tapset's).
+    pub fn namespaced(&self, namespace: &str, name: &str) -> Option<FuncId> {
+        self.by_namespace.get(&(namespace.to_string(), name.to_string())).copied()
     }
 
     pub fn func_info(&self, id: FuncId) -> Option<&Func> {
-        self.funcs.get_index(id.index()).map(|(_, f)| f)
+        self.funcs.get(id.index())
     }
 
     pub fn functions(&self) -> impl Iterator<Item = (FuncId, &Func)> {
-        self.funcs.values().enumerate().map(|(i, f)| (FuncId(i as u32), f))
+        self.funcs.iter().enumerate().map(|(i, f)| (FuncId(i as u32), f))
     }
 }
 
 /// Resolves every name of `program` (the script).
 pub fn resolve(program: &ast::Program) -> Resolution {
-    let mut r = Resolver { res: Resolution::default(), source: SourceId::SCRIPT, scopes: Vec::new() };
+    let mut r = Resolver { res: Resolution::default(), source: SourceId::SCRIPT, scopes: Vec::new(), outer: FastMap::default() };
     r.res.sources.push(SourceTable::default());
     r.declare_top_level(program, None);
     for s in &program.stmts {
@@ -171,16 +178,30 @@ pub fn resolve(program: &ast::Program) -> Resolution {
     r.res
 }
 
-struct Resolver {
+/// Inserts unless the key is there: the first definition wins.
+fn insert_new<K: std::hash::Hash + Eq>(map: &mut FastMap<K, FuncId>, key: K, id: FuncId) -> bool {
+    match map.entry(key) {
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(id);
+            true
+        }
+        std::collections::hash_map::Entry::Occupied(_) => false,
+    }
+}
+
+struct Resolver<'a> {
     res: Resolution,
     source: SourceId,
     /// Local scopes, innermost last; empty at the top level of a source.
-    scopes: Vec<Vec<(String, LocalId)>>,
+    scopes: Vec<Vec<(&'a str, LocalId)>>,
+    /// What a name that is no local means: the same everywhere in a
+    /// source (top-level names do not depend on order), so asked once.
+    outer: FastMap<&'a str, Binding>,
 }
 
-impl Resolver {
+impl<'a> Resolver<'a> {
     /// Globals and functions are visible everywhere, wherever declared.
-    fn declare_top_level(&mut self, program: &ast::Program, namespace: Option<&str>) {
+    fn declare_top_level(&mut self, program: &'a ast::Program, namespace: Option<&str>) {
         for s in &program.stmts {
             match &s.kind {
                 ast::StmtKind::Var { names, .. } if namespace.is_none() => {
@@ -189,10 +210,15 @@ impl Resolver {
                     }
                 }
                 ast::StmtKind::Function { name, .. } => {
-                    if let [only] = name.as_slice() {
-                        let key = (namespace.map(str::to_string), only.name.clone());
-                        let f = Func { name: only.name.clone(), namespace: key.0.clone(), source: self.source, span: only.span };
-                        self.res.funcs.entry(key).or_insert(f);
+                    let [only] = name.as_slice() else { continue };
+                    let id = FuncId(self.res.funcs.len() as u32);
+                    let fresh = match namespace {
+                        None => insert_new(&mut self.res.by_name, only.name.clone(), id),
+                        Some(ns) => insert_new(&mut self.res.by_namespace, (ns.to_string(), only.name.clone()), id),
+                    };
+                    if fresh {
+                        let f = Func { name: only.name.clone(), namespace: namespace.map(str::to_string), source: self.source, span: only.span };
+                        self.res.funcs.push(f);
                     }
                 }
                 _ => {}
@@ -206,30 +232,35 @@ impl Resolver {
         }
     }
 
-    fn lookup(&self, name: &str) -> Binding {
+    fn lookup(&mut self, name: &'a str) -> Binding {
         for scope in self.scopes.iter().rev() {
-            if let Some((_, id)) = scope.iter().rev().find(|(n, _)| n == name) {
+            if let Some((_, id)) = scope.iter().rev().find(|(n, _)| *n == name) {
                 return Binding::Local(*id);
             }
         }
-        if let Some(i) = self.res.vars.get_index_of(name) {
-            return Binding::Global(VarId(i as u32));
+        if let Some(b) = self.outer.get(name) {
+            return *b;
         }
-        if let Some(i) = self.res.funcs.get_index_of(&(None, name.to_string())) {
-            return Binding::Function(FuncId(i as u32));
-        }
-        match crate::builtins::find(None, name) {
-            Some(b) => Binding::Builtin(b),
-            None => Binding::Free,
-        }
+        let b = if let Some(i) = self.res.vars.get_index_of(name) {
+            Binding::Global(VarId(i as u32))
+        } else if let Some(f) = self.res.by_name.get(name) {
+            Binding::Function(*f)
+        } else {
+            match crate::builtins::find(None, name) {
+                Some(b) => Binding::Builtin(b),
+                None => Binding::Free,
+            }
+        };
+        self.outer.insert(name, b);
+        b
     }
 
-    fn declare(&mut self, name: &ast::Ident) {
+    fn declare(&mut self, name: &'a ast::Ident) {
         let id = LocalId(self.res.locals.len() as u32);
-        self.res.locals.push(Local { name: name.name.clone(), span: name.span });
+        self.res.locals.push(Local { span: name.span });
         match self.scopes.last_mut() {
-            Some(scope) => scope.push((name.name.clone(), id)),
-            None => self.scopes.push(vec![(name.name.clone(), id)]),
+            Some(scope) => scope.push((&name.name, id)),
+            None => self.scopes.push(vec![(&name.name, id)]),
         }
         self.bind(name.span, Binding::Local(id));
     }
@@ -247,7 +278,7 @@ impl Resolver {
         self.scopes.pop();
     }
 
-    fn top_level(&mut self, s: &ast::Stmt) {
+    fn top_level(&mut self, s: &'a ast::Stmt) {
         match &s.kind {
             ast::StmtKind::Var { names, values } => {
                 values.iter().for_each(|v| self.visit_expr(v));
@@ -275,19 +306,19 @@ impl Resolver {
     }
 }
 
-impl Visitor for Resolver {
-    fn visit_block(&mut self, b: &ast::Block) {
+impl<'a> Visitor<'a> for Resolver<'a> {
+    fn visit_block(&mut self, b: &'a ast::Block) {
         self.scoped(|r| visit::walk_block(r, b));
     }
 
-    fn visit_func(&mut self, f: &ast::FuncBody) {
+    fn visit_func(&mut self, f: &'a ast::FuncBody) {
         self.scoped(|r| {
             f.params.iter().for_each(|p| r.declare(p));
             r.visit_block(&f.body);
         });
     }
 
-    fn visit_stmt(&mut self, s: &ast::Stmt) {
+    fn visit_stmt(&mut self, s: &'a ast::Stmt) {
         match &s.kind {
             // The values are evaluated before the names exist.
             ast::StmtKind::Var { names, values } => {
@@ -322,7 +353,7 @@ impl Visitor for Resolver {
         }
     }
 
-    fn visit_expr(&mut self, e: &ast::Expr) {
+    fn visit_expr(&mut self, e: &'a ast::Expr) {
         match &e.kind {
             ast::ExprKind::Name(id) => {
                 let b = self.lookup(&id.name);

@@ -8,33 +8,35 @@ use super::ast;
 /// A read-only AST walk. Each `visit_*` defaults to its `walk_*`, which
 /// visits the children; override one and call `walk_*` from it to keep
 /// descending.
-pub trait Visitor {
-    fn visit_stmt(&mut self, s: &ast::Stmt) {
+/// `'ast` is the tree's lifetime, so a visitor may keep references into
+/// it (names, nodes) while it walks.
+pub trait Visitor<'ast> {
+    fn visit_stmt(&mut self, s: &'ast ast::Stmt) {
         walk_stmt(self, s);
     }
-    fn visit_expr(&mut self, e: &ast::Expr) {
+    fn visit_expr(&mut self, e: &'ast ast::Expr) {
         walk_expr(self, e);
     }
-    fn visit_block(&mut self, b: &ast::Block) {
+    fn visit_block(&mut self, b: &'ast ast::Block) {
         walk_block(self, b);
     }
     /// A function body: a top-level `function` or a closure expression.
-    fn visit_func(&mut self, f: &ast::FuncBody) {
+    fn visit_func(&mut self, f: &'ast ast::FuncBody) {
         walk_func(self, f);
     }
 }
 
-pub fn walk_block<V: Visitor + ?Sized>(v: &mut V, b: &ast::Block) {
+pub fn walk_block<'ast, V: Visitor<'ast> + ?Sized>(v: &mut V, b: &'ast ast::Block) {
     for s in &b.stmts {
         v.visit_stmt(s);
     }
 }
 
-pub fn walk_func<V: Visitor + ?Sized>(v: &mut V, f: &ast::FuncBody) {
+pub fn walk_func<'ast, V: Visitor<'ast> + ?Sized>(v: &mut V, f: &'ast ast::FuncBody) {
     v.visit_block(&f.body);
 }
 
-pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &ast::Stmt) {
+pub fn walk_stmt<'ast, V: Visitor<'ast> + ?Sized>(v: &mut V, s: &'ast ast::Stmt) {
     match &s.kind {
         ast::StmtKind::Var { values, .. } => values.iter().for_each(|e| v.visit_expr(e)),
         ast::StmtKind::Assign { targets, values } => targets.iter().chain(values).for_each(|e| v.visit_expr(e)),
@@ -92,7 +94,7 @@ pub fn walk_stmt<V: Visitor + ?Sized>(v: &mut V, s: &ast::Stmt) {
     }
 }
 
-pub fn walk_expr<V: Visitor + ?Sized>(v: &mut V, e: &ast::Expr) {
+pub fn walk_expr<'ast, V: Visitor<'ast> + ?Sized>(v: &mut V, e: &'ast ast::Expr) {
     match &e.kind {
         ast::ExprKind::Index { base, index } => {
             v.visit_expr(base);
@@ -169,7 +171,7 @@ mod tests {
     #[derive(Default)]
     struct Names(Vec<String>);
 
-    impl Visitor for Names {
+    impl Visitor<'_> for Names {
         fn visit_expr(&mut self, e: &ast::Expr) {
             if let ast::ExprKind::Name(id) = &e.kind {
                 self.0.push(id.name.clone());

@@ -14,7 +14,7 @@
 use super::*;
 use crate::frontend::resolve::{Binding, LocalId, Resolution};
 use crate::frontend::visit;
-use std::collections::{HashMap, HashSet};
+use crate::frontend::fasthash::{FastIndexMap, FastMap, FastSet};
 
 /// What is known of one typed thing, and the use that fixed it.
 #[derive(Clone, Copy, Debug)]
@@ -26,13 +26,13 @@ pub(super) struct Fact {
 /// The types inference settled on.
 #[derive(Default)]
 pub(super) struct Types {
-    pub(super) globals: IndexMap<String, Fact>,
-    pub(super) keys: IndexMap<String, Fact>,
-    pub(super) values: IndexMap<String, Fact>,
+    pub(super) globals: FastIndexMap<String, Fact>,
+    pub(super) keys: FastIndexMap<String, Fact>,
+    pub(super) values: FastIndexMap<String, Fact>,
     /// Probe locals and function parameters, by the resolver's id.
-    pub(super) locals: HashMap<LocalId, Fact>,
+    pub(super) locals: FastMap<LocalId, Fact>,
     /// What user functions called from probes return.
-    pub(super) returns: IndexMap<String, Fact>,
+    pub(super) returns: FastIndexMap<String, Fact>,
 }
 
 /// The longest string literal a probe can hold (its NUL makes `STR_LEN`).
@@ -74,13 +74,13 @@ struct Infer<'a> {
     /// On the last walk only: conflicts become diagnostics.
     report: bool,
     diags: Vec<Diagnostic>,
-    reported: HashSet<Span>,
+    reported: FastSet<Span>,
     /// The last use that taught something new (for the walk limit).
     learned: Option<(Slot, Span)>,
     /// Functions being walked (recursion is lowering's error to report).
     calling: Vec<String>,
     /// Top-level names the probes use.
-    used: HashSet<String>,
+    used: FastSet<String>,
 }
 
 /// Walks over the program before inference gives up (chains of names
@@ -104,10 +104,10 @@ pub(super) fn infer(
         changed: false,
         report: false,
         diags: Vec::new(),
-        reported: HashSet::new(),
+        reported: FastSet::default(),
         learned: None,
         calling: Vec::new(),
-        used: HashSet::new(),
+        used: FastSet::default(),
     };
     // Which names the kernel uses decides which main-context uses count.
     inf.walk_probes(program);
@@ -167,7 +167,7 @@ impl Infer<'_> {
 
     /// Main-context statements that give kernel-used names a type:
     /// `var x = "lit"`, `x = 5`, `t[k] = v`, `var t = {[k] = v}`.
-    fn main_uses(&mut self, program: &ast::Program, used: &HashSet<String>) {
+    fn main_uses(&mut self, program: &ast::Program, used: &FastSet<String>) {
         for stmt in &program.stmts {
             match &stmt.kind {
                 ast::StmtKind::Var { names, values } => {

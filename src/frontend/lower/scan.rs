@@ -31,7 +31,7 @@ pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::Fu
         /// A user function or closure may read anything.
         opaque: bool,
     }
-    impl Visitor for Names<'_> {
+    impl Visitor<'_> for Names<'_> {
         fn visit_stmt(&mut self, s: &ast::Stmt) {
             match &s.kind {
                 ast::StmtKind::Function { .. } => self.opaque = true,
@@ -97,7 +97,7 @@ impl TableScan<'_> {
     }
 }
 
-impl Visitor for TableScan<'_> {
+impl Visitor<'_> for TableScan<'_> {
     fn visit_stmt(&mut self, s: &ast::Stmt) {
         match &s.kind {
             ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Index { base, index }, .. }, value } => {

@@ -602,7 +602,7 @@ pub(super) fn assigns(res: &Resolution, body: &ast::Block, var: &ast::Ident) -> 
             }
         }
     }
-    impl Visitor for Assigns<'_> {
+    impl Visitor<'_> for Assigns<'_> {
         fn visit_stmt(&mut self, s: &ast::Stmt) {
             match &s.kind {
                 ast::StmtKind::Assign { targets, .. } => targets.iter().for_each(|t| self.target(t)),
