@@ -152,6 +152,9 @@ impl Resolution {
 
     /// A namespace's function (`ns.name`, a tapset's).
     pub fn namespaced(&self, namespace: &str, name: &str) -> Option<FuncId> {
+        if self.by_namespace.is_empty() {
+            return None;
+        }
         self.by_namespace.get(&(namespace.to_string(), name.to_string())).copied()
     }
 
@@ -166,11 +169,37 @@ impl Resolution {
 
 /// Resolves every name of `program` (the script).
 pub fn resolve(program: &ast::Program) -> Resolution {
-    let mut r = Resolver { res: Resolution::default(), source: SourceId::SCRIPT, scopes: Vec::new(), outer: FastMap::default() };
+    resolve_with(program, &[])
+}
+
+/// Resolves the script and the function libraries it may call as
+/// `namespace.name(...)` (tapsets: `(namespace, program)`, the i-th one
+/// being `SourceId(i + 1)`, with spans into its own text). A library's
+/// functions see their parameters, their own namespace's functions
+/// unqualified, other namespaces qualified, and builtins; not the
+/// script's globals.
+pub fn resolve_with(program: &ast::Program, libraries: &[(&str, &ast::Program)]) -> Resolution {
+    let mut r = Resolver { res: Resolution::default(), source: SourceId::SCRIPT, namespace: None, scopes: Vec::new(), outer: FastMap::default() };
     r.res.sources.push(SourceTable::default());
     r.declare_top_level(program, None);
+    for (i, (ns, lib)) in libraries.iter().enumerate() {
+        r.source = SourceId(i as u32 + 1);
+        r.res.sources.push(SourceTable::default());
+        r.declare_top_level(lib, Some(ns));
+    }
+    r.source = SourceId::SCRIPT;
     for s in &program.stmts {
         r.top_level(s);
+    }
+    for (i, (ns, lib)) in libraries.iter().enumerate() {
+        r.source = SourceId(i as u32 + 1);
+        r.namespace = Some(ns);
+        r.outer.clear();
+        for s in &lib.stmts {
+            if let ast::StmtKind::Function { func, .. } = &s.kind {
+                r.fresh(|r| r.visit_func(func));
+            }
+        }
     }
     for t in &mut r.res.sources {
         t.bindings.sort_by_key(|(s, _)| *s);
@@ -192,6 +221,8 @@ fn insert_new<K: std::hash::Hash + Eq>(map: &mut FastMap<K, FuncId>, key: K, id:
 struct Resolver<'a> {
     res: Resolution,
     source: SourceId,
+    /// The library being resolved (`None`: the script).
+    namespace: Option<&'a str>,
     /// Local scopes, innermost last; empty at the top level of a source.
     scopes: Vec<Vec<(&'a str, LocalId)>>,
     /// What a name that is no local means: the same everywhere in a
@@ -241,10 +272,14 @@ impl<'a> Resolver<'a> {
         if let Some(b) = self.outer.get(name) {
             return *b;
         }
-        let b = if let Some(i) = self.res.vars.get_index_of(name) {
+        let own = match self.namespace {
+            None => self.res.by_name.get(name).copied(),
+            Some(ns) => self.res.namespaced(ns, name),
+        };
+        let b = if let (None, Some(i)) = (self.namespace, self.res.vars.get_index_of(name)) {
             Binding::Global(VarId(i as u32))
-        } else if let Some(f) = self.res.by_name.get(name) {
-            Binding::Function(*f)
+        } else if let Some(f) = own {
+            Binding::Function(f)
         } else {
             match crate::builtins::find(None, name) {
                 Some(b) => Binding::Builtin(b),
@@ -359,6 +394,20 @@ impl<'a> Visitor<'a> for Resolver<'a> {
                 let b = self.lookup(&id.name);
                 self.bind(id.span, b);
             }
+            // `ns.name(...)`: a library's function, unless `ns` is a
+            // variable of the script.
+            ast::ExprKind::Call { callee, args } => {
+                if let ast::ExprKind::Field { base, name } = &callee.kind {
+                    if let ast::ExprKind::Name(ns) = &base.kind {
+                        let is_variable = matches!(self.lookup(&ns.name), Binding::Local(_) | Binding::Global(_));
+                        if let (false, Some(f)) = (is_variable, self.res.namespaced(&ns.name, &name.name)) {
+                            self.bind(callee.span, Binding::Function(f));
+                        }
+                    }
+                }
+                self.visit_expr(callee);
+                args.iter().for_each(|a| self.visit_expr(a));
+            }
             _ => visit::walk_expr(self, e),
         }
     }
@@ -451,6 +500,35 @@ mod tests {
         // Each probe body starts afresh.
         let src = "trace *:* { var n = 1 } trace *:* { print(n) }";
         assert_eq!(at(src, "n", 1), "free");
+    }
+
+    #[test]
+    fn library_functions_are_namespaced() {
+        let lib_src = "function ip_str(x) { return helper(x) + g }\nfunction helper(y) { return y }";
+        let (lib, diags) = crate::frontend::parse(lib_src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let src = "var g = 1\ntrace *:* { print(net.ip_str(g), helper(1)) }";
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let res = resolve_with(&program, &[("net", &lib)]);
+        let callee = src.find("net.ip_str").expect("call");
+        let Binding::Function(f) = res.binding(Span::new(callee, callee + "net.ip_str".len())) else { panic!("not bound") };
+        let info = res.func_info(f).expect("a function");
+        assert_eq!((info.name.as_str(), info.namespace.as_deref(), info.source), ("ip_str", Some("net"), SourceId(1)));
+        // Unqualified, a library function is not the script's.
+        let h = src.find("helper").expect("helper");
+        assert_eq!(res.binding(Span::new(h, h + 6)), Binding::Free);
+        // Inside the library: its own functions unqualified, its locals,
+        // and not the script's globals.
+        let lib_at = |needle: &str, len: usize| {
+            let at = lib_src.find(needle).expect("needle");
+            res.binding_in(SourceId(1), Span::new(at, at + len))
+        };
+        assert!(matches!(lib_at("helper(x)", 6), Binding::Function(_)));
+        assert!(matches!(lib_at("x) +", 1), Binding::Local(_)));
+        assert_eq!(lib_at("g }", 1), Binding::Free);
+        assert_eq!(res.function("helper"), None);
+        assert!(res.namespaced("net", "helper").is_some());
     }
 
     #[test]
