@@ -102,6 +102,10 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
     (l.m, l.diags)
 }
 
+/// The script's functions by name (borrowed from the tree: inlining
+/// reads them, never copies them).
+type Functions<'p> = IndexMap<String, &'p ast::FuncBody>;
+
 /// A top-level `var` declaration.
 struct VarDecl {
     /// True when its initializer is absent, nil or the literal 0.
@@ -137,7 +141,7 @@ struct Lowerer<'a> {
     tables: IndexMap<String, KernelTable>,
     table_uses: IndexMap<String, TableUses>,
     /// Top-level `function name() {}` definitions, inlined into probes.
-    functions: IndexMap<String, ast::FuncBody>,
+    functions: Functions<'a>,
     /// Top-level variables probes use, with their type and first use.
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// What inference settled for globals, tables and probe locals.
@@ -300,7 +304,7 @@ fn is_zero(e: &ast::Expr) -> bool {
     matches!(e.kind, ast::ExprKind::Int(0) | ast::ExprKind::Nil)
 }
 
-impl Lowerer<'_> {
+impl<'a> Lowerer<'a> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
     }
@@ -328,11 +332,11 @@ impl Lowerer<'_> {
         );
     }
 
-    fn collect_vars(&mut self, program: &ast::Program) {
+    fn collect_vars(&mut self, program: &'a ast::Program) {
         for stmt in &program.stmts {
             if let ast::StmtKind::Function { name, func } = &stmt.kind {
                 if let [only] = name.as_slice() {
-                    self.functions.insert(only.name.clone(), func.clone());
+                    self.functions.insert(only.name.clone(), func);
                 }
             }
             if let ast::StmtKind::Var { names, values } = &stmt.kind {

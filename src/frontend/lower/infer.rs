@@ -68,7 +68,7 @@ enum Slot {
 struct Infer<'a> {
     res: &'a Resolution,
     vars: &'a IndexMap<String, VarDecl>,
-    functions: &'a IndexMap<String, ast::FuncBody>,
+    functions: &'a Functions<'a>,
     t: Types,
     changed: bool,
     /// On the last walk only: conflicts become diagnostics.
@@ -94,7 +94,7 @@ pub(super) fn infer(
     program: &ast::Program,
     res: &Resolution,
     vars: &IndexMap<String, VarDecl>,
-    functions: &IndexMap<String, ast::FuncBody>,
+    functions: &Functions<'_>,
 ) -> (Types, Vec<Diagnostic>) {
     let mut inf = Infer {
         res,
@@ -619,7 +619,7 @@ mod tests {
                     }
                 }
                 ast::StmtKind::Function { name, func } => {
-                    functions.insert(name[0].name.clone(), func.clone());
+                    functions.insert(name[0].name.clone(), func);
                 }
                 _ => {}
             }

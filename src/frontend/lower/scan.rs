@@ -24,9 +24,9 @@ pub(super) fn table_size(e: &ast::Expr) -> Option<u32> {
 }
 
 /// The names a tick body mentions; `None` if it calls a user function.
-pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::FuncBody>) -> Option<Vec<String>> {
+pub(super) fn tick_names(body: &ast::Block, functions: &Functions<'_>) -> Option<Vec<String>> {
     struct Names<'a> {
-        functions: &'a IndexMap<String, ast::FuncBody>,
+        functions: &'a Functions<'a>,
         out: Vec<String>,
         /// A user function or closure may read anything.
         opaque: bool,
@@ -65,7 +65,7 @@ pub(super) fn tick_names(body: &ast::Block, functions: &IndexMap<String, ast::Fu
 /// Records, per table name, whether probes only ever add to it: every
 /// probe body (trace, profile, kdebug), filter, and user function a probe
 /// calls, directly or not.
-pub(super) fn scan_probe_table_uses(program: &ast::Program, functions: &IndexMap<String, ast::FuncBody>, uses: &mut IndexMap<String, TableUses>) {
+pub(super) fn scan_probe_table_uses(program: &ast::Program, functions: &Functions<'_>, uses: &mut IndexMap<String, TableUses>) {
     let mut scan = TableScan { uses, calls: Vec::new() };
     for probe in visit::probe_bodies(program) {
         if let Some(f) = probe.filter {
@@ -141,7 +141,7 @@ mod tests {
         for s in &program.stmts {
             match &s.kind {
                 ast::StmtKind::Function { name, func } => {
-                    functions.insert(name[0].name.clone(), func.clone());
+                    functions.insert(name[0].name.clone(), func);
                 }
                 ast::StmtKind::Timer { body: b, .. } => body = Some(b.clone()),
                 _ => {}

@@ -324,7 +324,7 @@ impl Lowerer<'_> {
     /// locals, `return` leaves the block. Returns the block and the local
     /// that receives the return value (0 when none is returned).
     pub(super) fn inline_call(&mut self, ctx: &mut ProbeCtx, span: Span, name: &str, args: &[ast::Expr]) -> Option<((ir::BlockId, Vec<Stmt>), ir::LocalId)> {
-        let func = self.functions.get(name)?.clone();
+        let func: &ast::FuncBody = self.functions.get(name)?;
         if ctx.inlining.iter().any(|f| f == name) {
             let chain = ctx.inlining.join(" -> ");
             self.diags.push(
