@@ -368,8 +368,10 @@ impl Lowerer<'_> {
         body.push(set_local(result, Expr { kind: nothing, ty: returns, span: None }, None));
         let block = ctx.new_block();
         // The callee sees its parameters and globals, not the caller's
-        // locals (the resolver's bindings) nor its loop counters.
+        // locals (the resolver's bindings) nor its loop counters; nor
+        // what an earlier call of it bound.
         let saved_counters = std::mem::take(&mut ctx.counters);
+        let saved_bound = std::mem::take(&mut ctx.bound);
         let saved_loops = std::mem::replace(&mut ctx.loops, 0);
         for (p, &(tmp, ty)) in func.params.iter().zip(&params) {
             let local = ctx.declare(&self.res, p, ty);
@@ -381,6 +383,7 @@ impl Lowerer<'_> {
         ctx.returns.pop();
         ctx.inlining.pop();
         ctx.counters = saved_counters;
+        ctx.bound = saved_bound;
         ctx.loops = saved_loops;
         Some(((block, body), result))
     }
