@@ -207,17 +207,6 @@ pub fn resolve_with(program: &ast::Program, libraries: &[(&str, &ast::Program)])
     r.res
 }
 
-/// Inserts unless the key is there: the first definition wins.
-fn insert_new<K: std::hash::Hash + Eq>(map: &mut FastMap<K, FuncId>, key: K, id: FuncId) -> bool {
-    match map.entry(key) {
-        std::collections::hash_map::Entry::Vacant(e) => {
-            e.insert(id);
-            true
-        }
-        std::collections::hash_map::Entry::Occupied(_) => false,
-    }
-}
-
 struct Resolver<'a> {
     res: Resolution,
     source: SourceId,
@@ -241,16 +230,16 @@ impl<'a> Resolver<'a> {
                     }
                 }
                 ast::StmtKind::Function { name, .. } => {
+                    // A later definition replaces an earlier one (as the
+                    // interpreter assigns it, and lowering inlines it).
                     let [only] = name.as_slice() else { continue };
                     let id = FuncId(self.res.funcs.len() as u32);
-                    let fresh = match namespace {
-                        None => insert_new(&mut self.res.by_name, only.name.clone(), id),
-                        Some(ns) => insert_new(&mut self.res.by_namespace, (ns.to_string(), only.name.clone()), id),
+                    match namespace {
+                        None => self.res.by_name.insert(only.name.clone(), id),
+                        Some(ns) => self.res.by_namespace.insert((ns.to_string(), only.name.clone()), id),
                     };
-                    if fresh {
-                        let f = Func { name: only.name.clone(), namespace: namespace.map(str::to_string), source: self.source, span: only.span };
-                        self.res.funcs.push(f);
-                    }
+                    let f = Func { name: only.name.clone(), namespace: namespace.map(str::to_string), source: self.source, span: only.span };
+                    self.res.funcs.push(f);
                 }
                 _ => {}
             }
@@ -529,6 +518,17 @@ mod tests {
         assert_eq!(lib_at("g }", 1), Binding::Free);
         assert_eq!(res.function("helper"), None);
         assert!(res.namespaced("net", "helper").is_some());
+    }
+
+    #[test]
+    fn the_last_definition_of_a_function_counts() {
+        let src = "function f() { return 1 }\nfunction f() { return 2 }\ntrace *:* { print(f()) }";
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let res = resolve(&program);
+        let second = src.rfind("function f").expect("definition") + "function ".len();
+        let f = res.function("f").and_then(|f| res.func_info(f)).expect("f");
+        assert_eq!(f.span.start as usize, second);
     }
 
     #[test]
