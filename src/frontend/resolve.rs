@@ -141,6 +141,10 @@ impl Resolution {
         self.vars.get_full(name).map(|(i, _, v)| (VarId(i as u32), v))
     }
 
+    pub fn var_info(&self, id: VarId) -> Option<&Var> {
+        self.vars.get_index(id.0 as usize).map(|(_, v)| v)
+    }
+
     pub fn vars(&self) -> impl Iterator<Item = (VarId, &Var)> {
         self.vars.values().enumerate().map(|(i, v)| (VarId(i as u32), v))
     }

@@ -12,7 +12,7 @@
 //! resolver's (`resolve.rs`): no scopes are kept here. Pure; never panics.
 
 use super::*;
-use crate::frontend::resolve::{Binding, LocalId, Resolution};
+use crate::frontend::resolve::{Binding, FuncId, LocalId, Resolution, VarId};
 use crate::frontend::visit;
 use crate::frontend::fasthash::{FastIndexMap, FastMap, FastSet};
 
@@ -26,13 +26,14 @@ pub(super) struct Fact {
 /// The types inference settled on.
 #[derive(Default)]
 pub(super) struct Types {
-    pub(super) globals: FastIndexMap<String, Fact>,
+    /// Top-level variables, by the resolver's id.
+    pub(super) globals: FastMap<VarId, Fact>,
     pub(super) keys: FastIndexMap<String, Fact>,
     pub(super) values: FastIndexMap<String, Fact>,
     /// Probe locals and function parameters, by the resolver's id.
     pub(super) locals: FastMap<LocalId, Fact>,
-    /// What user functions called from probes return.
-    pub(super) returns: FastIndexMap<String, Fact>,
+    /// What user functions called from probes return, by the resolver's id.
+    pub(super) returns: FastMap<FuncId, Fact>,
 }
 
 /// The longest string literal a probe can hold (its NUL makes `STR_LEN`).
@@ -58,11 +59,11 @@ pub(super) fn join(a: Ty, b: Ty) -> Option<Ty> {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Slot {
-    Global(String),
+    Global(VarId),
     Key(String),
     Value(String),
     Local(LocalId, String),
-    Return(String),
+    Return(FuncId),
 }
 
 struct Infer<'a> {
@@ -127,13 +128,14 @@ pub(super) fn infer(
         }
     }
     if let (false, Some((slot, span))) = (settled, inf.learned.clone()) {
-        inf.diags.push(unsettled(&slot, span));
+        let name = inf.slot_name(&slot);
+        inf.diags.push(unsettled(&slot, &name, span));
     }
     // The types are settled: one more walk reports the conflicts.
     inf.report = true;
     inf.main_uses(program, &used);
     inf.walk_probes(program);
-    inf.settle_defaults(program);
+    inf.settle_defaults();
     (inf.t, inf.diags)
 }
 
@@ -150,18 +152,33 @@ impl Infer<'_> {
     /// What no use typed takes the default: every top-level variable and
     /// table value, and every function's result, is a number. Lowering
     /// reads these and never guesses.
-    fn settle_defaults(&mut self, program: &ast::Program) {
+    fn settle_defaults(&mut self) {
         for (name, decl) in self.vars {
             let fact = Fact { ty: Ty::Int, span: decl.span };
-            self.t.globals.entry(name.clone()).or_insert(fact);
+            if let Some((v, _)) = self.res.var(name) {
+                self.t.globals.entry(v).or_insert(fact);
+            }
             self.t.values.entry(name.clone()).or_insert(fact);
         }
-        for stmt in &program.stmts {
-            if let ast::StmtKind::Function { name, .. } = &stmt.kind {
-                if let [only] = name.as_slice() {
-                    self.t.returns.entry(only.name.clone()).or_insert(Fact { ty: Ty::Int, span: only.span });
-                }
-            }
+        for (f, info) in self.res.functions() {
+            self.t.returns.entry(f).or_insert(Fact { ty: Ty::Int, span: info.span });
+        }
+    }
+
+    /// The top-level variable a name means here.
+    fn global(&self, id: &ast::Ident) -> Option<Slot> {
+        match self.res.binding(id.span) {
+            Binding::Global(v) => Some(Slot::Global(v)),
+            _ => None,
+        }
+    }
+
+    /// The name a slot's diagnostics show.
+    fn slot_name(&self, slot: &Slot) -> String {
+        match slot {
+            Slot::Global(v) => self.res.var_info(*v).map(|v| v.name.clone()).unwrap_or_default(),
+            Slot::Key(n) | Slot::Value(n) | Slot::Local(_, n) => n.clone(),
+            Slot::Return(f) => self.res.func_info(*f).map(|f| f.name.clone()).unwrap_or_default(),
         }
     }
 
@@ -177,8 +194,8 @@ impl Infer<'_> {
                         }
                         if let ast::ExprKind::Table(fields) = &v.kind {
                             self.table_fields(&n.name, fields);
-                        } else if let Some(ty) = self.main_literal(v) {
-                            self.unify(Slot::Global(n.name.clone()), ty, v.span);
+                        } else if let (Some(ty), Some(slot)) = (self.main_literal(v), self.global(n)) {
+                            self.unify(slot, ty, v.span);
                         }
                     }
                 }
@@ -186,8 +203,8 @@ impl Infer<'_> {
                     for (t, v) in targets.iter().zip(values) {
                         match &t.kind {
                             ast::ExprKind::Name(id) if used.contains(&id.name) => {
-                                if let Some(ty) = self.main_literal(v) {
-                                    self.unify(Slot::Global(id.name.clone()), ty, v.span);
+                                if let (Some(ty), Some(slot)) = (self.main_literal(v), self.global(id)) {
+                                    self.unify(slot, ty, v.span);
                                 }
                             }
                             ast::ExprKind::Index { base, index } => {
@@ -247,11 +264,11 @@ impl Infer<'_> {
 
     fn fact(&self, slot: &Slot) -> Option<Fact> {
         match slot {
-            Slot::Global(n) => self.t.globals.get(n).copied(),
+            Slot::Global(v) => self.t.globals.get(v).copied(),
             Slot::Key(n) => self.t.keys.get(n).copied(),
             Slot::Value(n) => self.t.values.get(n).copied(),
             Slot::Local(s, _) => self.t.locals.get(s).copied(),
-            Slot::Return(n) => self.t.returns.get(n).copied(),
+            Slot::Return(f) => self.t.returns.get(f).copied(),
         }
     }
 
@@ -259,8 +276,8 @@ impl Infer<'_> {
         self.changed = true;
         self.learned = Some((slot.clone(), at));
         match slot {
-            Slot::Global(n) => {
-                self.t.globals.insert(n.clone(), fact);
+            Slot::Global(v) => {
+                self.t.globals.insert(*v, fact);
             }
             Slot::Key(n) => {
                 self.t.keys.insert(n.clone(), fact);
@@ -271,8 +288,8 @@ impl Infer<'_> {
             Slot::Local(s, _) => {
                 self.t.locals.insert(*s, fact);
             }
-            Slot::Return(n) => {
-                self.t.returns.insert(n.clone(), fact);
+            Slot::Return(f) => {
+                self.t.returns.insert(*f, fact);
             }
         }
     }
@@ -295,7 +312,8 @@ impl Infer<'_> {
             Some(j) => self.set(&slot, Fact { ty: j, span: old.span }, span),
             None => {
                 if self.report && self.reported.insert(span) {
-                    self.diags.push(conflict(&slot, ty, span, old));
+                    let name = self.slot_name(&slot);
+                    self.diags.push(conflict(&slot, &name, ty, span, old));
                 }
             }
         }
@@ -328,11 +346,9 @@ impl Infer<'_> {
                 if let Some(slot) = self.local(id) {
                     return Some(slot);
                 }
-                if self.vars.contains_key(&id.name) {
-                    self.used.insert(id.name.clone());
-                    return Some(Slot::Global(id.name.clone()));
-                }
-                None
+                let slot = self.global(id)?;
+                self.used.insert(id.name.clone());
+                Some(slot)
             }
             ast::ExprKind::Index { base, index } => {
                 let ast::ExprKind::Name(id) = &base.kind else { return None };
@@ -420,7 +436,7 @@ impl Infer<'_> {
             }
             ast::StmtKind::Return(Some(e)) => {
                 let ty = self.expr(e);
-                if let (Some(f), Some(ty)) = (self.calling.last().cloned(), ty) {
+                if let (Some(f), Some(ty)) = (self.calling.last().and_then(|f| self.res.function(f)), ty) {
                     self.unify(Slot::Return(f), ty, e.span);
                 }
             }
@@ -491,9 +507,8 @@ impl Infer<'_> {
     /// nothing typed it yet.
     fn hint(&mut self, e: &ast::Expr, ty: Ty) {
         let slot = match &e.kind {
-            ast::ExprKind::Name(id) => match self.local(id) {
+            ast::ExprKind::Name(id) => match self.local(id).or_else(|| self.global(id)) {
                 Some(slot) => slot,
-                None if self.vars.contains_key(&id.name) => Slot::Global(id.name.clone()),
                 None => return,
             },
             ast::ExprKind::Index { base, .. } => match &base.kind {
@@ -514,9 +529,9 @@ impl Infer<'_> {
         if let Some(slot) = self.local(id) {
             return self.fact(&slot).map(|f| f.ty);
         }
-        if self.vars.contains_key(&id.name) {
+        if let Some(slot) = self.global(id) {
             self.used.insert(id.name.clone());
-            return self.fact(&Slot::Global(id.name.clone())).map(|f| f.ty);
+            return self.fact(&slot).map(|f| f.ty);
         }
         if let Some(b) = crate::builtins::name(&id.name) {
             return crate::builtins::kernel_ty(b);
@@ -550,7 +565,8 @@ impl Infer<'_> {
         }
         self.block(&func.body);
         self.calling.pop();
-        self.fact(&Slot::Return(name.to_string())).map(|f| f.ty)
+        let f = self.res.function(name)?;
+        self.fact(&Slot::Return(f)).map(|f| f.ty)
     }
 }
 
@@ -565,34 +581,34 @@ fn main_literal(e: &ast::Expr) -> Option<Ty> {
 }
 
 /// The walk limit was reached while uses still taught new types.
-fn unsettled(slot: &Slot, span: Span) -> Diagnostic {
+fn unsettled(slot: &Slot, n: &str, span: Span) -> Diagnostic {
     let what = match slot {
-        Slot::Global(n) | Slot::Local(_, n) => format!("`{n}`"),
-        Slot::Key(n) => format!("the keys of table `{n}`"),
-        Slot::Value(n) => format!("the values of table `{n}`"),
-        Slot::Return(n) => format!("what `{n}` returns"),
+        Slot::Global(_) | Slot::Local(..) => format!("`{n}`"),
+        Slot::Key(_) => format!("the keys of table `{n}`"),
+        Slot::Value(_) => format!("the values of table `{n}`"),
+        Slot::Return(_) => format!("what `{n}` returns"),
     };
     Diagnostic::error(span, format!("the type of {what} is still changing after {MAX_WALKS} walks over the script"))
         .with_label("typed here on the last walk")
         .with_note("names here type one another in a chain that runs against the source order: give one of them its type where it is declared (e.g. `var x = \"\"` or `var x = 0`)")
 }
 
-fn conflict(slot: &Slot, ty: Ty, span: Span, old: Fact) -> Diagnostic {
+fn conflict(slot: &Slot, n: &str, ty: Ty, span: Span, old: Fact) -> Diagnostic {
     let (new, was) = (ty_name(ty), ty_name(old.ty));
     let d = match slot {
-        Slot::Global(n) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
+        Slot::Global(_) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
-        Slot::Local(_, n) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
+        Slot::Local(..) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
-        Slot::Key(n) => Diagnostic::error(span, format!("table `{n}` is keyed by a {new} here"))
+        Slot::Key(_) => Diagnostic::error(span, format!("table `{n}` is keyed by a {new} here"))
             .with_label(format!("a {new} key"))
             .with_secondary(old.span, format!("but by a {was} here")),
-        Slot::Value(n) => Diagnostic::error(span, format!("table `{n}` is given a {new} value here"))
+        Slot::Value(_) => Diagnostic::error(span, format!("table `{n}` is given a {new} value here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
-        Slot::Return(n) => Diagnostic::error(span, format!("`{n}` returns a {new} here"))
+        Slot::Return(_) => Diagnostic::error(span, format!("`{n}` returns a {new} here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
     };
@@ -651,10 +667,12 @@ mod tests {
         let a = src.find("(a)").expect("param") + 1;
         let l = res.local(Span::new(a, a + 1)).expect("a local");
         assert_eq!(types.locals.get(&l).map(|f| f.ty), Some(Ty::Comm));
-        assert_eq!(types.returns.get("f").map(|f| f.ty), Some(Ty::Comm));
+        let f = res.function("f").expect("f");
+        assert_eq!(types.returns.get(&f).map(|f| f.ty), Some(Ty::Comm));
         // A function nothing typed returns a number, by rule.
-        let (types, _, _) = typed("function g() { } profile-1ms { g() }");
-        assert_eq!(types.returns.get("g").map(|f| f.ty), Some(Ty::Int));
+        let (types, res, _) = typed("function g() { } profile-1ms { g() }");
+        let g = res.function("g").expect("g");
+        assert_eq!(types.returns.get(&g).map(|f| f.ty), Some(Ty::Int));
     }
 
     #[test]
@@ -683,8 +701,9 @@ mod tests {
         assert!(diags[0].message.contains("is still changing after 8 walks"), "{:?}", diags[0]);
         // A chain one walk shorter settles (the last walk learns nothing).
         let short: String = src.replace("    x1 = x2\n", "").replace("    x2 = x3\n", "").replace("    x3 = x4\n", "");
-        let (types, _, diags) = typed(&short);
+        let (types, res, diags) = typed(&short);
         assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(types.globals.get("x4").map(|f| f.ty), Some(Ty::Str));
+        let (x4, _) = res.var("x4").expect("x4");
+        assert_eq!(types.globals.get(&x4).map(|f| f.ty), Some(Ty::Str));
     }
 }

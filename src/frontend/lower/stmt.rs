@@ -272,7 +272,8 @@ impl Lowerer<'_> {
         };
         let section = if decl.zero_init { Section::Bss } else { Section::Data };
         let decl_span = decl.span;
-        let Some(ty) = self.types.globals.get(&id.name).map(|f| f.ty) else {
+        let settled = self.res.var(&id.name).and_then(|(v, _)| self.types.globals.get(&v));
+        let Some(ty) = settled.map(|f| f.ty) else {
             self.unsettled(id.span, &format!("`{}`", id.name));
             return None;
         };
@@ -356,7 +357,8 @@ impl Lowerer<'_> {
         }
         // What the function returns, from every return in it (a function
         // that returns nothing yields 0).
-        let Some(returns) = self.types.returns.get(name).map(|f| f.ty) else {
+        let settled = self.res.function(name).and_then(|f| self.types.returns.get(&f));
+        let Some(returns) = settled.map(|f| f.ty) else {
             self.unsettled(span, &format!("what `{name}` returns"));
             return None;
         };
