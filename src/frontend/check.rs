@@ -1,12 +1,15 @@
 //! Boundary checks between userspace and kernel code: a variable the
 //! kernel uses has one static type, so userspace code may not give it a
 //! value of another type, and kernel-only builtins cannot run in
-//! userspace. Reports both uses. Pure; never panics.
+//! userspace. Reports both uses. Reads the resolver's bindings for which
+//! names are locals; keeps no scopes of its own. Pure; never panics.
 
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
+use super::resolve::{Binding, Resolution};
+use super::visit::{self, Visitor};
 use indexmap::IndexMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The static type a probe gave a top-level variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,34 +35,38 @@ fn kernel_only_call(name: &str) -> bool {
 }
 
 /// Checks every userspace statement of `program` (main, functions,
-/// tick-N, trace_end) against the kernel uses.
-pub fn userspace(program: &ast::Program, kernel: &IndexMap<String, (KernelUse, Span)>) -> Vec<Diagnostic> {
-    let mut c = Checker { kernel, diags: Vec::new(), locals: vec![HashSet::new()], kernel_fns: kernel_functions(program), in_top_function: false };
+/// tick-N, trace_end) against the kernel uses; `res` says which names are
+/// locals.
+pub fn userspace(program: &ast::Program, res: &Resolution, kernel: &IndexMap<String, (KernelUse, Span)>) -> Vec<Diagnostic> {
+    let mut c = Checker { res, kernel, diags: Vec::new(), kernel_fns: kernel_functions(program), in_top_function: false };
     for s in &program.stmts {
-        if super::providers::probe_stmt(s).is_some() {
-            // Probe bodies are checked by lowering.
-            continue;
-        }
         match &s.kind {
+            // Probe bodies are checked by lowering.
+            _ if visit::is_probe_stmt(s) => {}
             ast::StmtKind::Var { names, values } => {
-                values.iter().for_each(|v| c.expr(v));
+                values.iter().for_each(|v| c.visit_expr(v));
                 // Top-level `var x = ...` initialises the global itself.
                 for (n, v) in names.iter().zip(values) {
-                    let target = ast::Expr { kind: ast::ExprKind::Name(n.clone()), span: n.span };
-                    c.assign(&target, v);
+                    c.assign(n, v);
                 }
             }
-            _ => c.stmt(s),
+            // Probes may inline it: kernel-only builtins are fine in its
+            // own body; userspace calls of it are checked instead.
+            ast::StmtKind::Function { func, .. } => {
+                c.in_top_function = true;
+                visit::walk_func(&mut c, func);
+                c.in_top_function = false;
+            }
+            _ => c.visit_stmt(s),
         }
     }
     c.diags
 }
 
 struct Checker<'a> {
+    res: &'a Resolution,
     kernel: &'a IndexMap<String, (KernelUse, Span)>,
     diags: Vec<Diagnostic>,
-    /// Names declared locally around the current statement.
-    locals: Vec<HashSet<String>>,
     /// Top-level functions that call a kernel-only builtin (directly or
     /// through another), with that builtin: probes may call them,
     /// userspace may not.
@@ -68,60 +75,24 @@ struct Checker<'a> {
     in_top_function: bool,
 }
 
-/// The calls an expression or block makes by name.
-fn calls_in(stmts: &[ast::Stmt], out: &mut Vec<String>) {
-    fn expr(e: &ast::Expr, out: &mut Vec<String>) {
-        match &e.kind {
-            ast::ExprKind::Call { callee, args } => {
+/// The calls a function body makes by name (a closure in it runs in
+/// userspace only: not the function's own code).
+fn calls_in(body: &ast::Block) -> Vec<String> {
+    struct Calls(Vec<String>);
+    impl Visitor<'_> for Calls {
+        fn visit_expr(&mut self, e: &ast::Expr) {
+            if let ast::ExprKind::Call { callee, .. } = &e.kind {
                 if let ast::ExprKind::Name(id) = &callee.kind {
-                    out.push(id.name.clone());
+                    self.0.push(id.name.clone());
                 }
-                expr(callee, out);
-                args.iter().for_each(|a| expr(a, out));
             }
-            ast::ExprKind::Index { base, index } => {
-                expr(base, out);
-                expr(index, out);
-            }
-            ast::ExprKind::Field { base, .. } => expr(base, out),
-            ast::ExprKind::Unary { operand, .. } => expr(operand, out),
-            ast::ExprKind::Binary { lhs, rhs, .. } => {
-                expr(lhs, out);
-                expr(rhs, out);
-            }
-            // A closure runs in userspace only: not the function's own code.
-            _ => {}
+            visit::walk_expr(self, e);
         }
+        fn visit_func(&mut self, _: &ast::FuncBody) {}
     }
-    for s in stmts {
-        match &s.kind {
-            ast::StmtKind::Var { values, .. } => values.iter().for_each(|v| expr(v, out)),
-            ast::StmtKind::Assign { targets, values } => targets.iter().chain(values).for_each(|v| expr(v, out)),
-            ast::StmtKind::AddAssign { target, value } => {
-                expr(target, out);
-                expr(value, out);
-            }
-            ast::StmtKind::Expr(e) | ast::StmtKind::Return(Some(e)) => expr(e, out),
-            ast::StmtKind::If { arms, otherwise } => {
-                for (c, b) in arms {
-                    expr(c, out);
-                    calls_in(&b.stmts, out);
-                }
-                if let Some(b) = otherwise {
-                    calls_in(&b.stmts, out);
-                }
-            }
-            ast::StmtKind::While { cond, body } => {
-                expr(cond, out);
-                calls_in(&body.stmts, out);
-            }
-            ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
-                calls_in(&body.stmts, out)
-            }
-            ast::StmtKind::Block(b) => calls_in(&b.stmts, out),
-            _ => {}
-        }
-    }
+    let mut calls = Calls(Vec::new());
+    visit::walk_block(&mut calls, body);
+    calls.0
 }
 
 /// Top-level functions that reach a kernel-only builtin, with the builtin.
@@ -130,11 +101,7 @@ fn kernel_functions(program: &ast::Program) -> HashMap<String, String> {
         .stmts
         .iter()
         .filter_map(|s| match &s.kind {
-            ast::StmtKind::Function { name, func } if name.len() == 1 => {
-                let mut out = Vec::new();
-                calls_in(&func.body.stmts, &mut out);
-                Some((name[0].name.clone(), out))
-            }
+            ast::StmtKind::Function { name, func } if name.len() == 1 => Some((name[0].name.clone(), calls_in(&func.body))),
             _ => None,
         })
         .collect();
@@ -175,19 +142,12 @@ fn literal_kind(e: &ast::Expr) -> Option<&'static str> {
 }
 
 impl Checker<'_> {
-    fn is_local(&self, name: &str) -> bool {
-        self.locals.iter().any(|s| s.contains(name))
+    fn is_local(&self, id: &ast::Ident) -> bool {
+        matches!(self.res.binding(id.span), Binding::Local(_))
     }
 
-    fn declare(&mut self, name: &str) {
-        if let Some(s) = self.locals.last_mut() {
-            s.insert(name.to_string());
-        }
-    }
-
-    fn assign(&mut self, target: &ast::Expr, value: &ast::Expr) {
-        let ast::ExprKind::Name(id) = &target.kind else { return };
-        if self.is_local(&id.name) {
+    fn assign(&mut self, id: &ast::Ident, value: &ast::Expr) {
+        if self.is_local(id) {
             return;
         }
         let (Some(&(kind, kspan)), Some(what)) = (self.kernel.get(&id.name), literal_kind(value)) else { return };
@@ -206,142 +166,55 @@ impl Checker<'_> {
         }
     }
 
-    fn block(&mut self, b: &ast::Block) {
-        self.locals.push(HashSet::new());
-        b.stmts.iter().for_each(|s| self.stmt(s));
-        self.locals.pop();
+    fn call(&mut self, e: &ast::Expr, id: &ast::Ident) {
+        let userspace = !self.is_local(id) && !self.in_top_function;
+        if kernel_only_call(&id.name) && userspace {
+            self.diags.push(
+                Diagnostic::error(e.span, format!("{}() only works in probes", id.name))
+                    .with_label("not available in userspace")
+                    .with_note("main, tick-N and trace_end run in userspace: take the value in a probe and keep it in a table"),
+            );
+        } else if let (Some(b), true) = (self.kernel_fns.get(&id.name), userspace) {
+            self.diags.push(
+                Diagnostic::error(e.span, format!("`{}` calls {b}(), which only works in probes", id.name))
+                    .with_label("called in userspace")
+                    .with_note("probes may call it; main, tick-N and trace_end run in userspace"),
+            );
+        }
     }
+}
 
-    fn stmt(&mut self, s: &ast::Stmt) {
+impl Visitor<'_> for Checker<'_> {
+    fn visit_stmt(&mut self, s: &ast::Stmt) {
         match &s.kind {
-            ast::StmtKind::Var { names, values } => {
-                values.iter().for_each(|v| self.expr(v));
-                names.iter().for_each(|n| self.declare(&n.name));
-            }
             ast::StmtKind::Assign { targets, values } => {
-                values.iter().for_each(|v| self.expr(v));
+                values.iter().for_each(|v| self.visit_expr(v));
                 for (t, v) in targets.iter().zip(values) {
-                    self.assign(t, v);
-                }
-            }
-            ast::StmtKind::AddAssign { value, .. } => self.expr(value),
-            ast::StmtKind::Expr(e) => self.expr(e),
-            ast::StmtKind::If { arms, otherwise } => {
-                for (c, b) in arms {
-                    self.expr(c);
-                    self.block(b);
-                }
-                if let Some(b) = otherwise {
-                    self.block(b);
-                }
-            }
-            ast::StmtKind::While { cond, body } => {
-                self.expr(cond);
-                self.block(body);
-            }
-            ast::StmtKind::ForNum { var, start, limit, step, body } => {
-                self.expr(start);
-                self.expr(limit);
-                if let Some(s) = step {
-                    self.expr(s);
-                }
-                self.locals.push(HashSet::from([var.name.clone()]));
-                self.block(body);
-                self.locals.pop();
-            }
-            ast::StmtKind::ForC { init, cond, step, body } => {
-                self.locals.push(HashSet::new());
-                if let Some(i) = init {
-                    self.stmt(i);
-                }
-                if let Some(c) = cond {
-                    self.expr(c);
-                }
-                if let Some(s) = step {
-                    self.stmt(s);
-                }
-                self.block(body);
-                self.locals.pop();
-            }
-            ast::StmtKind::ForIn { key, value, iter, body } => {
-                self.expr(iter);
-                let mut names = HashSet::from([key.name.clone()]);
-                if let Some(v) = value {
-                    names.insert(v.name.clone());
-                }
-                self.locals.push(names);
-                self.block(body);
-                self.locals.pop();
-            }
-            ast::StmtKind::Return(Some(e)) => self.expr(e),
-            ast::StmtKind::Block(b) | ast::StmtKind::TraceEnd { body: b } | ast::StmtKind::Timer { body: b, .. } => self.block(b),
-            ast::StmtKind::Function { func, .. } => {
-                // Probes may inline it: kernel-only builtins are fine in
-                // its own body; userspace calls of it are checked instead.
-                let outer = std::mem::replace(&mut self.in_top_function, self.locals.len() == 1);
-                self.func(func);
-                self.in_top_function = outer;
-            }
-            _ => {}
-        }
-    }
-
-    fn func(&mut self, f: &ast::FuncBody) {
-        self.locals.push(f.params.iter().map(|p| p.name.clone()).collect());
-        self.block(&f.body);
-        self.locals.pop();
-    }
-
-    fn expr(&mut self, e: &ast::Expr) {
-        match &e.kind {
-            ast::ExprKind::Call { callee, args } => {
-                if let ast::ExprKind::Name(id) = &callee.kind {
-                    let userspace = !self.is_local(&id.name) && !self.in_top_function;
-                    if kernel_only_call(&id.name) && userspace {
-                        self.diags.push(
-                            Diagnostic::error(e.span, format!("{}() only works in probes", id.name))
-                                .with_label("not available in userspace")
-                                .with_note("main, tick-N and trace_end run in userspace: take the value in a probe and keep it in a table"),
-                        );
-                    } else if let (Some(b), true) = (self.kernel_fns.get(&id.name), userspace) {
-                        self.diags.push(
-                            Diagnostic::error(e.span, format!("`{}` calls {b}(), which only works in probes", id.name))
-                                .with_label("called in userspace")
-                                .with_note("probes may call it; main, tick-N and trace_end run in userspace"),
-                        );
-                    }
-                }
-                self.expr(callee);
-                args.iter().for_each(|a| self.expr(a));
-            }
-            ast::ExprKind::Index { base, index } => {
-                self.expr(base);
-                self.expr(index);
-            }
-            ast::ExprKind::Field { base, .. } => self.expr(base),
-            ast::ExprKind::Function(f) => {
-                // A closure only ever runs in userspace.
-                let outer = std::mem::replace(&mut self.in_top_function, false);
-                self.func(f);
-                self.in_top_function = outer;
-            }
-            ast::ExprKind::Table(fields) => {
-                for f in fields {
-                    match f {
-                        ast::TableField::Positional(v) | ast::TableField::Named(_, v) => self.expr(v),
-                        ast::TableField::Keyed(k, v) => {
-                            self.expr(k);
-                            self.expr(v);
-                        }
+                    if let ast::ExprKind::Name(id) = &t.kind {
+                        self.assign(id, v);
                     }
                 }
             }
-            ast::ExprKind::Unary { operand, .. } => self.expr(operand),
-            ast::ExprKind::Binary { lhs, rhs, .. } => {
-                self.expr(lhs);
-                self.expr(rhs);
-            }
-            _ => {}
+            ast::StmtKind::AddAssign { value, .. } => self.visit_expr(value),
+            // Probe bodies are lowering's to check.
+            ast::StmtKind::Trace { .. } => {}
+            _ => visit::walk_stmt(self, s),
         }
+    }
+
+    fn visit_expr(&mut self, e: &ast::Expr) {
+        if let ast::ExprKind::Call { callee, .. } = &e.kind {
+            if let ast::ExprKind::Name(id) = &callee.kind {
+                self.call(e, id);
+            }
+        }
+        visit::walk_expr(self, e);
+    }
+
+    fn visit_func(&mut self, f: &ast::FuncBody) {
+        // A closure or nested function only ever runs in userspace.
+        let outer = std::mem::replace(&mut self.in_top_function, false);
+        visit::walk_func(self, f);
+        self.in_top_function = outer;
     }
 }

@@ -9,6 +9,7 @@
 use super::ast::{self, Span};
 use super::diag::Diagnostic;
 use super::providers::{self, ProbeArgs};
+use super::resolve::{Binding, Resolution};
 use crate::facts::KernelFacts;
 use crate::ir::{self, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
@@ -65,11 +66,12 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
         functions: IndexMap::new(),
         kernel_uses: IndexMap::new(),
         types: infer::Types::default(),
+        res: super::resolve::resolve(program),
         comm_offset: None,
         percpu: IndexMap::new(),
     };
     l.collect_vars(program);
-    let (types, diags) = infer::infer(program, &l.vars, &l.functions);
+    let (types, diags) = infer::infer(program, &l.res, &l.vars, &l.functions);
     l.types = types;
     l.diags.extend(diags);
     scan_probe_table_uses(program, &l.functions, &mut l.table_uses);
@@ -85,13 +87,17 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
             _ => None,
         })
         .collect();
-    let diags = super::check::userspace(program, &l.kernel_uses);
+    let diags = super::check::userspace(program, &l.res, &l.kernel_uses);
     l.diags.extend(diags);
     // A conflict inference reported may be met again while lowering.
     let mut seen = std::collections::HashSet::new();
     l.diags.retain(|d| seen.insert((d.span, d.message.clone())));
     (l.m, l.diags)
 }
+
+/// The script's functions by name (borrowed from the tree: inlining
+/// reads them, never copies them).
+type Functions<'p> = IndexMap<String, &'p ast::FuncBody>;
 
 /// A top-level `var` declaration.
 struct VarDecl {
@@ -129,11 +135,13 @@ struct Lowerer<'a> {
     tables: IndexMap<String, KernelTable>,
     table_uses: IndexMap<String, TableUses>,
     /// Top-level `function name() {}` definitions, inlined into probes.
-    functions: IndexMap<String, ast::FuncBody>,
+    functions: Functions<'a>,
     /// Top-level variables probes use, with their type and first use.
     kernel_uses: IndexMap<String, (super::check::KernelUse, Span)>,
     /// What inference settled for globals, tables and probe locals.
     types: infer::Types,
+    /// What every name means (`resolve.rs`).
+    res: Resolution,
     /// `KernelFacts::task_comm_offset`'s answer, once asked.
     comm_offset: Option<Option<u32>>,
     /// `KernelFacts::percpu_var` answers, asked once per variable.
@@ -147,9 +155,17 @@ struct ProbeCtx {
     args: Box<dyn ProbeArgs>,
     /// In a filter, event field names are in scope directly.
     in_filter: bool,
-    /// Local variables in scope, innermost last; a function being inlined
-    /// sees only its own.
-    scopes: Vec<IndexMap<String, ir::LocalId>>,
+    /// The IR local of each declaration the resolver found (by its
+    /// `resolve::LocalId`), once lowered; an inlined function's
+    /// declarations are rebound at each call.
+    bound: Vec<Option<ir::LocalId>>,
+    /// Hidden counters of counted `for (i = A; ...)` loops around the
+    /// statement being lowered: uses of `i` there (whatever `i` means
+    /// outside) read the counter. Hidden from inlined functions.
+    counters: Vec<(Binding, String, ir::LocalId)>,
+    /// Temporaries lowering synthesises names for (`\0tmpN`, a name no
+    /// script can write).
+    temps: Vec<(String, ir::LocalId)>,
     /// Types of the probe's locals, indexed by `LocalId`.
     locals: Vec<Ty>,
     /// Loops around the statement being lowered (in the current function).
@@ -167,7 +183,9 @@ impl ProbeCtx {
         ProbeCtx {
             args,
             in_filter: false,
-            scopes: vec![IndexMap::new()],
+            bound: Vec::new(),
+            counters: Vec::new(),
+            temps: Vec::new(),
             locals: Vec::new(),
             loops: 0,
             inlining: Vec::new(),
@@ -181,16 +199,33 @@ impl ProbeCtx {
         ir::LocalId(self.locals.len() as u32 - 1)
     }
 
-    fn declare(&mut self, name: &str, ty: Ty) -> ir::LocalId {
+    /// A new local for the declaration `name` (a `var` name, a parameter,
+    /// a loop variable), bound to what the resolver made of it.
+    fn declare(&mut self, res: &Resolution, name: &ast::Ident, ty: Ty) -> ir::LocalId {
         let id = self.new_local(ty);
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.insert(name.to_string(), id);
+        if let Some(l) = res.local(name.span) {
+            if self.bound.len() <= l.index() {
+                self.bound.resize(l.index() + 1, None);
+            }
+            self.bound[l.index()] = Some(id);
         }
         id
     }
 
-    fn lookup(&self, name: &str) -> Option<ir::LocalId> {
-        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    /// The IR local a name reads, when it names one: a loop counter, a
+    /// synthesised temporary or a declared local already lowered.
+    fn lookup(&self, res: &Resolution, name: &ast::Ident) -> Option<ir::LocalId> {
+        if name.name.starts_with('\0') {
+            return self.temps.iter().rev().find(|(n, _)| *n == name.name).map(|(_, l)| *l);
+        }
+        let binding = res.binding(name.span);
+        if let Some((.., l)) = self.counters.iter().rev().find(|(b, n, _)| *b == binding && *n == name.name) {
+            return Some(*l);
+        }
+        match binding {
+            Binding::Local(l) => self.bound.get(l.index()).copied().flatten(),
+            _ => None,
+        }
     }
 
     fn new_block(&mut self) -> ir::BlockId {
@@ -228,9 +263,25 @@ fn is_zero(e: &ast::Expr) -> bool {
     matches!(e.kind, ast::ExprKind::Int(0) | ast::ExprKind::Nil)
 }
 
-impl Lowerer<'_> {
+impl<'a> Lowerer<'a> {
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    /// A type inference must have settled but did not: a compiler bug,
+    /// reported at the use rather than guessed.
+    fn unsettled(&mut self, span: Span, what: &str) {
+        self.diags.push(
+            Diagnostic::error(span, format!("internal error: inference left the type of {what} unsettled"))
+                .with_label("no type")
+                .with_note("this is a bug in ktap; please report it with the script"),
+        );
+    }
+
+    /// The type inference settled for the local declared at `decl` (a
+    /// `var` name or a parameter), if any use typed it.
+    fn local_ty(&self, decl: Span) -> Option<Ty> {
+        self.res.local(decl).and_then(|l| self.types.locals.get(&l)).map(|f| f.ty)
     }
 
     fn unsupported(&mut self, span: Span, what: &str) {
@@ -240,11 +291,11 @@ impl Lowerer<'_> {
         );
     }
 
-    fn collect_vars(&mut self, program: &ast::Program) {
+    fn collect_vars(&mut self, program: &'a ast::Program) {
         for stmt in &program.stmts {
             if let ast::StmtKind::Function { name, func } = &stmt.kind {
                 if let [only] = name.as_slice() {
-                    self.functions.insert(only.name.clone(), func.clone());
+                    self.functions.insert(only.name.clone(), func);
                 }
             }
             if let ast::StmtKind::Var { names, values } = &stmt.kind {

@@ -4,12 +4,15 @@
 pub mod ast;
 pub mod check;
 pub mod diag;
+pub mod fasthash;
 pub mod fetch;
 pub mod lower;
 pub mod lexer;
 pub mod parser;
 pub mod print;
 pub mod providers;
+pub mod resolve;
+pub mod visit;
 
 /// Lexes and parses a whole script. Always returns a Program (with Error
 /// nodes where recovery happened) plus all diagnostics, normalized.

@@ -191,7 +191,7 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
-        if let Some(local) = ctx.lookup(&id.name) {
+        if let Some(local) = ctx.lookup(&self.res, id) {
             return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
         }
         if let Some(b) = crate::builtins::name(&id.name) {
@@ -298,7 +298,10 @@ impl Lowerer<'_> {
             return None;
         };
         let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
-        let value = self.types.values.get(&id.name).map_or(Ty::Int, |f| f.ty);
+        let Some(value) = self.types.values.get(&id.name).map(|f| f.ty) else {
+            self.unsettled(id.span, &format!("the values of table `{}`", id.name));
+            return None;
+        };
         let holds = match uses.only {
             Some(kind) if kind.desc().input() == value => ir::TableValue::Agg(kind),
             _ => ir::TableValue::Scalar(value),

@@ -6,10 +6,15 @@
 //! that is a 16-byte task name in one use and a 64-byte string in another
 //! is a 64-byte string everywhere. Types propagate through locals,
 //! globals, table values and function results, so the walk repeats until
-//! nothing new is learned, and reports on a last walk. Pure; never panics.
+//! nothing new is learned (a walk limit reached first is a diagnostic),
+//! and reports on a last walk. What nothing typed is then settled by rule:
+//! globals, table values and function results are numbers. Names are the
+//! resolver's (`resolve.rs`): no scopes are kept here. Pure; never panics.
 
 use super::*;
-use std::collections::{HashMap, HashSet};
+use crate::frontend::resolve::{Binding, FuncId, LocalId, Resolution, VarId};
+use crate::frontend::visit;
+use crate::frontend::fasthash::{FastIndexMap, FastMap, FastSet};
 
 /// What is known of one typed thing, and the use that fixed it.
 #[derive(Clone, Copy, Debug)]
@@ -21,14 +26,14 @@ pub(super) struct Fact {
 /// The types inference settled on.
 #[derive(Default)]
 pub(super) struct Types {
-    pub(super) globals: IndexMap<String, Fact>,
-    pub(super) keys: IndexMap<String, Fact>,
-    pub(super) values: IndexMap<String, Fact>,
-    /// Probe locals and function parameters, by the span of the name that
-    /// declares them.
-    pub(super) locals: HashMap<Span, Fact>,
-    /// What user functions called from probes return.
-    pub(super) returns: IndexMap<String, Fact>,
+    /// Top-level variables, by the resolver's id.
+    pub(super) globals: FastMap<VarId, Fact>,
+    pub(super) keys: FastIndexMap<String, Fact>,
+    pub(super) values: FastIndexMap<String, Fact>,
+    /// Probe locals and function parameters, by the resolver's id.
+    pub(super) locals: FastMap<LocalId, Fact>,
+    /// What user functions called from probes return, by the resolver's id.
+    pub(super) returns: FastMap<FuncId, Fact>,
 }
 
 /// The longest string literal a probe can hold (its NUL makes `STR_LEN`).
@@ -54,49 +59,56 @@ pub(super) fn join(a: Ty, b: Ty) -> Option<Ty> {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Slot {
-    Global(String),
+    Global(VarId),
     Key(String),
     Value(String),
-    Local(Span, String),
-    Return(String),
+    Local(LocalId, String),
+    Return(FuncId),
 }
 
 struct Infer<'a> {
+    res: &'a Resolution,
     vars: &'a IndexMap<String, VarDecl>,
-    functions: &'a IndexMap<String, ast::FuncBody>,
+    functions: &'a Functions<'a>,
     t: Types,
     changed: bool,
     /// On the last walk only: conflicts become diagnostics.
     report: bool,
     diags: Vec<Diagnostic>,
-    reported: HashSet<Span>,
-    /// Local names in scope, innermost last, to their declaring span.
-    scopes: Vec<IndexMap<String, Span>>,
+    reported: FastSet<Span>,
+    /// The last use that taught something new (for the walk limit).
+    learned: Option<(Slot, Span)>,
     /// Functions being walked (recursion is lowering's error to report).
     calling: Vec<String>,
     /// Top-level names the probes use.
-    used: HashSet<String>,
+    used: FastSet<String>,
 }
+
+/// Walks over the program before inference gives up (chains of names
+/// typing one another against the source order need one walk per link).
+pub(super) const MAX_WALKS: usize = 8;
 
 /// Infers the types of what `probes` (trace, profile and kdebug bodies,
 /// with their filters) touch, counting the main context's uses of the same
 /// names (`main`: top-level statements in order).
 pub(super) fn infer(
     program: &ast::Program,
+    res: &Resolution,
     vars: &IndexMap<String, VarDecl>,
-    functions: &IndexMap<String, ast::FuncBody>,
+    functions: &Functions<'_>,
 ) -> (Types, Vec<Diagnostic>) {
     let mut inf = Infer {
+        res,
         vars,
         functions,
         t: Types::default(),
         changed: false,
         report: false,
         diags: Vec::new(),
-        reported: HashSet::new(),
-        scopes: Vec::new(),
+        reported: FastSet::default(),
+        learned: None,
         calling: Vec::new(),
-        used: HashSet::new(),
+        used: FastSet::default(),
     };
     // Which names the kernel uses decides which main-context uses count.
     inf.walk_probes(program);
@@ -104,37 +116,75 @@ pub(super) fn infer(
     inf.t = Types::default();
     // Each walk can type what the last one left open (a local typed by a
     // global typed by a table...); chains are short.
-    for _ in 0..8 {
+    let mut settled = false;
+    for _ in 0..MAX_WALKS {
         inf.changed = false;
+        inf.learned = None;
         inf.main_uses(program, &used);
         inf.walk_probes(program);
         if !inf.changed {
+            settled = true;
             break;
         }
+    }
+    if let (false, Some((slot, span))) = (settled, inf.learned.clone()) {
+        let name = inf.slot_name(&slot);
+        inf.diags.push(unsettled(&slot, &name, span));
     }
     // The types are settled: one more walk reports the conflicts.
     inf.report = true;
     inf.main_uses(program, &used);
     inf.walk_probes(program);
+    inf.settle_defaults();
     (inf.t, inf.diags)
 }
 
 impl Infer<'_> {
     fn walk_probes(&mut self, program: &ast::Program) {
-        for stmt in &program.stmts {
-            let Some(probe) = crate::frontend::providers::probe_stmt(stmt) else { continue };
-            let Some(body) = probe.body else { continue };
-            self.scopes = vec![IndexMap::new()];
+        for probe in visit::probe_bodies(program) {
             if let Some(f) = probe.filter {
                 self.expr(f);
             }
-            self.block(body);
+            self.block(probe.body);
+        }
+    }
+
+    /// What no use typed takes the default: every top-level variable and
+    /// table value, and every function's result, is a number. Lowering
+    /// reads these and never guesses.
+    fn settle_defaults(&mut self) {
+        for (name, decl) in self.vars {
+            let fact = Fact { ty: Ty::Int, span: decl.span };
+            if let Some((v, _)) = self.res.var(name) {
+                self.t.globals.entry(v).or_insert(fact);
+            }
+            self.t.values.entry(name.clone()).or_insert(fact);
+        }
+        for (f, info) in self.res.functions() {
+            self.t.returns.entry(f).or_insert(Fact { ty: Ty::Int, span: info.span });
+        }
+    }
+
+    /// The top-level variable a name means here.
+    fn global(&self, id: &ast::Ident) -> Option<Slot> {
+        match self.res.binding(id.span) {
+            Binding::Global(v) => Some(Slot::Global(v)),
+            _ => None,
+        }
+    }
+
+    /// The name a slot's diagnostics show.
+    fn slot_name(&self, slot: &Slot) -> String {
+        match slot {
+            Slot::Global(v) => self.res.var_info(*v).map(|v| v.name.clone()).unwrap_or_default(),
+            Slot::Key(n) | Slot::Value(n) | Slot::Local(_, n) => n.clone(),
+            Slot::Return(f) => self.res.func_info(*f).map(|f| f.name.clone()).unwrap_or_default(),
         }
     }
 
     /// Main-context statements that give kernel-used names a type:
     /// `var x = "lit"`, `x = 5`, `t[k] = v`, `var t = {[k] = v}`.
-    fn main_uses(&mut self, program: &ast::Program, used: &HashSet<String>) {
+    fn main_uses(&mut self, program: &ast::Program, used: &FastSet<String>) {
         for stmt in &program.stmts {
             match &stmt.kind {
                 ast::StmtKind::Var { names, values } => {
@@ -144,8 +194,8 @@ impl Infer<'_> {
                         }
                         if let ast::ExprKind::Table(fields) = &v.kind {
                             self.table_fields(&n.name, fields);
-                        } else if let Some(ty) = self.main_literal(v) {
-                            self.unify(Slot::Global(n.name.clone()), ty, v.span);
+                        } else if let (Some(ty), Some(slot)) = (self.main_literal(v), self.global(n)) {
+                            self.unify(slot, ty, v.span);
                         }
                     }
                 }
@@ -153,8 +203,8 @@ impl Infer<'_> {
                     for (t, v) in targets.iter().zip(values) {
                         match &t.kind {
                             ast::ExprKind::Name(id) if used.contains(&id.name) => {
-                                if let Some(ty) = self.main_literal(v) {
-                                    self.unify(Slot::Global(id.name.clone()), ty, v.span);
+                                if let (Some(ty), Some(slot)) = (self.main_literal(v), self.global(id)) {
+                                    self.unify(slot, ty, v.span);
                                 }
                             }
                             ast::ExprKind::Index { base, index } => {
@@ -214,19 +264,20 @@ impl Infer<'_> {
 
     fn fact(&self, slot: &Slot) -> Option<Fact> {
         match slot {
-            Slot::Global(n) => self.t.globals.get(n).copied(),
+            Slot::Global(v) => self.t.globals.get(v).copied(),
             Slot::Key(n) => self.t.keys.get(n).copied(),
             Slot::Value(n) => self.t.values.get(n).copied(),
             Slot::Local(s, _) => self.t.locals.get(s).copied(),
-            Slot::Return(n) => self.t.returns.get(n).copied(),
+            Slot::Return(f) => self.t.returns.get(f).copied(),
         }
     }
 
-    fn set(&mut self, slot: &Slot, fact: Fact) {
+    fn set(&mut self, slot: &Slot, fact: Fact, at: Span) {
         self.changed = true;
+        self.learned = Some((slot.clone(), at));
         match slot {
-            Slot::Global(n) => {
-                self.t.globals.insert(n.clone(), fact);
+            Slot::Global(v) => {
+                self.t.globals.insert(*v, fact);
             }
             Slot::Key(n) => {
                 self.t.keys.insert(n.clone(), fact);
@@ -237,8 +288,8 @@ impl Infer<'_> {
             Slot::Local(s, _) => {
                 self.t.locals.insert(*s, fact);
             }
-            Slot::Return(n) => {
-                self.t.returns.insert(n.clone(), fact);
+            Slot::Return(f) => {
+                self.t.returns.insert(*f, fact);
             }
         }
     }
@@ -253,53 +304,51 @@ impl Infer<'_> {
         // main context may give it longer strings at run time.
         let ty = if matches!(slot, Slot::Global(_)) && ty == Ty::Comm { Ty::Str } else { ty };
         let Some(old) = self.fact(&slot) else {
-            self.set(&slot, Fact { ty, span });
+            self.set(&slot, Fact { ty, span }, span);
             return;
         };
         match join(old.ty, ty) {
             Some(j) if j == old.ty => {}
-            Some(j) => self.set(&slot, Fact { ty: j, span: old.span }),
+            Some(j) => self.set(&slot, Fact { ty: j, span: old.span }, span),
             None => {
                 if self.report && self.reported.insert(span) {
-                    self.diags.push(conflict(&slot, ty, span, old));
+                    let name = self.slot_name(&slot);
+                    self.diags.push(conflict(&slot, &name, ty, span, old));
                 }
             }
         }
     }
 
-    fn lookup(&self, name: &str) -> Option<Span> {
-        self.scopes.iter().rev().find_map(|s| s.get(name).copied())
+    /// The local the name at this use or declaration binds to.
+    fn local(&self, id: &ast::Ident) -> Option<Slot> {
+        match self.res.binding(id.span) {
+            Binding::Local(l) => Some(Slot::Local(l, id.name.clone())),
+            _ => None,
+        }
     }
 
     fn declare(&mut self, name: &ast::Ident, ty: Option<Ty>, at: Span) {
-        if let Some(s) = self.scopes.last_mut() {
-            s.insert(name.name.clone(), name.span);
-        }
-        if let Some(ty) = ty {
-            self.unify(Slot::Local(name.span, name.name.clone()), ty, at);
+        if let (Some(slot), Some(ty)) = (self.local(name), ty) {
+            self.unify(slot, ty, at);
         }
     }
 
     fn block(&mut self, b: &ast::Block) {
-        self.scopes.push(IndexMap::new());
         for s in &b.stmts {
             self.stmt(s);
         }
-        self.scopes.pop();
     }
 
     /// The slot an assignment target names, if it is typed here.
     fn target(&mut self, t: &ast::Expr) -> Option<Slot> {
         match &t.kind {
             ast::ExprKind::Name(id) => {
-                if let Some(decl) = self.lookup(&id.name) {
-                    return Some(Slot::Local(decl, id.name.clone()));
+                if let Some(slot) = self.local(id) {
+                    return Some(slot);
                 }
-                if self.vars.contains_key(&id.name) {
-                    self.used.insert(id.name.clone());
-                    return Some(Slot::Global(id.name.clone()));
-                }
-                None
+                let slot = self.global(id)?;
+                self.used.insert(id.name.clone());
+                Some(slot)
             }
             ast::ExprKind::Index { base, index } => {
                 let ast::ExprKind::Name(id) = &base.kind else { return None };
@@ -323,7 +372,8 @@ impl Infer<'_> {
                     };
                     self.declare(n, ty, at);
                     // `var s = t[k]` with s typed by later uses types t.
-                    if let (None, Some(v), Some(f)) = (ty, values.get(i), self.t.locals.get(&n.span).copied()) {
+                    let later = self.res.local(n.span).and_then(|l| self.t.locals.get(&l).copied());
+                    if let (None, Some(v), Some(f)) = (ty, values.get(i), later) {
                         self.hint(v, f.ty);
                     }
                 }
@@ -369,13 +419,10 @@ impl Infer<'_> {
                 self.block(body);
             }
             ast::StmtKind::ForNum { var, body, .. } => {
-                self.scopes.push(IndexMap::new());
                 self.declare(var, Some(Ty::Int), var.span);
                 self.block(body);
-                self.scopes.pop();
             }
             ast::StmtKind::ForC { init, cond, step, body } => {
-                self.scopes.push(IndexMap::new());
                 if let Some(i) = init {
                     self.stmt(i);
                 }
@@ -386,11 +433,10 @@ impl Infer<'_> {
                     self.stmt(st);
                 }
                 self.block(body);
-                self.scopes.pop();
             }
             ast::StmtKind::Return(Some(e)) => {
                 let ty = self.expr(e);
-                if let (Some(f), Some(ty)) = (self.calling.last().cloned(), ty) {
+                if let (Some(f), Some(ty)) = (self.calling.last().and_then(|f| self.res.function(f)), ty) {
                     self.unify(Slot::Return(f), ty, e.span);
                 }
             }
@@ -461,9 +507,8 @@ impl Infer<'_> {
     /// nothing typed it yet.
     fn hint(&mut self, e: &ast::Expr, ty: Ty) {
         let slot = match &e.kind {
-            ast::ExprKind::Name(id) => match self.lookup(&id.name) {
-                Some(decl) => Slot::Local(decl, id.name.clone()),
-                None if self.vars.contains_key(&id.name) => Slot::Global(id.name.clone()),
+            ast::ExprKind::Name(id) => match self.local(id).or_else(|| self.global(id)) {
+                Some(slot) => slot,
                 None => return,
             },
             ast::ExprKind::Index { base, .. } => match &base.kind {
@@ -481,12 +526,12 @@ impl Infer<'_> {
     }
 
     fn name(&mut self, id: &ast::Ident) -> Option<Ty> {
-        if let Some(decl) = self.lookup(&id.name) {
-            return self.fact(&Slot::Local(decl, id.name.clone())).map(|f| f.ty);
+        if let Some(slot) = self.local(id) {
+            return self.fact(&slot).map(|f| f.ty);
         }
-        if self.vars.contains_key(&id.name) {
+        if let Some(slot) = self.global(id) {
             self.used.insert(id.name.clone());
-            return self.fact(&Slot::Global(id.name.clone())).map(|f| f.ty);
+            return self.fact(&slot).map(|f| f.ty);
         }
         if let Some(b) = crate::builtins::name(&id.name) {
             return crate::builtins::kernel_ty(b);
@@ -510,21 +555,18 @@ impl Infer<'_> {
             return None;
         }
         self.calling.push(name.to_string());
-        let caller = self.scopes.clone();
-        let saved = std::mem::replace(&mut self.scopes, vec![IndexMap::new()]);
         for (p, (a, ty)) in func.params.iter().zip(args.iter().zip(&tys)) {
             self.declare(p, *ty, a.span);
             // An untyped argument takes the parameter's type.
-            if let (None, Some(f)) = (ty, self.t.locals.get(&p.span).copied()) {
-                let saved = std::mem::replace(&mut self.scopes, caller.clone());
+            let param = self.res.local(p.span).and_then(|l| self.t.locals.get(&l).copied());
+            if let (None, Some(f)) = (ty, param) {
                 self.hint(a, f.ty);
-                self.scopes = saved;
             }
         }
         self.block(&func.body);
-        self.scopes = saved;
         self.calling.pop();
-        self.fact(&Slot::Return(name.to_string())).map(|f| f.ty)
+        let f = self.res.function(name)?;
+        self.fact(&Slot::Return(f)).map(|f| f.ty)
     }
 }
 
@@ -538,24 +580,130 @@ fn main_literal(e: &ast::Expr) -> Option<Ty> {
     }
 }
 
-fn conflict(slot: &Slot, ty: Ty, span: Span, old: Fact) -> Diagnostic {
+/// The walk limit was reached while uses still taught new types.
+fn unsettled(slot: &Slot, n: &str, span: Span) -> Diagnostic {
+    let what = match slot {
+        Slot::Global(_) | Slot::Local(..) => format!("`{n}`"),
+        Slot::Key(_) => format!("the keys of table `{n}`"),
+        Slot::Value(_) => format!("the values of table `{n}`"),
+        Slot::Return(_) => format!("what `{n}` returns"),
+    };
+    Diagnostic::error(span, format!("the type of {what} is still changing after {MAX_WALKS} walks over the script"))
+        .with_label("typed here on the last walk")
+        .with_note("names here type one another in a chain that runs against the source order: give one of them its type where it is declared (e.g. `var x = \"\"` or `var x = 0`)")
+}
+
+fn conflict(slot: &Slot, n: &str, ty: Ty, span: Span, old: Fact) -> Diagnostic {
     let (new, was) = (ty_name(ty), ty_name(old.ty));
     let d = match slot {
-        Slot::Global(n) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
+        Slot::Global(_) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
-        Slot::Local(_, n) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
+        Slot::Local(..) => Diagnostic::error(span, format!("`{n}` is given a {new} here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
-        Slot::Key(n) => Diagnostic::error(span, format!("table `{n}` is keyed by a {new} here"))
+        Slot::Key(_) => Diagnostic::error(span, format!("table `{n}` is keyed by a {new} here"))
             .with_label(format!("a {new} key"))
             .with_secondary(old.span, format!("but by a {was} here")),
-        Slot::Value(n) => Diagnostic::error(span, format!("table `{n}` is given a {new} value here"))
+        Slot::Value(_) => Diagnostic::error(span, format!("table `{n}` is given a {new} value here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
-        Slot::Return(n) => Diagnostic::error(span, format!("`{n}` returns a {new} here"))
+        Slot::Return(_) => Diagnostic::error(span, format!("`{n}` returns a {new} here"))
             .with_label(format!("a {new}"))
             .with_secondary(old.span, format!("but a {was} here")),
     };
     d.with_note("what the kernel touches has one type in every use")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Resolves and infers `src` (probes on `profile-1ms`, which needs no
+    /// events): what inference settled and its diagnostics.
+    fn typed(src: &str) -> (Types, Resolution, Vec<Diagnostic>) {
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{src}: {diags:?}");
+        let res = crate::frontend::resolve::resolve(&program);
+        let mut vars = IndexMap::new();
+        let mut functions = IndexMap::new();
+        for s in &program.stmts {
+            match &s.kind {
+                ast::StmtKind::Var { names, .. } => {
+                    for n in names {
+                        vars.insert(n.name.clone(), VarDecl { zero_init: true, table: None, span: n.span });
+                    }
+                }
+                ast::StmtKind::Function { name, func } => {
+                    functions.insert(name[0].name.clone(), func);
+                }
+                _ => {}
+            }
+        }
+        let (types, diags) = infer(&program, &res, &vars, &functions);
+        (types, res, diags)
+    }
+
+    fn local_ty(src: &str, decl: &str) -> Option<Ty> {
+        let (types, res, diags) = typed(src);
+        assert!(diags.is_empty(), "{src}: {diags:?}");
+        let at = src.find(decl).expect("declaration") + decl.len() - 1;
+        let l = res.local(Span::new(at, at + 1))?;
+        types.locals.get(&l).map(|f| f.ty)
+    }
+
+    #[test]
+    fn shadowed_locals_have_their_own_types() {
+        let src = "profile-1ms { var x = 1 if (x) { var x = \"s\" print(x) } print(x) }";
+        assert_eq!(local_ty(src, "var x"), Some(Ty::Int));
+        assert_eq!(local_ty(src, "(x) { var x"), Some(Ty::Comm));
+    }
+
+    #[test]
+    fn functions_type_parameters_and_results_from_calls() {
+        let src = "function f(a) { return a } profile-1ms { print(f(execname)) }";
+        let (types, res, diags) = typed(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let a = src.find("(a)").expect("param") + 1;
+        let l = res.local(Span::new(a, a + 1)).expect("a local");
+        assert_eq!(types.locals.get(&l).map(|f| f.ty), Some(Ty::Comm));
+        let f = res.function("f").expect("f");
+        assert_eq!(types.returns.get(&f).map(|f| f.ty), Some(Ty::Comm));
+        // A function nothing typed returns a number, by rule.
+        let (types, res, _) = typed("function g() { } profile-1ms { g() }");
+        let g = res.function("g").expect("g");
+        assert_eq!(types.returns.get(&g).map(|f| f.ty), Some(Ty::Int));
+    }
+
+    #[test]
+    fn a_conflict_shows_both_uses() {
+        let src = "var v\nprofile-1ms { v = 1 }\nprofile-1ms { v = \"s\" }";
+        let (_, _, diags) = typed(src);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let d = &diags[0];
+        assert_eq!(d.message, "`v` is given a string here");
+        assert_eq!(&src[d.span.range()], "\"s\"");
+        assert_eq!(d.secondary.iter().map(|(s, _)| &src[s.range()]).collect::<Vec<_>>(), ["1"]);
+    }
+
+    #[test]
+    fn a_chain_that_does_not_settle_is_reported() {
+        // Each `xN = xN+1` learns its type one walk after the next one.
+        let n = MAX_WALKS + 2;
+        let mut src: String = (1..=n).map(|i| format!("var x{i}\n")).collect();
+        src.push_str("profile-1ms {\n");
+        for i in 1..n {
+            src.push_str(&format!("    x{i} = x{}\n", i + 1));
+        }
+        src.push_str(&format!("    x{n} = \"s\"\n}}\n"));
+        let (_, _, diags) = typed(&src);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].message.contains("is still changing after 8 walks"), "{:?}", diags[0]);
+        // A chain one walk shorter settles (the last walk learns nothing).
+        let short: String = src.replace("    x1 = x2\n", "").replace("    x2 = x3\n", "").replace("    x3 = x4\n", "");
+        let (types, res, diags) = typed(&short);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (x4, _) = res.var("x4").expect("x4");
+        assert_eq!(types.globals.get(&x4).map(|f| f.ty), Some(Ty::Str));
+    }
 }

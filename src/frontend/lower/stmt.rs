@@ -3,14 +3,14 @@
 //! Anything the kernel cannot do is a diagnostic at its span, never a panic.
 
 use super::*;
+use crate::frontend::visit::{self, Visitor};
 
 impl Lowerer<'_> {
+    /// Lowers a block; which name means which local is the resolver's.
     pub(super) fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
-        ctx.scopes.push(IndexMap::new());
         for s in &block.stmts {
             self.stmt(ctx, s, out);
         }
-        ctx.scopes.pop();
     }
 
     pub(super) fn stmt(&mut self, ctx: &mut ProbeCtx, s: &ast::Stmt, out: &mut Vec<Stmt>) {
@@ -58,8 +58,8 @@ impl Lowerer<'_> {
                     self.error(values[0].span, msg);
                 }
             }
-            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&id.name).is_some() => {
-                let Some(local) = ctx.lookup(&id.name) else { return };
+            ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Name(id), .. }, value } if ctx.lookup(&self.res, id).is_some() => {
+                let Some(local) = ctx.lookup(&self.res, id) else { return };
                 if ctx.locals[local.index()] != Ty::Int {
                     self.error(s.span, format!("`{}` holds a {}: `+=` needs a number", id.name, ty_name(ctx.locals[local.index()])));
                     return;
@@ -76,10 +76,10 @@ impl Lowerer<'_> {
             ast::StmtKind::Assign { targets, values }
                 if targets.len() == 1
                     && values.len() == 1
-                    && matches!(&targets[0].kind, ast::ExprKind::Name(id) if ctx.lookup(&id.name).is_some()) =>
+                    && matches!(&targets[0].kind, ast::ExprKind::Name(id) if ctx.lookup(&self.res, id).is_some()) =>
             {
                 let ast::ExprKind::Name(id) = &targets[0].kind else { return };
-                let Some(local) = ctx.lookup(&id.name) else { return };
+                let Some(local) = ctx.lookup(&self.res, id) else { return };
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = ctx.locals[local.index()];
                 if value.ty.fits(holds) {
@@ -118,9 +118,9 @@ impl Lowerer<'_> {
                         kind: ast::StmtKind::Assign { targets: vec![t.clone()], values: vec![ast::Expr { kind: ast::ExprKind::Name(ast::Ident { name: format!("\u{0}tmp{}", tmp.0), span: t.span }), span: t.span }] },
                         span: s.span,
                     };
-                    ctx.scopes.push(IndexMap::from([(format!("\u{0}tmp{}", tmp.0), tmp)]));
+                    ctx.temps.push((format!("\u{0}tmp{}", tmp.0), tmp));
                     self.stmt(ctx, &one, out);
-                    ctx.scopes.pop();
+                    ctx.temps.pop();
                 }
             }
             ast::StmtKind::Assign { targets, values } => {
@@ -176,17 +176,18 @@ impl Lowerer<'_> {
                         self.unsupported(values[i].span, "keeping `argstr` in a variable");
                         continue;
                     }
-                    // Every use of the local decides its type.
-                    let ty = self.types.locals.get(&name.span).map_or(value.ty, |f| f.ty);
+                    // Every use of the local decides its type; one no use
+                    // typed (an event field) takes its value's.
+                    let ty = self.local_ty(name.span).unwrap_or(value.ty);
                     if !value.ty.fits(ty) {
                         self.type_conflict(values.get(i).map_or(name.span, |v| v.span), &name.name, value.ty, ty);
                         // Declared all the same: later uses are not errors.
-                        ctx.declare(&name.name, ty);
+                        ctx.declare(&self.res, name, ty);
                         continue;
                     }
                     if names.len() == 1 {
                         // Nothing to swap: bind at once.
-                        let local = ctx.declare(&name.name, ty);
+                        let local = ctx.declare(&self.res, name, ty);
                         out.push(set_local(local, value, Some(name.span)));
                         continue;
                     }
@@ -195,7 +196,7 @@ impl Lowerer<'_> {
                     lowered.push((name, tmp, ty));
                 }
                 for (name, tmp, ty) in lowered {
-                    let local = ctx.declare(&name.name, ty);
+                    let local = ctx.declare(&self.res, name, ty);
                     out.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span }, Some(name.span)));
                 }
             }
@@ -273,7 +274,11 @@ impl Lowerer<'_> {
         };
         let section = if decl.zero_init { Section::Bss } else { Section::Data };
         let decl_span = decl.span;
-        let ty = self.types.globals.get(&id.name).map_or(Ty::Int, |f| f.ty);
+        let settled = self.res.var(&id.name).and_then(|(v, _)| self.types.globals.get(&v));
+        let Some(ty) = settled.map(|f| f.ty) else {
+            self.unsettled(id.span, &format!("`{}`", id.name));
+            return None;
+        };
         let g = self.add_global(&format!("ktap_var_{}", id.name), Some(&id.name), ty, section, Some(decl_span));
         self.kernel_globals.insert(id.name.clone(), g);
         let used = if ty.is_string() { crate::frontend::check::KernelUse::String } else { crate::frontend::check::KernelUse::Number };
@@ -322,7 +327,7 @@ impl Lowerer<'_> {
     /// locals, `return` leaves the block. Returns the block and the local
     /// that receives the return value (0 when none is returned).
     pub(super) fn inline_call(&mut self, ctx: &mut ProbeCtx, span: Span, name: &str, args: &[ast::Expr]) -> Option<((ir::BlockId, Vec<Stmt>), ir::LocalId)> {
-        let func = self.functions.get(name)?.clone();
+        let func: &ast::FuncBody = self.functions.get(name)?;
         if ctx.inlining.iter().any(|f| f == name) {
             let chain = ctx.inlining.join(" -> ");
             self.diags.push(
@@ -343,7 +348,7 @@ impl Lowerer<'_> {
         let mut params = Vec::new();
         for (a, p) in args.iter().zip(&func.params) {
             let v = self.expr(ctx, a)?;
-            let ty = self.types.locals.get(&p.span).map_or(v.ty, |f| f.ty);
+            let ty = self.local_ty(p.span).unwrap_or(v.ty);
             if matches!(v.ty, Ty::ArgStr { .. }) || !v.ty.fits(ty) {
                 self.type_conflict(a.span, &p.name, v.ty, ty);
                 return None;
@@ -354,7 +359,11 @@ impl Lowerer<'_> {
         }
         // What the function returns, from every return in it (a function
         // that returns nothing yields 0).
-        let returns = self.types.returns.get(name).map_or(Ty::Int, |f| f.ty);
+        let settled = self.res.function(name).and_then(|f| self.types.returns.get(&f));
+        let Some(returns) = settled.map(|f| f.ty) else {
+            self.unsettled(span, &format!("what `{name}` returns"));
+            return None;
+        };
         let result = ctx.new_local(returns);
         let nothing = match returns {
             Ty::Comm | Ty::Str => ExprKind::StrConst(Vec::new()),
@@ -362,11 +371,14 @@ impl Lowerer<'_> {
         };
         body.push(set_local(result, Expr { kind: nothing, ty: returns, span: None }, None));
         let block = ctx.new_block();
-        // The callee sees its parameters and globals, not the caller's locals.
-        let saved_scopes = std::mem::replace(&mut ctx.scopes, vec![IndexMap::new()]);
+        // The callee sees its parameters and globals, not the caller's
+        // locals (the resolver's bindings) nor its loop counters; nor
+        // what an earlier call of it bound.
+        let saved_counters = std::mem::take(&mut ctx.counters);
+        let saved_bound = std::mem::take(&mut ctx.bound);
         let saved_loops = std::mem::replace(&mut ctx.loops, 0);
         for (p, &(tmp, ty)) in func.params.iter().zip(&params) {
-            let local = ctx.declare(&p.name, ty);
+            let local = ctx.declare(&self.res, p, ty);
             body.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span: None }, Some(p.span)));
         }
         ctx.inlining.push(name.to_string());
@@ -374,7 +386,8 @@ impl Lowerer<'_> {
         self.block(ctx, &func.body, &mut body);
         ctx.returns.pop();
         ctx.inlining.pop();
-        ctx.scopes = saved_scopes;
+        ctx.counters = saved_counters;
+        ctx.bound = saved_bound;
         ctx.loops = saved_loops;
         Some(((block, body), result))
     }
@@ -415,13 +428,11 @@ impl Lowerer<'_> {
         let counter = ctx.new_local(Ty::Int);
         out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
         let cond = binary(if c > 0 { ir::BinOp::Le } else { ir::BinOp::Ge }, local_expr(counter, sp), constant(b, sp), sp);
-        ctx.scopes.push(IndexMap::new());
-        let visible = ctx.declare(&var.name, Ty::Int);
+        let visible = ctx.declare(&self.res, var, Ty::Int);
         let mut inner = vec![set_local(visible, local_expr(counter, sp), Some(var.span))];
         ctx.loops += 1;
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
-        ctx.scopes.pop();
         out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
@@ -439,7 +450,7 @@ impl Lowerer<'_> {
         body: &ast::Block,
         out: &mut Vec<Stmt>,
     ) {
-        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&body.stmts, var));
+        let counted = counted_loop(init, cond, step).filter(|(var, ..)| !assigns(&self.res, body, var));
         let Some((var, a, op, b, c)) = counted else {
             self.diags.push(
                 Diagnostic::error(span, "this loop has no bound the compiler can see")
@@ -469,8 +480,9 @@ impl Lowerer<'_> {
             return;
         }
         let sp = Some(span);
-        ctx.scopes.push(IndexMap::new());
-        let counter = ctx.declare(&var, Ty::Int);
+        // Every use of the counter's name in the loop means the counter.
+        let counter = ctx.new_local(Ty::Int);
+        ctx.counters.push((self.res.binding(var.span), var.name.clone(), counter));
         out.push(set_local(counter, Expr { kind: ExprKind::Const(a), ty: Ty::Int, span: sp }, sp));
         let ir_op = match op {
             ast::BinOp::Lt => ir::BinOp::Lt,
@@ -484,7 +496,7 @@ impl Lowerer<'_> {
         ctx.loops += 1;
         self.block(ctx, body, &mut inner);
         ctx.loops -= 1;
-        ctx.scopes.pop();
+        ctx.counters.pop();
         out.push(counted_loop_stmt(counter, cond, inner, c, trips as u32, sp));
     }
 
@@ -534,32 +546,38 @@ pub(super) fn const_int(e: &ast::Expr) -> Option<i64> {
     }
 }
 
-/// `i = A; i OP B; i += C` (or `i = i + C`), as (i, A, OP, B, C).
-pub(super) fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, step: Option<&ast::Stmt>) -> Option<(String, i64, ast::BinOp, i64, i64)> {
-    let (var, a) = match &init?.kind {
-        ast::StmtKind::Var { names, values } if names.len() == 1 && values.len() == 1 => (names[0].name.clone(), const_int(&values[0])?),
+/// `i = A; i OP B; i += C` (or `i = i + C`), as (i, A, OP, B, C), `i`
+/// being the name the init assigns or declares.
+pub(super) fn counted_loop<'a>(
+    init: Option<&'a ast::Stmt>,
+    cond: Option<&ast::Expr>,
+    step: Option<&ast::Stmt>,
+) -> Option<(&'a ast::Ident, i64, ast::BinOp, i64, i64)> {
+    let (ident, a) = match &init?.kind {
+        ast::StmtKind::Var { names, values } if names.len() == 1 && values.len() == 1 => (&names[0], const_int(&values[0])?),
         ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => match &targets[0].kind {
-            ast::ExprKind::Name(id) => (id.name.clone(), const_int(&values[0])?),
+            ast::ExprKind::Name(id) => (id, const_int(&values[0])?),
             _ => return None,
         },
         _ => return None,
     };
+    let var = &ident.name;
     let ast::ExprKind::Binary { op, lhs, rhs } = &cond?.kind else { return None };
     if !matches!(op, ast::BinOp::Lt | ast::BinOp::Le | ast::BinOp::Gt | ast::BinOp::Ge | ast::BinOp::Ne) {
         return None;
     }
     let ast::ExprKind::Name(cv) = &lhs.kind else { return None };
-    if cv.name != var {
+    if cv.name != *var {
         return None;
     }
     let b = const_int(rhs)?;
     let c = match &step?.kind {
-        ast::StmtKind::AddAssign { target, value } if matches!(&target.kind, ast::ExprKind::Name(id) if id.name == var) => const_int(value)?,
+        ast::StmtKind::AddAssign { target, value } if matches!(&target.kind, ast::ExprKind::Name(id) if id.name == *var) => const_int(value)?,
         ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => {
             let ast::ExprKind::Name(t) = &targets[0].kind else { return None };
             let ast::ExprKind::Binary { op: sop, lhs, rhs } = &values[0].kind else { return None };
             let ast::ExprKind::Name(l) = &lhs.kind else { return None };
-            if t.name != var || l.name != var {
+            if t.name != *var || l.name != *var {
                 return None;
             }
             match sop {
@@ -570,36 +588,42 @@ pub(super) fn counted_loop(init: Option<&ast::Stmt>, cond: Option<&ast::Expr>, s
         }
         _ => return None,
     };
-    (c != 0).then_some((var, a, *op, b, c))
+    (c != 0).then_some((ident, a, *op, b, c))
 }
 
-/// Whether any statement assigns the variable `var` (not a local of the
-/// same name declared in between).
-pub(super) fn assigns(stmts: &[ast::Stmt], var: &str) -> bool {
-    let target = |e: &ast::Expr| matches!(&e.kind, ast::ExprKind::Name(id) if id.name == var);
-    let declares = |names: &[ast::Ident]| names.iter().any(|n| n.name == var);
-    for s in stmts {
-        let assigned = match &s.kind {
-            // From here on the name is another local.
-            ast::StmtKind::Var { names, .. } if declares(names) => return false,
-            ast::StmtKind::Assign { targets, .. } => targets.iter().any(target),
-            ast::StmtKind::AddAssign { target: t, .. } => target(t),
-            ast::StmtKind::If { arms, otherwise } => {
-                arms.iter().any(|(_, b)| assigns(&b.stmts, var)) || otherwise.as_ref().is_some_and(|b| assigns(&b.stmts, var))
+/// Whether a loop body assigns the counter `var`: a `=` or `+=` to a name
+/// that means what `var` means (a local of the same name declared in
+/// between is another variable: the resolver tells them apart). Inner
+/// counted loops keep their own counters; closures are not probe code.
+pub(super) fn assigns(res: &Resolution, body: &ast::Block, var: &ast::Ident) -> bool {
+    struct Assigns<'a> {
+        res: &'a Resolution,
+        var: &'a ast::Ident,
+        binding: Binding,
+        found: bool,
+    }
+    impl Assigns<'_> {
+        fn target(&mut self, e: &ast::Expr) {
+            if let ast::ExprKind::Name(id) = &e.kind {
+                self.found |= id.name == self.var.name && self.res.binding(id.span) == self.binding;
             }
-            ast::StmtKind::ForNum { var: v, .. } if v.name == var => false,
-            ast::StmtKind::ForIn { key, value, .. } if key.name == var || value.as_ref().is_some_and(|v| v.name == var) => false,
-            ast::StmtKind::ForC { init: Some(init), .. } if matches!(&init.kind, ast::StmtKind::Var { names, .. } if declares(names)) => false,
-            ast::StmtKind::While { body, .. } | ast::StmtKind::ForNum { body, .. } | ast::StmtKind::ForC { body, .. } | ast::StmtKind::ForIn { body, .. } => {
-                assigns(&body.stmts, var)
-            }
-            ast::StmtKind::Block(b) => assigns(&b.stmts, var),
-            _ => false,
-        };
-        if assigned {
-            return true;
         }
     }
-    false
+    impl Visitor<'_> for Assigns<'_> {
+        fn visit_stmt(&mut self, s: &ast::Stmt) {
+            match &s.kind {
+                ast::StmtKind::Assign { targets, .. } => targets.iter().for_each(|t| self.target(t)),
+                ast::StmtKind::AddAssign { target, .. } => self.target(target),
+                ast::StmtKind::If { .. } | ast::StmtKind::Block(_) | ast::StmtKind::While { .. } | ast::StmtKind::ForNum { .. } | ast::StmtKind::ForIn { .. } => {
+                    visit::walk_stmt(self, s)
+                }
+                ast::StmtKind::ForC { body, .. } => self.visit_block(body),
+                _ => {}
+            }
+        }
+        fn visit_expr(&mut self, _: &ast::Expr) {}
+    }
+    let mut a = Assigns { res, var, binding: res.binding(var.span), found: false };
+    a.visit_block(body);
+    a.found
 }
-
