@@ -321,6 +321,31 @@ fn kernel_stacks_are_symbolized_table_keys() {
 }
 
 #[test]
+fn stacks_cut_by_skip_and_depth_as_in_ktap() {
+    // stack(skip, depth): the innermost frame skipped, two shown; a
+    // different cut of the same stack is a different key.
+    let script = "var s = {}\ntrace syscalls:sys_enter_getppid /pid == {PID}/ { s[stack(1, 2)] += 1 s[stack(-1, 12)] += 1 }\n\
+        trace_end { for (k, v in pairs(s)) { print(k, v) } }";
+    let c = compiles(script);
+    let ir = ktap::ir::print::module(&c.module);
+    assert!(ir.contains("stack(1, 2)") && ir.contains("stack(0, 12)"), "{ir}");
+    assert!(ktap::compile("trace syscalls:sys_enter_getppid { print(stack(0, 128)) }", support::fake_kernel()).is_err());
+    if !need_root() {
+        return;
+    }
+    let run = traced(script, 1, 20, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let keys: Vec<&str> = run.stdout.split_inclusive('\n').filter(|l| l.contains('\t')).collect();
+    assert_eq!(keys.len(), 2, "{}", run.stdout);
+    let lines = run.stdout.lines().count();
+    // The cut key: 2 frames; the other: up to 12 (this kernel has 4 or 5).
+    assert!((3..=14).contains(&lines), "{}", run.stdout);
+    assert!(keys.iter().all(|k| k.trim_end().ends_with("\t20")), "{}", run.stdout);
+    let short = run.stdout.split("\t20\n").find(|k| k.lines().count() == 2);
+    assert!(short.is_some(), "no key of exactly two frames: {}", run.stdout);
+}
+
+#[test]
 fn gettimeofday_in_probe_matches_userspace_clock() {
     let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { print(gettimeofday_s()) }";
     compiles(script);

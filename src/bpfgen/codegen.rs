@@ -1192,11 +1192,12 @@ impl Gen<'_> {
                     self.asm.emit(Insn::mov64_reg(dst, Reg::R0));
                 }
             },
-            ExprKind::Stack { user } => match self.facts.stack_map {
+            ExprKind::Stack { user, skip, depth } => match self.facts.stack_map {
                 Some(stacks) => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
                     self.asm.load_addr(Reg::R2, RelocTarget::Map(self.m.map(stacks).name.clone()));
-                    self.asm.emit(Insn::mov64_imm(Reg::R3, if *user { BPF_F_USER_STACK } else { 0 }));
+                    // The skip count sits in the flags' low byte.
+                    self.asm.emit(Insn::mov64_imm(Reg::R3, if *user { BPF_F_USER_STACK } else { 0 } | i32::from(*skip)));
                     self.asm.emit(Insn::call_helper(helper::GET_STACKID));
                     // Keep the id's 32 bits (negative: no stack) ...
                     self.asm.emit(Insn::alu32_reg(AluOp::Mov, dst, Reg::R0));
@@ -1205,6 +1206,12 @@ impl Gen<'_> {
                         self.asm.emit(Insn::call_helper(helper::GET_CURRENT_PID_TGID));
                         self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 32));
                         self.asm.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 32));
+                        self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
+                    }
+                    if *depth > 0 {
+                        // ... and the frames to show in the top byte.
+                        self.asm.emit(Insn::mov64_imm(Reg::R0, i32::from(*depth)));
+                        self.asm.emit(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 56));
                         self.asm.emit(Insn::alu64_reg(AluOp::Or, dst, Reg::R0));
                     }
                 }
@@ -1541,8 +1548,7 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         | ExprKind::StrConst(_)
         | ExprKind::Stack { .. }
         | ExprKind::ArgStr { .. }
-        | ExprKind::Fetch(_)
-        => Vec::new(),
+        | ExprKind::Fetch(_) => Vec::new(),
     }
 }
 

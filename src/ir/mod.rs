@@ -112,6 +112,10 @@ pub enum Ty {
     ArgStr { start: u32, len: u32 },
 }
 
+/// Most frames `stack(skip, depth)` may ask to show (the depth travels in
+/// 7 bits of the stack value).
+pub const MAX_STACK_DEPTH: u8 = 127;
+
 /// Bytes a kernel string holds, NUL included (bpftrace's default too).
 pub const STR_LEN: u32 = 64;
 
@@ -471,7 +475,15 @@ pub enum ExprKind {
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).
-    Stack { user: bool },
+    Stack {
+        user: bool,
+        /// Frames skipped from the innermost (`bpf_get_stackid`'s skip).
+        skip: u8,
+        /// Frames shown, at most [`MAX_STACK_DEPTH`]; 0: all the map keeps.
+        /// Carried in the value's top byte, so stacks cut differently are
+        /// different keys.
+        depth: u8,
+    },
     /// `argstr`: the record bytes from `offset` (a [`Ty::ArgStr`]).
     ArgStr { offset: u32 },
     /// A k/uprobe fetch argument (k/uprobe programs only).

@@ -152,8 +152,10 @@ fn expr(e: &Expr) -> String {
             stmts(&mut inner, body, 1);
             format!("{{\n{inner}  }} -> l{}", result.0)
         }
-        ExprKind::Stack { user: false } => "stack()".to_string(),
-        ExprKind::Stack { user: true } => "ustack()".to_string(),
+        ExprKind::Stack { user, skip, depth } => {
+            let cut = if *skip == 0 && *depth == 0 { String::new() } else { format!("{skip}, {depth}") };
+            format!("{}stack({cut})", if *user { "u" } else { "" })
+        }
         ExprKind::ArgStr { offset } => format!("argstr@{offset}"),
         ExprKind::Fetch(f) => {
             let loc = fetch_loc(&f.loc);

@@ -416,8 +416,11 @@ impl Validator<'_> {
                 }
                 self.same_ty("table membership", e.ty, Ty::Int)
             }
-            ExprKind::Stack { user } => {
+            ExprKind::Stack { user, depth, .. } => {
                 self.same_ty("stack trace", e.ty, Ty::Stack { user: *user })?;
+                if *depth > super::MAX_STACK_DEPTH {
+                    return Err(self.err(format!("a stack cut at {depth} frames")));
+                }
                 let map = self.module_map(self.m.stacks, MapKind::StackTrace).ok_or(Error::StackWithoutStackMap { probe: self.probe })?;
                 self.facts.stack_map = Some(map);
                 Ok(())

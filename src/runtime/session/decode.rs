@@ -42,14 +42,20 @@ impl Decoder<'_> {
     /// Renders a stack id (with the process in the high half for user
     /// stacks) as one frame a line.
     pub(super) fn stack(&self, v: u64, user: bool) -> String {
+        // id | pid << 32 (user stacks) | frames to show << 56 (0: all).
         let id = v as u32;
-        let pid = if user { (v >> 32) as u32 } else { 0 };
+        let pid = if user { ((v >> 32) & 0xff_ffff) as u32 } else { 0 };
+        let depth = match (v >> 56) & 0x7f {
+            0 => usize::MAX,
+            n => n as usize,
+        };
         if id as i32 >= 0 {
             if let Some(Ok(Some(raw))) = self.stacks.as_ref().map(|m| m.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY)) {
                 let ips: Vec<u64> = raw
                     .chunks_exact(8)
                     .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
                     .take_while(|&ip| ip != 0)
+                    .take(depth)
                     .collect();
                 return self.symbols.borrow_mut().render(pid, &ips).trim_end_matches('\n').to_string();
             }
