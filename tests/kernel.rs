@@ -287,7 +287,7 @@ fn list_events_by_glob() {
     assert_eq!(run.stdout, "syscalls:sys_enter_getppid\n");
     let run = ktap(&["-l", "nosuch:*"]);
     assert_eq!(run.code, Some(1));
-    assert!(run.stderr.contains("no tracepoint matches"), "{}", run.stderr);
+    assert!(run.stderr.contains("no event matches"), "{}", run.stderr);
 }
 
 #[test]
@@ -623,7 +623,7 @@ fn globs_skip_ftrace_record_formats() {
     assert!(run.stderr.contains("unknown event `ftrace:*`"), "{}", run.stderr);
     let listed = ktap(&["-l", "ftrace:*"]);
     assert_eq!(listed.code, Some(1), "{}", listed.stdout);
-    assert!(listed.stderr.contains("no tracepoint matches"), "{}", listed.stderr);
+    assert!(listed.stderr.contains("no event matches"), "{}", listed.stderr);
 }
 
 #[test]

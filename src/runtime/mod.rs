@@ -11,6 +11,7 @@ pub mod elfsyms;
 pub mod facts;
 pub mod kbtf;
 pub mod kprobe;
+pub mod listing;
 pub mod output;
 pub mod uprobe;
 pub mod symbols;

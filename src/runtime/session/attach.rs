@@ -2,8 +2,9 @@
 //! filters reach the kernel first, then every program is attached to the
 //! events it serves, the cheapest way each provider allows (tracepoints,
 //! raw tracepoints with cookies, raw_syscalls, perf events, uprobes,
-//! kprobes). Stops early on Ctrl-C; one event of many that cannot be
-//! attached is reported, not fatal.
+//! kprobes), with a progress line when that is slow. Stops early on
+//! Ctrl-C; one event of many that cannot be attached is reported, not
+//! fatal.
 
 use super::*;
 use super::teardown::{raise_fd_limit, Links};
@@ -38,6 +39,7 @@ fn attach_all(
     let mut links: Vec<Link> = Vec::new();
     let mut slow_links = 0;
     let mut skipped = Vec::new();
+    let progress = out.attach_progress(compiled.programs.iter().map(|p| p.attach.len()).sum());
     for info in &compiled.programs {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
@@ -61,6 +63,7 @@ fn attach_all(
                         Some(c) => vec![c],
                         None => crate::runtime::perf::online_cpus(),
                     };
+                    progress.advance(1);
                     for cpu in cpus {
                         let fd = crate::runtime::perf::cpu_clock(cpu, *period_ns).map_err(|e| Error {
                             message: format!("cannot open a cpu-clock perf event on CPU {cpu} for {name}: {e}"),
@@ -84,12 +87,17 @@ fn attach_all(
             }
             ir::ProgKind::Uprobe => {
                 slow_links += crate::runtime::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, stop, &mut links, &mut skipped, out)?;
+                progress.advance(info.attach.len());
             }
-            ir::ProgKind::Kprobe => crate::runtime::kprobe::attach(&prog, module, info.probe, &info.attach, stop, &mut links, &mut skipped)?,
+            ir::ProgKind::Kprobe => {
+                crate::runtime::kprobe::attach(&prog, module, info.probe, &info.attach, stop, &mut links, &mut skipped)?;
+                progress.advance(info.attach.len());
+            }
             ir::ProgKind::SysEnter | ir::ProgKind::SysExit => {
                 let tp = if info.kind == ir::ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
                 let link = prog.attach_raw_tracepoint(tp).map_err(|e| attach_error(format!("raw_syscalls:{tp}"), e))?;
                 links.push(link);
+                progress.advance(info.attach.len());
             }
             ir::ProgKind::Tracepoint | ir::ProgKind::RawTracepoint => {
                 for &i in &info.attach {
@@ -97,6 +105,7 @@ fn attach_all(
                         break;
                     }
                     let cookie = module.probe_name_id(info.probe, i);
+                    progress.advance(1);
                     let result = match &probe.attach[i] {
                         ir::Attach::Tracepoint { system, event } => {
                             slow_links += 1;
@@ -123,6 +132,7 @@ fn attach_all(
             return Ok(Attached::Interrupted(Links { links, slow: slow_links }));
         }
     }
+    drop(progress);
     if !skipped.is_empty() {
         out.notice(&Notice::NotAttached(&skipped));
     }
