@@ -139,3 +139,30 @@ fn help_man_page_and_completions_come_from_the_flags() {
         assert!(run.stdout.contains(mark) && run.stdout.contains("list-functions"), "{shell}: {}", run.stdout);
     }
 }
+
+#[test]
+fn install_puts_binary_man_page_and_completions_under_the_prefix() {
+    let stage = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("install-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&stage);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.sh");
+    let out = std::process::Command::new(script)
+        .arg("/opt/ktap")
+        .env("DESTDIR", &stage)
+        .env("KTAP_BIN", support::KTAP)
+        .output()
+        .expect("run install.sh");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let root = stage.join("opt/ktap");
+    for (file, mark) in [
+        ("share/man/man1/ktap.1", ".TH ktap 1"),
+        ("share/bash-completion/completions/ktap", "complete -F"),
+        ("share/zsh/site-functions/_ktap", "#compdef ktap"),
+        ("share/fish/vendor_completions.d/ktap.fish", "complete -c ktap"),
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(text.contains(mark), "{file}: {text}");
+    }
+    let installed = std::process::Command::new(root.join("bin/ktap")).arg("-V").output().expect("run installed ktap");
+    assert!(String::from_utf8_lossy(&installed.stdout).starts_with("ktap "), "{installed:?}");
+    let _ = std::fs::remove_dir_all(&stage);
+}
