@@ -1,13 +1,14 @@
 //! Attaches uprobe programs (function entries, returns, file offsets and
 //! USDT markers with their semaphores) through uprobe.multi links when the
-//! kernel has them: one link per binary and direction, a BPF cookie per
-//! offset naming the function, so a glob over thousands of functions
-//! attaches and detaches in one call. On older kernels, one perf-event
+//! kernel has them: links per binary and direction (256 offsets each at
+//! most, so the attach progress moves), a BPF cookie per offset naming the
+//! function, so a glob over thousands of functions attaches and detaches
+//! in a few calls. On older kernels, one perf-event
 //! uprobe per point. Either way the kernel removes the probes when their descriptors
 //! close, so nothing outlives ktap, even when it is killed. Never writes
 //! uprobe_events.
 
-use super::output::{Notice, Output};
+use super::output::{Notice, Output, Progress};
 use super::session::Error;
 use crate::bpfgen::codegen::ProgramInfo;
 use crate::ir::{Attach, Module, ProbeId, ProgKind};
@@ -83,7 +84,8 @@ pub fn wants_multi(info: &ProgramInfo) -> bool {
 /// Attaches a uprobe program at each of its probe's attach points; `pid`
 /// limits the breakpoints to one process. Stops early when `stop` is set.
 /// Returns how many perf-event links it made (slow to close); the note that
-/// uprobes go one at a time goes to `out`.
+/// uprobes go one at a time goes to `out`, each point attached to
+/// `progress`.
 #[expect(clippy::too_many_arguments, reason = "the attach loop's state, passed down as it is in session::attach")]
 pub fn attach(
     prog: &ProgramMut<'_>,
@@ -95,17 +97,18 @@ pub fn attach(
     links: &mut Vec<Link>,
     skipped: &mut Vec<String>,
     out: &mut dyn Output,
+    progress: &Progress,
 ) -> Result<usize, Error> {
     let pid = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
     let mut failed = Vec::new();
     let perf_links = if matches!(prog.attach_type(), ProgramAttachType::TraceUprobeMulti) {
-        attach_multi(prog, module, probe, points, pid, stop, links, &mut failed);
+        attach_multi(prog, module, probe, points, pid, stop, links, &mut failed, progress);
         0
     } else {
         if points.len() > 1 {
             out.notice(&Notice::UprobesOneAtATime { count: points.len(), disabled: multi_supported() });
         }
-        attach_each(prog, module, probe, points, pid, stop, links, &mut failed)
+        attach_each(prog, module, probe, points, pid, stop, links, &mut failed, progress)
     };
     let p = module.probe(probe);
     for (i, e) in failed {
@@ -130,6 +133,7 @@ fn attach_each(
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     failed: &mut Vec<(usize, String)>,
+    progress: &Progress,
 ) -> usize {
     let p = module.probe(probe);
     let mut made = 0;
@@ -137,6 +141,7 @@ fn attach_each(
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        progress.advance(1);
         let Attach::Uprobe(u) = &p.attach[i] else { continue };
         let opts = UprobeOpts {
             ref_ctr_offset: u.ref_ctr.map_or(0, |r| r.0 as usize),
@@ -166,7 +171,13 @@ struct Point {
     cookie: u64,
 }
 
-/// One uprobe.multi link per binary and direction (entry or return).
+/// Offsets per uprobe.multi link: the kernel registers them one by one
+/// (~0.7 ms each here), so a big glob is cut into links of this many, and
+/// the progress line moves between them.
+const MULTI_LINK_POINTS: usize = 256;
+
+/// uprobe.multi links per binary and direction (entry or return), of at
+/// most [`MULTI_LINK_POINTS`] offsets each.
 #[allow(clippy::too_many_arguments)]
 fn attach_multi(
     prog: &ProgramMut<'_>,
@@ -177,6 +188,7 @@ fn attach_multi(
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     failed: &mut Vec<(usize, String)>,
+    progress: &Progress,
 ) {
     let p = module.probe(probe);
     let mut groups: Vec<((&str, bool), Vec<Point>)> = Vec::new();
@@ -195,7 +207,10 @@ fn attach_multi(
         }
     }
     for ((binary, ret), group) in &groups {
-        attach_split(prog, binary, *ret, pid, group, stop, links, failed);
+        for chunk in group.chunks(MULTI_LINK_POINTS) {
+            attach_split(prog, binary, *ret, pid, chunk, stop, links, failed);
+            progress.advance(chunk.len());
+        }
     }
 }
 

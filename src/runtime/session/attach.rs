@@ -86,8 +86,7 @@ fn attach_all(
                 }
             }
             ir::ProgKind::Uprobe => {
-                slow_links += crate::runtime::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, stop, &mut links, &mut skipped, out)?;
-                progress.advance(info.attach.len());
+                slow_links += crate::runtime::uprobe::attach(&prog, module, info.probe, &info.attach, opts.target_pid, stop, &mut links, &mut skipped, out, &progress)?;
             }
             ir::ProgKind::Kprobe => {
                 crate::runtime::kprobe::attach(&prog, module, info.probe, &info.attach, stop, &mut links, &mut skipped)?;
