@@ -166,3 +166,32 @@ fn install_puts_binary_man_page_and_completions_under_the_prefix() {
     assert!(String::from_utf8_lossy(&installed.stdout).starts_with("ktap "), "{installed:?}");
     let _ = std::fs::remove_dir_all(&stage);
 }
+
+/// ktap on a terminal (util-linux `script` gives it one): `ansi.*` and
+/// diagnostics in colour, none with `NO_COLOR`.
+#[test]
+fn colours_on_a_terminal_unless_no_color() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped colours_on_a_terminal_unless_no_color: no `script` command to give ktap a terminal");
+        return;
+    }
+    let on_terminal = |script: &str, no_color: bool| {
+        let cmd = format!("{} -e '{script}'", support::KTAP);
+        let mut c = std::process::Command::new("script");
+        c.args(["-qec", &cmd, "/dev/null"]).env_remove("NO_COLOR");
+        if no_color {
+            c.env("NO_COLOR", "1");
+        }
+        String::from_utf8_lossy(&c.output().expect("run script").stdout).into_owned()
+    };
+    let ansi = "ansi.clear_screen() ansi.set_color(31) print(1) ansi.reset_color()";
+    let out = on_terminal(ansi, false);
+    assert!(out.contains("\x1b[1;1H\x1b[J\x1b[31m1"), "{out:?}");
+    let out = on_terminal(ansi, true);
+    assert!(out.contains("\x1b[1;1H\x1b[J1") && !out.contains("\x1b[31m"), "{out:?}");
+    // A diagnostic: coloured on a terminal, plain with NO_COLOR.
+    let out = on_terminal("print(", false);
+    assert!(out.contains("error") && out.contains("\x1b["), "{out:?}");
+    let out = on_terminal("print(", true);
+    assert!(out.contains("error") && !out.contains("\x1b["), "{out:?}");
+}
