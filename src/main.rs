@@ -1,15 +1,15 @@
-//! The ktap command line: flags, reading the script, `--emit` stage dumps,
-//! rendering diagnostics and exit codes. All real work is in the library.
+//! The ktap command line: flags, reading the script, listings, `--emit`
+//! stage dumps, rendering diagnostics, exit codes, and the man page and
+//! shell completions generated from the flags. All real work is in the
+//! library.
 
 use clap::{Parser, ValueEnum};
 use ktap::bpfgen::listing;
-use ktap::facts::glob_match;
 use ktap::frontend::diag::{self, Diagnostic};
 use ktap::runtime::facts::RunningKernel;
 use ktap::runtime::interp::{self, Interp, Outcome};
 use ktap::runtime::session;
-use ktap::runtime::tracefs::Tracefs;
-use ktap::runtime::output::{Failure, Output, SharedOutput, TextOptions, TextOutput};
+use ktap::runtime::output::{Failure, Output, SharedOutput, Terminal, TextOptions, TextOutput};
 use ktap::span::Span;
 use ktap::CompileError;
 use std::io::{IsTerminal, Write};
@@ -31,9 +31,35 @@ enum Stage {
     Obj,
 }
 
+/// What `--generate` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Generated {
+    /// The man page (roff).
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Shown after the options in `--help` and in the man page.
+const EXAMPLES: &str = "\
+Examples:
+  ktap -e 'trace syscalls:sys_enter_openat { printf(\"%s %s\\n\", execname, user_string(arg2)) }'
+  ktap -e 'var s = {} trace syscalls:sys_enter_* { s[probename] += 1 } trace_end { print_hist(s) }'
+  ktap -e 'var n = 0 trace sched:sched_switch { n += 1 } tick-1s { print(n) n = 0 }'
+  ktap -e 'var s = {} profile-10ms { s[stack()] += 1 } trace_end { print_hist(s, 5) }' -- sleep 2
+  ktap scripts/samples/syscalls/opensnoop.kp -p 1234
+  ktap -le 'sched:*' -v           list events with their arguments
+  ktap -lf libc 'mall*'           list functions as probe:libc:FUNC
+  ktap -lm /usr/bin/python3       list USDT markers as sdt:DSO:PROVIDER:MARKER
+
+Tracing stops on Ctrl-C, SIGTERM or SIGHUP, on exit() in a probe or a tick,
+or when the -p process or the -- CMD command ends (ktap then exits with the
+command's status unless the script called exit()).";
+
 /// ktap: a tracing tool that compiles ktap scripts to eBPF.
 #[derive(Parser, Debug)]
-#[command(name = "ktap", version, about)]
+#[command(name = "ktap", version, about, after_help = EXAMPLES)]
 struct Cli {
     /// Run this script text instead of a file.
     #[arg(short = 'e', long = "eval", value_name = "SCRIPT")]
@@ -60,7 +86,7 @@ struct Cli {
     /// Print one compilation stage and exit.
     #[arg(long, value_name = "STAGE")]
     emit: Option<Stage>,
-    /// Trace only this process.
+    /// Trace only this process; tracing ends when it exits.
     #[arg(short = 'p', long, value_name = "PID")]
     pid: Option<u32>,
     /// Trace only this CPU.
@@ -73,16 +99,24 @@ struct Cli {
     /// Prefix each line a probe prints with the time it was received.
     #[arg(short = 'T', long = "timestamps")]
     timestamps: bool,
-    /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
-    #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
+    /// List the events matching GLOB (`-le GLOB`, as in ktap; `-l GLOB`
+    /// too): tracepoints, syscalls (`syscalls:*`) and kernel functions
+    /// where this kernel can probe them; with -v, each one's arguments.
+    #[arg(short = 'l', long = "list-events", visible_alias = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
-    /// List the functions of a binary or library (`libc`), optionally
-    /// those matching GLOB, with their file offsets, and exit.
+    /// List the functions of a binary or library (`-lf libc`), optionally
+    /// those matching GLOB, as `probe:DSO:func`; with -v, their file
+    /// offsets.
     #[arg(long = "list-functions", value_names = ["DSO", "GLOB"], num_args = 1..=2)]
     list_functions: Option<Vec<String>>,
-    /// List the USDT markers of a binary with their arguments, and exit.
+    /// List the USDT markers of a binary (`-lm DSO`), optionally those
+    /// matching GLOB, as `sdt:DSO:provider:marker`; with -v, their
+    /// arguments.
     #[arg(long = "list-markers", value_names = ["DSO", "GLOB"], num_args = 1..=2)]
     list_markers: Option<Vec<String>>,
+    /// Print a man page or a shell completion script and exit.
+    #[arg(long, value_name = "WHAT", hide = true)]
+    generate: Option<Generated>,
     /// The script file, then its arguments (arg[1], arg[2], ...).
     #[arg(value_name = "FILE [ARGS]")]
     rest: Vec<String>,
@@ -138,7 +172,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 fn install_signal_handlers() -> Arc<AtomicBool> {
     let flag = STOP.get_or_init(|| Arc::new(AtomicBool::new(false))).clone();
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only does an atomic store.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
@@ -176,7 +210,7 @@ fn read_script(cli: &Cli) -> Result<Script, String> {
 }
 
 fn render(script: &Script, diags: &[Diagnostic]) {
-    let color = std::io::stderr().is_terminal();
+    let color = colors_on(std::io::stderr().is_terminal());
     eprint!("{}", diag::render(&script.name, &script.src, diags, color));
 }
 
@@ -191,83 +225,86 @@ fn runtime_error(out: &mut SharedOutput, message: &str, span: Option<Span>, note
     ExitCode::FAILURE
 }
 
-/// `-l GLOB`: tracepoints as `system:event`, one a line.
-fn list_events(glob: &str) -> ExitCode {
-    let tracefs = match Tracefs::open() {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
-    let mut out = std::io::stdout().lock();
-    let mut n = 0;
-    for (system, event) in tracefs.all_tracepoints() {
-        let full = format!("{system}:{event}");
-        let hit = match glob.split_once(':') {
-            Some((s, e)) => glob_match(s, &system) && glob_match(e, &event),
-            None => glob_match(glob, &full) || glob_match(glob, &event),
-        };
-        if hit {
-            n += 1;
-            if writeln!(out, "{full}").is_err() {
-                break;
+/// `ktap -le GLOB`, `-lf DSO`, `-lm DSO` as ktap spelled them: the long
+/// flags they stand for (before any `--`; `-l GLOB` stays as it was).
+fn ktap_listing_flags(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut after_dashes = false;
+    for a in args {
+        after_dashes |= a == "--";
+        let long = match a.to_str() {
+            Some("-le") if !after_dashes => "--list-events",
+            Some("-lf") if !after_dashes => "--list-functions",
+            Some("-lm") if !after_dashes => "--list-markers",
+            _ => {
+                out.push(a);
+                continue;
             }
+        };
+        out.push(long.into());
+    }
+    out
+}
+
+/// Prints a listing (`-le`, `-lf`, `-lm`).
+fn print_listing(listed: Result<Vec<ktap::runtime::listing::Entry>, ktap::runtime::listing::Error>) -> ExitCode {
+    match listed {
+        // A closed pipe (`| head`) is not an error.
+        Ok(entries) => {
+            let _ = std::io::stdout().lock().write_all(ktap::runtime::listing::render(&entries).as_bytes());
+            ExitCode::SUCCESS
         }
+        Err(e) => fail(e),
     }
-    if n == 0 {
-        return fail(format!("no tracepoint matches `{glob}`"));
-    }
+}
+
+/// DSO and GLOB of `-lf`/`-lm`.
+fn dso_and_glob(args: &[String]) -> (&str, &str) {
+    (args.first().map_or("", String::as_str), args.get(1).map_or("*", String::as_str))
+}
+
+/// `--generate WHAT`: the man page or a completion script, from the flags
+/// defined here.
+fn generate(what: Generated) -> ExitCode {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let shell = match what {
+        Generated::Man => {
+            return match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("cannot write the man page: {e}")),
+            };
+        }
+        Generated::Bash => clap_complete::Shell::Bash,
+        Generated::Zsh => clap_complete::Shell::Zsh,
+        Generated::Fish => clap_complete::Shell::Fish,
+    };
+    clap_complete::generate(shell, &mut cmd, "ktap", &mut out);
     ExitCode::SUCCESS
 }
 
-/// `--list-functions DSO [GLOB]`: `0xOFFSET name`, one a line.
-fn list_functions(args: &[String]) -> ExitCode {
-    let (dso, glob) = (args.first().map_or("", String::as_str), args.get(1).map_or("*", String::as_str));
-    let found = match ktap::runtime::elfsyms::functions(dso, glob) {
-        Ok(f) => f,
-        Err(e) => return fail(e),
-    };
-    if found.symbols.is_empty() {
-        let why = if found.stripped { " (the binary is stripped: only exported functions are visible)" } else { "" };
-        return fail(format!("no function of {} matches `{glob}`{why}", found.path));
-    }
-    let mut out = std::io::stdout().lock();
-    for (name, off) in &found.symbols {
-        if writeln!(out, "{:#x} {name}", off.0).is_err() {
-            break;
-        }
-    }
-    ExitCode::SUCCESS
-}
-
-/// `--list-markers DSO [GLOB]`: `provider:marker args`, one a line.
-fn list_markers(args: &[String]) -> ExitCode {
-    let (dso, glob) = (args.first().map_or("", String::as_str), args.get(1).map_or("*", String::as_str));
-    let found = match ktap::runtime::elfsyms::sdt_markers(dso, glob) {
-        Ok(f) => f,
-        Err(e) => return fail(e),
-    };
-    if found.markers.is_empty() {
-        return fail(format!("no USDT marker of {} matches `{glob}`", found.path));
-    }
-    let mut out = std::io::stdout().lock();
-    for m in &found.markers {
-        let sema = if m.semaphore.is_some() { " [semaphore]" } else { "" };
-        if writeln!(out, "{}:{} {}{sema}", m.provider, m.name, m.args).is_err() {
-            break;
-        }
-    }
-    ExitCode::SUCCESS
+/// Whether colours may be used on a stream: a terminal, and no `NO_COLOR`
+/// (set and not empty).
+fn colors_on(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(ktap_listing_flags(std::env::args_os()));
+    if let Some(what) = cli.generate {
+        return generate(what);
+    }
     if let Some(glob) = &cli.list {
-        return list_events(glob);
+        return print_listing(ktap::runtime::listing::events(glob, cli.verbose));
     }
     if let Some(args) = &cli.list_functions {
-        return list_functions(args);
+        let (dso, glob) = dso_and_glob(args);
+        return print_listing(ktap::runtime::listing::functions(dso, glob, cli.verbose));
     }
     if let Some(args) = &cli.list_markers {
-        return list_markers(args);
+        let (dso, glob) = dso_and_glob(args);
+        return print_listing(ktap::runtime::listing::markers(dso, glob, cli.verbose));
     }
     let script = match read_script(&cli) {
         Ok(s) => s,
@@ -342,10 +379,17 @@ fn main() -> ExitCode {
         // Buffered: the session flushes after each drain of the ring buffer.
         None => Box::new(std::io::BufWriter::with_capacity(1 << 16, std::io::stdout())),
     };
+    // ansi.* reaches the output only when it is a terminal.
+    let terminal = match (cli.output.is_none() && std::io::stdout().is_terminal(), colors_on(true)) {
+        (false, _) => Terminal::None,
+        (true, false) => Terminal::NoColor,
+        (true, true) => Terminal::Color,
+    };
     let text = TextOptions {
         banner_to_stderr: cli.output.is_some(),
-        color: std::io::stderr().is_terminal(),
+        color: colors_on(std::io::stderr().is_terminal()),
         script: Some((script.name.clone(), script.src.clone())),
+        terminal,
     };
     let mut out = SharedOutput::new(Box::new(TextOutput::new(writer, text)));
     let stop = install_signal_handlers();
@@ -388,10 +432,12 @@ fn main() -> ExitCode {
         target_pid: cli.pid,
         target_cpu: cli.cpu,
         child: None,
+        watched: None,
     };
     if let Some(pid) = cli.pid {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            return fail(format!("no process with pid {pid}"));
+        match ktap::runtime::child::Watched::open(pid) {
+            Ok(w) => opts.watched = Some(w),
+            Err(e) => return fail(e),
         }
     }
     if !cli.command.is_empty() {
@@ -407,7 +453,11 @@ fn main() -> ExitCode {
         }
     }
     match session::run(&c.module, &c.compiled, &c.object, &mut interp, &out, &mut opts, &stop) {
-        Ok(_) => ExitCode::SUCCESS,
+        // `-- CMD` that ended on its own: its status, unless exit() was called.
+        Ok(outcome) => match opts.child.as_mut().and_then(|c| c.try_wait()) {
+            Some(status) if outcome != Outcome::Exit => ExitCode::from(u8::try_from(status).unwrap_or(1)),
+            _ => ExitCode::SUCCESS,
+        },
         Err(e) => {
             interp.flush();
             runtime_error(&mut out, &e.message, e.span, &e.notes)
@@ -454,6 +504,35 @@ mod tests {
         assert_eq!(cli.pid, Some(12));
         assert!(cli.rest.is_empty());
         assert_eq!(cli.buffer_size, None);
+    }
+
+    #[test]
+    fn ktap_listing_flags_become_long_flags() {
+        let args = |v: &[&str]| ktap_listing_flags(v.iter().map(std::ffi::OsString::from));
+        let cli = Cli::try_parse_from(args(&["ktap", "-le", "sched:*", "-v"])).expect("parses");
+        assert_eq!((cli.list.as_deref(), cli.verbose), (Some("sched:*"), true));
+        let cli = Cli::try_parse_from(args(&["ktap", "-le"])).expect("parses");
+        assert_eq!(cli.list.as_deref(), Some("*"));
+        let cli = Cli::try_parse_from(args(&["ktap", "-l", "sched:*"])).expect("parses");
+        assert_eq!(cli.list.as_deref(), Some("sched:*"));
+        let cli = Cli::try_parse_from(args(&["ktap", "-lf", "libc", "mall*"])).expect("parses");
+        assert_eq!(cli.list_functions, Some(vec!["libc".to_string(), "mall*".to_string()]));
+        let cli = Cli::try_parse_from(args(&["ktap", "-lm", "/bin/x"])).expect("parses");
+        assert_eq!(cli.list_markers, Some(vec!["/bin/x".to_string()]));
+        // After `--` they belong to the command.
+        let cli = Cli::try_parse_from(args(&["ktap", "-e", "print(1)", "--", "ls", "-lf"])).expect("parses");
+        assert_eq!(cli.command, ["ls", "-lf"]);
+        assert_eq!(cli.list_functions, None);
+    }
+
+    #[test]
+    fn help_has_examples_and_generation_is_hidden() {
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("Examples:\n  ktap -e"), "{help}");
+        assert!(help.contains("--list-events"), "{help}");
+        assert!(!help.contains("--generate"), "{help}");
+        let cli = Cli::try_parse_from(["ktap", "--generate", "zsh"]).expect("parses");
+        assert_eq!(cli.generate, Some(Generated::Zsh));
     }
 
     #[test]

@@ -349,8 +349,9 @@ fn glob_without_multi_links_counts_the_same() {
 
 /// The virtual address of `ktap_add3` in a running target.
 fn function_address(pid: u32, binary: &Path) -> u64 {
-    let text = ktap(&["--list-functions", binary.to_str().expect("utf8"), "ktap_add3"]).stdout;
-    let off = text.split_whitespace().next().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok()).expect("offset");
+    // `-lf -v`: `probe:BIN:ktap_add3`, then `file offset 0x...`.
+    let text = ktap(&["-v", "--list-functions", binary.to_str().expect("utf8"), "ktap_add3"]).stdout;
+    let off = text.split_whitespace().last().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok()).expect("offset");
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
     let canon = std::fs::canonicalize(binary).expect("canonical");
     for line in maps.lines().filter(|l| l.ends_with(canon.to_str().expect("utf8"))) {

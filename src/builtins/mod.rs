@@ -356,6 +356,22 @@ mod tests {
         assert!(checked >= 25, "only {checked} builtins checked");
     }
 
+    /// docs/language.md, the reference, names every builtin (as `name`,
+    /// `name()` or `ns.name(...)` in backquotes): a new builtin without its
+    /// documentation fails here.
+    #[test]
+    fn the_reference_lists_every_builtin() {
+        let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/language.md")).expect("docs/language.md");
+        let mut missing = Vec::new();
+        for (id, _) in all() {
+            let name = id.display();
+            if !["`", "(", "[", ","].iter().any(|after| doc.contains(&format!("`{name}{after}"))) {
+                missing.push(name);
+            }
+        }
+        assert!(missing.is_empty(), "docs/language.md does not document: {}", missing.join(", "));
+    }
+
     #[test]
     fn names_are_unique_and_found() {
         let mut seen = std::collections::HashSet::new();

@@ -1,6 +1,8 @@
-//! The traced command of `ktap ... -- CMD ARGS`: forked before anything is
-//! attached and held at a start gate (a pipe it reads before exec), so the
-//! probes see it from its first instruction; released once attached.
+//! The traced process: the command of `ktap ... -- CMD ARGS`, forked
+//! before anything is attached and held at a start gate (a pipe it reads
+//! before exec), so the probes see it from its first instruction, released
+//! once attached; or the process of `-p PID`, watched through a pidfd so
+//! tracing ends when it exits. Signals only its own child.
 
 use std::ffi::CString;
 use std::fmt;
@@ -83,6 +85,39 @@ impl Child {
             }
         }
         self.status
+    }
+}
+
+/// A process ktap did not start (`-p PID`), watched for its exit.
+#[derive(Debug)]
+pub struct Watched {
+    fd: std::os::fd::OwnedFd,
+}
+
+impl Watched {
+    /// Starts watching `pid`; an error when there is no such process.
+    pub fn open(pid: u32) -> Result<Watched, String> {
+        let raw = libc::pid_t::try_from(pid).map_err(|_| format!("no process with pid {pid}"))?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, raw, 0) };
+        if fd < 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::ESRCH) => format!("no process with pid {pid}"),
+                _ => format!("cannot watch process {pid}: {e}"),
+            });
+        }
+        // SAFETY: a descriptor the kernel just gave us, owned from here on.
+        Ok(Watched { fd: unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as libc::c_int) } })
+    }
+
+    /// Whether the process has exited (a pidfd turns readable then,
+    /// kernel/pid.c, pidfd_poll).
+    pub fn exited(&self) -> bool {
+        let mut p = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(&self.fd), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, no waiting.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & (libc::POLLIN | libc::POLLHUP) != 0
     }
 }
 

@@ -10,5 +10,6 @@ pub mod session;
 pub mod elfsyms;
 pub mod facts;
 pub mod kbtf;
+pub mod listing;
 pub mod output;
 pub mod symbols;

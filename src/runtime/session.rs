@@ -76,6 +76,8 @@ pub struct Options {
     /// The `-- CMD` child, held at its start gate until attach; tracing
     /// ends when it exits.
     pub child: Option<super::child::Child>,
+    /// The `-p PID` process: tracing ends when it exits.
+    pub watched: Option<super::child::Watched>,
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,

@@ -84,6 +84,12 @@ impl Tracefs {
         out.sort();
         out
     }
+
+    /// The text of one tracepoint's format file (for listings).
+    pub fn format_text(&self, system: &str, event: &str) -> Result<String, String> {
+        let path = self.events_dir().join(system).join(event).join("format");
+        read_small(&path).map_err(|e| format!("{}: {e}", path.display()))
+    }
 }
 
 /// Whether an event directory is a tracepoint one can enable: ftrace's own

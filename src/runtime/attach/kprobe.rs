@@ -73,6 +73,7 @@ impl Attacher for Kprobe {
                     notes: vec!["kernel probes compile and load (try `ktap -d`), but this kernel cannot attach them; tracepoints work".into()],
                 });
             }
+            cx.progress.advance(1);
             let opts = KprobeOpts { cookie: cx.cookie(i), ..Default::default() };
             match prog.attach_kprobe_with_opts(*ret, symbol, opts) {
                 Ok(link) => cx.links.push(link),

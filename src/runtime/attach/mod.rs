@@ -70,6 +70,8 @@ pub struct AttachCx<'a> {
     /// Points of many that could not be attached, reported, not fatal.
     pub skipped: &'a mut Vec<String>,
     pub out: &'a mut dyn Output,
+    /// Counts the points attached, for the progress line.
+    pub progress: &'a crate::runtime::output::Progress,
 }
 
 impl AttachCx<'_> {
@@ -89,6 +91,7 @@ impl AttachCx<'_> {
     /// A link for attach point `i`, or the reason it failed: one point of
     /// many that cannot be attached is reported, not fatal.
     pub fn point_result(&mut self, i: usize, result: Result<Link, libbpf_rs::Error>) -> Result<(), Error> {
+        self.progress.advance(1);
         match result {
             Ok(link) => self.links.push(link),
             Err(e) if self.probe().attach.len() > 1 => self.skipped.push(format!("{}: {e}", self.probe().attach[i].full_name())),

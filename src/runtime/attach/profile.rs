@@ -18,6 +18,7 @@ impl Attacher for Profile {
         for &i in &info.attach {
             let Attach::Profile { period_ns, name } = &probe.attach[i] else { continue };
             let cookie = cx.cookie(i);
+            cx.progress.advance(1);
             let cpus = match cx.target_cpu {
                 Some(c) => vec![c],
                 None => online_cpus(),

@@ -43,6 +43,7 @@ impl Attacher for RawSyscalls {
         let tp = if cx.info.kind == ProgKind::SysEnter { "sys_enter" } else { "sys_exit" };
         let link = prog.attach_raw_tracepoint(tp).map_err(|e| cx.error(format!("raw_syscalls:{tp}"), e))?;
         cx.links.push(link);
+        cx.progress.advance(cx.info.attach.len());
         Ok(())
     }
 }

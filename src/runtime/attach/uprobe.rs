@@ -1,8 +1,9 @@
 //! Attaches uprobe programs (function entries, returns, file offsets and
 //! USDT markers with their semaphores) through uprobe.multi links when the
-//! kernel has them: one link per binary and direction, a BPF cookie per
-//! offset naming the function, so a glob over thousands of functions
-//! attaches and detaches in one call. On older kernels, one perf-event
+//! kernel has them: links per binary and direction (256 offsets each at
+//! most, so the attach progress moves), a BPF cookie per offset naming the
+//! function, so a glob over thousands of functions attaches and detaches
+//! in a few calls. On older kernels, one perf-event
 //! uprobe per point. Either way the kernel removes the probes when their descriptors
 //! close, so nothing outlives ktap, even when it is killed. Never writes
 //! uprobe_events.
@@ -10,7 +11,7 @@
 use super::{AttachCx, Attacher};
 use crate::bpfgen::codegen::ProgramInfo;
 use crate::ir::{Attach, Module, ProbeId, ProgKind};
-use crate::runtime::output::{Notice, Output};
+use crate::runtime::output::{Notice, Output, Progress};
 use crate::runtime::session::Error;
 use libbpf_rs::{libbpf_sys, Link, OpenProgramMut, ProgramAttachType, ProgramMut, UprobeMultiOpts, UprobeOpts};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,7 +28,7 @@ impl Attacher for Uprobe {
     }
 
     fn attach(&self, cx: &mut AttachCx<'_>, prog: &ProgramMut<'_>) -> Result<(), Error> {
-        cx.slow += attach(prog, cx.module, cx.info.probe, &cx.info.attach, cx.target_pid, cx.stop, cx.links, cx.skipped, cx.out)?;
+        cx.slow += attach(prog, cx.module, cx.info.probe, &cx.info.attach, cx.target_pid, cx.stop, cx.links, cx.skipped, cx.out, cx.progress)?;
         Ok(())
     }
 }
@@ -112,17 +113,18 @@ fn attach(
     links: &mut Vec<Link>,
     skipped: &mut Vec<String>,
     out: &mut dyn Output,
+    progress: &Progress,
 ) -> Result<usize, Error> {
     let pid = pid.and_then(|p| i32::try_from(p).ok()).unwrap_or(-1);
     let mut failed = Vec::new();
     let perf_links = if matches!(prog.attach_type(), ProgramAttachType::TraceUprobeMulti) {
-        attach_multi(prog, module, probe, points, pid, stop, links, &mut failed);
+        attach_multi(prog, module, probe, points, pid, stop, links, &mut failed, progress);
         0
     } else {
         if points.len() > 1 {
             out.notice(&Notice::UprobesOneAtATime { count: points.len(), disabled: multi_supported() });
         }
-        attach_each(prog, module, probe, points, pid, stop, links, &mut failed)
+        attach_each(prog, module, probe, points, pid, stop, links, &mut failed, progress)
     };
     let p = module.probe(probe);
     for (i, e) in failed {
@@ -147,6 +149,7 @@ fn attach_each(
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     failed: &mut Vec<(usize, String)>,
+    progress: &Progress,
 ) -> usize {
     let p = module.probe(probe);
     let mut made = 0;
@@ -154,6 +157,7 @@ fn attach_each(
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        progress.advance(1);
         let Attach::Uprobe(u) = &p.attach[i] else { continue };
         let opts = UprobeOpts {
             ref_ctr_offset: u.ref_ctr.map_or(0, |r| r.0 as usize),
@@ -183,7 +187,13 @@ struct Point {
     cookie: u64,
 }
 
-/// One uprobe.multi link per binary and direction (entry or return).
+/// Offsets per uprobe.multi link: the kernel registers them one by one
+/// (~0.7 ms each here), so a big glob is cut into links of this many, and
+/// the progress line moves between them.
+const MULTI_LINK_POINTS: usize = 256;
+
+/// uprobe.multi links per binary and direction (entry or return), of at
+/// most [`MULTI_LINK_POINTS`] offsets each.
 #[allow(clippy::too_many_arguments)]
 fn attach_multi(
     prog: &ProgramMut<'_>,
@@ -194,6 +204,7 @@ fn attach_multi(
     stop: &AtomicBool,
     links: &mut Vec<Link>,
     failed: &mut Vec<(usize, String)>,
+    progress: &Progress,
 ) {
     let p = module.probe(probe);
     let mut groups: Vec<((&str, bool), Vec<Point>)> = Vec::new();
@@ -212,7 +223,10 @@ fn attach_multi(
         }
     }
     for ((binary, ret), group) in &groups {
-        attach_split(prog, binary, *ret, pid, group, stop, links, failed);
+        for chunk in group.chunks(MULTI_LINK_POINTS) {
+            attach_split(prog, binary, *ret, pid, chunk, stop, links, failed);
+            progress.advance(chunk.len());
+        }
     }
 }
 

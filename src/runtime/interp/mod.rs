@@ -27,7 +27,7 @@ pub use error::Throw;
 pub use value::{Closure, Function, KStr, Table, Value};
 
 use crate::frontend::ast;
-use crate::runtime::output::{Output, TextOptions, TextOutput};
+use crate::runtime::output::{Output, Terminal, TextOptions, TextOutput};
 use compile::Compiled;
 use vm::Vm;
 
@@ -88,9 +88,11 @@ impl Interp {
         opts: Options,
         out: Box<dyn Write>,
     ) -> Result<Interp, RuntimeError> {
+        // The caller's writer gets every byte the script writes, terminal
+        // control included (the command line decides per stream instead).
         let text = TextOutput::new(
             Box::new(std::io::BufWriter::with_capacity(1 << 16, out)),
-            TextOptions::default(),
+            TextOptions { terminal: Terminal::Color, ..TextOptions::default() },
         );
         Interp::with_output(program, opts, Box::new(text))
     }

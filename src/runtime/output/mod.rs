@@ -1,10 +1,11 @@
 //! The one interface for everything ktap shows once a script runs: what
 //! scripts print (print, printf, print_hist, terminal control) and what the
-//! session reports (the banner, warnings and notes, libbpf's messages,
-//! run-time errors). One implementation per format (`text.rs`); a new
+//! session reports (the banner, warnings and notes, the attach progress
+//! line, libbpf's messages, run-time errors). One implementation per format (`text.rs`); a new
 //! format is one new file. Nothing else in the library writes to stdout or
 //! stderr.
 
+mod progress;
 mod text;
 
 use std::cell::RefCell;
@@ -15,7 +16,8 @@ use std::time::SystemTime;
 use crate::span::Span;
 use crate::runtime::interp::{Table, Value};
 
-pub use text::{TextOptions, TextOutput};
+pub use progress::Progress;
+pub use text::{Terminal, TextOptions, TextOutput};
 
 /// Where a piece of script output comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,6 +71,11 @@ pub trait Output {
     fn hist(&mut self, origin: &Origin, table: &Table, rows: usize) -> io::Result<()>;
     /// Terminal control text (`ansi.*`): colors, clearing, new lines.
     fn terminal(&mut self, text: &[u8]) -> io::Result<()>;
+    /// Attaching `total` probes begins; the session advances the returned
+    /// count and drops it when done. Shows nothing unless overridden.
+    fn attach_progress(&mut self, _total: usize) -> Progress {
+        Progress::silent()
+    }
     /// Everything is attached: tracing has begun.
     fn attached(&mut self);
     /// `-d`: this many programs were loaded, nothing attached.
@@ -118,6 +125,9 @@ impl Output for SharedOutput {
     }
     fn terminal(&mut self, text: &[u8]) -> io::Result<()> {
         self.with(|o| o.terminal(text)).unwrap_or_else(|| Err(busy()))
+    }
+    fn attach_progress(&mut self, total: usize) -> Progress {
+        self.with(|o| o.attach_progress(total)).unwrap_or_else(Progress::silent)
     }
     fn attached(&mut self) {
         self.with(|o| o.attached());

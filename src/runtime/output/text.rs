@@ -1,12 +1,13 @@
 //! ktap's text output: script output on the output stream (stdout or `-o
-//! FILE`), `-T` times as a line prefix, the banner, and warnings, notes and
-//! errors on stderr. Renders with `runtime::format`; decides nothing about
+//! FILE`), `-T` times as a line prefix, terminal control only where the
+//! output is a terminal, the banner, and warnings, notes, errors and the
+//! attach progress line on stderr. Renders with `runtime::format`; decides nothing about
 //! when to print.
 
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Failure, Notice, Origin, Output};
+use super::{Failure, Notice, Origin, Output, Progress};
 use crate::frontend::diag::{self, Diagnostic};
 use crate::runtime::format;
 use crate::runtime::interp::{Table, Value};
@@ -27,6 +28,48 @@ pub struct TextOptions {
     pub color: bool,
     /// The script's name and text, to show where a run-time error is.
     pub script: Option<(String, String)>,
+    /// What terminal control (`ansi.*`) reaches the output stream.
+    pub terminal: Terminal,
+}
+
+/// What `ansi.*` may write to the output stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Terminal {
+    /// Not a terminal (a pipe, a file): no escape sequences at all.
+    #[default]
+    None,
+    /// A terminal, but `NO_COLOR` is set: cursor control, no colours.
+    NoColor,
+    /// A terminal: everything.
+    Color,
+}
+
+/// The bytes of `text` this terminal takes: escape sequences (`ESC [
+/// params final`) dropped when it is not a terminal, colour ones (final
+/// `m`) without colours; other bytes (a new line) always kept.
+fn for_terminal(text: &[u8], terminal: Terminal) -> Vec<u8> {
+    if terminal == Terminal::Color {
+        return text.to_vec();
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == 0x1b && text.get(i + 1) == Some(&b'[') {
+            let mut end = i + 2;
+            while end < text.len() && !(0x40..=0x7e).contains(&text[end]) {
+                end += 1;
+            }
+            let seq = &text[i..(end + 1).min(text.len())];
+            if terminal == Terminal::NoColor && seq.last() != Some(&b'm') {
+                out.extend_from_slice(seq);
+            }
+            i = end + 1;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Text output to a stream and an error stream.
@@ -81,7 +124,11 @@ impl Output for TextOutput {
     }
 
     fn terminal(&mut self, text: &[u8]) -> io::Result<()> {
-        self.out.write_all(text)
+        self.out.write_all(&for_terminal(text, self.opts.terminal))
+    }
+
+    fn attach_progress(&mut self, total: usize) -> Progress {
+        Progress::on_stderr(total)
     }
 
     fn attached(&mut self) {
@@ -194,13 +241,29 @@ mod tests {
 
     #[test]
     fn script_output_and_time_prefix() {
-        let (mut o, out, err) = text_output(TextOptions::default());
+        let (mut o, out, err) = text_output(TextOptions { terminal: Terminal::Color, ..TextOptions::default() });
         let at = UNIX_EPOCH + Duration::from_micros(((13 * 60 + 4) * 60 + 5) * 1_000_000 + 42);
         o.print(&Origin::default(), &[Value::Int(1), Value::str("a"), Value::Nil]).expect("a line written");
         o.printf(&Origin { site: None, time: Some(at) }, b"x=1\n").expect("a line written");
         o.terminal(b"\x1b[0;0m").expect("terminal");
         assert_eq!(out.text(), "1\ta\tnil\n13:04:05.000042 x=1\n\x1b[0;0m");
         assert_eq!(err.text(), "");
+    }
+
+    #[test]
+    fn terminal_control_only_on_a_terminal() {
+        let codes: &[u8] = b"\x1b[1;1H\x1b[J\x1b[31;40m\x1b[0;0mred\n";
+        for (terminal, expected) in [
+            (Terminal::Color, "\x1b[1;1H\x1b[J\x1b[31;40m\x1b[0;0mred\n"),
+            (Terminal::NoColor, "\x1b[1;1H\x1b[Jred\n"),
+            (Terminal::None, "red\n"),
+        ] {
+            let (mut o, out, _) = text_output(TextOptions { terminal, ..TextOptions::default() });
+            o.terminal(codes).expect("terminal");
+            assert_eq!(out.text(), expected, "{terminal:?}");
+        }
+        // A cut-off sequence is dropped, not half-written.
+        assert_eq!(for_terminal(b"a\x1b[3", Terminal::None), b"a");
     }
 
     #[test]

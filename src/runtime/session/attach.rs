@@ -1,8 +1,9 @@
 //! The attach phase: the tables the main context filled and what each
 //! program kind fills (syscall filters) reach the kernel first, then every
 //! program is attached by its kind's attacher (`runtime::attach`), which
-//! this file does not know. Stops early on Ctrl-C; one event of many that
-//! cannot be attached is reported, not fatal.
+//! this file does not know, with a progress line when that is slow. Stops
+//! early on Ctrl-C; one event of many that cannot be attached is reported,
+//! not fatal.
 
 use super::*;
 use super::teardown::{raise_fd_limit, Links};
@@ -38,6 +39,8 @@ fn attach_all(
     let mut links: Vec<Link> = Vec::new();
     let mut slow_links = 0;
     let mut skipped = Vec::new();
+    // A line on stderr when attaching is slow, its count moving.
+    let progress = out.attach_progress(compiled.programs.iter().map(|p| p.attach.len()).sum());
     for info in &compiled.programs {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
@@ -52,6 +55,7 @@ fn attach_all(
             slow: 0,
             skipped: &mut skipped,
             out: &mut *out,
+            progress: &progress,
         };
         let result = attacher(info.kind).attach(&mut cx, &prog);
         slow_links += cx.slow;
@@ -60,6 +64,7 @@ fn attach_all(
             return Ok(Attached::Interrupted(Links { links, slow: slow_links }));
         }
     }
+    drop(progress);
     if !skipped.is_empty() {
         out.notice(&Notice::NotAttached(&skipped));
     }

@@ -1,8 +1,8 @@
 //! The tracing phase: waits on the ring buffer, drains it, and runs the
 //! `tick-N` bodies when due (the kernel globals and tables a tick names are
 //! copied into the interpreter before it, and what it changed written back
-//! after), until Ctrl-C, `exit()` or the end of the `-- CMD` child. Stops
-//! nothing itself.
+//! after), until Ctrl-C, `exit()`, or the end of the `-- CMD` child or of
+//! the `-p PID` process. Stops nothing itself.
 
 use super::*;
 use super::ring::Ring;
@@ -64,8 +64,8 @@ pub(super) fn trace(
         if stop.load(Ordering::Relaxed) {
             return Ok(Outcome::Interrupted);
         }
-        if opts.child.as_mut().is_some_and(|c| c.try_wait().is_some()) {
-            // The traced command ended: take what it produced, then stop.
+        if opts.child.as_mut().is_some_and(|c| c.try_wait().is_some()) || opts.watched.as_ref().is_some_and(|w| w.exited()) {
+            // The traced command or process ended: take what it produced, then stop.
             let exited = ring.drain(live, interp, out)?;
             return Ok(if exited { Outcome::Exit } else { Outcome::Done });
         }
