@@ -27,6 +27,7 @@
 pub mod agg;
 pub mod print;
 pub mod validate;
+pub mod written;
 
 pub use agg::{AggKind, TableValue};
 

@@ -14,3 +14,5 @@ pub mod kprobe;
 pub mod output;
 pub mod uprobe;
 pub mod symbols;
+pub mod flame;
+pub mod metrics;
