@@ -29,11 +29,34 @@ pub struct JsonOptions {
 pub struct JsonOutput {
     out: Box<dyn Write>,
     opts: JsonOptions,
+    /// Each probe name of `opts.probes` as a JSON string, escaped once.
+    probe_json: Vec<String>,
 }
 
 impl JsonOutput {
     pub fn new(out: Box<dyn Write>, opts: JsonOptions) -> JsonOutput {
-        JsonOutput { out, opts }
+        let probe_json = opts.probes.iter().map(|(_, p)| Json::from(p.as_str()).to_string()).collect();
+        JsonOutput { out, opts, probe_json }
+    }
+
+    /// Starts a record's line, `{"type":KIND,"time_ns":N[,"probe":P]`,
+    /// written straight out: records are the bulk of the output.
+    fn head(&mut self, kind: &str, origin: &Origin) -> io::Result<()> {
+        let t = origin.time.unwrap_or_else(SystemTime::now);
+        let ns = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64);
+        write!(self.out, "{{\"type\":\"{kind}\",\"time_ns\":{ns}")?;
+        if let Some(i) = origin.site.and_then(|s| self.opts.probes.iter().position(|(at, _)| *at == s)) {
+            self.out.write_all(b",\"probe\":")?;
+            self.out.write_all(self.probe_json[i].as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Ends a record's line with its last field.
+    fn tail(&mut self, field: &str, value: &Json) -> io::Result<()> {
+        write!(self.out, ",\"{field}\":")?;
+        serde_json::to_writer(&mut self.out, value).map_err(io::Error::other)?;
+        self.out.write_all(b"}\n")
     }
 
     /// Writes one object as a line.
@@ -48,19 +71,6 @@ impl JsonOutput {
         let _ = self.out.flush();
     }
 
-    /// The common fields of script output: type, time, probe.
-    fn record(&self, kind: &str, origin: &Origin) -> Map<String, Json> {
-        let mut m = Map::new();
-        m.insert("type".into(), kind.into());
-        let t = origin.time.unwrap_or_else(SystemTime::now);
-        let ns = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos().min(u128::from(u64::MAX)) as u64);
-        m.insert("time_ns".into(), ns.into());
-        if let Some(p) = origin.site.and_then(|s| self.opts.probes.iter().find(|(at, _)| *at == s)) {
-            m.insert("probe".into(), p.1.clone().into());
-        }
-        m
-    }
-
     /// Line and column (from 1, bytes) of a span's start.
     fn position(&self, span: Span, m: &mut Map<String, Json>) {
         if let Some(src) = &self.opts.script {
@@ -73,19 +83,24 @@ impl JsonOutput {
 
 impl Output for JsonOutput {
     fn print(&mut self, origin: &Origin, values: &[Value]) -> io::Result<()> {
-        let mut m = self.record("print", origin);
-        m.insert("values".into(), values.iter().map(value).collect());
-        self.line(Json::Object(m))
+        self.head("print", origin)?;
+        self.tail("values", &values.iter().map(value).collect())
     }
 
     fn printf(&mut self, origin: &Origin, text: &[u8]) -> io::Result<()> {
-        let mut m = self.record("printf", origin);
-        m.insert("text".into(), bytes(text));
-        self.line(Json::Object(m))
+        self.head("printf", origin)?;
+        match std::str::from_utf8(text) {
+            Ok(s) => {
+                self.out.write_all(b",\"text\":")?;
+                serde_json::to_writer(&mut self.out, s).map_err(io::Error::other)?;
+                self.out.write_all(b"}\n")
+            }
+            Err(_) => self.tail("text", &bytes(text)),
+        }
     }
 
     fn hist(&mut self, origin: &Origin, table: &Table, rows: usize) -> io::Result<()> {
-        let mut m = self.record("print_hist", origin);
+        self.head("print_hist", origin)?;
         let mut entries: Vec<(&Value, i64)> = table
             .iter()
             .filter_map(|(k, v)| match v {
@@ -94,10 +109,9 @@ impl Output for JsonOutput {
             })
             .collect();
         entries.sort_by_key(|e| std::cmp::Reverse(e.1));
-        m.insert("total_entries".into(), entries.len().into());
+        write!(self.out, ",\"total_entries\":{}", entries.len())?;
         let shown = entries.iter().take(rows).map(|(k, v)| json!({"key": value(k), "value": v})).collect();
-        m.insert("entries".into(), Json::Array(shown));
-        self.line(Json::Object(m))
+        self.tail("entries", &Json::Array(shown))
     }
 
     fn dump(&mut self, d: &Dump) -> io::Result<()> {
@@ -359,6 +373,21 @@ mod tests {
         );
         assert_eq!(l[1]["entries"][0], json!({"key": ["f+0x1", "main"], "value": 5}));
         assert_eq!(l[2], json!({"type": "global", "name": "n", "kind": null, "value": 9}));
+    }
+
+    #[test]
+    fn print_hist_shows_the_largest_first() {
+        let sink = Sink::default();
+        let mut o = JsonOutput::new(Box::new(sink.clone()), JsonOptions::default());
+        let mut t = Table::new();
+        for (k, v) in [("a", 1), ("b", 5), ("c", 3)] {
+            t.set(Value::str(k), Value::Int(v));
+        }
+        o.hist(&Origin::default(), &t, 2).expect("written");
+        let l = lines(&sink);
+        assert_eq!(l[0]["type"], "print_hist");
+        assert_eq!(l[0]["total_entries"], 3);
+        assert_eq!(l[0]["entries"], json!([{"key": "b", "value": 5}, {"key": "c", "value": 3}]));
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub(super) fn folded(live: &Live) -> Folded {
             let id = raw.get(..8).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
             let names: Vec<String> = match live.dec.stack_frames(id, user) {
                 Some(frames) => frames.iter().map(|fr| flame::frame_name(fr, !user)).collect(),
-                None => vec!["[no stack]".to_string()],
+                // A kernel stack sampled in user mode, or the reverse.
+                None => vec![if user { "[no user stack]" } else { "[no kernel stack]" }.to_string()],
             };
             f.add(&names, count);
         }
