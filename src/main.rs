@@ -373,11 +373,9 @@ fn main() -> ExitCode {
         _ => {}
     }
 
-    if cli.folded.is_some() || cli.flamegraph.is_some() {
-        if ktap::runtime::flame::stack_tables(&c.module).is_empty() {
-            let flag = if cli.flamegraph.is_some() { "--flamegraph" } else { "--folded" };
-            return fail(format!("{flag} draws tables keyed by stacks, and this script has none: count samples with `s[stack()] += 1` or `s[ustack()] += 1`"));
-        }
+    if (cli.folded.is_some() || cli.flamegraph.is_some()) && ktap::runtime::flame::stack_tables(&c.module).is_empty() {
+        let flag = if cli.flamegraph.is_some() { "--flamegraph" } else { "--folded" };
+        return fail(format!("{flag} draws tables keyed by stacks, and this script has none: count samples with `s[stack()] += 1` or `s[ustack()] += 1`"));
     }
     // Bound before anything runs, so a bad address ends ktap before it traces.
     let metrics = match cli.metrics.as_deref().map(ktap::runtime::metrics::Server::bind).transpose() {
