@@ -216,10 +216,13 @@ fn flame_graph_of_a_profiled_process_holds_its_hottest_function() {
         .filter_map(|l| l.rsplit_once(' ').and_then(|(s, n)| Some((s, n.parse::<u64>().ok()?))))
         .max_by_key(|(_, n)| *n)
         .unwrap_or_else(|| panic!("no folded stacks: {folded_text}"));
-    assert!(samples >= 100, "{samples} samples in a second at 1 kHz: {folded_text}");
+    // 1.2 s at 1 kHz: ~1,200 samples on an idle machine, fewer on a busy one.
+    assert!(samples >= 20, "{samples} samples in 1.2 s at 1 kHz: {folded_text}");
     let frames: Vec<&str> = hottest.split(';').collect();
     assert_eq!(frames.last(), Some(&"ktap-probe-spin`ktap_hot_spin"), "{folded_text}");
     assert!(frames.contains(&"ktap-probe-spin`main"), "{folded_text}");
+    // Frames below main are the C library's, by name or by file offset.
+    assert!(frames[0].starts_with("libc.so.6`"), "{folded_text}");
     let elements = parses_as_xml(&svg_text).unwrap_or_else(|e| panic!("the SVG does not parse: {e}"));
     assert!(elements > 10 && svg_text.contains("<svg"), "{svg_text}");
     assert!(svg_text.contains("ktap_hot_spin"), "the hottest function is drawn");
@@ -323,7 +326,7 @@ fn prometheus_scrapes_the_workloads_counts() {
         let dir = temp("prometheus");
         std::fs::create_dir_all(&dir).expect("prometheus dir");
         let config = dir.join("prometheus.yml");
-        std::fs::write(&config, format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ktap\n    static_configs:\n      - targets: ['{addr}']\n"))
+        std::fs::write(&config, format!("global:\n  scrape_interval: 250ms\nscrape_configs:\n  - job_name: ktap\n    static_configs:\n      - targets: ['{addr}']\n"))
             .expect("config");
         let web = format!("127.0.0.1:{}", free_port());
         let server = Command::new("prometheus")
