@@ -121,6 +121,8 @@ pub fn exposition(dumps: &[Dump], counters: &Counters) -> String {
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 /// The most of a request read.
 const REQUEST_MAX: usize = 8192;
+/// Connections answered per round of the tracing loop (every 10 ms).
+const PER_ROUND: usize = 8;
 
 /// The metrics endpoint: a listening socket answered from the tracing loop.
 #[derive(Debug)]
@@ -143,10 +145,12 @@ impl Server {
         self.listener.local_addr().ok()
     }
 
-    /// Answers every connection already waiting; `body` reads the metrics
-    /// once per `/metrics` request. Failures of one client are its own.
+    /// Answers the connections already waiting (a few at a time, so a
+    /// flood of them cannot hold up tracing); `body` reads the metrics once
+    /// per `/metrics` request. Failures of one client are its own.
     pub fn serve_pending(&self, body: &mut dyn FnMut() -> String) {
-        while let Ok((stream, _)) = self.listener.accept() {
+        for _ in 0..PER_ROUND {
+            let Ok((stream, _)) = self.listener.accept() else { return };
             let _ = answer(stream, body);
         }
     }
