@@ -3,7 +3,8 @@
 # (run as root). Safe to run again: it installs only what is missing.
 set -euo pipefail
 need=()
-for pkg in libelf-dev zlib1g-dev pkg-config gcc systemtap-sdt-dev binutils; do
+# prometheus: the metrics test scrapes ktap with a real server and promtool.
+for pkg in libelf-dev zlib1g-dev pkg-config gcc systemtap-sdt-dev binutils prometheus; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

@@ -9,7 +9,7 @@ use ktap::frontend::diag::{self, Diagnostic};
 use ktap::runtime::facts::RunningKernel;
 use ktap::runtime::interp::{self, Interp, Outcome};
 use ktap::runtime::session;
-use ktap::runtime::output::{Failure, Output, SharedOutput, Terminal, TextOptions, TextOutput};
+use ktap::runtime::output::{self, Failure, JsonOptions, JsonOutput, Output, SharedOutput, Terminal, TextOptions, TextOutput};
 use ktap::span::Span;
 use ktap::CompileError;
 use std::io::{IsTerminal, Write};
@@ -56,6 +56,15 @@ Examples:
 Tracing stops on Ctrl-C, SIGTERM or SIGHUP, on exit() in a probe or a tick,
 or when the -p process or the -- CMD command ends (ktap then exits with the
 command's status unless the script called exit()).";
+
+/// How what a script shows is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Text, as ktap always printed it.
+    Text,
+    /// One JSON object a line (docs/output.md).
+    Json,
+}
 
 /// ktap: a tracing tool that compiles ktap scripts to eBPF.
 #[derive(Parser, Debug)]
@@ -117,6 +126,22 @@ struct Cli {
     /// Print a man page or a shell completion script and exit.
     #[arg(long, value_name = "WHAT", hide = true)]
     generate: Option<Generated>,
+    /// Output format: `text` or `json` (one JSON object a line for every
+    /// record, table, warning and error).
+    #[arg(short = 'f', long = "format", value_name = "FORMAT", default_value = "text")]
+    format: Format,
+    /// When tracing ends, write the stack tables (`s[stack()] += 1`) as
+    /// folded stacks to FILE.
+    #[arg(long = "folded", value_name = "FILE")]
+    folded: Option<String>,
+    /// When tracing ends, draw the stack tables as an SVG flame graph in
+    /// FILE.
+    #[arg(long = "flamegraph", value_name = "FILE")]
+    flamegraph: Option<String>,
+    /// Serve the tables and globals probes write as Prometheus metrics on
+    /// http://ADDR/metrics while tracing (`127.0.0.1:9464`).
+    #[arg(long = "metrics", value_name = "ADDR")]
+    metrics: Option<String>,
     /// The script file, then its arguments (arg[1], arg[2], ...).
     #[arg(value_name = "FILE [ARGS]")]
     rest: Vec<String>,
@@ -209,12 +234,25 @@ fn read_script(cli: &Cli) -> Result<Script, String> {
     Ok(Script { name: path.clone(), src, args: args.to_vec() })
 }
 
+/// `-f json`: errors before the script runs are JSON lines on stdout too.
+static JSON: AtomicBool = AtomicBool::new(false);
+
 fn render(script: &Script, diags: &[Diagnostic]) {
+    if JSON.load(Ordering::Relaxed) {
+        for d in diags {
+            println!("{}", output::json_diagnostic(&script.src, d));
+        }
+        return;
+    }
     let color = colors_on(std::io::stderr().is_terminal());
     eprint!("{}", diag::render(&script.name, &script.src, diags, color));
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    if JSON.load(Ordering::Relaxed) {
+        println!("{}", output::json_failure(&msg.to_string()));
+        return ExitCode::FAILURE;
+    }
     eprintln!("ktap: error: {msg}");
     ExitCode::FAILURE
 }
@@ -306,6 +344,7 @@ fn main() -> ExitCode {
         let (dso, glob) = dso_and_glob(args);
         return print_listing(ktap::runtime::listing::markers(dso, glob, cli.verbose));
     }
+    JSON.store(cli.format == Format::Json, Ordering::Relaxed);
     let script = match read_script(&cli) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -371,6 +410,15 @@ fn main() -> ExitCode {
         _ => {}
     }
 
+    if (cli.folded.is_some() || cli.flamegraph.is_some()) && ktap::runtime::flame::stack_tables(&c.module).is_empty() {
+        let flag = if cli.flamegraph.is_some() { "--flamegraph" } else { "--folded" };
+        return fail(format!("{flag} draws tables keyed by stacks, and this script has none: count samples with `s[stack()] += 1` or `s[ustack()] += 1`"));
+    }
+    // Bound before anything runs, so a bad address ends ktap before it traces.
+    let metrics = match cli.metrics.as_deref().map(ktap::runtime::metrics::Server::bind).transpose() {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
     let writer: Box<dyn Write> = match &cli.output {
         Some(path) => match std::fs::File::create(path) {
             Ok(f) => Box::new(std::io::BufWriter::new(f)),
@@ -391,7 +439,13 @@ fn main() -> ExitCode {
         script: Some((script.name.clone(), script.src.clone())),
         terminal,
     };
-    let mut out = SharedOutput::new(Box::new(TextOutput::new(writer, text)));
+    let mut out = match cli.format {
+        Format::Text => SharedOutput::new(Box::new(TextOutput::new(writer, text))),
+        Format::Json => {
+            let opts = JsonOptions { script: Some(script.src.clone()), probes: output::probe_sites(&c.module, &script.src) };
+            SharedOutput::new(Box::new(JsonOutput::new(writer, opts)))
+        }
+    };
     let stop = install_signal_handlers();
     let opts = interp::Options {
         script_path: script.name.clone(),
@@ -433,6 +487,10 @@ fn main() -> ExitCode {
         target_cpu: cli.cpu,
         child: None,
         watched: None,
+        metrics,
+        folded: cli.folded.as_ref().map(Into::into),
+        flamegraph: cli.flamegraph.as_ref().map(Into::into),
+        flame_title: format!("ktap {}", script.name),
     };
     if let Some(pid) = cli.pid {
         match ktap::runtime::child::Watched::open(pid) {
@@ -504,6 +562,11 @@ mod tests {
         assert_eq!(cli.pid, Some(12));
         assert!(cli.rest.is_empty());
         assert_eq!(cli.buffer_size, None);
+        assert_eq!(cli.format, Format::Text);
+        let cli = Cli::try_parse_from(["ktap", "-f", "json", "--metrics", "127.0.0.1:9464", "--flamegraph", "f.svg", "--folded", "f.txt", "-e", "x"]).expect("parses");
+        assert_eq!((cli.format, cli.metrics.as_deref()), (Format::Json, Some("127.0.0.1:9464")));
+        assert_eq!((cli.flamegraph.as_deref(), cli.folded.as_deref()), (Some("f.svg"), Some("f.txt")));
+        assert!(Cli::try_parse_from(["ktap", "--format", "yaml", "-e", "x"]).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 # Runs every ktap benchmark and prints a summary (also saved in
 # target/bench/summary.txt). Builds ktap in release mode first.
 #
-#   scripts/bench/run.sh                 # all: startup, wildcard, overhead, tick, interp
+#   scripts/bench/run.sh                 # all: startup, wildcard, overhead, tick, interp, output
 #   scripts/bench/run.sh overhead        # some of them
 #   BENCH_REPS=3 BENCH_BPFTRACE=0 scripts/bench/run.sh
 #
@@ -18,11 +18,11 @@ command -v cc >/dev/null || die "a C compiler (cc) is needed"
 bench_build
 export BENCH_BUILT BENCH_NO_BUILD=1
 
-which=${*:-startup wildcard overhead tick interp}
+which=${*:-startup wildcard overhead tick interp output}
 SUMMARY="$OUT_DIR/summary.txt"
 : > "$SUMMARY"
 for b in $which; do
-    [ -x "$BENCH_DIR/$b.sh" ] || die "no benchmark named $b (startup, wildcard, overhead, tick, interp)"
+    [ -x "$BENCH_DIR/$b.sh" ] || die "no benchmark named $b (startup, wildcard, overhead, tick, interp, output)"
     echo "# running $b.sh" >&2
     if [ "$b" = interp ]; then
         # The interpreter against Lua 5.4 (scripts/bench/interp.sh, best of 5).

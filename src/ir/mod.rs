@@ -28,6 +28,7 @@ pub mod agg;
 mod attach;
 pub mod print;
 pub mod validate;
+pub mod written;
 
 pub use agg::{AggKind, TableValue};
 pub use attach::{Attach, Context, ProgKind, ProgShape, UprobePoint};

@@ -1,10 +1,13 @@
 //! Output formatting shared by the userspace interpreter and the printer of
-//! records sent by probes: `print`, C-style `printf` and ktap's
-//! `print_hist` layout. Pure: returns bytes, never writes them anywhere.
+//! records sent by probes: `print`, C-style `printf`, ktap's `print_hist`
+//! layout and the tables shown when tracing ends. Pure: returns bytes,
+//! never writes them anywhere.
 
 use std::fmt;
 
+use crate::ir::agg::Reading;
 use crate::runtime::interp::{Table, Value};
+use crate::runtime::output::{Cell, Dump, DumpBody};
 
 /// A `printf` format that cannot be applied to its arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +124,86 @@ fn pad(out: &mut Vec<u8>, text: &[u8], width: usize, left: bool) {
     if left {
         out.resize(out.len() + fill, b' ');
     }
+}
+
+/// What an aggregate entry reads back as, in text.
+pub fn reading_text(r: &Reading) -> Vec<u8> {
+    match r {
+        Reading::Int(i) => i.to_string().into_bytes(),
+    }
+}
+
+/// A table entry's or global's value in text.
+pub fn cell_text(c: &Cell) -> Vec<u8> {
+    match c {
+        Cell::Value(v) => value_text(v),
+        Cell::Reading(r) => reading_text(r),
+    }
+}
+
+/// Keys wider than this are not padded to line values up.
+const DUMP_KEY_ALIGN: usize = 40;
+
+/// A table or global probes wrote, as shown when tracing ends: `name:`,
+/// then one `  key  value` row an entry, numbers ascending (the largest
+/// last, nearest the prompt), keys lined up; a key or value of several
+/// lines (a stack) is shown on lines of its own with the value under it;
+/// an empty line ends it. A global is `name: value`.
+pub fn dump(d: &Dump) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(d.name.as_bytes());
+    out.push(b':');
+    let entries = match &d.body {
+        DumpBody::Global(c) => {
+            out.push(b' ');
+            out.extend_from_slice(&cell_text(c));
+            out.push(b'\n');
+            return out;
+        }
+        DumpBody::Table { entries, .. } => entries,
+    };
+    out.push(b'\n');
+    let mut rows: Vec<(Vec<u8>, Vec<u8>, Option<i64>)> = entries
+        .iter()
+        .map(|(k, v)| {
+            let key = match k {
+                Value::Str(s) => s.as_bytes().to_vec(),
+                other => value_text(other),
+            };
+            (key, cell_text(v), v.as_int())
+        })
+        .collect();
+    // Stable: entries with equal numbers (or none) keep the map's order.
+    rows.sort_by_key(|r| r.2);
+    let single = |b: &[u8]| !b.contains(&b'\n');
+    let width = rows
+        .iter()
+        .filter(|(k, v, _)| single(k) && single(v) && k.len() <= DUMP_KEY_ALIGN)
+        .map(|(k, ..)| k.len())
+        .max()
+        .unwrap_or(0);
+    for (key, value, _) in &rows {
+        if single(key) && single(value) {
+            out.extend_from_slice(b"  ");
+            pad(&mut out, key, width, true);
+            out.extend_from_slice(b"  ");
+            out.extend_from_slice(value);
+            out.push(b'\n');
+            continue;
+        }
+        for line in key.split(|&b| b == b'\n') {
+            out.extend_from_slice(b"  ");
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+        for line in value.split(|&b| b == b'\n') {
+            out.extend_from_slice(b"    ");
+            out.extend_from_slice(line);
+            out.push(b'\n');
+        }
+    }
+    out.push(b'\n');
+    out
 }
 
 /// One parsed `%` conversion.
@@ -452,6 +535,22 @@ mod tests {
             e.message,
             "bad argument #3 to 'printf' (number expected, got boolean)"
         );
+    }
+
+    #[test]
+    fn dumps_sort_by_value_and_line_keys_up() {
+        let entries = vec![
+            (Value::str("read"), Cell::Reading(Reading::Int(12))),
+            (Value::str("close"), Cell::Reading(Reading::Int(3))),
+            (Value::Int(7), Cell::Reading(Reading::Int(5))),
+        ];
+        let d = Dump { name: "s".into(), kind: Some("sum"), counter: true, body: DumpBody::Table { stack_keys: false, entries } };
+        assert_eq!(String::from_utf8_lossy(&dump(&d)), "s:\n  close  3\n  7      5\n  read   12\n\n");
+        let g = Dump { name: "n".into(), kind: None, counter: false, body: DumpBody::Global(Cell::Value(Value::str("x"))) };
+        assert_eq!(String::from_utf8_lossy(&dump(&g)), "n: x\n");
+        let stacks = vec![(Value::str("        f+0x1\n        main"), Cell::Reading(Reading::Int(2)))];
+        let d = Dump { name: "k".into(), kind: Some("sum"), counter: true, body: DumpBody::Table { stack_keys: true, entries: stacks } };
+        assert_eq!(String::from_utf8_lossy(&dump(&d)), "k:\n          f+0x1\n          main\n    2\n\n");
     }
 
     #[test]

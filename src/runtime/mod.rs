@@ -13,3 +13,5 @@ pub mod kbtf;
 pub mod listing;
 pub mod output;
 pub mod symbols;
+pub mod flame;
+pub mod metrics;

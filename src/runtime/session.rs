@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 mod attach;
 mod decode;
+mod dump;
 mod load;
 mod logs;
 mod ring;
@@ -78,6 +79,15 @@ pub struct Options {
     pub child: Option<super::child::Child>,
     /// The `-p PID` process: tracing ends when it exits.
     pub watched: Option<super::child::Watched>,
+    /// `--metrics ADDR`: the endpoint answered while tracing (bound before
+    /// the session starts).
+    pub metrics: Option<super::metrics::Server>,
+    /// `--folded FILE`: the stack tables as folded stacks when tracing ends.
+    pub folded: Option<std::path::PathBuf>,
+    /// `--flamegraph FILE`: the stack tables as an SVG flame graph.
+    pub flamegraph: Option<std::path::PathBuf>,
+    /// The flame graph's title.
+    pub flame_title: String,
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
@@ -133,9 +143,10 @@ fn phases(
     if let Some(child) = &mut opts.child {
         child.release();
     }
-    let outcome = ticks::trace(&live, &ring, interp, opts, stop, out)?;
+    let written = ir::written::written(module);
+    let outcome = ticks::trace(&live, &ring, interp, opts, &written, stop, out)?;
     stop::stop(&live, &ring, interp, outcome, out)?;
-    let end = stop::finish(&live, interp, stop, out)?;
+    let end = stop::finish(&live, interp, opts, &written, stop, out)?;
     drop(ring);
     teardown::teardown(links, out);
     Ok(if end == Outcome::Exit { Outcome::Exit } else { outcome })

@@ -299,6 +299,14 @@ pub fn traced(script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
 /// `traced` with extra ktap options (`{PID}` replaced there too) and a
 /// command the workload runs under (e.g. `taskset -c 1`).
 pub fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u32, count: u64, interrupt: bool) -> Run {
+    let args = [threads.to_string().into(), count.to_string().into()];
+    traced_workload(options, wrapper, script, &args, interrupt)
+}
+
+/// `traced_with` with the workload's arguments as given (`THREADS COUNT
+/// [NAME]`; a NAME need not be UTF-8). The `-f json` banner,
+/// `{"type":"attached"}`, counts as the banner and is left out too.
+pub fn traced_workload(options: &[&str], wrapper: &[&str], script: &str, workload_args: &[std::ffi::OsString], interrupt: bool) -> Run {
     let mut cmd = match wrapper.split_first() {
         Some((first, rest)) => {
             let mut c = Command::new(first);
@@ -307,7 +315,7 @@ pub fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u3
         }
         None => Command::new(workload()),
     };
-    let mut work = cmd.args([threads.to_string(), count.to_string()]).stdin(Stdio::piped()).spawn().expect("start workload");
+    let mut work = cmd.args(workload_args).stdin(Stdio::piped()).spawn().expect("start workload");
     let pid = work.id().to_string();
     let script = script.replace("{PID}", &pid);
     let mut args: Vec<String> = options.iter().map(|o| o.replace("{PID}", &pid)).collect();
@@ -321,7 +329,7 @@ pub fn traced_with(options: &[&str], wrapper: &[&str], script: &str, threads: u3
         let mut rest = Vec::new();
         for line in lines.by_ref() {
             let line = line.unwrap_or_default();
-            if line.starts_with("Tracing...") {
+            if line.starts_with("Tracing...") || line == r#"{"type":"attached"}"# {
                 let _ = tx.send(());
                 continue;
             }

@@ -80,6 +80,11 @@ pub trait Aggregate: Sync {
     /// The entry a userspace write of `r` stores, `None` when `r` is not a
     /// value of this kind.
     fn write(&self, r: &Reading) -> Option<Vec<u8>>;
+    /// Whether entries count something (a `sum` of events): exported as
+    /// counters rather than gauges (`--metrics`).
+    fn counts(&self) -> bool {
+        false
+    }
     /// The update's operator in `--emit ir` (`+=`).
     fn ir_op(&self) -> &'static str;
     /// The entry in `--emit ir`'s map lines.

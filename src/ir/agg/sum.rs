@@ -30,6 +30,10 @@ impl Aggregate for Sum {
     fn write(&self, r: &Reading) -> Option<Vec<u8>> {
         r.as_int().map(|i| i.to_le_bytes().to_vec())
     }
+    fn counts(&self) -> bool {
+        // `t[k] += 1` is how ktap counts.
+        true
+    }
     fn ir_op(&self) -> &'static str {
         "+="
     }

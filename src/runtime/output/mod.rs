@@ -1,10 +1,11 @@
 //! The one interface for everything ktap shows once a script runs: what
 //! scripts print (print, printf, print_hist, terminal control) and what the
 //! session reports (the banner, warnings and notes, the attach progress
-//! line, libbpf's messages, run-time errors). One implementation per format (`text.rs`); a new
-//! format is one new file. Nothing else in the library writes to stdout or
-//! stderr.
+//! line, libbpf's messages, run-time errors, the tables probes wrote). One
+//! implementation per format (`text.rs`, `json.rs`); a new format is one
+//! new file. Nothing else in the library writes to stdout or stderr.
 
+mod json;
 mod progress;
 mod text;
 
@@ -13,9 +14,11 @@ use std::io;
 use std::rc::Rc;
 use std::time::SystemTime;
 
+use crate::ir::agg::Reading;
 use crate::span::Span;
 use crate::runtime::interp::{Table, Value};
 
+pub use json::{diagnostic as json_diagnostic, failure as json_failure, probe_sites, JsonOptions, JsonOutput};
 pub use progress::Progress;
 pub use text::{Terminal, TextOptions, TextOutput};
 
@@ -51,6 +54,113 @@ pub enum Notice<'a> {
     UprobesOneAtATime { count: usize, disabled: bool },
 }
 
+impl Notice<'_> {
+    /// A stable name for the notice (JSON's `kind`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::LostEvents(_) => "lost_events",
+            Notice::MapFailures(_) => "map_failures",
+            Notice::NotAttached(_) => "not_attached",
+            Notice::TickRetyped { .. } => "tick_retyped",
+            Notice::TableWriteBack(_) => "table_write_back",
+            Notice::InterruptedAttach => "interrupted_attach",
+            Notice::BackgroundDetach { .. } => "background_detach",
+            Notice::UprobesOneAtATime { .. } => "uprobes_one_at_a_time",
+        }
+    }
+
+    /// How serious it is.
+    pub fn level(&self) -> Level {
+        match self {
+            Notice::LostEvents(_) | Notice::MapFailures(_) | Notice::NotAttached(_) | Notice::TickRetyped { .. } | Notice::TableWriteBack(_) => {
+                Level::Warning
+            }
+            Notice::UprobesOneAtATime { .. } => Level::Note,
+            Notice::InterruptedAttach | Notice::BackgroundDetach { .. } => Level::Info,
+        }
+    }
+
+    /// The notice in words, one line (a list it carries is not included).
+    pub fn message(&self) -> String {
+        match *self {
+            Notice::LostEvents(n) => format!("{n} events lost (the ring buffer was full)"),
+            Notice::MapFailures(n) => format!("{n} table updates failed (a table was full: size it with table.new(narr, nrec))"),
+            Notice::NotAttached(events) => format!("{} events could not be attached and are not traced:", events.len()),
+            Notice::TickRetyped { var, given, kept } => format!("`{var}` was given {given} in a tick; probes keep {kept}"),
+            Notice::TableWriteBack(why) => why.to_string(),
+            Notice::InterruptedAttach => "interrupted while attaching: detaching what was attached; nothing was traced".to_string(),
+            Notice::BackgroundDetach { probes, pid } => format!("{probes} probes are being detached in the background (pid {pid})"),
+            Notice::UprobesOneAtATime { count, disabled } => {
+                let why = if disabled { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" };
+                format!("{why}; attaching {count} uprobes one at a time (slow to attach and to detach)")
+            }
+        }
+    }
+}
+
+/// How serious a notice is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Warning,
+    Note,
+    /// Neither: what ktap is doing.
+    Info,
+}
+
+impl Level {
+    /// Its name (`warning`, `note`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Warning => "warning",
+            Level::Note => "note",
+            Level::Info => "info",
+        }
+    }
+}
+
+/// One value of a table entry or a kernel global as read from the kernel:
+/// a plain value, or what an aggregate reads back as. Formats render a
+/// `Reading` through its variants (the data), never through the kind.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Value(Value),
+    Reading(Reading),
+}
+
+impl Cell {
+    /// The number it is, if one (what sorts entries and what metrics
+    /// export).
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Cell::Value(Value::Int(i)) => Some(*i),
+            Cell::Value(Value::Bool(b)) => Some(i64::from(*b)),
+            Cell::Value(_) => None,
+            Cell::Reading(r) => r.as_int(),
+        }
+    }
+}
+
+/// A table or kernel global that probes wrote, read at one moment (per-CPU
+/// copies merged).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dump {
+    /// The script's variable.
+    pub name: String,
+    /// The aggregate kind's name (`sum`), `None` for plain values.
+    pub kind: Option<&'static str>,
+    /// The kind counts things (metrics export it as a counter).
+    pub counter: bool,
+    pub body: DumpBody,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DumpBody {
+    Global(Cell),
+    /// Entries in the map's order; `stack_keys`: keys are stacks, one
+    /// frame a line.
+    Table { stack_keys: bool, entries: Vec<(Value, Cell)> },
+}
+
 /// A failure that ends a run (the interpreter's or the session's).
 #[derive(Clone, Copy, Debug)]
 pub struct Failure<'a> {
@@ -69,6 +179,9 @@ pub trait Output {
     fn printf(&mut self, origin: &Origin, text: &[u8]) -> io::Result<()>;
     /// `print_hist(t, n)`: the table and how many rows to show.
     fn hist(&mut self, origin: &Origin, table: &Table, rows: usize) -> io::Result<()>;
+    /// A table or global probes wrote, shown when tracing ends without a
+    /// trace_end (name, then contents).
+    fn dump(&mut self, dump: &Dump) -> io::Result<()>;
     /// Terminal control text (`ansi.*`): colors, clearing, new lines.
     fn terminal(&mut self, text: &[u8]) -> io::Result<()>;
     /// Attaching `total` probes begins; the session advances the returned
@@ -122,6 +235,9 @@ impl Output for SharedOutput {
     }
     fn hist(&mut self, origin: &Origin, table: &Table, rows: usize) -> io::Result<()> {
         self.with(|o| o.hist(origin, table, rows)).unwrap_or_else(|| Err(busy()))
+    }
+    fn dump(&mut self, dump: &Dump) -> io::Result<()> {
+        self.with(|o| o.dump(dump)).unwrap_or_else(|| Err(busy()))
     }
     fn terminal(&mut self, text: &[u8]) -> io::Result<()> {
         self.with(|o| o.terminal(text)).unwrap_or_else(|| Err(busy()))
@@ -216,6 +332,10 @@ mod tests {
         }
         fn hist(&mut self, _: &Origin, table: &Table, rows: usize) -> io::Result<()> {
             self.0.borrow_mut().push(format!("hist {} entries, {rows} rows", table.len()));
+            Ok(())
+        }
+        fn dump(&mut self, dump: &Dump) -> io::Result<()> {
+            self.0.borrow_mut().push(format!("dump {}", dump.name));
             Ok(())
         }
         fn terminal(&mut self, text: &[u8]) -> io::Result<()> {

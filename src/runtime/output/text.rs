@@ -1,13 +1,13 @@
 //! ktap's text output: script output on the output stream (stdout or `-o
 //! FILE`), `-T` times as a line prefix, terminal control only where the
-//! output is a terminal, the banner, and warnings, notes, errors and the
-//! attach progress line on stderr. Renders with `runtime::format`; decides nothing about
+//! output is a terminal, the tables probes wrote, the banner, and
+//! warnings, notes, errors and the attach progress line on stderr. Renders with `runtime::format`; decides nothing about
 //! when to print.
 
 use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Failure, Notice, Origin, Output, Progress};
+use super::{Dump, Failure, Level, Notice, Origin, Output, Progress};
 use crate::frontend::diag::{self, Diagnostic};
 use crate::runtime::format;
 use crate::runtime::interp::{Table, Value};
@@ -123,6 +123,10 @@ impl Output for TextOutput {
         self.out.write_all(&format::print_hist(table, rows))
     }
 
+    fn dump(&mut self, dump: &Dump) -> io::Result<()> {
+        self.out.write_all(&format::dump(dump))
+    }
+
     fn terminal(&mut self, text: &[u8]) -> io::Result<()> {
         self.out.write_all(&for_terminal(text, self.opts.terminal))
     }
@@ -146,30 +150,15 @@ impl Output for TextOutput {
     }
 
     fn notice(&mut self, notice: &Notice<'_>) {
-        match *notice {
-            Notice::LostEvents(n) => self.message(format_args!("ktap: warning: {n} events lost (the ring buffer was full)\n")),
-            Notice::MapFailures(n) => self.message(format_args!(
-                "ktap: warning: {n} table updates failed (a table was full: size it with table.new(narr, nrec))\n"
-            )),
-            Notice::NotAttached(events) => {
-                self.message(format_args!("ktap: warning: {} events could not be attached and are not traced:\n", events.len()));
-                for e in events.iter().take(NOT_ATTACHED_SHOWN) {
-                    self.message(format_args!("  {e}\n"));
-                }
-            }
-            Notice::TickRetyped { var, given, kept } => {
-                self.message(format_args!("ktap: warning: `{var}` was given {given} in a tick; probes keep {kept}\n"))
-            }
-            Notice::TableWriteBack(why) => self.message(format_args!("ktap: warning: {why}\n")),
-            Notice::InterruptedAttach => {
-                self.message(format_args!("ktap: interrupted while attaching: detaching what was attached; nothing was traced\n"))
-            }
-            Notice::BackgroundDetach { probes, pid } => {
-                self.message(format_args!("ktap: {probes} probes are being detached in the background (pid {pid})\n"))
-            }
-            Notice::UprobesOneAtATime { count, disabled } => {
-                let why = if disabled { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" };
-                self.message(format_args!("ktap: note: {why}; attaching {count} uprobes one at a time (slow to attach and to detach)\n"))
+        let prefix = match notice.level() {
+            Level::Warning => "ktap: warning: ",
+            Level::Note => "ktap: note: ",
+            Level::Info => "ktap: ",
+        };
+        self.message(format_args!("{prefix}{}\n", notice.message()));
+        if let Notice::NotAttached(events) = notice {
+            for e in events.iter().take(NOT_ATTACHED_SHOWN) {
+                self.message(format_args!("  {e}\n"));
             }
         }
     }

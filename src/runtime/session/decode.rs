@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::ir::agg::{Reading, TableValue};
+use crate::runtime::output::Cell;
 
 /// Turns kernel values (record fields, table keys) into userspace values:
 /// names events, renders argstr, symbolizes stacks.
@@ -42,6 +43,22 @@ impl Decoder<'_> {
     /// Renders a stack id (with the process in the high half for user
     /// stacks) as one frame a line.
     pub(super) fn stack(&self, v: u64, user: bool) -> String {
+        match self.stack_ips(v, user) {
+            Some((pid, ips)) => self.symbols.borrow_mut().render(pid, &ips).trim_end_matches('\n').to_string(),
+            // No stack was taken (e.g. a kernel stack sampled in user mode).
+            None => "[no stack]".to_string(),
+        }
+    }
+
+    /// The frames of a stack id, innermost first; `None` when no stack was
+    /// taken.
+    pub(super) fn stack_frames(&self, v: u64, user: bool) -> Option<Vec<crate::runtime::symbols::Frame>> {
+        let (pid, ips) = self.stack_ips(v, user)?;
+        Some(self.symbols.borrow_mut().frames(pid, &ips))
+    }
+
+    /// The process (0: the kernel) and addresses of a stack id.
+    fn stack_ips(&self, v: u64, user: bool) -> Option<(u32, Vec<u64>)> {
         // id | pid << 32 (user stacks) | frames to show << 56 (0: all).
         let id = v as u32;
         let pid = if user { ((v >> 32) & 0xff_ffff) as u32 } else { 0 };
@@ -51,17 +68,16 @@ impl Decoder<'_> {
         };
         if id as i32 >= 0 {
             if let Some(Ok(Some(raw))) = self.stacks.as_ref().map(|m| m.lookup(&id.to_le_bytes(), libbpf_rs::MapFlags::ANY)) {
-                let ips: Vec<u64> = raw
+                let ips = raw
                     .chunks_exact(8)
                     .map(|c| c.try_into().map_or(0, u64::from_le_bytes))
                     .take_while(|&ip| ip != 0)
                     .take(depth)
                     .collect();
-                return self.symbols.borrow_mut().render(pid, &ips).trim_end_matches('\n').to_string();
+                return Some((pid, ips));
             }
         }
-        // No stack was taken (e.g. a kernel stack sampled in user mode).
-        "[no stack]".to_string()
+        None
     }
 }
 
@@ -167,24 +183,38 @@ pub(super) fn read_table(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::Tab
 pub(super) fn read_table_with_keys(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> (Value, TableKeys) {
     let mut table = crate::runtime::interp::Table::with_capacity(0);
     let mut keys = Vec::new();
+    for (key, k, cell) in read_entries(map, kind, info, dec) {
+        let value = match cell {
+            Cell::Value(v) => v,
+            Cell::Reading(r) => reading_value(r),
+        };
+        table.set(k.clone(), value.clone());
+        keys.push((key, k, value));
+    }
+    (Value::Table(Rc::new(RefCell::new(table))), keys)
+}
+
+/// Every entry of a table's map: the key as stored and as read, and the
+/// value (an aggregate's reading, per-CPU copies merged by its kind).
+pub(super) fn read_entries(map: &libbpf_rs::Map, kind: ir::MapKind, info: &ir::TableInfo, dec: &Decoder) -> Vec<(Vec<u8>, Value, Cell)> {
+    let mut entries = Vec::new();
     let agg = info.value.agg().map(|kind| kind.desc());
     for key in map.keys() {
-        let value = match (kind, &agg) {
+        let cell = match (kind, &agg) {
             (ir::MapKind::PercpuHash, Some(agg)) => match map.lookup_percpu(&key, libbpf_rs::MapFlags::ANY) {
-                Ok(Some(per_cpu)) => reading_value(agg.read_cpus(per_cpu.iter().map(Vec::as_slice))),
+                Ok(Some(per_cpu)) => Cell::Reading(agg.read_cpus(per_cpu.iter().map(Vec::as_slice))),
                 _ => continue,
             },
             (_, agg) => match map.lookup(&key, libbpf_rs::MapFlags::ANY) {
                 Ok(Some(v)) => match agg {
-                    Some(agg) => reading_value(agg.read(&v)),
-                    None => dec.value(info.value.ty(), &v),
+                    Some(agg) => Cell::Reading(agg.read(&v)),
+                    None => Cell::Value(dec.value(info.value.ty(), &v)),
                 },
                 _ => continue,
             },
         };
         let k = dec.value(info.key, &key);
-        table.set(k.clone(), value.clone());
-        keys.push((key, k, value));
+        entries.push((key, k, cell));
     }
-    (Value::Table(Rc::new(RefCell::new(table))), keys)
+    entries
 }

@@ -47,7 +47,7 @@ impl SectionView {
         }
     }
     /// A global's bytes as its type lays them out.
-    fn read_global(&self, layout: &GlobalLayout, ty: Ty) -> Vec<u8> {
+    pub(super) fn read_global(&self, layout: &GlobalLayout, ty: Ty) -> Vec<u8> {
         match ty {
             Ty::Comm | Ty::Str => self.read_bytes(layout.offset, ty.size()),
             _ => self.read_u64(layout.offset).to_le_bytes().to_vec(),

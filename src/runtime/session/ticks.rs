@@ -1,11 +1,12 @@
 //! The tracing phase: waits on the ring buffer, drains it, and runs the
 //! `tick-N` bodies when due (the kernel globals and tables a tick names are
 //! copied into the interpreter before it, and what it changed written back
-//! after), until Ctrl-C, `exit()`, or the end of the `-- CMD` child or of
-//! the `-p PID` process. Stops nothing itself.
+//! after), and answers metrics scrapes, until Ctrl-C, `exit()`, or the end
+//! of the `-- CMD` child or of the `-p PID` process. Stops nothing itself.
 
 use super::*;
 use super::ring::Ring;
+use crate::ir::written::Written;
 use crate::runtime::interp::TickId;
 use std::time::{Duration, Instant};
 
@@ -56,11 +57,16 @@ pub(super) fn trace(
     ring: &Ring,
     interp: &mut Interp,
     opts: &mut Options,
+    written: &Written,
     stop: &AtomicBool,
     out: &mut dyn Output,
 ) -> Result<Outcome, Error> {
     let mut ticks = Ticks::start(interp);
     loop {
+        if let Some(server) = &opts.metrics {
+            // Scrapes read the maps now; probes are never waited for.
+            server.serve_pending(&mut || super::dump::exposition(live, written));
+        }
         if stop.load(Ordering::Relaxed) {
             return Ok(Outcome::Interrupted);
         }
