@@ -9,6 +9,7 @@ use ktap::frontend::diag::{self, Diagnostic};
 use ktap::runtime::facts::RunningKernel;
 use ktap::runtime::interp::{self, Interp, Outcome};
 use ktap::runtime::session;
+use ktap::runtime::tapsets;
 use ktap::runtime::output::{Failure, Output, SharedOutput, Terminal, TextOptions, TextOutput};
 use ktap::span::Span;
 use ktap::CompileError;
@@ -117,6 +118,11 @@ struct Cli {
     /// Print a man page or a shell completion script and exit.
     #[arg(long, value_name = "WHAT", hide = true)]
     generate: Option<Generated>,
+    /// Look for tapsets (`NS.kp`, called as `NS.f()`) in DIR first;
+    /// repeatable. Then come KTAP_PATH's directories (colon-separated),
+    /// then the tapsets installed with ktap.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    include: Vec<std::path::PathBuf>,
     /// The script file, then its arguments (arg[1], arg[2], ...).
     #[arg(value_name = "FILE [ARGS]")]
     rest: Vec<String>,
@@ -209,9 +215,9 @@ fn read_script(cli: &Cli) -> Result<Script, String> {
     Ok(Script { name: path.clone(), src, args: args.to_vec() })
 }
 
-fn render(script: &Script, diags: &[Diagnostic]) {
+fn render(sources: &diag::Sources, diags: &[Diagnostic]) {
     let color = colors_on(std::io::stderr().is_terminal());
-    eprint!("{}", diag::render(&script.name, &script.src, diags, color));
+    eprint!("{}", diag::render_sources(sources, diags, color));
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -318,7 +324,7 @@ fn main() -> ExitCode {
         Some(Stage::Ast) => {
             let (program, diags) = ktap::frontend::parse(&script.src);
             print!("{}", ktap::frontend::print::program(&program));
-            render(&script, &diags);
+            render(&diag::Sources::script(&script.name, &script.src), &diags);
             return if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         _ => {}
@@ -329,13 +335,33 @@ fn main() -> ExitCode {
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }
-    let compiled = ktap::compile_with(&script.src, &events, &compile_opts);
+    // The script and the tapsets it uses, found on the tapset path.
+    let (program, parse_diags) = ktap::frontend::parse(&script.src);
+    let sources = diag::Sources::script(&script.name, &script.src);
+    let path = tapsets::SearchPath::new(&cli.include, std::env::var_os("KTAP_PATH").as_deref(), std::env::current_exe().ok().as_deref());
+    // A script that does not parse is compiled as it is (for every
+    // diagnostic at once); tapsets are looked for in one that does.
+    let linked = if parse_diags.iter().any(Diagnostic::is_error) {
+        tapsets::Linked { program, sources, diags: Vec::new() }
+    } else {
+        tapsets::load(program, sources, &path)
+    };
+    let sources = linked.sources;
+    let load_failed = linked.diags.iter().any(Diagnostic::is_error);
+    let mut diags = parse_diags;
+    diags.extend(linked.diags);
+    if load_failed {
+        diag::normalize(&mut diags);
+        render(&sources, &diags);
+        return ExitCode::FAILURE;
+    }
+    let compiled = ktap::compile_program(linked.program, diags, &events, &compile_opts);
     // The kernel's BTF is not needed past compilation: unmap it.
     events.release_btf();
     let c = match compiled {
         Ok(c) => c,
         Err(CompileError::Diagnostics(diags)) => {
-            render(&script, &diags);
+            render(&sources, &diags);
             return ExitCode::FAILURE;
         }
         Err(CompileError::Limit(msg)) => return fail(format!("this script is more than the kernel takes: {msg}")),
@@ -388,7 +414,7 @@ fn main() -> ExitCode {
     let text = TextOptions {
         banner_to_stderr: cli.output.is_some(),
         color: colors_on(std::io::stderr().is_terminal()),
-        script: Some((script.name.clone(), script.src.clone())),
+        script: Some(sources.clone()),
         terminal,
     };
     let mut out = SharedOutput::new(Box::new(TextOutput::new(writer, text)));

@@ -13,3 +13,4 @@ pub mod kbtf;
 pub mod listing;
 pub mod output;
 pub mod symbols;
+pub mod tapsets;
