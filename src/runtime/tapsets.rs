@@ -59,7 +59,7 @@ fn shipped_dirs(exe: Option<&Path>) -> Vec<PathBuf> {
     for up in ["../../scripts/tapsets", "../../../scripts/tapsets"] {
         dirs.push(bin.join(up));
     }
-    dirs.into_iter().filter(|d| d.is_dir()).collect()
+    dirs.into_iter().filter_map(|d| std::fs::canonicalize(d).ok()).filter(|d| d.is_dir()).collect()
 }
 
 /// The script with every tapset it uses linked in.
