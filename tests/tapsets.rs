@@ -231,4 +231,8 @@ fn a_userspace_only_function_in_a_probe_is_a_clear_error() {
     assert!(r.stderr.contains("`..` in a probe joins strings, but this is a number"), "{}", r.stderr);
     assert!(r.stderr.contains("/net.kp:"), "{}", r.stderr);
     assert!(r.stderr.contains("is used at <command line>:2:11"), "{}", r.stderr);
+    assert!(r.stderr.contains("<command line>:2:11") && r.stderr.contains("in this call of `net.ip4_str`"), "{}", r.stderr);
+    // The same function in userspace is fine.
+    let r = run(&["-e", "print(net.ip4_str(0x0101a8c0))"], None);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "192.168.1.1\n"), "{}", r.stderr);
 }
