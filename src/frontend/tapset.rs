@@ -39,6 +39,35 @@ fn builtin_namespace(ns: &str) -> bool {
     crate::builtins::all().any(|(_, d)| d.namespace == Some(ns))
 }
 
+/// Names a source assigns without declaring them (userspace globals, as
+/// in Lua): `t = {}`, wherever it is written.
+fn assigned_globals<'p>(program: &'p ast::Program, res: &resolve::Resolution, source: SourceId) -> Vec<&'p ast::Ident> {
+    struct Assigned<'p, 'r> {
+        res: &'r resolve::Resolution,
+        source: SourceId,
+        out: Vec<&'p ast::Ident>,
+    }
+    impl<'p> Visitor<'p> for Assigned<'p, '_> {
+        fn visit_stmt(&mut self, s: &'p ast::Stmt) {
+            if let ast::StmtKind::Assign { targets, .. } = &s.kind {
+                for t in targets {
+                    if let ast::ExprKind::Name(id) = &t.kind {
+                        if matches!(self.res.binding_in(self.source, id.span), Binding::Free) {
+                            self.out.push(id);
+                        }
+                    }
+                }
+            }
+            visit::walk_stmt(self, s);
+        }
+    }
+    let mut a = Assigned { res, source, out: Vec::new() };
+    for s in &program.stmts {
+        a.visit_stmt(s);
+    }
+    a.out
+}
+
 /// The namespaces `program` uses, in source order. `namespace`: the
 /// tapset's own name when `program` is one (its uses of itself are not
 /// listed), `None` for the script.
@@ -48,9 +77,13 @@ pub fn uses(program: &ast::Program, namespace: Option<&str>) -> Vec<Use> {
         None => (resolve::resolve(program), SourceId::SCRIPT),
         Some(ns) => (resolve::resolve_with(&empty, &[(ns, program)]), SourceId(1)),
     };
+    let assigned: Vec<&str> = assigned_globals(program, &res, source).into_iter().map(|id| id.name.as_str()).collect();
     let mut finder = UseFinder { res: &res, source, own: namespace, out: Vec::new() };
     for s in &program.stmts {
         finder.visit_stmt(s);
+    }
+    for u in &mut finder.out {
+        u.shadowed |= assigned.contains(&u.namespace.as_str());
     }
     finder.out
 }
@@ -151,14 +184,25 @@ pub fn link(script: ast::Program, libraries: Vec<Library>) -> (ast::Program, Vec
             }
         }
     }
-    // Script declarations named like a tapset it uses.
+    // Script declarations (and undeclared globals it assigns) named like
+    // a tapset it uses.
+    let script_res = resolve::resolve(&script);
+    let mut declared: Vec<&ast::Ident> = assigned_globals(&script, &script_res, SourceId::SCRIPT);
     for s in &script.stmts {
-        let names: Vec<&ast::Ident> = match &s.kind {
-            ast::StmtKind::Var { names, .. } => names.iter().collect(),
-            ast::StmtKind::Function { name, .. } => name.iter().take(1).collect(),
-            _ => Vec::new(),
-        };
-        for n in names.into_iter().filter(|n| members.contains_key(n.name.as_str())) {
+        match &s.kind {
+            ast::StmtKind::Var { names, .. } => declared.extend(names),
+            ast::StmtKind::Function { name, .. } => declared.extend(name.iter().take(1)),
+            _ => {}
+        }
+    }
+    // Only where the script itself writes `name.member` (a tapset another
+    // tapset uses may share a name with the script's variables).
+    let mut clashes: Vec<String> = uses(&script, None).into_iter().filter(|u| u.shadowed && members.contains_key(u.namespace.as_str())).map(|u| u.namespace).collect();
+    clashes.sort();
+    clashes.dedup();
+    for n in declared {
+        if let Some(i) = clashes.iter().position(|c| *c == n.name) {
+            clashes.swap_remove(i);
             diags.push(
                 Diagnostic::error(n.span, format!("`{}` is both a name of this script and a tapset", n.name))
                     .with_label("declared here")
@@ -444,6 +488,10 @@ mod tests {
 
     #[test]
     fn uses_skip_locals_builtins_and_the_own_namespace() {
+        // An undeclared global the script assigns is the script's.
+        let (p, _) = crate::frontend::parse("t = {}\nprint(t.f(), u.f())");
+        let got: Vec<(String, bool)> = uses(&p, None).into_iter().map(|u| (u.namespace, u.shadowed)).collect();
+        assert_eq!(got, [("t".into(), true), ("u".into(), false)]);
         let (p, _) = crate::frontend::parse("var g = {}\ntick-1s { var t = {} t.x() ansi.new_line() net.ip_str(1) g.f() print(errno.EPERM) }");
         let got: Vec<(String, String, bool, bool)> = uses(&p, None).into_iter().map(|u| (u.namespace, u.member, u.call, u.shadowed)).collect();
         assert_eq!(got, [("net".into(), "ip_str".into(), true, false), ("g".into(), "f".into(), true, true), ("errno".into(), "EPERM".into(), false, false)]);
@@ -466,7 +514,7 @@ mod tests {
 
     #[test]
     fn link_errors_name_the_member_and_suggest() {
-        let src = "var net = 1\ntick-1s { print(net2.ip_sttr(1)) }";
+        let src = "var net = 1\ntick-1s { print(net.ip_str(1), net2.ip_sttr(1)) }";
         let (p, _) = crate::frontend::parse(src);
         let base = src.len() as u32 + 1;
         let (_, diags) = link(p, vec![lib("net", "function ip_str(x) { return x }", base), lib("net2", "function ip_str(x) { return g }", base + 40)]);

@@ -88,6 +88,8 @@ pub fn load(program: Program, mut sources: Sources, path: &SearchPath) -> Linked
     // (namespace, use, the namespace using it: None for the script).
     let mut todo: Vec<(tapset::Use, Option<String>)> = tapset::uses(&program, None).into_iter().map(|u| (u, None)).collect();
     todo.reverse();
+    // Namespaces with no file on the path, and those reported so.
+    let mut absent: Vec<String> = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     let mut available: Option<Vec<String>> = None;
     while let Some((u, by)) = todo.pop() {
@@ -99,11 +101,18 @@ pub fn load(program: Program, mut sources: Sources, path: &SearchPath) -> Linked
         if loaded.iter().any(|l| l.namespace == u.namespace) || missing.contains(&u.namespace) {
             continue;
         }
-        let Some(file) = path.find(&u.namespace) else {
+        let found = if absent.contains(&u.namespace) { None } else { path.find(&u.namespace) };
+        let Some(file) = found else {
+            if !absent.contains(&u.namespace) {
+                absent.push(u.namespace.clone());
+            }
             // `x.f()` on nothing the script declares is a tapset call;
             // `x.NAME` may be an event's field: only calls must resolve.
-            if u.call && !u.shadowed {
-                missing.push(u.namespace.clone());
+            if !u.call || u.shadowed {
+                continue;
+            }
+            missing.push(u.namespace.clone());
+            {
                 let names = available.get_or_insert_with(|| path.available());
                 let mut d = Diagnostic::error(u.span, format!("unknown tapset `{}`", u.namespace))
                     .with_label(format!("no {}.kp on the tapset path", u.namespace))
