@@ -240,3 +240,23 @@ fn a_userspace_only_function_in_a_probe_is_a_clear_error() {
     let r = run(&["-e", "print(net.ip4_str(0x0101a8c0))"], None);
     assert_eq!((r.code, r.stdout.as_str()), (Some(0), "192.168.1.1\n"), "{}", r.stderr);
 }
+
+/// A tapset of one's own, using a shipped one, with a constant: inlined
+/// into a probe and called in trace_end, the same answers.
+#[test]
+fn an_own_tapset_using_another_runs_in_a_probe_and_in_userspace() {
+    let d = dir(
+        "own",
+        &[("outcome.kp", "var OK = \"ok\"\n# The result of a syscall, in words.\nfunction of(ret) {\n    if (ret < 0) { return errno.name(ret) }\n    return OK\n}\n")],
+    );
+    let script = "var last = \"\"\ntrace syscalls:sys_exit_openat /ret < 0/ { last = outcome.of(arg1) }\ntrace_end { print(last, outcome.of(-13), outcome.of(3), outcome.OK) }";
+    let inc = s(&d);
+    if !need_root() {
+        return;
+    }
+    let r = run(&["-I", inc, "--emit", "ir", "-e", script], None);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains("ENOENT"), "errno.name is inlined into the probe: {}", r.stdout);
+    let r = run(&["-q", "-I", inc, "-e", script, "--", "cat", "/nonexistent"], None);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(1), "ENOENT\tEACCES\tok\tok\n"), "{}", r.stderr);
+}
