@@ -124,11 +124,11 @@ pub fn load(program: Program, mut sources: Sources, path: &SearchPath) -> Linked
             }
             continue;
         };
-        let text = match std::fs::read(&file).map_err(|e| e.to_string()).and_then(|b| String::from_utf8(b).map_err(|_| "it is not valid UTF-8".to_string())) {
+        let text = match read(&file) {
             Ok(t) => t,
             Err(e) => {
                 missing.push(u.namespace.clone());
-                diags.push(Diagnostic::error(u.span, format!("cannot read tapset `{}` ({}): {e}", u.namespace, file.display())).with_label("used here"));
+                diags.push(Diagnostic::error(u.span, format!("cannot read tapset `{}`: {e}", u.namespace)).with_label("used here"));
                 continue;
             }
         };
@@ -151,6 +151,37 @@ pub fn load(program: Program, mut sources: Sources, path: &SearchPath) -> Linked
     let (program, link_diags) = tapset::link(program, libraries);
     diags.extend(link_diags);
     Linked { program, sources, diags }
+}
+
+/// Why a tapset file could not be read.
+#[derive(Debug)]
+pub enum Error {
+    Read { path: PathBuf, source: std::io::Error },
+    NotUtf8 { path: PathBuf, valid_up_to: usize },
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Read { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::NotUtf8 { path, valid_up_to } => write!(f, "{} is not valid UTF-8 (at byte {valid_up_to})", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Read { source, .. } => Some(source),
+            Error::NotUtf8 { .. } => None,
+        }
+    }
+}
+
+/// A tapset's text.
+fn read(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    String::from_utf8(bytes).map_err(|e| Error::NotUtf8 { path: path.to_path_buf(), valid_up_to: e.utf8_error().valid_up_to() })
 }
 
 fn describe(path: &SearchPath) -> String {
