@@ -105,6 +105,10 @@ fn errors_show_the_tapset_line_and_the_script_line_that_used_it() {
     check("print(good.twise(1))", &["tapset `good` has no function `twise`", "did you mean `good.twice`?"]);
     check("print(good.LIMT)", &["tapset `good` has no constant `LIMT`", "did you mean `good.LIMIT`?"]);
     check("var good = 1\nprint(good.twice(1))", &["`good` is both a name of this script and a tapset", "<command line>:1:5"]);
+    // Only the tapsets a script uses are read: the broken ones beside
+    // good.kp do not matter; a tapset function is a value too.
+    let r = run(&["-I", inc, "-e", "var f = good.twice\nprint(good.twice(good.LIMIT), f(2))"], None);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "6\t4\n"), "{}", r.stderr);
     check("good = {}\nprint(good.twice(1))", &["`good` is both a name of this script and a tapset", "<command line>:1:1"]);
     // A global the script assigns without declaring it is no tapset.
     let r = run(&["-I", inc, "-e", "function f() { t = {} t.g = function () { return 5 } }\nf() print(t.g())"], None);

@@ -246,6 +246,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tapset_diagnostic_shows_its_file_and_the_using_line() {
+        let script = "print(t.f())";
+        let mut sources = Sources::script("s.kp", script);
+        let base = sources.add("/lib/t.kp", "function f() {\n  return x\n}", "t", Span::new(6, 9));
+        assert_eq!(base as usize, script.len() + 1);
+        let x = base + "function f() {\n  return ".len() as u32;
+        let text = render_sources(&sources, &[Diagnostic::error(Span { start: x, end: x + 1 }, "bad x")], false);
+        assert!(text.contains("/lib/t.kp:2:10"), "{text}");
+        assert!(text.contains("tapset `t` (/lib/t.kp) is used at s.kp:1:7"), "{text}");
+        assert_eq!(sources.location(x), "/lib/t.kp:2:10");
+        // The script's own diagnostics render as before.
+        let d = [Diagnostic::error(Span::new(6, 9), "bad call")];
+        assert_eq!(render_sources(&sources, &d, false), render("s.kp", script, &d, false));
+    }
+
+    #[test]
     fn location_is_one_based() {
         let src = "ab\ncdé\nf";
         assert_eq!(location("x.kp", src, 0), "x.kp:1:1");

@@ -290,6 +290,10 @@ impl Rewrites<'_, '_> {
         } else if let Some(v) = m.constants.get(name.name.as_str()) {
             self.out.insert(e.span, Rewrite::Constant(v.kind.clone()));
             return true;
+        } else if m.functions.contains(&name.name.as_str()) {
+            // A function as a value (userspace: `var f = ns.f`).
+            self.out.insert(e.span, Rewrite::Function(format!("{}.{}", ns.name, name.name)));
+            return true;
         }
         let what = if call { "function" } else { "constant" };
         let mut d = Diagnostic::error(e.span, format!("tapset `{}` has no {what} `{}`", ns.name, name.name)).with_label(format!("no such {what}"));
