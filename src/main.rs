@@ -50,7 +50,7 @@ Examples:
   ktap -e 'var n = 0 trace sched:sched_switch { n += 1 } tick-1s { print(n) n = 0 }'
   ktap -e 'var s = {} profile-10ms { s[stack()] += 1 } trace_end { print_hist(s, 5) }' -- sleep 2
   ktap scripts/samples/syscalls/opensnoop.kp -p 1234
-  ktap -e 'print(errno.name(2), human.bytes(1536))'   tapsets: NS.f() from NS.kp
+  ktap -e 'print(errno.name(2))'  tapsets: NS.f() is f of NS.kp
   ktap -I ~/tapsets script.kp     look for tapsets in ~/tapsets first
   ktap -le 'sched:*' -v           list events with their arguments
   ktap -lf libc 'mall*'           list functions as probe:libc:FUNC
