@@ -380,7 +380,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Stage::Bpf) => {
-            print!("{}", disassemble(&c, &script.src));
+            print!("{}", disassemble(&c, &sources));
             return ExitCode::SUCCESS;
         }
         Some(Stage::Obj) => {
@@ -495,7 +495,7 @@ fn main() -> ExitCode {
 
 /// `--emit bpf`: every program's instructions with the source lines they
 /// came from.
-fn disassemble(c: &ktap::Compilation, src: &str) -> String {
+fn disassemble(c: &ktap::Compilation, sources: &diag::Sources) -> String {
     let mut out = String::new();
     for (info, prog) in c.compiled.programs.iter().zip(&c.compiled.object.programs) {
         let attach: Vec<String> = c.module.probe(info.probe)
@@ -506,7 +506,7 @@ fn disassemble(c: &ktap::Compilation, src: &str) -> String {
             .map(|(_, a)| a.full_name())
             .collect();
         out.push_str(&format!("{} (section {}) <- {}\n", prog.name, prog.section, attach.join(", ")));
-        out.push_str(&listing::with_source(&prog.insns, &info.spans, src));
+        out.push_str(&listing::with_lines(&prog.insns, &info.spans, &|s| sources.line(s.start)));
         out.push('\n');
     }
     out

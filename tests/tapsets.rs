@@ -261,6 +261,11 @@ fn an_own_tapset_using_another_runs_in_a_probe_and_in_userspace() {
     let r = run(&["-I", inc, "--emit", "ir", "-e", script], None);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert!(r.stdout.contains("ENOENT"), "errno.name is inlined into the probe: {}", r.stdout);
+    // The listing shows each tapset line with its file.
+    let r = run(&["-I", inc, "--emit", "bpf", "-e", script], None);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("; {inc}/outcome.kp:4: if (ret < 0) {{ return errno.name(ret) }}")), "{}", r.stdout);
+    assert!(r.stdout.contains("; 2: trace syscalls:sys_exit_openat"), "{}", r.stdout);
     let r = run(&["-q", "-I", inc, "-e", script, "--", "cat", "/nonexistent"], None);
     assert_eq!((r.code, r.stdout.as_str()), (Some(1), "ENOENT\tEACCES\tok\tok\n"), "{}", r.stderr);
 }

@@ -156,6 +156,21 @@ impl Sources {
         }
     }
 
+    /// Where `offset` is for a listing: its line number (`12` in the
+    /// script, `FILE:12` in a tapset) and that line's text.
+    pub fn line(&self, offset: u32) -> (String, String) {
+        let Some(f) = self.files.get(self.file_of(offset)) else { return (String::new(), String::new()) };
+        let at = clamp(&f.text, Span { start: offset.saturating_sub(f.base), end: offset.saturating_sub(f.base) }).start;
+        let start = f.text[..at].rfind('\n').map_or(0, |p| p + 1);
+        let end = f.text[at..].find('\n').map_or(f.text.len(), |p| at + p);
+        let n = f.text[..start].matches('\n').count() + 1;
+        let text = f.text[start..end].to_string();
+        match f.namespace {
+            None => (n.to_string(), text),
+            Some(_) => (format!("{}:{n}", f.name), text),
+        }
+    }
+
     /// "`net` is used at x.kp:3:9" lines, from a tapset back to the
     /// script (at most as many as there are files: no loop).
     fn used_notes(&self, offset: u32) -> Vec<String> {
