@@ -47,7 +47,13 @@ pub fn compile(src: &str, events: &dyn KernelFacts) -> Result<Compilation, Compi
 
 /// Source text to a BPF object, through every stage.
 pub fn compile_with(src: &str, events: &dyn KernelFacts, opts: &Options) -> Result<Compilation, CompileError> {
-    let (program, mut diags) = frontend::parse(src);
+    let (program, diags) = frontend::parse(src);
+    compile_program(program, diags, events, opts)
+}
+
+/// A parsed program (a script with its tapsets linked in, see
+/// `runtime::tapsets`) to a BPF object; `diags` are its parsing's.
+pub fn compile_program(program: Program, mut diags: Vec<Diagnostic>, events: &dyn KernelFacts, opts: &Options) -> Result<Compilation, CompileError> {
     let (module, lower_diags) = frontend::lower::lower(&program, events, opts);
     diags.extend(lower_diags);
     frontend::diag::normalize(&mut diags);

@@ -10,6 +10,7 @@ use ktap::runtime::facts::RunningKernel;
 use ktap::runtime::interp::{self, Interp, Outcome};
 use ktap::runtime::session;
 use ktap::runtime::output::{self, Failure, JsonOptions, JsonOutput, Output, SharedOutput, Terminal, TextOptions, TextOutput};
+use ktap::runtime::tapsets;
 use ktap::span::Span;
 use ktap::CompileError;
 use std::io::{IsTerminal, Write};
@@ -49,6 +50,8 @@ Examples:
   ktap -e 'var n = 0 trace sched:sched_switch { n += 1 } tick-1s { print(n) n = 0 }'
   ktap -e 'var s = {} profile-10ms { s[stack()] += 1 } trace_end { print_hist(s, 5) }' -- sleep 2
   ktap scripts/samples/syscalls/opensnoop.kp -p 1234
+  ktap -e 'print(errno.name(2))'  tapsets: NS.f() is f of NS.kp
+  ktap -I ~/tapsets script.kp     look for tapsets in ~/tapsets first
   ktap -le 'sched:*' -v           list events with their arguments
   ktap -lf libc 'mall*'           list functions as probe:libc:FUNC
   ktap -lm /usr/bin/python3       list USDT markers as sdt:DSO:PROVIDER:MARKER
@@ -142,6 +145,11 @@ struct Cli {
     /// http://ADDR/metrics while tracing (`127.0.0.1:9464`).
     #[arg(long = "metrics", value_name = "ADDR")]
     metrics: Option<String>,
+    /// Look for tapsets (`NS.kp`, called as `NS.f()`) in DIR first;
+    /// repeatable. Then come KTAP_PATH's directories (colon-separated),
+    /// then the tapsets installed with ktap.
+    #[arg(short = 'I', long = "include", value_name = "DIR")]
+    include: Vec<std::path::PathBuf>,
     /// The script file, then its arguments (arg[1], arg[2], ...).
     #[arg(value_name = "FILE [ARGS]")]
     rest: Vec<String>,
@@ -237,15 +245,20 @@ fn read_script(cli: &Cli) -> Result<Script, String> {
 /// `-f json`: errors before the script runs are JSON lines on stdout too.
 static JSON: AtomicBool = AtomicBool::new(false);
 
-fn render(script: &Script, diags: &[Diagnostic]) {
+fn render(sources: &diag::Sources, diags: &[Diagnostic]) {
     if JSON.load(Ordering::Relaxed) {
         for d in diags {
-            println!("{}", output::json_diagnostic(&script.src, d));
+            // Line and column within the file (script or tapset) it is in.
+            let file = &sources.files()[sources.file_of(d.span.start)];
+            let mut local = d.clone();
+            local.span.start = local.span.start.saturating_sub(file.base);
+            local.span.end = local.span.end.saturating_sub(file.base);
+            println!("{}", output::json_diagnostic(&file.text, &local));
         }
         return;
     }
     let color = colors_on(std::io::stderr().is_terminal());
-    eprint!("{}", diag::render(&script.name, &script.src, diags, color));
+    eprint!("{}", diag::render_sources(sources, diags, color));
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -357,7 +370,7 @@ fn main() -> ExitCode {
         Some(Stage::Ast) => {
             let (program, diags) = ktap::frontend::parse(&script.src);
             print!("{}", ktap::frontend::print::program(&program));
-            render(&script, &diags);
+            render(&diag::Sources::script(&script.name, &script.src), &diags);
             return if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         _ => {}
@@ -368,13 +381,33 @@ fn main() -> ExitCode {
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }
-    let compiled = ktap::compile_with(&script.src, &events, &compile_opts);
+    // The script and the tapsets it uses, found on the tapset path.
+    let (program, parse_diags) = ktap::frontend::parse(&script.src);
+    let sources = diag::Sources::script(&script.name, &script.src);
+    let path = tapsets::SearchPath::new(&cli.include, std::env::var_os("KTAP_PATH").as_deref(), std::env::current_exe().ok().as_deref());
+    // A script that does not parse is compiled as it is (for every
+    // diagnostic at once); tapsets are looked for in one that does.
+    let linked = if parse_diags.iter().any(Diagnostic::is_error) {
+        tapsets::Linked { program, sources, diags: Vec::new() }
+    } else {
+        tapsets::load(program, sources, &path)
+    };
+    let sources = linked.sources;
+    let load_failed = linked.diags.iter().any(Diagnostic::is_error);
+    let mut diags = parse_diags;
+    diags.extend(linked.diags);
+    if load_failed {
+        diag::normalize(&mut diags);
+        render(&sources, &diags);
+        return ExitCode::FAILURE;
+    }
+    let compiled = ktap::compile_program(linked.program, diags, &events, &compile_opts);
     // The kernel's BTF is not needed past compilation: unmap it.
     events.release_btf();
     let c = match compiled {
         Ok(c) => c,
         Err(CompileError::Diagnostics(diags)) => {
-            render(&script, &diags);
+            render(&sources, &diags);
             return ExitCode::FAILURE;
         }
         Err(CompileError::Limit(msg)) => return fail(format!("this script is more than the kernel takes: {msg}")),
@@ -391,7 +424,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Stage::Bpf) => {
-            print!("{}", disassemble(&c, &script.src));
+            print!("{}", disassemble(&c, &sources));
             return ExitCode::SUCCESS;
         }
         Some(Stage::Obj) => {
@@ -436,7 +469,7 @@ fn main() -> ExitCode {
     let text = TextOptions {
         banner_to_stderr: cli.output.is_some(),
         color: colors_on(std::io::stderr().is_terminal()),
-        script: Some((script.name.clone(), script.src.clone())),
+        script: Some(sources.clone()),
         terminal,
     };
     let mut out = match cli.format {
@@ -525,7 +558,7 @@ fn main() -> ExitCode {
 
 /// `--emit bpf`: every program's instructions with the source lines they
 /// came from.
-fn disassemble(c: &ktap::Compilation, src: &str) -> String {
+fn disassemble(c: &ktap::Compilation, sources: &diag::Sources) -> String {
     let mut out = String::new();
     for (info, prog) in c.compiled.programs.iter().zip(&c.compiled.object.programs) {
         let attach: Vec<String> = c.module.probe(info.probe)
@@ -536,7 +569,7 @@ fn disassemble(c: &ktap::Compilation, src: &str) -> String {
             .map(|(_, a)| a.full_name())
             .collect();
         out.push_str(&format!("{} (section {}) <- {}\n", prog.name, prog.section, attach.join(", ")));
-        out.push_str(&listing::with_source(&prog.insns, &info.spans, src));
+        out.push_str(&listing::with_lines(&prog.insns, &info.spans, &|s| sources.line(s.start)));
         out.push('\n');
     }
     out

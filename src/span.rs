@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-/// A byte range `[start, end)` in the source text of one script.
+/// A byte range `[start, end)` in the source text of one script, or of a
+/// tapset it uses: those are placed after the script, each at its own base
+/// (`frontend::diag::Sources` says which text an offset is in).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Span {
     pub start: u32,

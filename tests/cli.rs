@@ -141,7 +141,7 @@ fn help_man_page_and_completions_come_from_the_flags() {
 }
 
 #[test]
-fn install_puts_binary_man_page_and_completions_under_the_prefix() {
+fn install_puts_binary_tapsets_man_page_and_completions_under_the_prefix() {
     let stage = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("install-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&stage);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install.sh");
@@ -164,6 +164,14 @@ fn install_puts_binary_man_page_and_completions_under_the_prefix() {
     }
     let installed = std::process::Command::new(root.join("bin/ktap")).arg("-V").output().expect("run installed ktap");
     assert!(String::from_utf8_lossy(&installed.stdout).starts_with("ktap "), "{installed:?}");
+    // The installed binary finds the installed tapsets (PREFIX/share/ktap/tapsets).
+    assert!(root.join("share/ktap/tapsets/errno.kp").is_file());
+    let tapset = std::process::Command::new(root.join("bin/ktap"))
+        .args(["-e", "print(errno.name(2))"])
+        .env_remove("KTAP_PATH")
+        .output()
+        .expect("run installed ktap");
+    assert_eq!(String::from_utf8_lossy(&tapset.stdout), "ENOENT\n", "{tapset:?}");
     let _ = std::fs::remove_dir_all(&stage);
 }
 

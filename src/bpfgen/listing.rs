@@ -9,16 +9,26 @@ use std::fmt::Write;
 /// One line per instruction (`index: text`), preceded by `; N: source`
 /// whenever the source line changes.
 pub fn with_source(insns: &[Insn], spans: &[Option<Span>], src: &str) -> String {
+    with_lines(insns, spans, &|s: Span| {
+        let (n, text) = line_of(src, s.start as usize);
+        (n.to_string(), text)
+    })
+}
+
+/// `with_source` where `line` says where a span is (`12`, `net.kp:48`)
+/// and the text of its line: for a script with tapsets, whose spans
+/// point into several texts.
+pub fn with_lines(insns: &[Insn], spans: &[Option<Span>], line: &dyn Fn(Span) -> (String, String)) -> String {
     let mut out = String::new();
     let mut last_line = None;
     let mut i = 0;
     while i < insns.len() {
-        let line = spans.get(i).copied().flatten().map(|s| line_of(src, s.start as usize));
-        if line.is_some() && line != last_line {
-            if let Some((n, text)) = &line {
+        let at = spans.get(i).copied().flatten().map(line);
+        if at.is_some() && at != last_line {
+            if let Some((n, text)) = &at {
                 let _ = writeln!(out, "; {n}: {}", text.trim());
             }
-            last_line = line.clone();
+            last_line = at.clone();
         }
         let wide = insns[i].is_wide();
         let _ = writeln!(out, "{i:>4}: {}", insn_text(&insns[i], insns.get(i + 1).filter(|_| wide)));

@@ -20,6 +20,12 @@ mod generated {
 /// Parses a token stream (from `lexer::tokenize` on `src`) into top-level
 /// statements, pushing every syntax error into `diags`.
 pub fn parse_tokens(src: &str, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagnostic>) -> Vec<Stmt> {
+    parse_tokens_at(src, 0, tokens, diags)
+}
+
+/// `parse_tokens` for a source whose spans start at `base` (a tapset
+/// after the script: every token already shifted by `base`).
+pub fn parse_tokens_at(src: &str, base: u32, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagnostic>) -> Vec<Stmt> {
     let unclosed = unclosed_brackets(&tokens);
     let iter = tokens.into_iter().map(|(t, s)| Ok::<_, Infallible>((s.start as usize, t, s.end as usize)));
     let mut sink = helpers::Sink::default();
@@ -29,7 +35,7 @@ pub fn parse_tokens(src: &str, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagn
             sink.syntax_error(e);
             // Recovery failed (only possible at end of input): nothing
             // could be kept, but the caller still gets a program.
-            vec![Stmt { kind: super::ast::StmtKind::Error, span: Span::new(0, src.len()) }]
+            vec![Stmt { kind: super::ast::StmtKind::Error, span: Span::new(base as usize, base as usize + src.len()) }]
         }
     };
     if let Some((i, closers)) = sink.eof.take() {
@@ -45,14 +51,14 @@ pub fn parse_tokens(src: &str, tokens: Vec<(Token, Span)>, diags: &mut Vec<Diagn
     sink.syntax.sort_by_key(|d| (d.span.start, d.span.end));
     let mut lines: Vec<usize> = Vec::new();
     for d in sink.syntax {
-        let line = line_of(src, d.span.start);
+        let line = line_of(src, d.span.start.saturating_sub(base));
         if lines.last() != Some(&line) {
             lines.push(line);
             diags.push(d);
         }
     }
     for d in sink.shape {
-        let line = line_of(src, d.span.start);
+        let line = line_of(src, d.span.start.saturating_sub(base));
         if !lines.contains(&line) {
             diags.push(d);
         }

@@ -15,3 +15,4 @@ pub mod output;
 pub mod symbols;
 pub mod flame;
 pub mod metrics;
+pub mod tapsets;

@@ -383,7 +383,15 @@ impl Lowerer<'_> {
         }
         ctx.inlining.push(name.to_string());
         ctx.returns.push((block, result));
+        let before = self.diags.len();
         self.block(ctx, &func.body, &mut body);
+        // A tapset function (`ns.f`, linked in) is in another file: its
+        // mistakes in this probe also show the call.
+        if name.contains('.') {
+            for d in self.diags.iter_mut().skip(before).filter(|d| d.is_error()) {
+                d.secondary.push((span, format!("in this call of `{name}`")));
+            }
+        }
         ctx.returns.pop();
         ctx.inlining.pop();
         ctx.counters = saved_counters;

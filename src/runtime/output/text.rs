@@ -26,8 +26,9 @@ pub struct TextOptions {
     pub banner_to_stderr: bool,
     /// Errors are rendered with terminal colors.
     pub color: bool,
-    /// The script's name and text, to show where a run-time error is.
-    pub script: Option<(String, String)>,
+    /// The script's (and its tapsets') names and texts, to show where a
+    /// run-time error is.
+    pub script: Option<diag::Sources>,
     /// What terminal control (`ansi.*`) reaches the output stream.
     pub terminal: Terminal,
 }
@@ -170,12 +171,12 @@ impl Output for TextOutput {
     fn error(&mut self, failure: &Failure<'_>) {
         // What the script printed before failing comes first.
         let _ = self.out.flush();
-        if let (Some(span), Some((name, src))) = (failure.span, &self.opts.script) {
+        if let (Some(span), Some(sources)) = (failure.span, &self.opts.script) {
             let mut d = Diagnostic::error(span, failure.message);
             for n in failure.notes {
                 d = d.with_note(n.clone());
             }
-            let text = diag::render(name, src, &[d], self.opts.color);
+            let text = diag::render_sources(sources, &[d], self.opts.color);
             self.message(format_args!("{text}"));
             return;
         }
