@@ -308,18 +308,7 @@ mod tests {
     use std::rc::Rc;
     use std::time::Duration;
 
-    #[derive(Clone, Default)]
-    struct Sink(Rc<RefCell<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.borrow_mut().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
+    use super::super::test_sink::Sink;
 
     /// Every line written, parsed.
     fn lines(s: &Sink) -> Vec<Json> {

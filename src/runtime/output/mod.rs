@@ -7,6 +7,8 @@
 
 mod json;
 mod progress;
+#[cfg(test)]
+mod test_sink;
 mod text;
 
 use std::cell::RefCell;
