@@ -3,7 +3,7 @@
 //! nothing else, so compiler tests need neither root nor tracefs. Never
 //! touches the machine.
 
-use super::{glob_match, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
+use super::{glob_match, BtfReader, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
 use std::sync::Mutex;
 
 /// One binary of the catalogue, with the names that resolve to it.
@@ -31,6 +31,8 @@ pub struct FakeKernel {
     btf: bool,
     comm_offset: Option<u32>,
     percpu: Vec<(String, PercpuAccess)>,
+    /// A whole BTF blob (typed arguments, `curtask`, member chains).
+    btf_blob: Option<Vec<u8>>,
     format_reads: Mutex<Vec<String>>,
 }
 
@@ -74,6 +76,13 @@ impl FakeKernel {
     pub fn percpu_var(mut self, name: &str, access: PercpuAccess) -> FakeKernel {
         self.btf = true;
         self.percpu.push((name.into(), access));
+        self
+    }
+
+    /// Gives the kernel a whole BTF blob, read as the running kernel's is.
+    pub fn btf(mut self, blob: Vec<u8>) -> FakeKernel {
+        self.btf = true;
+        self.btf_blob = Some(blob);
         self
     }
 
@@ -148,5 +157,10 @@ impl KernelFacts for FakeKernel {
         }
         let found = self.percpu.iter().find(|(n, _)| n == name);
         found.map(|(_, a)| a.clone()).ok_or_else(|| format!("the kernel's BTF has no per-CPU variable `{name}`"))
+    }
+
+    fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
+        let blob = self.btf_blob.as_deref().ok_or(NO_BTF)?;
+        BtfReader::new(blob).map_err(|e| e.to_string())
     }
 }

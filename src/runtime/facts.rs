@@ -8,7 +8,7 @@ use super::elfsyms;
 use super::kbtf::KernelBtf;
 use super::attach::kprobe;
 use super::tracefs::Tracefs;
-use crate::facts::{EventField, KernelFacts, PercpuAccess, SdtMarkers, UserSymbols};
+use crate::facts::{BtfReader, EventField, KernelFacts, PercpuAccess, SdtMarkers, UserSymbols};
 use std::cell::OnceCell;
 
 /// tracefs and the kernel's BTF, each opened on first use.
@@ -72,5 +72,8 @@ impl KernelFacts for RunningKernel {
     }
     fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
         self.btf()?.reader()?.percpu_access(name).map_err(|e| e.to_string())
+    }
+    fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
+        self.btf()?.reader()
     }
 }

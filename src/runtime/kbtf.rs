@@ -17,6 +17,8 @@ enum Bytes {
 
 pub struct KernelBtf {
     bytes: Bytes,
+    /// The reader's walk so far, kept across questions.
+    starts: std::cell::RefCell<Vec<usize>>,
 }
 
 impl KernelBtf {
@@ -29,15 +31,15 @@ impl KernelBtf {
             // unmapped once in `drop`.
             let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
             if ptr != libc::MAP_FAILED {
-                return Ok(KernelBtf { bytes: Bytes::Mapped { ptr, len } });
+                return Ok(KernelBtf { bytes: Bytes::Mapped { ptr, len }, starts: Default::default() });
             }
         }
         let data = std::fs::read(VMLINUX_BTF).map_err(|e| format!("cannot read {VMLINUX_BTF}: {e}"))?;
-        Ok(KernelBtf { bytes: Bytes::Read(data) })
+        Ok(KernelBtf { bytes: Bytes::Read(data), starts: Default::default() })
     }
 
     pub fn reader(&self) -> Result<BtfReader<'_>, String> {
-        BtfReader::new(self.data()).map_err(|e| format!("{VMLINUX_BTF}: {e}"))
+        BtfReader::with_memory(self.data(), &self.starts).map_err(|e| format!("{VMLINUX_BTF}: {e}"))
     }
 
     fn data(&self) -> &[u8] {
