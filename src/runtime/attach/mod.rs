@@ -22,6 +22,7 @@ pub mod kprobe;
 pub mod profile;
 pub mod raw_syscalls;
 pub mod raw_tracepoint;
+pub mod tp_btf;
 pub mod tracepoint;
 pub mod uprobe;
 
@@ -34,6 +35,7 @@ pub fn attacher(kind: ProgKind) -> &'static dyn Attacher {
         ProgKind::Perf => &profile::Profile,
         ProgKind::Uprobe => &uprobe::Uprobe,
         ProgKind::Kprobe => &kprobe::Kprobe,
+        ProgKind::TpBtf => &tp_btf::TpBtf,
     }
 }
 
