@@ -885,7 +885,8 @@ impl Gen<'_> {
                 // A string at an address along a path (0 past a NULL: the
                 // read fails and leaves zeros).
                 let p = temp(0);
-                self.typed_load(path, p);
+                let at = ir::Path { size: 0, ..path.clone() };
+                self.typed_load(&at, p);
                 self.zero_words(to, 0, words);
                 self.asm.emit(Insn::mov64_reg(Reg::R3, p));
                 self.dst_addr(Reg::R1, to, 0);

@@ -59,6 +59,10 @@ pub enum Kernel {
     Value { ty: ir::Ty, lower: LowerValue },
     /// It is a statement: a record sent to userspace, or any other action.
     Action(LowerAction),
+    /// It is a pointer to a kernel struct of this BTF name, reached at
+    /// `base`: a number as a value, and the root of member chains
+    /// (`curtask.pid`).
+    Typed { strukt: &'static str, base: ir::PathBase },
 }
 
 pub type LowerValue = fn(&mut dyn KernelCx, &Call) -> Option<ir::Expr>;
@@ -256,6 +260,10 @@ pub fn lower_value(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], span
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Value { lower, .. }) => lower(cx, &call),
+        Some(Kernel::Typed { base, .. }) => {
+            call.no_args(cx);
+            Some(call.value(ir::ExprKind::Load(ir::Path::plain(base, Vec::new(), 0, 0, ir::Via::Direct)), ir::Ty::Int))
+        }
         Some(Kernel::Action(_)) => {
             cx.unsupported(callee_span, &format!("calling `{}` for its value", b.display()));
             None
@@ -273,7 +281,7 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Action(lower)) => lower(cx, &call),
-        Some(Kernel::Value { .. }) => {
+        Some(Kernel::Value { .. } | Kernel::Typed { .. }) => {
             cx.unsupported(callee_span, &format!("calling `{}`", b.display()));
             None
         }
@@ -288,6 +296,16 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
 pub fn kernel_ty(b: BuiltinId) -> Option<ir::Ty> {
     match b.def().kernel {
         Some(Kernel::Value { ty, .. }) => Some(ty),
+        Some(Kernel::Typed { .. }) => Some(ir::Ty::Int),
+        _ => None,
+    }
+}
+
+/// A builtin that is a typed kernel pointer: its struct's BTF name and
+/// where it is reached.
+pub fn typed_root(b: BuiltinId) -> Option<(&'static str, ir::PathBase)> {
+    match b.def().kernel {
+        Some(Kernel::Typed { strukt, base }) => Some((strukt, base)),
         _ => None,
     }
 }

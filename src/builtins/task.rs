@@ -1,5 +1,6 @@
 //! The current task and CPU: `pid`, `tid`, `uid`, `cpu`, `execname`,
-//! `in_interrupt()`. Probes only: userspace has no current event.
+//! `in_interrupt()`, `curtask` (the task's `struct task_struct *`, typed
+//! for member chains). Probes only: userspace has no current event.
 
 use super::{Call, Def, Form, Kernel, KernelCx};
 use crate::frontend::diag::Diagnostic;
@@ -21,6 +22,13 @@ pub(super) const DEFS: &[Def] = &[
     helper_value("uid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_UID_GID, part: Part::Low32 }, Ty::Int))),
     helper_value("cpu", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_SMP_PROCESSOR_ID, part: Part::All }, Ty::Int))),
     Def { namespace: None, name: "execname", form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::Comm, lower: execname }), user: None },
+    Def {
+        namespace: None,
+        name: "curtask",
+        form: Form::Name,
+        kernel: Some(Kernel::Typed { strukt: "task_struct", base: ir::PathBase::CurrentTask }),
+        user: None,
+    },
     Def {
         namespace: None,
         name: "in_interrupt",

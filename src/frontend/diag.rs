@@ -139,6 +139,35 @@ pub fn render(file_name: &str, src: &str, diags: &[Diagnostic], color: bool) -> 
 
 /// `file:line:col` (1-based) of a byte offset, for one-line messages.
 /// Columns count characters, not bytes.
+/// Up to `n` of `candidates` close to `want` (by edit distance, or
+/// sharing it as a prefix), closest first: for "did you mean" notes.
+pub fn near_names<'a>(want: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| (edit_distance(want, c), c))
+        .filter(|(d, c)| *d <= want.len() / 3 + 1 || (want.len() >= 3 && c.starts_with(want)))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(n).map(|(_, c)| c.to_string()).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 pub fn location(file_name: &str, src: &str, offset: u32) -> String {
     let at = clamp(src, Span { start: offset, end: offset }).start;
     let before = &src[..at];

@@ -17,6 +17,7 @@ mod cx;
 mod events;
 mod expr;
 mod infer;
+mod members;
 mod scan;
 mod stmt;
 

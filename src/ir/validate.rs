@@ -362,6 +362,35 @@ impl Validator<'_> {
         self.expr(e)
     }
 
+    /// A typed read (`btf:` arguments, `curtask`, member chains): direct
+    /// loads only, from a context slot a BTF-typed program has, integers
+    /// of a BPF width, strings of some bytes, CO-RE records on offsets
+    /// the path has.
+    fn typed_path(&self, ty: Ty, path: &super::Path) -> Result<(), Error> {
+        if path.via != super::Via::Direct {
+            return Err(self.err("a typed read through a probe read"));
+        }
+        match ty {
+            Ty::Int if [0, 1, 2, 4, 8].contains(&path.size) => {}
+            Ty::Comm | Ty::Str if path.size > 0 => {}
+            _ => return Err(Error::BadWidth { probe: self.probe, what: "typed read", bytes: u32::from(path.size) }),
+        }
+        if i32::try_from(path.offset).is_err() || path.core.iter().any(|c| c.step as usize > path.derefs.len()) {
+            return Err(self.err("typed read out of reach"));
+        }
+        if let super::PathBase::Arg(n) = path.base {
+            let btf_ctx = self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::BtfArgs);
+            let at_slot = match path.derefs.first() {
+                Some(&first) => first == 0,
+                None => path.offset == 0 && path.size > 0 && ty == Ty::Int,
+            };
+            if n >= 12 || !btf_ctx || !at_slot {
+                return Err(self.err(format!("argument {n} read where the context has no typed arguments")));
+            }
+        }
+        Ok(())
+    }
+
     fn expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         match &e.kind {
             ExprKind::Const(_) => self.same_ty("constant", e.ty, Ty::Int),
@@ -376,10 +405,11 @@ impl Validator<'_> {
                 let declared = self.global(*g)?.ty;
                 self.same_ty("global", e.ty, declared)
             }
+            ExprKind::Load(path) if path.base != super::PathBase::CurrentTask || !path.core.is_empty() || path.size == 0 => self.typed_path(e.ty, path),
             ExprKind::Load(path) => {
                 match (e.ty, path.via) {
                     // A task name: two direct 8-byte loads at a 16-bit offset.
-                    (Ty::Comm, super::Via::Direct) => {
+                    (Ty::Comm, super::Via::Direct) if path.derefs.is_empty() => {
                         if path.size != 16 || !path.derefs.is_empty() || i16::try_from(path.offset + 8).is_err() || path.offset < 0 {
                             return Err(self.err("task name read out of reach"));
                         }

@@ -1,0 +1,197 @@
+//! BTF-enabled raw tracepoints, `btf:EVENT` (globs allowed): expands
+//! against the kernel's BTF (`btf_trace_EVENT` prototypes) into tp_btf
+//! points, and gives bodies the tracepoint's arguments with their C types
+//! (`args.NAME`, `argN` from 0; names from the `__bpf_trace_EVENT`
+//! function's prototype), typed for member chains. Pure: the kernel is
+//! seen through the facts' lazy BTF reader, which walks only as far as a
+//! name; only globs and errors list every event.
+
+use super::spec::{sub, Piece, SpecCx};
+use super::{Cx, Family, Point, ProbeArgs, Provider, Reads, Typed};
+use crate::btf::Kind;
+use crate::facts::{glob_match, TypeId, BTF_TRACE_PREFIX};
+use crate::frontend::ast::{self, Span};
+use crate::frontend::diag::{near_names, Diagnostic};
+use crate::ir::{self, Attach, Expr};
+
+pub struct Btf;
+
+const PREFIX: &str = "btf:";
+/// The function each BTF tracepoint calls its programs through, whose
+/// prototype names the arguments (include/trace/bpf_probe.h).
+const BPF_TRACE_FUNC: &str = "__bpf_trace_";
+
+impl Provider for Btf {
+    fn name(&self) -> &'static str {
+        "btf"
+    }
+
+    fn claims(&self, head: &str) -> bool {
+        head.starts_with(PREFIX)
+    }
+
+    fn parse(&self, cx: &mut SpecCx<'_>, head: Piece, text: &str) -> Option<ast::EventKind> {
+        let p = sub(head, PREFIX.len(), text.len());
+        if text.len() == PREFIX.len() {
+            cx.err(head, "missing event after `btf:`", "expected `btf:EVENT`, e.g. `btf:sched_switch`");
+            return None;
+        }
+        Some(ast::EventKind::Target { target: cx.word(p), param: None })
+    }
+
+    fn family(&self) -> Family {
+        Family::Record
+    }
+
+    fn expand(&self, cx: &mut Cx<'_>, spec: &ast::EventSpec) -> Vec<Point> {
+        let ast::EventKind::Target { target, .. } = &spec.kind else { return Vec::new() };
+        let reader = match cx.facts.kernel_btf() {
+            Ok(r) => r,
+            Err(e) => {
+                cx.diags.push(
+                    Diagnostic::error(spec.span, format!("`btf:` probes need the kernel's BTF: {e}"))
+                        .with_label("no kernel BTF")
+                        .with_note("classic tracepoints (`sched:sched_switch`) and raw ones still work without it"),
+                );
+                return Vec::new();
+            }
+        };
+        let glob = target.text.contains(['*', '?']);
+        let found = if glob {
+            reader.names_with_prefix(Kind::TYPEDEF, BTF_TRACE_PREFIX).map(|mut all| {
+                all.retain(|e| glob_match(&target.text, e));
+                all.sort();
+                all.dedup();
+                all
+            })
+        } else {
+            let name = format!("{BTF_TRACE_PREFIX}{}", target.text);
+            reader.find(Kind::TYPEDEF, &name).map(|id| id.map(|_| vec![target.text.clone()]).unwrap_or_default())
+        };
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => {
+                cx.error(spec.span, format!("cannot read the kernel's BTF: {e}"));
+                return Vec::new();
+            }
+        };
+        if found.is_empty() {
+            let mut d = Diagnostic::error(target.span, format!("no BTF tracepoint {} `{}`", if glob { "matches" } else { "named" }, target.text))
+                .with_label("not in the kernel's BTF");
+            let all = reader.names_with_prefix(Kind::TYPEDEF, BTF_TRACE_PREFIX).unwrap_or_default();
+            let near = near_names(&target.text, all.iter().map(String::as_str), 3);
+            if !near.is_empty() {
+                d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`btf:{n}`")).collect::<Vec<_>>().join(", ")));
+            }
+            cx.diags.push(d);
+            return Vec::new();
+        }
+        found.into_iter().map(|event| Point { attach: Attach::TpBtf { event, spec: spec.span }, reads: Reads::Btf { spec: spec.span } }).collect()
+    }
+}
+
+/// What a body attached at BTF tracepoints reads: each event's arguments
+/// (name, type), asked of the BTF once.
+pub struct BtfArgs {
+    events: Vec<String>,
+    params: Option<Vec<Vec<(String, TypeId, String)>>>,
+}
+
+impl BtfArgs {
+    pub fn new(points: &[Point]) -> BtfArgs {
+        BtfArgs { events: points.iter().map(|p| p.attach.event().to_string()).collect(), params: None }
+    }
+
+    /// Each event's arguments: name, type id and C spelling.
+    fn params(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&[Vec<(String, TypeId, String)>]> {
+        if self.params.is_none() {
+            let reader = match cx.facts.kernel_btf() {
+                Ok(r) => r,
+                Err(e) => {
+                    cx.error(span, format!("typed arguments need the kernel's BTF: {e}"));
+                    return None;
+                }
+            };
+            let mut all = Vec::new();
+            for event in &self.events {
+                let func = reader.find(Kind::FUNC, &format!("{BPF_TRACE_FUNC}{event}")).ok().flatten();
+                let proto = match func {
+                    Some(f) => Some(f),
+                    None => reader.find(Kind::TYPEDEF, &format!("{BTF_TRACE_PREFIX}{event}")).ok().flatten(),
+                };
+                let params = proto.and_then(|p| reader.params(p).ok()).unwrap_or_default();
+                // The first is the tracepoint's private data, not an argument.
+                let list = params
+                    .into_iter()
+                    .skip(1)
+                    .enumerate()
+                    .map(|(i, (name, ty))| (if name.is_empty() { format!("arg{i}") } else { name }, ty, reader.type_name(ty)))
+                    .collect();
+                all.push(list);
+            }
+            self.params = Some(all);
+        }
+        self.params.as_deref()
+    }
+
+    /// Argument `which` (a name or an index) of every event, the same in
+    /// each, typed.
+    fn typed(&mut self, cx: &mut Cx<'_>, which: Result<&str, usize>, span: Span) -> Option<Typed> {
+        let events = self.events.clone();
+        let params = self.params(cx, span)?.to_vec();
+        let mut found: Option<(usize, TypeId, String)> = None;
+        for (event, list) in events.iter().zip(&params) {
+            let at = match which {
+                Ok(name) => list.iter().position(|(n, _, _)| n == name),
+                Err(n) => (n < list.len()).then_some(n),
+            };
+            let Some(i) = at else {
+                let what = match which {
+                    Ok(name) => format!("`btf:{event}` has no argument `{name}`"),
+                    Err(n) => format!("`btf:{event}` has {} arguments: `arg{n}` is past them", list.len()),
+                };
+                let mut d = Diagnostic::error(span, what).with_label("no such argument");
+                if let Ok(name) = which {
+                    let near = near_names(name, list.iter().map(|(n, _, _)| n.as_str()), 3);
+                    if !near.is_empty() {
+                        d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`args.{n}`")).collect::<Vec<_>>().join(", ")));
+                    }
+                }
+                let args: Vec<String> = list.iter().map(|(n, _, t)| format!("{n}: {t}")).collect();
+                cx.diags.push(d.with_note(format!("its arguments: {}", args.join(", "))));
+                return None;
+            };
+            let (_, ty, spelled) = &list[i];
+            match &found {
+                Some((j, _, t)) if *j != i || t != spelled => {
+                    cx.error(span, format!("this argument differs between the events of the probe (`btf:{event}` has `{spelled}`)"));
+                    return None;
+                }
+                Some(_) => {}
+                None => found = Some((i, *ty, spelled.clone())),
+            }
+        }
+        let (i, ty, _) = found?;
+        Some(Typed { path: ir::Path::plain(ir::PathBase::Arg(i as u32), Vec::new(), 0, 0, ir::Via::Direct), ty })
+    }
+}
+
+impl ProbeArgs for BtfArgs {
+    fn arg(&mut self, cx: &mut Cx<'_>, _n: usize, span: Span) -> Option<Expr> {
+        cx.error(span, "typed arguments are read through their types");
+        None
+    }
+
+    fn field(&mut self, cx: &mut Cx<'_>, _name: &str, span: Span) -> Option<Expr> {
+        cx.error(span, "typed arguments are read through their types");
+        None
+    }
+
+    fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<Typed>> {
+        Some(self.typed(cx, Ok(name), span))
+    }
+
+    fn typed_arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Option<Typed>> {
+        Some(self.typed(cx, Err(n), span))
+    }
+}
