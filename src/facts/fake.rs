@@ -164,3 +164,59 @@ impl KernelFacts for FakeKernel {
         BtfReader::new(blob).map_err(|e| e.to_string())
     }
 }
+
+/// A small kernel BTF laid out like x86-64 6.18's for the members tests
+/// read: `struct task_struct` (`__state`, `se.sum_exec_runtime`, `mm`,
+/// `pid`, `tgid`, `real_parent`, `comm`, a bitfield), `struct mm_struct`
+/// with its owner in an anonymous struct, `enum` and `char *` members,
+/// and the BTF tracepoints `sched_switch` and `sched_wakeup` (prototypes
+/// and the named `__bpf_trace_*` functions).
+pub fn sample_btf() -> Vec<u8> {
+    use crate::btf::write::{BtfBuilder, BtfMember};
+    use crate::btf::{FuncLinkage, TypeId};
+    let m = |name: &str, ty: TypeId, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let uint = b.add_int("unsigned int", 4, false);
+    let ch = b.add_int("char", 1, true);
+    let u64t = b.add_int("long long unsigned int", 8, false);
+    let boolean = b.add_int("_Bool", 1, false);
+    let pid_t = b.add_typedef("pid_t", int);
+    let comm = b.add_array(ch, int, 16);
+    let char_ptr = b.add_ptr(ch);
+    let se = b.add_struct("sched_entity", 256, &[m("on_rq", uint, 64), m("exec_start", u64t, 72), m("sum_exec_runtime", u64t, 80)]);
+    let policy = b.add_enum("sched_policy", &[("SCHED_NORMAL", 0), ("SCHED_FIFO", 1)]);
+    // mm_struct's owner points forward to the task, three types on.
+    let task_id = TypeId(b.type_count() as u32 + 4);
+    let task_ptr_id = TypeId(task_id.0 + 1);
+    let mm_owner = b.add_struct("", 8, &[m("owner", task_ptr_id, 0)]);
+    let mm = b.add_struct("mm_struct", 1400, &[m("mm_count", int, 0), m("", mm_owner, 1304)]);
+    let mm_ptr = b.add_ptr(mm);
+    let task_members = [
+        m("__state", uint, 24),
+        m("se", se, 128),
+        m("policy", policy, 1000),
+        m("mm", mm_ptr, 1136),
+        m("pid", pid_t, 1264),
+        m("tgid", pid_t, 1268),
+        m("real_parent", task_ptr_id, 1280),
+        m("comm", comm, 1752),
+        m("name_ptr", char_ptr, 1776),
+    ];
+    let t = b.add_struct("task_struct", 14400, &task_members);
+    let tp = b.add_ptr(t);
+    let _ = (t, task_id);
+    let void_ptr = b.add_ptr(TypeId::VOID);
+    let switch = [("", void_ptr), ("", boolean), ("", tp), ("", tp), ("", uint)];
+    let proto = b.add_func_proto(TypeId::VOID, &switch);
+    let proto_ptr = b.add_ptr(proto);
+    b.add_typedef("btf_trace_sched_switch", proto_ptr);
+    let named = [("__data", void_ptr), ("preempt", boolean), ("prev", tp), ("next", tp), ("prev_state", uint)];
+    let named = b.add_func_proto(TypeId::VOID, &named);
+    b.add_func("__bpf_trace_sched_switch", named, FuncLinkage::Static);
+    let wakeup = b.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("p", tp)]);
+    let wakeup_ptr = b.add_ptr(wakeup);
+    b.add_typedef("btf_trace_sched_wakeup", wakeup_ptr);
+    b.add_func("__bpf_trace_sched_wakeup", wakeup, FuncLinkage::Static);
+    b.to_bytes()
+}

@@ -10,7 +10,7 @@
 mod fake;
 
 pub use crate::ir::{EventField, FieldKind, FileOffset, PercpuAccess};
-pub use fake::{FakeBinary, FakeKernel};
+pub use fake::{sample_btf, FakeBinary, FakeKernel};
 pub use crate::btf::read::{BtfReader, MemberDesc, TypeDesc};
 pub use crate::btf::TypeId;
 
