@@ -73,6 +73,16 @@ struct Cli {
     /// Prefix each line a probe prints with the time it was received.
     #[arg(short = 'T', long = "timestamps")]
     timestamps: bool,
+    /// Type kernel structs against this BTF file instead of the running
+    /// kernel's (/sys/kernel/btf/vmlinux); the object's CO-RE relocations
+    /// fit its field offsets to the running kernel when it loads.
+    #[arg(long = "btf", value_name = "FILE")]
+    btf: Option<std::path::PathBuf>,
+    /// Load the kernel programs from OBJECT (saved with `--emit obj`, on
+    /// this or another machine) instead of compiling them here; the
+    /// script still gives the userspace side.
+    #[arg(long = "object", value_name = "OBJECT")]
+    object: Option<std::path::PathBuf>,
     /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
     #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
@@ -288,6 +298,9 @@ fn main() -> ExitCode {
     }
 
     let mut events = RunningKernel::new();
+    if let Some(path) = &cli.btf {
+        events = events.with_btf_file(path.clone());
+    }
     let mut compile_opts = ktap::Options::default();
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
@@ -406,7 +419,15 @@ fn main() -> ExitCode {
             Err(e) => return fail(e),
         }
     }
-    match session::run(&c.module, &c.compiled, &c.object, &mut interp, &out, &mut opts, &stop) {
+    let saved = match &cli.object {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
+        },
+        None => None,
+    };
+    let object = saved.as_deref().unwrap_or(&c.object);
+    match session::run(&c.module, &c.compiled, object, &mut interp, &out, &mut opts, &stop) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             interp.flush();

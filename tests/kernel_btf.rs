@@ -107,3 +107,63 @@ fn typing_errors_name_the_members() {
     assert!(run.stderr.contains("no BTF tracepoint named `sched_swich`"), "{}", run.stderr);
     assert!(run.stderr.contains("did you mean `btf:sched_switch`"), "{}", run.stderr);
 }
+
+/// A BTF whose `struct task_struct` has only `pid`, `tgid`,
+/// `real_parent` and `comm`, at offsets no kernel uses.
+fn moved_task_btf() -> PathBuf {
+    use ktap::btf::write::{BtfBuilder, BtfMember};
+    let m = |name: &str, ty, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let ch = b.add_int("char", 1, true);
+    let pid_t = b.add_typedef("pid_t", int);
+    let comm = b.add_array(ch, int, 16);
+    // The pointer is type 5, the struct type 6.
+    let task_ptr = b.add_ptr(ktap::btf::TypeId(6));
+    b.add_struct("task_struct", 64, &[m("pid", pid_t, 8), m("tgid", pid_t, 12), m("real_parent", task_ptr, 16), m("comm", comm, 24)]);
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moved-task-{}.btf", std::process::id()));
+    std::fs::write(&path, b.to_bytes()).expect("write BTF");
+    path
+}
+
+#[test]
+fn core_relocations_fit_a_saved_object_to_this_kernel() {
+    // Compiled against a BTF whose task_struct members moved, the object
+    // holds offsets no kernel uses; libbpf's CO-RE relocations (the
+    // object's .BTF.ext records) move them to the running kernel's
+    // layout at load, so the values are right.
+    let script = "var bad = 0\nvar n = 0\nvar parent = 0\nvar name = \"\"\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+          bad += (curtask.tgid != pid) + (curtask->pid != tid)\n\
+          n += 1\n\
+          parent = curtask.real_parent.tgid\n\
+          name = curtask.comm\n\
+        }\n\
+        trace_end { print(n, bad, parent, name) }";
+    let btf = moved_task_btf();
+    let btf_arg = btf.to_str().expect("utf-8 path");
+    let ir = ktap(&["--btf", btf_arg, "--emit", "ir", "-e", &script.replace("{PID}", "1")]);
+    assert_eq!(ir.code, Some(0), "stderr: {}", ir.stderr);
+    assert!(ir.stdout.contains("task +12:s32 [core 0: struct task_struct.tgid]"), "{}", ir.stdout);
+    assert!(ir.stdout.contains("task->+16 +12:s32"), "{}", ir.stdout);
+    if !need_root() || !have_btf() {
+        return;
+    }
+    let want = format!("1000\t0\t{}\tktap-workload\n", std::process::id());
+    let run = support::traced_with(&["--btf", btf_arg], &[], script, 2, 500, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, want, "stderr: {}", run.stderr);
+    // The same, from a saved object: compiled once against the moved
+    // layout, run here with the script's userspace side.
+    let obj = btf.with_extension("o");
+    let obj_arg = obj.to_str().expect("utf-8 path");
+    // The process is chosen at run time (`-p`, a global), not in the code.
+    let anywhere = script.replace(" /pid == {PID}/", "");
+    let saved = ktap(&["--btf", btf_arg, "--emit", "obj", "-o", obj_arg, "-e", &anywhere]);
+    assert_eq!(saved.code, Some(0), "stderr: {}", saved.stderr);
+    let run = support::traced_with(&["--object", obj_arg, "-p", "{PID}"], &[], &anywhere, 2, 500, true);
+    let _ = std::fs::remove_file(&obj);
+    let _ = std::fs::remove_file(&btf);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, want, "stderr: {}", run.stderr);
+}
