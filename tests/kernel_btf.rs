@@ -167,3 +167,22 @@ fn core_relocations_fit_a_saved_object_to_this_kernel() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, want, "stderr: {}", run.stderr);
 }
+
+#[test]
+fn classic_char_array_fields_read_as_strings() {
+    // `char prev_comm[16]` of sched:sched_switch, read from the record.
+    let script = "var by_name = {}\n\
+        trace sched:sched_switch /(args.prev_comm == \"ping\" || args.prev_comm == \"pong\") && (args.next_comm == \"ping\" || args.next_comm == \"pong\")/ {\n\
+          by_name[args.prev_comm .. \">\" .. args.next_comm] += 1\n\
+        }\n\
+        trace_end { for (k, v in pairs(by_name)) { print(k, v >= 500) } }";
+    if !need_root() {
+        return;
+    }
+    let bin = pingpong();
+    let run = ktap(&["-q", "-e", script, "--", "taskset", "-c", "1", bin.to_str().expect("utf-8 path"), "1000"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let mut lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("pid ")).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["ping>pong\ttrue", "pong>ping\ttrue"], "stderr: {}", run.stderr);
+}

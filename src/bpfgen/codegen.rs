@@ -1198,6 +1198,10 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
             }
+            ExprKind::CtxAddr { offset } => {
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R6));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, *offset as i32));
+            }
             ExprKind::CtxField { offset, size, signed } => {
                 let sz = match size {
                     1 => Size::B,
@@ -1585,6 +1589,7 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         | ExprKind::Load(_)
         | ExprKind::Global(_)
         | ExprKind::CtxField { .. }
+        | ExprKind::CtxAddr { .. }
         | ExprKind::ProbeName
         | ExprKind::Local(_)
         | ExprKind::StrConst(_)

@@ -475,6 +475,9 @@ pub enum ExprKind {
     /// context argument).
     Load(Path),
     Global(GlobalId),
+    /// The address of the tracepoint record at `offset` (a `char[N]`
+    /// field): only ever the pointer of a kernel [`ExprKind::ReadStr`].
+    CtxAddr { offset: u32 },
     /// A field of the tracepoint record at a fixed offset from the context.
     CtxField { offset: u32, size: u32, signed: bool },
     Unary { op: UnOp, operand: Box<Expr> },

@@ -143,6 +143,7 @@ fn expr(e: &Expr) -> String {
             format!("{base}{chain} {:+}:{what}{via}{core}", path.offset)
         }
         ExprKind::Global(g) => format!("g{}", g.0),
+        ExprKind::CtxAddr { offset } => format!("&ctx[{offset}]"),
         ExprKind::CtxField { offset, size, signed } => {
             format!("ctx[{offset}:{}{}]", if *signed { "s" } else { "u" }, size * 8)
         }

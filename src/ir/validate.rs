@@ -462,12 +462,20 @@ impl Validator<'_> {
                 let declared = self.local(*l)?;
                 self.same_ty("local", e.ty, declared)
             }
-            ExprKind::ReadStr { ptr, .. } => {
+            ExprKind::ReadStr { ptr, user } => {
                 if e.ty != Ty::Str {
                     return Err(self.err("string read has the wrong type"));
                 }
+                if let ExprKind::CtxAddr { .. } = ptr.kind {
+                    let record = self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::Record);
+                    if *user || !record || ptr.ty != Ty::Int {
+                        return Err(self.err("a record address outside a tracepoint's kernel string read"));
+                    }
+                    return Ok(());
+                }
                 self.int_expr(ptr)
             }
+            ExprKind::CtxAddr { .. } => Err(self.err("a record address used as a value")),
             ExprKind::StrEq { value, literal } => {
                 if !matches!(value.ty, Ty::Comm | Ty::Str) || literal.len() as u32 >= value.ty.size() {
                     return Err(self.err("string comparison of the wrong shape"));

@@ -90,11 +90,19 @@ impl Provider for Btf {
     }
 }
 
+/// One argument of a BTF tracepoint: its name, type and C spelling.
+#[derive(Clone)]
+struct Param {
+    name: String,
+    ty: TypeId,
+    spelled: String,
+}
+
 /// What a body attached at BTF tracepoints reads: each event's arguments
 /// (name, type), asked of the BTF once.
 pub struct BtfArgs {
     events: Vec<String>,
-    params: Option<Vec<Vec<(String, TypeId, String)>>>,
+    params: Option<Vec<Vec<Param>>>,
 }
 
 impl BtfArgs {
@@ -103,7 +111,7 @@ impl BtfArgs {
     }
 
     /// Each event's arguments: name, type id and C spelling.
-    fn params(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&[Vec<(String, TypeId, String)>]> {
+    fn params(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&[Vec<Param>]> {
         if self.params.is_none() {
             let reader = match cx.facts.kernel_btf() {
                 Ok(r) => r,
@@ -125,7 +133,7 @@ impl BtfArgs {
                     .into_iter()
                     .skip(1)
                     .enumerate()
-                    .map(|(i, (name, ty))| (if name.is_empty() { format!("arg{i}") } else { name }, ty, reader.type_name(ty)))
+                    .map(|(i, (name, ty))| Param { name: if name.is_empty() { format!("arg{i}") } else { name }, ty, spelled: reader.type_name(ty) })
                     .collect();
                 all.push(list);
             }
@@ -142,7 +150,7 @@ impl BtfArgs {
         let mut found: Option<(usize, TypeId, String)> = None;
         for (event, list) in events.iter().zip(&params) {
             let at = match which {
-                Ok(name) => list.iter().position(|(n, _, _)| n == name),
+                Ok(name) => list.iter().position(|p| p.name == name),
                 Err(n) => (n < list.len()).then_some(n),
             };
             let Some(i) = at else {
@@ -152,16 +160,16 @@ impl BtfArgs {
                 };
                 let mut d = Diagnostic::error(span, what).with_label("no such argument");
                 if let Ok(name) = which {
-                    let near = near_names(name, list.iter().map(|(n, _, _)| n.as_str()), 3);
+                    let near = near_names(name, list.iter().map(|p| p.name.as_str()), 3);
                     if !near.is_empty() {
                         d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`args.{n}`")).collect::<Vec<_>>().join(", ")));
                     }
                 }
-                let args: Vec<String> = list.iter().map(|(n, _, t)| format!("{n}: {t}")).collect();
+                let args: Vec<String> = list.iter().map(|p| format!("{}: {}", p.name, p.spelled)).collect();
                 cx.diags.push(d.with_note(format!("its arguments: {}", args.join(", "))));
                 return None;
             };
-            let (_, ty, spelled) = &list[i];
+            let Param { ty, spelled, .. } = &list[i];
             match &found {
                 Some((j, _, t)) if *j != i || t != spelled => {
                     cx.error(span, format!("this argument differs between the events of the probe (`btf:{event}` has `{spelled}`)"));
