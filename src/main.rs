@@ -83,6 +83,10 @@ struct Cli {
     /// script still gives the userspace side.
     #[arg(long = "object", value_name = "OBJECT")]
     object: Option<std::path::PathBuf>,
+    /// Print the members of a kernel struct or union from the kernel's
+    /// BTF (offsets and sizes, like pahole), and exit.
+    #[arg(long = "struct", value_name = "NAME")]
+    strukt: Option<String>,
     /// List the tracepoints matching GLOB (`sched:*`, `*open*`) and exit.
     #[arg(short = 'l', long = "list", value_name = "GLOB", num_args = 0..=1, default_missing_value = "*")]
     list: Option<String>,
@@ -228,6 +232,17 @@ fn list_events(glob: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// A listing's text on stdout, or its error.
+fn listed(text: Result<String, String>) -> ExitCode {
+    match text {
+        Ok(t) => {
+            let _ = std::io::stdout().lock().write_all(t.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// `--list-functions DSO [GLOB]`: `0xOFFSET name`, one a line.
 fn list_functions(args: &[String]) -> ExitCode {
     let (dso, glob) = (args.first().map_or("", String::as_str), args.get(1).map_or("*", String::as_str));
@@ -270,6 +285,12 @@ fn list_markers(args: &[String]) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(name) = &cli.strukt {
+        return listed(ktap::runtime::btf_listing::struct_view(name));
+    }
+    if let Some(glob) = cli.list.as_deref().and_then(|g| g.strip_prefix("btf:")) {
+        return listed(ktap::runtime::btf_listing::events(glob, cli.verbose));
+    }
     if let Some(glob) = &cli.list {
         return list_events(glob);
     }

@@ -186,3 +186,23 @@ fn classic_char_array_fields_read_as_strings() {
     lines.sort_unstable();
     assert_eq!(lines, ["ping>pong\ttrue", "pong>ping\ttrue"], "stderr: {}", run.stderr);
 }
+
+#[test]
+fn lists_btf_tracepoints_and_struct_members() {
+    if !have_btf() {
+        return;
+    }
+    let run = ktap(&["-l", "btf:sched_switch", "-v"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "btf:sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)\n");
+    let run = ktap(&["-l", "btf:sched_sw*"]);
+    assert!(run.stdout.lines().any(|l| l == "btf:sched_switch"), "{}", run.stdout);
+    let run = ktap(&["--struct", "task_struct"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.starts_with("struct task_struct {\t/* size "), "{}", run.stdout);
+    assert!(run.stdout.contains("\tchar comm[16];\t/* "), "{}", run.stdout);
+    assert!(run.stdout.contains("\tstruct task_struct *real_parent;\t/* "), "{}", run.stdout);
+    let run = ktap(&["--struct", "no_such_struct"]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("no struct or union `no_such_struct`"), "{}", run.stderr);
+}
