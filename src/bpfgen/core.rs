@@ -124,3 +124,47 @@ impl LocalTypes {
         Some(CoreRelo { insn_byte_off, type_id: root, access: b.add_string(&access), kind: FIELD_BYTE_OFFSET })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::write::BtfBuilder;
+    use crate::ir::core::CoreMember;
+
+    fn task() -> CoreComposite {
+        CoreComposite { name: "task_struct".into(), size: 64, union: false }
+    }
+
+    fn member(name: &str, offset: u32, ty: CoreTy) -> CoreMember {
+        CoreMember { name: name.into(), offset, ty }
+    }
+
+    #[test]
+    fn access_strings_index_the_local_members() {
+        let se = CoreComposite { name: "sched_entity".into(), size: 16, union: false };
+        let pid = CoreField { step: 0, root: task(), members: vec![member("pid", 24, CoreTy::Int { size: 4, signed: true })] };
+        let runtime = CoreField {
+            step: 1,
+            root: task(),
+            members: vec![member("se", 32, CoreTy::Composite(se)), member("sum_exec_runtime", 8, CoreTy::Int { size: 8, signed: false })],
+        };
+        let parent = CoreField { step: 0, root: task(), members: vec![member("real_parent", 8, CoreTy::Ptr)] };
+        let mut locals = LocalTypes::default();
+        for f in [&pid, &runtime, &parent] {
+            locals.add(f);
+        }
+        let mut b = BtfBuilder::new();
+        let index = b.add_int("__ARRAY_SIZE_TYPE__", 4, false);
+        locals.write(&mut b, index);
+        b.validate().expect("valid BTF");
+        // task_struct's members sorted by offset: real_parent, pid, se.
+        let access = |f: &CoreField, b: &mut BtfBuilder| {
+            let r = locals.relo(b, f, 8).expect("a record");
+            assert_eq!((r.type_id, r.kind), (TypeId(2), FIELD_BYTE_OFFSET));
+            b.string_at(r.access).map(str::to_string)
+        };
+        assert_eq!(access(&parent, &mut b).as_deref(), Some("0:0"));
+        assert_eq!(access(&pid, &mut b).as_deref(), Some("0:1"));
+        assert_eq!(access(&runtime, &mut b).as_deref(), Some("0:2:0"));
+    }
+}

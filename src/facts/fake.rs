@@ -220,3 +220,45 @@ pub fn sample_btf() -> Vec<u8> {
     b.add_func("__bpf_trace_sched_wakeup", wakeup, FuncLinkage::Static);
     b.to_bytes()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::{Kind, TypeId};
+    use crate::facts::{MemberDesc, TypeDesc};
+
+    #[test]
+    fn the_sample_btf_answers_typed_questions() {
+        let k = FakeKernel::new().btf(sample_btf());
+        let r = k.kernel_btf().expect("a BTF");
+        let task = r.find(Kind::STRUCT, "task_struct").expect("walk").expect("task_struct");
+        let Ok(TypeDesc::Composite { union: false, name, size: 14400, members }) = r.describe(task) else { panic!("not a struct") };
+        assert_eq!(name, "task_struct");
+        let pid = members.iter().find(|m| m.name == "pid").expect("pid");
+        assert_eq!((pid.bit_offset, pid.bits), (1264 * 8, 0));
+        // Typedefs are followed; C spells the type as declared.
+        assert_eq!(r.describe(pid.ty), Ok(TypeDesc::Int { size: 4, signed: true }));
+        assert_eq!(r.type_name(pid.ty), "pid_t");
+        let parent = members.iter().find(|m| m.name == "real_parent").expect("real_parent");
+        assert_eq!(r.type_name(parent.ty), "struct task_struct *");
+        assert_eq!(r.describe(parent.ty), Ok(TypeDesc::Ptr { to: task, tag: None }));
+        let comm = members.iter().find(|m| m.name == "comm").expect("comm");
+        assert_eq!(r.type_name(comm.ty), "char[16]");
+        let func = r.find(Kind::FUNC, "__bpf_trace_sched_switch").expect("walk").expect("func");
+        let names: Vec<String> = r.params(func).expect("params").into_iter().map(|(n, t)| format!("{n}: {}", r.type_name(t))).collect();
+        assert_eq!(names, ["__data: void *", "preempt: _Bool", "prev: struct task_struct *", "next: struct task_struct *", "prev_state: unsigned int"]);
+        assert_eq!(r.names_with_prefix(Kind::TYPEDEF, "btf_trace_"), Ok(vec!["sched_switch".to_string(), "sched_wakeup".to_string()]));
+        assert_eq!(r.find(Kind::STRUCT, "nope"), Ok(None));
+        // The anonymous struct holding mm_struct's owner.
+        let mm = r.find(Kind::STRUCT, "mm_struct").expect("walk").expect("mm_struct");
+        let Ok(TypeDesc::Composite { members, .. }) = r.describe(mm) else { panic!("not a struct") };
+        let anon: &MemberDesc = members.iter().find(|m| m.name.is_empty()).expect("anonymous member");
+        assert!(matches!(r.describe(anon.ty), Ok(TypeDesc::Composite { ref name, .. }) if name.is_empty()));
+        assert_eq!(r.describe(TypeId::VOID), Ok(TypeDesc::Void));
+    }
+
+    #[test]
+    fn no_blob_no_btf() {
+        assert_eq!(FakeKernel::new().kernel_btf().err().as_deref(), Some(NO_BTF));
+    }
+}
