@@ -326,6 +326,9 @@ fn main() -> ExitCode {
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }
+    // An object run at once on the kernel that typed it needs no CO-RE
+    // relocations; saved objects and other BTFs keep them.
+    compile_opts.core_records = cli.emit.is_some() || cli.btf.is_some();
     let compiled = ktap::compile_with(&script.src, &events, &compile_opts);
     // The kernel's BTF is not needed past compilation: unmap it.
     events.release_btf();

@@ -39,11 +39,16 @@ pub struct Options {
     /// Size of the event ring buffer: a power of two, a multiple of the
     /// page size.
     pub event_buffer_bytes: u32,
+    /// Record a CO-RE relocation for every kernel struct offset (on by
+    /// default). Off only for an object loaded at once on the kernel whose
+    /// BTF typed it: relocating would make libbpf parse that kernel's whole
+    /// BTF (~4 ms) to change nothing.
+    pub core_records: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES }
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, core_records: true }
     }
 }
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and

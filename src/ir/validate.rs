@@ -405,7 +405,14 @@ impl Validator<'_> {
                 let declared = self.global(*g)?.ty;
                 self.same_ty("global", e.ty, declared)
             }
-            ExprKind::Load(path) if path.base != super::PathBase::CurrentTask || !path.core.is_empty() || path.size == 0 => self.typed_path(e.ty, path),
+            // Typed reads; the task name's two loads and the per-CPU
+            // walk (no CO-RE records) are checked below.
+            ExprKind::Load(path)
+                if !(path.via == super::Via::ProbeRead && path.core.is_empty())
+                    && !(e.ty == Ty::Comm && path.base == super::PathBase::CurrentTask && path.derefs.is_empty() && path.core.is_empty() && path.size == 16) =>
+            {
+                self.typed_path(e.ty, path)
+            }
             ExprKind::Load(path) => {
                 match (e.ty, path.via) {
                     // A task name: two direct 8-byte loads at a 16-bit offset.

@@ -54,6 +54,9 @@ impl Lowerer<'_> {
                     (_, ast::ExprKind::Str(l)) => (l, lhs),
                     _ => return None,
                 };
+                if let Some(named) = self.enum_compare(ctx, other, lit, *op == ast::BinOp::Eq, e.span) {
+                    return named;
+                }
                 let value = self.expr(ctx, other)?;
                 if !value.ty.is_string() {
                     self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));

@@ -27,6 +27,9 @@ struct Walk {
     /// How the user wrote it so far (`args.prev.se`), for messages.
     text: String,
     cur: Option<CoreField>,
+    /// A bitfield at the end: its bit offset from the path's base and
+    /// its width.
+    bitfield: Option<(u64, u32)>,
 }
 
 impl Walk {
@@ -118,6 +121,51 @@ impl Lowerer<'_> {
     /// `e` (a `.`/`->` chain) as members of a typed kernel value; `None`
     /// when its root is not one (lowered as before: event fields).
     pub(super) fn member_access(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Option<Expr>> {
+        self.member_chain(ctx, e).map(|v| v.map(|(value, _)| value))
+    }
+
+    /// `value == "NAME"` where the value is a member chain ending at an
+    /// enum and NAME one of its enumerators: the enumerator's number
+    /// compared. `None` when `value` is no typed chain ending at an enum;
+    /// `Some(None)` after reporting a problem.
+    pub(super) fn enum_compare(&mut self, ctx: &mut ProbeCtx, value: &ast::Expr, name: &[u8], eq: bool, span: Span) -> Option<Option<Expr>> {
+        if !matches!(value.kind, ast::ExprKind::Field { .. }) {
+            return None;
+        }
+        let facts = self.events;
+        let r = facts.kernel_btf().ok()?;
+        let mut diags = std::mem::take(&mut self.diags);
+        let found = self.member_chain(ctx, value);
+        std::mem::swap(&mut diags, &mut self.diags);
+        let (v, ty) = match found? {
+            Some(found) => found,
+            None => {
+                self.diags.extend(diags);
+                return Some(None);
+            }
+        };
+        let Ok(TypeDesc::Enum { name: enum_name, values, .. }) = r.describe(ty) else {
+            // Not an enum: lowered again as before (a string, or an error).
+            return None;
+        };
+        self.diags.extend(diags);
+        let text = String::from_utf8_lossy(name);
+        let Some((_, number)) = values.iter().find(|(n, _)| *n == text) else {
+            let names: Vec<String> = values.iter().map(|(n, _)| n.clone()).collect();
+            let mut d = Diagnostic::error(span, format!("`enum {enum_name}` has no enumerator `{text}`")).with_label("not one of its names");
+            let near = near_names(&text, names.iter().map(String::as_str), 3);
+            if !near.is_empty() {
+                d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
+            }
+            self.diags.push(d.with_note(format!("its enumerators: {}", listed(&names))));
+            return Some(None);
+        };
+        let op = if eq { ir::BinOp::Eq } else { ir::BinOp::Ne };
+        Some(Some(Expr::binary(op, v, Expr::constant(*number), Some(span))))
+    }
+
+    /// A member chain's value and the BTF type it ends at.
+    fn member_chain(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Option<(Expr, TypeId)>> {
         let mut names: Vec<&ast::Ident> = Vec::new();
         let mut root = e;
         while let ast::ExprKind::Field { base, name } = &root.kind {
@@ -148,7 +196,7 @@ impl Lowerer<'_> {
     /// arguments are not typed.
     pub(super) fn typed_arg(&mut self, ctx: &mut ProbeCtx, n: usize, span: Span) -> Option<Option<Expr>> {
         let typed = ctx.args.typed_arg(&mut self.pcx(), n, span)?;
-        Some(typed.and_then(|t| self.walk(t, format!("arg{n}"), &[], span)))
+        Some(typed.and_then(|t| self.walk(t, format!("arg{n}"), &[], span)).map(|(value, _)| value))
     }
 
     /// The kernel struct `strukt` at `base`.
@@ -172,7 +220,7 @@ impl Lowerer<'_> {
     }
 
     /// Follows `names` from `typed` and reads the value at the end.
-    fn walk(&mut self, typed: Typed, text: String, names: &[&ast::Ident], span: Span) -> Option<Expr> {
+    fn walk(&mut self, typed: Typed, text: String, names: &[&ast::Ident], span: Span) -> Option<(Expr, TypeId)> {
         let facts = self.events;
         let r = match facts.kernel_btf() {
             Ok(r) => r,
@@ -181,7 +229,7 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        let mut w = Walk { path: typed.path, ty: typed.ty, text, cur: None };
+        let mut w = Walk { path: typed.path, ty: typed.ty, text, cur: None, bitfield: None };
         for name in names {
             let mut desc = self.describe(&r, w.ty, name.span)?;
             if let TypeDesc::Ptr { to, tag } = &desc {
@@ -226,8 +274,13 @@ impl Lowerer<'_> {
             };
             for (m, parent) in chain {
                 if m.bits != 0 || m.bit_offset % 8 != 0 {
-                    self.unsupported(name.span, "reading a bitfield");
-                    return None;
+                    // A bitfield ends the chain (it is an integer); its
+                    // bits are cut from the word around it (no CO-RE
+                    // record: the shifts would need their own).
+                    w.bitfield = Some((w.path.offset as u64 * 8 + u64::from(m.bit_offset), m.bits.max(1)));
+                    w.cur = None;
+                    w.ty = m.ty;
+                    continue;
                 }
                 w.path.offset += i64::from(m.bit_offset / 8);
                 let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(&r, m.ty, 0) };
@@ -239,7 +292,40 @@ impl Lowerer<'_> {
             }
             w.text = format!("{}.{}", w.text, name.name);
         }
-        self.read(&r, w, span)
+        let ty = w.ty;
+        if !self.opts.core_records {
+            w.path.core.clear();
+            w.cur = None;
+        }
+        self.read(&r, w, span).map(|v| (v, ty))
+    }
+
+    /// A bitfield of `bits` at bit `bit`: the smallest aligned load of at
+    /// least its type's size that holds it (as libbpf computes it,
+    /// tools/lib/bpf/relo_core.c), shifted down and masked (unsigned).
+    fn bitfield(&mut self, w: Walk, bit: u64, bits: u32, size: u32, span: Span) -> Option<Expr> {
+        let mut bytes = u64::from(size.clamp(1, 8));
+        let mut at = bit / 8 / bytes * bytes;
+        while bit + u64::from(bits) - at * 8 > bytes * 8 {
+            if bytes >= 8 {
+                self.unsupported(span, "a bitfield across two words");
+                return None;
+            }
+            bytes *= 2;
+            at = bit / 8 / bytes * bytes;
+        }
+        let shift = bit - at * 8;
+        if shift + u64::from(bits) > 62 {
+            self.unsupported(span, "a bitfield in the top bits of a word");
+            return None;
+        }
+        let mut path = w.finish();
+        path.offset = at as i64;
+        path.size = bytes as u8;
+        path.signed = false;
+        let word = Expr { kind: ExprKind::Load(path), ty: Ty::Int, span: Some(span) };
+        let down = Expr::binary(ir::BinOp::Div, word, Expr::constant(1i64 << shift), Some(span));
+        Some(Expr::binary(ir::BinOp::BitAnd, down, Expr::constant((1i64 << bits) - 1), Some(span)))
     }
 
     fn describe(&mut self, r: &BtfReader<'_>, ty: TypeId, span: Span) -> Option<TypeDesc> {
@@ -262,6 +348,13 @@ impl Lowerer<'_> {
             path.signed = signed;
             Expr { kind: ExprKind::Load(path), ty, span: Some(span) }
         };
+        if let Some((bit, bits)) = w.bitfield {
+            let (TypeDesc::Int { size, .. } | TypeDesc::Enum { size, .. }) = desc else {
+                self.error(span, format!("`{text}` is a bitfield of a `{spelled}`"));
+                return None;
+            };
+            return self.bitfield(w, bit, bits, size, span);
+        }
         match desc {
             TypeDesc::Int { size: size @ (1 | 2 | 4 | 8), signed } | TypeDesc::Enum { size: size @ (1 | 2 | 4 | 8), signed, .. } => {
                 Some(load(w.finish(), size, signed, Ty::Int))
