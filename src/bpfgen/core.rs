@@ -142,7 +142,7 @@ mod tests {
     #[test]
     fn access_strings_index_the_local_members() {
         let se = CoreComposite { name: "sched_entity".into(), size: 16, union: false };
-        let pid = CoreField { step: 0, root: task(), members: vec![member("pid", 24, CoreTy::Int { size: 4, signed: true })] };
+        let pid = CoreField { step: 0, root: task(), members: vec![member("prio", 24, CoreTy::Int { size: 4, signed: true })] };
         let runtime = CoreField {
             step: 1,
             root: task(),
