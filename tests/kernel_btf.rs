@@ -228,3 +228,21 @@ fn bitfields_and_states_of_known_tasks() {
     let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("pid ")).collect();
     assert_eq!(lines, ["1\t0\ttrue\t1"], "stderr: {}", run.stderr);
 }
+
+#[test]
+fn fentry_loads_or_says_why_the_kernel_refuses_it() {
+    // The development kernel refuses fentry programs at load (EPERM):
+    // the error must say so, not blame privileges; a kernel with
+    // trampolines loads it.
+    let script = "var n = 0\ntrace fexit:vfs_read /args.count > 0/ { n += retval }";
+    if !need_root() || !have_btf() {
+        return;
+    }
+    let run = ktap(&["-d", "-e", script]);
+    if run.code == Some(0) {
+        return;
+    }
+    assert_eq!(run.code, Some(1), "stderr: {}", run.stderr);
+    assert!(run.stderr.contains("this kernel refuses fentry/fexit programs"), "{}", run.stderr);
+    assert!(!run.stderr.contains("loading BPF needs root"), "{}", run.stderr);
+}

@@ -446,6 +446,21 @@ impl<'a> BtfReader<'a> {
         Ok(out)
     }
 
+    /// The return type of a function prototype reached from `id` (as
+    /// [`BtfReader::params`]).
+    pub fn returns(&self, id: TypeId) -> Result<TypeId, Error> {
+        let mut t = self.resolve(id.0)?;
+        for _ in 0..2 {
+            if t.kind == Kind::PTR || t.kind == Kind::FUNC {
+                t = self.resolve(t.size_or_type)?;
+            }
+        }
+        if t.kind != Kind::FUNC_PROTO {
+            return Err(not_a(&format!("BTF type {}", id.0), "a function prototype"));
+        }
+        Ok(TypeId(t.size_or_type))
+    }
+
     /// Type `id` with typedefs and qualifiers followed.
     pub fn describe(&self, id: TypeId) -> Result<TypeDesc, Error> {
         if id == TypeId::VOID {

@@ -169,8 +169,9 @@ impl KernelFacts for FakeKernel {
 /// read: `struct task_struct` (`__state`, `se.sum_exec_runtime`, `mm`,
 /// `pid`, `tgid`, `real_parent`, `comm`, a bitfield), `struct mm_struct`
 /// with its owner in an anonymous struct, `enum` and `char *` members,
-/// and the BTF tracepoints `sched_switch` and `sched_wakeup` (prototypes
-/// and the named `__bpf_trace_*` functions).
+/// the BTF tracepoints `sched_switch` and `sched_wakeup` (prototypes
+/// and the named `__bpf_trace_*` functions), and `vfs_read` with a small
+/// `struct file`.
 pub fn sample_btf() -> Vec<u8> {
     use crate::btf::write::{BtfBuilder, BtfMember};
     use crate::btf::{FuncLinkage, TypeId};
@@ -218,6 +219,14 @@ pub fn sample_btf() -> Vec<u8> {
     let wakeup_ptr = b.add_ptr(wakeup);
     b.add_typedef("btf_trace_sched_wakeup", wakeup_ptr);
     b.add_func("__bpf_trace_sched_wakeup", wakeup, FuncLinkage::Static);
+    // ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos)
+    let long = b.add_int("long int", 8, true);
+    let ulong = b.add_int("long unsigned int", 8, false);
+    let file = b.add_struct("file", 256, &[m("f_mode", uint, 20), m("f_pos", long, 64), m("f_owner_pid", pid_t, 96)]);
+    let file_ptr = b.add_ptr(file);
+    let loff_ptr = b.add_ptr(long);
+    let read = b.add_func_proto(long, &[("file", file_ptr), ("buf", char_ptr), ("count", ulong), ("pos", loff_ptr)]);
+    b.add_func("vfs_read", read, FuncLinkage::Global);
     b.to_bytes()
 }
 

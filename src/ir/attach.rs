@@ -40,6 +40,10 @@ pub enum Attach {
     /// is the tracepoint's typed arguments, and its target (the event's
     /// BTF) is fixed when it loads.
     TpBtf { event: String, spec: Span },
+    /// A BPF trampoline on a kernel function (`fentry:FUNC`, `fexit:FUNC`
+    /// with `ret`): its context is the function's typed arguments (and,
+    /// at exit, its return value after them).
+    Fentry { func: String, ret: bool, spec: Span },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +75,10 @@ pub enum ProgKind {
     Kprobe,
     /// A BTF-enabled raw tracepoint, one program per event.
     TpBtf,
+    /// A kernel function's entry or exit trampoline, one program per
+    /// function.
+    Fentry,
+    Fexit,
 }
 
 /// What a program's context register (r1 at entry) points at.
@@ -119,6 +127,8 @@ impl ProgKind {
             ProgKind::Uprobe => shape("uprobe", "uprobe", Context::PtRegs),
             ProgKind::Kprobe => shape("kprobe", "kprobe", Context::PtRegs),
             ProgKind::TpBtf => ProgShape { per_point: true, ..shape("btf", "tp_btf", Context::BtfArgs) },
+            ProgKind::Fentry => ProgShape { per_point: true, ..shape("fentry", "fentry", Context::BtfArgs) },
+            ProgKind::Fexit => ProgShape { per_point: true, ..shape("fexit", "fexit", Context::BtfArgs) },
         }
     }
 
@@ -147,6 +157,8 @@ impl Attach {
             Attach::Uprobe(_) => ProgKind::Uprobe,
             Attach::Kprobe { .. } => ProgKind::Kprobe,
             Attach::TpBtf { .. } => ProgKind::TpBtf,
+            Attach::Fentry { ret: false, .. } => ProgKind::Fentry,
+            Attach::Fentry { ret: true, .. } => ProgKind::Fexit,
         }
     }
 
@@ -158,6 +170,7 @@ impl Attach {
             Attach::Uprobe(u) => &u.name,
             Attach::Kprobe { symbol, .. } => symbol,
             Attach::TpBtf { event, .. } => event,
+            Attach::Fentry { func, .. } => func,
         }
     }
 
@@ -170,6 +183,7 @@ impl Attach {
             Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
             Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
             Attach::TpBtf { event, .. } => format!("btf:{event}"),
+            Attach::Fentry { func, ret, .. } => format!("{}:{func}", if *ret { "fexit" } else { "fentry" }),
         }
     }
 
@@ -186,6 +200,7 @@ impl Attach {
             }
             Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
             Attach::TpBtf { event, .. } => format!("tp_btf {event}"),
+            Attach::Fentry { func, ret, .. } => format!("{} {func}", if *ret { "fexit" } else { "fentry" }),
         }
     }
 }

@@ -211,6 +211,9 @@ impl Lowerer<'_> {
             return self.event_arg(ctx, n, span);
         }
         if !self.vars.contains_key(&id.name) {
+            if let Some(typed) = self.typed_name(ctx, &id.name, span) {
+                return typed;
+            }
             let in_filter = ctx.in_filter;
             if let Some(e) = ctx.args.name(&mut self.pcx(), &id.name, in_filter, span) {
                 return e;

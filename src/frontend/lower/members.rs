@@ -192,6 +192,13 @@ impl Lowerer<'_> {
         Some(typed.and_then(|t| self.walk(t, text, rest, e.span)))
     }
 
+    /// A bare name a typed provider gives (`retval` of fexit), read
+    /// whole; `None` when it gives none.
+    pub(super) fn typed_name(&mut self, ctx: &mut ProbeCtx, name: &str, span: Span) -> Option<Option<Expr>> {
+        let typed = ctx.args.typed_name(&mut self.pcx(), name, span)?;
+        Some(typed.and_then(|t| self.walk(t, name.to_string(), &[], span)).map(|(value, _)| value))
+    }
+
     /// `argN` of a typed provider, read whole; `None` when the provider's
     /// arguments are not typed.
     pub(super) fn typed_arg(&mut self, ctx: &mut ProbeCtx, n: usize, span: Span) -> Option<Option<Expr>> {

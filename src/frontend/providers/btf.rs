@@ -90,7 +90,8 @@ impl Provider for Btf {
     }
 }
 
-/// One argument of a BTF tracepoint: its name, type and C spelling.
+/// One argument of a BTF tracepoint or function: its name, type and C
+/// spelling.
 #[derive(Clone)]
 struct Param {
     name: String,
@@ -98,21 +99,42 @@ struct Param {
     spelled: String,
 }
 
-/// What a body attached at BTF tracepoints reads: each event's arguments
-/// (name, type), asked of the BTF once.
+/// Where a point's typed arguments come from.
+enum Source {
+    /// A tracepoint: `__bpf_trace_EVENT`'s parameters after the first.
+    Tracepoint(String),
+    /// A kernel function's parameters (and its return value at exit).
+    Function { func: String, ret: bool },
+}
+
+/// Each point's arguments, and its return value (fexit).
+type Prototypes = Vec<(Vec<Param>, Option<Param>)>;
+
+/// What a body attached at BTF tracepoints or kernel functions reads:
+/// each point's arguments (name, type), asked of the BTF once.
 pub struct BtfArgs {
-    events: Vec<String>,
-    params: Option<Vec<Vec<Param>>>,
+    sources: Vec<(String, Source)>,
+    protos: Option<Prototypes>,
 }
 
 impl BtfArgs {
     pub fn new(points: &[Point]) -> BtfArgs {
-        BtfArgs { events: points.iter().map(|p| p.attach.event().to_string()).collect(), params: None }
+        let sources = points
+            .iter()
+            .map(|p| {
+                let source = match &p.attach {
+                    Attach::Fentry { func, ret, .. } => Source::Function { func: func.clone(), ret: *ret },
+                    other => Source::Tracepoint(other.event().to_string()),
+                };
+                (p.attach.full_name(), source)
+            })
+            .collect();
+        BtfArgs { sources, protos: None }
     }
 
-    /// Each event's arguments: name, type id and C spelling.
-    fn params(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&[Vec<Param>]> {
-        if self.params.is_none() {
+    /// Each point's arguments and return value.
+    fn protos(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&Prototypes> {
+        if self.protos.is_none() {
             let reader = match cx.facts.kernel_btf() {
                 Ok(r) => r,
                 Err(e) => {
@@ -120,43 +142,58 @@ impl BtfArgs {
                     return None;
                 }
             };
+            let param = |name: String, ty: TypeId| Param { spelled: reader.type_name(ty), name, ty };
             let mut all = Vec::new();
-            for event in &self.events {
-                let func = reader.find(Kind::FUNC, &format!("{BPF_TRACE_FUNC}{event}")).ok().flatten();
-                let proto = match func {
-                    Some(f) => Some(f),
-                    None => reader.find(Kind::TYPEDEF, &format!("{BTF_TRACE_PREFIX}{event}")).ok().flatten(),
+            for (_, source) in &self.sources {
+                let (proto, skip, ret) = match source {
+                    Source::Tracepoint(event) => {
+                        let func = reader.find(Kind::FUNC, &format!("{BPF_TRACE_FUNC}{event}")).ok().flatten();
+                        let proto = match func {
+                            Some(f) => Some(f),
+                            None => reader.find(Kind::TYPEDEF, &format!("{BTF_TRACE_PREFIX}{event}")).ok().flatten(),
+                        };
+                        // The first is the tracepoint's private data.
+                        (proto, 1, false)
+                    }
+                    Source::Function { func, ret } => (reader.find(Kind::FUNC, func).ok().flatten(), 0, *ret),
                 };
                 let params = proto.and_then(|p| reader.params(p).ok()).unwrap_or_default();
-                // The first is the tracepoint's private data, not an argument.
                 let list = params
                     .into_iter()
-                    .skip(1)
+                    .skip(skip)
                     .enumerate()
-                    .map(|(i, (name, ty))| Param { name: if name.is_empty() { format!("arg{i}") } else { name }, ty, spelled: reader.type_name(ty) })
+                    .map(|(i, (name, ty))| param(if name.is_empty() { format!("arg{i}") } else { name }, ty))
                     .collect();
-                all.push(list);
+                let ret = if ret { proto.and_then(|p| reader.returns(p).ok()).map(|ty| param("retval".into(), ty)) } else { None };
+                all.push((list, ret));
             }
-            self.params = Some(all);
+            self.protos = Some(all);
         }
-        self.params.as_deref()
+        self.protos.as_ref()
     }
 
-    /// Argument `which` (a name or an index) of every event, the same in
-    /// each, typed.
+    /// Argument `which` (a name or an index; `retval`, the return value)
+    /// of every point, the same in each, typed.
     fn typed(&mut self, cx: &mut Cx<'_>, which: Result<&str, usize>, span: Span) -> Option<Typed> {
-        let events = self.events.clone();
-        let params = self.params(cx, span)?.to_vec();
+        let labels: Vec<String> = self.sources.iter().map(|(l, _)| l.clone()).collect();
+        let protos = self.protos(cx, span)?.clone();
         let mut found: Option<(usize, TypeId, String)> = None;
-        for (event, list) in events.iter().zip(&params) {
+        for (label, (list, ret)) in labels.iter().zip(&protos) {
             let at = match which {
-                Ok(name) => list.iter().position(|p| p.name == name),
-                Err(n) => (n < list.len()).then_some(n),
+                Ok("retval") => match ret {
+                    Some(r) => Some((list.len(), r)),
+                    None => {
+                        cx.error(span, format!("`retval` is the return value of an fexit probe; `{label}` has none"));
+                        return None;
+                    }
+                },
+                Ok(name) => list.iter().position(|p| p.name == name).map(|i| (i, &list[i])),
+                Err(n) => list.get(n).map(|p| (n, p)),
             };
-            let Some(i) = at else {
+            let Some((i, p)) = at else {
                 let what = match which {
-                    Ok(name) => format!("`btf:{event}` has no argument `{name}`"),
-                    Err(n) => format!("`btf:{event}` has {} arguments: `arg{n}` is past them", list.len()),
+                    Ok(name) => format!("`{label}` has no argument `{name}`"),
+                    Err(n) => format!("`{label}` has {} arguments: `arg{n}` is past them", list.len()),
                 };
                 let mut d = Diagnostic::error(span, what).with_label("no such argument");
                 if let Ok(name) = which {
@@ -169,14 +206,13 @@ impl BtfArgs {
                 cx.diags.push(d.with_note(format!("its arguments: {}", args.join(", "))));
                 return None;
             };
-            let Param { ty, spelled, .. } = &list[i];
             match &found {
-                Some((j, _, t)) if *j != i || t != spelled => {
-                    cx.error(span, format!("this argument differs between the events of the probe (`btf:{event}` has `{spelled}`)"));
+                Some((j, _, t)) if *j != i || *t != p.spelled => {
+                    cx.error(span, format!("this argument differs between the points of the probe (`{label}` has `{}`)", p.spelled));
                     return None;
                 }
                 Some(_) => {}
-                None => found = Some((i, *ty, spelled.clone())),
+                None => found = Some((i, p.ty, p.spelled.clone())),
             }
         }
         let (i, ty, _) = found?;
@@ -201,5 +237,9 @@ impl ProbeArgs for BtfArgs {
 
     fn typed_arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Option<Typed>> {
         Some(self.typed(cx, Err(n), span))
+    }
+
+    fn typed_name(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<Typed>> {
+        (name == "retval").then(|| self.typed(cx, Ok(name), span))
     }
 }

@@ -22,6 +22,7 @@ use crate::facts::KernelFacts;
 use crate::ir::{self, Attach, EventField, Expr};
 
 pub mod btf;
+pub mod fentry;
 pub mod fetch_args;
 pub mod kprobe;
 pub mod profile;
@@ -33,7 +34,7 @@ pub mod usdt;
 
 /// Every provider with spec syntax, in the order they are asked to claim a
 /// spec; the last claims whatever no other does.
-pub static REGISTRY: &[&dyn Provider] = &[&uprobe::Uprobe, &kprobe::Kprobe, &usdt::Usdt, &btf::Btf, &tracepoint::Tracepoint];
+pub static REGISTRY: &[&dyn Provider] = &[&uprobe::Uprobe, &kprobe::Kprobe, &usdt::Usdt, &btf::Btf, &fentry::Fentry, &tracepoint::Tracepoint];
 
 /// The provider that claims a spec's first word.
 pub fn claiming(head: &str) -> &'static dyn Provider {
@@ -116,7 +117,7 @@ pub enum Reads {
     Record { spec: Span },
     /// Numbered and named arguments fetched from registers and memory.
     Fetch(fetch_args::ArgLayout),
-    /// A BTF-typed function's arguments (tp_btf).
+    /// A BTF-typed function's arguments (tp_btf, fentry, fexit).
     Btf { spec: Span },
 }
 
@@ -178,6 +179,12 @@ pub trait ProbeArgs {
     /// `None` when this provider's arguments have no BTF types, `Some(None)`
     /// after reporting why this one has none.
     fn typed_field(&mut self, _cx: &mut Cx<'_>, _name: &str, _span: Span) -> Option<Option<Typed>> {
+        None
+    }
+
+    /// A bare name (`retval`) as a kernel value of a BTF type (as
+    /// [`ProbeArgs::typed_field`]).
+    fn typed_name(&mut self, _cx: &mut Cx<'_>, _name: &str, _span: Span) -> Option<Option<Typed>> {
         None
     }
 

@@ -18,6 +18,7 @@ use crate::ir::{Module, ProgKind};
 use libbpf_rs::{Link, OpenProgramMut, ProgramMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub mod fentry;
 pub mod kprobe;
 pub mod profile;
 pub mod raw_syscalls;
@@ -36,6 +37,7 @@ pub fn attacher(kind: ProgKind) -> &'static dyn Attacher {
         ProgKind::Uprobe => &uprobe::Uprobe,
         ProgKind::Kprobe => &kprobe::Kprobe,
         ProgKind::TpBtf => &tp_btf::TpBtf,
+        ProgKind::Fentry | ProgKind::Fexit => &fentry::Fentry,
     }
 }
 
@@ -49,6 +51,12 @@ pub trait Attacher: Sync {
     /// of `kind` read from their first event on.
     fn fill(&self, _module: &Module, _obj: &libbpf_rs::Object, _kind: ProgKind) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// Why the kernel may refuse to load this kind's programs, added to a
+    /// load error (fentry on kernels without trampolines).
+    fn refused(&self) -> Option<&'static str> {
+        None
     }
 
     /// Attaches one loaded program at its attach points (`cx.points`).
