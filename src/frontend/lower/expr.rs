@@ -185,6 +185,9 @@ impl Lowerer<'_> {
             }
             ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
             ast::ExprKind::Index { base, index } => {
+                if let Some(typed) = self.member_access(ctx, e) {
+                    return typed;
+                }
                 let (map, key) = self.table_key(ctx, base, index)?;
                 let ty = self.table_value(map);
                 Some(Expr { kind: ExprKind::MapGet { map, key: Box::new(key) }, ty, span })

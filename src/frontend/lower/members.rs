@@ -30,6 +30,15 @@ struct Walk {
     /// A bitfield at the end: its bit offset from the path's base and
     /// its width.
     bitfield: Option<(u64, u32)>,
+    /// An array was indexed since the last pointer: the offset is no
+    /// longer one field's, so it carries no CO-RE record.
+    indexed: bool,
+}
+
+/// One step of a chain: `.NAME` (or `->NAME`), or `[INDEX]`.
+enum Step<'a> {
+    Member(&'a ast::Ident),
+    Index(&'a ast::Expr),
 }
 
 impl Walk {
@@ -42,6 +51,7 @@ impl Walk {
             self.path.core.push(c);
         }
         self.path.offset = 0;
+        self.indexed = false;
     }
 
     /// Ends the walk: the record of the final offset joins the path.
@@ -107,6 +117,16 @@ fn member_names(r: &BtfReader<'_>, members: &[MemberDesc], out: &mut Vec<String>
     }
 }
 
+/// Bytes a value of type `ty` takes.
+fn size_of(r: &BtfReader<'_>, ty: TypeId, depth: u32) -> Option<u32> {
+    match r.describe(ty).ok()? {
+        TypeDesc::Int { size, .. } | TypeDesc::Enum { size, .. } | TypeDesc::Composite { size, .. } => Some(size),
+        TypeDesc::Ptr { .. } => Some(8),
+        TypeDesc::Array { elem, len } if depth < 8 => size_of(r, elem, depth + 1)?.checked_mul(len),
+        _ => None,
+    }
+}
+
 fn listed(names: &[String]) -> String {
     let shown: Vec<&str> = names.iter().take(LISTED_MEMBERS).map(String::as_str).collect();
     let more = names.len().saturating_sub(LISTED_MEMBERS);
@@ -166,10 +186,15 @@ impl Lowerer<'_> {
 
     /// A member chain's value and the BTF type it ends at.
     fn member_chain(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Option<(Expr, TypeId)>> {
-        let mut names: Vec<&ast::Ident> = Vec::new();
+        let mut names: Vec<Step<'_>> = Vec::new();
         let mut root = e;
-        while let ast::ExprKind::Field { base, name } = &root.kind {
-            names.push(name);
+        loop {
+            let (step, base) = match &root.kind {
+                ast::ExprKind::Field { base, name } => (Step::Member(name), base),
+                ast::ExprKind::Index { base, index } => (Step::Index(index), base),
+                _ => break,
+            };
+            names.push(step);
             root = base;
         }
         names.reverse();
@@ -178,7 +203,7 @@ impl Lowerer<'_> {
             return None;
         }
         let (typed, text, rest) = if id.name == "args" {
-            let first = names.first()?;
+            let Some(Step::Member(first)) = names.first() else { return None };
             let span = root.span.to(first.span);
             let typed = ctx.args.typed_field(&mut self.pcx(), &first.name, span)?;
             (typed, format!("args.{}", first.name), &names[1..])
@@ -227,7 +252,7 @@ impl Lowerer<'_> {
     }
 
     /// Follows `names` from `typed` and reads the value at the end.
-    fn walk(&mut self, typed: Typed, text: String, names: &[&ast::Ident], span: Span) -> Option<(Expr, TypeId)> {
+    fn walk(&mut self, typed: Typed, text: String, names: &[Step<'_>], span: Span) -> Option<(Expr, TypeId)> {
         let facts = self.events;
         let r = match facts.kernel_btf() {
             Ok(r) => r,
@@ -236,8 +261,15 @@ impl Lowerer<'_> {
                 return None;
             }
         };
-        let mut w = Walk { path: typed.path, ty: typed.ty, text, cur: None, bitfield: None };
-        for name in names {
+        let mut w = Walk { path: typed.path, ty: typed.ty, text, cur: None, bitfield: None, indexed: false };
+        for step in names {
+            let name = match step {
+                Step::Member(name) => *name,
+                Step::Index(index) => {
+                    self.index(&r, &mut w, index)?;
+                    continue;
+                }
+            };
             let mut desc = self.describe(&r, w.ty, name.span)?;
             if let TypeDesc::Ptr { to, tag } = &desc {
                 if w.path.derefs.len() >= MAX_DEREFS {
@@ -292,6 +324,7 @@ impl Lowerer<'_> {
                 w.path.offset += i64::from(m.bit_offset / 8);
                 let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(&r, m.ty, 0) };
                 match &mut w.cur {
+                    _ if w.indexed => {}
                     Some(c) => c.members.push(member),
                     None => w.cur = Some(CoreField { step: 0, root: parent, members: vec![member] }),
                 }
@@ -333,6 +366,38 @@ impl Lowerer<'_> {
         let word = Expr { kind: ExprKind::Load(path), ty: Ty::Int, span: Some(span) };
         let down = Expr::binary(ir::BinOp::Div, word, Expr::constant(1i64 << shift), Some(span));
         Some(Expr::binary(ir::BinOp::BitAnd, down, Expr::constant((1i64 << bits) - 1), Some(span)))
+    }
+
+    /// `[INDEX]` on a fixed array: a constant index inside it.
+    fn index(&mut self, r: &BtfReader<'_>, w: &mut Walk, index: &ast::Expr) -> Option<()> {
+        let TypeDesc::Array { elem, len } = self.describe(r, w.ty, index.span)? else {
+            let spelled = r.type_name(w.ty);
+            self.error(index.span, format!("`{}` is a `{spelled}`, not an array", w.text));
+            return None;
+        };
+        let ast::ExprKind::Int(i) = index.kind else {
+            self.unsupported(index.span, "an array index that is not a constant");
+            return None;
+        };
+        if i < 0 || i >= i64::from(len) {
+            self.diags.push(
+                Diagnostic::error(index.span, format!("index {i} is past the end of `{}`, a `{}`", w.text, r.type_name(w.ty)))
+                    .with_label(format!("valid indexes are 0 to {}", i64::from(len) - 1)),
+            );
+            return None;
+        }
+        let Some(size) = size_of(r, elem, 0) else {
+            self.error(index.span, format!("the elements of `{}` have no size", w.text));
+            return None;
+        };
+        // The record so far names the array; with the element's offset
+        // added, the offset is no one field's any more.
+        w.cur = None;
+        w.indexed = true;
+        w.path.offset += i * i64::from(size);
+        w.ty = elem;
+        w.text = format!("{}[{i}]", w.text);
+        Some(())
     }
 
     fn describe(&mut self, r: &BtfReader<'_>, ty: TypeId, span: Span) -> Option<TypeDesc> {
