@@ -429,6 +429,11 @@ pub enum PathBase {
     /// Argument N of a BTF-typed context (tp_btf): a u64 slot holding a
     /// typed value.
     Arg(u32),
+    /// A register of the probed task's `struct pt_regs` (a kprobe's
+    /// argument, typed from the function's BTF prototype): a plain
+    /// number to the verifier, so what it points to is read with
+    /// `bpf_probe_read_kernel` (`Via::ProbeRead`).
+    Reg(RegOffset),
 }
 
 /// How the final read is made.

@@ -126,6 +126,7 @@ fn expr(e: &Expr) -> String {
             let base = match path.base {
                 PathBase::CurrentTask => "task".to_string(),
                 PathBase::Arg(n) => format!("ctx.arg{n}"),
+                PathBase::Reg(r) => format!("regs+{}", r.0),
             };
             let chain: String = path.derefs.iter().map(|o| format!("->+{o}")).collect();
             let legacy = path.core.is_empty() && matches!(path.base, PathBase::CurrentTask) && path.size != 0;

@@ -367,8 +367,12 @@ impl Validator<'_> {
     /// of a BPF width, strings of some bytes, CO-RE records on offsets
     /// the path has.
     fn typed_path(&self, ty: Ty, path: &super::Path) -> Result<(), Error> {
-        if path.via != super::Via::Direct {
-            return Err(self.err("a typed read through a probe read"));
+        let from_regs = matches!(path.base, super::PathBase::Reg(_));
+        if (path.via == super::Via::ProbeRead) != from_regs {
+            return Err(self.err(if from_regs { "a register's pointer followed without a probe read" } else { "a typed read through a probe read" }));
+        }
+        if from_regs && !self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::PtRegs) {
+            return Err(self.err("a register read where the context has no registers"));
         }
         match ty {
             Ty::Int if [0, 1, 2, 4, 8].contains(&path.size) => {}
@@ -408,7 +412,7 @@ impl Validator<'_> {
             // Typed reads; the task name's two loads and the per-CPU
             // walk (no CO-RE records) are checked below.
             ExprKind::Load(path)
-                if !(path.via == super::Via::ProbeRead && path.core.is_empty())
+                if !(path.via == super::Via::ProbeRead && path.core.is_empty() && path.base == super::PathBase::CurrentTask)
                     && !(e.ty == Ty::Comm && path.base == super::PathBase::CurrentTask && path.derefs.is_empty() && path.core.is_empty() && path.size == 16) =>
             {
                 self.typed_path(e.ty, path)

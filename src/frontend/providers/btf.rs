@@ -220,6 +220,16 @@ impl BtfArgs {
     }
 }
 
+/// The parameters (name, type, C spelling) of kernel function `func` in
+/// the kernel's BTF; `None` without a BTF or a prototype (nothing is
+/// reported: the caller's other meanings of `args.NAME` stand).
+pub(super) fn function_params(cx: &mut Cx<'_>, func: &str) -> Option<Vec<(String, TypeId, String)>> {
+    let reader = cx.facts.kernel_btf().ok()?;
+    let id = reader.find(Kind::FUNC, func).ok()??;
+    let params = reader.params(id).ok()?;
+    Some(params.into_iter().map(|(n, ty)| (n, ty, reader.type_name(ty))).collect())
+}
+
 impl ProbeArgs for BtfArgs {
     fn arg(&mut self, cx: &mut Cx<'_>, _n: usize, span: Span) -> Option<Expr> {
         cx.error(span, "typed arguments are read through their types");

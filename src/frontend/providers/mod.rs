@@ -133,7 +133,18 @@ impl Reads {
     pub fn into_args(self, points: &[Point]) -> Box<dyn ProbeArgs> {
         match self {
             Reads::Record { .. } => Box::new(tracepoint::EventArgs::new(points)),
-            Reads::Fetch(layout) => Box::new(fetch_args::FetchArgs(layout)),
+            Reads::Fetch(layout) => {
+                // Entry kprobes' functions: their BTF types `args.NAME`.
+                let funcs = points
+                    .iter()
+                    .map(|p| match &p.attach {
+                        Attach::Kprobe { symbol, ret: false, .. } => Some(symbol.clone()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<String>>>()
+                    .unwrap_or_default();
+                Box::new(fetch_args::FetchArgs(layout, funcs))
+            }
             Reads::Btf { .. } => Box::new(btf::BtfArgs::new(points)),
         }
     }
