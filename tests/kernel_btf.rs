@@ -246,3 +246,24 @@ fn fentry_loads_or_says_why_the_kernel_refuses_it() {
     assert!(run.stderr.contains("this kernel refuses fentry/fexit programs"), "{}", run.stderr);
     assert!(!run.stderr.contains("loading BPF needs root"), "{}", run.stderr);
 }
+
+#[test]
+fn typed_chains_of_every_kind_pass_the_verifier() {
+    // Loaded, not attached (-d): direct loads from tp_btf arguments and
+    // curtask (arrays by index, bitfields, NULL-checked pointers), and
+    // probe reads from a kprobe's registers typed by the function's BTF
+    // (this kernel loads kprobe programs though it cannot attach them).
+    let scripts = [
+        "trace btf:sched_switch { print(args.prev.comm[3], args.next.se.sum_exec_runtime, args.prev.in_execve, curtask.mm.owner.comm, args.next->real_parent->real_parent->pid) }",
+        "trace probe:vfs_read /args.count > 10/ { print(args.file->f_path.dentry->d_name.name, args.file.f_pos, args.buf) }",
+        "trace sched:sched_switch { print(args.prev_comm, curtask.real_parent.comm, curtask.se.sum_exec_runtime) }",
+    ];
+    if !need_root() || !have_btf() {
+        return;
+    }
+    for script in scripts {
+        let run = ktap(&["-d", "-e", script]);
+        assert_eq!(run.code, Some(0), "{script}\nstderr: {}", run.stderr);
+        assert!(run.stdout.starts_with("Loaded 1 program(s)"), "{script}\nstdout: {}", run.stdout);
+    }
+}
