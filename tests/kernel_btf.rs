@@ -267,3 +267,16 @@ fn typed_chains_of_every_kind_pass_the_verifier() {
         assert!(run.stdout.starts_with("Loaded 1 program(s)"), "{script}\nstdout: {}", run.stdout);
     }
 }
+
+#[test]
+fn data_loc_fields_read_as_strings() {
+    // `__data_loc char[] filename` of sched:sched_process_exec: where the
+    // string lies in the record is in the field's low 16 bits.
+    let script = "trace sched:sched_process_exec { print(args.filename, args.filename == \"/bin/true\", execname) }";
+    if !need_root() {
+        return;
+    }
+    let run = ktap(&["-q", "-e", script, "--", "/bin/true"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "/bin/true\t1\ttrue\n", "stderr: {}", run.stderr);
+}

@@ -335,6 +335,6 @@ fn a_typed_read_is_direct_and_of_a_bpf_width() {
 #[test]
 fn a_record_address_is_only_read_from() {
     let mut m = lowered("var n = 0 trace syscalls:sys_enter_write { n += 1 }");
-    *updated(&mut m) = Expr { kind: ExprKind::CtxAddr { offset: 16 }, ty: Ty::Int, span: None };
+    *updated(&mut m) = Expr { kind: ExprKind::CtxAddr { offset: 16, data_loc: false }, ty: Ty::Int, span: None };
     assert_eq!(invalid(&m), "a record address used as a value");
 }

@@ -1198,9 +1198,15 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
             }
-            ExprKind::CtxAddr { offset } => {
+            ExprKind::CtxAddr { offset, data_loc: false } => {
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R6));
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, *offset as i32));
+            }
+            ExprKind::CtxAddr { offset, data_loc: true } => {
+                // (length << 16 | offset), the offset from the record's start.
+                self.asm.emit(Insn::ldx(Size::W, dst, Reg::R6, *offset as i16));
+                self.asm.emit(Insn::alu64_imm(AluOp::And, dst, 0xffff));
+                self.asm.emit(Insn::alu64_reg(AluOp::Add, dst, Reg::R6));
             }
             ExprKind::CtxField { offset, size, signed } => {
                 let sz = match size {

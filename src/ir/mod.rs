@@ -481,8 +481,10 @@ pub enum ExprKind {
     Load(Path),
     Global(GlobalId),
     /// The address of the tracepoint record at `offset` (a `char[N]`
-    /// field): only ever the pointer of a kernel [`ExprKind::ReadStr`].
-    CtxAddr { offset: u32 },
+    /// field), or with `data_loc` where the `__data_loc` word at `offset`
+    /// says its string lies (its low 16 bits, from the record's start):
+    /// only ever the pointer of a kernel [`ExprKind::ReadStr`].
+    CtxAddr { offset: u32, data_loc: bool },
     /// A field of the tracepoint record at a fixed offset from the context.
     CtxField { offset: u32, size: u32, signed: bool },
     Unary { op: UnOp, operand: Box<Expr> },

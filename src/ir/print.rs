@@ -144,7 +144,8 @@ fn expr(e: &Expr) -> String {
             format!("{base}{chain} {:+}:{what}{via}{core}", path.offset)
         }
         ExprKind::Global(g) => format!("g{}", g.0),
-        ExprKind::CtxAddr { offset } => format!("&ctx[{offset}]"),
+        ExprKind::CtxAddr { offset, data_loc: false } => format!("&ctx[{offset}]"),
+        ExprKind::CtxAddr { offset, data_loc: true } => format!("&ctx[data_loc ctx[{offset}]]"),
         ExprKind::CtxField { offset, size, signed } => {
             format!("ctx[{offset}:{}{}]", if *signed { "s" } else { "u" }, size * 8)
         }
