@@ -206,7 +206,7 @@ fn runtime_error(out: &mut SharedOutput, message: &str, span: Option<Span>, note
 }
 
 /// `-l GLOB`: tracepoints as `system:event`, one a line.
-fn list_events(glob: &str) -> ExitCode {
+fn list_events(glob: &str, verbose: bool) -> ExitCode {
     let tracefs = match Tracefs::open() {
         Ok(t) => t,
         Err(e) => return fail(e),
@@ -223,6 +223,12 @@ fn list_events(glob: &str) -> ExitCode {
             n += 1;
             if writeln!(out, "{full}").is_err() {
                 break;
+            }
+            if verbose {
+                // The fields a body reads as `args.NAME`, after the common ones.
+                for f in ktap::facts::KernelFacts::format(&tracefs, &system, &event).unwrap_or_default().iter().filter(|f| !f.common) {
+                    let _ = writeln!(out, "    {}	{}", f.name, ktap::runtime::btf_listing::field_kind(f));
+                }
             }
         }
     }
@@ -292,7 +298,7 @@ fn main() -> ExitCode {
         return listed(ktap::runtime::btf_listing::events(glob, cli.verbose));
     }
     if let Some(glob) = &cli.list {
-        return list_events(glob);
+        return list_events(glob, cli.verbose);
     }
     if let Some(args) = &cli.list_functions {
         return list_functions(args);

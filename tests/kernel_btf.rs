@@ -197,6 +197,8 @@ fn lists_btf_tracepoints_and_struct_members() {
     assert_eq!(run.stdout, "btf:sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)\n");
     let run = ktap(&["-l", "btf:sched_sw*"]);
     assert!(run.stdout.lines().any(|l| l == "btf:sched_switch"), "{}", run.stdout);
+    let run = ktap(&["-l", "sched:sched_switch", "-v"]);
+    assert!(run.stdout.starts_with("sched:sched_switch\n    prev_comm\tstring, char[16] (offset "), "{}", run.stdout);
     let run = ktap(&["--struct", "task_struct"]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert!(run.stdout.starts_with("struct task_struct {\t/* size "), "{}", run.stdout);

@@ -1,6 +1,7 @@
 //! Listings from the kernel's BTF: `ktap -l 'btf:GLOB'` (BTF tracepoints,
 //! with `-v` their typed arguments) and `ktap --struct NAME` (a type's
-//! members with offsets and sizes, like pahole). Reads the BTF through
+//! members with offsets and sizes, like pahole); and how a classic
+//! event's fields read (`-l 'sched:*' -v`). Reads the BTF through
 //! the lazy reader; returns text and never prints itself.
 
 use super::kbtf::KernelBtf;
@@ -50,6 +51,17 @@ fn declare(ty: &str, name: &str) -> String {
         Some(i) => format!("{} {name}{}", &ty[..i], &ty[i..]),
         None if ty.ends_with('*') => format!("{ty}{name}"),
         None => format!("{ty} {name}"),
+    }
+}
+
+/// What a classic tracepoint field reads as (`-l 'sched:*' -v`).
+pub fn field_kind(f: &crate::ir::EventField) -> String {
+    use crate::ir::FieldKind;
+    match f.kind {
+        FieldKind::Int => format!("{}{} (offset {})", if f.signed { "s" } else { "u" }, f.size * 8, f.offset),
+        FieldKind::CharArray => format!("string, char[{}] (offset {})", f.size, f.offset),
+        FieldKind::DataLoc => format!("string, __data_loc char[] (offset {})", f.offset),
+        FieldKind::Other => format!("{} bytes, not readable in probes (offset {})", f.size, f.offset),
     }
 }
 
