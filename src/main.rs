@@ -333,8 +333,10 @@ fn main() -> ExitCode {
         compile_opts.event_buffer_bytes = bytes;
     }
     // An object run at once on the kernel that typed it needs no CO-RE
-    // relocations; saved objects and other BTFs keep them.
+    // relocations; saved objects and other BTFs keep them (the `--emit`
+    // dumps show what `--emit obj` writes), the task name included.
     compile_opts.core_records = cli.emit.is_some() || cli.btf.is_some();
+    compile_opts.portable_task_name = compile_opts.core_records;
     let compiled = ktap::compile_with(&script.src, &events, &compile_opts);
     // The kernel's BTF is not needed past compilation: unmap it.
     events.release_btf();

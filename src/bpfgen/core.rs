@@ -61,7 +61,10 @@ impl LocalTypes {
     }
 
     fn see(&mut self, key: &str, c: &CoreComposite) {
-        if !self.locals.contains_key(key) {
+        if let Some(local) = self.locals.get_mut(key) {
+            // Records may size it differently: the local type holds all.
+            local.composite.size = local.composite.size.max(c.size);
+        } else {
             self.order.push(key.to_string());
             self.locals.insert(key.to_string(), Local { composite: c.clone(), members: BTreeMap::new() });
         }

@@ -106,6 +106,9 @@ pub trait KernelCx {
     fn percpu_var(&mut self, name: &str) -> Result<ir::PercpuAccess, String>;
     /// `task_struct.comm`'s offset, when the kernel's BTF gives it.
     fn task_comm_offset(&mut self) -> Option<u32>;
+    /// The CO-RE record of `task_struct.comm` when the task name must be
+    /// read relocatably (objects saved to run elsewhere); None otherwise.
+    fn task_comm_record(&mut self) -> Option<ir::core::CoreField>;
     /// The global holding CLOCK_REALTIME minus CLOCK_BOOTTIME.
     fn boot_to_real(&self) -> Option<ir::GlobalId>;
     /// Splits record arguments into literals (kept in userspace) and

@@ -43,6 +43,12 @@ pub(super) const DEFS: &[Def] = &[
 fn execname(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
     let direct = cx.task_comm_offset().filter(|&off| i16::try_from(off).is_ok_and(|o| o.checked_add(8).is_some()));
     let kind = match direct {
+        // Saved objects: a typed string read whose offset relocates.
+        Some(offset) if let Some(record) = cx.task_comm_record() => {
+            let mut path = ir::Path::plain(ir::PathBase::CurrentTask, Vec::new(), i64::from(offset), 16, ir::Via::Direct);
+            path.core.push(record);
+            ExprKind::Load(path)
+        }
         Some(offset) => ExprKind::Load(ir::Path::plain(ir::PathBase::CurrentTask, Vec::new(), i64::from(offset), 16, ir::Via::Direct)),
         None => ExprKind::Helper { func: HelperFn::GET_CURRENT_COMM, part: Part::All },
     };

@@ -44,11 +44,15 @@ pub struct Options {
     /// BTF typed it: relocating would make libbpf parse that kernel's whole
     /// BTF (~4 ms) to change nothing.
     pub core_records: bool,
+    /// Read the task name (`execname`) through a relocatable typed read
+    /// too, rather than two loads at the compiling kernel's offset: for
+    /// objects saved to run elsewhere (`--emit obj`, `--btf`).
+    pub portable_task_name: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, core_records: true }
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, core_records: true, portable_task_name: false }
     }
 }
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and
