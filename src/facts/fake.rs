@@ -187,9 +187,9 @@ pub fn sample_btf() -> Vec<u8> {
     let char_ptr = b.add_ptr(ch);
     let se = b.add_struct("sched_entity", 256, &[m("on_rq", uint, 64), m("exec_start", u64t, 72), m("sum_exec_runtime", u64t, 80)]);
     let policy = b.add_enum("sched_policy", &[("SCHED_NORMAL", 0), ("SCHED_FIFO", 1)]);
-    // mm_struct's owner points forward to the task, three types on.
-    let task_id = TypeId(b.type_count() as u32 + 4);
-    let task_ptr_id = TypeId(task_id.0 + 1);
+    // mm_struct's owner points forward to the task's pointer type: the
+    // anonymous struct, mm_struct, its pointer, task_struct, then it.
+    let task_ptr_id = TypeId(b.type_count() as u32 + 5);
     let mm_owner = b.add_struct("", 8, &[m("owner", task_ptr_id, 0)]);
     let mm = b.add_struct("mm_struct", 1400, &[m("mm_count", int, 0), m("", mm_owner, 1304)]);
     let mm_ptr = b.add_ptr(mm);
@@ -206,7 +206,6 @@ pub fn sample_btf() -> Vec<u8> {
     ];
     let t = b.add_struct("task_struct", 14400, &task_members);
     let tp = b.add_ptr(t);
-    let _ = (t, task_id);
     let void_ptr = b.add_ptr(TypeId::VOID);
     let switch = [("", void_ptr), ("", boolean), ("", tp), ("", tp), ("", uint)];
     let proto = b.add_func_proto(TypeId::VOID, &switch);
