@@ -132,15 +132,16 @@ fn core_relocations_fit_a_saved_object_to_this_kernel() {
     // holds offsets no kernel uses; libbpf's CO-RE relocations (the
     // object's .BTF.ext records) move them to the running kernel's
     // layout at load, so the values are right.
-    let script = "var bad = 0\nvar n = 0\nvar parent = 0\nvar name = \"\"\nvar task_name = \"\"\n\
+    let script = "var bad = 0\nvar n = 0\nvar parent = 0\nvar name = \"\"\nvar task_name = \"\"\nvar second = 0\n\
         trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
           bad += (curtask.tgid != pid) + (curtask->pid != tid)\n\
           n += 1\n\
           parent = curtask.real_parent.tgid\n\
           name = curtask.comm\n\
           task_name = execname\n\
+          second = curtask.comm[1]\n\
         }\n\
-        trace_end { print(n, bad, parent, name, task_name) }";
+        trace_end { print(n, bad, parent, name, task_name, second) }";
     let btf = moved_task_btf();
     let btf_arg = btf.to_str().expect("utf-8 path");
     let ir = ktap(&["--btf", btf_arg, "--emit", "ir", "-e", &script.replace("{PID}", "1")]);
@@ -149,10 +150,12 @@ fn core_relocations_fit_a_saved_object_to_this_kernel() {
     assert!(ir.stdout.contains("task->+16 +12:s32"), "{}", ir.stdout);
     // The task name too: a typed read at the moved offset, relocated.
     assert!(ir.stdout.contains("task +24:str16 [core 0: struct task_struct.comm]"), "{}", ir.stdout);
+    assert!(ir.stdout.contains("task +25:s8 [core 0: struct task_struct.comm[1]]"), "{}", ir.stdout);
     if !need_root() || !have_btf() {
         return;
     }
-    let want = format!("1000\t0\t{}\tktap-workload\tktap-workload\n", std::process::id());
+    // ("ktap-workload"[1] is 't', 116.)
+    let want = format!("1000\t0\t{}\tktap-workload\tktap-workload\t116\n", std::process::id());
     let run = support::traced_with(&["--btf", btf_arg], &[], script, 2, 500, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, want, "stderr: {}", run.stderr);

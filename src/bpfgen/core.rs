@@ -47,7 +47,7 @@ impl LocalTypes {
         let mut key = key_of(&f.root, "", 0);
         self.see(&key, &f.root);
         for m in &f.members {
-            let next = match &m.ty {
+            let next = match m.ty.element(m.indexes.len()) {
                 CoreTy::Composite(c) => Some((key_of(c, &key, m.offset), c.clone())),
                 _ => None,
             };
@@ -120,7 +120,10 @@ impl LocalTypes {
             let local = self.locals.get(&key)?;
             let index = local.members.keys().position(|k| *k == (m.offset, m.name.clone()))?;
             access.push_str(&format!(":{index}"));
-            if let CoreTy::Composite(c) = &m.ty {
+            for i in &m.indexes {
+                access.push_str(&format!(":{i}"));
+            }
+            if let CoreTy::Composite(c) = m.ty.element(m.indexes.len()) {
                 key = key_of(c, &key, m.offset);
             }
         }
@@ -139,7 +142,7 @@ mod tests {
     }
 
     fn member(name: &str, offset: u32, ty: CoreTy) -> CoreMember {
-        CoreMember { name: name.into(), offset, ty }
+        CoreMember { name: name.into(), offset, ty, indexes: Vec::new() }
     }
 
     #[test]
@@ -152,8 +155,10 @@ mod tests {
             members: vec![member("se", 32, CoreTy::Composite(se)), member("sum_exec_runtime", 8, CoreTy::Int { size: 8, signed: false })],
         };
         let parent = CoreField { step: 0, root: task(), members: vec![member("real_parent", 8, CoreTy::Ptr)] };
+        let chars = CoreTy::Array { elem: Box::new(CoreTy::Int { size: 1, signed: true }), len: 16 };
+        let letter = CoreField { step: 0, root: task(), members: vec![CoreMember { indexes: vec![3], ..member("comm", 48, chars) }] };
         let mut locals = LocalTypes::default();
-        for f in [&pid, &runtime, &parent] {
+        for f in [&pid, &runtime, &parent, &letter] {
             locals.add(f);
         }
         let mut b = BtfBuilder::new();
@@ -169,5 +174,7 @@ mod tests {
         assert_eq!(access(&parent, &mut b).as_deref(), Some("0:0"));
         assert_eq!(access(&pid, &mut b).as_deref(), Some("0:1"));
         assert_eq!(access(&runtime, &mut b).as_deref(), Some("0:2:0"));
+        // An array element: its index follows the member's.
+        assert_eq!(access(&letter, &mut b).as_deref(), Some("0:3:3"));
     }
 }

@@ -34,6 +34,9 @@ pub struct CoreMember {
     pub name: String,
     pub offset: u32,
     pub ty: CoreTy,
+    /// Elements taken of an array member (`arr[2][1]`), outermost first;
+    /// the next member, if any, is one of the element's.
+    pub indexes: Vec<u32>,
 }
 
 /// What a member holds, as far as a loader compares it with another
@@ -47,11 +50,29 @@ pub enum CoreTy {
     Composite(CoreComposite),
 }
 
+impl CoreTy {
+    /// The element type `depth` arrays in (itself at 0).
+    pub fn element(&self, depth: usize) -> &CoreTy {
+        match self {
+            CoreTy::Array { elem, .. } if depth > 0 => elem.element(depth - 1),
+            other => other,
+        }
+    }
+}
+
 impl CoreField {
     /// `struct task_struct.real_parent`, for dumps.
     pub fn describe(&self) -> String {
         let kind = if self.root.union { "union" } else { "struct" };
-        let names: Vec<&str> = self.members.iter().map(|m| if m.name.is_empty() { "(anon)" } else { m.name.as_str() }).collect();
+        let names: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| {
+                let name = if m.name.is_empty() { "(anon)" } else { m.name.as_str() };
+                let idx: String = m.indexes.iter().map(|i| format!("[{i}]")).collect();
+                format!("{name}{idx}")
+            })
+            .collect();
         format!("{kind} {}.{}", self.root.name, names.join("."))
     }
 }

@@ -30,8 +30,8 @@ struct Walk {
     /// A bitfield at the end: its bit offset from the path's base and
     /// its width.
     bitfield: Option<(u64, u32)>,
-    /// An array was indexed since the last pointer: the offset is no
-    /// longer one field's, so it carries no CO-RE record.
+    /// An array with no member record was indexed since the last pointer:
+    /// the offset is no field's, so it carries no CO-RE record.
     indexed: bool,
 }
 
@@ -322,7 +322,7 @@ impl Lowerer<'_> {
                     continue;
                 }
                 w.path.offset += i64::from(m.bit_offset / 8);
-                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(&r, m.ty, 0) };
+                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(&r, m.ty, 0), indexes: Vec::new() };
                 match &mut w.cur {
                     _ if w.indexed => {}
                     Some(c) => c.members.push(member),
@@ -390,10 +390,12 @@ impl Lowerer<'_> {
             self.error(index.span, format!("the elements of `{}` have no size", w.text));
             return None;
         };
-        // The record so far names the array; with the element's offset
-        // added, the offset is no one field's any more.
-        w.cur = None;
-        w.indexed = true;
+        // The record names the element (`0:3:2` in the access string); an
+        // array not reached through a member has no record to extend.
+        match w.cur.as_mut().and_then(|c| c.members.last_mut()) {
+            Some(m) => m.indexes.push(i as u32),
+            None => w.indexed = true,
+        }
         w.path.offset += i * i64::from(size);
         w.ty = elem;
         w.text = format!("{}[{i}]", w.text);
