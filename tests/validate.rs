@@ -309,6 +309,9 @@ fn a_typed_argument_needs_a_btf_context() {
     let ExprKind::Load(path) = &mut updated(&mut m2).kind else { panic!("a typed load") };
     path.base = ktap::ir::PathBase::Arg(2);
     path.derefs.insert(0, 0);
+    for c in &mut path.core {
+        c.step += 1;
+    }
     assert!(invalid(&m2).contains("argument 2 read where the context has no typed arguments"));
     // The first pointer of an argument is its slot, at offset 0.
     let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
@@ -330,6 +333,11 @@ fn a_typed_read_is_direct_and_of_a_bpf_width() {
     path.size = 4;
     path.core[0].step = 5;
     assert_eq!(invalid(&m), "typed read out of reach");
+    // A CO-RE record must name the members the offset adds up to.
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.core[0].step = 0;
+    path.offset += 4;
+    assert_eq!(invalid(&m), "CO-RE record of struct task_struct.pid does not describe offset 1268");
 }
 
 #[test]

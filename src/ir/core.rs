@@ -51,6 +51,16 @@ pub enum CoreTy {
 }
 
 impl CoreTy {
+    /// Bytes a value of the type takes.
+    pub fn size(&self) -> u64 {
+        match self {
+            CoreTy::Int { size, .. } | CoreTy::Enum { size, .. } => u64::from(*size),
+            CoreTy::Ptr => 8,
+            CoreTy::Array { elem, len } => elem.size() * u64::from(*len),
+            CoreTy::Composite(c) => u64::from(c.size),
+        }
+    }
+
     /// The element type `depth` arrays in (itself at 0).
     pub fn element(&self, depth: usize) -> &CoreTy {
         match self {
@@ -61,6 +71,21 @@ impl CoreTy {
 }
 
 impl CoreField {
+    /// The byte offset the members (and array elements) add up to: what
+    /// the path holds at `step`.
+    pub fn offset(&self) -> u64 {
+        self.members
+            .iter()
+            .map(|m| {
+                let mut at = u64::from(m.offset);
+                for (depth, i) in m.indexes.iter().enumerate() {
+                    at += u64::from(*i) * m.ty.element(depth + 1).size();
+                }
+                at
+            })
+            .sum()
+    }
+
     /// `struct task_struct.real_parent`, for dumps.
     pub fn describe(&self) -> String {
         let kind = if self.root.union { "union" } else { "struct" };

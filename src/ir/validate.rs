@@ -382,6 +382,16 @@ impl Validator<'_> {
         if i32::try_from(path.offset).is_err() || path.core.iter().any(|c| c.step as usize > path.derefs.len()) {
             return Err(self.err("typed read out of reach"));
         }
+        // Each CO-RE record describes the offset it sits on.
+        for c in &path.core {
+            let held = match path.derefs.get(c.step as usize) {
+                Some(&d) => i64::from(d),
+                None => path.offset,
+            };
+            if c.members.is_empty() || i64::try_from(c.offset()) != Ok(held) {
+                return Err(self.err(format!("CO-RE record of {} does not describe offset {held}", c.describe())));
+            }
+        }
         if let super::PathBase::Arg(n) = path.base {
             let btf_ctx = self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::BtfArgs);
             let at_slot = match path.derefs.first() {
