@@ -111,6 +111,20 @@ struct Cli {
     /// Prefix each line a probe prints with the time it was received.
     #[arg(short = 'T', long = "timestamps")]
     timestamps: bool,
+    /// Type kernel structs against this BTF file instead of the running
+    /// kernel's (/sys/kernel/btf/vmlinux); the object's CO-RE relocations
+    /// fit its field offsets to the running kernel when it loads.
+    #[arg(long = "btf", value_name = "FILE")]
+    btf: Option<std::path::PathBuf>,
+    /// Load the kernel programs from OBJECT (saved with `--emit obj`, on
+    /// this or another machine) instead of compiling them here; the
+    /// script still gives the userspace side.
+    #[arg(long = "object", value_name = "OBJECT")]
+    object: Option<std::path::PathBuf>,
+    /// Print the members of a kernel struct or union from the kernel's
+    /// BTF (offsets and sizes, like pahole), and exit.
+    #[arg(long = "struct", value_name = "NAME")]
+    strukt: Option<String>,
     /// List the events matching GLOB (`-le GLOB`, as in ktap; `-l GLOB`
     /// too): tracepoints, syscalls (`syscalls:*`) and kernel functions
     /// where this kernel can probe them; with -v, each one's arguments.
@@ -346,6 +360,15 @@ fn main() -> ExitCode {
     if let Some(what) = cli.generate {
         return generate(what);
     }
+    if let Some(name) = &cli.strukt {
+        return match ktap::runtime::btf_listing::struct_view(name) {
+            Ok(text) => {
+                let _ = std::io::stdout().lock().write_all(text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
     if let Some(glob) = &cli.list {
         return print_listing(ktap::runtime::listing::events(glob, cli.verbose));
     }
@@ -377,6 +400,9 @@ fn main() -> ExitCode {
     }
 
     let mut events = RunningKernel::new();
+    if let Some(path) = &cli.btf {
+        events = events.with_btf_file(path.clone());
+    }
     let mut compile_opts = ktap::Options::default();
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
@@ -401,6 +427,11 @@ fn main() -> ExitCode {
         render(&sources, &diags);
         return ExitCode::FAILURE;
     }
+    // An object run at once on the kernel that typed it needs no CO-RE
+    // relocations; saved objects and other BTFs keep them (the `--emit`
+    // dumps show what `--emit obj` writes), the task name included.
+    compile_opts.core_records = cli.emit.is_some() || cli.btf.is_some();
+    compile_opts.portable_task_name = compile_opts.core_records;
     let compiled = ktap::compile_program(linked.program, diags, &events, &compile_opts);
     // The kernel's BTF is not needed past compilation: unmap it.
     events.release_btf();
@@ -543,7 +574,15 @@ fn main() -> ExitCode {
             Err(e) => return fail(e),
         }
     }
-    match session::run(&c.module, &c.compiled, &c.object, &mut interp, &out, &mut opts, &stop) {
+    let saved = match &cli.object {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
+        },
+        None => None,
+    };
+    let object = saved.as_deref().unwrap_or(&c.object);
+    match session::run(&c.module, &c.compiled, object, &mut interp, &out, &mut opts, &stop) {
         // `-- CMD` that ended on its own: its status, unless exit() was called.
         Ok(outcome) => match opts.child.as_mut().and_then(|c| c.try_wait()) {
             Some(status) if outcome != Outcome::Exit => ExitCode::from(u8::try_from(status).unwrap_or(1)),

@@ -72,6 +72,7 @@ impl Asm {
             section: section.into(),
             insns: self.insns,
             relocs: self.relocs,
+            core: Vec::new(),
         }
     }
 }
@@ -339,6 +340,7 @@ fn all_forms_object() -> BpfObject {
             section: ".text".into(),
             insns: all_forms(),
             relocs: vec![],
+            core: Vec::new(),
         }],
         maps: vec![],
         globals: vec![],
@@ -373,6 +375,7 @@ fn subprogram_object() -> BpfObject {
         section: ".text".into(),
         insns,
         relocs: vec![],
+        core: Vec::new(),
     };
     // loop_body(index, ctx): *ctx += index; return 0  (.text slots 0..5)
     let loop_body = text(
@@ -942,6 +945,7 @@ fn map_kinds_load_with_btf_where_the_kernel_takes_it() {
             section: "raw_tp/sys_enter".into(),
             insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
             relocs: vec![],
+            core: Vec::new(),
         }],
         maps: kinds
             .iter()
@@ -994,6 +998,7 @@ fn verifier_rejects_uninitialized_register() {
             section: "raw_tp/sys_enter".into(),
             insns: vec![Insn::mov64_reg(Reg::R0, Reg::R2), Insn::exit()],
             relocs: vec![],
+            core: Vec::new(),
         }],
         maps: vec![],
         globals: vec![],
@@ -1052,6 +1057,7 @@ fn program_only_object_loads() {
             section: "perf_event".into(),
             insns: vec![Insn::mov64_imm(Reg::R0, 0), Insn::exit()],
             relocs: vec![],
+            core: Vec::new(),
         }],
         maps: vec![],
         globals: vec![],

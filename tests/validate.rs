@@ -274,3 +274,75 @@ fn shapes_are_named_errors() {
     m.sites[0].fields.push(Ty::Int);
     assert_eq!(validate(&m), Err(Error::RecordArity { probe: P0, site: ktap::ir::SiteId(0), fields: 2, args: 1 }));
 }
+
+/// `src` lowered against the fake kernel with BTF.
+fn lowered_btf(src: &str) -> Module {
+    let (program, diags) = ktap::frontend::parse(src);
+    assert!(diags.is_empty(), "{src}: parse errors {diags:?}");
+    let (module, diags) = ktap::frontend::lower::lower(&program, support::fake_kernel(), &ktap::Options::default());
+    assert!(diags.iter().all(|d| d.severity != ktap::frontend::diag::Severity::Error), "{src}: lowering errors {diags:?}");
+    module
+}
+
+/// The value of the probe's last statement, an aggregate update.
+fn updated(m: &mut Module) -> &mut Expr {
+    match m.probes[0].body.last_mut().map(|s| &mut s.kind) {
+        Some(StmtKind::AggUpdate { value, .. }) => value,
+        other => panic!("not an update: {other:?}"),
+    }
+}
+
+fn invalid(m: &Module) -> String {
+    match validate(m) {
+        Err(Error::Invalid { message, .. }) => message,
+        other => panic!("not an invalid IR: {other:?}"),
+    }
+}
+
+#[test]
+fn a_typed_argument_needs_a_btf_context() {
+    let mut m = lowered_btf("var n = 0 trace btf:sched_switch { n += args.next.pid }");
+    assert_eq!(facts(&m).probe(P0).programs, vec![ProgKind::TpBtf]);
+    let mut m2 = lowered_btf("var n = 0 trace sched:sched_process_exec { n += curtask.pid }");
+    facts(&m2);
+    // A context argument read where the context is a raw tracepoint's.
+    let ExprKind::Load(path) = &mut updated(&mut m2).kind else { panic!("a typed load") };
+    path.base = ktap::ir::PathBase::Arg(2);
+    path.derefs.insert(0, 0);
+    for c in &mut path.core {
+        c.step += 1;
+    }
+    assert!(invalid(&m2).contains("argument 2 read where the context has no typed arguments"));
+    // The first pointer of an argument is its slot, at offset 0.
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.derefs[0] = 8;
+    assert!(invalid(&m).contains("argument 2 read"));
+}
+
+#[test]
+fn a_typed_read_is_direct_and_of_a_bpf_width() {
+    let mut m = lowered_btf("var n = 0 trace sched:sched_process_exec { n += curtask.pid }");
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.via = ktap::ir::Via::ProbeRead;
+    assert_eq!(invalid(&m), "a typed read through a probe read");
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.via = ktap::ir::Via::Direct;
+    path.size = 3;
+    assert_eq!(validate(&m), Err(Error::BadWidth { probe: P0, what: "typed read", bytes: 3 }));
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.size = 4;
+    path.core[0].step = 5;
+    assert_eq!(invalid(&m), "typed read out of reach");
+    // A CO-RE record must name the members the offset adds up to.
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.core[0].step = 0;
+    path.offset += 4;
+    assert_eq!(invalid(&m), "CO-RE record of struct task_struct.pid does not describe offset 1268");
+}
+
+#[test]
+fn a_record_address_is_only_read_from() {
+    let mut m = lowered("var n = 0 trace syscalls:sys_enter_write { n += 1 }");
+    *updated(&mut m) = Expr { kind: ExprKind::CtxAddr { offset: 16, data_loc: false }, ty: Ty::Int, span: None };
+    assert_eq!(invalid(&m), "a record address used as a value");
+}

@@ -8,7 +8,7 @@
 //! `copy_str`. Takes a validated module; fails only on target limits
 //! (stack, scratch, jump range, the verifier's walk). No IO.
 
-use super::elf::{BpfObject, GlobalSection, MapDef, Program, Reloc, RelocTarget};
+use super::elf::{BpfObject, CoreReloc, GlobalSection, MapDef, Program, Reloc, RelocTarget};
 use super::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use crate::span::Span;
 use crate::ir::validate::{ModuleInfo, ProbeInfo};
@@ -17,6 +17,7 @@ use std::fmt;
 
 mod agg;
 mod fetch;
+mod load;
 
 /// BPF helper ids (include/uapi/linux/bpf.h).
 mod helper {
@@ -160,11 +161,19 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
     for (i, probe_facts) in facts.probes.iter().enumerate() {
         let probe = ProbeId(i as u32);
         for &kind in &probe_facts.programs {
-            let index = programs.len() as i32;
-            let (program, info, used) = compile_program(m, probe_facts, probe, kind, index)?;
-            scratch = scratch.max(used);
-            programs.push(program);
-            infos.push(info);
+            // Kinds whose target is fixed at load get a program per point.
+            let points: Vec<Option<usize>> = if kind.shape().per_point {
+                m.probe(probe).attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| Some(i)).collect()
+            } else {
+                vec![None]
+            };
+            for point in points {
+                let index = programs.len() as i32;
+                let (program, info, used) = compile_program(m, probe_facts, probe, kind, point, index)?;
+                scratch = scratch.max(used);
+                programs.push(program);
+                infos.push(info);
+            }
         }
     }
     let mut maps: Vec<MapDef> = m
@@ -223,17 +232,18 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
 /// uses. A program that needs scratch space is compiled twice: the first
 /// pass decides the layout, the second knows where the scratch pointer
 /// lives and fetches it first.
-fn compile_program(m: &Module, facts: &ProbeInfo, probe: ProbeId, kind: ProgKind, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
-    let first = generate(m, facts, probe, kind, index, None);
+/// `point`: the one attach point of a per-point program.
+fn compile_program(m: &Module, facts: &ProbeInfo, probe: ProbeId, kind: ProgKind, point: Option<usize>, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
+    let first = generate(m, facts, probe, kind, point, index, None);
     if first.max_scratch == 0 {
-        return finish_program(m, probe, kind, first);
+        return finish_program(m, probe, kind, point, first);
     }
     let base = -(first.max_frame + 8);
-    let second = generate(m, facts, probe, kind, index, Some(base.max(-MAX_STACK) as i16));
-    finish_program(m, probe, kind, second)
+    let second = generate(m, facts, probe, kind, point, index, Some(base.max(-MAX_STACK) as i16));
+    finish_program(m, probe, kind, point, second)
 }
 
-fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, g: Gen) -> Result<(Program, ProgramInfo, i32), Error> {
+fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, point: Option<usize>, mut g: Gen) -> Result<(Program, ProgramInfo, i32), Error> {
     if let Some(fact) = g.missing {
         return Err(Error::Unvalidated { probe, fact });
     }
@@ -249,12 +259,20 @@ fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, g: Gen) -> Result<
         return Err(Error::TooComplex { probe, span: g.costliest.1, estimate });
     }
     let scratch = g.max_scratch;
-    let (name, section) = (kind.program_name(probe), kind.shape().section);
-    let attach: Vec<usize> =
-        m.probe(probe).attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
+    let (name, section, attach) = match point.and_then(|i| Some((i, m.probe(probe).attach.get(i)?))) {
+        Some((i, at)) => {
+            let (name, section) = kind.point_program(probe, i, at);
+            (name, section, vec![i])
+        }
+        None => {
+            let attach = m.probe(probe).attach.iter().enumerate().filter(|(_, a)| a.kind() == kind).map(|(i, _)| i).collect();
+            (kind.program_name(probe), kind.shape().section.to_string(), attach)
+        }
+    };
+    let core = std::mem::take(&mut g.asm.core);
     let (insns, spans, relocs) = g.asm.finish().ok_or(Error::JumpTooFar { probe })?;
     Ok((
-        Program { name: name.clone(), section: section.to_string(), insns, relocs },
+        Program { name: name.clone(), section, insns, relocs, core },
         ProgramInfo { name, probe, kind, attach, spans },
         scratch,
     ))
@@ -262,7 +280,7 @@ fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, g: Gen) -> Result<
 
 /// One pass of code generation over a probe body. `scratch_base` is the
 /// stack slot that holds the scratch pointer, when the program has one.
-fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgKind, index: i32, scratch_base: Option<i16>) -> Gen<'a> {
+fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgKind, point: Option<usize>, index: i32, scratch_base: Option<i16>) -> Gen<'a> {
     let body = &m.probe(probe).body;
     let mut g = Gen {
         m,
@@ -278,6 +296,7 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgK
         extra_walk: 0,
         costliest: (0, None),
         probe_name_slot: None,
+        point_name: point.map(|i| m.probe_name_id(probe, i)),
         locals: Vec::new(),
         local_tys: &m.probe(probe).locals,
         loops: Vec::new(),
@@ -359,6 +378,17 @@ struct LoopCost {
     nested_walk: u64,
 }
 
+/// Whether a load is the task name's two direct loads (no CO-RE record).
+fn is_task_comm(path: &ir::Path) -> bool {
+    path.base == ir::PathBase::CurrentTask && path.derefs.is_empty() && path.core.is_empty() && path.size == 16
+}
+
+/// Whether a load is a per-CPU variable's walk (`ir::PercpuAccess`):
+/// pointers from the task, then a copy from past the anchor's type.
+fn is_percpu_walk(path: &ir::Path) -> bool {
+    path.base == ir::PathBase::CurrentTask && path.via == ir::Via::ProbeRead && path.core.is_empty()
+}
+
 /// Instructions, the span of each slot, and the relocations.
 type Assembled = (Vec<Insn>, Vec<Option<Span>>, Vec<Reloc>);
 
@@ -371,6 +401,8 @@ struct Asm {
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
     span: Option<Span>,
+    /// CO-RE field records on the instructions holding their offsets.
+    core: Vec<CoreReloc>,
 }
 
 impl Asm {
@@ -432,6 +464,8 @@ struct Gen<'a> {
     costliest: (u64, Option<Span>),
     /// Where the syscall prologue left the probename id.
     probe_name_slot: Option<i16>,
+    /// A per-point program's probename id.
+    point_name: Option<u64>,
     /// Where each local lives, and its type.
     locals: Vec<Loc>,
     local_tys: &'a [Ty],
@@ -842,10 +876,23 @@ impl Gen<'_> {
         let words = size.div_ceil(8);
         self.asm.span = value.span.or(self.asm.span);
         match &value.kind {
-            ExprKind::Load(path) if value.ty == Ty::Comm => {
+            ExprKind::Load(path) if value.ty == Ty::Comm && is_task_comm(path) => {
                 // Validated: a direct read at a 16-bit offset.
                 self.comm_into(to, i16::try_from(path.offset).ok());
                 self.zero_words(to, Ty::Comm.size() / 8, words);
+            }
+            ExprKind::Load(path) => {
+                // A string at an address along a path (0 past a NULL: the
+                // read fails and leaves zeros).
+                let p = temp(0);
+                let at = ir::Path { size: 0, ..path.clone() };
+                self.typed_load(&at, p);
+                self.zero_words(to, 0, words);
+                self.asm.emit(Insn::mov64_reg(Reg::R3, p));
+                self.dst_addr(Reg::R1, to, 0);
+                let len = u32::from(path.size).min(value.ty.size()).min(size).max(1);
+                self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
+                self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
             }
             ExprKind::Helper { .. } if value.ty == Ty::Comm => {
                 self.comm_into(to, None);
@@ -1109,6 +1156,7 @@ impl Gen<'_> {
             ExprKind::Helper { func, part } => self.helper_value(*func, *part, dst),
             // A task name never reaches integer evaluation (validated).
             ExprKind::Load(_) if e.ty == Ty::Comm => self.asm.emit(Insn::mov64_imm(dst, 0)),
+            ExprKind::Load(path) if !is_percpu_walk(path) => self.typed_load(path, dst),
             ExprKind::Load(access) => {
                 // r3 = this CPU's anchor: pointers loaded from the task.
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
@@ -1150,6 +1198,16 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
             }
+            ExprKind::CtxAddr { offset, data_loc: false } => {
+                self.asm.emit(Insn::mov64_reg(dst, Reg::R6));
+                self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, *offset as i32));
+            }
+            ExprKind::CtxAddr { offset, data_loc: true } => {
+                // (length << 16 | offset), the offset from the record's start.
+                self.asm.emit(Insn::ldx(Size::W, dst, Reg::R6, *offset as i16));
+                self.asm.emit(Insn::alu64_imm(AluOp::And, dst, 0xffff));
+                self.asm.emit(Insn::alu64_reg(AluOp::Add, dst, Reg::R6));
+            }
             ExprKind::CtxField { offset, size, signed } => {
                 let sz = match size {
                     1 => Size::B,
@@ -1186,6 +1244,7 @@ impl Gen<'_> {
             // record copy happens in `emit_record`.
             ExprKind::ProbeName | ExprKind::ArgStr { .. } => match self.probe_name_slot {
                 Some(slot) => self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot)),
+                None if self.point_name.is_some() => self.asm.emit(Insn::mov64_imm(dst, self.point_name.unwrap_or(0) as i32)),
                 None => {
                     self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R6));
                     self.asm.emit(Insn::call_helper(helper::GET_ATTACH_COOKIE));
@@ -1543,6 +1602,7 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         | ExprKind::Load(_)
         | ExprKind::Global(_)
         | ExprKind::CtxField { .. }
+        | ExprKind::CtxAddr { .. }
         | ExprKind::ProbeName
         | ExprKind::Local(_)
         | ExprKind::StrConst(_)

@@ -35,6 +35,7 @@ use object::{
 
 use super::insn::{code, Insn, Reg};
 use crate::btf::write::{btf_ext_bytes, BtfBuilder, BtfMember, DatasecVar, ExtSection, FuncInfo, LineInfo};
+use super::core::LocalTypes;
 use crate::btf::{FuncLinkage, TypeId, VarLinkage};
 
 /// A whole BPF object: what one `write_object` call packs.
@@ -57,6 +58,16 @@ pub struct Program {
     pub section: String,
     pub insns: Vec<Insn>,
     pub relocs: Vec<Reloc>,
+    /// CO-RE field records, each on the instruction holding its offset.
+    pub core: Vec<CoreReloc>,
+}
+
+/// A kernel field offset held by instruction `insn` (an index into
+/// `Program::insns`), recorded for a CO-RE relocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreReloc {
+    pub insn: usize,
+    pub field: crate::ir::core::CoreField,
 }
 
 /// A relocation on the first slot of an ld_imm64.
@@ -823,6 +834,30 @@ pub fn write_object_with(obj: &BpfObject, debug: &DebugInfo) -> Result<Vec<u8>, 
     // by offset.
     let mut func_info = Vec::new();
     let mut line_info = Vec::new();
+    let mut core_info = Vec::new();
+    let mut locals = LocalTypes::default();
+    for p in &obj.programs {
+        for r in &p.core {
+            locals.add(&r.field);
+        }
+    }
+    if obj.programs.iter().any(|p| !p.core.is_empty()) {
+        let index = btf.index();
+        locals.write(&mut btf.b, index);
+    }
+    for sec in &sections {
+        let mut core_records = Vec::new();
+        for (pi, off) in &sec.programs {
+            let Some(p) = obj.programs.get(*pi) else { continue };
+            for r in &p.core {
+                let at = u32::try_from(off + r.insn as u64 * 8).map_err(|_| Error::TooLarge { what: "program section" })?;
+                if let Some(relo) = locals.relo(&mut btf.b, &r.field, at) {
+                    core_records.push(relo);
+                }
+            }
+        }
+        core_info.push(ExtSection { sec_name: btf.b.add_string(&sec.name), records: core_records });
+    }
     for sec in &sections {
         let mut records = Vec::new();
         let mut line_records = Vec::new();
@@ -966,7 +1001,7 @@ pub fn write_object_with(obj: &BpfObject, debug: &DebugInfo) -> Result<Vec<u8>, 
     let btf_sec = elf.add_section(Vec::new(), b".BTF".to_vec(), SectionKind::Metadata);
     elf.append_section_data(btf_sec, &btf_bytes, 4);
     if func_info.iter().any(|s| !s.records.is_empty()) {
-        let ext = btf_ext_bytes(&func_info, &line_info);
+        let ext = btf_ext_bytes(&func_info, &line_info, &core_info);
         let ext_sec = elf.add_section(Vec::new(), b".BTF.ext".to_vec(), SectionKind::Metadata);
         elf.append_section_data(ext_sec, &ext, 4);
     }
@@ -1017,6 +1052,7 @@ mod tests {
 
     fn prog(name: &str, section: &str, insns: Vec<Insn>, relocs: Vec<Reloc>) -> Program {
         Program {
+            core: Vec::new(),
             name: name.into(),
             section: section.into(),
             insns,

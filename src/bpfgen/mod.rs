@@ -2,6 +2,7 @@
 //! in, bytes out, no syscalls.
 
 pub mod codegen;
+pub mod core;
 pub mod disasm;
 pub mod elf;
 pub mod insn;

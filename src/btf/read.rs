@@ -16,7 +16,7 @@
 //! [`BtfReader`] is pure and never panics on any bytes: a malformed blob
 //! is an error, never a wrong answer.
 
-use super::{Kind, BTF_HEADER_LEN, BTF_MAGIC as MAGIC};
+use super::{Kind, TypeId, BTF_HEADER_LEN, BTF_MAGIC as MAGIC};
 use crate::ir::PercpuAccess;
 use std::cell::RefCell;
 use std::fmt;
@@ -120,10 +120,63 @@ pub struct BtfReader<'a> {
     types: &'a [u8],
     strings: &'a [u8],
     /// Start of each type walked so far (type id i + 1 at `starts[i]`).
-    starts: RefCell<Vec<usize>>,
+    starts: Starts<'a>,
+}
+
+/// Where the walk's memory lives: the reader's own, or one its owner keeps
+/// across readers of the same bytes (the runtime asks many questions of
+/// one mapping; each walks on from where the last stopped).
+enum Starts<'a> {
+    Own(RefCell<Vec<usize>>),
+    Shared(&'a RefCell<Vec<usize>>),
+}
+
+impl Starts<'_> {
+    fn cell(&self) -> &RefCell<Vec<usize>> {
+        match self {
+            Starts::Own(c) => c,
+            Starts::Shared(c) => c,
+        }
+    }
+}
+
+/// A type as a question needs it, typedefs and qualifiers followed
+/// ([`BtfReader::describe`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TypeDesc {
+    Void,
+    /// Integers, `bool` and `char` (`size` in bytes).
+    Int { size: u32, signed: bool },
+    /// A pointer; `tag` is the first type tag of what it points to
+    /// (`user`, `percpu`, `rcu`).
+    Ptr { to: TypeId, tag: Option<String> },
+    Array { elem: TypeId, len: u32 },
+    Composite { union: bool, name: String, size: u32, members: Vec<MemberDesc> },
+    Enum { name: String, size: u32, signed: bool, values: Vec<(String, i64)> },
+    /// Functions, floats, forward declarations: not values a probe reads.
+    Other { what: &'static str, name: String },
+}
+
+/// One member of a struct or union.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberDesc {
+    /// Empty for an anonymous struct or union member.
+    pub name: String,
+    pub ty: TypeId,
+    pub bit_offset: u32,
+    /// Width of a bitfield, 0 for a whole member.
+    pub bits: u32,
 }
 
 impl<'a> BtfReader<'a> {
+    /// A reader whose walk is remembered in `starts` (kept by the owner of
+    /// `data` across readers; empty at first).
+    pub fn with_memory(data: &'a [u8], starts: &'a RefCell<Vec<usize>>) -> Result<BtfReader<'a>, Error> {
+        let mut r = BtfReader::new(data)?;
+        r.starts = Starts::Shared(starts);
+        Ok(r)
+    }
+
     pub fn new(data: &'a [u8]) -> Result<BtfReader<'a>, Error> {
         let magic = data.get(..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
         if magic == Some(MAGIC.swap_bytes()) {
@@ -143,7 +196,7 @@ impl<'a> BtfReader<'a> {
         };
         let types = section(type_off, type_len).ok_or(Error::SectionOutOfBounds { section: "type" })?;
         let strings = section(str_off, str_len).ok_or(Error::SectionOutOfBounds { section: "string" })?;
-        Ok(BtfReader { types, strings, starts: RefCell::new(Vec::new()) })
+        Ok(BtfReader { types, strings, starts: Starts::Own(RefCell::new(Vec::new())) })
     }
 
     /// The string at `off` (without its NUL); empty when out of bounds.
@@ -179,7 +232,7 @@ impl<'a> BtfReader<'a> {
         if id == 0 {
             return Err(Error::NoRecordForVoid);
         }
-        let mut starts = self.starts.borrow_mut();
+        let mut starts = self.starts.cell().borrow_mut();
         if let Some(&at) = starts.get(id as usize - 1) {
             return Ok(Some(at));
         }
@@ -340,6 +393,165 @@ impl<'a> BtfReader<'a> {
             _ => return Err(not_a(&format!("the per-CPU variable `{name}`"), "an integer")),
         };
         Ok(PercpuAccess { chain: vec![se + cfs_rq, rq], delta: i64::from(var.offset) - i64::from(anchor.offset), size })
+    }
+    /// The id of the first type of `kind` named `name`, walking no
+    /// further.
+    pub fn find(&self, kind: Kind, name: &str) -> Result<Option<TypeId>, Error> {
+        let mut id = 1;
+        while let Some(at) = self.start(id)? {
+            let info = u32_at(self.types, at + 4).unwrap_or(0);
+            if Kind::of_info(info) == kind && self.name(u32_at(self.types, at).unwrap_or(0)) == name.as_bytes() {
+                return Ok(Some(TypeId(id)));
+            }
+            id += 1;
+        }
+        Ok(None)
+    }
+
+    /// Names of every type of `kind` starting with `prefix`, without it
+    /// (a whole walk: for globs and listings only).
+    pub fn names_with_prefix(&self, kind: Kind, prefix: &str) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        let mut id = 1;
+        while let Some(at) = self.start(id)? {
+            let info = u32_at(self.types, at + 4).unwrap_or(0);
+            if Kind::of_info(info) == kind {
+                let name = self.name(u32_at(self.types, at).unwrap_or(0));
+                if let Some(rest) = name.strip_prefix(prefix.as_bytes()) {
+                    out.push(String::from_utf8_lossy(rest).into_owned());
+                }
+            }
+            id += 1;
+        }
+        Ok(out)
+    }
+
+    /// The parameters (name, type id) of a function prototype, reached
+    /// from `id` through typedefs, a pointer or a FUNC.
+    pub fn params(&self, id: TypeId) -> Result<Vec<(String, TypeId)>, Error> {
+        let mut t = self.resolve(id.0)?;
+        for _ in 0..2 {
+            if t.kind == Kind::PTR || t.kind == Kind::FUNC {
+                t = self.resolve(t.size_or_type)?;
+            }
+        }
+        if t.kind != Kind::FUNC_PROTO {
+            return Err(not_a(&format!("BTF type {}", id.0), "a function prototype"));
+        }
+        let mut out = Vec::with_capacity(t.vlen);
+        for p in t.rest.chunks_exact(8).take(t.vlen) {
+            let (Some(name), Some(ty)) = (u32_at(p, 0), u32_at(p, 4)) else { continue };
+            out.push((String::from_utf8_lossy(self.name(name)).into_owned(), TypeId(ty)));
+        }
+        Ok(out)
+    }
+
+    /// The return type of a function prototype reached from `id` (as
+    /// [`BtfReader::params`]).
+    pub fn returns(&self, id: TypeId) -> Result<TypeId, Error> {
+        let mut t = self.resolve(id.0)?;
+        for _ in 0..2 {
+            if t.kind == Kind::PTR || t.kind == Kind::FUNC {
+                t = self.resolve(t.size_or_type)?;
+            }
+        }
+        if t.kind != Kind::FUNC_PROTO {
+            return Err(not_a(&format!("BTF type {}", id.0), "a function prototype"));
+        }
+        Ok(TypeId(t.size_or_type))
+    }
+
+    /// Type `id` with typedefs and qualifiers followed.
+    pub fn describe(&self, id: TypeId) -> Result<TypeDesc, Error> {
+        if id == TypeId::VOID {
+            return Ok(TypeDesc::Void);
+        }
+        let t = self.resolve(id.0)?;
+        let name = String::from_utf8_lossy(self.name(t.name_off)).into_owned();
+        Ok(match t.kind {
+            Kind::INT => {
+                let enc = u32_at(t.rest, 0).unwrap_or(0);
+                TypeDesc::Int { size: t.size_or_type, signed: (enc >> 24) & super::BTF_INT_SIGNED != 0 }
+            }
+            Kind::PTR => {
+                let mut tag = None;
+                let mut to = t.size_or_type;
+                for _ in 0..8 {
+                    if to == 0 {
+                        break;
+                    }
+                    let p = self.type_by_id(to)?;
+                    match p.kind {
+                        Kind::TYPE_TAG => {
+                            tag.get_or_insert_with(|| String::from_utf8_lossy(self.name(p.name_off)).into_owned());
+                            to = p.size_or_type;
+                        }
+                        Kind::CONST | Kind::VOLATILE | Kind::RESTRICT => to = p.size_or_type,
+                        _ => break,
+                    }
+                }
+                TypeDesc::Ptr { to: TypeId(to), tag }
+            }
+            Kind::ARRAY => TypeDesc::Array { elem: TypeId(u32_at(t.rest, 0).unwrap_or(0)), len: u32_at(t.rest, 8).unwrap_or(0) },
+            Kind::STRUCT | Kind::UNION => {
+                let mut members = Vec::with_capacity(t.vlen);
+                for m in t.rest.chunks_exact(12).take(t.vlen) {
+                    let (Some(name_off), Some(ty), Some(raw)) = (u32_at(m, 0), u32_at(m, 4), u32_at(m, 8)) else { continue };
+                    let (bit_offset, bits) = if t.kind_flag { (raw & 0x00ff_ffff, raw >> 24) } else { (raw, 0) };
+                    members.push(MemberDesc { name: String::from_utf8_lossy(self.name(name_off)).into_owned(), ty: TypeId(ty), bit_offset, bits });
+                }
+                TypeDesc::Composite { union: t.kind == Kind::UNION, name, size: t.size_or_type, members }
+            }
+            Kind::ENUM | Kind::ENUM64 => {
+                let wide = t.kind == Kind::ENUM64;
+                let step = if wide { 12 } else { 8 };
+                let mut values = Vec::with_capacity(t.vlen);
+                for v in t.rest.chunks_exact(step).take(t.vlen) {
+                    let (Some(n), Some(lo)) = (u32_at(v, 0), u32_at(v, 4)) else { continue };
+                    let value = if wide {
+                        (u64::from(u32_at(v, 8).unwrap_or(0)) << 32 | u64::from(lo)) as i64
+                    } else if t.kind_flag {
+                        i64::from(lo as i32)
+                    } else {
+                        i64::from(lo)
+                    };
+                    values.push((String::from_utf8_lossy(self.name(n)).into_owned(), value));
+                }
+                TypeDesc::Enum { name, size: t.size_or_type, signed: t.kind_flag, values }
+            }
+            Kind::FUNC_PROTO | Kind::FUNC => TypeDesc::Other { what: "function", name },
+            Kind::FLOAT => TypeDesc::Other { what: "floating-point number", name },
+            Kind::FWD => TypeDesc::Other { what: "declared but not defined type", name },
+            _ => TypeDesc::Other { what: "type", name },
+        })
+    }
+
+    /// Type `id` as C spells it (`struct task_struct *`, `char[16]`).
+    pub fn type_name(&self, id: TypeId) -> String {
+        self.spell(id.0, 0)
+    }
+
+    fn spell(&self, id: u32, depth: u32) -> String {
+        if id == 0 {
+            return "void".into();
+        }
+        let Ok(t) = self.type_by_id(id) else { return "?".into() };
+        let name = String::from_utf8_lossy(self.name(t.name_off)).into_owned();
+        if depth > 8 {
+            return name;
+        }
+        match t.kind {
+            Kind::PTR => format!("{} *", self.spell(t.size_or_type, depth + 1)),
+            Kind::CONST | Kind::VOLATILE | Kind::RESTRICT | Kind::TYPE_TAG => self.spell(t.size_or_type, depth + 1),
+            Kind::ARRAY => format!("{}[{}]", self.spell(u32_at(t.rest, 0).unwrap_or(0), depth + 1), u32_at(t.rest, 8).unwrap_or(0)),
+            Kind::STRUCT if name.is_empty() => "struct {...}".into(),
+            Kind::UNION if name.is_empty() => "union {...}".into(),
+            Kind::STRUCT => format!("struct {name}"),
+            Kind::UNION => format!("union {name}"),
+            Kind::ENUM | Kind::ENUM64 => format!("enum {name}"),
+            Kind::FUNC_PROTO => "function".into(),
+            _ => name,
+        }
     }
 }
 

@@ -349,6 +349,17 @@ impl BtfBuilder {
         TypeId(self.types.len() as u32)
     }
 
+    /// Sets the type of member `index` of struct or union `id` (a struct
+    /// whose members name types added after it).
+    pub fn set_member_type(&mut self, id: TypeId, index: usize, ty: TypeId) {
+        let t = (id.0 as usize).checked_sub(1).and_then(|i| self.types.get_mut(i));
+        if let Some(BtfType::Struct(c) | BtfType::Union(c)) = t {
+            if let Some(m) = c.members.get_mut(index) {
+                m.ty = ty;
+            }
+        }
+    }
+
     /// The type with id `id` (None for void or unknown ids).
     pub fn get(&self, id: TypeId) -> Option<&BtfType> {
         (id.0 as usize)
@@ -601,6 +612,17 @@ pub struct LineInfo {
     pub col: u32,
 }
 
+/// One `struct bpf_core_relo`: the instruction (a byte offset in its ELF
+/// section) whose offset or immediate a loader rewrites, the local root
+/// type, the access string (`0:3:1`) and the relocation kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoreRelo {
+    pub insn_byte_off: u32,
+    pub type_id: TypeId,
+    pub access: StrOff,
+    pub kind: u32,
+}
+
 /// The records of one ELF section, named by a string of the `.BTF` blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExtSection<T> {
@@ -629,11 +651,12 @@ fn put_ext_info<T>(
     }
 }
 
-/// The `.BTF.ext` section bytes: function and line info (no CO-RE
-/// relocations). Offsets in the header are relative to its end.
+/// The `.BTF.ext` section bytes: function and line info and CO-RE
+/// relocations. Offsets in the header are relative to its end.
 pub fn btf_ext_bytes(
     func_info: &[ExtSection<FuncInfo>],
     line_info: &[ExtSection<LineInfo>],
+    core_relo: &[ExtSection<CoreRelo>],
 ) -> Vec<u8> {
     let mut funcs = Vec::new();
     put_ext_info(&mut funcs, 8, func_info, |out, r| {
@@ -648,7 +671,14 @@ pub fn btf_ext_bytes(
         // line_col: line number in the upper 22 bits, column in the lower 10.
         put_u32(out, (r.line << 10) | (r.col.min(0x3ff)));
     });
-    let mut out = Vec::with_capacity(BTF_EXT_HEADER_LEN as usize + funcs.len() + lines.len());
+    let mut cores = Vec::new();
+    put_ext_info(&mut cores, 16, core_relo, |out, r| {
+        put_u32(out, r.insn_byte_off);
+        put_u32(out, r.type_id.0);
+        put_u32(out, r.access.0);
+        put_u32(out, r.kind);
+    });
+    let mut out = Vec::with_capacity(BTF_EXT_HEADER_LEN as usize + funcs.len() + lines.len() + cores.len());
     out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
     out.push(BTF_VERSION);
     out.push(0); // flags
@@ -658,9 +688,10 @@ pub fn btf_ext_bytes(
     put_u32(&mut out, funcs.len() as u32); // line_info_off
     put_u32(&mut out, lines.len() as u32);
     put_u32(&mut out, (funcs.len() + lines.len()) as u32); // core_relo_off
-    put_u32(&mut out, 0); // core_relo_len
+    put_u32(&mut out, cores.len() as u32); // core_relo_len
     out.extend_from_slice(&funcs);
     out.extend_from_slice(&lines);
+    out.extend_from_slice(&cores);
     out
 }
 
@@ -855,7 +886,7 @@ mod tests {
                 col: 3,
             }],
         }];
-        let b = btf_ext_bytes(&fi, &li);
+        let b = btf_ext_bytes(&fi, &li, &[]);
         #[rustfmt::skip]
         let expect: Vec<u32> = vec![
             // header after magic/version/flags: hdr_len, func off/len, line off/len, core off/len
@@ -868,7 +899,7 @@ mod tests {
         assert_eq!(&b[..4], &[0x9f, 0xeb, 1, 0]);
         assert_eq!(words(&b[4..]), expect);
         // No line info: zero length, no record size.
-        let b = btf_ext_bytes(&fi[..1], &[]);
+        let b = btf_ext_bytes(&fi[..1], &[], &[]);
         assert_eq!(words(&b[4..32]), vec![32, 0, 20, 20, 0, 20, 0]);
         assert_eq!(b.len(), 32 + 20);
     }

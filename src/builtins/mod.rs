@@ -59,6 +59,10 @@ pub enum Kernel {
     Value { ty: ir::Ty, lower: LowerValue },
     /// It is a statement: a record sent to userspace, or any other action.
     Action(LowerAction),
+    /// It is a pointer to a kernel struct of this BTF name, reached at
+    /// `base`: a number as a value, and the root of member chains
+    /// (`curtask.pid`).
+    Typed { strukt: &'static str, base: ir::PathBase },
 }
 
 pub type LowerValue = fn(&mut dyn KernelCx, &Call) -> Option<ir::Expr>;
@@ -102,6 +106,9 @@ pub trait KernelCx {
     fn percpu_var(&mut self, name: &str) -> Result<ir::PercpuAccess, String>;
     /// `task_struct.comm`'s offset, when the kernel's BTF gives it.
     fn task_comm_offset(&mut self) -> Option<u32>;
+    /// The CO-RE record of `task_struct.comm` when the task name must be
+    /// read relocatably (objects saved to run elsewhere); None otherwise.
+    fn task_comm_record(&mut self) -> Option<ir::core::CoreField>;
     /// The global holding CLOCK_REALTIME minus CLOCK_BOOTTIME.
     fn boot_to_real(&self) -> Option<ir::GlobalId>;
     /// Splits record arguments into literals (kept in userspace) and
@@ -256,6 +263,10 @@ pub fn lower_value(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], span
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Value { lower, .. }) => lower(cx, &call),
+        Some(Kernel::Typed { base, .. }) => {
+            call.no_args(cx);
+            Some(call.value(ir::ExprKind::Load(ir::Path::plain(base, Vec::new(), 0, 0, ir::Via::Direct)), ir::Ty::Int))
+        }
         Some(Kernel::Action(_)) => {
             cx.unsupported(callee_span, &format!("calling `{}` for its value", b.display()));
             None
@@ -273,7 +284,7 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Action(lower)) => lower(cx, &call),
-        Some(Kernel::Value { .. }) => {
+        Some(Kernel::Value { .. } | Kernel::Typed { .. }) => {
             cx.unsupported(callee_span, &format!("calling `{}`", b.display()));
             None
         }
@@ -288,6 +299,16 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
 pub fn kernel_ty(b: BuiltinId) -> Option<ir::Ty> {
     match b.def().kernel {
         Some(Kernel::Value { ty, .. }) => Some(ty),
+        Some(Kernel::Typed { .. }) => Some(ir::Ty::Int),
+        _ => None,
+    }
+}
+
+/// A builtin that is a typed kernel pointer: its struct's BTF name and
+/// where it is reached.
+pub fn typed_root(b: BuiltinId) -> Option<(&'static str, ir::PathBase)> {
+    match b.def().kernel {
+        Some(Kernel::Typed { strukt, base }) => Some((strukt, base)),
         _ => None,
     }
 }
@@ -324,7 +345,8 @@ mod tests {
     /// A builtin's name is spelled in one source file: its topic's. (Not
     /// counted: the same word meaning something else — the BPF `exit`
     /// instruction in the disassembler, a syscall's exit, the `$stack`
-    /// fetch argument, JSON output's record types.)
+    /// fetch argument, JSON output's record types, `task_struct.pid` in
+    /// the fake kernel BTF.)
     #[test]
     fn each_builtin_is_named_in_one_file() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -341,6 +363,7 @@ mod tests {
             ("print", "runtime/output/json.rs"),
             ("printf", "runtime/output/json.rs"),
             ("print_hist", "runtime/output/json.rs"),
+            ("pid", "facts/fake.rs"),
         ];
         let mut checked = 0;
         for (id, d) in all() {

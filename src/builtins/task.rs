@@ -1,5 +1,6 @@
 //! The current task and CPU: `pid`, `tid`, `uid`, `cpu`, `execname`,
-//! `in_interrupt()`. Probes only: userspace has no current event.
+//! `in_interrupt()`, `curtask` (the task's `struct task_struct *`, typed
+//! for member chains). Probes only: userspace has no current event.
 
 use super::{Call, Def, Form, Kernel, KernelCx};
 use crate::frontend::diag::Diagnostic;
@@ -23,6 +24,13 @@ pub(super) const DEFS: &[Def] = &[
     Def { namespace: None, name: "execname", form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::Comm, lower: execname }), user: None },
     Def {
         namespace: None,
+        name: "curtask",
+        form: Form::Name,
+        kernel: Some(Kernel::Typed { strukt: "task_struct", base: ir::PathBase::CurrentTask }),
+        user: None,
+    },
+    Def {
+        namespace: None,
         name: "in_interrupt",
         form: Form::Call,
         kernel: Some(Kernel::Value { ty: Ty::Int, lower: in_interrupt }),
@@ -35,7 +43,13 @@ pub(super) const DEFS: &[Def] = &[
 fn execname(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
     let direct = cx.task_comm_offset().filter(|&off| i16::try_from(off).is_ok_and(|o| o.checked_add(8).is_some()));
     let kind = match direct {
-        Some(offset) => ExprKind::Load(ir::Path { base: ir::PathBase::CurrentTask, derefs: Vec::new(), offset: i64::from(offset), size: 16, via: ir::Via::Direct }),
+        // Saved objects: a typed string read whose offset relocates.
+        Some(offset) if let Some(record) = cx.task_comm_record() => {
+            let mut path = ir::Path::plain(ir::PathBase::CurrentTask, Vec::new(), i64::from(offset), 16, ir::Via::Direct);
+            path.core.push(record);
+            ExprKind::Load(path)
+        }
+        Some(offset) => ExprKind::Load(ir::Path::plain(ir::PathBase::CurrentTask, Vec::new(), i64::from(offset), 16, ir::Via::Direct)),
         None => ExprKind::Helper { func: HelperFn::GET_CURRENT_COMM, part: Part::All },
     };
     Some(c.value(kind, Ty::Comm))
@@ -62,7 +76,7 @@ fn in_interrupt(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
             return None;
         }
     };
-    let path = ir::Path { base: ir::PathBase::CurrentTask, derefs: access.chain, offset: access.delta, size: access.size, via: ir::Via::ProbeRead };
+    let path = ir::Path::plain(ir::PathBase::CurrentTask, access.chain, access.delta, access.size, ir::Via::ProbeRead);
     let count = c.value(ExprKind::Load(path), Ty::Int);
     let span = Some(c.span);
     let irq = ir::Expr::binary(ir::BinOp::BitAnd, count, ir::Expr::constant(IRQ_MASK), span);

@@ -3,7 +3,7 @@
 //! nothing else, so compiler tests need neither root nor tracefs. Never
 //! touches the machine.
 
-use super::{glob_match, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
+use super::{glob_match, BtfReader, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
 use std::sync::Mutex;
 
 /// One binary of the catalogue, with the names that resolve to it.
@@ -31,6 +31,8 @@ pub struct FakeKernel {
     btf: bool,
     comm_offset: Option<u32>,
     percpu: Vec<(String, PercpuAccess)>,
+    /// A whole BTF blob (typed arguments, `curtask`, member chains).
+    btf_blob: Option<Vec<u8>>,
     format_reads: Mutex<Vec<String>>,
 }
 
@@ -74,6 +76,13 @@ impl FakeKernel {
     pub fn percpu_var(mut self, name: &str, access: PercpuAccess) -> FakeKernel {
         self.btf = true;
         self.percpu.push((name.into(), access));
+        self
+    }
+
+    /// Gives the kernel a whole BTF blob, read as the running kernel's is.
+    pub fn btf(mut self, blob: Vec<u8>) -> FakeKernel {
+        self.btf = true;
+        self.btf_blob = Some(blob);
         self
     }
 
@@ -148,5 +157,116 @@ impl KernelFacts for FakeKernel {
         }
         let found = self.percpu.iter().find(|(n, _)| n == name);
         found.map(|(_, a)| a.clone()).ok_or_else(|| format!("the kernel's BTF has no per-CPU variable `{name}`"))
+    }
+
+    fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
+        let blob = self.btf_blob.as_deref().ok_or(NO_BTF)?;
+        BtfReader::new(blob).map_err(|e| e.to_string())
+    }
+}
+
+/// A small kernel BTF laid out like x86-64 6.18's for the members tests
+/// read: `struct task_struct` (`__state`, `se.sum_exec_runtime`, `mm`,
+/// `pid`, `tgid`, `real_parent`, `comm`, a bitfield), `struct mm_struct`
+/// with its owner in an anonymous struct, `enum` and `char *` members,
+/// the BTF tracepoints `sched_switch` and `sched_wakeup` (prototypes
+/// and the named `__bpf_trace_*` functions), and `vfs_read` with a small
+/// `struct file`.
+pub fn sample_btf() -> Vec<u8> {
+    use crate::btf::write::{BtfBuilder, BtfMember};
+    use crate::btf::{FuncLinkage, TypeId};
+    let m = |name: &str, ty: TypeId, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
+    let mut b = BtfBuilder::new();
+    let int = b.add_int("int", 4, true);
+    let uint = b.add_int("unsigned int", 4, false);
+    let ch = b.add_int("char", 1, true);
+    let u64t = b.add_int("long long unsigned int", 8, false);
+    let boolean = b.add_int("_Bool", 1, false);
+    let pid_t = b.add_typedef("pid_t", int);
+    let comm = b.add_array(ch, int, 16);
+    let char_ptr = b.add_ptr(ch);
+    let se = b.add_struct("sched_entity", 256, &[m("on_rq", uint, 64), m("exec_start", u64t, 72), m("sum_exec_runtime", u64t, 80)]);
+    let policy = b.add_enum("sched_policy", &[("SCHED_NORMAL", 0), ("SCHED_FIFO", 1)]);
+    // mm_struct's owner points forward to the task's pointer type: the
+    // anonymous struct, mm_struct, its pointer, task_struct, then it.
+    let task_ptr_id = TypeId(b.type_count() as u32 + 5);
+    let mm_owner = b.add_struct("", 8, &[m("owner", task_ptr_id, 0)]);
+    let mm = b.add_struct("mm_struct", 1400, &[m("mm_count", int, 0), m("", mm_owner, 1304)]);
+    let mm_ptr = b.add_ptr(mm);
+    let task_members = [
+        m("__state", uint, 24),
+        m("se", se, 128),
+        m("policy", policy, 1000),
+        m("mm", mm_ptr, 1136),
+        m("pid", pid_t, 1264),
+        m("tgid", pid_t, 1268),
+        m("real_parent", task_ptr_id, 1280),
+        m("comm", comm, 1752),
+        m("name_ptr", char_ptr, 1776),
+    ];
+    let t = b.add_struct("task_struct", 14400, &task_members);
+    let tp = b.add_ptr(t);
+    let void_ptr = b.add_ptr(TypeId::VOID);
+    let switch = [("", void_ptr), ("", boolean), ("", tp), ("", tp), ("", uint)];
+    let proto = b.add_func_proto(TypeId::VOID, &switch);
+    let proto_ptr = b.add_ptr(proto);
+    b.add_typedef("btf_trace_sched_switch", proto_ptr);
+    let named = [("__data", void_ptr), ("preempt", boolean), ("prev", tp), ("next", tp), ("prev_state", uint)];
+    let named = b.add_func_proto(TypeId::VOID, &named);
+    b.add_func("__bpf_trace_sched_switch", named, FuncLinkage::Static);
+    let wakeup = b.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("p", tp)]);
+    let wakeup_ptr = b.add_ptr(wakeup);
+    b.add_typedef("btf_trace_sched_wakeup", wakeup_ptr);
+    b.add_func("__bpf_trace_sched_wakeup", wakeup, FuncLinkage::Static);
+    // ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos)
+    let long = b.add_int("long int", 8, true);
+    let ulong = b.add_int("long unsigned int", 8, false);
+    let file = b.add_struct("file", 256, &[m("f_mode", uint, 20), m("f_pos", long, 64), m("f_owner_pid", pid_t, 96)]);
+    let file_ptr = b.add_ptr(file);
+    let loff_ptr = b.add_ptr(long);
+    let read = b.add_func_proto(long, &[("file", file_ptr), ("buf", char_ptr), ("count", ulong), ("pos", loff_ptr)]);
+    b.add_func("vfs_read", read, FuncLinkage::Global);
+    b.to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::{Kind, TypeId};
+    use crate::facts::{MemberDesc, TypeDesc};
+
+    #[test]
+    fn the_sample_btf_answers_typed_questions() {
+        let k = FakeKernel::new().btf(sample_btf());
+        let r = k.kernel_btf().expect("a BTF");
+        let task = r.find(Kind::STRUCT, "task_struct").expect("walk").expect("task_struct");
+        let Ok(TypeDesc::Composite { union: false, name, size: 14400, members }) = r.describe(task) else { panic!("not a struct") };
+        assert_eq!(name, "task_struct");
+        let pid = members.iter().find(|m| m.name == "pid").expect("pid");
+        assert_eq!((pid.bit_offset, pid.bits), (1264 * 8, 0));
+        // Typedefs are followed; C spells the type as declared.
+        assert_eq!(r.describe(pid.ty), Ok(TypeDesc::Int { size: 4, signed: true }));
+        assert_eq!(r.type_name(pid.ty), "pid_t");
+        let parent = members.iter().find(|m| m.name == "real_parent").expect("real_parent");
+        assert_eq!(r.type_name(parent.ty), "struct task_struct *");
+        assert_eq!(r.describe(parent.ty), Ok(TypeDesc::Ptr { to: task, tag: None }));
+        let comm = members.iter().find(|m| m.name == "comm").expect("comm");
+        assert_eq!(r.type_name(comm.ty), "char[16]");
+        let func = r.find(Kind::FUNC, "__bpf_trace_sched_switch").expect("walk").expect("func");
+        let names: Vec<String> = r.params(func).expect("params").into_iter().map(|(n, t)| format!("{n}: {}", r.type_name(t))).collect();
+        assert_eq!(names, ["__data: void *", "preempt: _Bool", "prev: struct task_struct *", "next: struct task_struct *", "prev_state: unsigned int"]);
+        assert_eq!(r.names_with_prefix(Kind::TYPEDEF, "btf_trace_"), Ok(vec!["sched_switch".to_string(), "sched_wakeup".to_string()]));
+        assert_eq!(r.find(Kind::STRUCT, "nope"), Ok(None));
+        // The anonymous struct holding mm_struct's owner.
+        let mm = r.find(Kind::STRUCT, "mm_struct").expect("walk").expect("mm_struct");
+        let Ok(TypeDesc::Composite { members, .. }) = r.describe(mm) else { panic!("not a struct") };
+        let anon: &MemberDesc = members.iter().find(|m| m.name.is_empty()).expect("anonymous member");
+        assert!(matches!(r.describe(anon.ty), Ok(TypeDesc::Composite { ref name, .. }) if name.is_empty()));
+        assert_eq!(r.describe(TypeId::VOID), Ok(TypeDesc::Void));
+    }
+
+    #[test]
+    fn no_blob_no_btf() {
+        assert_eq!(FakeKernel::new().kernel_btf().err().as_deref(), Some(NO_BTF));
     }
 }

@@ -1,7 +1,7 @@
 //! Kernel facts: what the compiler may know of the running kernel and of
 //! the binaries it probes (events and their record layouts, syscall
-//! numbers, symbols, USDT markers, kernel functions, two facts from the
-//! kernel's BTF), asked through one trait, [`KernelFacts`], and answered
+//! numbers, symbols, USDT markers, kernel functions, facts from the
+//! kernel's BTF and the lazy reader over it), asked through one trait, [`KernelFacts`], and answered
 //! in the plain data defined here. The runtime implements it for the live
 //! system (`runtime::facts`); [`FakeKernel`] answers from a catalogue for
 //! tests. Pure: never does IO, and depends on neither the frontend nor
@@ -10,7 +10,9 @@
 mod fake;
 
 pub use crate::ir::{EventField, FieldKind, FileOffset, PercpuAccess};
-pub use fake::{FakeBinary, FakeKernel};
+pub use fake::{sample_btf, FakeBinary, FakeKernel};
+pub use crate::btf::read::{BtfReader, MemberDesc, TypeDesc};
+pub use crate::btf::TypeId;
 
 /// What lowering may ask of the kernel and of binaries. Every question
 /// but the first four has a default answer: a source that knows no
@@ -55,7 +57,16 @@ pub trait KernelFacts {
     fn percpu_var(&self, _name: &str) -> Result<PercpuAccess, String> {
         Err(NO_BTF.into())
     }
+    /// The kernel's BTF (vmlinux), read lazily: typed arguments, `curtask`
+    /// and member chains ask it their types; or why there is none.
+    fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
+        Err(NO_BTF.into())
+    }
 }
+
+/// The BTF typedef prefix of a BTF-enabled tracepoint's prototype
+/// (`btf_trace_sched_switch`, include/trace/bpf_probe.h).
+pub const BTF_TRACE_PREFIX: &str = "btf_trace_";
 
 /// The default answer of [`KernelFacts`] for dynamic probes: sources that
 /// know no binaries say so.

@@ -247,6 +247,41 @@ pub fn render_sources(sources: &Sources, diags: &[Diagnostic], color: bool) -> S
 
 /// `file:line:col` (1-based) of a byte offset, for one-line messages.
 /// Columns count characters, not bytes.
+/// Up to `n` of `candidates` close to `want` (by edit distance, or
+/// sharing it as a prefix), closest first: for "did you mean" notes.
+pub fn near_names<'a>(want: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| (edit_distance(want, c), c))
+        .filter(|(d, c)| *d <= want.len() / 3 + 1 || (want.len() >= 3 && c.starts_with(want)))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(n).map(|(_, c)| c.to_string()).collect()
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        for j in 0..=b.len() {
+            d[i * w + j] = if i == 0 || j == 0 {
+                i + j
+            } else {
+                let mut best = (d[(i - 1) * w + j - 1] + usize::from(a[i - 1] != b[j - 1])).min(d[(i - 1) * w + j] + 1).min(d[i * w + j - 1] + 1);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    best = best.min(d[(i - 2) * w + j - 2] + 1);
+                }
+                best
+            };
+        }
+    }
+    d[a.len() * w + b.len()]
+}
+
 pub fn location(file_name: &str, src: &str, offset: u32) -> String {
     let at = clamp(src, Span { start: offset, end: offset }).start;
     let before = &src[..at];

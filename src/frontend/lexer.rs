@@ -89,6 +89,9 @@ pub enum Token {
     Plus,
     #[token("-")]
     Minus,
+    /// `->`, a synonym of `.` for members (C and perf-probe habits).
+    #[token("->")]
+    Arrow,
     #[token("*")]
     Star,
     #[token("/")]
@@ -162,6 +165,7 @@ impl Token {
             Token::False => "false",
             Token::Plus => "+",
             Token::Minus => "-",
+            Token::Arrow => "->",
             Token::Star => "*",
             Token::Slash => "/",
             Token::Percent => "%",
@@ -490,7 +494,7 @@ fn lex_range(
             diags.push(unknown_chars(src, b));
         }
         // After `.`, a keyword is a field name: `kdebug.trace`, `t.end`.
-        if tok.is_keyword() && matches!(out.last(), Some((Token::Dot, _))) {
+        if tok.is_keyword() && matches!(out.last(), Some((Token::Dot | Token::Arrow, _))) {
             out.push((Token::Ident(lx.slice().to_owned()), span));
             continue;
         }

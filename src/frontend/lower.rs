@@ -18,6 +18,7 @@ mod cx;
 mod events;
 mod expr;
 mod infer;
+mod members;
 mod scan;
 mod stmt;
 
@@ -39,11 +40,20 @@ pub struct Options {
     /// Size of the event ring buffer: a power of two, a multiple of the
     /// page size.
     pub event_buffer_bytes: u32,
+    /// Record a CO-RE relocation for every kernel struct offset (on by
+    /// default). Off only for an object loaded at once on the kernel whose
+    /// BTF typed it: relocating would make libbpf parse that kernel's whole
+    /// BTF (~4 ms) to change nothing.
+    pub core_records: bool,
+    /// Read the task name (`execname`) through a relocatable typed read
+    /// too, rather than two loads at the compiling kernel's offset: for
+    /// objects saved to run elsewhere (`--emit obj`, `--btf`).
+    pub portable_task_name: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES }
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, core_records: true, portable_task_name: false }
     }
 }
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and

@@ -506,7 +506,7 @@ pub(crate) mod helpers {
         // operator would do there, and the call/index/field suffixes are
         // noise next to them.
         if names.iter().any(|n| BIN_OPS.contains(n)) {
-            names.retain(|n| !BIN_OPS.contains(n) && !matches!(*n, "(" | "[" | "."));
+            names.retain(|n| !BIN_OPS.contains(n) && !matches!(*n, "(" | "[" | "." | "->"));
             groups.push("an operator");
         }
         let mut items: Vec<String> = names.iter().map(|n| terminal_name(n)).collect();

@@ -36,6 +36,14 @@ pub enum Attach {
     Uprobe(UprobePoint),
     /// A kprobe or kretprobe on a kernel function.
     Kprobe { symbol: String, ret: bool, spec: Span },
+    /// A BTF-enabled raw tracepoint (`btf:EVENT`): its program's context
+    /// is the tracepoint's typed arguments, and its target (the event's
+    /// BTF) is fixed when it loads.
+    TpBtf { event: String, spec: Span },
+    /// A BPF trampoline on a kernel function (`fentry:FUNC`, `fexit:FUNC`
+    /// with `ret`): its context is the function's typed arguments (and,
+    /// at exit, its return value after them).
+    Fentry { func: String, ret: bool, spec: Span },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +73,12 @@ pub enum ProgKind {
     Uprobe,
     /// The same for kprobes/kretprobes.
     Kprobe,
+    /// A BTF-enabled raw tracepoint, one program per event.
+    TpBtf,
+    /// A kernel function's entry or exit trampoline, one program per
+    /// function.
+    Fentry,
+    Fexit,
 }
 
 /// What a program's context register (r1 at entry) points at.
@@ -81,6 +95,9 @@ pub enum Context {
     PerfSample,
     /// The probed task's `struct pt_regs` (`Fetch` reads it).
     PtRegs,
+    /// A BTF-typed function's arguments, as u64s the verifier knows the
+    /// types of (`PathBase::Arg`).
+    BtfArgs,
 }
 
 /// The facts bpfgen needs about one program kind.
@@ -91,12 +108,16 @@ pub struct ProgShape {
     /// The ELF section, by libbpf's convention (it picks the program type).
     pub section: &'static str,
     pub context: Context,
+    /// The kernel fixes the program's target when it loads (tp_btf,
+    /// fentry): one program per attach point, its section
+    /// `SECTION/EVENT`, its `probename` a constant.
+    pub per_point: bool,
 }
 
 impl ProgKind {
     /// The one table of per-kind facts for the backends.
     pub fn shape(self) -> ProgShape {
-        let shape = |suffix, section, context| ProgShape { suffix, section, context };
+        let shape = |suffix, section, context| ProgShape { suffix, section, context, per_point: false };
         match self {
             ProgKind::Tracepoint => shape("tp", "tracepoint", Context::Record),
             ProgKind::RawTracepoint => shape("raw", "raw_tp", Context::RawArgs),
@@ -105,12 +126,23 @@ impl ProgKind {
             ProgKind::Perf => shape("perf", "perf_event", Context::PerfSample),
             ProgKind::Uprobe => shape("uprobe", "uprobe", Context::PtRegs),
             ProgKind::Kprobe => shape("kprobe", "kprobe", Context::PtRegs),
+            ProgKind::TpBtf => ProgShape { per_point: true, ..shape("btf", "tp_btf", Context::BtfArgs) },
+            ProgKind::Fentry => ProgShape { per_point: true, ..shape("fentry", "fentry", Context::BtfArgs) },
+            ProgKind::Fexit => ProgShape { per_point: true, ..shape("fexit", "fexit", Context::BtfArgs) },
         }
     }
 
-    /// The program's name for probe number `probe`.
+    /// The program's name for probe number `probe` (`point`: the attach
+    /// point of a per-point program).
     pub fn program_name(self, probe: super::ProbeId) -> String {
         format!("ktap_p{}_{}", probe.0, self.shape().suffix)
+    }
+
+    /// A per-point program's name and section for attach point `point`
+    /// (index `i` in its probe).
+    pub fn point_program(self, probe: super::ProbeId, i: usize, point: &Attach) -> (String, String) {
+        let shape = self.shape();
+        (format!("ktap_p{}_{}{i}", probe.0, shape.suffix), format!("{}/{}", shape.section, point.event()))
     }
 }
 
@@ -124,6 +156,9 @@ impl Attach {
             Attach::Profile { .. } => ProgKind::Perf,
             Attach::Uprobe(_) => ProgKind::Uprobe,
             Attach::Kprobe { .. } => ProgKind::Kprobe,
+            Attach::TpBtf { .. } => ProgKind::TpBtf,
+            Attach::Fentry { ret: false, .. } => ProgKind::Fentry,
+            Attach::Fentry { ret: true, .. } => ProgKind::Fexit,
         }
     }
 
@@ -134,6 +169,8 @@ impl Attach {
             Attach::Profile { name, .. } => name,
             Attach::Uprobe(u) => &u.name,
             Attach::Kprobe { symbol, .. } => symbol,
+            Attach::TpBtf { event, .. } => event,
+            Attach::Fentry { func, .. } => func,
         }
     }
 
@@ -145,6 +182,8 @@ impl Attach {
             Attach::Profile { name, .. } => name.clone(),
             Attach::Uprobe(u) => format!("probe:{}:{}{}", u.binary, u.name, if u.ret { "%return" } else { "" }),
             Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
+            Attach::TpBtf { event, .. } => format!("btf:{event}"),
+            Attach::Fentry { func, ret, .. } => format!("{}:{func}", if *ret { "fexit" } else { "fentry" }),
         }
     }
 
@@ -160,6 +199,8 @@ impl Attach {
                 format!("{} {}:{} @{:#x}{sema}", if u.ret { "uretprobe" } else { "uprobe" }, u.binary, u.name, u.offset.0)
             }
             Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
+            Attach::TpBtf { event, .. } => format!("tp_btf {event}"),
+            Attach::Fentry { func, ret, .. } => format!("{} {func}", if *ret { "fexit" } else { "fentry" }),
         }
     }
 }

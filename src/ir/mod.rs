@@ -26,6 +26,7 @@
 
 pub mod agg;
 mod attach;
+pub mod core;
 pub mod print;
 pub mod validate;
 pub mod written;
@@ -364,6 +365,8 @@ impl HelperFn {
     /// Fills a 16-byte buffer with the task name (a [`Ty::Comm`] value).
     pub const GET_CURRENT_COMM: HelperFn = HelperFn(16);
     pub const KTIME_GET_BOOT_NS: HelperFn = HelperFn(125);
+    /// The current task as a trusted BTF pointer.
+    pub const GET_CURRENT_TASK_BTF: HelperFn = HelperFn(158);
 
     /// The helper's name without its `bpf_` prefix, for dumps.
     pub fn name(self) -> String {
@@ -374,6 +377,7 @@ impl HelperFn {
             15 => "get_current_uid_gid".into(),
             16 => "get_current_comm".into(),
             125 => "ktime_get_boot_ns".into(),
+            158 => "get_current_task_btf".into(),
             n => format!("helper#{n}"),
         }
     }
@@ -395,18 +399,46 @@ pub enum Part {
 /// `offset` from the last address (an integer, or a 16-byte task name
 /// when the expression is a [`Ty::Comm`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `size` 0 reads nothing: the value is the address itself (a typed
+/// pointer such as `curtask`, or where a string starts). A string
+/// ([`Ty::Comm`], [`Ty::Str`]) read along a path other than the task
+/// name's is copied from that address with `bpf_probe_read_kernel_str`,
+/// at most `size` bytes. A NULL pointer on the way reads as 0 (an empty
+/// string).
 pub struct Path {
     pub base: PathBase,
     pub derefs: Vec<u32>,
     pub offset: i64,
     pub size: u8,
     pub via: Via,
+    /// Sign-extend the integer read.
+    pub signed: bool,
+    /// The offsets that came from the kernel's BTF, with the members they
+    /// name (CO-RE relocations in the object).
+    pub core: Vec<core::CoreField>,
+}
+
+impl Path {
+    /// A read from `base` with no CO-RE records (facts the compiler
+    /// computed itself).
+    pub fn plain(base: PathBase, derefs: Vec<u32>, offset: i64, size: u8, via: Via) -> Path {
+        Path { base, derefs, offset, size, via, signed: false, core: Vec::new() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PathBase {
     /// The current `struct task_struct` (`bpf_get_current_task_btf`).
     CurrentTask,
+    /// Argument N of a BTF-typed context (tp_btf): a u64 slot holding a
+    /// typed value.
+    Arg(u32),
+    /// A register of the probed task's `struct pt_regs` (a kprobe's
+    /// argument, typed from the function's BTF prototype): a plain
+    /// number to the verifier, so what it points to is read with
+    /// `bpf_probe_read_kernel` (`Via::ProbeRead`).
+    Reg(RegOffset),
 }
 
 /// How the final read is made.
@@ -449,9 +481,15 @@ pub enum ExprKind {
     /// A BPF helper called without arguments: the part of its result kept
     /// (an integer), or the buffer it fills (a [`Ty::Comm`]).
     Helper { func: HelperFn, part: Part },
-    /// A read along a path from a base (the current task).
+    /// A read along a path from a base (the current task, a typed
+    /// context argument).
     Load(Path),
     Global(GlobalId),
+    /// The address of the tracepoint record at `offset` (a `char[N]`
+    /// field), or with `data_loc` where the `__data_loc` word at `offset`
+    /// says its string lies (its low 16 bits, from the record's start):
+    /// only ever the pointer of a kernel [`ExprKind::ReadStr`].
+    CtxAddr { offset: u32, data_loc: bool },
     /// A field of the tracepoint record at a fixed offset from the context.
     CtxField { offset: u32, size: u32, signed: bool },
     Unary { op: UnOp, operand: Box<Expr> },

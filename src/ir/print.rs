@@ -124,17 +124,28 @@ fn expr(e: &Expr) -> String {
         },
         ExprKind::Load(path) => {
             let base = match path.base {
-                PathBase::CurrentTask => "task",
+                PathBase::CurrentTask => "task".to_string(),
+                PathBase::Arg(n) => format!("ctx.arg{n}"),
+                PathBase::Reg(r) => format!("regs+{}", r.0),
             };
             let chain: String = path.derefs.iter().map(|o| format!("->+{o}")).collect();
-            let what = if e.ty == Ty::Comm { "comm".to_string() } else { format!("u{}", u32::from(path.size) * 8) };
+            let legacy = path.core.is_empty() && matches!(path.base, PathBase::CurrentTask) && path.size != 0;
+            let what = match e.ty {
+                Ty::Comm if legacy => "comm".to_string(),
+                Ty::Comm | Ty::Str => format!("str{}", path.size),
+                _ if path.size == 0 => "addr".to_string(),
+                _ => format!("{}{}", if path.signed { "s" } else { "u" }, u32::from(path.size) * 8),
+            };
             let via = match path.via {
                 Via::Direct => "",
                 Via::ProbeRead => " (probe read)",
             };
-            format!("{base}{chain} {:+}:{what}{via}", path.offset)
+            let core: String = path.core.iter().map(|c| format!(" [core {}: {}]", c.step, c.describe())).collect();
+            format!("{base}{chain} {:+}:{what}{via}{core}", path.offset)
         }
         ExprKind::Global(g) => format!("g{}", g.0),
+        ExprKind::CtxAddr { offset, data_loc: false } => format!("&ctx[{offset}]"),
+        ExprKind::CtxAddr { offset, data_loc: true } => format!("&ctx[data_loc ctx[{offset}]]"),
         ExprKind::CtxField { offset, size, signed } => {
             format!("ctx[{offset}:{}{}]", if *signed { "s" } else { "u" }, size * 8)
         }

@@ -362,6 +362,49 @@ impl Validator<'_> {
         self.expr(e)
     }
 
+    /// A typed read (`btf:` arguments, `curtask`, member chains): direct
+    /// loads only, from a context slot a BTF-typed program has, integers
+    /// of a BPF width, strings of some bytes, CO-RE records on offsets
+    /// the path has.
+    fn typed_path(&self, ty: Ty, path: &super::Path) -> Result<(), Error> {
+        let from_regs = matches!(path.base, super::PathBase::Reg(_));
+        if (path.via == super::Via::ProbeRead) != from_regs {
+            return Err(self.err(if from_regs { "a register's pointer followed without a probe read" } else { "a typed read through a probe read" }));
+        }
+        if from_regs && !self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::PtRegs) {
+            return Err(self.err("a register read where the context has no registers"));
+        }
+        match ty {
+            Ty::Int if [0, 1, 2, 4, 8].contains(&path.size) => {}
+            Ty::Comm | Ty::Str if path.size > 0 => {}
+            _ => return Err(Error::BadWidth { probe: self.probe, what: "typed read", bytes: u32::from(path.size) }),
+        }
+        if i32::try_from(path.offset).is_err() || path.core.iter().any(|c| c.step as usize > path.derefs.len()) {
+            return Err(self.err("typed read out of reach"));
+        }
+        // Each CO-RE record describes the offset it sits on.
+        for c in &path.core {
+            let held = match path.derefs.get(c.step as usize) {
+                Some(&d) => i64::from(d),
+                None => path.offset,
+            };
+            if c.members.is_empty() || i64::try_from(c.offset()) != Ok(held) {
+                return Err(self.err(format!("CO-RE record of {} does not describe offset {held}", c.describe())));
+            }
+        }
+        if let super::PathBase::Arg(n) = path.base {
+            let btf_ctx = self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::BtfArgs);
+            let at_slot = match path.derefs.first() {
+                Some(&first) => first == 0,
+                None => path.offset == 0 && path.size > 0 && ty == Ty::Int,
+            };
+            if n >= 12 || !btf_ctx || !at_slot {
+                return Err(self.err(format!("argument {n} read where the context has no typed arguments")));
+            }
+        }
+        Ok(())
+    }
+
     fn expr(&mut self, e: &super::Expr) -> Result<(), Error> {
         match &e.kind {
             ExprKind::Const(_) => self.same_ty("constant", e.ty, Ty::Int),
@@ -376,10 +419,18 @@ impl Validator<'_> {
                 let declared = self.global(*g)?.ty;
                 self.same_ty("global", e.ty, declared)
             }
+            // Typed reads; the task name's two loads and the per-CPU
+            // walk (no CO-RE records) are checked below.
+            ExprKind::Load(path)
+                if !(path.via == super::Via::ProbeRead && path.core.is_empty() && path.base == super::PathBase::CurrentTask)
+                    && !(e.ty == Ty::Comm && path.base == super::PathBase::CurrentTask && path.derefs.is_empty() && path.core.is_empty() && path.size == 16) =>
+            {
+                self.typed_path(e.ty, path)
+            }
             ExprKind::Load(path) => {
                 match (e.ty, path.via) {
                     // A task name: two direct 8-byte loads at a 16-bit offset.
-                    (Ty::Comm, super::Via::Direct) => {
+                    (Ty::Comm, super::Via::Direct) if path.derefs.is_empty() => {
                         if path.size != 16 || !path.derefs.is_empty() || i16::try_from(path.offset + 8).is_err() || path.offset < 0 {
                             return Err(self.err("task name read out of reach"));
                         }
@@ -435,12 +486,20 @@ impl Validator<'_> {
                 let declared = self.local(*l)?;
                 self.same_ty("local", e.ty, declared)
             }
-            ExprKind::ReadStr { ptr, .. } => {
+            ExprKind::ReadStr { ptr, user } => {
                 if e.ty != Ty::Str {
                     return Err(self.err("string read has the wrong type"));
                 }
+                if let ExprKind::CtxAddr { .. } = ptr.kind {
+                    let record = self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::Record);
+                    if *user || !record || ptr.ty != Ty::Int {
+                        return Err(self.err("a record address outside a tracepoint's kernel string read"));
+                    }
+                    return Ok(());
+                }
                 self.int_expr(ptr)
             }
+            ExprKind::CtxAddr { .. } => Err(self.err("a record address used as a value")),
             ExprKind::StrEq { value, literal } => {
                 if !matches!(value.ty, Ty::Comm | Ty::Str) || literal.len() as u32 >= value.ty.size() {
                     return Err(self.err("string comparison of the wrong shape"));

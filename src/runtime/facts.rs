@@ -8,7 +8,7 @@ use super::elfsyms;
 use super::kbtf::KernelBtf;
 use super::attach::kprobe;
 use super::tracefs::Tracefs;
-use crate::facts::{EventField, KernelFacts, PercpuAccess, SdtMarkers, UserSymbols};
+use crate::facts::{BtfReader, EventField, KernelFacts, PercpuAccess, SdtMarkers, UserSymbols};
 use std::cell::OnceCell;
 
 /// tracefs and the kernel's BTF, each opened on first use.
@@ -16,6 +16,8 @@ use std::cell::OnceCell;
 pub struct RunningKernel {
     tracefs: OnceCell<Result<Tracefs, String>>,
     btf: OnceCell<Result<KernelBtf, String>>,
+    /// A BTF file to type scripts against instead of the kernel's.
+    btf_file: Option<std::path::PathBuf>,
 }
 
 impl RunningKernel {
@@ -28,6 +30,14 @@ impl RunningKernel {
         self.tracefs.get_or_init(|| Tracefs::open().map_err(|e| e.message)).as_ref().map_err(Clone::clone)
     }
 
+    /// Types scripts against the BTF in `path` instead of the running
+    /// kernel's (`--btf`): the object's CO-RE records fit it to the
+    /// running kernel when it loads.
+    pub fn with_btf_file(mut self, path: std::path::PathBuf) -> RunningKernel {
+        self.btf_file = Some(path);
+        self
+    }
+
     /// Unmaps the kernel's BTF (not needed past compilation); a later
     /// question maps it again.
     pub fn release_btf(&mut self) {
@@ -35,7 +45,11 @@ impl RunningKernel {
     }
 
     fn btf(&self) -> Result<&KernelBtf, String> {
-        self.btf.get_or_init(KernelBtf::open).as_ref().map_err(Clone::clone)
+        let open = || match &self.btf_file {
+            Some(path) => KernelBtf::open_path(path),
+            None => KernelBtf::open(),
+        };
+        self.btf.get_or_init(open).as_ref().map_err(Clone::clone)
     }
 }
 
@@ -72,5 +86,8 @@ impl KernelFacts for RunningKernel {
     }
     fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
         self.btf()?.reader()?.percpu_access(name).map_err(|e| e.to_string())
+    }
+    fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
+        self.btf()?.reader()
     }
 }

@@ -17,27 +17,35 @@ enum Bytes {
 
 pub struct KernelBtf {
     bytes: Bytes,
+    /// The reader's walk so far, kept across questions.
+    starts: std::cell::RefCell<Vec<usize>>,
 }
 
 impl KernelBtf {
     pub fn open() -> Result<KernelBtf, String> {
-        let file = File::open(VMLINUX_BTF).map_err(|e| format!("cannot open {VMLINUX_BTF}: {e}"))?;
-        let len = file.metadata().map_err(|e| format!("{VMLINUX_BTF}: {e}"))?.len() as usize;
+        KernelBtf::open_path(std::path::Path::new(VMLINUX_BTF))
+    }
+
+    /// A BTF file other than the running kernel's (`--btf`).
+    pub fn open_path(path: &std::path::Path) -> Result<KernelBtf, String> {
+        let shown = path.display();
+        let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
+        let len = file.metadata().map_err(|e| format!("{shown}: {e}"))?.len() as usize;
         if len > 0 {
             // SAFETY: a read-only private mapping of a file we opened; the
             // pointer is only used through `data` while `self` lives, and
             // unmapped once in `drop`.
             let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
             if ptr != libc::MAP_FAILED {
-                return Ok(KernelBtf { bytes: Bytes::Mapped { ptr, len } });
+                return Ok(KernelBtf { bytes: Bytes::Mapped { ptr, len }, starts: Default::default() });
             }
         }
-        let data = std::fs::read(VMLINUX_BTF).map_err(|e| format!("cannot read {VMLINUX_BTF}: {e}"))?;
-        Ok(KernelBtf { bytes: Bytes::Read(data) })
+        let data = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        Ok(KernelBtf { bytes: Bytes::Read(data), starts: Default::default() })
     }
 
     pub fn reader(&self) -> Result<BtfReader<'_>, String> {
-        BtfReader::new(self.data()).map_err(|e| format!("{VMLINUX_BTF}: {e}"))
+        BtfReader::with_memory(self.data(), &self.starts).map_err(|e| format!("kernel BTF: {e}"))
     }
 
     fn data(&self) -> &[u8] {

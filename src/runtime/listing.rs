@@ -52,6 +52,7 @@ struct Kind {
 const KINDS: &[Kind] = &[
     Kind { name: "tracepoints", list: tracepoints },
     Kind { name: "kernel functions", list: kernel_functions },
+    Kind { name: "BTF tracepoints", list: btf_tracepoints },
 ];
 
 /// What the listers share: tracefs, opened on first use.
@@ -157,6 +158,15 @@ fn kernel_functions(lister: &Lister, glob: &str, _verbose: bool) -> Result<Vec<E
         .filter(|(spec, f)| picks(glob, spec, f))
         .map(|(spec, _)| Entry { spec, details: Vec::new() })
         .collect())
+}
+
+/// BTF tracepoints as `btf:EVENT`, for a glob that names the kind (`-le
+/// 'btf:sched_*'`): every tracepoint has one, so `*` would list each twice.
+fn btf_tracepoints(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
+    match glob.strip_prefix("btf:") {
+        Some(event) => super::btf_listing::events(event, verbose),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// How a listing spells a binary: as given when a script may write it that

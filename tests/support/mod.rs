@@ -105,6 +105,7 @@ pub fn fake_kernel() -> &'static FakeKernel {
         catalogue()
             .task_comm_offset(1752)
             .percpu_var("__preempt_count", PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 })
+            .btf(ktap::facts::sample_btf())
     })
 }
 

@@ -42,6 +42,22 @@ impl KernelCx for Cx<'_, '_, '_> {
         *self.l.comm_offset.get_or_insert_with(|| events.task_comm_offset())
     }
 
+    fn task_comm_record(&mut self) -> Option<ir::core::CoreField> {
+        if !self.l.opts.portable_task_name {
+            return None;
+        }
+        let offset = self.task_comm_offset()?;
+        let r = self.l.events.kernel_btf().ok()?;
+        let task = r.find(crate::btf::Kind::STRUCT, "task_struct").ok()??;
+        let Ok(crate::facts::TypeDesc::Composite { size, .. }) = r.describe(task) else { return None };
+        let comm = ir::core::CoreTy::Array { elem: Box::new(ir::core::CoreTy::Int { size: 1, signed: true }), len: 16 };
+        Some(ir::core::CoreField {
+            step: 0,
+            root: ir::core::CoreComposite { name: "task_struct".into(), size, union: false },
+            members: vec![ir::core::CoreMember { name: "comm".into(), offset, ty: comm, indexes: Vec::new() }],
+        })
+    }
+
     fn boot_to_real(&self) -> Option<GlobalId> {
         self.l.m.boot_to_real
     }

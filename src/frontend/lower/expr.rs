@@ -1,5 +1,6 @@
 //! Lowering of probe-body expressions: builtins, event fields, table reads,
-//! string literals, comparisons and joins, and calls that yield values;
+//! string literals, comparisons and joins, and calls that yield values
+//! (member chains on typed kernel values: `members.rs`);
 //! every result typed (inference, `infer.rs`, settled the types of what is
 //! stored). Reports what the kernel cannot do at its span; never panics.
 
@@ -26,6 +27,9 @@ impl Lowerer<'_> {
             ast::ExprKind::Bool(b) => int(ExprKind::Const(i64::from(*b))),
             ast::ExprKind::Name(id) => self.name(ctx, id, e.span),
             ast::ExprKind::Field { base, name } => {
+                if let Some(typed) = self.member_access(ctx, e) {
+                    return typed;
+                }
                 if let ast::ExprKind::Name(b) = &base.kind {
                     if b.name == "args" {
                         return self.event_field(ctx, &name.name, e.span);
@@ -50,6 +54,9 @@ impl Lowerer<'_> {
                     (_, ast::ExprKind::Str(l)) => (l, lhs),
                     _ => return None,
                 };
+                if let Some(named) = self.enum_compare(ctx, other, lit, *op == ast::BinOp::Eq, e.span) {
+                    return named;
+                }
                 let value = self.expr(ctx, other)?;
                 if !value.ty.is_string() {
                     self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
@@ -178,6 +185,9 @@ impl Lowerer<'_> {
             }
             ast::ExprKind::Call { callee, args } => self.call_value(ctx, callee, args, e.span),
             ast::ExprKind::Index { base, index } => {
+                if let Some(typed) = self.member_access(ctx, e) {
+                    return typed;
+                }
                 let (map, key) = self.table_key(ctx, base, index)?;
                 let ty = self.table_value(map);
                 Some(Expr { kind: ExprKind::MapGet { map, key: Box::new(key) }, ty, span })
@@ -198,9 +208,15 @@ impl Lowerer<'_> {
             return self.builtin_value(ctx, b, &[], span, span);
         }
         if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
+            if let Some(typed) = self.typed_arg(ctx, n, span) {
+                return typed;
+            }
             return self.event_arg(ctx, n, span);
         }
         if !self.vars.contains_key(&id.name) {
+            if let Some(typed) = self.typed_name(ctx, &id.name, span) {
+                return typed;
+            }
             let in_filter = ctx.in_filter;
             if let Some(e) = ctx.args.name(&mut self.pcx(), &id.name, in_filter, span) {
                 return e;

@@ -92,9 +92,47 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
 
 
 /// A body's view of one argument layout.
-pub struct FetchArgs(pub ArgLayout);
+/// The arguments of one probe: their layout, and the kernel functions an
+/// entry kprobe probes (whose BTF prototypes type `args.NAME` when no
+/// fetch argument has that name).
+pub struct FetchArgs(pub ArgLayout, pub Vec<String>);
 
 impl ProbeArgs for FetchArgs {
+    fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<super::Typed>> {
+        if self.1.is_empty() || self.0.named.iter().any(|(n, _)| n == name) {
+            return None;
+        }
+        // Every function must have the argument, in the same register.
+        let mut found: Option<(usize, super::Typed, String)> = None;
+        for func in &self.1 {
+            let params = super::btf::function_params(cx, func)?;
+            let Some(i) = params.iter().position(|(n, _, _)| n == name) else {
+                let list: Vec<String> = params.iter().map(|(n, _, t)| format!("{n}: {t}")).collect();
+                cx.diags.push(
+                    Diagnostic::error(span, format!("`{func}` has no argument `{name}`"))
+                        .with_label("no such argument")
+                        .with_note(format!("its arguments: {}", list.join(", "))),
+                );
+                return Some(None);
+            };
+            let Some(&reg) = ir::RegOffset::ARGS.get(i) else {
+                cx.error(span, format!("`{name}` is argument {i} of `{func}`, past the six passed in registers"));
+                return Some(None);
+            };
+            let (_, ty, spelled) = &params[i];
+            if let Some((j, _, t)) = &found {
+                if *j != i || t != spelled {
+                    cx.error(span, format!("`{name}` differs between the functions of the probe (`{func}` has `{spelled}`)"));
+                    return Some(None);
+                }
+                continue;
+            }
+            let path = ir::Path::plain(ir::PathBase::Reg(reg), Vec::new(), 0, 0, ir::Via::ProbeRead);
+            found = Some((i, super::Typed { path, ty: *ty }, spelled.clone()));
+        }
+        found.map(|(_, typed, _)| Some(typed))
+    }
+
     fn arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Expr> {
         let layout = &self.0;
         match layout.numbered.get(n) {

@@ -21,6 +21,8 @@ use super::diag::Diagnostic;
 use crate::facts::KernelFacts;
 use crate::ir::{self, Attach, EventField, Expr};
 
+pub mod btf;
+pub mod fentry;
 pub mod fetch_args;
 pub mod kprobe;
 pub mod profile;
@@ -32,7 +34,7 @@ pub mod usdt;
 
 /// Every provider with spec syntax, in the order they are asked to claim a
 /// spec; the last claims whatever no other does.
-pub static REGISTRY: &[&dyn Provider] = &[&uprobe::Uprobe, &kprobe::Kprobe, &usdt::Usdt, &tracepoint::Tracepoint];
+pub static REGISTRY: &[&dyn Provider] = &[&uprobe::Uprobe, &kprobe::Kprobe, &usdt::Usdt, &btf::Btf, &fentry::Fentry, &tracepoint::Tracepoint];
 
 /// The provider that claims a spec's first word.
 pub fn claiming(head: &str) -> &'static dyn Provider {
@@ -115,6 +117,8 @@ pub enum Reads {
     Record { spec: Span },
     /// Numbered and named arguments fetched from registers and memory.
     Fetch(fetch_args::ArgLayout),
+    /// A BTF-typed function's arguments (tp_btf, fentry, fexit).
+    Btf { spec: Span },
 }
 
 impl Reads {
@@ -122,14 +126,26 @@ impl Reads {
     /// this: all records do (their fields must agree where read), fetched
     /// arguments when laid out alike.
     pub fn joins(&self, other: &Reads) -> bool {
-        matches!((self, other), (Reads::Record { .. }, Reads::Record { .. })) || self == other
+        matches!((self, other), (Reads::Record { .. }, Reads::Record { .. }) | (Reads::Btf { .. }, Reads::Btf { .. })) || self == other
     }
 
     /// What a body attached at `points` (which all read this) reads.
     pub fn into_args(self, points: &[Point]) -> Box<dyn ProbeArgs> {
         match self {
             Reads::Record { .. } => Box::new(tracepoint::EventArgs::new(points)),
-            Reads::Fetch(layout) => Box::new(fetch_args::FetchArgs(layout)),
+            Reads::Fetch(layout) => {
+                // Entry kprobes' functions: their BTF types `args.NAME`.
+                let funcs = points
+                    .iter()
+                    .map(|p| match &p.attach {
+                        Attach::Kprobe { symbol, ret: false, .. } => Some(symbol.clone()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<String>>>()
+                    .unwrap_or_default();
+                Box::new(fetch_args::FetchArgs(layout, funcs))
+            }
+            Reads::Btf { .. } => Box::new(btf::BtfArgs::new(points)),
         }
     }
 }
@@ -170,6 +186,24 @@ pub trait ProbeArgs {
         None
     }
 
+    /// `args.NAME` as a kernel value of a BTF type, for member chains:
+    /// `None` when this provider's arguments have no BTF types, `Some(None)`
+    /// after reporting why this one has none.
+    fn typed_field(&mut self, _cx: &mut Cx<'_>, _name: &str, _span: Span) -> Option<Option<Typed>> {
+        None
+    }
+
+    /// A bare name (`retval`) as a kernel value of a BTF type (as
+    /// [`ProbeArgs::typed_field`]).
+    fn typed_name(&mut self, _cx: &mut Cx<'_>, _name: &str, _span: Span) -> Option<Option<Typed>> {
+        None
+    }
+
+    /// `argN` as a kernel value of a BTF type (as [`ProbeArgs::typed_field`]).
+    fn typed_arg(&mut self, _cx: &mut Cx<'_>, _n: usize, _span: Span) -> Option<Option<Typed>> {
+        None
+    }
+
     /// `argstr`: the event as text, rendered in userspace.
     fn argstr(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<Expr> {
         cx.unsupported(span, "`argstr`");
@@ -189,6 +223,14 @@ pub trait ProbeArgs {
         let formats = vec![Vec::new(); points.len()];
         Shape { attach: points, formats, maps: Vec::new() }
     }
+}
+
+/// A kernel value whose BTF type is known: where it lies (a path that
+/// reads nothing yet) and its type in the kernel's BTF.
+#[derive(Clone, Debug)]
+pub struct Typed {
+    pub path: ir::Path,
+    pub ty: crate::facts::TypeId,
 }
 
 /// A probe's attach points and what goes with them.

@@ -310,6 +310,13 @@ fn attach_point(cx: &Cx<'_>, system: String, event: String, uses_fields: bool, r
 }
 
 fn field_expr(cx: &mut Cx<'_>, f: &EventField, span: Span) -> Option<Expr> {
+    if matches!(f.kind, FieldKind::CharArray | FieldKind::DataLoc) && f.offset >= 8 {
+        // A `char name[N]` or a `__data_loc char[]`: a string read from
+        // the record.
+        let data_loc = f.kind == FieldKind::DataLoc;
+        let ptr = Expr { kind: ExprKind::CtxAddr { offset: f.offset, data_loc }, ty: Ty::Int, span: Some(span) };
+        return Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: false }, ty: Ty::Str, span: Some(span) });
+    }
     if f.kind != FieldKind::Int {
         cx.unsupported(span, &format!("reading the string or array field `{}`", f.name));
         return None;

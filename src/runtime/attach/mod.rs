@@ -18,10 +18,12 @@ use crate::ir::{Module, ProgKind};
 use libbpf_rs::{Link, OpenProgramMut, ProgramMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub mod fentry;
 pub mod kprobe;
 pub mod profile;
 pub mod raw_syscalls;
 pub mod raw_tracepoint;
+pub mod tp_btf;
 pub mod tracepoint;
 pub mod uprobe;
 
@@ -34,6 +36,8 @@ pub fn attacher(kind: ProgKind) -> &'static dyn Attacher {
         ProgKind::Perf => &profile::Profile,
         ProgKind::Uprobe => &uprobe::Uprobe,
         ProgKind::Kprobe => &kprobe::Kprobe,
+        ProgKind::TpBtf => &tp_btf::TpBtf,
+        ProgKind::Fentry | ProgKind::Fexit => &fentry::Fentry,
     }
 }
 
@@ -47,6 +51,12 @@ pub trait Attacher: Sync {
     /// of `kind` read from their first event on.
     fn fill(&self, _module: &Module, _obj: &libbpf_rs::Object, _kind: ProgKind) -> Result<(), Error> {
         Ok(())
+    }
+
+    /// Why the kernel may refuse to load this kind's programs, added to a
+    /// load error (fentry on kernels without trampolines).
+    fn refused(&self) -> Option<&'static str> {
+        None
     }
 
     /// Attaches one loaded program at its attach points (`cx.points`).

@@ -58,7 +58,21 @@ pub(super) fn load<'m>(
 
     let obj = match open.load() {
         Ok(obj) => obj,
-        Err(e) => return Err(logs::load_error(compiled, e)),
+        Err(e) => {
+            let mut err = logs::load_error(compiled, e);
+            // What the kinds in the object say about being refused.
+            let mut kinds: Vec<_> = compiled.programs.iter().map(|p| p.kind).collect();
+            kinds.sort();
+            kinds.dedup();
+            let refused: Vec<String> = kinds.into_iter().filter_map(|k| crate::runtime::attach::attacher(k).refused()).map(String::from).collect();
+            // SAFETY: geteuid has no preconditions.
+            if !refused.is_empty() && unsafe { libc::geteuid() } == 0 {
+                // Root was refused: the kind, not the privileges, is why.
+                err.notes.retain(|n| !n.starts_with("loading BPF needs root"));
+            }
+            err.notes.splice(0..0, refused);
+            return Err(err);
+        }
     };
     logs::take_libbpf_log();
 

@@ -1,0 +1,88 @@
+//! Listings from the kernel's BTF: the `btf:` kind of `ktap -le` (BTF
+//! tracepoints, with `-v` their typed arguments) and `ktap --struct NAME` (a type's
+//! members with offsets and sizes, like pahole). Reads the BTF through
+//! the lazy reader; returns text and never prints itself.
+
+use super::kbtf::KernelBtf;
+use super::listing::Entry;
+use crate::btf::read::{BtfReader, TypeDesc};
+use crate::btf::{Kind, TypeId};
+use crate::facts::{glob_match, BTF_TRACE_PREFIX};
+use std::fmt::Write;
+
+/// The BTF tracepoints matching `glob` (after `btf:`) as `-le` entries;
+/// with `verbose`, each typed argument as `argN TYPE NAME` (`argN` and
+/// `args.NAME` read it in a `btf:` probe).
+pub fn events(glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
+    let btf = KernelBtf::open()?;
+    let r = btf.reader()?;
+    let mut names = r.names_with_prefix(Kind::TYPEDEF, BTF_TRACE_PREFIX).map_err(|e| e.to_string())?;
+    names.retain(|n| glob_match(glob, n));
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for n in names {
+        let mut details = Vec::new();
+        if verbose {
+            let func = r.find(Kind::FUNC, &format!("__bpf_trace_{n}")).ok().flatten();
+            let proto = match func {
+                Some(f) => Some(f),
+                None => r.find(Kind::TYPEDEF, &format!("{BTF_TRACE_PREFIX}{n}")).ok().flatten(),
+            };
+            let params = proto.and_then(|p| r.params(p).ok()).unwrap_or_default();
+            // The first parameter is the tracepoint's private data.
+            for (i, (name, ty)) in params.iter().skip(1).enumerate() {
+                let name = if name.is_empty() { format!("arg{i}") } else { name.clone() };
+                details.push(format!("arg{i:<3}{}", declare(&r.type_name(*ty), &name)));
+            }
+        }
+        out.push(Entry { spec: format!("btf:{n}"), details });
+    }
+    Ok(out)
+}
+
+/// `TYPE NAME` as C declares it: `struct task_struct *prev`, `char comm[16]`.
+fn declare(ty: &str, name: &str) -> String {
+    match ty.find('[') {
+        Some(i) => format!("{} {name}{}", &ty[..i], &ty[i..]),
+        None if ty.ends_with('*') => format!("{ty}{name}"),
+        None => format!("{ty} {name}"),
+    }
+}
+
+/// Bytes a value of type `ty` takes.
+fn size_of(r: &BtfReader<'_>, ty: TypeId, depth: u32) -> u64 {
+    match r.describe(ty) {
+        Ok(TypeDesc::Int { size, .. } | TypeDesc::Enum { size, .. } | TypeDesc::Composite { size, .. }) => u64::from(size),
+        Ok(TypeDesc::Ptr { .. }) => 8,
+        Ok(TypeDesc::Array { elem, len }) if depth < 8 => size_of(r, elem, depth + 1) * u64::from(len),
+        _ => 0,
+    }
+}
+
+/// `struct NAME` (or a union) with its members: type, name, byte offset
+/// and size (bitfields with their bit position and width).
+pub fn struct_view(name: &str) -> Result<String, String> {
+    let btf = KernelBtf::open()?;
+    let r = btf.reader()?;
+    let found = match r.find(Kind::STRUCT, name).map_err(|e| e.to_string())? {
+        Some(id) => Some(id),
+        None => r.find(Kind::UNION, name).map_err(|e| e.to_string())?,
+    };
+    let id = found.ok_or_else(|| format!("no struct or union `{name}` in the kernel's BTF"))?;
+    let Ok(TypeDesc::Composite { union, name, size, members }) = r.describe(id) else {
+        return Err(format!("`{name}` is not a struct"));
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {name} {{\t/* size {size} */", if union { "union" } else { "struct" });
+    for m in &members {
+        let member = declare(&r.type_name(m.ty), if m.name.is_empty() { "(anonymous)" } else { &m.name });
+        if m.bits != 0 {
+            let _ = writeln!(out, "\t{member}:{};\t/* {}:{} */", m.bits, m.bit_offset / 8, m.bit_offset % 8);
+        } else {
+            let _ = writeln!(out, "\t{member};\t/* {} {} */", m.bit_offset / 8, size_of(&r, m.ty, 0));
+        }
+    }
+    out.push_str("};\n");
+    Ok(out)
+}
