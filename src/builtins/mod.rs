@@ -16,6 +16,7 @@ use crate::runtime::interp::Value;
 use crate::runtime::output::Output;
 use crate::span::Span;
 
+mod aggregates;
 mod output;
 mod probes;
 mod stacks;
@@ -59,10 +60,14 @@ pub enum Kernel {
     Value { ty: ir::Ty, lower: LowerValue },
     /// It is a statement: a record sent to userspace, or any other action.
     Action(LowerAction),
+    /// Assigned to a table element (`t[k] = hist(v)`), it makes the
+    /// table's entries aggregates of a kind: which, and the value folded in.
+    Aggregate(MakeAgg),
 }
 
 pub type LowerValue = fn(&mut dyn KernelCx, &Call) -> Option<ir::Expr>;
 pub type LowerAction = fn(&mut dyn KernelCx, &Call) -> Option<ir::Stmt>;
+pub type MakeAgg = for<'a> fn(&Call<'a>) -> Result<aggregates::Made<'a>, Diagnostic>;
 pub type UserFn = fn(&mut UserCx, &[Value]) -> Result<Value, Throw>;
 
 /// A use of a builtin in a probe: its arguments (none for a name) and where.
@@ -157,7 +162,7 @@ impl UserCx<'_> {
 }
 
 /// Every topic's builtins.
-const TOPICS: &[&[Def]] = &[task::DEFS, time::DEFS, strings::DEFS, stacks::DEFS, output::DEFS, tables::DEFS, system::DEFS, probes::DEFS];
+const TOPICS: &[&[Def]] = &[aggregates::DEFS, task::DEFS, time::DEFS, strings::DEFS, stacks::DEFS, output::DEFS, tables::DEFS, system::DEFS, probes::DEFS];
 
 /// A builtin: its index in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -256,6 +261,10 @@ pub fn lower_value(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], span
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Value { lower, .. }) => lower(cx, &call),
+        Some(Kernel::Aggregate(_)) => {
+            aggregate_elsewhere(cx, span, &b.display());
+            None
+        }
         Some(Kernel::Action(_)) => {
             cx.unsupported(callee_span, &format!("calling `{}` for its value", b.display()));
             None
@@ -273,6 +282,10 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Action(lower)) => lower(cx, &call),
+        Some(Kernel::Aggregate(_)) => {
+            aggregate_elsewhere(cx, span, &b.display());
+            None
+        }
         Some(Kernel::Value { .. }) => {
             cx.unsupported(callee_span, &format!("calling `{}`", b.display()));
             None
@@ -288,6 +301,9 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
 pub fn kernel_ty(b: BuiltinId) -> Option<ir::Ty> {
     match b.def().kernel {
         Some(Kernel::Value { ty, .. }) => Some(ty),
+        // What a table of aggregates holds as far as inference goes: the
+        // numbers updates fold in.
+        Some(Kernel::Aggregate(_)) => Some(ir::Ty::Int),
         _ => None,
     }
 }
@@ -295,6 +311,23 @@ pub fn kernel_ty(b: BuiltinId) -> Option<ir::Ty> {
 /// Whether only probes can run it.
 pub fn kernel_only(b: BuiltinId) -> bool {
     b.def().user.is_none()
+}
+
+/// If `e` calls an aggregating builtin (`hist(v)`): the kind it makes and
+/// the value folded in, or what is wrong with the call.
+pub fn aggregate(e: &ast::Expr) -> Option<Result<aggregates::Made<'_>, Diagnostic>> {
+    let ast::ExprKind::Call { callee: c, args } = &e.kind else { return None };
+    let b = callee(c)?;
+    let Some(Kernel::Aggregate(make)) = b.def().kernel else { return None };
+    Some(make(&Call { name: b.def().name, args, span: e.span }))
+}
+
+fn aggregate_elsewhere(cx: &mut dyn KernelCx, span: Span, name: &str) {
+    cx.diag(
+        Diagnostic::error(span, format!("`{name}()` makes an aggregate: assign it to a table element"))
+            .with_label("not a value")
+            .with_note(format!("write `t[key] = {name}(...)` in a probe, and print or read `t` in a tick-N or trace_end block")),
+    );
 }
 
 fn userspace_only(cx: &mut dyn KernelCx, span: Span, name: &str) {

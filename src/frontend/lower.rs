@@ -14,6 +14,7 @@ use crate::facts::KernelFacts;
 use crate::ir::{self, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
+mod agg;
 mod cx;
 mod events;
 mod expr;
@@ -116,6 +117,12 @@ struct TableUses {
     /// its entries are aggregates, per-CPU when the kind allows it.
     only: Option<ir::AggKind>,
     seen: bool,
+    /// The first aggregating update, its kind and where.
+    first_agg: Option<(ir::AggKind, Span)>,
+    /// The first update of another kind than the first's, and where.
+    other_kind: Option<(ir::AggKind, Span)>,
+    /// The first use that is not an aggregating update.
+    first_other: Option<Span>,
 }
 
 /// A table that lives in a BPF map, with where its key type came from.

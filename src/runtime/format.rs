@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::ir::agg::Reading;
+use crate::ir::agg::{mean, Bucket, Reading};
 use crate::runtime::interp::{Table, Value};
 use crate::runtime::output::{Cell, Dump, DumpBody};
 
@@ -40,6 +40,7 @@ pub fn value_text(v: &Value) -> Vec<u8> {
         Value::Table(_) | Value::Func(_) => {
             format!("{}: 0x{:x}", v.type_name(), v.address().unwrap_or(0)).into_bytes()
         }
+        Value::Agg(r) => reading_text(r),
     }
 }
 
@@ -52,11 +53,68 @@ pub fn print_line(args: &[Value]) -> Vec<u8> {
         }
         match a {
             Value::Str(s) => out.extend_from_slice(s.as_bytes()),
+            Value::Table(t) if holds_aggregates(&t.borrow()) => {
+                // A table of aggregates (`print(t)`): its entries, the way
+                // tables are shown when tracing ends, without a name.
+                let entries: Vec<(Value, Cell)> = t.borrow().iter().map(|(k, v)| (k.clone(), Cell::Value(v.clone()))).collect();
+                let rows = table_rows(&entries);
+                out.extend_from_slice(rows.strip_suffix(b"\n").unwrap_or(&rows));
+            }
+            Value::Agg(r) => {
+                let text = reading_text(r);
+                if text.contains(&b'\n') && i > 0 {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(&text);
+            }
             other => out.extend_from_slice(&value_text(other)),
         }
     }
     out.push(b'\n');
     out
+}
+
+/// Whether a table holds kernel aggregates that are not plain numbers
+/// (`print` shows such a table's entries rather than its address).
+fn holds_aggregates(t: &Table) -> bool {
+    t.iter().any(|(_, v)| matches!(v, Value::Agg(_)))
+}
+
+/// Cells in a bucket's bar.
+const BUCKET_BAR: u64 = 40;
+
+/// A bucket's range as histogram readers know it: `[4, 8)`, `[0]` for a
+/// bucket of one value, `(..., 0)` and `[100, ...)` at the open ends.
+pub fn bucket_label(b: &Bucket) -> String {
+    match (b.min, b.max) {
+        (None, Some(hi)) => format!("(..., {hi})"),
+        (Some(lo), None) => format!("[{lo}, ...)"),
+        (Some(lo), Some(hi)) if hi.checked_sub(lo) == Some(1) => format!("[{lo}]"),
+        (Some(lo), Some(hi)) => format!("[{lo}, {hi})"),
+        (None, None) => "(..., ...)".into(),
+    }
+}
+
+/// A histogram: one line a bucket, lowest first, the range, the count and
+/// a bar proportional to the largest count (`[4, 8)   3 |@@@@   |`).
+pub fn buckets_text(buckets: &[Bucket]) -> Vec<u8> {
+    if buckets.is_empty() {
+        return b"(no values)".to_vec();
+    }
+    let labels: Vec<String> = buckets.iter().map(bucket_label).collect();
+    let label_w = labels.iter().map(String::len).max().unwrap_or(0);
+    let most = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+    let count_w = most.to_string().len().max(5);
+    let mut out = String::new();
+    for (b, label) in buckets.iter().zip(&labels) {
+        let cells = if most > 0 { (u128::from(b.count) * u128::from(BUCKET_BAR) / u128::from(most)) as usize } else { 0 };
+        let cells = if b.count > 0 { cells.max(1) } else { 0 };
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("{label:<label_w$} {:>count_w$} |{}{}|", b.count, "@".repeat(cells), " ".repeat(BUCKET_BAR as usize - cells)));
+    }
+    out.into_bytes()
 }
 
 const DISTRIBUTION: &str = "------------- Distribution -------------";
@@ -130,6 +188,9 @@ fn pad(out: &mut Vec<u8>, text: &[u8], width: usize, left: bool) {
 pub fn reading_text(r: &Reading) -> Vec<u8> {
     match r {
         Reading::Int(i) => i.to_string().into_bytes(),
+        Reading::Avg { count, total } => mean(*count, *total).to_string().into_bytes(),
+        Reading::Stats { count, total } => format!("count {count}, average {}, total {total}", mean(*count, *total)).into_bytes(),
+        Reading::Buckets(b) => buckets_text(b),
     }
 }
 
@@ -163,6 +224,13 @@ pub fn dump(d: &Dump) -> Vec<u8> {
         DumpBody::Table { entries, .. } => entries,
     };
     out.push(b'\n');
+    out.extend_from_slice(&table_rows(entries));
+    out
+}
+
+/// A table's rows as `dump` shows them, with the empty line ending them.
+fn table_rows(entries: &[(Value, Cell)]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut rows: Vec<(Vec<u8>, Vec<u8>, Option<i64>)> = entries
         .iter()
         .map(|(k, v)| {

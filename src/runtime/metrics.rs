@@ -11,7 +11,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::runtime::interp::Value;
-use crate::runtime::output::{Dump, DumpBody};
+use crate::ir::agg::{Bucket, Reading};
+use crate::runtime::output::{Cell, Dump, DumpBody};
 
 /// A metrics address that cannot be served.
 #[derive(Debug)]
@@ -51,7 +52,31 @@ fn family(d: &Dump) -> (String, &'static str) {
         // A table named like ktap's own counters keeps a distinct family.
         name = format!("ktap_table_{}", &name["ktap_".len()..]);
     }
-    (name, if d.counter { "counter" } else { "gauge" })
+    let histogram = matches!(&d.body, DumpBody::Table { entries, .. } if entries.iter().any(|(_, c)| matches!(c, Cell::Reading(Reading::Buckets(_)))));
+    (name, if histogram { "histogram" } else if d.counter { "counter" } else { "gauge" })
+}
+
+/// A histogram entry's samples: cumulative `_bucket`s with inclusive upper
+/// bounds (`le`), always ending with `+Inf`, then `_count`. (The kernel
+/// keeps no total of the values, so there is no `_sum`.)
+fn histogram_samples(out: &mut String, name: &str, key: &str, buckets: &[Bucket]) {
+    let mut seen = 0u64;
+    let mut inf = false;
+    for b in buckets {
+        seen = seen.wrapping_add(b.count);
+        let le = match b.max {
+            Some(hi) => (hi - 1).to_string(),
+            None => {
+                inf = true;
+                "+Inf".into()
+            }
+        };
+        let _ = writeln!(out, "{name}_bucket{{key=\"{key}\",le=\"{le}\"}} {seen}");
+    }
+    if !inf {
+        let _ = writeln!(out, "{name}_bucket{{key=\"{key}\",le=\"+Inf\"}} {seen}");
+    }
+    let _ = writeln!(out, "{name}_count{{key=\"{key}\"}} {seen}");
 }
 
 /// A label value: backslash, quote and newline escaped; bytes that are not
@@ -96,9 +121,9 @@ pub fn exposition(dumps: &[Dump], counters: &Counters) -> String {
             }
             DumpBody::Table { stack_keys, entries } => {
                 for (k, c) in entries {
-                    // A kind reading back as buckets becomes a histogram
-                    // family here (`_bucket{le=...}`, `_sum`, `_count`).
-                    if let Some(v) = c.as_int() {
+                    if let Cell::Reading(Reading::Buckets(b)) = c {
+                        histogram_samples(&mut samples, &name, &label_value(k, *stack_keys), b);
+                    } else if let Some(v) = c.as_int() {
                         let _ = writeln!(samples, "{name}{{key=\"{}\"}} {v}", label_value(k, *stack_keys));
                     }
                 }

@@ -298,6 +298,9 @@ impl Lowerer<'_> {
             return None;
         };
         let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
+        if let Some(d) = self.table_conflict(&id.name, &uses) {
+            self.diags.push(d);
+        }
         let Some(value) = self.types.values.get(&id.name).map(|f| f.ty) else {
             self.unsettled(id.span, &format!("the values of table `{}`", id.name));
             return None;

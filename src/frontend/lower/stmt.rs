@@ -40,6 +40,10 @@ impl Lowerer<'_> {
                 if targets.len() == 1 && values.len() == 1 && matches!(targets[0].kind, ast::ExprKind::Index { .. }) =>
             {
                 let ast::ExprKind::Index { base, index } = &targets[0].kind else { return };
+                if crate::builtins::aggregate(&values[0]).is_some() {
+                    self.agg_assign(ctx, base, index, &values[0], span, out);
+                    return;
+                }
                 let Some((map, key)) = self.table_key(ctx, base, index) else { return };
                 if matches!(values[0].kind, ast::ExprKind::Nil) {
                     out.push(Stmt { kind: StmtKind::MapDelete { map, key }, span });

@@ -282,15 +282,24 @@ fn value_in(v: &Value, open: &mut HashSet<usize>) -> Json {
             json!({"table": entries})
         }
         Value::Func(_) => Json::from(format!("function: 0x{:x}", v.address().unwrap_or(0))),
+        Value::Agg(r) => reading(r),
     }
 }
 
-/// What an aggregate entry reads back as. A kind reading back as buckets
-/// adds its arm here: `{"buckets": [{"min", "max", "count"}]}`
-/// (docs/output.md).
+/// What an aggregate entry reads back as (docs/output.md): a number; an
+/// object `{"count", "total", "average"}` for `avg` and `stats`; histograms
+/// as `{"buckets": [{"min", "max", "count"}]}`, bounds inclusive (`null`
+/// where a bucket is open), lowest first.
 pub fn reading(r: &Reading) -> Json {
     match r {
         Reading::Int(i) => Json::from(*i),
+        Reading::Avg { count, total } | Reading::Stats { count, total } => {
+            json!({"count": count, "total": total, "average": crate::ir::agg::mean(*count, *total)})
+        }
+        Reading::Buckets(b) => {
+            let buckets: Vec<Json> = b.iter().map(|b| json!({"min": b.min, "max": b.max.map(|m| m - 1), "count": b.count})).collect();
+            json!({ "buckets": buckets })
+        }
     }
 }
 

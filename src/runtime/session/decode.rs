@@ -152,6 +152,7 @@ pub(super) fn handle_record<'m>(
 fn reading_value(r: Reading) -> Value {
     match r {
         Reading::Int(i) => Value::Int(i),
+        other => Value::Agg(Rc::new(other)),
     }
 }
 
@@ -160,6 +161,7 @@ fn value_reading(v: &Value) -> Option<Reading> {
     match v {
         Value::Int(i) => Some(Reading::Int(*i)),
         Value::Bool(b) => Some(Reading::Int(i64::from(*b))),
+        Value::Agg(r) => Some((**r).clone()),
         _ => None,
     }
 }
