@@ -15,9 +15,9 @@ impl Lowerer<'_> {
         let first_name = first.desc().name();
         if let Some((other, span)) = uses.other_kind {
             return Some(
-                Diagnostic::error(span, format!("table `{name}` is made a {} aggregate here but a {first_name} aggregate elsewhere", other.desc().name()))
-                    .with_label(format!("a {}", other.desc().name()))
-                    .with_secondary(first_span, format!("a {first_name} here"))
+                Diagnostic::error(span, format!("table `{name}` is made {} aggregate here but {} aggregate elsewhere", a(other.desc().name()), a(first_name)))
+                    .with_label(a(other.desc().name()))
+                    .with_secondary(first_span, format!("{} here", a(first_name)))
                     .with_note("a table holds one kind of aggregate: use another table for the other"),
             );
         }
@@ -25,7 +25,7 @@ impl Lowerer<'_> {
         Some(
             Diagnostic::error(other, format!("table `{name}` holds {first_name} aggregates: probes can only update them"))
                 .with_label("used as a number")
-                .with_secondary(first_span, format!("made a {first_name} aggregate here"))
+                .with_secondary(first_span, format!("made {} aggregate here", a(first_name)))
                 .with_note(format!("read, print or delete `{name}` in a tick-N or trace_end block")),
         )
     }
@@ -62,4 +62,10 @@ impl Lowerer<'_> {
         let to = ir::AggTarget::Entry { map, key };
         out.push(Stmt { kind: StmtKind::AggUpdate { to, kind, value }, span });
     }
+}
+
+/// `a hist`, `an avg`.
+fn a(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {kind}")
 }

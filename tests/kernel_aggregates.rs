@@ -1,0 +1,149 @@
+//! Aggregates end to end: every kind updated in the live kernel by a
+//! workload with known values (the n-th getppid call folds in n), read
+//! back merged across CPUs, rendered as text and JSON, printed and cleared
+//! by ticks; and the scripts the compiler refuses, with their spans.
+//! The kernel parts need root and say so when they skip.
+
+mod support;
+use support::{compiles, need_root, traced, traced_with};
+
+use ktap::ir::MapKind;
+use serde_json::{json, Value as Json};
+
+/// The n-th call of a one-thread workload folds in n (1..=100).
+const EVERY_KIND: &str = "var n = 0\n\
+    var c = {}\nvar s = {}\nvar a = {}\nvar mn = {}\nvar mx = {}\nvar st = {}\nvar h = {}\nvar l = {}\nvar neg = {}\n\
+    trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+      n += 1\n\
+      c[execname] = count() s[1] = sum(n) a[1] = avg(n) mn[1] = min(n) mx[1] = max(n) st[1] = stats(n)\n\
+      h[1] = hist(n) l[1] = lhist(n, 0, 100, 25) neg[1] = hist(n - 50)\n\
+    }\n";
+
+#[test]
+fn every_kind_reads_back_exactly() {
+    let script = format!(
+        "{EVERY_KIND}trace_end {{\n\
+           print(c[\"ktap-workload\"], s[1], a[1], mn[1], mx[1])\n\
+           print(st[1])\n\
+           print(count(a[1]), sum(a[1]), avg(st[1]), count(h[1]), count(l[1]))\n\
+           print(h[1])\n print(l[1])\n print(neg[1])\n\
+         }}"
+    );
+    let c = compiles(&script);
+    for t in ["c", "s", "a", "mn", "mx", "st", "h", "l", "neg"] {
+        let map = c.module.maps.iter().find(|m| m.table.as_ref().is_some_and(|i| i.var == t)).expect("a map");
+        assert_eq!(map.kind, MapKind::PercpuHash, "{t}: only updated in probes");
+    }
+    if !need_root() {
+        return;
+    }
+    let run = traced(&script, 1, 100, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let expected = "\
+100\t5050\t50\t1\t100
+count 100, average 50, total 5050
+100\t5050\t50\t100\t100
+[1]           1 |@                                       |
+[2, 4)        2 |@@                                      |
+[4, 8)        4 |@@@@                                    |
+[8, 16)       8 |@@@@@@@@                                |
+[16, 32)     16 |@@@@@@@@@@@@@@@@@                       |
+[32, 64)     32 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@      |
+[64, 128)    37 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[0, 25)       24 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@  |
+[25, 50)      25 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[50, 75)      25 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[75, 100)     25 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[100, ...)     1 |@                                       |
+(..., 0)    49 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[0]          1 |@                                       |
+[1]          1 |@                                       |
+[2, 4)       2 |@                                       |
+[4, 8)       4 |@@@                                     |
+[8, 16)      8 |@@@@@@                                  |
+[16, 32)    16 |@@@@@@@@@@@@@                           |
+[32, 64)    19 |@@@@@@@@@@@@@@@                         |
+";
+    assert_eq!(run.stdout, expected, "stderr: {}", run.stderr);
+}
+
+#[test]
+fn histograms_in_json_and_tables_printed_without_trace_end() {
+    let script = EVERY_KIND;
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let run = traced_with(&["-f", "json"], &[], script, 1, 100, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<Json> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let table = |name: &str| lines.iter().find(|l| l["type"] == "table" && l["name"] == name).unwrap_or_else(|| panic!("no table {name}: {}", run.stdout)).clone();
+    assert_eq!(table("c"), json!({"type": "table", "name": "c", "kind": "count", "entries": [{"key": "ktap-workload", "value": 100}]}));
+    assert_eq!(table("a")["entries"][0]["value"], json!({"count": 100, "total": 5050, "average": 50}));
+    assert_eq!(table("st")["kind"], "stats");
+    assert_eq!(table("mn")["entries"][0]["value"], 1);
+    assert_eq!(table("mx")["entries"][0]["value"], 100);
+    assert_eq!(
+        table("l")["entries"][0]["value"],
+        json!({"buckets": [
+            {"min": 0, "max": 24, "count": 24}, {"min": 25, "max": 49, "count": 25}, {"min": 50, "max": 74, "count": 25},
+            {"min": 75, "max": 99, "count": 25}, {"min": 100, "max": null, "count": 1}]})
+    );
+    let neg = &table("neg")["entries"][0]["value"]["buckets"];
+    assert_eq!(neg[0], json!({"min": null, "max": -1, "count": 49}));
+    assert_eq!(neg[1], json!({"min": 0, "max": 0, "count": 1}));
+    assert_eq!(neg[7], json!({"min": 32, "max": 63, "count": 19}));
+}
+
+#[test]
+fn ticks_print_and_clear_aggregates() {
+    // Each tick shows what came since the last one and clears it;
+    // together with what is left at the end, they saw the calls at most
+    // once each.
+    let script = "var h = {}\nvar seen = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ { h[1] = lhist(7, 0, 10, 5) }\n\
+        tick-10ms { if (h[1] != nil) { seen += count(h[1]) print(h[1]) } delete(h) }\n\
+        trace_end { if (h[1] != nil) { seen += count(h[1]) } print(\"seen\", seen) }";
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let run = traced(script, 2, 400_000, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    // Calls between a tick's read and its delete are lost (no map can be
+    // read and cleared at once), so a few may be missing, never extra.
+    let seen: u64 = lines.last().and_then(|l| l.strip_prefix("seen\t")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!((700_000..=800_000).contains(&seen), "{}", run.stdout);
+    assert!(lines.len() >= 2, "no tick saw the calls: {}", run.stdout);
+    for l in &lines[..lines.len() - 1] {
+        assert!(l.starts_with("[5, 10)") && l.ends_with("|@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|"), "{l}");
+    }
+}
+
+/// The compiler's diagnostics for `script`, rendered.
+fn refused(script: &str) -> String {
+    match ktap::compile(script, support::fake_kernel()) {
+        Ok(_) => panic!("compiled: {script}"),
+        Err(ktap::CompileError::Diagnostics(d)) => ktap::frontend::diag::render("t.kp", script, &d, false),
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+#[test]
+fn bad_aggregates_are_errors_at_their_spans() {
+    let mixed = refused("var h = {}\ntrace syscalls:sys_enter_getppid { h[1] = hist(pid) }\ntrace syscalls:sys_enter_getpid { h[1] = avg(pid) }");
+    assert!(mixed.contains("table `h` is made an avg aggregate here but a hist aggregate elsewhere"), "{mixed}");
+    assert!(mixed.contains("^^^^^^^^ an avg") && mixed.contains("--------- a hist here"), "both uses shown: {mixed}");
+    let number = refused("var c = {}\ntrace syscalls:sys_enter_getppid { c[1] = count() if (c[1] > 3) { print(\"x\") } }");
+    assert!(number.contains("table `c` holds count aggregates: probes can only update them"), "{number}");
+    assert!(number.contains("^^^^ used as a number"), "{number}");
+    let step = refused("var l = {}\ntrace syscalls:sys_enter_getppid { l[1] = lhist(pid, 0, 10, 0) }");
+    assert!(step.contains("lhist()'s step must be above zero, not 0") && step.contains("^ the bucket width"), "{step}");
+    let bounds = refused("var l = {}\ntrace syscalls:sys_enter_getppid { l[1] = lhist(pid, 10, 10, 1) }");
+    assert!(bounds.contains("lhist()'s minimum (10) must be below its maximum (10)"), "{bounds}");
+    let local = refused("trace syscalls:sys_enter_getppid { var x = hist(pid) }");
+    assert!(local.contains("`hist()` makes an aggregate: assign it to a table element"), "{local}");
+    let literal = refused("var l = {}\nvar w = 5\ntrace syscalls:sys_enter_getppid { l[1] = lhist(pid, 0, 10, w) }");
+    assert!(literal.contains("lhist()'s step must be a number written in the script"), "{literal}");
+}
