@@ -375,6 +375,14 @@ mod tests {
             ("printf", "runtime/output/json.rs"),
             ("print_hist", "runtime/output/json.rs"),
         ];
+        // An aggregating builtin's word is also its kind's name and its
+        // entry's field names (`ir/agg/`), which output shows as a table's
+        // `kind` and as JSON fields (a bucket's `"min"`, `"max"`,
+        // `"count"`): those files and their tests may spell it.
+        let kind_word = |d: &Def, path: &str| {
+            matches!(d.kernel, Some(Kernel::Aggregate(_)))
+                && (path.starts_with("ir/agg/") || ["runtime/output/json.rs", "runtime/format.rs", "runtime/metrics.rs"].contains(&path))
+        };
         let mut checked = 0;
         for (id, d) in all() {
             // Namespaced userspace helpers (`ansi.*`, `kdebug.*`) are looked
@@ -386,7 +394,7 @@ mod tests {
             let found: Vec<&str> = texts
                 .iter()
                 // (This file names some of them in the list above.)
-                .filter(|(path, text)| path != "builtins/mod.rs" && text.contains(&quoted) && !other_meaning.contains(&(d.name, path.as_str())))
+                .filter(|(path, text)| path != "builtins/mod.rs" && text.contains(&quoted) && !other_meaning.contains(&(d.name, path.as_str())) && !kind_word(d, path))
                 .map(|(path, _)| path.as_str())
                 .collect();
             assert_eq!(found.len(), 1, "`{}` is named in {found:?}", id.display());

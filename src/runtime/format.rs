@@ -58,7 +58,8 @@ pub fn print_line(args: &[Value]) -> Vec<u8> {
                 // tables are shown when tracing ends, without a name.
                 let entries: Vec<(Value, Cell)> = t.borrow().iter().map(|(k, v)| (k.clone(), Cell::Value(v.clone()))).collect();
                 let rows = table_rows(&entries);
-                out.extend_from_slice(rows.strip_suffix(b"\n").unwrap_or(&rows));
+                let end = rows.iter().rposition(|&b| b != b'\n').map_or(0, |i| i + 1);
+                out.extend_from_slice(&rows[..end]);
             }
             Value::Agg(r) => {
                 let text = reading_text(r);
@@ -516,6 +517,36 @@ mod tests {
 
     fn f(fmt: &str, args: &[Value]) -> String {
         String::from_utf8(printf(fmt.as_bytes(), args).expect("format")).expect("utf8")
+    }
+
+    #[test]
+    fn histograms_in_numeric_order_with_proportional_bars() {
+        let b = |min, max, count| Bucket { min, max, count };
+        let text = buckets_text(&[b(None, Some(0), 2), b(Some(0), Some(1), 0), b(Some(1), Some(2), 8), b(Some(2), Some(4), 3), b(Some(1 << 20), None, 1)]);
+        let expected = "\
+(..., 0)           2 |@@@@@@@@@@                              |
+[0]                0 |                                        |
+[1]                8 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[2, 4)             3 |@@@@@@@@@@@@@@@                         |
+[1048576, ...)     1 |@@@@@                                   |";
+        assert_eq!(String::from_utf8_lossy(&text), expected);
+        assert_eq!(buckets_text(&[]), b"(no values)");
+        assert_eq!(reading_text(&Reading::Stats { count: 3, total: -9 }), b"count 3, average -3, total -9");
+        assert_eq!(reading_text(&Reading::Avg { count: 0, total: 0 }), b"0");
+    }
+
+    #[test]
+    fn print_shows_a_table_of_aggregates_and_dumps_put_histograms_under_keys() {
+        let h = Value::Agg(std::rc::Rc::new(Reading::Buckets(vec![Bucket { min: Some(1), max: Some(2), count: 1 }, Bucket { min: Some(2), max: Some(4), count: 2 }])));
+        let mut t = Table::new();
+        t.set(Value::str("sh"), h.clone());
+        let t = Value::Table(std::rc::Rc::new(std::cell::RefCell::new(t)));
+        let expected = "  sh\n    [1]        1 |@@@@@@@@@@@@@@@@@@@@                    |\n    [2, 4)     2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n";
+        assert_eq!(String::from_utf8_lossy(&print_line(&[t])), expected);
+        // A plain table still prints as its address.
+        assert!(print_line(&[Value::new_table()]).starts_with(b"table: 0x"));
+        let d = Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Table { stack_keys: false, entries: vec![(Value::str("sh"), Cell::Value(h))] } };
+        assert_eq!(String::from_utf8_lossy(&dump(&d)), format!("lat:\n{expected}\n"));
     }
 
     #[test]

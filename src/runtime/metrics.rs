@@ -261,6 +261,38 @@ ktap_map_failures_total 0
         assert_eq!(text, expected);
     }
 
+    #[test]
+    fn histograms_are_cumulative_buckets_with_inclusive_bounds() {
+        use crate::ir::agg::Bucket;
+        let b = |min, max, count| Bucket { min, max, count };
+        let lat = vec![b(None, Some(0), 1), b(Some(0), Some(1), 2), b(Some(1), Some(2), 0), b(Some(2), Some(4), 3)];
+        let over = vec![b(Some(100), None, 4)];
+        let dumps = [Dump {
+            name: "lat".into(),
+            kind: Some("hist"),
+            counter: false,
+            body: DumpBody::Table {
+                stack_keys: false,
+                entries: vec![(Value::str("sh"), Cell::Reading(Reading::Buckets(lat))), (Value::Int(2), Cell::Reading(Reading::Buckets(over)))],
+            },
+        }];
+        let text = exposition(&dumps, &Counters { lost_events: 0, map_failures: 0 });
+        let family = text.split("# HELP ktap_lost").next().unwrap_or_default();
+        let expected = "\
+# HELP ktap_lat ktap table lat (hist)
+# TYPE ktap_lat histogram
+ktap_lat_bucket{key=\"sh\",le=\"-1\"} 1
+ktap_lat_bucket{key=\"sh\",le=\"0\"} 3
+ktap_lat_bucket{key=\"sh\",le=\"1\"} 3
+ktap_lat_bucket{key=\"sh\",le=\"3\"} 6
+ktap_lat_bucket{key=\"sh\",le=\"+Inf\"} 6
+ktap_lat_count{key=\"sh\"} 6
+ktap_lat_bucket{key=\"2\",le=\"+Inf\"} 4
+ktap_lat_count{key=\"2\"} 4
+";
+        assert_eq!(family, expected);
+    }
+
     fn get(addr: SocketAddr, request: &str) -> String {
         let mut s = TcpStream::connect(addr).expect("connect");
         s.write_all(request.as_bytes()).expect("send");

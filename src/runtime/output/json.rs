@@ -385,6 +385,19 @@ mod tests {
     }
 
     #[test]
+    fn aggregates_are_numbers_objects_and_bucket_arrays() {
+        use crate::ir::agg::Bucket;
+        assert_eq!(reading(&Reading::Int(-3)), json!(-3));
+        assert_eq!(reading(&Reading::Avg { count: 4, total: 10 }), json!({"count": 4, "total": 10, "average": 2}));
+        assert_eq!(reading(&Reading::Stats { count: 0, total: 0 }), json!({"count": 0, "total": 0, "average": 0}));
+        let b = vec![Bucket { min: None, max: Some(0), count: 1 }, Bucket { min: Some(0), max: Some(1), count: 0 }, Bucket { min: Some(4), max: None, count: 7 }];
+        assert_eq!(
+            reading(&Reading::Buckets(b)),
+            json!({"buckets": [{"min": null, "max": -1, "count": 1}, {"min": 0, "max": 0, "count": 0}, {"min": 4, "max": null, "count": 7}]})
+        );
+    }
+
+    #[test]
     fn print_hist_shows_the_largest_first() {
         let sink = Sink::default();
         let mut o = JsonOutput::new(Box::new(sink.clone()), JsonOptions::default());
