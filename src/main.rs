@@ -364,7 +364,7 @@ fn main() -> ExitCode {
     }
 
     let mut events = RunningKernel::new();
-    let mut compile_opts = ktap::Options::default();
+    let mut compile_opts = ktap::Options { timestamps: cli.timestamps, ..ktap::Options::default() };
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }

@@ -147,3 +147,34 @@ fn bad_aggregates_are_errors_at_their_spans() {
     let literal = refused("var l = {}\nvar w = 5\ntrace syscalls:sys_enter_getppid { l[1] = lhist(pid, 0, 10, w) }");
     assert!(literal.contains("lhist()'s step must be a number written in the script"), "{literal}");
 }
+
+#[test]
+fn timestamps_are_the_events_kernel_time() {
+    // Each record prints the wall clock the probe read; with -T its
+    // stamp is that same moment (the event's), not when a batch was read.
+    let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { print(gettimeofday_ns()) }";
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let run = traced_with(&["-T", "-f", "json"], &[], script, 2, 200, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<Json> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let records: Vec<&Json> = lines.iter().filter(|l| l["type"] == "print").collect();
+    assert_eq!(records.len(), 400, "{}", run.stdout);
+    for r in records {
+        let (stamp, probe) = (r["time_ns"].as_i64().unwrap_or(0), r["values"][0].as_i64().unwrap_or(0));
+        assert!((stamp - probe).abs() < 50_000, "stamped {stamp}, the probe read {probe}: {r}");
+    }
+    // In text, the stamp prefixes each line; exit and delete print nothing.
+    let text = "var t = {}\ntrace syscalls:sys_enter_getppid /pid == {PID}/ { t[1] += 1 print(\"x\") delete(t) }";
+    let run = traced_with(&["-T"], &[], text, 1, 3, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    for l in lines {
+        let (stamp, rest) = l.split_once(' ').unwrap_or(("", l));
+        assert_eq!(rest, "x", "{l}");
+        assert!(stamp.len() == 15 && stamp.as_bytes()[2] == b':' && stamp.as_bytes()[8] == b'.', "{l}");
+    }
+}

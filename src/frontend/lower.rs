@@ -40,11 +40,14 @@ pub struct Options {
     /// Size of the event ring buffer: a power of two, a multiple of the
     /// page size.
     pub event_buffer_bytes: u32,
+    /// `-T`: records that print carry the event's kernel time (8 bytes
+    /// and one helper call each; none without it).
+    pub timestamps: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES }
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, timestamps: false }
     }
 }
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and

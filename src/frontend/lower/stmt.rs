@@ -507,7 +507,9 @@ impl Lowerer<'_> {
     pub(super) fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
         self.events_map();
         let id = SiteId(self.m.sites.len() as u32);
-        self.m.sites.push(ir::Site { kind, fields, consts, span });
+        // With -T, records that print carry the event's time.
+        let stamped = self.opts.timestamps && matches!(kind, SiteKind::Print | SiteKind::Printf { .. } | SiteKind::PrintHist { .. });
+        self.m.sites.push(ir::Site { kind, fields, consts, span, stamped });
         id
     }
 

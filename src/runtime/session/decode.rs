@@ -134,6 +134,15 @@ pub(super) fn handle_record<'m>(
         args.insert((*at).min(args.len()), v);
     }
     let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
+    // A stamped record says when its event happened (-T).
+    let time = match site.stamp_offset() {
+        Some(at) => {
+            let boot = u64::from_le_bytes(rec.get(at as usize..at as usize + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
+            let ns = i128::from(boot) + i128::from(super::state::boot_to_real_ns());
+            u64::try_from(ns).ok().map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns)).or(time)
+        }
+        None => time,
+    };
     let origin = Origin { site: Some(site.span), time };
     match &site.kind {
         SiteKind::Print => out.print(&origin, &args).map_err(io)?,
