@@ -105,7 +105,8 @@ struct Cli {
     /// `comm-pid [cpu] event`.
     #[arg(short = 's', long = "show", value_name = "EVENTS")]
     show: Option<String>,
-    /// Prefix each line a probe prints with the time it was received.
+    /// Prefix each line a probe prints with the time its event happened
+    /// (the kernel's clock, read by the probe).
     #[arg(short = 'T', long = "timestamps")]
     timestamps: bool,
     /// List the events matching GLOB (`-le GLOB`, as in ktap; `-l GLOB`

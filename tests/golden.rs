@@ -179,8 +179,8 @@ fn event_buffer_size() {
         (m.kind, m.max_entries)
     };
     assert_eq!(ring(&ktap::Options::default()), (ktap::ir::MapKind::RingBuf, 16 << 20));
-    assert_eq!(ring(&ktap::Options { event_buffer_bytes: 1 << 20 }), (ktap::ir::MapKind::RingBuf, 1 << 20));
-    let c = ktap::compile_with("var n = 0 trace syscalls:sys_enter_getppid { n += 1 }", support::fake_events(), &ktap::Options { event_buffer_bytes: 4096 })
+    assert_eq!(ring(&ktap::Options { event_buffer_bytes: 1 << 20, ..Default::default() }), (ktap::ir::MapKind::RingBuf, 1 << 20));
+    let c = ktap::compile_with("var n = 0 trace syscalls:sys_enter_getppid { n += 1 }", support::fake_events(), &ktap::Options { event_buffer_bytes: 4096, ..Default::default() })
         .unwrap_or_else(|_| panic!("compiles"));
     assert!(c.module.events.is_none(), "a script that prints nothing has no ring buffer");
 }
