@@ -178,3 +178,56 @@ fn timestamps_are_the_events_kernel_time() {
         assert!(stamp.len() == 15 && stamp.as_bytes()[2] == b':' && stamp.as_bytes()[8] == b'.', "{l}");
     }
 }
+
+#[test]
+fn histograms_are_served_as_prometheus_histograms() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+    let script = "var n = 0\nvar lat = {}\ntrace syscalls:sys_enter_getppid /pid == {PID}/ { n += 1 lat[execname] = hist(n) }";
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port");
+    let addr = format!("127.0.0.1:{port}");
+    let mut work = Command::new(support::workload()).args(["1", "100"]).stdin(Stdio::piped()).spawn().expect("start workload");
+    let script = script.replace("{PID}", &work.id().to_string());
+    let mut ktap = support::ktap_command(&["--metrics", &addr, "-e", &script]).spawn().expect("start ktap");
+    // Attached once the banner is out.
+    let mut out = std::io::BufReader::new(ktap.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    let _ = std::io::BufRead::read_line(&mut out, &mut banner);
+    assert!(banner.starts_with("Tracing"), "{banner}");
+    work.stdin.take().expect("stdin").write_all(b"go\n").expect("start workload");
+    assert!(work.wait().expect("workload").success());
+    let mut reply = String::new();
+    if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+        let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let _ = s.read_to_string(&mut reply);
+    }
+    // SAFETY: kill on the pid of our own child, not yet reaped.
+    unsafe { libc::kill(ktap.id() as i32, libc::SIGINT) };
+    let status = ktap.wait().expect("ktap ends");
+    assert!(status.success(), "{status}");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let expected = "\
+# HELP ktap_lat ktap table lat (hist)
+# TYPE ktap_lat histogram
+ktap_lat_bucket{key=\"ktap-workload\",le=\"1\"} 1
+ktap_lat_bucket{key=\"ktap-workload\",le=\"3\"} 3
+ktap_lat_bucket{key=\"ktap-workload\",le=\"7\"} 7
+ktap_lat_bucket{key=\"ktap-workload\",le=\"15\"} 15
+ktap_lat_bucket{key=\"ktap-workload\",le=\"31\"} 31
+ktap_lat_bucket{key=\"ktap-workload\",le=\"63\"} 63
+ktap_lat_bucket{key=\"ktap-workload\",le=\"127\"} 100
+ktap_lat_bucket{key=\"ktap-workload\",le=\"+Inf\"} 100
+ktap_lat_count{key=\"ktap-workload\"} 100
+";
+    assert!(body.contains(expected), "{body}");
+    if Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok() {
+        let mut check = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool");
+        check.stdin.take().expect("stdin").write_all(body.as_bytes()).expect("feed promtool");
+        let out = check.wait_with_output().expect("promtool ran");
+        assert!(out.status.success(), "promtool: {}{}\n{body}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+}
