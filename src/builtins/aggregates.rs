@@ -2,7 +2,8 @@
 //! `max(v)`, `stats(v)`, `hist(v)` and `lhist(v, min, max, step)`. In a
 //! probe, assigned to a table element (`t[k] = hist(v)`) they make the
 //! table's entries aggregates of their kind (`ir::agg`), updated in the
-//! kernel. In userspace, `count`, `sum`, `avg`, `min` and `max` read a
+//! kernel; assigned to a top-level variable (`lat = hist(v)`), the
+//! variable. In userspace, `count`, `sum`, `avg`, `min` and `max` read a
 //! number out of such an entry (`avg(t[k])`).
 
 use super::{Call, Def, Form, Kernel, UserCx};
@@ -72,10 +73,14 @@ fn lhist<'a>(c: &Call<'a>) -> Result<Made<'a>, Diagnostic> {
 }
 
 /// The aggregate argument (or a plain number: a `count`, `sum`, `min` or
-/// `max` entry reads back as one).
-fn reading<'v>(cx: &UserCx, args: &'v [Value]) -> Result<Result<&'v Reading, i64>, Throw> {
+/// `max` entry reads back as one, in a table; as a global it is an
+/// aggregate holding one).
+fn reading(cx: &UserCx, args: &[Value]) -> Result<Result<Reading, i64>, Throw> {
     match args.first() {
-        Some(Value::Agg(r)) => Ok(Ok(r)),
+        Some(Value::Agg(r)) => match &*r.borrow() {
+            Reading::Int(i) => Ok(Err(*i)),
+            other => Ok(Ok(other.clone())),
+        },
         Some(v @ Value::Int(_)) => Ok(Err(v.to_int().unwrap_or(0))),
         other => Err(cx.bad(1, "aggregate", other)),
     }
@@ -91,21 +96,21 @@ fn not_kept(cx: &UserCx, r: &Reading) -> Throw {
 
 fn count_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
     match reading(cx, args)? {
-        Ok(r) => r.count().map(|n| Value::Int(n as i64)).ok_or_else(|| not_kept(cx, r)),
+        Ok(r) => r.count().map(|n| Value::Int(n as i64)).ok_or_else(|| not_kept(cx, &r)),
         Err(n) => Ok(Value::Int(n)),
     }
 }
 
 fn sum_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
     match reading(cx, args)? {
-        Ok(r) => r.total().map(Value::Int).ok_or_else(|| not_kept(cx, r)),
+        Ok(r) => r.total().map(Value::Int).ok_or_else(|| not_kept(cx, &r)),
         Err(n) => Ok(Value::Int(n)),
     }
 }
 
 fn avg_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
     match reading(cx, args)? {
-        Ok(r) => r.mean().map(Value::Int).ok_or_else(|| not_kept(cx, r)),
+        Ok(r) => r.mean().map(Value::Int).ok_or_else(|| not_kept(cx, &r)),
         Err(n) => Ok(Value::Int(n)),
     }
 }
@@ -113,7 +118,7 @@ fn avg_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
 /// `min(t[k])`, `max(t[k])`: a `min`/`max` entry is its number.
 fn number_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
     match reading(cx, args)? {
-        Ok(r) => Err(not_kept(cx, r)),
+        Ok(r) => Err(not_kept(cx, &r)),
         Err(n) => Ok(Value::Int(n)),
     }
 }

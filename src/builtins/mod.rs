@@ -326,8 +326,7 @@ fn aggregate_elsewhere(cx: &mut dyn KernelCx, span: Span, name: &str) {
     cx.diag(
         Diagnostic::error(span, format!("`{name}()` makes an aggregate: assign it to a table element"))
             .with_label("not a value")
-            .with_note(format!("write `t[key] = {name}(...)` in a probe, and print or read `t` in a tick-N or trace_end block"))
-            .with_note(format!("a global cannot hold an aggregate yet: for one, use a table with one key, `lat[0] = {name}(...)`")),
+            .with_note(format!("write `t[key] = {name}(...)` (or `v = {name}(...)`, `v` a top-level variable) in a probe, and print or read it in a tick-N or trace_end block")),
     );
 }
 

@@ -228,6 +228,9 @@ pub struct TableInfo {
     /// A scalar, or an aggregate when probes only update it with one kind
     /// (its map per-CPU if the kind allows it).
     pub value: TableValue,
+    /// A global aggregate (`lat = hist(d)`): the variable is the entry at
+    /// key 0, not a table.
+    pub single: bool,
 }
 
 /// An offset in a file (not a virtual address).

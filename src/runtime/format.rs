@@ -40,7 +40,7 @@ pub fn value_text(v: &Value) -> Vec<u8> {
         Value::Table(_) | Value::Func(_) => {
             format!("{}: 0x{:x}", v.type_name(), v.address().unwrap_or(0)).into_bytes()
         }
-        Value::Agg(r) => reading_text(r),
+        Value::Agg(r) => reading_text(&r.borrow()),
     }
 }
 
@@ -62,7 +62,7 @@ pub fn print_line(args: &[Value]) -> Vec<u8> {
                 out.extend_from_slice(&rows[..end]);
             }
             Value::Agg(r) => {
-                let text = reading_text(r);
+                let text = reading_text(&r.borrow());
                 if text.contains(&b'\n') && i > 0 {
                     out.push(b'\n');
                 }
@@ -217,8 +217,18 @@ pub fn dump(d: &Dump) -> Vec<u8> {
     out.push(b':');
     let entries = match &d.body {
         DumpBody::Global(c) => {
+            let text = cell_text(c);
+            if text.contains(&b'\n') {
+                // A histogram: its lines under the name.
+                for line in text.split(|&b| b == b'\n') {
+                    out.extend_from_slice(b"\n  ");
+                    out.extend_from_slice(line);
+                }
+                out.extend_from_slice(b"\n\n");
+                return out;
+            }
             out.push(b' ');
-            out.extend_from_slice(&cell_text(c));
+            out.extend_from_slice(&text);
             out.push(b'\n');
             return out;
         }
@@ -537,7 +547,7 @@ mod tests {
 
     #[test]
     fn print_shows_a_table_of_aggregates_and_dumps_put_histograms_under_keys() {
-        let h = Value::Agg(std::rc::Rc::new(Reading::Buckets(vec![Bucket { min: Some(1), max: Some(2), count: 1 }, Bucket { min: Some(2), max: Some(4), count: 2 }])));
+        let h = Value::agg(Reading::Buckets(vec![Bucket { min: Some(1), max: Some(2), count: 1 }, Bucket { min: Some(2), max: Some(4), count: 2 }]));
         let mut t = Table::new();
         t.set(Value::str("sh"), h.clone());
         let t = Value::Table(std::rc::Rc::new(std::cell::RefCell::new(t)));

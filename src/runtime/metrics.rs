@@ -52,14 +52,20 @@ fn family(d: &Dump) -> (String, &'static str) {
         // A table named like ktap's own counters keeps a distinct family.
         name = format!("ktap_table_{}", &name["ktap_".len()..]);
     }
-    let histogram = matches!(&d.body, DumpBody::Table { entries, .. } if entries.iter().any(|(_, c)| matches!(c, Cell::Reading(Reading::Buckets(_)))));
+    let buckets = |c: &Cell| matches!(c, Cell::Reading(Reading::Buckets(_)));
+    let histogram = match &d.body {
+        DumpBody::Table { entries, .. } => entries.iter().any(|(_, c)| buckets(c)),
+        DumpBody::Global(c) => buckets(c),
+    };
     (name, if histogram { "histogram" } else if d.counter { "counter" } else { "gauge" })
 }
 
 /// A histogram entry's samples: cumulative `_bucket`s with inclusive upper
 /// bounds (`le`), always ending with `+Inf`, then `_count`. (The kernel
 /// keeps no total of the values, so there is no `_sum`.)
-fn histogram_samples(out: &mut String, name: &str, key: &str, buckets: &[Bucket]) {
+fn histogram_samples(out: &mut String, name: &str, key: Option<&str>, buckets: &[Bucket]) {
+    let key_label = key.map_or(String::new(), |k| format!("key=\"{k}\","));
+    let count_labels = key.map_or(String::new(), |k| format!("{{key=\"{k}\"}}"));
     let mut seen = 0u64;
     let mut inf = false;
     for b in buckets {
@@ -71,12 +77,12 @@ fn histogram_samples(out: &mut String, name: &str, key: &str, buckets: &[Bucket]
                 "+Inf".into()
             }
         };
-        let _ = writeln!(out, "{name}_bucket{{key=\"{key}\",le=\"{le}\"}} {seen}");
+        let _ = writeln!(out, "{name}_bucket{{{key_label}le=\"{le}\"}} {seen}");
     }
     if !inf {
-        let _ = writeln!(out, "{name}_bucket{{key=\"{key}\",le=\"+Inf\"}} {seen}");
+        let _ = writeln!(out, "{name}_bucket{{{key_label}le=\"+Inf\"}} {seen}");
     }
-    let _ = writeln!(out, "{name}_count{{key=\"{key}\"}} {seen}");
+    let _ = writeln!(out, "{name}_count{count_labels} {seen}");
 }
 
 /// A label value: backslash, quote and newline escaped; bytes that are not
@@ -114,6 +120,7 @@ pub fn exposition(dumps: &[Dump], counters: &Counters) -> String {
         let kind = d.kind.map_or(String::new(), |k| format!(" ({k})"));
         let mut samples = String::new();
         match &d.body {
+            DumpBody::Global(Cell::Reading(Reading::Buckets(b))) => histogram_samples(&mut samples, &name, None, b),
             DumpBody::Global(c) => {
                 if let Some(v) = c.as_int() {
                     let _ = writeln!(samples, "{name} {v}");
@@ -122,7 +129,7 @@ pub fn exposition(dumps: &[Dump], counters: &Counters) -> String {
             DumpBody::Table { stack_keys, entries } => {
                 for (k, c) in entries {
                     if let Cell::Reading(Reading::Buckets(b)) = c {
-                        histogram_samples(&mut samples, &name, &label_value(k, *stack_keys), b);
+                        histogram_samples(&mut samples, &name, Some(&label_value(k, *stack_keys)), b);
                     } else if let Some(v) = c.as_int() {
                         let _ = writeln!(samples, "{name}{{key=\"{}\"}} {v}", label_value(k, *stack_keys));
                     }

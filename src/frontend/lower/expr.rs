@@ -319,7 +319,7 @@ impl Lowerer<'_> {
             key_size: key_ty.size(),
             value_size: holds.size(),
             max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
-            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value: holds }),
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value: holds, single: false }),
             syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key_ty, key_span: index.span });

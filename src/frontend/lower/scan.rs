@@ -127,6 +127,13 @@ impl Visitor<'_> for TableScan<'_> {
                         }
                         self.visit_expr(index);
                     }
+                    // A global aggregate (`lat = hist(d)`).
+                    (ast::ExprKind::Name(_), Some(Ok((kind, value)))) => {
+                        self.mark(&targets[0], Some(kind), values[0].span);
+                        if let Some(v) = value {
+                            self.visit_expr(v);
+                        }
+                    }
                     _ => visit::walk_stmt(self, s),
                 }
             }

@@ -127,6 +127,9 @@ impl Lowerer<'_> {
                     ctx.temps.pop();
                 }
             }
+            ast::StmtKind::Assign { targets, values } if matches!(targets[0].kind, ast::ExprKind::Name(_)) && crate::builtins::aggregate(&values[0]).is_some() => {
+                self.agg_assign_global(ctx, &targets[0], &values[0], span, out);
+            }
             ast::StmtKind::Assign { targets, values } => {
                 let Some(global) = self.global_target(&targets[0]) else { return };
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
@@ -267,6 +270,10 @@ impl Lowerer<'_> {
     pub(super) fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
         if let Some(g) = self.kernel_globals.get(&id.name) {
             return Some(*g);
+        }
+        if let Some(d) = self.global_agg_misuse(id) {
+            self.diags.push(d);
+            return None;
         }
         let Some(decl) = self.vars.get(&id.name) else {
             self.diags.push(

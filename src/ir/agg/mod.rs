@@ -108,6 +108,16 @@ impl Reading {
         }
     }
 
+    /// The same kind of reading with nothing aggregated (`delete(lat)`).
+    pub fn emptied(&self) -> Reading {
+        match self {
+            Reading::Int(_) => Reading::Int(0),
+            Reading::Avg { .. } => Reading::Avg { count: 0, total: 0 },
+            Reading::Stats { .. } => Reading::Stats { count: 0, total: 0 },
+            Reading::Buckets(_) => Reading::Buckets(Vec::new()),
+        }
+    }
+
     /// How many values it holds, when it knows (`count(t[k])`).
     pub fn count(&self) -> Option<u64> {
         match self {

@@ -29,14 +29,20 @@ pub enum Value {
     Table(Rc<RefCell<Table>>),
     Func(Rc<Function>),
     /// A kernel aggregate's entry that is not a plain number (an `avg`,
-    /// `stats`, `hist` or `lhist`), as read from its table.
-    Agg(Rc<crate::ir::agg::Reading>),
+    /// `stats`, `hist` or `lhist`) as read from its table, or any global
+    /// aggregate's (`lat = hist(d)`). `delete(lat)` empties it in place.
+    Agg(Rc<RefCell<crate::ir::agg::Reading>>),
 }
 
 impl Value {
     /// A string value holding a copy of `bytes`.
     pub fn str(bytes: impl AsRef<[u8]>) -> Value {
         Value::Str(KStr::new(bytes.as_ref()))
+    }
+
+    /// An aggregate's reading as a value of its own.
+    pub fn agg(r: crate::ir::agg::Reading) -> Value {
+        Value::Agg(Rc::new(RefCell::new(r)))
     }
 
     /// A new, empty table value.
@@ -99,7 +105,7 @@ impl PartialEq for Value {
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Table(a), Value::Table(b)) => Rc::ptr_eq(a, b),
             (Value::Func(a), Value::Func(b)) => Rc::ptr_eq(a, b),
-            (Value::Agg(a), Value::Agg(b)) => a == b,
+            (Value::Agg(a), Value::Agg(b)) => *a.borrow() == *b.borrow(),
             _ => false,
         }
     }
@@ -135,7 +141,7 @@ impl fmt::Debug for Value {
             Value::Str(s) => write!(f, "{:?}", String::from_utf8_lossy(s.as_bytes())),
             Value::Table(t) => write!(f, "table: {:p}", Rc::as_ptr(t)),
             Value::Func(x) => write!(f, "function: {:p}", Rc::as_ptr(x)),
-            Value::Agg(r) => write!(f, "{r:?}"),
+            Value::Agg(r) => write!(f, "{:?}", r.borrow()),
         }
     }
 }

@@ -282,7 +282,7 @@ fn value_in(v: &Value, open: &mut HashSet<usize>) -> Json {
             json!({"table": entries})
         }
         Value::Func(_) => Json::from(format!("function: 0x{:x}", v.address().unwrap_or(0))),
-        Value::Agg(r) => reading(r),
+        Value::Agg(r) => reading(&r.borrow()),
     }
 }
 

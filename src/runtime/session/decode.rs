@@ -161,18 +161,31 @@ pub(super) fn handle_record<'m>(
 fn reading_value(r: Reading) -> Value {
     match r {
         Reading::Int(i) => Value::Int(i),
-        other => Value::Agg(Rc::new(other)),
+        other => Value::agg(other),
     }
 }
 
 /// A userspace value as an aggregate entry, if it can be one.
-fn value_reading(v: &Value) -> Option<Reading> {
+pub(super) fn value_reading(v: &Value) -> Option<Reading> {
     match v {
         Value::Int(i) => Some(Reading::Int(*i)),
         Value::Bool(b) => Some(Reading::Int(i64::from(*b))),
-        Value::Agg(r) => Some((**r).clone()),
+        Value::Agg(r) => Some(r.borrow().clone()),
         _ => None,
     }
+}
+
+/// What a global aggregate (a one-entry table, `lat = hist(d)`) reads as:
+/// its entry at key 0, or the kind's empty reading before any update.
+pub(super) fn single_reading(info: &ir::TableInfo, entries: impl IntoIterator<Item = (Value, Cell)>) -> Reading {
+    let found = entries.into_iter().find(|(k, _)| *k == Value::Int(0)).and_then(|(_, c)| match c {
+        Cell::Reading(r) => Some(r),
+        Cell::Value(v) => value_reading(&v),
+    });
+    found.unwrap_or_else(|| info.value.agg().map_or(Reading::Int(0), |k| {
+        let d = k.desc();
+        d.read(&d.empty())
+    }))
 }
 
 /// A userspace value as a table's map stores it, if it has the type.
