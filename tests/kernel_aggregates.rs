@@ -275,3 +275,52 @@ fn a_global_aggregate_is_not_a_number_in_probes() {
     let mixed = refused("var lat = 0\ntrace syscalls:sys_enter_getppid { lat = hist(pid) }\ntrace syscalls:sys_enter_getpid { lat = max(pid) }");
     assert!(mixed.contains("is made a max aggregate here but a hist aggregate elsewhere"), "{mixed}");
 }
+
+#[test]
+fn random_aggregate_updates_pass_the_verifier() {
+    // Every kind, in tables keyed by numbers, task names, strings and
+    // probe names and in globals, inside conditions and loops, with
+    // values of every sign: each script loads (`ktap -d`).
+    let (seed, scripts) = support::fuzz_params("KTAP_AGG_FUZZ", 0x5eed_a66e, 40);
+    let mut rng = support::Rng(seed);
+    let kinds = ["count()", "sum(V)", "avg(V)", "min(V)", "max(V)", "stats(V)", "hist(V)", "lhist(V, -100, 1000, 7)", "lhist(V, 0, 1, 1)"];
+    let values = ["pid", "tid", "ktime_ns() % 5000", "pid - tid * 3", "-5", "0", "1099511627776", "ktime_ns()"];
+    let keys = ["execname", "tid", "probename", "1", "\"a string key\""];
+    let mut all = Vec::new();
+    for _ in 0..scripts {
+        let mut decls = String::new();
+        let mut body = String::new();
+        for i in 0..1 + rng.below(5) {
+            let kind = kinds[rng.below(kinds.len())].replace('V', values[rng.below(values.len())]);
+            let target = if rng.below(4) == 0 {
+                decls.push_str(&format!("var g{i} = 0\n"));
+                format!("g{i}")
+            } else {
+                decls.push_str(&format!("var t{i} = {{}}\n"));
+                format!("t{i}[{}]", keys[rng.below(keys.len())])
+            };
+            let stmt = format!("{target} = {kind}");
+            body.push_str(&match rng.below(3) {
+                0 => format!("  if (pid % 2 == 0) {{ {stmt} }} else {{ print(1) }}\n"),
+                1 => format!("  for (i = 1, {}) {{ {stmt} }}\n", 1 + rng.below(8)),
+                _ => format!("  {stmt}\n"),
+            });
+        }
+        let event = ["syscalls:sys_enter_getppid", "syscalls:sys_enter_write", "sched:sched_process_exec"][rng.below(3)];
+        all.push(format!("{decls}trace {event} {{\n{body}}}\n"));
+    }
+    for script in &all {
+        compiles(script);
+    }
+    if !need_root() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for script in &all {
+        let run = support::ktap(&["-d", "-e", script]);
+        if run.code != Some(0) {
+            failures.push(format!("--- script:\n{script}--- stderr:\n{}", run.stderr));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {scripts} scripts failed:\n{}", failures.len(), failures.join("\n"));
+}
