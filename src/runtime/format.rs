@@ -134,6 +134,8 @@ pub fn print_hist(t: &Table, n: usize) -> Vec<u8> {
         .iter()
         .filter_map(|(k, v)| match v {
             Value::Int(i) => Some((k, *i)),
+            // An average reads as its mean.
+            Value::Agg(r) => r.borrow().as_int().map(|i| (k, i)),
             _ => None,
         })
         .collect();
@@ -557,6 +559,14 @@ mod tests {
         assert!(print_line(&[Value::new_table()]).starts_with(b"table: 0x"));
         let d = Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Table { stack_keys: false, entries: vec![(Value::str("sh"), Cell::Value(h))] } };
         assert_eq!(String::from_utf8_lossy(&dump(&d)), format!("lat:\n{expected}\n"));
+        // print_hist shows an average as its mean.
+        let mut a = Table::new();
+        a.set(Value::str("sh"), Value::agg(Reading::Avg { count: 2, total: 10 }));
+        let text = String::from_utf8_lossy(&print_hist(&a, 5)).into_owned();
+        assert!(text.lines().nth(1).is_some_and(|l| l.trim_start().starts_with("sh |") && l.trim_end().ends_with("@5")), "{text}");
+        // A global histogram dumps under its name.
+        let g = Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Global(Cell::Reading(Reading::Buckets(vec![Bucket { min: Some(0), max: Some(1), count: 1 }, Bucket { min: Some(1), max: Some(2), count: 1 }]))) };
+        assert_eq!(String::from_utf8_lossy(&dump(&g)), "lat:\n  [0]     1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n  [1]     1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n");
     }
 
     #[test]

@@ -105,6 +105,8 @@ impl Output for JsonOutput {
             .iter()
             .filter_map(|(k, v)| match v {
                 Value::Int(i) => Some((k, *i)),
+                // An average reads as its mean.
+                Value::Agg(r) => r.borrow().as_int().map(|i| (k, i)),
                 _ => None,
             })
             .collect();
