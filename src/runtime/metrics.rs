@@ -298,6 +298,10 @@ ktap_lat_bucket{key=\"2\",le=\"+Inf\"} 4
 ktap_lat_count{key=\"2\"} 4
 ";
         assert_eq!(family, expected);
+        // A global histogram: no key label.
+        let global = [Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Global(Cell::Reading(Reading::Buckets(vec![b(Some(2), Some(4), 3)]))) }];
+        let text = exposition(&global, &Counters { lost_events: 0, map_failures: 0 });
+        assert!(text.starts_with("# HELP ktap_lat ktap variable lat (hist)\n# TYPE ktap_lat histogram\nktap_lat_bucket{le=\"3\"} 3\nktap_lat_bucket{le=\"+Inf\"} 3\nktap_lat_count 3\n"), "{text}");
     }
 
     fn get(addr: SocketAddr, request: &str) -> String {
