@@ -108,7 +108,8 @@ struct Cli {
     /// `comm-pid [cpu] event`.
     #[arg(short = 's', long = "show", value_name = "EVENTS")]
     show: Option<String>,
-    /// Prefix each line a probe prints with the time it was received.
+    /// Prefix each line a probe prints with the time its event happened
+    /// (the kernel's clock, read by the probe).
     #[arg(short = 'T', long = "timestamps")]
     timestamps: bool,
     /// Type kernel structs against this BTF file instead of the running
@@ -403,7 +404,7 @@ fn main() -> ExitCode {
     if let Some(path) = &cli.btf {
         events = events.with_btf_file(path.clone());
     }
-    let mut compile_opts = ktap::Options::default();
+    let mut compile_opts = ktap::Options { timestamps: cli.timestamps, ..ktap::Options::default() };
     if let Some(bytes) = cli.buffer_size {
         compile_opts.event_buffer_bytes = bytes;
     }

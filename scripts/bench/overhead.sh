@@ -15,8 +15,11 @@
 #   count_int, count_probename, ride4: diagnostics, not run by default:
 #                  s[1] += 1; s[probename] += 1; an empty body on getppid and
 #                  three other syscalls (which then rides raw_syscalls)
+#   hist_comm      ktap: var t = {} ... { t[execname] = hist(tid) }
+#   avg_comm       ktap: var t = {} ... { t[execname] = avg(tid) }
 #   bt_*           bpftrace: { }, @[comm] = count(), @n = count(),
-#                  printf("%d\n", pid) (stdout a pipe, lines counted)
+#                  printf("%d\n", pid) (stdout a pipe, lines counted),
+#                  @[comm] = hist(tid), @[comm] = avg(tid)
 # Each repetition runs every configuration once, interleaved; the cost a
 # tracer adds is its CPU ns/call minus the untraced CPU ns/call of the same
 # repetition. Lost printf events = BENCH_N minus the output lines carrying
@@ -32,14 +35,16 @@ RESULTS=$OUT_DIR/overhead.raw
 TP=syscalls:sys_enter_getppid
 WORK="taskset -c $STORM_CPU $STORM $N"
 
-KTAP_CONFIGS="empty count_comm count_global printf printf_ofile printf_devnull"
-BT_CONFIGS="bt_empty bt_count_comm bt_count_global bt_printf"
+KTAP_CONFIGS="empty count_comm count_global hist_comm avg_comm printf printf_ofile printf_devnull"
+BT_CONFIGS="bt_empty bt_count_comm bt_count_global bt_hist_comm bt_avg_comm bt_printf"
 
 ktap_script() {
     case $1 in
         empty) echo "trace $TP { }" ;;
         count_comm) echo "var s = {} trace $TP { s[execname] += 1 }" ;;
         count_global) echo "var n = 0 trace $TP { n += 1 }" ;;
+        hist_comm) echo "var t = {} trace $TP { t[execname] = hist(tid) }" ;;
+        avg_comm) echo "var t = {} trace $TP { t[execname] = avg(tid) }" ;;
         count_int) echo "var s = {} trace $TP { s[1] += 1 }" ;;
         count_probename) echo "var s = {} trace $TP { s[probename] += 1 }" ;;
         ride4) echo "trace $TP, syscalls:sys_enter_getpgrp, syscalls:sys_enter_gettid, syscalls:sys_enter_getuid { }" ;;
@@ -52,6 +57,8 @@ bt_script() {
         bt_empty) b="" ;;
         bt_count_comm) b="@[comm] = count();" ;;
         bt_count_global) b="@n = count();" ;;
+        bt_hist_comm) b="@[comm] = hist(tid);" ;;
+        bt_avg_comm) b="@[comm] = avg(tid);" ;;
         bt_printf) b="printf(\"%d\\n\", pid);" ;;
     esac
     echo "BEGIN { printf(\"attached\\n\"); } tracepoint:$TP { $b }"

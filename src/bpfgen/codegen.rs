@@ -1128,6 +1128,10 @@ impl Gen<'_> {
                 (Ty::Int | Ty::ProbeName | Ty::Stack { .. } | Ty::ArgStr { .. }, None) => {}
             }
         }
+        if let Some(at) = site.stamp_offset() {
+            self.asm.emit(Insn::call_helper(ir::HelperFn::KTIME_GET_BOOT_NS.0 as i32));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R0, at as i16));
+        }
         // Records don't wake the reader, which drains on a short timer: one
         // wake-up per event would cost the traced process microseconds.
         // Only the records that end tracing wake it at once.

@@ -16,6 +16,7 @@ use crate::runtime::interp::Value;
 use crate::runtime::output::Output;
 use crate::span::Span;
 
+mod aggregates;
 mod output;
 mod probes;
 mod stacks;
@@ -63,10 +64,14 @@ pub enum Kernel {
     /// `base`: a number as a value, and the root of member chains
     /// (`curtask.pid`).
     Typed { strukt: &'static str, base: ir::PathBase },
+    /// Assigned to a table element (`t[k] = hist(v)`), it makes the
+    /// table's entries aggregates of a kind: which, and the value folded in.
+    Aggregate(MakeAgg),
 }
 
 pub type LowerValue = fn(&mut dyn KernelCx, &Call) -> Option<ir::Expr>;
 pub type LowerAction = fn(&mut dyn KernelCx, &Call) -> Option<ir::Stmt>;
+pub type MakeAgg = for<'a> fn(&Call<'a>) -> Result<aggregates::Made<'a>, Diagnostic>;
 pub type UserFn = fn(&mut UserCx, &[Value]) -> Result<Value, Throw>;
 
 /// A use of a builtin in a probe: its arguments (none for a name) and where.
@@ -164,7 +169,7 @@ impl UserCx<'_> {
 }
 
 /// Every topic's builtins.
-const TOPICS: &[&[Def]] = &[task::DEFS, time::DEFS, strings::DEFS, stacks::DEFS, output::DEFS, tables::DEFS, system::DEFS, probes::DEFS];
+const TOPICS: &[&[Def]] = &[aggregates::DEFS, task::DEFS, time::DEFS, strings::DEFS, stacks::DEFS, output::DEFS, tables::DEFS, system::DEFS, probes::DEFS];
 
 /// A builtin: its index in the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -267,6 +272,10 @@ pub fn lower_value(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], span
             call.no_args(cx);
             Some(call.value(ir::ExprKind::Load(ir::Path::plain(base, Vec::new(), 0, 0, ir::Via::Direct)), ir::Ty::Int))
         }
+        Some(Kernel::Aggregate(_)) => {
+            aggregate_elsewhere(cx, span, &b.display());
+            None
+        }
         Some(Kernel::Action(_)) => {
             cx.unsupported(callee_span, &format!("calling `{}` for its value", b.display()));
             None
@@ -284,6 +293,10 @@ pub fn lower_action(b: BuiltinId, cx: &mut dyn KernelCx, args: &[ast::Expr], spa
     let call = Call { name: d.name, args, span };
     match d.kernel {
         Some(Kernel::Action(lower)) => lower(cx, &call),
+        Some(Kernel::Aggregate(_)) => {
+            aggregate_elsewhere(cx, span, &b.display());
+            None
+        }
         Some(Kernel::Value { .. } | Kernel::Typed { .. }) => {
             cx.unsupported(callee_span, &format!("calling `{}`", b.display()));
             None
@@ -300,6 +313,9 @@ pub fn kernel_ty(b: BuiltinId) -> Option<ir::Ty> {
     match b.def().kernel {
         Some(Kernel::Value { ty, .. }) => Some(ty),
         Some(Kernel::Typed { .. }) => Some(ir::Ty::Int),
+        // What a table of aggregates holds as far as inference goes: the
+        // numbers updates fold in.
+        Some(Kernel::Aggregate(_)) => Some(ir::Ty::Int),
         _ => None,
     }
 }
@@ -316,6 +332,23 @@ pub fn typed_root(b: BuiltinId) -> Option<(&'static str, ir::PathBase)> {
 /// Whether only probes can run it.
 pub fn kernel_only(b: BuiltinId) -> bool {
     b.def().user.is_none()
+}
+
+/// If `e` calls an aggregating builtin (`hist(v)`): the kind it makes and
+/// the value folded in, or what is wrong with the call.
+pub fn aggregate(e: &ast::Expr) -> Option<Result<aggregates::Made<'_>, Diagnostic>> {
+    let ast::ExprKind::Call { callee: c, args } = &e.kind else { return None };
+    let b = callee(c)?;
+    let Some(Kernel::Aggregate(make)) = b.def().kernel else { return None };
+    Some(make(&Call { name: b.def().name, args, span: e.span }))
+}
+
+fn aggregate_elsewhere(cx: &mut dyn KernelCx, span: Span, name: &str) {
+    cx.diag(
+        Diagnostic::error(span, format!("`{name}()` makes an aggregate: assign it to a table element"))
+            .with_label("not a value")
+            .with_note(format!("write `t[key] = {name}(...)` (or `v = {name}(...)`, `v` a top-level variable) in a probe, and print or read it in a tick-N or trace_end block")),
+    );
 }
 
 fn userspace_only(cx: &mut dyn KernelCx, span: Span, name: &str) {
@@ -345,8 +378,8 @@ mod tests {
     /// A builtin's name is spelled in one source file: its topic's. (Not
     /// counted: the same word meaning something else — the BPF `exit`
     /// instruction in the disassembler, a syscall's exit, the `$stack`
-    /// fetch argument, JSON output's record types, `task_struct.pid` in
-    /// the fake kernel BTF.)
+    /// fetch argument, JSON output's record types, `task_struct.pid` and
+    /// `vfs_read`'s `count` in the fake kernel BTF.)
     #[test]
     fn each_builtin_is_named_in_one_file() {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -364,7 +397,16 @@ mod tests {
             ("printf", "runtime/output/json.rs"),
             ("print_hist", "runtime/output/json.rs"),
             ("pid", "facts/fake.rs"),
+            ("count", "facts/fake.rs"),
         ];
+        // An aggregating builtin's word is also its kind's name and its
+        // entry's field names (`ir/agg/`), which output shows as a table's
+        // `kind` and as JSON fields (a bucket's `"min"`, `"max"`,
+        // `"count"`): those files and their tests may spell it.
+        let kind_word = |d: &Def, path: &str| {
+            matches!(d.kernel, Some(Kernel::Aggregate(_)))
+                && (path.starts_with("ir/agg/") || ["runtime/output/json.rs", "runtime/format.rs", "runtime/metrics.rs"].contains(&path))
+        };
         let mut checked = 0;
         for (id, d) in all() {
             // Namespaced userspace helpers (`ansi.*`, `kdebug.*`) are looked
@@ -376,7 +418,7 @@ mod tests {
             let found: Vec<&str> = texts
                 .iter()
                 // (This file names some of them in the list above.)
-                .filter(|(path, text)| path != "builtins/mod.rs" && text.contains(&quoted) && !other_meaning.contains(&(d.name, path.as_str())))
+                .filter(|(path, text)| path != "builtins/mod.rs" && text.contains(&quoted) && !other_meaning.contains(&(d.name, path.as_str())) && !kind_word(d, path))
                 .map(|(path, _)| path.as_str())
                 .collect();
             assert_eq!(found.len(), 1, "`{}` is named in {found:?}", id.display());

@@ -157,7 +157,15 @@ fn print_hist_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
         Some(_) => usize::try_from(cx.int(args, 1)?.max(0)).unwrap_or(usize::MAX),
     };
     let t = t.borrow();
-    if t.iter().any(|(_, v)| !matches!(v, Value::Int(_))) {
+    let number = |v: &Value| match v {
+        Value::Int(_) => true,
+        Value::Agg(r) => r.borrow().as_int().is_some(),
+        _ => false,
+    };
+    if let Some((_, v)) = t.iter().find(|(_, v)| !number(v)) {
+        if matches!(v, Value::Agg(_)) {
+            return Err(Throw::msg("print_hist shows numbers: print(t) shows a table of these aggregates"));
+        }
         return Err(Throw::msg("print_hist only can print number"));
     }
     let written = cx.out.hist(&Origin::default(), &t, n);

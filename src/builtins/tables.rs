@@ -46,6 +46,12 @@ fn delete_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
 }
 
 fn delete_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
+    // A global aggregate (`lat = hist(d)` in probes) is emptied in place.
+    if let (Some(Value::Agg(r)), None) = (args.first(), args.get(1)) {
+        let empty = r.borrow().emptied();
+        *r.borrow_mut() = empty;
+        return Ok(Value::Nil);
+    }
     let t = cx.table(args, 0)?;
     match args.get(1) {
         Some(key) => t.borrow_mut().remove(key),

@@ -14,6 +14,7 @@ use crate::facts::KernelFacts;
 use crate::ir::{self, Expr, ExprKind, GlobalId, Module, Section, SiteId, SiteKind, Stmt, StmtKind, Ty};
 use indexmap::IndexMap;
 
+mod agg;
 mod cx;
 mod events;
 mod expr;
@@ -49,11 +50,14 @@ pub struct Options {
     /// too, rather than two loads at the compiling kernel's offset: for
     /// objects saved to run elsewhere (`--emit obj`, `--btf`).
     pub portable_task_name: bool,
+    /// `-T`: records that print carry the event's kernel time (8 bytes
+    /// and one helper call each; none without it).
+    pub timestamps: bool,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, core_records: true, portable_task_name: false }
+        Options { event_buffer_bytes: EVENTS_RINGBUF_BYTES, core_records: true, portable_task_name: false, timestamps: false }
     }
 }
 /// Frames kept per stack (the kernel's default perf_event_max_stack) and
@@ -126,6 +130,12 @@ struct TableUses {
     /// its entries are aggregates, per-CPU when the kind allows it.
     only: Option<ir::AggKind>,
     seen: bool,
+    /// The first aggregating update, its kind and where.
+    first_agg: Option<(ir::AggKind, Span)>,
+    /// The first update of another kind than the first's, and where.
+    other_kind: Option<(ir::AggKind, Span)>,
+    /// The first use that is not an aggregating update.
+    first_other: Option<Span>,
 }
 
 /// A table that lives in a BPF map, with where its key type came from.

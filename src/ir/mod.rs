@@ -229,6 +229,9 @@ pub struct TableInfo {
     /// A scalar, or an aggregate when probes only update it with one kind
     /// (its map per-CPU if the kind allows it).
     pub value: TableValue,
+    /// A global aggregate (`lat = hist(d)`): the variable is the entry at
+    /// key 0, not a table.
+    pub single: bool,
 }
 
 /// An offset in a file (not a virtual address).
@@ -570,6 +573,9 @@ pub struct Site {
     /// position in the full argument list.
     pub consts: Vec<(usize, SiteConst)>,
     pub span: Span,
+    /// The record ends with the event's CLOCK_BOOTTIME in ns (`-T`: lines
+    /// show when the event happened, not when userspace read it).
+    pub stamped: bool,
 }
 
 /// A literal argument of print/printf.
@@ -590,7 +596,12 @@ impl Site {
             offsets.push(at);
             at += ty.size().next_multiple_of(8);
         }
-        (offsets, at)
+        (offsets, if self.stamped { at + 8 } else { at })
+    }
+
+    /// Where a stamped record keeps the event's boot-clock time.
+    pub fn stamp_offset(&self) -> Option<u32> {
+        self.stamped.then(|| self.layout().1 - 8)
     }
 }
 

@@ -31,7 +31,8 @@ pub fn module(m: &Module) -> String {
             SiteKind::Delete { var } => format!("Delete {var}"),
         };
         let consts = if s.consts.is_empty() { String::new() } else { format!(" consts {:?}", s.consts) };
-        let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts} size {}", s.fields, s.layout().1);
+        let stamped = if s.stamped { " stamped" } else { "" };
+        let _ = writeln!(out, "site s{i} {kind} fields {:?}{consts}{stamped} size {}", s.fields, s.layout().1);
     }
     for (i, p) in m.probes.iter().enumerate() {
         let attach: Vec<String> = p

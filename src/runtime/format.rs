@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::ir::agg::Reading;
+use crate::ir::agg::{mean, Bucket, Reading};
 use crate::runtime::interp::{Table, Value};
 use crate::runtime::output::{Cell, Dump, DumpBody};
 
@@ -40,6 +40,7 @@ pub fn value_text(v: &Value) -> Vec<u8> {
         Value::Table(_) | Value::Func(_) => {
             format!("{}: 0x{:x}", v.type_name(), v.address().unwrap_or(0)).into_bytes()
         }
+        Value::Agg(r) => reading_text(&r.borrow()),
     }
 }
 
@@ -52,11 +53,69 @@ pub fn print_line(args: &[Value]) -> Vec<u8> {
         }
         match a {
             Value::Str(s) => out.extend_from_slice(s.as_bytes()),
+            Value::Table(t) if holds_aggregates(&t.borrow()) => {
+                // A table of aggregates (`print(t)`): its entries, the way
+                // tables are shown when tracing ends, without a name.
+                let entries: Vec<(Value, Cell)> = t.borrow().iter().map(|(k, v)| (k.clone(), Cell::Value(v.clone()))).collect();
+                let rows = table_rows(&entries);
+                let end = rows.iter().rposition(|&b| b != b'\n').map_or(0, |i| i + 1);
+                out.extend_from_slice(&rows[..end]);
+            }
+            Value::Agg(r) => {
+                let text = reading_text(&r.borrow());
+                if text.contains(&b'\n') && i > 0 {
+                    out.push(b'\n');
+                }
+                out.extend_from_slice(&text);
+            }
             other => out.extend_from_slice(&value_text(other)),
         }
     }
     out.push(b'\n');
     out
+}
+
+/// Whether a table holds kernel aggregates that are not plain numbers
+/// (`print` shows such a table's entries rather than its address).
+fn holds_aggregates(t: &Table) -> bool {
+    t.iter().any(|(_, v)| matches!(v, Value::Agg(_)))
+}
+
+/// Cells in a bucket's bar.
+const BUCKET_BAR: u64 = 40;
+
+/// A bucket's range as histogram readers know it: `[4, 8)`, `[0]` for a
+/// bucket of one value, `(..., 0)` and `[100, ...)` at the open ends.
+pub fn bucket_label(b: &Bucket) -> String {
+    match (b.min, b.max) {
+        (None, Some(hi)) => format!("(..., {hi})"),
+        (Some(lo), None) => format!("[{lo}, ...)"),
+        (Some(lo), Some(hi)) if hi.checked_sub(lo) == Some(1) => format!("[{lo}]"),
+        (Some(lo), Some(hi)) => format!("[{lo}, {hi})"),
+        (None, None) => "(..., ...)".into(),
+    }
+}
+
+/// A histogram: one line a bucket, lowest first, the range, the count and
+/// a bar proportional to the largest count (`[4, 8)   3 |@@@@   |`).
+pub fn buckets_text(buckets: &[Bucket]) -> Vec<u8> {
+    if buckets.is_empty() {
+        return b"(no values)".to_vec();
+    }
+    let labels: Vec<String> = buckets.iter().map(bucket_label).collect();
+    let label_w = labels.iter().map(String::len).max().unwrap_or(0);
+    let most = buckets.iter().map(|b| b.count).max().unwrap_or(0);
+    let count_w = most.to_string().len().max(5);
+    let mut out = String::new();
+    for (b, label) in buckets.iter().zip(&labels) {
+        let cells = if most > 0 { (u128::from(b.count) * u128::from(BUCKET_BAR) / u128::from(most)) as usize } else { 0 };
+        let cells = if b.count > 0 { cells.max(1) } else { 0 };
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("{label:<label_w$} {:>count_w$} |{}{}|", b.count, "@".repeat(cells), " ".repeat(BUCKET_BAR as usize - cells)));
+    }
+    out.into_bytes()
 }
 
 const DISTRIBUTION: &str = "------------- Distribution -------------";
@@ -75,6 +134,8 @@ pub fn print_hist(t: &Table, n: usize) -> Vec<u8> {
         .iter()
         .filter_map(|(k, v)| match v {
             Value::Int(i) => Some((k, *i)),
+            // An average reads as its mean.
+            Value::Agg(r) => r.borrow().as_int().map(|i| (k, i)),
             _ => None,
         })
         .collect();
@@ -130,6 +191,9 @@ fn pad(out: &mut Vec<u8>, text: &[u8], width: usize, left: bool) {
 pub fn reading_text(r: &Reading) -> Vec<u8> {
     match r {
         Reading::Int(i) => i.to_string().into_bytes(),
+        Reading::Avg { count, total } => mean(*count, *total).to_string().into_bytes(),
+        Reading::Stats { count, total } => format!("count {count}, average {}, total {total}", mean(*count, *total)).into_bytes(),
+        Reading::Buckets(b) => buckets_text(b),
     }
 }
 
@@ -155,14 +219,31 @@ pub fn dump(d: &Dump) -> Vec<u8> {
     out.push(b':');
     let entries = match &d.body {
         DumpBody::Global(c) => {
+            let text = cell_text(c);
+            if text.contains(&b'\n') {
+                // A histogram: its lines under the name.
+                for line in text.split(|&b| b == b'\n') {
+                    out.extend_from_slice(b"\n  ");
+                    out.extend_from_slice(line);
+                }
+                out.extend_from_slice(b"\n\n");
+                return out;
+            }
             out.push(b' ');
-            out.extend_from_slice(&cell_text(c));
+            out.extend_from_slice(&text);
             out.push(b'\n');
             return out;
         }
         DumpBody::Table { entries, .. } => entries,
     };
     out.push(b'\n');
+    out.extend_from_slice(&table_rows(entries));
+    out
+}
+
+/// A table's rows as `dump` shows them, with the empty line ending them.
+fn table_rows(entries: &[(Value, Cell)]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut rows: Vec<(Vec<u8>, Vec<u8>, Option<i64>)> = entries
         .iter()
         .map(|(k, v)| {
@@ -448,6 +529,44 @@ mod tests {
 
     fn f(fmt: &str, args: &[Value]) -> String {
         String::from_utf8(printf(fmt.as_bytes(), args).expect("format")).expect("utf8")
+    }
+
+    #[test]
+    fn histograms_in_numeric_order_with_proportional_bars() {
+        let b = |min, max, count| Bucket { min, max, count };
+        let text = buckets_text(&[b(None, Some(0), 2), b(Some(0), Some(1), 0), b(Some(1), Some(2), 8), b(Some(2), Some(4), 3), b(Some(1 << 20), None, 1)]);
+        let expected = "\
+(..., 0)           2 |@@@@@@@@@@                              |
+[0]                0 |                                        |
+[1]                8 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|
+[2, 4)             3 |@@@@@@@@@@@@@@@                         |
+[1048576, ...)     1 |@@@@@                                   |";
+        assert_eq!(String::from_utf8_lossy(&text), expected);
+        assert_eq!(buckets_text(&[]), b"(no values)");
+        assert_eq!(reading_text(&Reading::Stats { count: 3, total: -9 }), b"count 3, average -3, total -9");
+        assert_eq!(reading_text(&Reading::Avg { count: 0, total: 0 }), b"0");
+    }
+
+    #[test]
+    fn print_shows_a_table_of_aggregates_and_dumps_put_histograms_under_keys() {
+        let h = Value::agg(Reading::Buckets(vec![Bucket { min: Some(1), max: Some(2), count: 1 }, Bucket { min: Some(2), max: Some(4), count: 2 }]));
+        let mut t = Table::new();
+        t.set(Value::str("sh"), h.clone());
+        let t = Value::Table(std::rc::Rc::new(std::cell::RefCell::new(t)));
+        let expected = "  sh\n    [1]        1 |@@@@@@@@@@@@@@@@@@@@                    |\n    [2, 4)     2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n";
+        assert_eq!(String::from_utf8_lossy(&print_line(&[t])), expected);
+        // A plain table still prints as its address.
+        assert!(print_line(&[Value::new_table()]).starts_with(b"table: 0x"));
+        let d = Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Table { stack_keys: false, entries: vec![(Value::str("sh"), Cell::Value(h))] } };
+        assert_eq!(String::from_utf8_lossy(&dump(&d)), format!("lat:\n{expected}\n"));
+        // print_hist shows an average as its mean.
+        let mut a = Table::new();
+        a.set(Value::str("sh"), Value::agg(Reading::Avg { count: 2, total: 10 }));
+        let text = String::from_utf8_lossy(&print_hist(&a, 5)).into_owned();
+        assert!(text.lines().nth(1).is_some_and(|l| l.trim_start().starts_with("sh |") && l.trim_end().ends_with("@5")), "{text}");
+        // A global histogram dumps under its name.
+        let g = Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Global(Cell::Reading(Reading::Buckets(vec![Bucket { min: Some(0), max: Some(1), count: 1 }, Bucket { min: Some(1), max: Some(2), count: 1 }]))) };
+        assert_eq!(String::from_utf8_lossy(&dump(&g)), "lat:\n  [0]     1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n  [1]     1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n");
     }
 
     #[test]

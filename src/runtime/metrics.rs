@@ -11,7 +11,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use crate::runtime::interp::Value;
-use crate::runtime::output::{Dump, DumpBody};
+use crate::ir::agg::{Bucket, Reading};
+use crate::runtime::output::{Cell, Dump, DumpBody};
 
 /// A metrics address that cannot be served.
 #[derive(Debug)]
@@ -51,7 +52,37 @@ fn family(d: &Dump) -> (String, &'static str) {
         // A table named like ktap's own counters keeps a distinct family.
         name = format!("ktap_table_{}", &name["ktap_".len()..]);
     }
-    (name, if d.counter { "counter" } else { "gauge" })
+    let buckets = |c: &Cell| matches!(c, Cell::Reading(Reading::Buckets(_)));
+    let histogram = match &d.body {
+        DumpBody::Table { entries, .. } => entries.iter().any(|(_, c)| buckets(c)),
+        DumpBody::Global(c) => buckets(c),
+    };
+    (name, if histogram { "histogram" } else if d.counter { "counter" } else { "gauge" })
+}
+
+/// A histogram entry's samples: cumulative `_bucket`s with inclusive upper
+/// bounds (`le`), always ending with `+Inf`, then `_count`. (The kernel
+/// keeps no total of the values, so there is no `_sum`.)
+fn histogram_samples(out: &mut String, name: &str, key: Option<&str>, buckets: &[Bucket]) {
+    let key_label = key.map_or(String::new(), |k| format!("key=\"{k}\","));
+    let count_labels = key.map_or(String::new(), |k| format!("{{key=\"{k}\"}}"));
+    let mut seen = 0u64;
+    let mut inf = false;
+    for b in buckets {
+        seen = seen.wrapping_add(b.count);
+        let le = match b.max {
+            Some(hi) => (hi - 1).to_string(),
+            None => {
+                inf = true;
+                "+Inf".into()
+            }
+        };
+        let _ = writeln!(out, "{name}_bucket{{{key_label}le=\"{le}\"}} {seen}");
+    }
+    if !inf {
+        let _ = writeln!(out, "{name}_bucket{{{key_label}le=\"+Inf\"}} {seen}");
+    }
+    let _ = writeln!(out, "{name}_count{count_labels} {seen}");
 }
 
 /// A label value: backslash, quote and newline escaped; bytes that are not
@@ -89,6 +120,7 @@ pub fn exposition(dumps: &[Dump], counters: &Counters) -> String {
         let kind = d.kind.map_or(String::new(), |k| format!(" ({k})"));
         let mut samples = String::new();
         match &d.body {
+            DumpBody::Global(Cell::Reading(Reading::Buckets(b))) => histogram_samples(&mut samples, &name, None, b),
             DumpBody::Global(c) => {
                 if let Some(v) = c.as_int() {
                     let _ = writeln!(samples, "{name} {v}");
@@ -96,9 +128,9 @@ pub fn exposition(dumps: &[Dump], counters: &Counters) -> String {
             }
             DumpBody::Table { stack_keys, entries } => {
                 for (k, c) in entries {
-                    // A kind reading back as buckets becomes a histogram
-                    // family here (`_bucket{le=...}`, `_sum`, `_count`).
-                    if let Some(v) = c.as_int() {
+                    if let Cell::Reading(Reading::Buckets(b)) = c {
+                        histogram_samples(&mut samples, &name, Some(&label_value(k, *stack_keys)), b);
+                    } else if let Some(v) = c.as_int() {
                         let _ = writeln!(samples, "{name}{{key=\"{}\"}} {v}", label_value(k, *stack_keys));
                     }
                 }
@@ -234,6 +266,42 @@ ktap_lost_events_total 5
 ktap_map_failures_total 0
 ";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn histograms_are_cumulative_buckets_with_inclusive_bounds() {
+        use crate::ir::agg::Bucket;
+        let b = |min, max, count| Bucket { min, max, count };
+        let lat = vec![b(None, Some(0), 1), b(Some(0), Some(1), 2), b(Some(1), Some(2), 0), b(Some(2), Some(4), 3)];
+        let over = vec![b(Some(100), None, 4)];
+        let dumps = [Dump {
+            name: "lat".into(),
+            kind: Some("hist"),
+            counter: false,
+            body: DumpBody::Table {
+                stack_keys: false,
+                entries: vec![(Value::str("sh"), Cell::Reading(Reading::Buckets(lat))), (Value::Int(2), Cell::Reading(Reading::Buckets(over)))],
+            },
+        }];
+        let text = exposition(&dumps, &Counters { lost_events: 0, map_failures: 0 });
+        let family = text.split("# HELP ktap_lost").next().unwrap_or_default();
+        let expected = "\
+# HELP ktap_lat ktap table lat (hist)
+# TYPE ktap_lat histogram
+ktap_lat_bucket{key=\"sh\",le=\"-1\"} 1
+ktap_lat_bucket{key=\"sh\",le=\"0\"} 3
+ktap_lat_bucket{key=\"sh\",le=\"1\"} 3
+ktap_lat_bucket{key=\"sh\",le=\"3\"} 6
+ktap_lat_bucket{key=\"sh\",le=\"+Inf\"} 6
+ktap_lat_count{key=\"sh\"} 6
+ktap_lat_bucket{key=\"2\",le=\"+Inf\"} 4
+ktap_lat_count{key=\"2\"} 4
+";
+        assert_eq!(family, expected);
+        // A global histogram: no key label.
+        let global = [Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Global(Cell::Reading(Reading::Buckets(vec![b(Some(2), Some(4), 3)]))) }];
+        let text = exposition(&global, &Counters { lost_events: 0, map_failures: 0 });
+        assert!(text.starts_with("# HELP ktap_lat ktap variable lat (hist)\n# TYPE ktap_lat histogram\nktap_lat_bucket{le=\"3\"} 3\nktap_lat_bucket{le=\"+Inf\"} 3\nktap_lat_count 3\n"), "{text}");
     }
 
     fn get(addr: SocketAddr, request: &str) -> String {

@@ -314,6 +314,9 @@ impl Lowerer<'_> {
             return None;
         };
         let uses = self.table_uses.get(&id.name).copied().unwrap_or_default();
+        if let Some(d) = self.table_conflict(&id.name, &uses) {
+            self.diags.push(d);
+        }
         let Some(value) = self.types.values.get(&id.name).map(|f| f.ty) else {
             self.unsettled(id.span, &format!("the values of table `{}`", id.name));
             return None;
@@ -332,7 +335,7 @@ impl Lowerer<'_> {
             key_size: key_ty.size(),
             value_size: holds.size(),
             max_entries: if entries == 0 { DEFAULT_TABLE_ENTRIES } else { entries },
-            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value: holds }),
+            table: Some(ir::TableInfo { var: id.name.clone(), key: key_ty, value: holds, single: false }),
             syscall_filter: None,
         });
         self.tables.insert(id.name.clone(), KernelTable { map, key: key_ty, key_span: index.span });

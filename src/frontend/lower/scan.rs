@@ -89,12 +89,19 @@ struct TableScan<'a> {
 }
 
 impl TableScan<'_> {
-    /// A use of table `base`: an update of kind `agg`, or (None) any other.
-    fn mark(&mut self, base: &ast::Expr, agg: Option<ir::AggKind>) {
+    /// A use of table `base` at `span`: an update of kind `agg`, or (None)
+    /// any other.
+    fn mark(&mut self, base: &ast::Expr, agg: Option<ir::AggKind>, span: Span) {
         if let ast::ExprKind::Name(id) = &base.kind {
             let u = self.uses.entry(id.name.clone()).or_default();
             u.only = if u.seen && u.only != agg { None } else { agg };
             u.seen = true;
+            match (agg, u.first_agg) {
+                (Some(kind), None) => u.first_agg = Some((kind, span)),
+                (Some(kind), Some((first, _))) if kind != first && u.other_kind.is_none() => u.other_kind = Some((kind, span)),
+                (None, _) if u.first_other.is_none() => u.first_other = Some(span),
+                _ => {}
+            }
         }
     }
 }
@@ -103,9 +110,32 @@ impl Visitor<'_> for TableScan<'_> {
     fn visit_stmt(&mut self, s: &ast::Stmt) {
         match &s.kind {
             ast::StmtKind::AddAssign { target: ast::Expr { kind: ast::ExprKind::Index { base, index }, .. }, value } => {
-                self.mark(base, Some(ir::AggKind::Sum));
+                self.mark(base, Some(ir::AggKind::Sum), s.span);
                 self.visit_expr(index);
                 self.visit_expr(value);
+            }
+            ast::StmtKind::Assign { targets, values } if targets.len() == 1 && values.len() == 1 => {
+                let made = crate::builtins::aggregate(&values[0]);
+                match (&targets[0].kind, made) {
+                    (ast::ExprKind::Index { base, index }, Some(made)) => {
+                        // A malformed call (reported when lowered) marks nothing.
+                        if let Ok((kind, value)) = made {
+                            self.mark(base, Some(kind), values[0].span);
+                            if let Some(v) = value {
+                                self.visit_expr(v);
+                            }
+                        }
+                        self.visit_expr(index);
+                    }
+                    // A global aggregate (`lat = hist(d)`).
+                    (ast::ExprKind::Name(_), Some(Ok((kind, value)))) => {
+                        self.mark(&targets[0], Some(kind), values[0].span);
+                        if let Some(v) = value {
+                            self.visit_expr(v);
+                        }
+                    }
+                    _ => visit::walk_stmt(self, s),
+                }
             }
             _ => visit::walk_stmt(self, s),
         }
@@ -114,7 +144,7 @@ impl Visitor<'_> for TableScan<'_> {
     fn visit_expr(&mut self, e: &ast::Expr) {
         match &e.kind {
             ast::ExprKind::Index { base, index } => {
-                self.mark(base, None);
+                self.mark(base, None, e.span);
                 self.visit_expr(index);
             }
             ast::ExprKind::Call { callee, .. } => {

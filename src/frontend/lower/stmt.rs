@@ -40,6 +40,10 @@ impl Lowerer<'_> {
                 if targets.len() == 1 && values.len() == 1 && matches!(targets[0].kind, ast::ExprKind::Index { .. }) =>
             {
                 let ast::ExprKind::Index { base, index } = &targets[0].kind else { return };
+                if crate::builtins::aggregate(&values[0]).is_some() {
+                    self.agg_assign(ctx, base, index, &values[0], span, out);
+                    return;
+                }
                 let Some((map, key)) = self.table_key(ctx, base, index) else { return };
                 if matches!(values[0].kind, ast::ExprKind::Nil) {
                     out.push(Stmt { kind: StmtKind::MapDelete { map, key }, span });
@@ -122,6 +126,9 @@ impl Lowerer<'_> {
                     self.stmt(ctx, &one, out);
                     ctx.temps.pop();
                 }
+            }
+            ast::StmtKind::Assign { targets, values } if matches!(targets[0].kind, ast::ExprKind::Name(_)) && crate::builtins::aggregate(&values[0]).is_some() => {
+                self.agg_assign_global(ctx, &targets[0], &values[0], span, out);
             }
             ast::StmtKind::Assign { targets, values } => {
                 let Some(global) = self.global_target(&targets[0]) else { return };
@@ -263,6 +270,10 @@ impl Lowerer<'_> {
     pub(super) fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
         if let Some(g) = self.kernel_globals.get(&id.name) {
             return Some(*g);
+        }
+        if let Some(d) = self.global_agg_misuse(id) {
+            self.diags.push(d);
+            return None;
         }
         let Some(decl) = self.vars.get(&id.name) else {
             self.diags.push(
@@ -511,7 +522,9 @@ impl Lowerer<'_> {
     pub(super) fn site(&mut self, kind: SiteKind, fields: Vec<Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> SiteId {
         self.events_map();
         let id = SiteId(self.m.sites.len() as u32);
-        self.m.sites.push(ir::Site { kind, fields, consts, span });
+        // With -T, records that print carry the event's time.
+        let stamped = self.opts.timestamps && matches!(kind, SiteKind::Print | SiteKind::Printf { .. } | SiteKind::PrintHist { .. });
+        self.m.sites.push(ir::Site { kind, fields, consts, span, stamped });
         id
     }
 

@@ -4,9 +4,18 @@
 //! per-CPU, merge, read back — never code generation and never IO
 //! (bpfgen's `codegen/agg/` holds each kind's update code).
 
+pub mod avg;
+pub mod count;
+pub mod hist;
+pub mod lhist;
+pub mod max;
+pub mod min;
+pub mod stats;
 pub mod sum;
 #[cfg(test)]
 mod test_max;
+
+use std::borrow::Cow;
 
 use super::Ty;
 
@@ -14,8 +23,23 @@ use super::Ty;
 /// update code) are looked up by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AggKind {
-    /// `t[k] += v`, `n += v`: a running total (counts are sums of 1).
+    /// `t[k] += v`, `n += v`, `t[k] = sum(v)`: a running total.
     Sum,
+    /// `t[k] = count()`: events counted.
+    Count,
+    /// `t[k] = avg(v)`: the values' count and total, read as their mean.
+    Avg,
+    /// `t[k] = min(v)`, `t[k] = max(v)`: the extreme value seen.
+    Min,
+    Max,
+    /// `t[k] = stats(v)`: count, average and total.
+    Stats,
+    /// `t[k] = hist(v)`: power-of-two buckets.
+    Hist,
+    /// `t[k] = lhist(v, min, max, step)`: linear buckets from `min` to
+    /// `max` (checked by the frontend: `step > 0`, `min < max`), plus one
+    /// below and one above.
+    Lhist { min: i64, max: i64, step: i64 },
     /// A kind only unit tests see: the seam a new kind goes through.
     #[cfg(test)]
     TestMax,
@@ -27,6 +51,13 @@ impl AggKind {
     pub fn desc(self) -> Box<dyn Aggregate> {
         match self {
             AggKind::Sum => Box::new(sum::Sum),
+            AggKind::Count => Box::new(count::Count),
+            AggKind::Avg => Box::new(avg::Avg),
+            AggKind::Min => Box::new(min::Min),
+            AggKind::Max => Box::new(max::Max),
+            AggKind::Stats => Box::new(stats::Stats),
+            AggKind::Hist => Box::new(hist::Hist),
+            AggKind::Lhist { min, max, step } => Box::new(lhist::Lhist { min, max, step }),
             #[cfg(test)]
             AggKind::TestMax => Box::new(test_max::TestMax),
         }
@@ -47,16 +78,77 @@ pub struct Field {
 /// values and renders it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reading {
-    /// A number (`sum`).
+    /// A number (`sum`, `count`, `min`, `max`).
     Int(i64),
+    /// `avg`: how many values and their total; reads as their mean.
+    Avg { count: u64, total: i64 },
+    /// `stats`: how many values and their total (shown with the mean).
+    Stats { count: u64, total: i64 },
+    /// `hist`, `lhist`: the buckets from the lowest to the highest
+    /// non-empty one (empty ones between kept), lowest first.
+    Buckets(Vec<Bucket>),
+}
+
+/// One histogram bucket: the values `min <= v < max` (`None`: unbounded
+/// on that side) and how many fell in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub count: u64,
 }
 
 impl Reading {
-    /// The number, if it is one.
+    /// The number, if it is one (an average's mean, rounded toward zero).
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Reading::Int(i) => Some(*i),
+            Reading::Avg { count, total } => Some(mean(*count, *total)),
+            Reading::Stats { .. } | Reading::Buckets(_) => None,
         }
+    }
+
+    /// The same kind of reading with nothing aggregated (`delete(lat)`).
+    pub fn emptied(&self) -> Reading {
+        match self {
+            Reading::Int(_) => Reading::Int(0),
+            Reading::Avg { .. } => Reading::Avg { count: 0, total: 0 },
+            Reading::Stats { .. } => Reading::Stats { count: 0, total: 0 },
+            Reading::Buckets(_) => Reading::Buckets(Vec::new()),
+        }
+    }
+
+    /// How many values it holds, when it knows (`count(t[k])`).
+    pub fn count(&self) -> Option<u64> {
+        match self {
+            Reading::Int(_) => None,
+            Reading::Avg { count, .. } | Reading::Stats { count, .. } => Some(*count),
+            Reading::Buckets(b) => Some(b.iter().map(|b| b.count).sum()),
+        }
+    }
+
+    /// The values' total, when it knows (`sum(t[k])`).
+    pub fn total(&self) -> Option<i64> {
+        match self {
+            Reading::Avg { total, .. } | Reading::Stats { total, .. } => Some(*total),
+            Reading::Int(_) | Reading::Buckets(_) => None,
+        }
+    }
+
+    /// The values' mean, when it knows (`avg(t[k])`).
+    pub fn mean(&self) -> Option<i64> {
+        match self {
+            Reading::Avg { count, total } | Reading::Stats { count, total } => Some(mean(*count, *total)),
+            Reading::Int(_) | Reading::Buckets(_) => None,
+        }
+    }
+}
+
+/// `total / count`, 0 for no values.
+pub fn mean(count: u64, total: i64) -> i64 {
+    match i64::try_from(count) {
+        Ok(n) if n > 0 => total / n,
+        _ => 0,
     }
 }
 
@@ -69,7 +161,7 @@ pub trait Aggregate: Sync {
     /// The type of the value one update folds in.
     fn input(&self) -> Ty;
     /// The entry's fields, in order, 8-byte aligned.
-    fn layout(&self) -> &'static [Field];
+    fn layout(&self) -> Cow<'static, [Field]>;
     /// Whether probes may each update their own CPU's copy (merged when
     /// userspace reads): the map is then per-CPU.
     fn per_cpu(&self) -> bool;

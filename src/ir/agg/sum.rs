@@ -3,6 +3,7 @@
 
 use super::{le_u64, put_u64, Aggregate, Field, Reading};
 use crate::ir::Ty;
+use std::borrow::Cow;
 
 pub struct Sum;
 
@@ -15,8 +16,8 @@ impl Aggregate for Sum {
     fn input(&self) -> Ty {
         Ty::Int
     }
-    fn layout(&self) -> &'static [Field] {
-        LAYOUT
+    fn layout(&self) -> Cow<'static, [Field]> {
+        LAYOUT.into()
     }
     fn per_cpu(&self) -> bool {
         true

@@ -28,12 +28,21 @@ pub enum Value {
     Str(KStr),
     Table(Rc<RefCell<Table>>),
     Func(Rc<Function>),
+    /// A kernel aggregate's entry that is not a plain number (an `avg`,
+    /// `stats`, `hist` or `lhist`) as read from its table, or any global
+    /// aggregate's (`lat = hist(d)`). `delete(lat)` empties it in place.
+    Agg(Rc<RefCell<crate::ir::agg::Reading>>),
 }
 
 impl Value {
     /// A string value holding a copy of `bytes`.
     pub fn str(bytes: impl AsRef<[u8]>) -> Value {
         Value::Str(KStr::new(bytes.as_ref()))
+    }
+
+    /// An aggregate's reading as a value of its own.
+    pub fn agg(r: crate::ir::agg::Reading) -> Value {
+        Value::Agg(Rc::new(RefCell::new(r)))
     }
 
     /// A new, empty table value.
@@ -60,6 +69,7 @@ impl Value {
             Value::Str(_) => "string",
             Value::Table(_) => "table",
             Value::Func(_) => "function",
+            Value::Agg(_) => "aggregate",
         }
     }
 
@@ -95,6 +105,7 @@ impl PartialEq for Value {
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Table(a), Value::Table(b)) => Rc::ptr_eq(a, b),
             (Value::Func(a), Value::Func(b)) => Rc::ptr_eq(a, b),
+            (Value::Agg(a), Value::Agg(b)) => *a.borrow() == *b.borrow(),
             _ => false,
         }
     }
@@ -114,6 +125,8 @@ impl Hash for Value {
             Value::Str(s) => s.hash() ^ 0x7374_7200_0000_0000,
             Value::Table(t) => (Rc::as_ptr(t) as *const u8 as u64).rotate_left(17),
             Value::Func(f) => (Rc::as_ptr(f) as *const u8 as u64).rotate_left(29),
+            // Equal by content: one word for all (they are rarely keys).
+            Value::Agg(_) => 0x6167_6700,
         };
         state.write_u64(word);
     }
@@ -128,6 +141,7 @@ impl fmt::Debug for Value {
             Value::Str(s) => write!(f, "{:?}", String::from_utf8_lossy(s.as_bytes())),
             Value::Table(t) => write!(f, "table: {:p}", Rc::as_ptr(t)),
             Value::Func(x) => write!(f, "function: {:p}", Rc::as_ptr(x)),
+            Value::Agg(r) => write!(f, "{:?}", r.borrow()),
         }
     }
 }

@@ -105,6 +105,8 @@ impl Output for JsonOutput {
             .iter()
             .filter_map(|(k, v)| match v {
                 Value::Int(i) => Some((k, *i)),
+                // An average reads as its mean.
+                Value::Agg(r) => r.borrow().as_int().map(|i| (k, i)),
                 _ => None,
             })
             .collect();
@@ -282,15 +284,24 @@ fn value_in(v: &Value, open: &mut HashSet<usize>) -> Json {
             json!({"table": entries})
         }
         Value::Func(_) => Json::from(format!("function: 0x{:x}", v.address().unwrap_or(0))),
+        Value::Agg(r) => reading(&r.borrow()),
     }
 }
 
-/// What an aggregate entry reads back as. A kind reading back as buckets
-/// adds its arm here: `{"buckets": [{"min", "max", "count"}]}`
-/// (docs/output.md).
+/// What an aggregate entry reads back as (docs/output.md): a number; an
+/// object `{"count", "total", "average"}` for `avg` and `stats`; histograms
+/// as `{"buckets": [{"min", "max", "count"}]}`, bounds inclusive (`null`
+/// where a bucket is open), lowest first.
 pub fn reading(r: &Reading) -> Json {
     match r {
         Reading::Int(i) => Json::from(*i),
+        Reading::Avg { count, total } | Reading::Stats { count, total } => {
+            json!({"count": count, "total": total, "average": crate::ir::agg::mean(*count, *total)})
+        }
+        Reading::Buckets(b) => {
+            let buckets: Vec<Json> = b.iter().map(|b| json!({"min": b.min, "max": b.max.map(|m| m - 1), "count": b.count})).collect();
+            json!({ "buckets": buckets })
+        }
     }
 }
 
@@ -362,6 +373,19 @@ mod tests {
         );
         assert_eq!(l[1]["entries"][0], json!({"key": ["f+0x1", "main"], "value": 5}));
         assert_eq!(l[2], json!({"type": "global", "name": "n", "kind": null, "value": 9}));
+    }
+
+    #[test]
+    fn aggregates_are_numbers_objects_and_bucket_arrays() {
+        use crate::ir::agg::Bucket;
+        assert_eq!(reading(&Reading::Int(-3)), json!(-3));
+        assert_eq!(reading(&Reading::Avg { count: 4, total: 10 }), json!({"count": 4, "total": 10, "average": 2}));
+        assert_eq!(reading(&Reading::Stats { count: 0, total: 0 }), json!({"count": 0, "total": 0, "average": 0}));
+        let b = vec![Bucket { min: None, max: Some(0), count: 1 }, Bucket { min: Some(0), max: Some(1), count: 0 }, Bucket { min: Some(4), max: None, count: 7 }];
+        assert_eq!(
+            reading(&Reading::Buckets(b)),
+            json!({"buckets": [{"min": null, "max": -1, "count": 1}, {"min": 0, "max": 0, "count": 0}, {"min": 4, "max": null, "count": 7}]})
+        );
     }
 
     #[test]

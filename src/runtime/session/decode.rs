@@ -134,6 +134,15 @@ pub(super) fn handle_record<'m>(
         args.insert((*at).min(args.len()), v);
     }
     let io = |e: std::io::Error| Error::new(format!("cannot write output: {e}"));
+    // A stamped record says when its event happened (-T).
+    let time = match site.stamp_offset() {
+        Some(at) => {
+            let boot = u64::from_le_bytes(rec.get(at as usize..at as usize + 8).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]));
+            let ns = i128::from(boot) + i128::from(super::state::boot_to_real_ns());
+            u64::try_from(ns).ok().map(|ns| std::time::UNIX_EPOCH + std::time::Duration::from_nanos(ns)).or(time)
+        }
+        None => time,
+    };
     let origin = Origin { site: Some(site.span), time };
     match &site.kind {
         SiteKind::Print => out.print(&origin, &args).map_err(io)?,
@@ -152,16 +161,31 @@ pub(super) fn handle_record<'m>(
 fn reading_value(r: Reading) -> Value {
     match r {
         Reading::Int(i) => Value::Int(i),
+        other => Value::agg(other),
     }
 }
 
 /// A userspace value as an aggregate entry, if it can be one.
-fn value_reading(v: &Value) -> Option<Reading> {
+pub(super) fn value_reading(v: &Value) -> Option<Reading> {
     match v {
         Value::Int(i) => Some(Reading::Int(*i)),
         Value::Bool(b) => Some(Reading::Int(i64::from(*b))),
+        Value::Agg(r) => Some(r.borrow().clone()),
         _ => None,
     }
+}
+
+/// What a global aggregate (a one-entry table, `lat = hist(d)`) reads as:
+/// its entry at key 0, or the kind's empty reading before any update.
+pub(super) fn single_reading(info: &ir::TableInfo, entries: impl IntoIterator<Item = (Value, Cell)>) -> Reading {
+    let found = entries.into_iter().find(|(k, _)| *k == Value::Int(0)).and_then(|(_, c)| match c {
+        Cell::Reading(r) => Some(r),
+        Cell::Value(v) => value_reading(&v),
+    });
+    found.unwrap_or_else(|| info.value.agg().map_or(Reading::Int(0), |k| {
+        let d = k.desc();
+        d.read(&d.empty())
+    }))
 }
 
 /// A userspace value as a table's map stores it, if it has the type.

@@ -29,14 +29,15 @@ pub(super) fn dumps(live: &Live, written: &Written) -> Vec<Dump> {
         let map_ir = &live.module.maps[m.index()];
         let Some(info) = &map_ir.table else { continue };
         let Some(map) = map_named(&live.obj, &map_ir.name) else { continue };
-        let entries = read_entries(&map, map_ir.kind, info, &live.dec).into_iter().map(|(_, k, c)| (k, c)).collect();
+        let entries: Vec<(Value, Cell)> = read_entries(&map, map_ir.kind, info, &live.dec).into_iter().map(|(_, k, c)| (k, c)).collect();
         let desc = info.value.agg().map(|k| k.desc());
-        out.push(Dump {
-            name: info.var.clone(),
-            kind: desc.as_ref().map(|d| d.name()),
-            counter: desc.as_ref().is_some_and(|d| d.counts()),
-            body: DumpBody::Table { stack_keys: matches!(info.key, Ty::Stack { .. }), entries },
-        });
+        let body = if info.single {
+            // A global aggregate: its one entry.
+            DumpBody::Global(Cell::Reading(decode::single_reading(info, entries)))
+        } else {
+            DumpBody::Table { stack_keys: matches!(info.key, Ty::Stack { .. }), entries }
+        };
+        out.push(Dump { name: info.var.clone(), kind: desc.as_ref().map(|d| d.name()), counter: desc.as_ref().is_some_and(|d| d.counts()), body });
     }
     out
 }

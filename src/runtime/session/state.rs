@@ -3,6 +3,7 @@
 //! copied in and out around tick-N and trace_end.
 
 use super::*;
+use crate::runtime::output::Cell;
 
 /// A live view of one internal data section (`.bss`, `.data`) through
 /// libbpf's memory mapping of it.
@@ -165,7 +166,13 @@ pub(super) fn sync_in(live: &Live, interp: &mut Interp, only: Option<&[String]>)
         }
         if let Some(map) = map_named(obj, &map_ir.name) {
             let (table, keys) = read_table_with_keys(&map, map_ir.kind, info, dec);
-            interp.set_global(&info.var, table);
+            if info.single {
+                // A global aggregate: the variable is the entry itself.
+                let entries = keys.iter().map(|(_, k, v)| (k.clone(), Cell::Value(v.clone())));
+                interp.set_global(&info.var, Value::agg(single_reading(info, entries)));
+            } else {
+                interp.set_global(&info.var, table);
+            }
             snap.tables.push((i, keys));
         }
     }
@@ -194,6 +201,10 @@ pub(super) fn sync_out(live: &Live, interp: &Interp, before: &Snapshot, out: &mu
     for (i, keys) in &before.tables {
         let map_ir = &module.maps[*i];
         let Some(info) = &map_ir.table else { continue };
+        if info.single {
+            sync_out_single(obj, map_ir, info, interp, keys, out);
+            continue;
+        }
         let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
         let Some(map) = map_named(obj, &map_ir.name) else { continue };
         let t = t.borrow();
@@ -225,6 +236,25 @@ pub(super) fn sync_out(live: &Live, interp: &Interp, before: &Snapshot, out: &mu
                 out.notice(&Notice::TableWriteBack(&message));
             }
         }
+    }
+}
+
+/// Writes back a global aggregate a tick changed: emptied (`delete(lat)`)
+/// removes its entry, another reading is stored.
+fn sync_out_single(obj: &libbpf_rs::Object, map_ir: &ir::Map, info: &ir::TableInfo, interp: &Interp, keys: &TableKeys, out: &mut dyn Output) {
+    let Some(Value::Agg(now)) = interp.global(&info.var) else { return };
+    let now = now.borrow().clone();
+    let old = single_reading(info, keys.iter().map(|(_, k, v)| (k.clone(), Cell::Value(v.clone()))));
+    if now == old {
+        return;
+    }
+    let Some(map) = map_named(obj, &map_ir.name) else { return };
+    if now == now.emptied() {
+        if let Some(raw) = encode(info.key, &Value::Int(0)) {
+            let _ = map.delete(&raw);
+        }
+    } else if let Err(message) = store(&map, map_ir.kind, info, &Value::Int(0), &Value::agg(now)) {
+        out.notice(&Notice::TableWriteBack(&message));
     }
 }
 
@@ -270,7 +300,7 @@ fn ty_text(ty: Ty) -> &'static str {
 pub(super) fn fill_tables(module: &Module, obj: &libbpf_rs::Object, interp: &Interp) -> Result<(), Error> {
     for map_ir in &module.maps {
         let Some(info) = &map_ir.table else { continue };
-        let Some(Value::Table(t)) = interp.global(&info.var) else { continue };
+        let Some(Value::Table(t)) = interp.global(&info.var).filter(|_| !info.single) else { continue };
         let Some(map) = map_named(obj, &map_ir.name) else { continue };
         for (k, v) in t.borrow().iter() {
             store(&map, map_ir.kind, info, k, v).map_err(Error::new)?;

@@ -3,6 +3,13 @@
 //! (one file per kind, described in `ir::agg`). Emits instructions only;
 //! never decides per-CPU (the map's kind says it) and never does IO.
 
+mod avg;
+mod count;
+mod hist;
+mod lhist;
+mod max;
+mod min;
+mod stats;
 mod sum;
 #[cfg(test)]
 mod test_max;
@@ -29,6 +36,13 @@ pub(super) trait UpdateCode: Sync {
 fn code(kind: AggKind) -> Box<dyn UpdateCode> {
     match kind {
         AggKind::Sum => Box::new(sum::Sum),
+        AggKind::Count => Box::new(count::Count),
+        AggKind::Avg => Box::new(avg::Avg),
+        AggKind::Min => Box::new(min::Min),
+        AggKind::Max => Box::new(max::Max),
+        AggKind::Stats => Box::new(stats::Stats),
+        AggKind::Hist => Box::new(hist::Hist),
+        AggKind::Lhist { min, max, step } => Box::new(lhist::Lhist(crate::ir::agg::lhist::Lhist { min, max, step })),
         #[cfg(test)]
         AggKind::TestMax => Box::new(test_max::TestMax),
     }
