@@ -341,6 +341,7 @@ fn main() -> ExitCode {
         Err(CompileError::Limit(msg)) => return fail(format!("this script is more than the kernel takes: {msg}")),
         Err(CompileError::Internal(msg)) => return fail(format!("internal compiler error (a ktap bug): {msg}")),
     };
+    render(&script, &c.warnings);
     if let Ok(t) = events.tracefs() {
         if t.mounted_by_us && cli.verbose {
             eprintln!("ktap: mounted tracefs at {}", t.root().display());

@@ -115,7 +115,8 @@ fn dry_run_loads_without_attaching() {
     }
     let run = ktap(&["-d", "-e", script]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert!(run.stdout.contains("not attaching"), "{}", run.stdout);
+    assert_eq!(run.stdout, "", "-d writes its status on stderr only");
+    assert!(run.stderr.contains("Loaded 1 program(s); not attaching (-d).\n"), "{}", run.stderr);
 }
 
 #[test]
@@ -956,4 +957,34 @@ fn a_loop_counter_shadowed_in_the_body_keeps_its_bound() {
     let run = traced(script, 1, 1, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "33\t33\n");
+}
+
+#[test]
+fn code_after_break_return_or_exit_is_dropped_with_a_warning() {
+    // Each statement after one that always leaves would be an unreachable
+    // instruction, which the verifier refuses: it is left out, with a
+    // warning at its line, and the rest loads and runs.
+    let script = "var n = 0\nvar m = 0\n\
+        function capped(x) { if (x > 2) { return 2 } else { return x } return 99 }\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            for (i = 1, 3) {\n\
+                n += 1\n\
+                break\n\
+                n += 100\n\
+            }\n\
+            m += capped(5)\n\
+            if (m >= 20) { exit() print(\"never\") }\n\
+        }\n\
+        trace_end { print(n, m) }";
+    let c = compiles(script);
+    let warned: Vec<String> = c.warnings.iter().map(|w| format!("{:?} {}", w.severity, &script.replace("{PID}", "1")[w.span.start as usize..w.span.end as usize])).collect();
+    assert_eq!(warned, ["Warning return 99", "Warning n += 100", "Warning print(\"never\")"]);
+    if !need_root() {
+        return;
+    }
+    let run = traced(script, 1, 10, false);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "10\t20\n", "stderr: {}", run.stderr);
+    assert_eq!(run.stderr.matches("warning: unreachable code: it never runs and is left out").count(), 3, "{}", run.stderr);
+    assert!(run.stderr.contains("<command line>:8:1"), "{}", run.stderr);
 }

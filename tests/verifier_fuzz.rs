@@ -3,7 +3,10 @@
 //! language (deterministic seed), compiles each (without root, against the
 //! fake kernel) and loads it with `ktap -d` (needs root; says so when
 //! skipped). A compile error is a generator bug or a compiler bug; a load
-//! failure is a compiler bug.
+//! failure is a compiler bug. Bodies include statements after `break`,
+//! after an `if` whose branches all leave, and after `exit()` (dropped
+//! with a warning), loops whose body always leaves, and calls of functions
+//! that end the probe from inside an expression.
 
 mod support;
 
@@ -13,6 +16,8 @@ struct Gen {
     /// String-typed locals in scope.
     strings: Vec<String>,
     depth: u32,
+    /// Loops around the statement being generated.
+    loops: u32,
 }
 
 impl Gen {
@@ -42,6 +47,7 @@ impl Gen {
             8 => format!("({} - {})", self.expr(fields), self.expr(fields)),
             9 => format!("({} * {})", self.expr(fields), self.expr(fields)),
             10 => format!("({} / {})", self.expr(fields), self.expr(fields)),
+            11 if self.pick(3) == 0 => format!("h({})", self.expr(fields)),
             11 => format!("f({}, {})", self.expr(fields), self.expr(fields)),
             12 => format!("t_int[{}]", self.expr(fields)),
             13 => "in_interrupt()".into(),
@@ -107,6 +113,8 @@ impl Gen {
             (true, _) => self.pick(7),
             // A third of the statements work on strings.
             (false, 0) => 10 + self.pick(5),
+            // Some leave, with or without code after them.
+            (false, 1) if self.pick(3) == 0 => 15 + self.pick(5),
             (false, _) => self.pick(10),
         };
         match choice {
@@ -138,7 +146,9 @@ impl Gen {
                 out.push_str(&format!("{pad}for (i = 1, {n}) {{\n"));
                 let saved = (self.locals.len(), self.strings.len());
                 self.locals.push("i".into());
+                self.loops += 1;
                 self.stmt(fields, depth + 1, out);
+                self.loops -= 1;
                 self.locals.truncate(saved.0);
                 self.strings.truncate(saved.1);
                 out.push_str(&format!("{pad}}}\n"));
@@ -152,8 +162,49 @@ impl Gen {
             11 => out.push_str(&format!("{pad}g_s = {}\n", self.string(fields))),
             12 => out.push_str(&format!("{pad}t_sv[{}] = {}\n", self.expr(fields), self.string(fields))),
             13 => out.push_str(&format!("{pad}t_str[{}] += 1\n", self.string(fields))),
+            // `break` (a loop around it or not: then one made here), then
+            // maybe more statements that never run.
+            15 => {
+                let own = self.loops == 0;
+                if own {
+                    out.push_str(&format!("{pad}for (j = 1, {}) {{\n", 1 + self.pick(8)));
+                }
+                if self.pick(2) == 0 {
+                    self.stmt(fields, depth + 1, out);
+                }
+                out.push_str(&format!("{pad}break\n"));
+                self.dead(fields, depth, out);
+                if own {
+                    out.push_str(&format!("{pad}}}\n"));
+                }
+            }
+            16 => {
+                out.push_str(&format!("{pad}if ({}) {{ return }} else {{ exit() }}\n", self.cond(fields)));
+                self.dead(fields, depth, out);
+            }
+            17 => {
+                out.push_str(&format!("{pad}if ({}) {{\n", self.cond(fields)));
+                out.push_str(&format!("{pad}    exit()\n"));
+                self.dead(fields, depth + 1, out);
+                out.push_str(&format!("{pad}}}\n"));
+            }
+            18 => out.push_str(&format!("{pad}if ({}) {{ quit() }}\n", self.cond(fields))),
+            19 => out.push_str(&format!("{pad}g0 = h({}) + 1\n", self.expr(fields))),
             _ => out.push_str(&format!("{pad}printf(\"%s %s\\n\", {}, {})\n", self.string(fields), self.string(fields))),
         }
+    }
+
+    /// Statements after one that always leaves: none, or a few.
+    fn dead(&mut self, fields: bool, depth: u32, out: &mut String) {
+        let saved = (self.locals.len(), self.strings.len());
+        for _ in 0..self.pick(3) {
+            // Not another leaving statement (that needs no new coverage).
+            let mut st = String::new();
+            self.stmt(fields, depth.max(2), &mut st);
+            out.push_str(&st);
+        }
+        self.locals.truncate(saved.0);
+        self.strings.truncate(saved.1);
     }
 
     fn script(&mut self) -> String {
@@ -162,7 +213,9 @@ impl Gen {
         let mut s = String::from(
             "var g0 = 0\nvar g_s = \"\"\nvar t_int = {}\nvar t_comm = {}\nvar t_str = {}\nvar t_sv = {}\n\
              function f(a, b) { if (a > b) { return a - b } return b * 2 }\n\
-             function pick(s) { if (s == \"bash\") { return \"a string returned from a function\" } return s }\n",
+             function pick(s) { if (s == \"bash\") { return \"a string returned from a function\" } return s }\n\
+             function h(a) { if (a > 900) { exit() } return a }\n\
+             function quit() { exit() }\n",
         );
         let events = ["syscalls:sys_enter_write", "syscalls:sys_enter_openat", "syscalls:sys_enter_getppid", "sched:sched_switch"];
         let event = events[self.pick(events.len())];
@@ -186,7 +239,7 @@ impl Gen {
 #[test]
 fn random_probe_bodies_pass_the_verifier() {
     let (seed, scripts) = support::fuzz_params("KTAP_FUZZ", 0x9e37_79b9_7f4a_7c15, 300);
-    let mut g = Gen { rng: support::Rng(seed), locals: Vec::new(), strings: Vec::new(), depth: 0 };
+    let mut g = Gen { rng: support::Rng(seed), locals: Vec::new(), strings: Vec::new(), depth: 0, loops: 0 };
     let all: Vec<String> = (0..scripts).map(|_| g.script()).collect();
     // The compile half: the fake catalogue's events stand in for those it
     // lacks (a write has fields like openat's; nothing reads sched_switch's).

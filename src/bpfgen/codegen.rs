@@ -283,6 +283,7 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgK
         loops: Vec::new(),
         blocks: std::collections::HashMap::new(),
         exit: Label(0),
+        in_expr: 0,
     };
     let exit = g.asm.label();
     g.exit = exit;
@@ -441,6 +442,11 @@ struct Gen<'a> {
     blocks: std::collections::HashMap<ir::BlockId, Label>,
     /// The program's epilogue.
     exit: Label,
+    /// How many expressions (inlined calls' values) the current statement
+    /// runs inside: a `Return` there leaves through a jump the verifier's
+    /// check of the control flow sees fall through (never taken: r10 is
+    /// never 0), as the rest of the expression follows it.
+    in_expr: u32,
 }
 
 /// Result register for an expression at nesting depth `d`.
@@ -618,6 +624,11 @@ impl Gen<'_> {
             let saved = self.mark();
             self.stmt(s, exit);
             self.release(saved);
+            // What follows would be unreachable, which the verifier
+            // refuses (lowering drops it with a warning already).
+            if s.diverges() {
+                break;
+            }
         }
     }
 
@@ -638,7 +649,9 @@ impl Gen<'_> {
                 if otherwise.is_empty() {
                     self.asm.bind(els);
                 } else {
-                    self.asm.jump(Insn::ja(0), end);
+                    if !ir::diverges(then) {
+                        self.asm.jump(Insn::ja(0), end);
+                    }
                     self.asm.bind(els);
                     self.stmts(otherwise, exit);
                 }
@@ -654,6 +667,7 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*global));
                 self.asm.emit(Insn::stx(Size::DW, Reg::R1, r, 0));
             }
+            StmtKind::Return if self.in_expr > 0 => self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R10, 0, 0), exit),
             StmtKind::Return => self.asm.jump(Insn::ja(0), exit),
             StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
             StmtKind::AggUpdate { to, kind, value } => self.agg_update(to, *kind, value, s.span),
@@ -699,9 +713,12 @@ impl Gen<'_> {
                 self.loops.push(end);
                 self.stmts(body, exit);
                 self.loops.pop();
-                self.stmts(step, exit);
-                self.asm.span = s.span;
-                self.asm.jump(Insn::ja(0), top);
+                // A body that always leaves never reaches the step.
+                if !ir::diverges(body) {
+                    self.stmts(step, exit);
+                    self.asm.span = s.span;
+                    self.asm.jump(Insn::ja(0), top);
+                }
                 self.asm.bind(end);
                 self.count_loop(*max_iterations, s.span);
             }
@@ -1269,7 +1286,9 @@ impl Gen<'_> {
                 // Statements reuse r7..r9.
                 let saved = self.mark();
                 let exit = self.exit;
+                self.in_expr += 1;
                 self.keeping_temps(d, |g| g.stmts(body, exit));
+                self.in_expr -= 1;
                 self.release(saved);
                 // A string result yields its address, like a string local.
                 if e.ty.is_string() {

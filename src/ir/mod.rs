@@ -336,6 +336,38 @@ pub enum StmtKind {
     Leave(BlockId),
 }
 
+/// Whether control never falls out of the end of `stmts`: its last
+/// statement leaves (`Return`, `Break`, `Leave`), or is an `if` whose both
+/// branches do, or a block that ends leaving elsewhere and that nothing
+/// leaves. A loop may always run zero times. Code after such statements
+/// is unreachable, and the verifier refuses unreachable instructions.
+pub fn diverges(stmts: &[Stmt]) -> bool {
+    stmts.last().is_some_and(Stmt::diverges)
+}
+
+impl Stmt {
+    /// Whether control never reaches the statement after this one.
+    pub fn diverges(&self) -> bool {
+        match &self.kind {
+            StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => true,
+            StmtKind::If { then, otherwise, .. } => diverges(then) && diverges(otherwise),
+            StmtKind::Block { id, body } => diverges(body) && !leaves(body, *id),
+            _ => false,
+        }
+    }
+}
+
+/// Whether some statement in `stmts` (at any depth) leaves block `id`.
+fn leaves(stmts: &[Stmt], id: BlockId) -> bool {
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::Leave(to) => *to == id,
+        StmtKind::If { then, otherwise, .. } => leaves(then, id) || leaves(otherwise, id),
+        StmtKind::Loop { body, step, .. } => leaves(body, id) || leaves(step, id),
+        StmtKind::Block { body, .. } => leaves(body, id),
+        _ => false,
+    })
+}
+
 /// What an [`StmtKind::AggUpdate`] updates.
 #[derive(Clone, Debug)]
 pub enum AggTarget {

@@ -7,9 +7,30 @@ use crate::frontend::visit::{self, Visitor};
 
 impl Lowerer<'_> {
     /// Lowers a block; which name means which local is the resolver's.
+    /// Statements after one that always leaves (`break`, `return`,
+    /// `exit()`, an `if` whose every branch leaves) never run: they are
+    /// dropped with a warning, as the verifier refuses unreachable code.
     pub(super) fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
-        for s in &block.stmts {
+        for (i, s) in block.stmts.iter().enumerate() {
+            let before = out.len();
             self.stmt(ctx, s, out);
+            let leaves = out.get(before..).is_some_and(ir::diverges);
+            if let (true, Some(first), Some(last)) = (leaves, block.stmts.get(i + 1), block.stmts.last()) {
+                let span = Span { start: first.span.start, end: last.span.end };
+                let how = match &s.kind {
+                    ast::StmtKind::Break => "`break` leaves the loop here",
+                    ast::StmtKind::Return(_) => "`return` leaves here",
+                    ast::StmtKind::Expr(_) => "this call ends the probe here",
+                    ast::StmtKind::If { .. } => "every branch of this `if` leaves",
+                    _ => "this statement always leaves",
+                };
+                self.diags.push(
+                    Diagnostic::warning(span, "unreachable code: it never runs and is left out")
+                        .with_label("never runs")
+                        .with_secondary(s.span, how),
+                );
+                return;
+            }
         }
     }
 
@@ -19,7 +40,12 @@ impl Lowerer<'_> {
             ast::StmtKind::Expr(e) => {
                 if let ast::ExprKind::Call { callee, args } = &e.kind {
                     if let Some(stmt) = self.call_stmt(ctx, e.span, callee, args) {
+                        // `exit()` ends the probe too, as in ktap.
+                        let ends = matches!(stmt.kind, StmtKind::Emit { site, .. } if matches!(self.m.sites.get(site.0 as usize).map(|s| &s.kind), Some(SiteKind::Exit)));
                         out.push(stmt);
+                        if ends {
+                            out.push(Stmt { kind: StmtKind::Return, span });
+                        }
                     }
                 } else {
                     self.error(e.span, "this expression does nothing");
