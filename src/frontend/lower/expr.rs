@@ -56,11 +56,13 @@ impl Lowerer<'_> {
                     return None;
                 }
                 if lit.len() as u32 >= value.ty.size() {
+                    // Valid, as in ktap, and decided here.
+                    let (always, label) = if *op == ast::BinOp::Eq { (0, "always false") } else { (1, "always true") };
                     self.diags.push(
-                        Diagnostic::error(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
-                            .with_label("always false"),
+                        Diagnostic::warning(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
+                            .with_label(label),
                     );
-                    return None;
+                    return int(ExprKind::Const(always));
                 }
                 let eq = Expr { kind: ExprKind::StrEq { value: Box::new(value), literal: lit.clone() }, ty: Ty::Int, span };
                 if *op == ast::BinOp::Eq {
@@ -193,6 +195,11 @@ impl Lowerer<'_> {
     pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
         if let Some(local) = ctx.lookup(&self.res, id) {
             return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
+        }
+        if matches!(self.res.binding(id.span), Binding::Local(_)) {
+            // A local whose declaration did not lower: that was reported
+            // at the declaration, once.
+            return None;
         }
         if let Some(b) = crate::builtins::name(&id.name) {
             return self.builtin_value(ctx, b, &[], span, span);

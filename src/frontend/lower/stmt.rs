@@ -287,6 +287,10 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
+        if matches!(self.res.binding(id.span), Binding::Local(_)) {
+            // A local whose declaration did not lower (reported there).
+            return None;
+        }
         if let Some(g) = self.kernel_globals.get(&id.name) {
             return Some(*g);
         }

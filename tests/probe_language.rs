@@ -1,0 +1,70 @@
+//! The rest of the language in probe bodies (issue 12), through
+//! `ktap::compile` against the fake kernel, with exact diagnostics:
+//! unreachable code, warnings that used to be errors, one error per
+//! cause. No root; the kernel runs these in tests/kernel.rs.
+
+mod support;
+
+/// Every diagnostic of `src`, rendered as the user sees it, and whether
+/// it compiled.
+fn rendered(src: &str) -> (bool, String) {
+    match ktap::compile(src, support::fake_kernel()) {
+        Ok(c) => (true, ktap::frontend::diag::render("t.kp", src, &c.warnings, false)),
+        Err(ktap::CompileError::Diagnostics(d)) => (false, ktap::frontend::diag::render("t.kp", src, &d, false)),
+        Err(e) => panic!("not a diagnostic: {e:?}"),
+    }
+}
+
+#[test]
+fn code_after_break_is_left_out_with_a_warning() {
+    let src = "trace syscalls:sys_enter_getppid {\n    for (i = 1, 2) {\n        break\n        print(pid)\n    }\n}\n";
+    let (ok, text) = rendered(src);
+    assert!(ok, "{text}");
+    assert_eq!(
+        text,
+        "warning: unreachable code: it never runs and is left out\n  \
+         ┌─ t.kp:4:9\n  │\n3 │         break\n  │         ----- `break` leaves the loop here\n\
+         4 │         print(pid)\n  │         ^^^^^^^^^^ never runs\n\n"
+    );
+}
+
+#[test]
+fn code_after_a_leaving_if_and_after_exit_is_left_out() {
+    let src = "trace syscalls:sys_enter_getppid {\n    if (pid == 1) { return } else { exit() }\n    print(pid)\n    print(tid)\n}\n";
+    let (ok, text) = rendered(src);
+    assert!(ok, "{text}");
+    assert!(text.starts_with("warning: unreachable code: it never runs and is left out\n  ┌─ t.kp:3:5\n"), "{text}");
+    assert!(text.contains("every branch of this `if` leaves"), "{text}");
+    // Both statements after it are one warning.
+    assert_eq!(text.matches("warning").count(), 1, "{text}");
+    let m = support::compiles(src).module;
+    let printed = ktap::ir::print::module(&m);
+    assert!(!printed.contains("emit s0(tid"), "{printed}");
+}
+
+#[test]
+fn exit_ends_the_probe() {
+    let m = support::compiles("var n = 0 trace syscalls:sys_enter_getppid { if (pid == 1) { exit() } n += 1 }").module;
+    let printed = ktap::ir::print::module(&m);
+    assert!(printed.contains("  if (get_current_pid_tgid().hi32 == 1) {\n    emit s0()\n    return\n  }\n  g7 += 1\n"), "{printed}");
+}
+
+#[test]
+fn a_task_name_against_a_longer_literal_is_a_warning_and_a_constant() {
+    let src = "var n = 0\ntrace syscalls:sys_enter_getppid {\n    if (execname == \"a name of more than fifteen\") { n += 1 }\n    if (execname != \"a name of more than fifteen\") { n += 2 }\n}\n";
+    let (ok, text) = rendered(src);
+    assert!(ok, "{text}");
+    assert_eq!(text.matches("warning: this string can never match: it is longer than the 15 bytes the value holds").count(), 2, "{text}");
+    assert!(text.contains("always false") && text.contains("always true"), "{text}");
+    let printed = ktap::ir::print::module(&support::compiles(src).module);
+    assert!(printed.contains("if 0 {") && printed.contains("if 1 {"), "{printed}");
+}
+
+#[test]
+fn a_failed_declaration_is_one_error() {
+    let src = "trace syscalls:sys_enter_getppid {\n    var x = argstr\n    print(x)\n    x = 2\n    var y = nosuch(1)\n    printf(\"%d\\n\", y + 1)\n}\n";
+    let (ok, text) = rendered(src);
+    assert!(!ok);
+    assert!(!text.contains("undeclared"), "{text}");
+    assert_eq!(text.matches("error").count(), 2, "{text}");
+}
