@@ -988,3 +988,30 @@ fn code_after_break_return_or_exit_is_dropped_with_a_warning() {
     assert_eq!(run.stderr.matches("warning: unreachable code: it never runs and is left out").count(), 3, "{}", run.stderr);
     assert!(run.stderr.contains("<command line>:8:1"), "{}", run.stderr);
 }
+
+#[test]
+fn nil_in_probes_table_reads_locals_and_deletes() {
+    // ktap's hardirq timing shape: a table read may be missing; locals
+    // assigned nil are nil (false, == nil); `t[k] = nil` deletes.
+    let script = "var start = {}\nvar seen = 0\nvar missing = 0\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var t0 = start[tid]\n\
+            if (t0 == nil) { missing += 1 start[tid] = 7 return }\n\
+            var x = nil\n\
+            if (x) { seen += 100 }\n\
+            if (x != nil) { seen += 1000 }\n\
+            x = t0\n\
+            if (x != nil && x == 7) { seen += 1 }\n\
+            start[tid] = nil\n\
+            t0 = nil\n\
+            if (t0 == nil) { seen += 10 }\n\
+        }\n\
+        trace_end { print(missing, seen) }";
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let run = traced(script, 1, 10, true);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "5\t55\n", "stderr: {}", run.stderr);
+}

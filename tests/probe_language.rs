@@ -68,3 +68,18 @@ fn a_failed_declaration_is_one_error() {
     assert!(!text.contains("undeclared"), "{text}");
     assert_eq!(text.matches("error").count(), 2, "{text}");
 }
+
+#[test]
+fn a_local_that_may_be_nil_has_a_presence_flag() {
+    let src = "var m = {}\ntrace syscalls:sys_enter_getppid {\n    var t = m[cpu]\n    if (t == nil) { return }\n    print(t)\n}\n";
+    let printed = ktap::ir::print::module(&support::compiles(src).module);
+    // One key evaluation, a presence flag and the value; the test reads the flag.
+    assert!(
+        printed.contains("  l0 = get_smp_processor_id()\n  l1 = (m0[l0] != nil)\n  l2 = m0[l0]\n  if !l1 {\n    return\n  }\n"),
+        "{printed}"
+    );
+    // A local never nil compares as present; nil == nil holds.
+    let src = "var n = 0\ntrace syscalls:sys_enter_getppid {\n    var a = 1\n    if (a == nil) { n += 1 }\n    if (nil == nil) { n += 2 }\n}\n";
+    let printed = ktap::ir::print::module(&support::compiles(src).module);
+    assert!(printed.contains("if !1 {") && printed.contains("if !0 {"), "{printed}");
+}

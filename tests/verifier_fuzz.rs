@@ -97,7 +97,10 @@ impl Gen {
             1 => format!("{} < {}", self.expr(fields), self.expr(fields)),
             2 => format!("({}) && ({})", self.cond(fields), self.cond(fields)),
             3 => format!("!({})", self.cond(fields)),
-            4 => format!("t_int[{}] == nil", self.expr(fields)),
+            4 => match self.nilable() {
+                Some(n) if self.pick(2) == 0 => format!("{n} {} nil", if self.pick(2) == 0 { "==" } else { "!=" }),
+                _ => format!("t_int[{}] == nil", self.expr(fields)),
+            },
             _ => "execname == \"bash\"".into(),
         }
     }
@@ -109,7 +112,7 @@ impl Gen {
             // A third of the statements work on strings.
             (false, 0) => 10 + self.pick(5),
             // Some leave, with or without code after them.
-            (false, 1) if self.pick(3) == 0 => 15 + self.pick(5),
+            (false, 1) if self.pick(3) == 0 => 15 + self.pick(7),
             (false, _) => self.pick(10),
         };
         match choice {
@@ -161,6 +164,7 @@ impl Gen {
             // maybe more statements that never run.
             15 => {
                 let own = self.loops == 0;
+                let saved = (self.locals.len(), self.strings.len());
                 if own {
                     out.push_str(&format!("{pad}for (j = 1, {}) {{\n", 1 + self.pick(8)));
                 }
@@ -171,6 +175,8 @@ impl Gen {
                 self.dead(fields, depth, out);
                 if own {
                     out.push_str(&format!("{pad}}}\n"));
+                    self.locals.truncate(saved.0);
+                    self.strings.truncate(saved.1);
                 }
             }
             16 => {
@@ -185,8 +191,32 @@ impl Gen {
             }
             18 => out.push_str(&format!("{pad}if ({}) {{ quit() }}\n", self.cond(fields))),
             19 => out.push_str(&format!("{pad}g0 = h({}) + 1\n", self.expr(fields))),
+            // Locals that may be nil (named nK).
+            20 => {
+                let name = format!("n{}", self.locals.len());
+                let value = if self.pick(3) == 0 { "nil".to_string() } else { format!("t_int[{}]", self.expr(fields)) };
+                out.push_str(&format!("{pad}var {name} = {value}\n"));
+                self.locals.push(name);
+            }
+            21 => match self.nilable() {
+                Some(n) => {
+                    let value = match self.pick(3) {
+                        0 => "nil".to_string(),
+                        1 => format!("t_int[{}]", self.expr(fields)),
+                        _ => self.expr(fields),
+                    };
+                    out.push_str(&format!("{pad}{n} = {value}\n"));
+                }
+                None => out.push_str(&format!("{pad}if (t_int[{}] != nil) {{ t_int[0] = nil }}\n", self.expr(fields))),
+            },
             _ => out.push_str(&format!("{pad}printf(\"%s %s\\n\", {}, {})\n", self.string(fields), self.string(fields))),
         }
+    }
+
+    /// A local in scope that may be nil, if any.
+    fn nilable(&mut self) -> Option<String> {
+        let n: Vec<String> = self.locals.iter().filter(|l| l.starts_with('n')).cloned().collect();
+        (!n.is_empty()).then(|| n[self.pick(n.len())].clone())
     }
 
     /// Statements after one that always leaves: none, or a few.

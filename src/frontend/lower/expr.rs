@@ -75,12 +75,27 @@ impl Lowerer<'_> {
                 if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
             {
                 let other = if matches!(lhs.kind, ast::ExprKind::Nil) { rhs } else { lhs };
-                let ast::ExprKind::Index { base, index } = &other.kind else {
-                    self.unsupported(e.span, "comparing this with nil");
-                    return None;
+                let has = match &other.kind {
+                    // `nil == nil`.
+                    ast::ExprKind::Nil => constant(0, span),
+                    // A local: its presence flag; one that is never nil
+                    // is always there.
+                    ast::ExprKind::Name(id) if matches!(self.res.binding(id.span), Binding::Local(_)) || ctx.lookup(&self.res, id).is_some() => {
+                        let local = ctx.lookup(&self.res, id)?;
+                        match ctx.present.get(&local) {
+                            Some(flag) => local_expr(*flag, span),
+                            None => constant(1, span),
+                        }
+                    }
+                    ast::ExprKind::Index { base, index } => {
+                        let (map, key) = self.table_key(ctx, base, index)?;
+                        Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span }
+                    }
+                    _ => {
+                        self.unsupported(e.span, "comparing this with nil");
+                        return None;
+                    }
                 };
-                let (map, key) = self.table_key(ctx, base, index)?;
-                let has = Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span };
                 if *op == ast::BinOp::Eq {
                     int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(has) })
                 } else {

@@ -106,9 +106,23 @@ impl Lowerer<'_> {
             {
                 let ast::ExprKind::Name(id) = &targets[0].kind else { return };
                 let Some(local) = ctx.lookup(&self.res, id) else { return };
-                let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = ctx.locals[local.index()];
+                let flag = ctx.present.get(&local).copied();
+                let (value, presence) = match flag {
+                    Some(_) => {
+                        let Some(v) = self.maybe_nil(ctx, &values[0], Some(holds), out) else { return };
+                        v
+                    }
+                    None => {
+                        let Some(v) = self.expr(ctx, &values[0]) else { return };
+                        (v, None)
+                    }
+                };
                 if value.ty.fits(holds) {
+                    if let (Some(flag), Some(p)) = (flag, presence) {
+                        out.push(set_local(flag, p, span));
+                    }
+                    // Nil leaves 0 (or ""): false, as nil is.
                     out.push(set_local(local, value, span));
                 } else {
                     self.type_conflict(values[0].span, &id.name, value.ty, holds);
@@ -191,12 +205,20 @@ impl Lowerer<'_> {
                 // Evaluate every value first, then bind (`var a, b = b, a`).
                 let mut lowered = Vec::new();
                 for (i, name) in names.iter().enumerate() {
-                    let value = match values.get(i) {
-                        Some(v) => match self.expr(ctx, v) {
+                    let nilable = self.res.local(name.span).is_some_and(|l| self.nilable.contains(&l));
+                    let (value, presence) = match values.get(i) {
+                        Some(v) if nilable => match self.maybe_nil(ctx, v, self.local_ty(name.span), out) {
                             Some(v) => v,
                             None => continue,
                         },
-                        None => Expr { kind: ExprKind::Const(0), ty: Ty::Int, span },
+                        Some(v) => match self.expr(ctx, v) {
+                            Some(v) => (v, None),
+                            None => continue,
+                        },
+                        None => {
+                            let ty = self.local_ty(name.span).unwrap_or(Ty::Int);
+                            (zero(ty, span), Some(constant(0, span)))
+                        }
                     };
                     if matches!(value.ty, Ty::ArgStr { .. }) {
                         self.unsupported(values[i].span, "keeping `argstr` in a variable");
@@ -211,19 +233,31 @@ impl Lowerer<'_> {
                         ctx.declare(&self.res, name, ty);
                         continue;
                     }
+                    // A local that may be nil has its presence flag.
+                    let flag = presence.map(|p| {
+                        let flag = ctx.new_local(Ty::Int);
+                        out.push(set_local(flag, p, span));
+                        flag
+                    });
                     if names.len() == 1 {
                         // Nothing to swap: bind at once.
                         let local = ctx.declare(&self.res, name, ty);
                         out.push(set_local(local, value, Some(name.span)));
+                        if let Some(flag) = flag {
+                            ctx.present.insert(local, flag);
+                        }
                         continue;
                     }
                     let tmp = ctx.new_local(ty);
                     out.push(set_local(tmp, value, span));
-                    lowered.push((name, tmp, ty));
+                    lowered.push((name, tmp, ty, flag));
                 }
-                for (name, tmp, ty) in lowered {
+                for (name, tmp, ty, flag) in lowered {
                     let local = ctx.declare(&self.res, name, ty);
                     out.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span }, Some(name.span)));
+                    if let Some(flag) = flag {
+                        ctx.present.insert(local, flag);
+                    }
                 }
             }
             ast::StmtKind::ForNum { var, start, limit, step, body } => self.for_num(ctx, s.span, var, start, limit, step.as_ref(), body, out),
@@ -250,6 +284,37 @@ impl Lowerer<'_> {
                 self.error(s.span, "event blocks can only appear at the top level")
             }
             ast::StmtKind::Error => {}
+        }
+    }
+
+    /// A value that may be nil, for a local that may be: its value (0 or
+    /// the empty string when nil) and its presence (1: a value, 0: nil).
+    /// A table element's key is evaluated once, for both.
+    pub(super) fn maybe_nil(&mut self, ctx: &mut ProbeCtx, v: &ast::Expr, ty: Option<Ty>, out: &mut Vec<Stmt>) -> Option<(Expr, Option<Expr>)> {
+        let span = Some(v.span);
+        match &v.kind {
+            ast::ExprKind::Nil => {
+                let ty = ty.unwrap_or(Ty::Int);
+                Some((zero(ty, span), Some(constant(0, span))))
+            }
+            ast::ExprKind::Index { base, index } => {
+                let (map, key) = self.table_key(ctx, base, index)?;
+                let tmp = ctx.new_local(key.ty);
+                let key_ty = key.ty;
+                out.push(set_local(tmp, key, span));
+                let key = || Box::new(Expr { kind: ExprKind::Local(tmp), ty: key_ty, span });
+                let ty = self.table_value(map);
+                let value = Expr { kind: ExprKind::MapGet { map, key: key() }, ty, span };
+                Some((value, Some(Expr { kind: ExprKind::MapHas { map, key: key() }, ty: Ty::Int, span })))
+            }
+            _ => {
+                let value = self.expr(ctx, v)?;
+                let presence = match &v.kind {
+                    ast::ExprKind::Name(id) => ctx.lookup(&self.res, id).and_then(|l| ctx.present.get(&l)).map(|f| local_expr(*f, span)),
+                    _ => None,
+                };
+                Some((value, Some(presence.unwrap_or_else(|| constant(1, span)))))
+            }
         }
     }
 
