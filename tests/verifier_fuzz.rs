@@ -61,7 +61,15 @@ impl Gen {
     /// local, the string global, a string-valued table element, or a
     /// string read from user memory.
     fn string(&mut self, fields: bool) -> String {
-        match self.pick(8) {
+        match self.pick(10) {
+            // Numbers as decimal text.
+            8 => format!("tostring({})", self.expr(fields)),
+            9 if self.depth < 2 => {
+                self.depth += 1;
+                let joined = format!("({} .. {})", self.string(fields), self.expr(fields));
+                self.depth -= 1;
+                joined
+            }
             0 => "execname".into(),
             1 => "\"bash\"".into(),
             2 => "\"a literal longer than sixteen bytes\"".into(),
@@ -269,6 +277,7 @@ fn random_probe_bodies_pass_the_verifier() {
     // The compile half: the fake catalogue's events stand in for those it
     // lacks (a write has fields like openat's; nothing reads sched_switch's).
     for script in &all {
+        if std::env::var_os("KTAP_FUZZ_SHOW").is_some() { eprintln!("=== script\n{script}"); }
         support::compiles(&script.replace("sys_enter_openat", "sys_enter_write").replace("sched:sched_switch", "sched:sched_process_exec"));
     }
     if !support::need_root() {

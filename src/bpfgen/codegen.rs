@@ -967,6 +967,61 @@ impl Gen<'_> {
         buf
     }
 
+    /// A number's decimal text into fresh memory (a `Str`), in straight
+    /// code the verifier walks once: the 20 digits of its magnitude
+    /// (unsigned division, so -2^63 too) right-aligned in a zeroed area,
+    /// counted without branches (`(t | -t) >> 63` is 1 for t != 0), then
+    /// the significant ones copied to the front behind a '-' when negative.
+    fn int_text_loc(&mut self, value: &Expr) -> Loc {
+        const DIGITS: i16 = 20;
+        let len = Ty::Str.size() as i16;
+        let r = self.expr(value, 0);
+        self.asm.emit(Insn::mov64_reg(Reg::R3, r));
+        // The text, then the digits area and its NUL.
+        let buf = self.alloc(i32::from(len) + 24);
+        self.zero_words(Dst::Loc(buf), 0, (len as u32 + 24) / 8);
+        self.addr(Reg::R5, buf);
+        // r4: negative; r3: the magnitude.
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 0));
+        let positive = self.asm.label();
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R3, 0, 0), positive);
+        self.asm.emit(Insn::alu64_imm(AluOp::Neg, Reg::R3, 0));
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 1));
+        self.asm.bind(positive);
+        // r2: how many digits (at least one).
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+        for k in 0..DIGITS {
+            self.asm.emit(Insn::mov64_reg(Reg::R0, Reg::R3));
+            self.asm.emit(Insn::alu64_imm(AluOp::Mod, Reg::R0, 10));
+            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R0, i32::from(b'0')));
+            self.asm.emit(Insn::stx(Size::B, Reg::R5, Reg::R0, len + DIGITS - 1 - k));
+            self.asm.emit(Insn::alu64_imm(AluOp::Div, Reg::R3, 10));
+            if k < DIGITS - 1 {
+                self.asm.emit(Insn::mov64_reg(Reg::R0, Reg::R3));
+                self.asm.emit(Insn::alu64_imm(AluOp::Neg, Reg::R0, 0));
+                self.asm.emit(Insn::alu64_reg(AluOp::Or, Reg::R0, Reg::R3));
+                self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 63));
+                self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R0));
+            }
+        }
+        // r3: the first significant digit.
+        // (The verifier takes a variable offset added, not subtracted.)
+        self.asm.emit(Insn::mov64_imm(Reg::R0, i32::from(len + DIGITS)));
+        self.asm.emit(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R2));
+        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R5));
+        self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R0));
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R5));
+        let unsigned = self.asm.label();
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R4, 0, 0), unsigned);
+        self.asm.emit(Insn::mov64_imm(Reg::R0, i32::from(b'-')));
+        self.asm.emit(Insn::stx(Size::B, Reg::R5, Reg::R0, 0));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.asm.bind(unsigned);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, i32::from(DIGITS) + 1));
+        self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
+        buf
+    }
+
     /// Evaluates a key into fresh memory laid out as the map's keys.
     fn key_loc(&mut self, map: ir::MapId, key: &Expr) -> Loc {
         if key.ty.is_string() {
@@ -1240,6 +1295,11 @@ impl Gen<'_> {
             // the statement) and yields its address.
             ExprKind::StrConcat { lhs, rhs } => {
                 let at = self.keeping_temps(d, |g| g.concat_loc(lhs, rhs));
+                self.addr(dst, at);
+            }
+            // So is a number's text.
+            ExprKind::IntText(value) => {
+                let at = self.keeping_temps(d, |g| g.int_text_loc(value));
                 self.addr(dst, at);
             }
             // Strings are copied where they go (`copy_str`); in expression
@@ -1554,6 +1614,7 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         ExprKind::Unary { operand, .. } => vec![operand],
         ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } | ExprKind::StrConcat { lhs, rhs } => vec![lhs, rhs],
         ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => vec![key],
+        ExprKind::IntText(value) => vec![value],
         ExprKind::ReadStr { ptr, .. } => vec![ptr],
         ExprKind::StrEq { value, .. } => vec![value],
         ExprKind::Seq { .. }

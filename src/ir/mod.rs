@@ -504,6 +504,8 @@ pub enum ExprKind {
     StrConst(Vec<u8>),
     /// `lhs .. rhs`: two strings joined (a `Str`, cut at its length).
     StrConcat { lhs: Box<Expr>, rhs: Box<Expr> },
+    /// A number's decimal text (a `Str`): `-12` for -12, as ktap prints it.
+    IntText(Box<Expr>),
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).

@@ -456,6 +456,12 @@ impl Validator<'_> {
                 self.expr(lhs)?;
                 self.expr(rhs)
             }
+            ExprKind::IntText(value) => {
+                if e.ty != Ty::Str || value.ty != Ty::Int {
+                    return Err(self.err("decimal text of a non-number"));
+                }
+                self.expr(value)
+            }
             ExprKind::StrConcat { lhs, rhs } => {
                 if e.ty != Ty::Str || !lhs.ty.is_string() || !rhs.ty.is_string() {
                     return Err(self.err("string join of non-strings"));

@@ -104,13 +104,13 @@ impl Lowerer<'_> {
             }
             ast::ExprKind::Binary { op: ast::BinOp::Concat, lhs, rhs } => {
                 let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
-                let (l, r) = (l?, r?);
+                // A number joins as its decimal text, as in ktap.
+                let (l, r) = (as_text(l?), as_text(r?));
                 for (v, a) in [(&l, lhs), (&r, rhs)] {
                     if !v.ty.is_string() {
                         self.diags.push(
-                            Diagnostic::error(a.span, format!("`..` in a probe joins strings, but this is a {}", ty_name(v.ty)))
-                                .with_label(format!("a {}", ty_name(v.ty)))
-                                .with_note("numbers cannot be turned into text in the kernel: print them with printf, or key a table by them"),
+                            Diagnostic::error(a.span, format!("`..` in a probe joins strings and numbers, but this is a {}", ty_name(v.ty)))
+                                .with_label(format!("a {}", ty_name(v.ty))),
                         );
                         return None;
                     }
@@ -207,6 +207,16 @@ impl Lowerer<'_> {
         }
     }
 
+    /// A value for a place that holds `holds`: a number where a string
+    /// lives becomes its decimal text (inference warned of it).
+    pub(super) fn fit(value: Expr, holds: Ty) -> Expr {
+        if holds.is_string() {
+            as_text(value)
+        } else {
+            value
+        }
+    }
+
     pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
         if let Some(local) = ctx.lookup(&self.res, id) {
             return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
@@ -289,6 +299,11 @@ impl Lowerer<'_> {
             return None;
         };
         let key = self.expr(ctx, index)?;
+        // A number key of a string-keyed table is its decimal text.
+        let key = match self.types.keys.get(&id.name) {
+            Some(f) if f.ty.is_string() => as_text(key),
+            _ => key,
+        };
         if matches!(key.ty, Ty::ArgStr { .. }) {
             self.unsupported(index.span, "`argstr` as a table key");
             return None;
@@ -363,5 +378,15 @@ pub fn ty_name(ty: Ty) -> &'static str {
         Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probe name",
         Ty::Stack { .. } => "stack trace",
+    }
+}
+
+/// A number's decimal text; any other value as it is.
+pub(super) fn as_text(v: Expr) -> Expr {
+    if v.ty == Ty::Int {
+        let span = v.span;
+        Expr { kind: ExprKind::IntText(Box::new(v)), ty: Ty::Str, span }
+    } else {
+        v
     }
 }

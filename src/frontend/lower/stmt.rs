@@ -73,6 +73,7 @@ impl Lowerer<'_> {
                 }
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = self.table_value(map);
+                let value = Self::fit(value, holds);
                 if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
                 } else {
@@ -118,6 +119,7 @@ impl Lowerer<'_> {
                         (v, None)
                     }
                 };
+                let value = Self::fit(value, holds);
                 if value.ty.fits(holds) {
                     if let (Some(flag), Some(p)) = (flag, presence) {
                         out.push(set_local(flag, p, span));
@@ -167,6 +169,7 @@ impl Lowerer<'_> {
                 let Some(global) = self.global_target(&targets[0]) else { return };
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = self.m.global(global).ty;
+                let value = Self::fit(value, holds);
                 if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
                 } else {
@@ -227,6 +230,7 @@ impl Lowerer<'_> {
                     // Every use of the local decides its type; one no use
                     // typed (an event field) takes its value's.
                     let ty = self.local_ty(name.span).unwrap_or(value.ty);
+                    let value = Self::fit(value, ty);
                     if !value.ty.fits(ty) {
                         self.type_conflict(values.get(i).map_or(name.span, |v| v.span), &name.name, value.ty, ty);
                         // Declared all the same: later uses are not errors.
