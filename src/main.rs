@@ -319,7 +319,7 @@ fn main() -> ExitCode {
             let (program, diags) = ktap::frontend::parse(&script.src);
             print!("{}", ktap::frontend::print::program(&program));
             render(&script, &diags);
-            return if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if diags.iter().any(Diagnostic::is_error) { ExitCode::FAILURE } else { ExitCode::SUCCESS };
         }
         _ => {}
     }

@@ -83,3 +83,13 @@ fn a_local_that_may_be_nil_has_a_presence_flag() {
     let printed = ktap::ir::print::module(&support::compiles(src).module);
     assert!(printed.contains("if !1 {") && printed.contains("if !0 {"), "{printed}");
 }
+
+#[test]
+fn an_integer_literal_beyond_64_bits_is_a_warning_and_its_low_bits() {
+    // ktap's table test assigns and compares such a literal.
+    let big = "22222222222222222222222222222222222222222";
+    let run = support::ktap(&["-e", &format!("var t = {{}} t[{big}] = {big} if (t[{big}] == {big}) {{ print(\"same\", t[{big}]) }}")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "same\t7231141507552043918\n");
+    assert_eq!(run.stderr.matches("warning: integer literal '22222222222222222222222222222222222222222' does not fit in 64 bits: its low 64 bits are used (7231141507552043918)").count(), 5, "{}", run.stderr);
+}
