@@ -93,3 +93,24 @@ fn an_integer_literal_beyond_64_bits_is_a_warning_and_its_low_bits() {
     assert_eq!(run.stdout, "same\t7231141507552043918\n");
     assert_eq!(run.stderr.matches("warning: integer literal '22222222222222222222222222222222222222222' does not fit in 64 bits: its low 64 bits are used (7231141507552043918)").count(), 5, "{}", run.stderr);
 }
+
+#[test]
+fn event_blocks_below_the_top_level_are_errors_at_their_span() {
+    // Nested in main-context code: once silently never attached.
+    let src = "if (1) { trace syscalls:sys_enter_getppid { print(\"x\") } }";
+    let (ok, text) = rendered(src);
+    assert!(!ok);
+    assert_eq!(
+        text,
+        "error: an event block inside main-context code is not supported yet\n  \
+         ┌─ t.kp:1:10\n  │\n1 │ if (1) { trace syscalls:sys_enter_getppid { print(\"x\") } }\n  \
+         │          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not at the top level\n  │\n  \
+         = it would be registered when this code runs; write it at the top level of the script\n\n"
+    );
+    for src in ["tick-1s { profile-1ms { } }", "trace_end { trace syscalls:sys_enter_getppid { } }"] {
+        let (ok, text) = rendered(src);
+        assert!(!ok);
+        assert!(text.starts_with("error: probes can only be registered by the main context\n"), "{text}");
+        assert_eq!(text.matches("error").count(), 1, "{text}");
+    }
+}
