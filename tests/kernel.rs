@@ -1041,3 +1041,19 @@ fn numbers_become_decimal_text_in_probes() {
     assert!(run.stderr.contains("warning: table `path` holds strings: this number becomes its decimal text"), "{}", run.stderr);
     assert!(run.stderr.contains("warning: table `keyed` is keyed by strings: this number key becomes its decimal text"), "{}", run.stderr);
 }
+
+#[test]
+fn a_map_the_kernel_cannot_create_is_named_with_the_reason() {
+    let script = "var big = table.new(0, 2000000000) trace syscalls:sys_enter_getppid { big[execname] = 1 }";
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let run = ktap(&["-d", "-e", script]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        "ktap: error: the kernel could not create the BPF map for table `big`: Argument list too long (os error 7)\n  \
+         note: libbpf: map 'ktap_tbl_big': failed to create: -E2BIG\n  note: 2000000000 entries of 16 + 8 bytes\n"
+    );
+}

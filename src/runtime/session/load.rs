@@ -58,7 +58,7 @@ pub(super) fn load<'m>(
 
     let obj = match open.load() {
         Ok(obj) => obj,
-        Err(e) => return Err(logs::load_error(compiled, e)),
+        Err(e) => return Err(logs::load_error(module, compiled, e)),
     };
     logs::take_libbpf_log();
 

@@ -88,8 +88,10 @@ pub fn verifier_failure(log: &str, program: &str) -> Option<(Option<usize>, Stri
 }
 
 /// Explains a failed load: for a verifier rejection, the program's source
-/// line and the verifier's reason.
-pub(super) fn load_error(compiled: &Compiled, e: libbpf_rs::Error) -> Error {
+/// line and the verifier's reason; for a program the kernel refused
+/// otherwise, its probe's line and libbpf's reason; for a map it could not
+/// create, the table's name and the reason.
+pub(super) fn load_error(module: &Module, compiled: &Compiled, e: libbpf_rs::Error) -> Error {
     let log = take_libbpf_log();
     for info in &compiled.programs {
         if let Some((insn, reason)) = verifier_failure(&log, &info.name) {
@@ -105,6 +107,30 @@ pub(super) fn load_error(compiled: &Compiled, e: libbpf_rs::Error) -> Error {
                 span,
                 notes: vec![note],
             };
+        }
+    }
+    // libbpf's own lines about one program or one map.
+    let about = |what: &str| log.lines().filter(|l| l.contains(what) && (l.contains("fail") || l.contains("error"))).map(str::trim).collect::<Vec<_>>();
+    for info in &compiled.programs {
+        let lines = about(&format!("prog '{}'", info.name));
+        if !lines.is_empty() {
+            return Error {
+                message: format!("the kernel refused the program generated for this probe: {e}"),
+                span: Some(module.probe(info.probe).span),
+                notes: lines.into_iter().map(String::from).collect(),
+            };
+        }
+    }
+    for map in &module.maps {
+        let lines = about(&format!("map '{}'", map.name));
+        if !lines.is_empty() {
+            let what = match &map.table {
+                Some(t) => format!("table `{}`", t.var),
+                None => format!("map {}", map.name),
+            };
+            let mut notes: Vec<String> = lines.into_iter().map(String::from).collect();
+            notes.push(format!("{} entries of {} + {} bytes", map.max_entries, map.key_size, map.value_size));
+            return Error { message: format!("the kernel could not create the BPF map for {what}: {e}"), span: None, notes };
         }
     }
     let mut err = Error::new(format!("cannot load the BPF programs: {e}"));
