@@ -1057,3 +1057,26 @@ fn a_map_the_kernel_cannot_create_is_named_with_the_reason() {
          note: libbpf: map 'ktap_tbl_big': failed to create: -E2BIG\n  note: 2000000000 entries of 16 + 8 bytes\n"
     );
 }
+
+#[test]
+fn in_iowait_names_tasks_switched_out_for_their_disk() {
+    // Not waiting at a syscall's entry; waiting when a direct read
+    // switches dd out.
+    let script = "trace syscalls:sys_enter_getppid /pid == {PID}/ { printf(\"%d\\n\", in_iowait()) exit() }";
+    compiles(script);
+    let waits = "var waits = {}\ntrace sched:sched_switch { if (in_iowait()) { waits[execname] += 1 } }\ntrace_end { print_hist(waits) }";
+    // (The fake catalogue has sched_process_exec, not sched_switch.)
+    compiles(&waits.replace("sched:sched_switch", "sched:sched_process_exec"));
+    if !need_root() {
+        return;
+    }
+    let run = traced(script, 1, 10, false);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "0\n", "stderr: {}", run.stderr);
+    // Reads past the page cache (O_DIRECT) wait for the disk.
+    let exe = std::env::current_exe().expect("test binary");
+    let input = format!("if={}", exe.display());
+    let run = ktap(&["-q", "-e", waits, "--", "dd", &input, "of=/dev/null", "bs=4096", "count=64", "iflag=direct", "status=none"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.lines().any(|l| l.trim_start().starts_with("dd |@")), "{}", run.stdout);
+}

@@ -114,3 +114,22 @@ fn event_blocks_below_the_top_level_are_errors_at_their_span() {
         assert_eq!(text.matches("error").count(), 1, "{text}");
     }
 }
+
+#[test]
+fn in_iowait_reads_the_task_bit_the_btf_gives() {
+    let kernel = ktap::facts::FakeKernel::new().task_flag_bit("in_iowait", 8 * 2000 + 3);
+    let c = ktap::compile("var n = 0 profile-1ms { n += in_iowait() }", &kernel);
+    let printed = match c {
+        Ok(c) => ktap::ir::print::module(&c.module),
+        Err(e) => panic!("{e:?}"),
+    };
+    assert!(printed.contains("g7 += ((task +2000:u8 (probe read) & 8) != 0)"), "{printed}");
+    // Without the BTF: an error at the call.
+    match ktap::compile("var n = 0 profile-1ms { n += in_iowait() }", support::fake_events()) {
+        Err(ktap::CompileError::Diagnostics(d)) => {
+            assert_eq!(d.len(), 1, "{d:?}");
+            assert_eq!(d[0].message, "in_iowait() needs `task_struct.in_iowait` from the kernel's BTF: the kernel's BTF is not available");
+        }
+        _ => panic!("in_iowait() compiled without BTF"),
+    }
+}

@@ -1185,6 +1185,10 @@ impl Gen<'_> {
                 // r3 = this CPU's anchor: pointers loaded from the task.
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
                 let mut base = Reg::R0;
+                if access.derefs.is_empty() {
+                    // A read from the task itself.
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+                }
                 for &off in &access.derefs {
                     let off = match i16::try_from(off) {
                         Ok(off) => off,

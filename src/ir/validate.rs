@@ -388,8 +388,8 @@ impl Validator<'_> {
                         if ![1, 2, 4, 8].contains(&path.size) {
                             return Err(Error::BadWidth { probe: self.probe, what: "kernel read", bytes: u32::from(path.size) });
                         }
-                        if path.derefs.is_empty() || i32::try_from(path.offset).is_err() {
-                            return Err(self.err("read without a way to it"));
+                        if i32::try_from(path.offset).is_err() {
+                            return Err(self.err("kernel read offset out of reach"));
                         }
                     }
                     (ty, via) => return Err(self.err(format!("a {ty:?} read {via:?}"))),
