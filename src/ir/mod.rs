@@ -134,6 +134,8 @@ pub enum FieldKind {
 /// One field of a tracepoint's record, from its format file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventField {
+    /// The field's name; [`EventField::PROBE_IP`] first marks the fields of
+    /// a uprobe, kprobe or USDT probe's `argstr` (its registers).
     pub name: String,
     pub offset: u32,
     pub size: u32,
@@ -141,6 +143,12 @@ pub struct EventField {
     /// `common_*` fields that every event has.
     pub common: bool,
     pub kind: FieldKind,
+}
+
+impl EventField {
+    /// The name of the instruction pointer's field that starts the
+    /// `argstr` fields of a probe on `struct pt_regs`.
+    pub const PROBE_IP: &'static str = "__probe_ip";
 }
 
 impl Ty {

@@ -129,7 +129,7 @@ impl Reads {
     pub fn into_args(self, points: &[Point]) -> Box<dyn ProbeArgs> {
         match self {
             Reads::Record { .. } => Box::new(tracepoint::EventArgs::new(points)),
-            Reads::Fetch(layout) => Box::new(fetch_args::FetchArgs(layout)),
+            Reads::Fetch(layout) => Box::new(fetch_args::FetchArgs(layout, None)),
         }
     }
 }
