@@ -1028,16 +1028,17 @@ fn numbers_become_decimal_text_in_probes() {
             keyed[7] = 2\n\
             var s = \"n=\" .. 12 .. \"/\" .. -5\n\
             printf(\"%s|%s|%s|%s|%s|%d\\n\", path[tid], s, tostring(-9223372036854775807 - 1), tostring(0), tostring(18446744073709551615), keyed[\"7\"])\n\
+            if (path[tid] == 0 && -5 == \"-5\") { print(\"cleared\") }\n\
             exit()\n\
         }";
     let c = compiles(script);
-    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert_eq!(c.warnings.len(), 4, "{:?}", c.warnings);
     if !need_root() {
         return;
     }
     let run = traced(script, 1, 10, false);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    assert_eq!(run.stdout.lines().next(), Some("0|n=12/-5|-9223372036854775808|0|-1|2"), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout.lines().take(2).collect::<Vec<_>>(), ["0|n=12/-5|-9223372036854775808|0|-1|2", "cleared"], "stderr: {}", run.stderr);
     assert!(run.stderr.contains("warning: table `path` holds strings: this number becomes its decimal text"), "{}", run.stderr);
     assert!(run.stderr.contains("warning: table `keyed` is keyed by strings: this number key becomes its decimal text"), "{}", run.stderr);
 }

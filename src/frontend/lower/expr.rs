@@ -50,7 +50,11 @@ impl Lowerer<'_> {
                     (_, ast::ExprKind::Str(l)) => (l, lhs),
                     _ => return None,
                 };
-                let value = self.expr(ctx, other)?;
+                let mut value = self.expr(ctx, other)?;
+                if value.ty == Ty::Int {
+                    self.number_as_text(other.span);
+                    value = as_text(value);
+                }
                 if !value.ty.is_string() {
                     self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
                     return None;
@@ -137,7 +141,15 @@ impl Lowerer<'_> {
                 };
                 if matches!(op, ir::BinOp::Eq | ir::BinOp::Ne) {
                     let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
-                    let (l, r) = (l?, r?);
+                    let (mut l, mut r) = (l?, r?);
+                    // A number compared with a string: its decimal text.
+                    if l.ty == Ty::Int && r.ty.is_string() {
+                        self.number_as_text(lhs.span);
+                        l = as_text(l);
+                    } else if r.ty == Ty::Int && l.ty.is_string() {
+                        self.number_as_text(rhs.span);
+                        r = as_text(r);
+                    }
                     return match (l.ty.is_string(), r.ty.is_string()) {
                         (true, true) => {
                             let eq = Expr { kind: ExprKind::StrCmp { lhs: Box::new(l), rhs: Box::new(r) }, ty: Ty::Int, span };
@@ -205,6 +217,15 @@ impl Lowerer<'_> {
             }
             ast::ExprKind::Error => None,
         }
+    }
+
+    /// The warning for a number compared with a string.
+    fn number_as_text(&mut self, span: Span) {
+        self.diags.push(
+            Diagnostic::warning(span, "comparing a number with a string: the number's decimal text is compared")
+                .with_label("a number")
+                .with_note("as a number put where a string lives; `tostring(n)` says so without this warning"),
+        );
     }
 
     /// A value for a place that holds `holds`: a number where a string
