@@ -1081,3 +1081,24 @@ fn in_iowait_names_tasks_switched_out_for_their_disk() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert!(run.stdout.lines().any(|l| l.trim_start().starts_with("dd |@")), "{}", run.stdout);
 }
+
+#[test]
+fn a_nil_local_prints_nil() {
+    let script = "var t = {}\n\
+        trace syscalls:sys_enter_getppid /pid == {PID}/ {\n\
+            var a = t[1]\n\
+            var b = nil\n\
+            print(\"x\", a, 3, b)\n\
+            t[1] = 5\n\
+            var d = t[1]\n\
+            print(d, b)\n\
+            exit()\n\
+        }";
+    compiles(script);
+    if !need_root() {
+        return;
+    }
+    let run = traced(script, 1, 10, false);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout.lines().take(2).collect::<Vec<_>>(), ["x\tnil\t3\tnil", "5\tnil"], "stderr: {}", run.stderr);
+}

@@ -42,7 +42,7 @@ impl Lowerer<'_> {
                     if let Some(stmt) = self.call_stmt(ctx, e.span, callee, args) {
                         // `exit()` ends the probe too, as in ktap.
                         let ends = matches!(stmt.kind, StmtKind::Emit { site, .. } if matches!(self.m.sites.get(site.0 as usize).map(|s| &s.kind), Some(SiteKind::Exit)));
-                        out.push(stmt);
+                        out.push(self.print_nil(ctx, stmt));
                         if ends {
                             out.push(Stmt { kind: StmtKind::Return, span });
                         }
@@ -289,6 +289,50 @@ impl Lowerer<'_> {
             }
             ast::StmtKind::Error => {}
         }
+    }
+
+    /// A print of locals that may be nil shows `nil` for those that are:
+    /// one record type per combination (at most three such arguments;
+    /// beyond that a nil one prints its 0).
+    fn print_nil(&mut self, ctx: &ProbeCtx, stmt: Stmt) -> Stmt {
+        let StmtKind::Emit { site, args } = &stmt.kind else { return stmt };
+        if !matches!(self.m.sites.get(site.0 as usize).map(|s| &s.kind), Some(SiteKind::Print)) {
+            return stmt;
+        }
+        let mut flagged: Vec<(usize, ir::LocalId)> = args
+            .iter()
+            .enumerate()
+            .filter_map(|(k, a)| match a.kind {
+                ExprKind::Local(l) => ctx.present.get(&l).map(|f| (k, *f)),
+                _ => None,
+            })
+            .collect();
+        if flagged.is_empty() || flagged.len() > 3 {
+            return stmt;
+        }
+        // Last first: removing a value leaves the earlier ones in place.
+        flagged.reverse();
+        self.split_nil(stmt, &flagged)
+    }
+
+    fn split_nil(&mut self, stmt: Stmt, flagged: &[(usize, ir::LocalId)]) -> Stmt {
+        let Some((&(k, flag), rest)) = flagged.split_first() else { return stmt };
+        let StmtKind::Emit { site, args } = &stmt.kind else { return stmt };
+        let Some(s) = self.m.sites.get(site.0 as usize).cloned() else { return stmt };
+        // The argument position of the k-th value the kernel sends.
+        let Some(at) = (0..).filter(|p| !s.consts.iter().any(|(c, _)| c == p)).nth(k) else { return stmt };
+        let mut fields = s.fields.clone();
+        fields.remove(k);
+        let mut consts = s.consts.clone();
+        consts.push((at, ir::SiteConst::Nil));
+        consts.sort_by_key(|(p, _)| *p);
+        let nil_site = self.site(s.kind.clone(), fields, consts, s.span);
+        let mut nil_args = args.clone();
+        nil_args.remove(k);
+        let span = stmt.span;
+        let absent = self.split_nil(Stmt { kind: StmtKind::Emit { site: nil_site, args: nil_args }, span }, rest);
+        let present = self.split_nil(stmt, rest);
+        Stmt { kind: StmtKind::If { cond: local_expr(flag, span), then: vec![present], otherwise: vec![absent] }, span }
     }
 
     /// A value that may be nil, for a local that may be: its value (0 or
