@@ -25,6 +25,8 @@ pub struct Compilation {
     pub compiled: bpfgen::codegen::Compiled,
     /// The BPF ELF object libbpf loads.
     pub object: Vec<u8>,
+    /// Warnings about the script, sorted (it compiled all the same).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Why a script did not compile.
@@ -75,5 +77,5 @@ pub fn compile_program(program: Program, mut diags: Vec<Diagnostic>, events: &dy
         e => CompileError::Internal(e.to_string()),
     })?;
     let object = bpfgen::elf::write_object(&compiled.object).map_err(|e| CompileError::Internal(e.to_string()))?;
-    Ok(Compilation { program, module, compiled, object })
+    Ok(Compilation { program, module, compiled, object, warnings: diags })
 }

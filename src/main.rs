@@ -395,7 +395,7 @@ fn main() -> ExitCode {
             let (program, diags) = ktap::frontend::parse(&script.src);
             print!("{}", ktap::frontend::print::program(&program));
             render(&diag::Sources::script(&script.name, &script.src), &diags);
-            return if diags.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            return if !diags.iter().any(Diagnostic::is_error) { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         _ => {}
     }
@@ -445,6 +445,7 @@ fn main() -> ExitCode {
         Err(CompileError::Limit(msg)) => return fail(format!("this script is more than the kernel takes: {msg}")),
         Err(CompileError::Internal(msg)) => return fail(format!("internal compiler error (a ktap bug): {msg}")),
     };
+    render(&sources, &c.warnings);
     if let Ok(t) = events.tracefs() {
         if t.mounted_by_us && cli.verbose {
             eprintln!("ktap: mounted tracefs at {}", t.root().display());

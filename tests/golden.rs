@@ -60,7 +60,8 @@ fn events(path: &Path) -> &'static dyn ktap::facts::KernelFacts {
 /// The IR of each script, or its diagnostics when it does not compile.
 fn render_ir(path: &Path, src: &str) -> String {
     match ktap::compile(src, events(path)) {
-        Ok(c) => ktap::ir::print::module(&c.module),
+        Ok(c) if c.warnings.is_empty() => ktap::ir::print::module(&c.module),
+        Ok(c) => ktap::frontend::diag::render(&file_name(path), src, &c.warnings, false) + &ktap::ir::print::module(&c.module),
         Err(ktap::CompileError::Diagnostics(d)) => ktap::frontend::diag::render(&file_name(path), src, &d, false),
         Err(ktap::CompileError::Limit(e)) => format!("limit: {e}\n"),
         Err(ktap::CompileError::Internal(e)) => format!("internal error: {e}\n"),

@@ -221,12 +221,14 @@ fn bitfields_and_states_of_known_tasks() {
     // exec, where sched_process_exec fires, and clear in a syscall; a
     // thread switched out while blocked on a pipe is TASK_INTERRUPTIBLE
     // (`__state` 1, include/linux/sched.h), and the exiting one is
-    // TASK_DEAD (0x80) exactly once.
+    // TASK_DEAD (0x80) exactly once. (How many of its switches are
+    // blocking ones depends on what else runs on CPU 1: a preempted
+    // thread is switched out runnable, so only "some" is certain.)
     let script = "var exec = -1\nvar later = -1\nvar sleeping = 0\nvar other = 0\n\
         trace sched:sched_process_exec { exec = curtask.in_execve }\n\
         trace syscalls:sys_enter_getppid { later = curtask.in_execve }\n\
         trace btf:sched_switch /args.prev.comm == \"ping\"/ { if (args.prev.__state == 1) { sleeping += 1 } if (args.prev.__state == 128) { other += 1 } }\n\
-        trace_end { print(exec, later, sleeping >= 500, other) }";
+        trace_end { print(exec, later, sleeping > 0, other) }";
     if !need_root() || !have_btf() {
         return;
     }
@@ -272,7 +274,7 @@ fn typed_chains_of_every_kind_pass_the_verifier() {
     for script in scripts {
         let run = ktap(&["-d", "-e", script]);
         assert_eq!(run.code, Some(0), "{script}\nstderr: {}", run.stderr);
-        assert!(run.stdout.starts_with("Loaded 1 program(s)"), "{script}\nstdout: {}", run.stdout);
+        assert!(run.stderr.contains("Loaded 1 program(s); not attaching (-d).\n"), "{script}\nstderr: {}", run.stderr);
     }
 }
 

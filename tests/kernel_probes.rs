@@ -468,3 +468,31 @@ fn usdt_glob_raises_semaphores_through_a_multi_link() {
     assert!(links.iter().all(|l| l.kind == "uprobe_multi"), "{links:?}");
     assert_eq!(links.iter().map(|l| l.count).sum::<usize>(), 2, "{links:?}");
 }
+
+#[test]
+fn argstr_in_uprobes_is_the_name_the_address_and_each_argument() {
+    // ktap's form: the probe, the address, then name=value of each fetch
+    // argument (registers; one read from memory is refused at its use).
+    let script = "trace probe:{BIN}:ktap_add3 a=%di b=%si:s32 c=%dx { print(argstr) }\n\
+         trace probe:{BIN}:ktap_neg%return r=$retval:s32 { print(argstr) }";
+    assert_eq!(attach_lines(script).len(), 2);
+    let e = compile_error("trace probe:{BIN}:ktap_pair x=+0(%di) { print(argstr) }");
+    assert!(e.contains("`argstr` with fetch argument `x`, which is not a register, is not supported yet"), "{e}");
+    if !need_root() {
+        return;
+    }
+    let run = run_target(script, 2);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let mut lines = probe_lines(&run);
+    lines.sort();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    // The address differs between runs (ASLR): everything else is exact.
+    let shape = |l: &str| -> String {
+        let (head, rest) = l.split_once(": (0x").unwrap_or((l, ""));
+        let (addr, args) = rest.split_once(')').unwrap_or(("", rest));
+        assert!(!addr.is_empty() && addr.chars().all(|c| c.is_ascii_hexdigit()), "{l}");
+        format!("{head}: (ADDR){args}")
+    };
+    let got: Vec<String> = lines.iter().map(|l| shape(l)).collect();
+    assert_eq!(got, ["ktap_add3: (ADDR) a=1 b=20 c=300", "ktap_add3: (ADDR) a=2 b=20 c=300", "ktap_neg: (ADDR) r=-5", "ktap_neg: (ADDR) r=-5"]);
+}

@@ -121,15 +121,30 @@ fn function_results_have_one_type() {
 
 #[test]
 fn conflicting_uses_are_errors_naming_the_name() {
-    let e = errors("var n = 0 trace syscalls:sys_enter_write { n = execname }");
-    assert_eq!(e, ["`n` is given a string here"]);
-    let e = errors("var t = {} trace syscalls:sys_enter_write { t[pid] += 1 } trace syscalls:sys_exit_write { t[execname] += 1 }");
-    assert_eq!(e, ["table `t` is keyed by a string here"]);
-    let e = errors("var n = 0 trace syscalls:sys_enter_write { if (pid == execname) { n += 1 } }");
-    assert_eq!(e, ["comparing a number with a string"]);
-    // The main context's uses count too.
-    let e = errors("var names = {} names[\"init\"] = 1 trace syscalls:sys_enter_write { names[pid] += 1 }");
-    assert_eq!(e, ["table `names` is keyed by a number here"]);
+    let e = errors("var n = 0 trace syscalls:sys_enter_write { n = stack() }");
+    assert_eq!(e, ["`n` is given a stack trace here"]);
+    let e = errors("var t = {} trace syscalls:sys_enter_write { t[pid] += 1 } trace syscalls:sys_exit_write { t[stack()] += 1 }");
+    assert_eq!(e, ["table `t` is keyed by a stack trace here"]);
+    let e = errors("var n = 0 trace syscalls:sys_enter_write { if (stack() == execname) { n += 1 } }");
+    assert_eq!(e, ["comparing a stack trace with a string"]);
+}
+
+#[test]
+fn a_number_where_strings_live_becomes_text_with_a_warning() {
+    // The main context's uses count too: its string key makes the
+    // probe's number key text.
+    let c = support::compiles("var names = {} names[\"init\"] = 1 trace syscalls:sys_enter_write { names[pid] += 1 }");
+    let w: Vec<&str> = c.warnings.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(w, ["table `names` is keyed by strings: this number key becomes its decimal text"]);
+    assert_eq!(table(&c.module, "names").0, Ty::Str);
+    let c = support::compiles("var t = {} trace syscalls:sys_enter_write { t[pid] = execname t[tid] = 0 }");
+    let w: Vec<&str> = c.warnings.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(w, ["table `t` holds strings: this number becomes its decimal text"]);
+    assert_eq!(table(&c.module, "t").1, Ty::Str);
+    // Compared with a string, a number is its text too.
+    let c = support::compiles("var n = 0 trace syscalls:sys_enter_write { if (pid == execname) { n += 1 } if (\"1\" != tid) { n += 2 } }");
+    let w: Vec<&str> = c.warnings.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(w, ["comparing a number with a string: the number's decimal text is compared"; 2]);
 }
 
 #[test]

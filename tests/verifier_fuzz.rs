@@ -3,7 +3,10 @@
 //! language (deterministic seed), compiles each (without root, against the
 //! fake kernel) and loads it with `ktap -d` (needs root; says so when
 //! skipped). A compile error is a generator bug or a compiler bug; a load
-//! failure is a compiler bug.
+//! failure is a compiler bug. Bodies include statements after `break`,
+//! after an `if` whose branches all leave, and after `exit()` (dropped
+//! with a warning), loops whose body always leaves, and calls of functions
+//! that end the probe from inside an expression.
 
 mod support;
 
@@ -13,6 +16,8 @@ struct Gen {
     /// String-typed locals in scope.
     strings: Vec<String>,
     depth: u32,
+    /// Loops around the statement being generated.
+    loops: u32,
 }
 
 impl Gen {
@@ -42,6 +47,7 @@ impl Gen {
             8 => format!("({} - {})", self.expr(fields), self.expr(fields)),
             9 => format!("({} * {})", self.expr(fields), self.expr(fields)),
             10 => format!("({} / {})", self.expr(fields), self.expr(fields)),
+            11 if self.pick(3) == 0 => format!("h({})", self.expr(fields)),
             11 => format!("f({}, {})", self.expr(fields), self.expr(fields)),
             12 => format!("t_int[{}]", self.expr(fields)),
             13 => "in_interrupt()".into(),
@@ -55,7 +61,15 @@ impl Gen {
     /// local, the string global, a string-valued table element, or a
     /// string read from user memory.
     fn string(&mut self, fields: bool) -> String {
-        match self.pick(8) {
+        match self.pick(10) {
+            // Numbers as decimal text.
+            8 => format!("tostring({})", self.expr(fields)),
+            9 if self.depth < 2 => {
+                self.depth += 1;
+                let joined = format!("({} .. {})", self.string(fields), self.expr(fields));
+                self.depth -= 1;
+                joined
+            }
             0 => "execname".into(),
             1 => "\"bash\"".into(),
             2 => "\"a literal longer than sixteen bytes\"".into(),
@@ -81,22 +95,20 @@ impl Gen {
 
     fn cond(&mut self, fields: bool) -> String {
         if self.pick(5) == 0 {
-            // (Not the long literal: against execname it can never match,
-            // which is a compile error.)
-            let side = |g: &mut Self| loop {
-                let s = g.string(fields);
-                if !s.contains("sixteen") {
-                    return s;
-                }
-            };
-            return format!("{} == {}", side(self), side(self));
+            // (Against execname the long literal can never match: a
+            // warning, and a constant.)
+            let op = if self.pick(2) == 0 { "==" } else { "!=" };
+            return format!("{} {op} {}", self.string(fields), self.string(fields));
         }
         match self.pick(6) {
             0 => format!("{} == {}", self.expr(fields), self.expr(fields)),
             1 => format!("{} < {}", self.expr(fields), self.expr(fields)),
             2 => format!("({}) && ({})", self.cond(fields), self.cond(fields)),
             3 => format!("!({})", self.cond(fields)),
-            4 => format!("t_int[{}] == nil", self.expr(fields)),
+            4 => match self.nilable() {
+                Some(n) if self.pick(2) == 0 => format!("{n} {} nil", if self.pick(2) == 0 { "==" } else { "!=" }),
+                _ => format!("t_int[{}] == nil", self.expr(fields)),
+            },
             _ => "execname == \"bash\"".into(),
         }
     }
@@ -107,6 +119,8 @@ impl Gen {
             (true, _) => self.pick(7),
             // A third of the statements work on strings.
             (false, 0) => 10 + self.pick(5),
+            // Some leave, with or without code after them.
+            (false, 1) if self.pick(3) == 0 => 15 + self.pick(7),
             (false, _) => self.pick(10),
         };
         match choice {
@@ -138,7 +152,9 @@ impl Gen {
                 out.push_str(&format!("{pad}for (i = 1, {n}) {{\n"));
                 let saved = (self.locals.len(), self.strings.len());
                 self.locals.push("i".into());
+                self.loops += 1;
                 self.stmt(fields, depth + 1, out);
+                self.loops -= 1;
                 self.locals.truncate(saved.0);
                 self.strings.truncate(saved.1);
                 out.push_str(&format!("{pad}}}\n"));
@@ -152,8 +168,76 @@ impl Gen {
             11 => out.push_str(&format!("{pad}g_s = {}\n", self.string(fields))),
             12 => out.push_str(&format!("{pad}t_sv[{}] = {}\n", self.expr(fields), self.string(fields))),
             13 => out.push_str(&format!("{pad}t_str[{}] += 1\n", self.string(fields))),
+            // `break` (a loop around it or not: then one made here), then
+            // maybe more statements that never run.
+            15 => {
+                let own = self.loops == 0;
+                let saved = (self.locals.len(), self.strings.len());
+                if own {
+                    out.push_str(&format!("{pad}for (j = 1, {}) {{\n", 1 + self.pick(8)));
+                }
+                if self.pick(2) == 0 {
+                    self.stmt(fields, depth + 1, out);
+                }
+                out.push_str(&format!("{pad}break\n"));
+                self.dead(fields, depth, out);
+                if own {
+                    out.push_str(&format!("{pad}}}\n"));
+                    self.locals.truncate(saved.0);
+                    self.strings.truncate(saved.1);
+                }
+            }
+            16 => {
+                out.push_str(&format!("{pad}if ({}) {{ return }} else {{ exit() }}\n", self.cond(fields)));
+                self.dead(fields, depth, out);
+            }
+            17 => {
+                out.push_str(&format!("{pad}if ({}) {{\n", self.cond(fields)));
+                out.push_str(&format!("{pad}    exit()\n"));
+                self.dead(fields, depth + 1, out);
+                out.push_str(&format!("{pad}}}\n"));
+            }
+            18 => out.push_str(&format!("{pad}if ({}) {{ quit() }}\n", self.cond(fields))),
+            19 => out.push_str(&format!("{pad}g0 = h({}) + 1\n", self.expr(fields))),
+            // Locals that may be nil (named nK).
+            20 => {
+                let name = format!("n{}", self.locals.len());
+                let value = if self.pick(3) == 0 { "nil".to_string() } else { format!("t_int[{}]", self.expr(fields)) };
+                out.push_str(&format!("{pad}var {name} = {value}\n"));
+                self.locals.push(name);
+            }
+            21 => match self.nilable() {
+                Some(n) => {
+                    let value = match self.pick(3) {
+                        0 => "nil".to_string(),
+                        1 => format!("t_int[{}]", self.expr(fields)),
+                        _ => self.expr(fields),
+                    };
+                    out.push_str(&format!("{pad}{n} = {value}\n"));
+                }
+                None => out.push_str(&format!("{pad}if (t_int[{}] != nil) {{ t_int[0] = nil }}\n", self.expr(fields))),
+            },
             _ => out.push_str(&format!("{pad}printf(\"%s %s\\n\", {}, {})\n", self.string(fields), self.string(fields))),
         }
+    }
+
+    /// A local in scope that may be nil, if any.
+    fn nilable(&mut self) -> Option<String> {
+        let n: Vec<String> = self.locals.iter().filter(|l| l.starts_with('n')).cloned().collect();
+        (!n.is_empty()).then(|| n[self.pick(n.len())].clone())
+    }
+
+    /// Statements after one that always leaves: none, or a few.
+    fn dead(&mut self, fields: bool, depth: u32, out: &mut String) {
+        let saved = (self.locals.len(), self.strings.len());
+        for _ in 0..self.pick(3) {
+            // Not another leaving statement (that needs no new coverage).
+            let mut st = String::new();
+            self.stmt(fields, depth.max(2), &mut st);
+            out.push_str(&st);
+        }
+        self.locals.truncate(saved.0);
+        self.strings.truncate(saved.1);
     }
 
     fn script(&mut self) -> String {
@@ -162,7 +246,9 @@ impl Gen {
         let mut s = String::from(
             "var g0 = 0\nvar g_s = \"\"\nvar t_int = {}\nvar t_comm = {}\nvar t_str = {}\nvar t_sv = {}\n\
              function f(a, b) { if (a > b) { return a - b } return b * 2 }\n\
-             function pick(s) { if (s == \"bash\") { return \"a string returned from a function\" } return s }\n",
+             function pick(s) { if (s == \"bash\") { return \"a string returned from a function\" } return s }\n\
+             function h(a) { if (a > 900) { exit() } return a }\n\
+             function quit() { exit() }\n",
         );
         let events = ["syscalls:sys_enter_write", "syscalls:sys_enter_openat", "syscalls:sys_enter_getppid", "sched:sched_switch"];
         let event = events[self.pick(events.len())];
@@ -186,11 +272,12 @@ impl Gen {
 #[test]
 fn random_probe_bodies_pass_the_verifier() {
     let (seed, scripts) = support::fuzz_params("KTAP_FUZZ", 0x9e37_79b9_7f4a_7c15, 300);
-    let mut g = Gen { rng: support::Rng(seed), locals: Vec::new(), strings: Vec::new(), depth: 0 };
+    let mut g = Gen { rng: support::Rng(seed), locals: Vec::new(), strings: Vec::new(), depth: 0, loops: 0 };
     let all: Vec<String> = (0..scripts).map(|_| g.script()).collect();
     // The compile half: the fake catalogue's events stand in for those it
     // lacks (a write has fields like openat's; nothing reads sched_switch's).
     for script in &all {
+        if std::env::var_os("KTAP_FUZZ_SHOW").is_some() { eprintln!("=== script\n{script}"); }
         support::compiles(&script.replace("sys_enter_openat", "sys_enter_write").replace("sched:sched_switch", "sched:sched_process_exec"));
     }
     if !support::need_root() {

@@ -302,6 +302,7 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgK
         loops: Vec::new(),
         blocks: std::collections::HashMap::new(),
         exit: Label(0),
+        in_expr: 0,
     };
     let exit = g.asm.label();
     g.exit = exit;
@@ -475,6 +476,11 @@ struct Gen<'a> {
     blocks: std::collections::HashMap<ir::BlockId, Label>,
     /// The program's epilogue.
     exit: Label,
+    /// How many expressions (inlined calls' values) the current statement
+    /// runs inside: a `Return` there leaves through a jump the verifier's
+    /// check of the control flow sees fall through (never taken: r10 is
+    /// never 0), as the rest of the expression follows it.
+    in_expr: u32,
 }
 
 /// Result register for an expression at nesting depth `d`.
@@ -652,6 +658,11 @@ impl Gen<'_> {
             let saved = self.mark();
             self.stmt(s, exit);
             self.release(saved);
+            // What follows would be unreachable, which the verifier
+            // refuses (lowering drops it with a warning already).
+            if s.diverges() {
+                break;
+            }
         }
     }
 
@@ -672,7 +683,9 @@ impl Gen<'_> {
                 if otherwise.is_empty() {
                     self.asm.bind(els);
                 } else {
-                    self.asm.jump(Insn::ja(0), end);
+                    if !ir::diverges(then) {
+                        self.asm.jump(Insn::ja(0), end);
+                    }
                     self.asm.bind(els);
                     self.stmts(otherwise, exit);
                 }
@@ -688,6 +701,7 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*global));
                 self.asm.emit(Insn::stx(Size::DW, Reg::R1, r, 0));
             }
+            StmtKind::Return if self.in_expr > 0 => self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R10, 0, 0), exit),
             StmtKind::Return => self.asm.jump(Insn::ja(0), exit),
             StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
             StmtKind::AggUpdate { to, kind, value } => self.agg_update(to, *kind, value, s.span),
@@ -733,9 +747,12 @@ impl Gen<'_> {
                 self.loops.push(end);
                 self.stmts(body, exit);
                 self.loops.pop();
-                self.stmts(step, exit);
-                self.asm.span = s.span;
-                self.asm.jump(Insn::ja(0), top);
+                // A body that always leaves never reaches the step.
+                if !ir::diverges(body) {
+                    self.stmts(step, exit);
+                    self.asm.span = s.span;
+                    self.asm.jump(Insn::ja(0), top);
+                }
                 self.asm.bind(end);
                 self.count_loop(*max_iterations, s.span);
             }
@@ -997,6 +1014,61 @@ impl Gen<'_> {
         buf
     }
 
+    /// A number's decimal text into fresh memory (a `Str`), in straight
+    /// code the verifier walks once: the 20 digits of its magnitude
+    /// (unsigned division, so -2^63 too) right-aligned in a zeroed area,
+    /// counted without branches (`(t | -t) >> 63` is 1 for t != 0), then
+    /// the significant ones copied to the front behind a '-' when negative.
+    fn int_text_loc(&mut self, value: &Expr) -> Loc {
+        const DIGITS: i16 = 20;
+        let len = Ty::Str.size() as i16;
+        let r = self.expr(value, 0);
+        self.asm.emit(Insn::mov64_reg(Reg::R3, r));
+        // The text, then the digits area and its NUL.
+        let buf = self.alloc(i32::from(len) + 24);
+        self.zero_words(Dst::Loc(buf), 0, (len as u32 + 24) / 8);
+        self.addr(Reg::R5, buf);
+        // r4: negative; r3: the magnitude.
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 0));
+        let positive = self.asm.label();
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jsge, Reg::R3, 0, 0), positive);
+        self.asm.emit(Insn::alu64_imm(AluOp::Neg, Reg::R3, 0));
+        self.asm.emit(Insn::mov64_imm(Reg::R4, 1));
+        self.asm.bind(positive);
+        // r2: how many digits (at least one).
+        self.asm.emit(Insn::mov64_imm(Reg::R2, 1));
+        for k in 0..DIGITS {
+            self.asm.emit(Insn::mov64_reg(Reg::R0, Reg::R3));
+            self.asm.emit(Insn::alu64_imm(AluOp::Mod, Reg::R0, 10));
+            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R0, i32::from(b'0')));
+            self.asm.emit(Insn::stx(Size::B, Reg::R5, Reg::R0, len + DIGITS - 1 - k));
+            self.asm.emit(Insn::alu64_imm(AluOp::Div, Reg::R3, 10));
+            if k < DIGITS - 1 {
+                self.asm.emit(Insn::mov64_reg(Reg::R0, Reg::R3));
+                self.asm.emit(Insn::alu64_imm(AluOp::Neg, Reg::R0, 0));
+                self.asm.emit(Insn::alu64_reg(AluOp::Or, Reg::R0, Reg::R3));
+                self.asm.emit(Insn::alu64_imm(AluOp::Rsh, Reg::R0, 63));
+                self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R0));
+            }
+        }
+        // r3: the first significant digit.
+        // (The verifier takes a variable offset added, not subtracted.)
+        self.asm.emit(Insn::mov64_imm(Reg::R0, i32::from(len + DIGITS)));
+        self.asm.emit(Insn::alu64_reg(AluOp::Sub, Reg::R0, Reg::R2));
+        self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R5));
+        self.asm.emit(Insn::alu64_reg(AluOp::Add, Reg::R3, Reg::R0));
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R5));
+        let unsigned = self.asm.label();
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R4, 0, 0), unsigned);
+        self.asm.emit(Insn::mov64_imm(Reg::R0, i32::from(b'-')));
+        self.asm.emit(Insn::stx(Size::B, Reg::R5, Reg::R0, 0));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, 1));
+        self.asm.bind(unsigned);
+        self.asm.emit(Insn::mov64_imm(Reg::R2, i32::from(DIGITS) + 1));
+        self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
+        buf
+    }
+
     /// Evaluates a key into fresh memory laid out as the map's keys.
     fn key_loc(&mut self, map: ir::MapId, key: &Expr) -> Loc {
         if key.ty.is_string() {
@@ -1165,6 +1237,10 @@ impl Gen<'_> {
                 // r3 = this CPU's anchor: pointers loaded from the task.
                 self.asm.emit(Insn::call_helper(helper::GET_CURRENT_TASK_BTF));
                 let mut base = Reg::R0;
+                if access.derefs.is_empty() {
+                    // A read from the task itself.
+                    self.asm.emit(Insn::mov64_reg(Reg::R3, Reg::R0));
+                }
                 for &off in &access.derefs {
                     let off = match i16::try_from(off) {
                         Ok(off) => off,
@@ -1288,6 +1364,11 @@ impl Gen<'_> {
                 let at = self.keeping_temps(d, |g| g.concat_loc(lhs, rhs));
                 self.addr(dst, at);
             }
+            // So is a number's text.
+            ExprKind::IntText(value) => {
+                let at = self.keeping_temps(d, |g| g.int_text_loc(value));
+                self.addr(dst, at);
+            }
             // Strings are copied where they go (`copy_str`); in expression
             // position a literal has no address and yields 0.
             ExprKind::StrConst(_) => self.asm.emit(Insn::mov64_imm(dst, 0)),
@@ -1332,7 +1413,9 @@ impl Gen<'_> {
                 // Statements reuse r7..r9.
                 let saved = self.mark();
                 let exit = self.exit;
+                self.in_expr += 1;
                 self.keeping_temps(d, |g| g.stmts(body, exit));
+                self.in_expr -= 1;
                 self.release(saved);
                 // A string result yields its address, like a string local.
                 if e.ty.is_string() {
@@ -1598,6 +1681,7 @@ fn operands(e: &Expr) -> Vec<&Expr> {
         ExprKind::Unary { operand, .. } => vec![operand],
         ExprKind::Binary { lhs, rhs, .. } | ExprKind::StrCmp { lhs, rhs } | ExprKind::StrConcat { lhs, rhs } => vec![lhs, rhs],
         ExprKind::MapGet { key, .. } | ExprKind::MapHas { key, .. } => vec![key],
+        ExprKind::IntText(value) => vec![value],
         ExprKind::ReadStr { ptr, .. } => vec![ptr],
         ExprKind::StrEq { value, .. } => vec![value],
         ExprKind::Seq { .. }

@@ -322,6 +322,25 @@ impl<'a> BtfReader<'a> {
         self.member_of(&t, member)?.ok_or_else(|| no_member(strukt, member))
     }
 
+    /// Bit offset and width of the one-bit field `member` of `struct
+    /// strukt` (a plain member is not a one-bit field).
+    pub fn one_bit_member(&self, strukt: &str, member: &str) -> Result<u32, Error> {
+        let t = self.named(Kind::STRUCT, strukt)?.ok_or_else(|| Error::NoStruct { name: strukt.into() })?;
+        for m in t.rest.chunks_exact(12).take(t.vlen) {
+            let (Some(name_off), Some(raw)) = (u32_at(m, 0), u32_at(m, 8)) else { continue };
+            if self.name(name_off) != member.as_bytes() {
+                continue;
+            }
+            // With kind_flag the top 8 bits hold a bitfield's width.
+            let (bits, width) = if t.kind_flag { (raw & 0x00ff_ffff, raw >> 24) } else { (raw, 0) };
+            if width != 1 {
+                return Err(not_a(&format!("`{strukt}.{member}`"), "a one-bit field"));
+            }
+            return Ok(bits);
+        }
+        Err(no_member(strukt, member))
+    }
+
     /// Where the running task's command name lies in `struct task_struct`,
     /// checked to be `char comm[16]`.
     pub fn task_comm_offset(&self) -> Result<u32, Error> {
@@ -627,6 +646,10 @@ mod tests {
         assert_eq!(r.percpu_access("nope"), Err(Error::NoPercpuVar { name: "nope".into() }));
         assert_eq!(r.member("task_struct", "nope"), Err(no_member("task_struct", "nope")));
         assert!(r.member("mm_struct", "x").unwrap_err().to_string().contains("no `struct mm_struct`"));
+        // A plain member is no one-bit field (the running kernel's
+        // `in_iowait` is: tests/kernel.rs).
+        assert!(r.one_bit_member("task_struct", "prio").unwrap_err().to_string().contains("a one-bit field"));
+        assert_eq!(r.one_bit_member("task_struct", "nope"), Err(no_member("task_struct", "nope")));
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub trait KernelCx {
     /// How to read the kernel per-CPU variable `name`, or why not (asked
     /// of the kernel once per variable).
     fn percpu_var(&mut self, name: &str) -> Result<ir::PercpuAccess, String>;
+    /// The bit offset of the one-bit field `member` of `task_struct`, from
+    /// the kernel's BTF, or why it is unknown.
+    fn task_flag_bit(&mut self, member: &str) -> Result<u32, String>;
     /// `task_struct.comm`'s offset, when the kernel's BTF gives it.
     fn task_comm_offset(&mut self) -> Option<u32>;
     /// The CO-RE record of `task_struct.comm` when the task name must be

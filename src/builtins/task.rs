@@ -1,6 +1,7 @@
 //! The current task and CPU: `pid`, `tid`, `uid`, `cpu`, `execname`,
-//! `in_interrupt()`, `curtask` (the task's `struct task_struct *`, typed
-//! for member chains). Probes only: userspace has no current event.
+//! `in_interrupt()`, `in_iowait()`, `curtask` (the task's `struct
+//! task_struct *`, typed for member chains). Probes only: userspace has no
+//! current event.
 
 use super::{Call, Def, Form, Kernel, KernelCx};
 use crate::frontend::diag::Diagnostic;
@@ -36,7 +37,27 @@ pub(super) const DEFS: &[Def] = &[
         kernel: Some(Kernel::Value { ty: Ty::Int, lower: in_interrupt }),
         user: None,
     },
+    Def { namespace: None, name: "in_iowait", form: Form::Call, kernel: Some(Kernel::Value { ty: Ty::Int, lower: in_iowait }), user: None },
 ];
+
+/// The current task's `in_iowait` bit (set while it waits for I/O it
+/// issued: io_schedule()), read from the task at the bit the kernel's BTF
+/// gives, as 0 or 1.
+fn in_iowait(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
+    c.no_args(cx);
+    let bit = match cx.task_flag_bit("in_iowait") {
+        Ok(bit) => bit,
+        Err(why) => {
+            cx.diag(Diagnostic::error(c.span, format!("in_iowait() needs `task_struct.in_iowait` from the kernel's BTF: {why}")).with_label("not available on this kernel"));
+            return None;
+        }
+    };
+    let path = ir::Path::plain(ir::PathBase::CurrentTask, Vec::new(), i64::from(bit / 8), 1, ir::Via::ProbeRead);
+    let byte = c.value(ExprKind::Load(path), Ty::Int);
+    let span = Some(c.span);
+    let set = ir::Expr::binary(ir::BinOp::BitAnd, byte, ir::Expr::constant(1 << (bit % 8)), span);
+    Some(ir::Expr::binary(ir::BinOp::Ne, set, ir::Expr::constant(0), span))
+}
 
 /// The command name: two loads from the current task at the offset the
 /// kernel's BTF gives, or the helper that copies it when that is unknown.

@@ -33,6 +33,7 @@ pub struct FakeKernel {
     percpu: Vec<(String, PercpuAccess)>,
     /// A whole BTF blob (typed arguments, `curtask`, member chains).
     btf_blob: Option<Vec<u8>>,
+    task_flags: Vec<(String, u32)>,
     format_reads: Mutex<Vec<String>>,
 }
 
@@ -69,6 +70,14 @@ impl FakeKernel {
     pub fn task_comm_offset(mut self, offset: u32) -> FakeKernel {
         self.btf = true;
         self.comm_offset = Some(offset);
+        self
+    }
+
+    /// Gives the kernel a BTF in which `task_struct.member` is a one-bit
+    /// field at bit `bit`.
+    pub fn task_flag_bit(mut self, member: &str, bit: u32) -> FakeKernel {
+        self.btf = true;
+        self.task_flags.push((member.into(), bit));
         self
     }
 
@@ -149,6 +158,14 @@ impl KernelFacts for FakeKernel {
 
     fn task_comm_offset(&self) -> Option<u32> {
         self.comm_offset
+    }
+
+    fn task_flag_bit(&self, member: &str) -> Result<u32, String> {
+        if !self.btf {
+            return Err(NO_BTF.into());
+        }
+        let found = self.task_flags.iter().find(|(m, _)| m == member);
+        found.map(|(_, bit)| *bit).ok_or_else(|| format!("the kernel's BTF has no one-bit field `task_struct.{member}`"))
     }
 
     fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {

@@ -52,6 +52,11 @@ pub trait KernelFacts {
     fn task_comm_offset(&self) -> Option<u32> {
         None
     }
+    /// The bit offset of the one-bit field `member` of the running
+    /// kernel's `struct task_struct`, from its BTF, or why it is unknown.
+    fn task_flag_bit(&self, _member: &str) -> Result<u32, String> {
+        Err(NO_BTF.into())
+    }
     /// How a probe reads the kernel per-CPU integer variable `name`, from
     /// the kernel's BTF, or why it cannot.
     fn percpu_var(&self, _name: &str) -> Result<PercpuAccess, String> {

@@ -38,7 +38,7 @@ fn kernel_only_call(name: &str) -> bool {
 /// tick-N, trace_end) against the kernel uses; `res` says which names are
 /// locals.
 pub fn userspace(program: &ast::Program, res: &Resolution, kernel: &IndexMap<String, (KernelUse, Span)>) -> Vec<Diagnostic> {
-    let mut c = Checker { res, kernel, diags: Vec::new(), kernel_fns: kernel_functions(program), in_top_function: false };
+    let mut c = Checker { res, kernel, diags: Vec::new(), kernel_fns: kernel_functions(program), in_top_function: false, top: false, in_handler: false };
     for s in &program.stmts {
         match &s.kind {
             // Probe bodies are checked by lowering.
@@ -57,7 +57,12 @@ pub fn userspace(program: &ast::Program, res: &Resolution, kernel: &IndexMap<Str
                 visit::walk_func(&mut c, func);
                 c.in_top_function = false;
             }
-            _ => c.visit_stmt(s),
+            _ => {
+                c.top = true;
+                c.in_handler = matches!(s.kind, ast::StmtKind::Timer { .. } | ast::StmtKind::TraceEnd { .. });
+                c.visit_stmt(s);
+                c.in_handler = false;
+            }
         }
     }
     c.diags
@@ -73,6 +78,10 @@ struct Checker<'a> {
     kernel_fns: HashMap<String, String>,
     /// Inside a top-level function's own body (which probes may inline).
     in_top_function: bool,
+    /// The statement being visited is a top-level one.
+    top: bool,
+    /// Inside a tick or trace_end body.
+    in_handler: bool,
 }
 
 /// The calls a function body makes by name (a closure in it runs in
@@ -186,7 +195,22 @@ impl Checker<'_> {
 
 impl Visitor<'_> for Checker<'_> {
     fn visit_stmt(&mut self, s: &ast::Stmt) {
+        let top = std::mem::replace(&mut self.top, false);
         match &s.kind {
+            // Event blocks below the top level: a tick or trace_end cannot
+            // register probes; main-context code could (ktap registers
+            // them when it runs), which is not supported yet: an error
+            // rather than a probe silently never attached.
+            ast::StmtKind::Trace { .. } | ast::StmtKind::Timer { .. } | ast::StmtKind::TraceEnd { .. } if !top => {
+                let d = if self.in_handler {
+                    Diagnostic::error(s.span, "probes can only be registered by the main context").with_label("inside a tick or trace_end")
+                } else {
+                    Diagnostic::error(s.span, "an event block inside main-context code is not supported yet")
+                        .with_label("not at the top level")
+                        .with_note("it would be registered when this code runs; write it at the top level of the script")
+                };
+                self.diags.push(d);
+            }
             ast::StmtKind::Assign { targets, values } => {
                 values.iter().for_each(|v| self.visit_expr(v));
                 for (t, v) in targets.iter().zip(values) {

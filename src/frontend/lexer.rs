@@ -226,13 +226,27 @@ fn report(lex: &mut Lexer<Token>, range: std::ops::Range<usize>, d: impl FnOnce(
     lex.extras.push(diag);
 }
 
-/// Converts `[0-9][0-9A-Za-z_]*`: decimal or `0x` hex; anything else, or a
-/// value that does not fit in 64 bits, is a diagnostic (value 0).
+/// Converts `[0-9][0-9A-Za-z_]*`: decimal or `0x` hex; anything else is
+/// an error (value 0). A value beyond 64 bits is its low 64 bits (two's
+/// complement, as a wrapped sum would be), with a warning.
 fn number(lex: &mut Lexer<Token>) -> i64 {
     let text = lex.slice().to_owned();
     let range = lex.span();
     match parse_int(&text) {
         Ok(v) => v,
+        Err(msg) if msg.ends_with("does not fit in 64 bits") => {
+            let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                Some(hex) => (hex, 16),
+                None => (text.as_str(), 10),
+            };
+            let v = digits.chars().filter_map(|c| c.to_digit(radix)).fold(0u64, |v, d| v.wrapping_mul(u64::from(radix)).wrapping_add(u64::from(d))) as i64;
+            report(lex, range, |s| {
+                Diagnostic::warning(s, format!("{msg}: its low 64 bits are used ({v})"))
+                    .with_label("wraps around")
+                    .with_note("numbers are 64-bit integers: a literal keeps its value modulo 2^64, as two's complement")
+            });
+            v
+        }
         Err(msg) => {
             report(lex, range, |s| Diagnostic::error(s, msg).with_label("invalid integer literal"));
             0
@@ -661,7 +675,12 @@ mod tests {
         let (t, d) = one("18446744073709551616");
         assert_eq!(t, Token::Int(0));
         assert_eq!(d.len(), 1);
-        assert!(d[0].message.contains("does not fit"), "{d:?}");
+        assert!(!d[0].is_error());
+        assert_eq!(d[0].message, "integer literal '18446744073709551616' does not fit in 64 bits: its low 64 bits are used (0)");
+        // ktap's table test: 22222222222222222222222222222222222222222 mod 2^64.
+        let (big, warned) = one("22222222222222222222222222222222222222222");
+        assert_eq!(big, Token::Int(7_231_141_507_552_043_918));
+        assert!(!warned[0].is_error());
         assert_eq!(d[0].span, Span::new(0, 20));
         assert_eq!(one("0x10000000000000000").1.len(), 1);
         assert_eq!(one("0x").1.len(), 1);

@@ -83,7 +83,9 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
         res: super::resolve::resolve(program),
         comm_offset: None,
         percpu: IndexMap::new(),
+        nilable: std::collections::HashSet::new(),
     };
+    l.nilable = nilable_locals(&l.res, program);
     l.collect_vars(program);
     let (types, diags) = infer::infer(program, &l.res, &l.vars, &l.functions);
     l.types = types;
@@ -166,6 +168,52 @@ struct Lowerer<'a> {
     comm_offset: Option<Option<u32>>,
     /// `KernelFacts::percpu_var` answers, asked once per variable.
     percpu: IndexMap<String, Result<ir::PercpuAccess, String>>,
+    /// Locals that may be nil: declared or assigned `nil` or a table
+    /// element (which may be missing). Each gets a hidden presence flag.
+    nilable: std::collections::HashSet<super::resolve::LocalId>,
+}
+
+/// The locals a script declares or assigns `nil` or a table element.
+fn nilable_locals(res: &Resolution, program: &ast::Program) -> std::collections::HashSet<super::resolve::LocalId> {
+    use super::visit::{self, Visitor};
+    struct Nilable<'r> {
+        res: &'r Resolution,
+        found: std::collections::HashSet<super::resolve::LocalId>,
+    }
+    impl Visitor<'_> for Nilable<'_> {
+        fn visit_stmt(&mut self, s: &ast::Stmt) {
+            let maybe_nil = |v: &ast::Expr| matches!(v.kind, ast::ExprKind::Nil | ast::ExprKind::Index { .. });
+            match &s.kind {
+                ast::StmtKind::Var { names, values } => {
+                    for (n, v) in names.iter().zip(values) {
+                        if let (true, Some(l)) = (maybe_nil(v), self.res.local(n.span)) {
+                            self.found.insert(l);
+                        }
+                    }
+                    // `var x` alone is nil too.
+                    for n in names.iter().skip(values.len()) {
+                        self.found.extend(self.res.local(n.span));
+                    }
+                }
+                ast::StmtKind::Assign { targets, values } => {
+                    for (t, v) in targets.iter().zip(values) {
+                        if let (true, ast::ExprKind::Name(id)) = (maybe_nil(v), &t.kind) {
+                            if let Binding::Local(l) = self.res.binding(id.span) {
+                                self.found.insert(l);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            visit::walk_stmt(self, s);
+        }
+    }
+    let mut v = Nilable { res, found: std::collections::HashSet::new() };
+    for s in &program.stmts {
+        v.visit_stmt(s);
+    }
+    v.found
 }
 
 /// What a probe body can see of its events.
@@ -196,6 +244,9 @@ struct ProbeCtx {
     /// local receiving the value.
     returns: Vec<(ir::BlockId, ir::LocalId)>,
     next_block: u32,
+    /// The presence flag (1: a value, 0: nil) of each local that may be
+    /// nil, by the IR local holding its value.
+    present: std::collections::HashMap<ir::LocalId, ir::LocalId>,
 }
 
 impl ProbeCtx {
@@ -211,6 +262,7 @@ impl ProbeCtx {
             inlining: Vec::new(),
             returns: Vec::new(),
             next_block: 0,
+            present: std::collections::HashMap::new(),
         }
     }
 
@@ -256,6 +308,14 @@ impl ProbeCtx {
 
 fn local_expr(id: ir::LocalId, span: Option<Span>) -> Expr {
     Expr { kind: ExprKind::Local(id), ty: Ty::Int, span }
+}
+
+/// The value a nil local of type `ty` holds: 0, or the empty string.
+fn zero(ty: Ty, span: Option<Span>) -> Expr {
+    match ty {
+        Ty::Comm | Ty::Str => Expr { kind: ExprKind::StrConst(Vec::new()), ty, span },
+        _ => constant(0, span),
+    }
 }
 
 fn constant(v: i64, span: Option<Span>) -> Expr {

@@ -16,7 +16,8 @@ pub fn tokens(src: &str) -> String {
         let _ = writeln!(out, "{} {}", at(*s), token(t));
     }
     for d in &diags {
-        let _ = writeln!(out, "error {}: {}", at(d.span), d.message);
+        let kind = if d.is_error() { "error" } else { "warning" };
+        let _ = writeln!(out, "{kind} {}: {}", at(d.span), d.message);
     }
     out
 }

@@ -136,6 +136,8 @@ pub enum FieldKind {
 /// One field of a tracepoint's record, from its format file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EventField {
+    /// The field's name; [`EventField::PROBE_IP`] first marks the fields of
+    /// a uprobe, kprobe or USDT probe's `argstr` (its registers).
     pub name: String,
     pub offset: u32,
     pub size: u32,
@@ -143,6 +145,12 @@ pub struct EventField {
     /// `common_*` fields that every event has.
     pub common: bool,
     pub kind: FieldKind,
+}
+
+impl EventField {
+    /// The name of the instruction pointer's field that starts the
+    /// `argstr` fields of a probe on `struct pt_regs`.
+    pub const PROBE_IP: &'static str = "__probe_ip";
 }
 
 impl Ty {
@@ -341,6 +349,38 @@ pub enum StmtKind {
     Leave(BlockId),
 }
 
+/// Whether control never falls out of the end of `stmts`: its last
+/// statement leaves (`Return`, `Break`, `Leave`), or is an `if` whose both
+/// branches do, or a block that ends leaving elsewhere and that nothing
+/// leaves. A loop may always run zero times. Code after such statements
+/// is unreachable, and the verifier refuses unreachable instructions.
+pub fn diverges(stmts: &[Stmt]) -> bool {
+    stmts.last().is_some_and(Stmt::diverges)
+}
+
+impl Stmt {
+    /// Whether control never reaches the statement after this one.
+    pub fn diverges(&self) -> bool {
+        match &self.kind {
+            StmtKind::Return | StmtKind::Break | StmtKind::Leave(_) => true,
+            StmtKind::If { then, otherwise, .. } => diverges(then) && diverges(otherwise),
+            StmtKind::Block { id, body } => diverges(body) && !leaves(body, *id),
+            _ => false,
+        }
+    }
+}
+
+/// Whether some statement in `stmts` (at any depth) leaves block `id`.
+fn leaves(stmts: &[Stmt], id: BlockId) -> bool {
+    stmts.iter().any(|s| match &s.kind {
+        StmtKind::Leave(to) => *to == id,
+        StmtKind::If { then, otherwise, .. } => leaves(then, id) || leaves(otherwise, id),
+        StmtKind::Loop { body, step, .. } => leaves(body, id) || leaves(step, id),
+        StmtKind::Block { body, .. } => leaves(body, id),
+        _ => false,
+    })
+}
+
 /// What an [`StmtKind::AggUpdate`] updates.
 #[derive(Clone, Debug)]
 pub enum AggTarget {
@@ -514,6 +554,8 @@ pub enum ExprKind {
     StrConst(Vec<u8>),
     /// `lhs .. rhs`: two strings joined (a `Str`, cut at its length).
     StrConcat { lhs: Box<Expr>, rhs: Box<Expr> },
+    /// A number's decimal text (a `Str`): `-12` for -12, as ktap prints it.
+    IntText(Box<Expr>),
     /// Runs `body` (an inlined call), then yields the local `result`.
     Seq { body: Vec<Stmt>, result: LocalId },
     /// The current kernel or user stack (a [`Ty::Stack`]).

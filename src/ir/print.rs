@@ -159,6 +159,7 @@ fn expr(e: &Expr) -> String {
         ExprKind::StrCmp { lhs, rhs } => format!("({} == {})", expr(lhs), expr(rhs)),
         ExprKind::StrConst(s) => format!("{:?}", String::from_utf8_lossy(s)),
         ExprKind::StrConcat { lhs, rhs } => format!("({} .. {})", expr(lhs), expr(rhs)),
+        ExprKind::IntText(value) => format!("text({})", expr(value)),
         ExprKind::Seq { body, result } => {
             let mut inner = String::new();
             stmts(&mut inner, body, 1);

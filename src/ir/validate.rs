@@ -439,8 +439,8 @@ impl Validator<'_> {
                         if ![1, 2, 4, 8].contains(&path.size) {
                             return Err(Error::BadWidth { probe: self.probe, what: "kernel read", bytes: u32::from(path.size) });
                         }
-                        if path.derefs.is_empty() || i32::try_from(path.offset).is_err() {
-                            return Err(self.err("read without a way to it"));
+                        if i32::try_from(path.offset).is_err() {
+                            return Err(self.err("kernel read offset out of reach"));
                         }
                     }
                     (ty, via) => return Err(self.err(format!("a {ty:?} read {via:?}"))),
@@ -514,6 +514,12 @@ impl Validator<'_> {
                 self.same_ty("string comparison", e.ty, Ty::Int)?;
                 self.expr(lhs)?;
                 self.expr(rhs)
+            }
+            ExprKind::IntText(value) => {
+                if e.ty != Ty::Str || value.ty != Ty::Int {
+                    return Err(self.err("decimal text of a non-number"));
+                }
+                self.expr(value)
             }
             ExprKind::StrConcat { lhs, rhs } => {
                 if e.ty != Ty::Str || !lhs.ty.is_string() || !rhs.ty.is_string() {

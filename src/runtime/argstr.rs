@@ -4,8 +4,11 @@
 //! Pure formatting over the bytes the probe copied; no IO.
 
 use crate::ir::{EventField, FieldKind};
+use std::fmt::Write as _;
 
-/// `bytes` are the record's bytes from offset `start`.
+/// `bytes` are the record's bytes from offset `start`. A uprobe's,
+/// kprobe's or USDT probe's registers (fields after
+/// [`EventField::PROBE_IP`]) render as ktap did: `name: (0xADDR) a=1 b=2`.
 pub fn render(event: &str, fields: &[EventField], start: u32, bytes: &[u8]) -> String {
     let int = |f: &EventField| -> Option<u64> {
         let at = f.offset.checked_sub(start)? as usize;
@@ -20,6 +23,14 @@ pub fn render(event: &str, fields: &[EventField], start: u32, bytes: &[u8]) -> S
             v
         })
     };
+    if let Some((ip, args)) = fields.split_first().filter(|(ip, _)| ip.name == EventField::PROBE_IP) {
+        let mut out = format!("{event}: (0x{:x})", int(ip).unwrap_or(0));
+        for f in args {
+            let v = int(f).unwrap_or(0);
+            let _ = if f.signed { write!(out, " {}={}", f.name, v as i64) } else { write!(out, " {}={v}", f.name) };
+        }
+        return out;
+    }
     if let Some(name) = event.strip_prefix("sys_enter_") {
         let args: Vec<String> = fields
             .iter()
@@ -95,6 +106,16 @@ mod tests {
         let mut b = vec![0u8; 16];
         b[8..16].copy_from_slice(&(-2i64).to_le_bytes());
         assert_eq!(render("sys_exit_openat", &f, 8, &b), "sys_openat -> 0xfffffffffffffffe");
+    }
+
+    #[test]
+    fn probes_on_registers_as_ktap_had_them() {
+        let f = vec![field(EventField::PROBE_IP, 128, 8, false, FieldKind::Int), field("fd", 112, 8, false, FieldKind::Int), field("n", 104, 4, true, FieldKind::Int)];
+        let mut b = vec![0u8; 40];
+        b[24..32].copy_from_slice(&0x4547b0u64.to_le_bytes());
+        b[8..16].copy_from_slice(&3u64.to_le_bytes());
+        b[0..4].copy_from_slice(&(-7i32).to_le_bytes());
+        assert_eq!(render("readline", &f, 104, &b), "readline: (0x4547b0) fd=3 n=-7");
     }
 
     #[test]

@@ -84,6 +84,9 @@ impl KernelFacts for RunningKernel {
     fn task_comm_offset(&self) -> Option<u32> {
         self.btf().ok()?.reader().ok()?.task_comm_offset().ok()
     }
+    fn task_flag_bit(&self, member: &str) -> Result<u32, String> {
+        self.btf()?.reader()?.one_bit_member("task_struct", member).map_err(|e| e.to_string())
+    }
     fn percpu_var(&self, name: &str) -> Result<PercpuAccess, String> {
         self.btf()?.reader()?.percpu_access(name).map_err(|e| e.to_string())
     }

@@ -104,6 +104,7 @@ pub fn fake_kernel() -> &'static FakeKernel {
     KERNEL.get_or_init(|| {
         catalogue()
             .task_comm_offset(1752)
+            .task_flag_bit("in_iowait", 9544)
             .percpu_var("__preempt_count", PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 })
             .btf(ktap::facts::sample_btf())
     })

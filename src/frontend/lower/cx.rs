@@ -37,6 +37,10 @@ impl KernelCx for Cx<'_, '_, '_> {
         self.l.percpu.entry(name.into()).or_insert_with(|| events.percpu_var(name)).clone()
     }
 
+    fn task_flag_bit(&mut self, member: &str) -> Result<u32, String> {
+        self.l.events.task_flag_bit(member)
+    }
+
     fn task_comm_offset(&mut self) -> Option<u32> {
         let events = self.l.events;
         *self.l.comm_offset.get_or_insert_with(|| events.task_comm_offset())

@@ -57,17 +57,23 @@ impl Lowerer<'_> {
                 if let Some(named) = self.enum_compare(ctx, other, lit, *op == ast::BinOp::Eq, e.span) {
                     return named;
                 }
-                let value = self.expr(ctx, other)?;
+                let mut value = self.expr(ctx, other)?;
+                if value.ty == Ty::Int {
+                    self.number_as_text(other.span);
+                    value = as_text(value);
+                }
                 if !value.ty.is_string() {
                     self.error(e.span, format!("comparing a {} with a string", ty_name(value.ty)));
                     return None;
                 }
                 if lit.len() as u32 >= value.ty.size() {
+                    // Valid, as in ktap, and decided here.
+                    let (always, label) = if *op == ast::BinOp::Eq { (0, "always false") } else { (1, "always true") };
                     self.diags.push(
-                        Diagnostic::error(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
-                            .with_label("always false"),
+                        Diagnostic::warning(e.span, format!("this string can never match: it is longer than the {} bytes the value holds", value.ty.size() - 1))
+                            .with_label(label),
                     );
-                    return None;
+                    return int(ExprKind::Const(always));
                 }
                 let eq = Expr { kind: ExprKind::StrEq { value: Box::new(value), literal: lit.clone() }, ty: Ty::Int, span };
                 if *op == ast::BinOp::Eq {
@@ -80,12 +86,27 @@ impl Lowerer<'_> {
                 if matches!(lhs.kind, ast::ExprKind::Nil) || matches!(rhs.kind, ast::ExprKind::Nil) =>
             {
                 let other = if matches!(lhs.kind, ast::ExprKind::Nil) { rhs } else { lhs };
-                let ast::ExprKind::Index { base, index } = &other.kind else {
-                    self.unsupported(e.span, "comparing this with nil");
-                    return None;
+                let has = match &other.kind {
+                    // `nil == nil`.
+                    ast::ExprKind::Nil => constant(0, span),
+                    // A local: its presence flag; one that is never nil
+                    // is always there.
+                    ast::ExprKind::Name(id) if matches!(self.res.binding(id.span), Binding::Local(_)) || ctx.lookup(&self.res, id).is_some() => {
+                        let local = ctx.lookup(&self.res, id)?;
+                        match ctx.present.get(&local) {
+                            Some(flag) => local_expr(*flag, span),
+                            None => constant(1, span),
+                        }
+                    }
+                    ast::ExprKind::Index { base, index } => {
+                        let (map, key) = self.table_key(ctx, base, index)?;
+                        Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span }
+                    }
+                    _ => {
+                        self.unsupported(e.span, "comparing this with nil");
+                        return None;
+                    }
                 };
-                let (map, key) = self.table_key(ctx, base, index)?;
-                let has = Expr { kind: ExprKind::MapHas { map, key: Box::new(key) }, ty: Ty::Int, span };
                 if *op == ast::BinOp::Eq {
                     int(ExprKind::Unary { op: ir::UnOp::Not, operand: Box::new(has) })
                 } else {
@@ -94,13 +115,13 @@ impl Lowerer<'_> {
             }
             ast::ExprKind::Binary { op: ast::BinOp::Concat, lhs, rhs } => {
                 let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
-                let (l, r) = (l?, r?);
+                // A number joins as its decimal text, as in ktap.
+                let (l, r) = (as_text(l?), as_text(r?));
                 for (v, a) in [(&l, lhs), (&r, rhs)] {
                     if !v.ty.is_string() {
                         self.diags.push(
-                            Diagnostic::error(a.span, format!("`..` in a probe joins strings, but this is a {}", ty_name(v.ty)))
-                                .with_label(format!("a {}", ty_name(v.ty)))
-                                .with_note("numbers cannot be turned into text in the kernel: print them with printf, or key a table by them"),
+                            Diagnostic::error(a.span, format!("`..` in a probe joins strings and numbers, but this is a {}", ty_name(v.ty)))
+                                .with_label(format!("a {}", ty_name(v.ty))),
                         );
                         return None;
                     }
@@ -127,7 +148,15 @@ impl Lowerer<'_> {
                 };
                 if matches!(op, ir::BinOp::Eq | ir::BinOp::Ne) {
                     let (l, r) = (self.expr(ctx, lhs), self.expr(ctx, rhs));
-                    let (l, r) = (l?, r?);
+                    let (mut l, mut r) = (l?, r?);
+                    // A number compared with a string: its decimal text.
+                    if l.ty == Ty::Int && r.ty.is_string() {
+                        self.number_as_text(lhs.span);
+                        l = as_text(l);
+                    } else if r.ty == Ty::Int && l.ty.is_string() {
+                        self.number_as_text(rhs.span);
+                        r = as_text(r);
+                    }
                     return match (l.ty.is_string(), r.ty.is_string()) {
                         (true, true) => {
                             let eq = Expr { kind: ExprKind::StrCmp { lhs: Box::new(l), rhs: Box::new(r) }, ty: Ty::Int, span };
@@ -200,9 +229,33 @@ impl Lowerer<'_> {
         }
     }
 
+    /// The warning for a number compared with a string.
+    fn number_as_text(&mut self, span: Span) {
+        self.diags.push(
+            Diagnostic::warning(span, "comparing a number with a string: the number's decimal text is compared")
+                .with_label("a number")
+                .with_note("as a number put where a string lives; `tostring(n)` says so without this warning"),
+        );
+    }
+
+    /// A value for a place that holds `holds`: a number where a string
+    /// lives becomes its decimal text (inference warned of it).
+    pub(super) fn fit(value: Expr, holds: Ty) -> Expr {
+        if holds.is_string() {
+            as_text(value)
+        } else {
+            value
+        }
+    }
+
     pub(super) fn name(&mut self, ctx: &mut ProbeCtx, id: &ast::Ident, span: Span) -> Option<Expr> {
         if let Some(local) = ctx.lookup(&self.res, id) {
             return Some(Expr { kind: ExprKind::Local(local), ty: ctx.locals[local.index()], span: Some(span) });
+        }
+        if matches!(self.res.binding(id.span), Binding::Local(_)) {
+            // A local whose declaration did not lower: that was reported
+            // at the declaration, once.
+            return None;
         }
         if let Some(b) = crate::builtins::name(&id.name) {
             return self.builtin_value(ctx, b, &[], span, span);
@@ -283,6 +336,11 @@ impl Lowerer<'_> {
             return None;
         };
         let key = self.expr(ctx, index)?;
+        // A number key of a string-keyed table is its decimal text.
+        let key = match self.types.keys.get(&id.name) {
+            Some(f) if f.ty.is_string() => as_text(key),
+            _ => key,
+        };
         if matches!(key.ty, Ty::ArgStr { .. }) {
             self.unsupported(index.span, "`argstr` as a table key");
             return None;
@@ -360,5 +418,15 @@ pub fn ty_name(ty: Ty) -> &'static str {
         Ty::Comm | Ty::Str | Ty::ArgStr { .. } => "string",
         Ty::ProbeName => "probe name",
         Ty::Stack { .. } => "stack trace",
+    }
+}
+
+/// A number's decimal text; any other value as it is.
+pub(super) fn as_text(v: Expr) -> Expr {
+    if v.ty == Ty::Int {
+        let span = v.span;
+        Expr { kind: ExprKind::IntText(Box::new(v)), ty: Ty::Str, span }
+    } else {
+        v
     }
 }

@@ -310,6 +310,19 @@ impl Infer<'_> {
         match join(old.ty, ty) {
             Some(j) if j == old.ty => {}
             Some(j) => self.set(&slot, Fact { ty: j, span: old.span }, span),
+            // A number where a string lives becomes its decimal text, as
+            // in ktap: a warning at the number, and the slot a string.
+            None if !matches!(slot, Slot::Return(_)) && matches!((old.ty, ty), (Ty::Int, Ty::Comm | Ty::Str) | (Ty::Comm | Ty::Str, Ty::Int)) => {
+                let number_at = if ty == Ty::Int { span } else { old.span };
+                if self.report && self.reported.insert(number_at) {
+                    let name = self.slot_name(&slot);
+                    self.diags.push(to_text(&slot, &name, number_at));
+                }
+                if old.ty != Ty::Str {
+                    let string_at = if ty == Ty::Int { old.span } else { span };
+                    self.set(&slot, Fact { ty: Ty::Str, span: string_at }, span);
+                }
+            }
             None => {
                 if self.report && self.reported.insert(span) {
                     let name = self.slot_name(&slot);
@@ -465,12 +478,8 @@ impl Infer<'_> {
             ast::ExprKind::Binary { op, lhs, rhs } => {
                 let (l, r) = (self.expr(lhs), self.expr(rhs));
                 // Comparing with a string: an untyped variable or table
-                // element compared holds strings.
-                // Joined values are strings.
-                if *op == ast::BinOp::Concat {
-                    self.hint(lhs, Ty::Str);
-                    self.hint(rhs, Ty::Str);
-                }
+                // element compared holds strings. (A join takes numbers
+                // too, as their text: its operands' use says nothing.)
                 if matches!(op, ast::BinOp::Eq | ast::BinOp::Ne) {
                     match (l, r) {
                         (_, Some(t)) if t.is_string() => self.hint(lhs, t),
@@ -593,6 +602,16 @@ fn unsettled(slot: &Slot, n: &str, span: Span) -> Diagnostic {
         .with_note("names here type one another in a chain that runs against the source order: give one of them its type where it is declared (e.g. `var x = \"\"` or `var x = 0`)")
 }
 
+/// The warning for a number given where strings live.
+fn to_text(slot: &Slot, n: &str, span: Span) -> Diagnostic {
+    let what = match slot {
+        Slot::Key(_) => format!("table `{n}` is keyed by strings: this number key becomes its decimal text"),
+        Slot::Value(_) => format!("table `{n}` holds strings: this number becomes its decimal text"),
+        _ => format!("`{n}` holds a string: this number becomes its decimal text"),
+    };
+    Diagnostic::warning(span, what).with_label("a number").with_note("as in ktap; `tostring(n)` says so without this warning")
+}
+
 fn conflict(slot: &Slot, n: &str, ty: Ty, span: Span, old: Fact) -> Diagnostic {
     let (new, was) = (ty_name(ty), ty_name(old.ty));
     let d = match slot {
@@ -677,13 +696,27 @@ mod tests {
 
     #[test]
     fn a_conflict_shows_both_uses() {
-        let src = "var v\nprofile-1ms { v = 1 }\nprofile-1ms { v = \"s\" }";
+        let src = "var v\nprofile-1ms { v = 1 }\nprofile-1ms { v = stack() }";
         let (_, _, diags) = typed(src);
         assert_eq!(diags.len(), 1, "{diags:?}");
         let d = &diags[0];
-        assert_eq!(d.message, "`v` is given a string here");
-        assert_eq!(&src[d.span.range()], "\"s\"");
+        assert_eq!(d.message, "`v` is given a stack trace here");
+        assert_eq!(&src[d.span.range()], "stack()");
         assert_eq!(d.secondary.iter().map(|(s, _)| &src[s.range()]).collect::<Vec<_>>(), ["1"]);
+    }
+
+    #[test]
+    fn a_number_where_a_string_lives_is_its_text_with_a_warning() {
+        // Either order: the slot is a string, the warning at the number.
+        for src in ["var v\nprofile-1ms { v = 1 }\nprofile-1ms { v = \"s\" }", "var v\nprofile-1ms { v = \"s\" }\nprofile-1ms { v = 1 }"] {
+            let (types, res, diags) = typed(src);
+            assert_eq!(diags.len(), 1, "{diags:?}");
+            assert!(!diags[0].is_error());
+            assert_eq!(diags[0].message, "`v` holds a string: this number becomes its decimal text");
+            assert_eq!(&src[diags[0].span.range()], "1");
+            let v = res.var("v").map(|(v, _)| v).expect("v");
+            assert_eq!(types.globals.get(&v).map(|f| f.ty), Some(Ty::Str));
+        }
     }
 
     #[test]

@@ -7,9 +7,30 @@ use crate::frontend::visit::{self, Visitor};
 
 impl Lowerer<'_> {
     /// Lowers a block; which name means which local is the resolver's.
+    /// Statements after one that always leaves (`break`, `return`,
+    /// `exit()`, an `if` whose every branch leaves) never run: they are
+    /// dropped with a warning, as the verifier refuses unreachable code.
     pub(super) fn block(&mut self, ctx: &mut ProbeCtx, block: &ast::Block, out: &mut Vec<Stmt>) {
-        for s in &block.stmts {
+        for (i, s) in block.stmts.iter().enumerate() {
+            let before = out.len();
             self.stmt(ctx, s, out);
+            let leaves = out.get(before..).is_some_and(ir::diverges);
+            if let (true, Some(first), Some(last)) = (leaves, block.stmts.get(i + 1), block.stmts.last()) {
+                let span = Span { start: first.span.start, end: last.span.end };
+                let how = match &s.kind {
+                    ast::StmtKind::Break => "`break` leaves the loop here",
+                    ast::StmtKind::Return(_) => "`return` leaves here",
+                    ast::StmtKind::Expr(_) => "this call ends the probe here",
+                    ast::StmtKind::If { .. } => "every branch of this `if` leaves",
+                    _ => "this statement always leaves",
+                };
+                self.diags.push(
+                    Diagnostic::warning(span, "unreachable code: it never runs and is left out")
+                        .with_label("never runs")
+                        .with_secondary(s.span, how),
+                );
+                return;
+            }
         }
     }
 
@@ -19,7 +40,12 @@ impl Lowerer<'_> {
             ast::StmtKind::Expr(e) => {
                 if let ast::ExprKind::Call { callee, args } = &e.kind {
                     if let Some(stmt) = self.call_stmt(ctx, e.span, callee, args) {
-                        out.push(stmt);
+                        // `exit()` ends the probe too, as in ktap.
+                        let ends = matches!(stmt.kind, StmtKind::Emit { site, .. } if matches!(self.m.sites.get(site.0 as usize).map(|s| &s.kind), Some(SiteKind::Exit)));
+                        out.push(self.print_nil(ctx, stmt));
+                        if ends {
+                            out.push(Stmt { kind: StmtKind::Return, span });
+                        }
                     }
                 } else {
                     self.error(e.span, "this expression does nothing");
@@ -51,6 +77,7 @@ impl Lowerer<'_> {
                 }
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = self.table_value(map);
+                let value = Self::fit(value, holds);
                 if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::MapStore { map, key, value }, span });
                 } else {
@@ -84,9 +111,24 @@ impl Lowerer<'_> {
             {
                 let ast::ExprKind::Name(id) = &targets[0].kind else { return };
                 let Some(local) = ctx.lookup(&self.res, id) else { return };
-                let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = ctx.locals[local.index()];
+                let flag = ctx.present.get(&local).copied();
+                let (value, presence) = match flag {
+                    Some(_) => {
+                        let Some(v) = self.maybe_nil(ctx, &values[0], Some(holds), out) else { return };
+                        v
+                    }
+                    None => {
+                        let Some(v) = self.expr(ctx, &values[0]) else { return };
+                        (v, None)
+                    }
+                };
+                let value = Self::fit(value, holds);
                 if value.ty.fits(holds) {
+                    if let (Some(flag), Some(p)) = (flag, presence) {
+                        out.push(set_local(flag, p, span));
+                    }
+                    // Nil leaves 0 (or ""): false, as nil is.
                     out.push(set_local(local, value, span));
                 } else {
                     self.type_conflict(values[0].span, &id.name, value.ty, holds);
@@ -134,6 +176,7 @@ impl Lowerer<'_> {
                 let Some(global) = self.global_target(&targets[0]) else { return };
                 let Some(value) = self.expr(ctx, &values[0]) else { return };
                 let holds = self.m.global(global).ty;
+                let value = Self::fit(value, holds);
                 if value.ty.fits(holds) {
                     out.push(Stmt { kind: StmtKind::GlobalStore { global, value }, span });
                 } else {
@@ -172,12 +215,20 @@ impl Lowerer<'_> {
                 // Evaluate every value first, then bind (`var a, b = b, a`).
                 let mut lowered = Vec::new();
                 for (i, name) in names.iter().enumerate() {
-                    let value = match values.get(i) {
-                        Some(v) => match self.expr(ctx, v) {
+                    let nilable = self.res.local(name.span).is_some_and(|l| self.nilable.contains(&l));
+                    let (value, presence) = match values.get(i) {
+                        Some(v) if nilable => match self.maybe_nil(ctx, v, self.local_ty(name.span), out) {
                             Some(v) => v,
                             None => continue,
                         },
-                        None => Expr { kind: ExprKind::Const(0), ty: Ty::Int, span },
+                        Some(v) => match self.expr(ctx, v) {
+                            Some(v) => (v, None),
+                            None => continue,
+                        },
+                        None => {
+                            let ty = self.local_ty(name.span).unwrap_or(Ty::Int);
+                            (zero(ty, span), Some(constant(0, span)))
+                        }
                     };
                     if matches!(value.ty, Ty::ArgStr { .. }) {
                         self.unsupported(values[i].span, "keeping `argstr` in a variable");
@@ -186,25 +237,38 @@ impl Lowerer<'_> {
                     // Every use of the local decides its type; one no use
                     // typed (an event field) takes its value's.
                     let ty = self.local_ty(name.span).unwrap_or(value.ty);
+                    let value = Self::fit(value, ty);
                     if !value.ty.fits(ty) {
                         self.type_conflict(values.get(i).map_or(name.span, |v| v.span), &name.name, value.ty, ty);
                         // Declared all the same: later uses are not errors.
                         ctx.declare(&self.res, name, ty);
                         continue;
                     }
+                    // A local that may be nil has its presence flag.
+                    let flag = presence.map(|p| {
+                        let flag = ctx.new_local(Ty::Int);
+                        out.push(set_local(flag, p, span));
+                        flag
+                    });
                     if names.len() == 1 {
                         // Nothing to swap: bind at once.
                         let local = ctx.declare(&self.res, name, ty);
                         out.push(set_local(local, value, Some(name.span)));
+                        if let Some(flag) = flag {
+                            ctx.present.insert(local, flag);
+                        }
                         continue;
                     }
                     let tmp = ctx.new_local(ty);
                     out.push(set_local(tmp, value, span));
-                    lowered.push((name, tmp, ty));
+                    lowered.push((name, tmp, ty, flag));
                 }
-                for (name, tmp, ty) in lowered {
+                for (name, tmp, ty, flag) in lowered {
                     let local = ctx.declare(&self.res, name, ty);
                     out.push(set_local(local, Expr { kind: ExprKind::Local(tmp), ty, span }, Some(name.span)));
+                    if let Some(flag) = flag {
+                        ctx.present.insert(local, flag);
+                    }
                 }
             }
             ast::StmtKind::ForNum { var, start, limit, step, body } => self.for_num(ctx, s.span, var, start, limit, step.as_ref(), body, out),
@@ -231,6 +295,81 @@ impl Lowerer<'_> {
                 self.error(s.span, "event blocks can only appear at the top level")
             }
             ast::StmtKind::Error => {}
+        }
+    }
+
+    /// A print of locals that may be nil shows `nil` for those that are:
+    /// one record type per combination (at most three such arguments;
+    /// beyond that a nil one prints its 0).
+    fn print_nil(&mut self, ctx: &ProbeCtx, stmt: Stmt) -> Stmt {
+        let StmtKind::Emit { site, args } = &stmt.kind else { return stmt };
+        if !matches!(self.m.sites.get(site.0 as usize).map(|s| &s.kind), Some(SiteKind::Print)) {
+            return stmt;
+        }
+        let mut flagged: Vec<(usize, ir::LocalId)> = args
+            .iter()
+            .enumerate()
+            .filter_map(|(k, a)| match a.kind {
+                ExprKind::Local(l) => ctx.present.get(&l).map(|f| (k, *f)),
+                _ => None,
+            })
+            .collect();
+        if flagged.is_empty() || flagged.len() > 3 {
+            return stmt;
+        }
+        // Last first: removing a value leaves the earlier ones in place.
+        flagged.reverse();
+        self.split_nil(stmt, &flagged)
+    }
+
+    fn split_nil(&mut self, stmt: Stmt, flagged: &[(usize, ir::LocalId)]) -> Stmt {
+        let Some((&(k, flag), rest)) = flagged.split_first() else { return stmt };
+        let StmtKind::Emit { site, args } = &stmt.kind else { return stmt };
+        let Some(s) = self.m.sites.get(site.0 as usize).cloned() else { return stmt };
+        // The argument position of the k-th value the kernel sends.
+        let Some(at) = (0..).filter(|p| !s.consts.iter().any(|(c, _)| c == p)).nth(k) else { return stmt };
+        let mut fields = s.fields.clone();
+        fields.remove(k);
+        let mut consts = s.consts.clone();
+        consts.push((at, ir::SiteConst::Nil));
+        consts.sort_by_key(|(p, _)| *p);
+        let nil_site = self.site(s.kind.clone(), fields, consts, s.span);
+        let mut nil_args = args.clone();
+        nil_args.remove(k);
+        let span = stmt.span;
+        let absent = self.split_nil(Stmt { kind: StmtKind::Emit { site: nil_site, args: nil_args }, span }, rest);
+        let present = self.split_nil(stmt, rest);
+        Stmt { kind: StmtKind::If { cond: local_expr(flag, span), then: vec![present], otherwise: vec![absent] }, span }
+    }
+
+    /// A value that may be nil, for a local that may be: its value (0 or
+    /// the empty string when nil) and its presence (1: a value, 0: nil).
+    /// A table element's key is evaluated once, for both.
+    pub(super) fn maybe_nil(&mut self, ctx: &mut ProbeCtx, v: &ast::Expr, ty: Option<Ty>, out: &mut Vec<Stmt>) -> Option<(Expr, Option<Expr>)> {
+        let span = Some(v.span);
+        match &v.kind {
+            ast::ExprKind::Nil => {
+                let ty = ty.unwrap_or(Ty::Int);
+                Some((zero(ty, span), Some(constant(0, span))))
+            }
+            ast::ExprKind::Index { base, index } => {
+                let (map, key) = self.table_key(ctx, base, index)?;
+                let tmp = ctx.new_local(key.ty);
+                let key_ty = key.ty;
+                out.push(set_local(tmp, key, span));
+                let key = || Box::new(Expr { kind: ExprKind::Local(tmp), ty: key_ty, span });
+                let ty = self.table_value(map);
+                let value = Expr { kind: ExprKind::MapGet { map, key: key() }, ty, span };
+                Some((value, Some(Expr { kind: ExprKind::MapHas { map, key: key() }, ty: Ty::Int, span })))
+            }
+            _ => {
+                let value = self.expr(ctx, v)?;
+                let presence = match &v.kind {
+                    ast::ExprKind::Name(id) => ctx.lookup(&self.res, id).and_then(|l| ctx.present.get(&l)).map(|f| local_expr(*f, span)),
+                    _ => None,
+                };
+                Some((value, Some(presence.unwrap_or_else(|| constant(1, span)))))
+            }
         }
     }
 
@@ -268,6 +407,10 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn kernel_global(&mut self, id: &ast::Ident) -> Option<GlobalId> {
+        if matches!(self.res.binding(id.span), Binding::Local(_)) {
+            // A local whose declaration did not lower (reported there).
+            return None;
+        }
         if let Some(g) = self.kernel_globals.get(&id.name) {
             return Some(*g);
         }

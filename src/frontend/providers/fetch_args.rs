@@ -8,7 +8,7 @@ use super::{Cx, ProbeArgs};
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::Diagnostic;
 use crate::frontend::fetch::{self, FetchKind, FetchType};
-use crate::ir::{self, AddrSpace, Expr, ExprKind, FetchLoc, RegOffset, Ty};
+use crate::ir::{self, AddrSpace, Attach, EventField, Expr, ExprKind, FetchLoc, RegOffset, Ty};
 
 /// One numbered argument of a dynamic probe: a value, or why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,11 +91,11 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
     }
 
 
-/// A body's view of one argument layout.
-/// The arguments of one probe: their layout, and the kernel functions an
+/// The arguments of one probe: their layout, the kernel functions an
 /// entry kprobe probes (whose BTF prototypes type `args.NAME` when no
-/// fetch argument has that name).
-pub struct FetchArgs(pub ArgLayout, pub Vec<String>);
+/// fetch argument has that name), and the registers `argstr` copies once
+/// a body used it.
+pub struct FetchArgs(pub ArgLayout, pub Vec<String>, pub Option<Vec<EventField>>);
 
 impl ProbeArgs for FetchArgs {
     fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<super::Typed>> {
@@ -170,6 +170,48 @@ impl ProbeArgs for FetchArgs {
                 None
             }
         }
+    }
+
+    /// `argstr` as ktap has it for these probes: the probe's name, the
+    /// address, then `name=value` of each fetch argument. The record
+    /// carries the `struct pt_regs` window holding them; fetch arguments
+    /// read from memory are not supported yet.
+    fn argstr(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<Expr> {
+        let mut fields = vec![EventField {
+            name: EventField::PROBE_IP.into(),
+            offset: u32::from(RegOffset::IP.0),
+            size: 8,
+            signed: false,
+            common: false,
+            kind: ir::FieldKind::Int,
+        }];
+        for (name, i) in &self.0.named {
+            match &self.0.numbered[*i] {
+                Slot::Value { fetch: ir::Fetch { loc: FetchLoc::Reg(r), bytes, signed }, .. } => fields.push(EventField {
+                    name: name.clone(),
+                    offset: u32::from(r.0),
+                    size: u32::from(*bytes),
+                    signed: *signed,
+                    common: false,
+                    kind: ir::FieldKind::Int,
+                }),
+                _ => {
+                    cx.unsupported(span, &format!("`argstr` with fetch argument `{name}`, which is not a register,"));
+                    return None;
+                }
+            }
+        }
+        let start = fields.iter().map(|f| f.offset).min().unwrap_or(0) & !7;
+        let end = fields.iter().map(|f| f.offset + 8).max().unwrap_or(8);
+        let len = (end - start).next_multiple_of(8);
+        self.2 = Some(fields);
+        Some(Expr { kind: ExprKind::ArgStr { offset: start }, ty: Ty::ArgStr { start, len }, span: Some(span) })
+    }
+
+    fn finish(self: Box<Self>, _cx: &mut Cx<'_>, _probe: usize, points: Vec<Attach>) -> super::Shape {
+        // Every point of the probe shares the layout.
+        let formats = vec![self.2.unwrap_or_default(); points.len()];
+        super::Shape { attach: points, formats, maps: Vec::new() }
     }
 
     /// `retval` in return probes, fetch argument names in filters.

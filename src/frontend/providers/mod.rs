@@ -143,7 +143,7 @@ impl Reads {
                     })
                     .collect::<Option<Vec<String>>>()
                     .unwrap_or_default();
-                Box::new(fetch_args::FetchArgs(layout, funcs))
+                Box::new(fetch_args::FetchArgs(layout, funcs, None))
             }
             Reads::Btf { .. } => Box::new(btf::BtfArgs::new(points)),
         }

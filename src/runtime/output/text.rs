@@ -147,7 +147,8 @@ impl Output for TextOutput {
     }
 
     fn loaded_only(&mut self, programs: usize) {
-        let _ = writeln!(self.out, "Loaded {programs} program(s); not attaching (-d).");
+        // A status line: stdout holds only what the script prints.
+        self.message(format_args!("Loaded {programs} program(s); not attaching (-d).\n"));
     }
 
     fn notice(&mut self, notice: &Notice<'_>) {

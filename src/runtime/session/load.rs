@@ -59,7 +59,7 @@ pub(super) fn load<'m>(
     let obj = match open.load() {
         Ok(obj) => obj,
         Err(e) => {
-            let mut err = logs::load_error(compiled, e);
+            let mut err = logs::load_error(module, compiled, e);
             // What the kinds in the object say about being refused.
             let mut kinds: Vec<_> = compiled.programs.iter().map(|p| p.kind).collect();
             kinds.sort();
