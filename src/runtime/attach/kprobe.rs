@@ -73,18 +73,8 @@ impl Attacher for Kprobe {
                     notes: vec!["kernel probes compile and load (try `ktap -d`), but this kernel cannot attach them; tracepoints work".into()],
                 });
             }
-            cx.progress.advance(1);
             let opts = KprobeOpts { cookie: cx.cookie(i), ..Default::default() };
-            match prog.attach_kprobe_with_opts(*ret, symbol, opts) {
-                Ok(link) => cx.links.push(link),
-                Err(e) if p.attach.len() > 1 => {
-                    let skipped = format!("{}: {e}", p.attach[i].full_name());
-                    cx.skipped.push(skipped);
-                }
-                Err(e) => {
-                    return Err(Error { message: format!("cannot attach to {}: {e}", p.attach[i].full_name()), span: Some(*spec), notes: Vec::new() })
-                }
-            }
+            cx.point_result(i, prog.attach_kprobe_with_opts(*ret, symbol, opts))?;
         }
         Ok(())
     }

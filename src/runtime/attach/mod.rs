@@ -79,6 +79,9 @@ pub struct AttachCx<'a> {
     pub slow: usize,
     /// Points of many that could not be attached, reported, not fatal.
     pub skipped: &'a mut Vec<String>,
+    /// Whether a point failed for want of a file descriptor (the
+    /// open-file limit).
+    pub fds_ran_out: bool,
     pub out: &'a mut dyn Output,
     /// Counts the points attached, for the progress line.
     pub progress: &'a crate::runtime::output::Progress,
@@ -104,7 +107,10 @@ impl AttachCx<'_> {
         self.progress.advance(1);
         match result {
             Ok(link) => self.links.push(link),
-            Err(e) if self.probe().attach.len() > 1 => self.skipped.push(format!("{}: {e}", self.probe().attach[i].full_name())),
+            Err(e) if self.probe().attach.len() > 1 => {
+                self.fds_ran_out |= out_of_fds(&e);
+                self.skipped.push(format!("{}: {e:#}", self.probe().attach[i].full_name()));
+            }
             Err(e) => return Err(self.error(self.probe().attach[i].full_name(), e)),
         }
         Ok(())
@@ -114,13 +120,35 @@ impl AttachCx<'_> {
     /// of file descriptors.
     pub fn error(&self, what: String, e: libbpf_rs::Error) -> Error {
         Error {
-            message: format!("cannot attach to {what}: {e}"),
+            message: format!("cannot attach to {what}: {e:#}"),
             span: Some(self.probe().span),
-            notes: if e.kind() == libbpf_rs::ErrorKind::Other && e.to_string().contains("Too many open files") {
-                vec!["each attached event holds a file descriptor: raise the limit (`ulimit -n`) or trace fewer events".into()]
-            } else {
-                Vec::new()
-            },
+            notes: if out_of_fds(&e) { vec![fd_limit_advice()] } else { Vec::new() },
         }
     }
+}
+
+/// Whether an attach failed because the process or the system has no
+/// file descriptor left (EMFILE, ENFILE). libbpf-rs keeps the OS error
+/// inside its own error type, out of reach of `source()`: its text, as
+/// the standard library writes it, is what the chain shows.
+pub fn out_of_fds(e: &libbpf_rs::Error) -> bool {
+    let chain = format!("{e:#}");
+    [libc::EMFILE, libc::ENFILE].iter().any(|&n| chain.contains(&std::io::Error::from_raw_os_error(n).to_string()))
+}
+
+/// The open-file limit: (soft, hard).
+pub fn fd_limits() -> (u64, u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid rlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        (lim.rlim_cur, lim.rlim_max)
+    } else {
+        (0, 0)
+    }
+}
+
+/// What to do when attaching ran out of file descriptors.
+pub fn fd_limit_advice() -> String {
+    let (limit, hard) = fd_limits();
+    crate::runtime::output::Notice::FdLimit { limit, hard }.message()
 }

@@ -130,7 +130,7 @@ fn attach(
     for (i, e) in failed {
         let Attach::Uprobe(u) = &p.attach[i] else { continue };
         if p.attach.len() > 1 {
-            skipped.push(format!("{}: {e}", p.attach[i].full_name()));
+            skipped.push(format!("{}: {e:#}", p.attach[i].full_name()));
         } else {
             return Err(Error { message: format!("cannot attach to {}: {e}", p.attach[i].full_name()), span: Some(u.spec), notes: Vec::new() });
         }

@@ -170,6 +170,10 @@ impl Output for JsonOutput {
             Notice::NotAttached(events) => {
                 m.insert("events".into(), events.iter().map(|e| Json::from(e.as_str())).collect());
             }
+            Notice::FdLimit { limit, hard } => {
+                m.insert("limit".into(), (*limit).into());
+                m.insert("hard_limit".into(), (*hard).into());
+            }
             _ => {}
         }
         self.message(Json::Object(m));

@@ -43,6 +43,9 @@ pub enum Notice<'a> {
     MapFailures(u64),
     /// Events of a many-event probe that could not be attached (`event: why`).
     NotAttached(&'a [String]),
+    /// Attaching ran out of file descriptors at this open-file limit
+    /// (soft, hard).
+    FdLimit { limit: u64, hard: u64 },
     /// A tick gave a kernel variable a value probes cannot hold.
     TickRetyped { var: &'a str, given: &'a str, kept: &'a str },
     /// A table entry a tick changed could not be written back.
@@ -63,6 +66,7 @@ impl Notice<'_> {
             Notice::LostEvents(_) => "lost_events",
             Notice::MapFailures(_) => "map_failures",
             Notice::NotAttached(_) => "not_attached",
+            Notice::FdLimit { .. } => "fd_limit",
             Notice::TickRetyped { .. } => "tick_retyped",
             Notice::TableWriteBack(_) => "table_write_back",
             Notice::InterruptedAttach => "interrupted_attach",
@@ -77,7 +81,7 @@ impl Notice<'_> {
             Notice::LostEvents(_) | Notice::MapFailures(_) | Notice::NotAttached(_) | Notice::TickRetyped { .. } | Notice::TableWriteBack(_) => {
                 Level::Warning
             }
-            Notice::UprobesOneAtATime { .. } => Level::Note,
+            Notice::UprobesOneAtATime { .. } | Notice::FdLimit { .. } => Level::Note,
             Notice::InterruptedAttach | Notice::BackgroundDetach { .. } => Level::Info,
         }
     }
@@ -88,6 +92,10 @@ impl Notice<'_> {
             Notice::LostEvents(n) => format!("{n} events lost (the ring buffer was full)"),
             Notice::MapFailures(n) => format!("{n} table updates failed (a table was full: size it with table.new(narr, nrec))"),
             Notice::NotAttached(events) => format!("{} events could not be attached and are not traced:", events.len()),
+            Notice::FdLimit { limit, hard } => format!(
+                "each attached event holds a file descriptor and the open-file limit is {limit} (hard maximum {hard}): \
+                 raise it (`ulimit -n`; as root `ulimit -Hn` too) or trace fewer events"
+            ),
             Notice::TickRetyped { var, given, kept } => format!("`{var}` was given {given} in a tick; probes keep {kept}"),
             Notice::TableWriteBack(why) => why.to_string(),
             Notice::InterruptedAttach => "interrupted while attaching: detaching what was attached; nothing was traced".to_string(),

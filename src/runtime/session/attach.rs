@@ -39,6 +39,7 @@ fn attach_all(
     let mut links: Vec<Link> = Vec::new();
     let mut slow_links = 0;
     let mut skipped = Vec::new();
+    let mut fds_ran_out = false;
     // A line on stderr when attaching is slow, its count moving.
     let progress = out.attach_progress(compiled.programs.iter().map(|p| p.attach.len()).sum());
     for info in &compiled.programs {
@@ -54,11 +55,13 @@ fn attach_all(
             links: &mut links,
             slow: 0,
             skipped: &mut skipped,
+            fds_ran_out: false,
             out: &mut *out,
             progress: &progress,
         };
         let result = attacher(info.kind).attach(&mut cx, &prog);
         slow_links += cx.slow;
+        fds_ran_out |= cx.fds_ran_out;
         result?;
         if stop.load(Ordering::Relaxed) {
             return Ok(Attached::Interrupted(Links { links, slow: slow_links }));
@@ -67,6 +70,10 @@ fn attach_all(
     drop(progress);
     if !skipped.is_empty() {
         out.notice(&Notice::NotAttached(&skipped));
+    }
+    if fds_ran_out {
+        let (limit, hard) = crate::runtime::attach::fd_limits();
+        out.notice(&Notice::FdLimit { limit, hard });
     }
     Ok(Attached::All(Links { links, slow: slow_links }))
 }

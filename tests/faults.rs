@@ -1,0 +1,308 @@
+//! Faults a tracer meets on production machines, each injected and its
+//! user-visible outcome checked: an open-file limit too low for a glob,
+//! tracefs missing (mounted by ktap) or impossible to mount, no kernel BTF,
+//! a command that cannot start, `-p` naming a process that ends at once or
+//! is gone, SIGKILL of ktap in each phase (nothing may be left attached),
+//! and two ktaps tracing the same events at the same time. Needs root (and
+//! `unshare`, `prlimit` from util-linux, `gcc`); says why when it skips.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{finish, need_root, Run, KTAP};
+
+/// Whether `program` runs here.
+fn have(program: &str) -> bool {
+    let found = Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+    if !found {
+        eprintln!("skipped: `{program}` is not installed");
+    }
+    found
+}
+
+/// ktap with `args` under `wrapper` (a command that execs what follows it).
+fn wrapped(wrapper: &[&str], args: &[&str]) -> Run {
+    let child = Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg(KTAP)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the wrapper");
+    finish(child, Duration::from_secs(60))
+}
+
+/// A shell in a private mount namespace that runs `setup` (mounts seen by
+/// nothing outside it) and then execs what follows.
+fn in_mount_namespace(setup: &str) -> Vec<String> {
+    ["unshare", "--mount", "--propagation", "private", "sh", "-c", &format!("{setup}; exec \"$@\""), "sh"].iter().map(|s| s.to_string()).collect()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn an_open_file_limit_too_low_for_a_glob_says_so_and_how_to_raise_it() {
+    if !need_root() || !have("prlimit") {
+        return;
+    }
+    // Each of sched:*'s raw tracepoints holds a descriptor: more than 20.
+    let script = "var n = {}\ntrace sched:* { n[probename] += 1 }\ntick-100ms { exit() }";
+    let low = wrapped(&["prlimit", "--nofile=20:20"], &["-q", "-e", script]);
+    assert_eq!(low.code, Some(0), "the events that did attach are traced: {}", low.stderr);
+    assert!(low.stderr.contains("events could not be attached and are not traced"), "{}", low.stderr);
+    assert!(low.stderr.contains("Too many open files"), "the reason of each: {}", low.stderr);
+    assert!(low.stderr.contains("the open-file limit is 20 (hard maximum 20): raise it (`ulimit -n`"), "{}", low.stderr);
+    // A low soft limit under a high hard one is raised: everything attaches.
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes the struct it is given.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    let soft_only = format!("--nofile=20:{}", limit.rlim_max);
+    let soft = wrapped(&["prlimit", &soft_only], &["-q", "-e", script]);
+    assert_eq!(soft.code, Some(0), "{}", soft.stderr);
+    assert!(!soft.stderr.contains("could not be attached"), "{}", soft.stderr);
+}
+
+#[test]
+fn tracefs_not_mounted_is_mounted_and_not_mountable_is_a_clear_error() {
+    if !need_root() || !have("unshare") {
+        return;
+    }
+    let script = "trace sched:sched_process_exit { print(\"exit\") exit() }";
+    // Unmounted (in a namespace of its own): ktap mounts it and traces.
+    let unmounted = in_mount_namespace("umount -l /sys/kernel/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null; true");
+    let run = wrapped(&strs(&unmounted), &["-v", "-q", "-e", script, "--", "true"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("ktap: mounted tracefs at /sys/kernel/tracing"), "{}", run.stderr);
+    assert_eq!(run.stdout, "exit\n", "{}", run.stderr);
+    // Nowhere to mount it (a read-only, empty /sys/kernel): the reason and
+    // the command to run, exit status 1.
+    let nowhere = in_mount_namespace("mount -t tmpfs -o ro,size=64k none /sys/kernel");
+    let run = wrapped(&strs(&nowhere), &["-q", "-e", script, "--", "true"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("tracefs is not mounted and mounting it at /sys/kernel/tracing failed"), "{}", run.stderr);
+    assert!(run.stderr.contains("mount -t tracefs nodev /sys/kernel/tracing"), "{}", run.stderr);
+}
+
+#[test]
+fn without_kernel_btf_typed_reads_are_refused_and_the_rest_works() {
+    if !need_root() || !have("unshare") {
+        return;
+    }
+    let no_btf = in_mount_namespace("mount -t tmpfs -o ro,size=64k none /sys/kernel/btf");
+    let run = wrapped(&strs(&no_btf), &["-q", "-e", "trace syscalls:sys_enter_getppid { print(curtask.real_parent.pid) }"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("<command line>:1:"), "at the script's line: {}", run.stderr);
+    assert!(run.stderr.contains("BTF"), "names what is missing: {}", run.stderr);
+    // execname falls back to the helper that copies it; events still work.
+    let run = wrapped(&strs(&no_btf), &["-q", "-e", "trace sched:sched_process_exec { print(execname) exit() }", "--", "true"]);
+    assert_eq!((run.code, run.stdout.as_str()), (Some(0), "true\n"), "{}", run.stderr);
+}
+
+#[test]
+fn a_command_that_cannot_start_is_a_clear_error() {
+    if !need_root() {
+        return;
+    }
+    let run = support::ktap(&["-q", "-e", "trace sched:sched_switch { }", "--", "/nonexistent/ktap-no-such-command"]);
+    // 127, as a shell says of a command it cannot find.
+    assert_eq!(run.code, Some(127), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot run"), "{}", run.stderr);
+    assert!(run.stderr.contains("/nonexistent/ktap-no-such-command"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Tracing"), "nothing was traced: {}", run.stderr);
+}
+
+#[test]
+fn p_of_a_process_that_ends_at_once_or_is_gone() {
+    if !need_root() {
+        return;
+    }
+    // Ends shortly after ktap starts: tracing ends with it.
+    let mut short = Command::new("sleep").arg("0.3").spawn().expect("sleep");
+    let pid = short.id().to_string();
+    let started = Instant::now();
+    let run = support::ktap(&["-q", "-p", &pid, "-e", "var n = 0\ntrace sched:sched_switch { n += 1 }\ntrace_end { print(\"end\") }"]);
+    let _ = short.wait();
+    assert_eq!((run.code, run.stdout.as_str()), (Some(0), "end\n"), "{}", run.stderr);
+    assert!(started.elapsed() < Duration::from_secs(20), "ktap outlived its process by far");
+    // Already gone (reaped): an error naming the pid.
+    let mut gone = Command::new("true").spawn().expect("true");
+    let pid = gone.id().to_string();
+    gone.wait().expect("reap");
+    let run = support::ktap(&["-q", "-p", &pid, "-e", "trace sched:sched_switch { }"]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains(&pid), "{}", run.stderr);
+}
+
+/// A C program with `n` functions `f0`..`fN-1` that it calls in a loop
+/// until killed: many uprobes to attach, in a binary of the test's own.
+fn many_functions(n: usize) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let bin = dir.join(format!("ktap-faults-{n}fns"));
+    if bin.exists() {
+        return bin;
+    }
+    let mut src = String::from("#include <unistd.h>\nvolatile long sink;\n");
+    for i in 0..n {
+        src.push_str(&format!("__attribute__((noinline)) void f{i}(long x) {{ sink += x + {i}; }}\n"));
+    }
+    src.push_str("int main(void) {\n    for (;;) {\n");
+    for i in (0..n).step_by(97) {
+        src.push_str(&format!("        f{i}(1);\n"));
+    }
+    src.push_str("        usleep(1000);\n    }\n}\n");
+    let c = dir.join(format!("ktap-faults-{n}fns-{}.c", std::process::id()));
+    std::fs::write(&c, src).expect("write C");
+    let tmp = bin.with_extension(format!("tmp{}", std::process::id()));
+    let st = Command::new("gcc").args(["-O0", "-o"]).arg(&tmp).arg(&c).status().expect("gcc runs");
+    assert!(st.success(), "gcc failed");
+    std::fs::rename(&tmp, &bin).expect("rename");
+    let _ = std::fs::remove_file(&c);
+    bin
+}
+
+/// BPF maps whose name starts with `prefix` (the kernel keeps 15 bytes).
+fn maps_named(prefix: &str) -> usize {
+    libbpf_rs::query::MapInfoIter::default().filter(|m| m.name.to_str().is_some_and(|n| n.starts_with(prefix))).count()
+}
+
+/// Waits (at most `limit`) until no map named `prefix` is left.
+fn none_left(prefix: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if maps_named(prefix) == 0 {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigkill_in_any_phase_leaves_nothing_attached() {
+    if !need_root() || !have("gcc") {
+        return;
+    }
+    let bin = many_functions(2000);
+    let mut victim = Victim(Command::new(&bin).stdin(Stdio::null()).spawn().expect("victim"));
+    // The table's map is how this test finds what ktap made.
+    const MAP: &str = "ktap_tbl_zkill";
+    let script = |glob: &str| {
+        format!(
+            "var zkill = {{}}\ntrace probe:{}:{glob} {{ zkill[probename] += 1 }}\n\
+             trace_end {{ var i = 0\n while (i < 30000000) {{ i += 1 }} }}",
+            bin.display()
+        )
+    };
+    assert!(none_left(MAP, Duration::from_secs(5)), "a map named {MAP} exists before the test");
+    // One uprobe at a time (slow to attach and detach) and with a multi
+    // link, killed while loading, attaching, tracing, in trace_end and
+    // while detaching.
+    for one_at_a_time in [true, false] {
+        for phase in ["load", "attach", "trace", "trace_end", "detach"] {
+            // The kernel takes tens of milliseconds to remove each uprobe
+            // of a dead process one at a time: 11 of them there, all 2000
+            // through one multi link.
+            let script = script(if one_at_a_time { "f199*" } else { "f*" });
+            let mut cmd = support::ktap_command(&["-e", &script]);
+            if one_at_a_time {
+                cmd.env("KTAP_NO_UPROBE_MULTI", "1");
+            }
+            eprintln!("SIGKILL while {phase} (one at a time: {one_at_a_time})");
+            let mut child = cmd.spawn().expect("ktap");
+            let pid = child.id() as i32;
+            let kill = |sig| {
+                // SAFETY: signalling our own child by its pid.
+                unsafe { libc::kill(pid, sig) };
+            };
+            match phase {
+                "load" => std::thread::sleep(Duration::from_millis(3)),
+                "attach" => {
+                    // Attaching has begun once the programs are loaded: the
+                    // table exists.
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while maps_named(MAP) == 0 && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                _ => {
+                    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+                    let mut banner = String::new();
+                    out.read_line(&mut banner).expect("banner");
+                    assert!(banner.starts_with("Tracing"), "{phase}: {banner}");
+                    match phase {
+                        "trace_end" => {
+                            kill(libc::SIGINT);
+                            std::thread::sleep(Duration::from_millis(300));
+                        }
+                        "detach" => {
+                            kill(libc::SIGINT);
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(100)),
+                    }
+                }
+            }
+            kill(libc::SIGKILL);
+            let _ = finish(child, Duration::from_secs(30));
+            let clean = none_left(MAP, Duration::from_secs(30));
+            assert!(clean, "SIGKILL while {phase} (one at a time: {one_at_a_time}) left ktap's maps in the kernel");
+            let events = std::fs::read_to_string("/sys/kernel/tracing/uprobe_events").unwrap_or_default();
+            assert!(!events.contains("ktap-faults"), "left in uprobe_events: {events}");
+        }
+    }
+    // The victim still runs, undisturbed by breakpoints left behind.
+    assert!(victim.0.try_wait().expect("victim").is_none(), "the traced program died");
+}
+
+/// The traced program, killed however the test ends.
+struct Victim(std::process::Child);
+
+impl Drop for Victim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn two_ktaps_on_the_same_events_both_count_exactly() {
+    if !need_root() {
+        return;
+    }
+    const NAME: &str = "zk-twice";
+    let (threads, count) = (2u64, 50_000u64);
+    let mut workload = Command::new(support::workload())
+        .args([threads.to_string(), count.to_string(), NAME.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("workload");
+    let script = format!("var n = 0\ntrace syscalls:sys_enter_getppid /execname == \"{NAME}\"/ {{ n += 1 }}\ntrace_end {{ print(n) }}");
+    let mut tracers = Vec::new();
+    for _ in 0..2 {
+        let mut child = support::ktap_command(&["-e", &script]).spawn().expect("ktap");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut banner = String::new();
+        out.read_line(&mut banner).expect("banner");
+        assert!(banner.starts_with("Tracing"), "{banner}");
+        tracers.push((child, out));
+    }
+    workload.stdin.take().expect("stdin").write_all(b"go\n").expect("go");
+    assert!(workload.wait().expect("workload").success());
+    for (child, mut out) in tracers {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let mut run = finish(child, Duration::from_secs(30));
+        std::io::Read::read_to_string(&mut out, &mut run.stdout).expect("output");
+        assert_eq!((run.code, run.stdout.trim()), (Some(0), (threads * count).to_string().as_str()), "{}", run.stderr);
+    }
+}
