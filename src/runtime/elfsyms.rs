@@ -68,10 +68,11 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn parse<'d>(path: &Path, data: &'d [u8]) -> Result<object::File<'d>, String> {
-    let file = object::File::parse(data).map_err(|e| format!("{} is not an ELF file ktap can read: {e}", path.display()))?;
+/// `name` is what messages call the file.
+fn parse<'d>(name: &str, data: &'d [u8]) -> Result<object::File<'d>, String> {
+    let file = object::File::parse(data).map_err(|e| format!("{name} is not an ELF file ktap can read: {e}"))?;
     if file.format() != object::BinaryFormat::Elf || file.architecture() != object::Architecture::X86_64 {
-        return Err(format!("{} is not an x86-64 ELF file", path.display()));
+        return Err(format!("{name} is not an x86-64 ELF file"));
     }
     Ok(file)
 }
@@ -91,7 +92,14 @@ fn file_offset(file: &object::File<'_>, addr: u64) -> Option<FileOffset> {
 pub fn functions(binary: &str, glob: &str) -> Result<UserSymbols, String> {
     let path = resolve_binary(binary)?;
     let data = read(&path)?;
-    let file = parse(&path, &data)?;
+    functions_in(&path.to_string_lossy(), &data, glob)
+}
+
+/// [`functions`] of a file already read: `data` are its bytes, `path`
+/// its name (in messages and the result). Any bytes give an answer or an
+/// error, never a panic.
+pub fn functions_in(path: &str, data: &[u8], glob: &str) -> Result<UserSymbols, String> {
+    let file = parse(path, data)?;
     let stripped = file.symbols().next().is_none();
     let mut found: Vec<(String, FileOffset)> = Vec::new();
     for sym in file.symbols().chain(file.dynamic_symbols()) {
@@ -117,7 +125,7 @@ pub fn functions(binary: &str, glob: &str) -> Result<UserSymbols, String> {
         by_addr.sort();
         found = by_addr;
     }
-    Ok(UserSymbols { path: path.to_string_lossy().into_owned(), symbols: found, stripped })
+    Ok(UserSymbols { path: path.to_string(), symbols: found, stripped })
 }
 
 /// A raw stapsdt note (Documentation: systemtap's "UserSpaceProbeImplementation").
@@ -174,10 +182,16 @@ fn parse_notes(data: &[u8]) -> Vec<RawNote> {
 pub fn sdt_markers(binary: &str, glob: &str) -> Result<SdtMarkers, String> {
     let path = resolve_binary(binary)?;
     let data = read(&path)?;
-    let file = parse(&path, &data)?;
-    let mut out = SdtMarkers { path: path.to_string_lossy().into_owned(), ..Default::default() };
+    sdt_markers_in(&path.to_string_lossy(), &data, glob)
+}
+
+/// [`sdt_markers`] of a file already read (`data`, called `path`). Any
+/// bytes give an answer or an error, never a panic.
+pub fn sdt_markers_in(path: &str, data: &[u8], glob: &str) -> Result<SdtMarkers, String> {
+    let file = parse(path, data)?;
+    let mut out = SdtMarkers { path: path.to_string(), ..Default::default() };
     let Some(notes) = file.section_by_name(".note.stapsdt") else { return Ok(out) };
-    let notes = notes.data().map_err(|e| format!("cannot read .note.stapsdt of {}: {e}", path.display()))?;
+    let notes = notes.data().map_err(|e| format!("cannot read .note.stapsdt of {path}: {e}"))?;
     // Prelink may move the binary: the note records where .stapsdt.base
     // was, the section says where it is (libbpf's usdt.c does the same).
     let base_now = file.section_by_name(".stapsdt.base").map(|s| s.address());
