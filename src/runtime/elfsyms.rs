@@ -78,11 +78,13 @@ fn parse<'d>(name: &str, data: &'d [u8]) -> Result<object::File<'d>, String> {
 }
 
 /// The file offset a virtual address is loaded from (via the PT_LOAD
-/// program headers), if any segment maps it from the file.
-fn file_offset(file: &object::File<'_>, addr: u64) -> Option<FileOffset> {
+/// program headers), if any segment maps it from the file (`len` bytes
+/// long: a malformed segment may say it lies past the end, or past 2^64).
+fn file_offset(file: &object::File<'_>, len: usize, addr: u64) -> Option<FileOffset> {
     file.segments().find_map(|seg| {
         let (off, size) = seg.file_range();
-        (addr >= seg.address() && addr < seg.address() + size).then(|| FileOffset(addr - seg.address() + off))
+        let delta = addr.checked_sub(seg.address()).filter(|&d| d < size)?;
+        off.checked_add(delta).filter(|&o| o < len as u64).map(FileOffset)
     })
 }
 
@@ -110,7 +112,7 @@ pub fn functions_in(path: &str, data: &[u8], glob: &str) -> Result<UserSymbols, 
         if name.is_empty() || !glob_match(glob, name) {
             continue;
         }
-        if let Some(off) = file_offset(&file, sym.address()) {
+        if let Some(off) = file_offset(&file, data.len(), sym.address()) {
             found.push((name.to_string(), off));
         }
     }
@@ -205,8 +207,8 @@ pub fn sdt_markers_in(path: &str, data: &[u8], glob: &str) -> Result<SdtMarkers,
             Some(now) if n.base != 0 => n.pc.wrapping_add(now).wrapping_sub(n.base),
             _ => n.pc,
         };
-        let Some(offset) = file_offset(&file, pc) else { continue };
-        let semaphore = if n.semaphore == 0 { None } else { file_offset(&file, n.semaphore) };
+        let Some(offset) = file_offset(&file, data.len(), pc) else { continue };
+        let semaphore = if n.semaphore == 0 { None } else { file_offset(&file, data.len(), n.semaphore) };
         out.markers.push(SdtMarker { provider: n.provider, name: n.name, offset, semaphore, args: n.args });
     }
     Ok(out)
