@@ -11,7 +11,7 @@
 #
 # KTAP_FUZZ_JOBS=N runs N targets at once (default 1); KTAP_FUZZ_NO_BUILD=1
 # runs the targets as last built. Logs go to
-# fuzz/logs/TARGET.log; the summary also to fuzz/logs/summary.txt.
+# fuzz/logs/TARGET.log; each summary is also appended to fuzz/logs/summary.txt.
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`).
 set -eu
 
@@ -24,7 +24,13 @@ fuzz="$root/fuzz"
 lock=/tmp/ktap-cargo.lock
 
 cd "$fuzz"
-[ -n "${KTAP_FUZZ_NO_BUILD:-}" ] || flock "$lock" nice cargo +nightly fuzz build -O $targets >/dev/null
+commit=$(git -C "$root" rev-parse --short HEAD)$(git -C "$root" diff --quiet HEAD -- src fuzz/src fuzz/fuzz_targets || echo +changes)
+started=$(date -u '+%Y-%m-%d %H:%M')
+# ASan's quarantine of freed memory (256 MB by default) and its allocator
+# let the compile target's RSS creep towards the limit over ~10^5 runs.
+ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16}
+export ASAN_OPTIONS
+[ -n "${KTAP_FUZZ_NO_BUILD:-}" ] || flock "$lock" nice cargo +nightly fuzz build -O -a $targets >/dev/null
 mkdir -p logs
 
 bin() { echo "$fuzz/target/x86_64-unknown-linux-gnu/release/$1"; }
@@ -100,6 +106,6 @@ done
 wait
 
 {
-    echo "ktap fuzz campaign, $(date -u +%Y-%m-%d), commit $(git -C "$root" rev-parse --short HEAD), ${secs}s per target"
+    echo "ktap fuzz campaign, started $started UTC, commit $commit, ${secs}s per target"
     for t in $targets; do report "$t"; done
-} | tee logs/summary.txt
+} | tee -a logs/summary.txt
