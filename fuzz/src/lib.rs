@@ -78,8 +78,7 @@ pub fn catalogue() -> FakeKernel {
 
 /// The catalogue on a kernel with BTF (x86-64 6.18's layout). A new one
 /// per input: the fake records every format read, which in one kernel
-/// kept for a whole campaign grows without bound (the first campaign's
-/// `compile` target reached 1.9 GB of RSS that way).
+/// kept for a whole campaign grows without bound.
 pub fn fake_kernel() -> FakeKernel {
     static BTF: OnceLock<Vec<u8>> = OnceLock::new();
     catalogue()
