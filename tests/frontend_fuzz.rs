@@ -213,3 +213,16 @@ fn clean_inputs_have_no_diagnostics() {
     }
 }
 
+
+/// Found by the `specs` fuzz target: the fetch parser put the "missing
+/// fetch location" error of an empty text one byte past its end.
+#[test]
+fn fetch_diagnostics_stay_inside_the_text() {
+    use ktap::frontend::fetch;
+    for text in ["", "+", "+8(", "%", "%zz", "$", "@", "@sym+", "-4(%di", "+8(%di)x"] {
+        let start = 100;
+        let d = fetch::parse_fetch(text, start).expect_err(text);
+        let end = start + text.len() as u32;
+        assert!(d.span.start >= start && d.span.end <= end && d.span.start <= d.span.end, "{text:?}: span {:?} outside {start}..{end}", d.span);
+    }
+}

@@ -113,7 +113,12 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
+    /// Bytes `from..to` of the text, at least one byte wide, always inside
+    /// it (an empty text: the empty span where it would be).
     fn span(&self, from: usize, to: usize) -> Span {
+        if self.text.is_empty() {
+            return Span { start: self.start, end: self.start };
+        }
         let from = from.min(self.text.len().saturating_sub(1));
         Span { start: self.start + from as u32, end: self.start + to.clamp(from + 1, self.text.len().max(from + 1)) as u32 }
     }

@@ -68,20 +68,23 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn parse<'d>(path: &Path, data: &'d [u8]) -> Result<object::File<'d>, String> {
-    let file = object::File::parse(data).map_err(|e| format!("{} is not an ELF file ktap can read: {e}", path.display()))?;
+/// `name` is what messages call the file.
+fn parse<'d>(name: &str, data: &'d [u8]) -> Result<object::File<'d>, String> {
+    let file = object::File::parse(data).map_err(|e| format!("{name} is not an ELF file ktap can read: {e}"))?;
     if file.format() != object::BinaryFormat::Elf || file.architecture() != object::Architecture::X86_64 {
-        return Err(format!("{} is not an x86-64 ELF file", path.display()));
+        return Err(format!("{name} is not an x86-64 ELF file"));
     }
     Ok(file)
 }
 
 /// The file offset a virtual address is loaded from (via the PT_LOAD
-/// program headers), if any segment maps it from the file.
-fn file_offset(file: &object::File<'_>, addr: u64) -> Option<FileOffset> {
+/// program headers), if any segment maps it from the file (`len` bytes
+/// long: a malformed segment may say it lies past the end, or past 2^64).
+fn file_offset(file: &object::File<'_>, len: usize, addr: u64) -> Option<FileOffset> {
     file.segments().find_map(|seg| {
         let (off, size) = seg.file_range();
-        (addr >= seg.address() && addr < seg.address() + size).then(|| FileOffset(addr - seg.address() + off))
+        let delta = addr.checked_sub(seg.address()).filter(|&d| d < size)?;
+        off.checked_add(delta).filter(|&o| o < len as u64).map(FileOffset)
     })
 }
 
@@ -91,7 +94,14 @@ fn file_offset(file: &object::File<'_>, addr: u64) -> Option<FileOffset> {
 pub fn functions(binary: &str, glob: &str) -> Result<UserSymbols, String> {
     let path = resolve_binary(binary)?;
     let data = read(&path)?;
-    let file = parse(&path, &data)?;
+    functions_in(&path.to_string_lossy(), &data, glob)
+}
+
+/// [`functions`] of a file already read: `data` are its bytes, `path`
+/// its name (in messages and the result). Any bytes give an answer or an
+/// error, never a panic.
+pub fn functions_in(path: &str, data: &[u8], glob: &str) -> Result<UserSymbols, String> {
+    let file = parse(path, data)?;
     let stripped = file.symbols().next().is_none();
     let mut found: Vec<(String, FileOffset)> = Vec::new();
     for sym in file.symbols().chain(file.dynamic_symbols()) {
@@ -102,7 +112,7 @@ pub fn functions(binary: &str, glob: &str) -> Result<UserSymbols, String> {
         if name.is_empty() || !glob_match(glob, name) {
             continue;
         }
-        if let Some(off) = file_offset(&file, sym.address()) {
+        if let Some(off) = file_offset(&file, data.len(), sym.address()) {
             found.push((name.to_string(), off));
         }
     }
@@ -117,7 +127,7 @@ pub fn functions(binary: &str, glob: &str) -> Result<UserSymbols, String> {
         by_addr.sort();
         found = by_addr;
     }
-    Ok(UserSymbols { path: path.to_string_lossy().into_owned(), symbols: found, stripped })
+    Ok(UserSymbols { path: path.to_string(), symbols: found, stripped })
 }
 
 /// A raw stapsdt note (Documentation: systemtap's "UserSpaceProbeImplementation").
@@ -174,10 +184,16 @@ fn parse_notes(data: &[u8]) -> Vec<RawNote> {
 pub fn sdt_markers(binary: &str, glob: &str) -> Result<SdtMarkers, String> {
     let path = resolve_binary(binary)?;
     let data = read(&path)?;
-    let file = parse(&path, &data)?;
-    let mut out = SdtMarkers { path: path.to_string_lossy().into_owned(), ..Default::default() };
+    sdt_markers_in(&path.to_string_lossy(), &data, glob)
+}
+
+/// [`sdt_markers`] of a file already read (`data`, called `path`). Any
+/// bytes give an answer or an error, never a panic.
+pub fn sdt_markers_in(path: &str, data: &[u8], glob: &str) -> Result<SdtMarkers, String> {
+    let file = parse(path, data)?;
+    let mut out = SdtMarkers { path: path.to_string(), ..Default::default() };
     let Some(notes) = file.section_by_name(".note.stapsdt") else { return Ok(out) };
-    let notes = notes.data().map_err(|e| format!("cannot read .note.stapsdt of {}: {e}", path.display()))?;
+    let notes = notes.data().map_err(|e| format!("cannot read .note.stapsdt of {path}: {e}"))?;
     // Prelink may move the binary: the note records where .stapsdt.base
     // was, the section says where it is (libbpf's usdt.c does the same).
     let base_now = file.section_by_name(".stapsdt.base").map(|s| s.address());
@@ -191,8 +207,8 @@ pub fn sdt_markers(binary: &str, glob: &str) -> Result<SdtMarkers, String> {
             Some(now) if n.base != 0 => n.pc.wrapping_add(now).wrapping_sub(n.base),
             _ => n.pc,
         };
-        let Some(offset) = file_offset(&file, pc) else { continue };
-        let semaphore = if n.semaphore == 0 { None } else { file_offset(&file, n.semaphore) };
+        let Some(offset) = file_offset(&file, data.len(), pc) else { continue };
+        let semaphore = if n.semaphore == 0 { None } else { file_offset(&file, data.len(), n.semaphore) };
         out.markers.push(SdtMarker { provider: n.provider, name: n.name, offset, semaphore, args: n.args });
     }
     Ok(out)
