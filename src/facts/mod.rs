@@ -68,6 +68,30 @@ pub trait KernelFacts {
 /// (`btf_trace_sched_switch`, include/trace/bpf_probe.h).
 pub const BTF_TRACE_PREFIX: &str = "btf_trace_";
 
+/// The BTF function prefix of a BPF iterator target (`bpf_iter_task`,
+/// include/linux/bpf.h: DEFINE_BPF_ITER_FUNC): its parameters after
+/// `meta` are the iterator context's fields.
+pub const BPF_ITER_PREFIX: &str = "bpf_iter_";
+
+/// The iterator targets the kernel's BTF describes (`task`, `tcp`...),
+/// sorted: functions `bpf_iter_TARGET` whose first parameter is the
+/// iterator's `meta` (the open-coded iterator kfuncs share the prefix but
+/// not the prototype).
+pub fn iter_targets(reader: &BtfReader<'_>) -> Result<Vec<String>, crate::btf::read::Error> {
+    let mut names = reader.names_with_prefix(crate::btf::Kind::FUNC, BPF_ITER_PREFIX)?;
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let Some(id) = reader.find(crate::btf::Kind::FUNC, &format!("{BPF_ITER_PREFIX}{name}"))? else { continue };
+        let params = reader.params(id)?;
+        if params.first().is_some_and(|(n, ty)| n == "meta" && reader.type_name(*ty) == "struct bpf_iter_meta *") {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
 /// The default answer of [`KernelFacts`] for dynamic probes: sources that
 /// know no binaries say so.
 pub const NO_PROBES: &str = "dynamic probes are not available from this event source";

@@ -54,6 +54,8 @@ pub enum Notice<'a> {
     /// Uprobes are attached one at a time; `disabled`: uprobe.multi links
     /// exist but `KTAP_NO_UPROBE_MULTI` turned them off.
     UprobesOneAtATime { count: usize, disabled: bool },
+    /// An iterator pinned as a file (`--pin`): `cat` it to run it.
+    Pinned { spec: &'a str, path: &'a str },
 }
 
 impl Notice<'_> {
@@ -68,6 +70,7 @@ impl Notice<'_> {
             Notice::InterruptedAttach => "interrupted_attach",
             Notice::BackgroundDetach { .. } => "background_detach",
             Notice::UprobesOneAtATime { .. } => "uprobes_one_at_a_time",
+            Notice::Pinned { .. } => "pinned",
         }
     }
 
@@ -78,7 +81,7 @@ impl Notice<'_> {
                 Level::Warning
             }
             Notice::UprobesOneAtATime { .. } => Level::Note,
-            Notice::InterruptedAttach | Notice::BackgroundDetach { .. } => Level::Info,
+            Notice::InterruptedAttach | Notice::BackgroundDetach { .. } | Notice::Pinned { .. } => Level::Info,
         }
     }
 
@@ -96,6 +99,7 @@ impl Notice<'_> {
                 let why = if disabled { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" };
                 format!("{why}; attaching {count} uprobes one at a time (slow to attach and to detach)")
             }
+            Notice::Pinned { spec, path } => format!("{spec} pinned at {path}: `cat {path}` runs it"),
         }
     }
 }

@@ -1,0 +1,194 @@
+//! BPF iterators, `iter:TARGET[(PARAM)]`: a program the kernel runs once
+//! per object of a kind (task, open file, VMA, socket, map...) when the
+//! iterator is read, printing into the reader's seq_file. Targets are the
+//! kernel's, found in its BTF (`bpf_iter_TARGET` functions,
+//! [`crate::facts::iter_targets`]); bodies read the context's fields as
+//! typed `args.NAME` (the function's parameters: `args.task`,
+//! `args.file`, `args.fd`...) through the BTF tracepoints' reader. The
+//! kernel calls the program once more at the end with a NULL object: that
+//! call is skipped unless the body reads `iter_end` (the object is the
+//! target's last pointer parameter: `task` for task, `file` for
+//! task_file, `vma` for task_vma, `sk_common` for tcp). `(PID)` limits
+//! task, task_file and task_vma to one process (the link's
+//! `bpf_iter_link_info`). Pure: the kernel is seen through the facts'
+//! lazy BTF reader; never panics.
+
+use super::btf::BtfArgs;
+use super::spec::{sub, Piece, SpecCx};
+use super::{Cx, Family, Point, ProbeArgs, Provider, Reads, Shape, Typed};
+use crate::btf::Kind;
+use crate::facts::{iter_targets, BPF_ITER_PREFIX};
+use crate::frontend::ast::{self, Span};
+use crate::frontend::diag::{near_names, Diagnostic};
+use crate::ir::{self, Attach, Expr, ExprKind, IterParam, Stmt, StmtKind, Ty};
+
+pub struct Iter;
+
+const PREFIX: &str = "iter:";
+
+/// Targets whose link takes a process id (`bpf_iter_link_info.task`).
+const TAKES_PID: &[&str] = &["task", "task_file", "task_vma"];
+
+impl Provider for Iter {
+    fn name(&self) -> &'static str {
+        "iter"
+    }
+
+    fn claims(&self, head: &str) -> bool {
+        head.starts_with(PREFIX)
+    }
+
+    fn parse(&self, cx: &mut SpecCx<'_>, head: Piece, text: &str) -> Option<ast::EventKind> {
+        let rest = &text[PREFIX.len()..];
+        let example = "expected `iter:TARGET` or `iter:TARGET(PID)`, e.g. `iter:task`, `iter:task_file(1234)`";
+        let (name_end, param) = match rest.find('(') {
+            Some(open) => {
+                if !rest.ends_with(')') {
+                    cx.err(head, "missing `)` after the iterator's parameter", example);
+                    return None;
+                }
+                let p = sub(head, PREFIX.len() + open + 1, text.len() - 1);
+                (open, Some(cx.word(p)))
+            }
+            None => (rest.len(), None),
+        };
+        if name_end == 0 {
+            cx.err(head, "missing iterator target after `iter:`", example);
+            return None;
+        }
+        Some(ast::EventKind::Target { target: cx.word(sub(head, PREFIX.len(), PREFIX.len() + name_end)), param })
+    }
+
+    fn family(&self) -> Family {
+        Family::Record
+    }
+
+    fn expand(&self, cx: &mut Cx<'_>, spec: &ast::EventSpec) -> Vec<Point> {
+        let ast::EventKind::Target { target, param } = &spec.kind else { return Vec::new() };
+        let reader = match cx.facts.kernel_btf() {
+            Ok(r) => r,
+            Err(e) => {
+                cx.diags.push(Diagnostic::error(spec.span, format!("`iter:` probes need the kernel's BTF: {e}")).with_label("no kernel BTF"));
+                return Vec::new();
+            }
+        };
+        if target.text.contains(['*', '?']) {
+            cx.diags.push(
+                Diagnostic::error(target.span, "an iterator probe names one target")
+                    .with_label("a glob")
+                    .with_note("list them with `ktap -le 'iter:*'`"),
+            );
+            return Vec::new();
+        }
+        let targets = match iter_targets(&reader) {
+            Ok(t) => t,
+            Err(e) => {
+                cx.error(spec.span, format!("cannot read the kernel's BTF: {e}"));
+                return Vec::new();
+            }
+        };
+        if !targets.contains(&target.text) {
+            let mut d = Diagnostic::error(target.span, format!("no iterator target `{}` in this kernel", target.text))
+                .with_label("not a `bpf_iter_*` target of the kernel's BTF");
+            let near = near_names(&target.text, targets.iter().map(String::as_str), 3);
+            if !near.is_empty() {
+                d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`iter:{n}`")).collect::<Vec<_>>().join(", ")));
+            }
+            cx.diags.push(d.with_note(format!("this kernel's targets: {}", targets.join(", "))));
+            return Vec::new();
+        }
+        let param = match param {
+            None => None,
+            Some(p) if !TAKES_PID.contains(&target.text.as_str()) => {
+                cx.diags.push(
+                    Diagnostic::error(p.span, format!("`iter:{}` takes no parameter", target.text))
+                        .with_label("not a parameter of this target")
+                        .with_note(format!("a process id limits {}", TAKES_PID.iter().map(|t| format!("`iter:{t}(PID)`")).collect::<Vec<_>>().join(", "))),
+                );
+                return Vec::new();
+            }
+            Some(p) => match p.text.trim().parse::<u32>() {
+                Ok(pid) if pid > 0 => Some(IterParam::Pid { pid, span: p.span }),
+                _ => {
+                    cx.diags.push(
+                        Diagnostic::error(p.span, format!("`iter:{}` takes a process id, not `{}`", target.text, p.text))
+                            .with_label("expected a positive number"),
+                    );
+                    return Vec::new();
+                }
+            },
+        };
+        vec![Point { attach: Attach::Iter { target: target.text.clone(), param, spec: spec.span }, reads: Reads::Iter { spec: spec.span } }]
+    }
+}
+
+/// What an iterator body reads: the target's typed arguments, the end of
+/// the sequence (`iter_end`), and where its prints go (the seq_file).
+pub struct IterArgs {
+    typed: BtfArgs,
+    target: String,
+    /// The body reads `iter_end`: the end call is not skipped.
+    end_read: bool,
+}
+
+impl IterArgs {
+    pub fn new(points: &[Point]) -> IterArgs {
+        let target = points.first().map(|p| p.attach.event().to_string()).unwrap_or_default();
+        IterArgs { typed: BtfArgs::new(points), target, end_read: false }
+    }
+
+    /// The argument that is NULL at the end call: the target's last
+    /// pointer parameter: its context slot read as a number.
+    fn object(&self, cx: &mut Cx<'_>, span: Option<Span>) -> Option<Expr> {
+        let reader = cx.facts.kernel_btf().ok()?;
+        let func = reader.find(Kind::FUNC, &format!("{BPF_ITER_PREFIX}{}", self.target)).ok()??;
+        let params = reader.params(func).ok()?;
+        let at = params.iter().rposition(|(_, ty)| reader.type_name(*ty).ends_with('*'))?;
+        let path = ir::Path::plain(ir::PathBase::Arg(at as u32), Vec::new(), 0, 8, ir::Via::Direct);
+        Some(Expr { kind: ExprKind::Load(path), ty: Ty::Int, span })
+    }
+}
+
+impl ProbeArgs for IterArgs {
+    fn arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Expr> {
+        self.typed.arg(cx, n, span)
+    }
+
+    fn field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Expr> {
+        self.typed.field(cx, name, span)
+    }
+
+    fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<Typed>> {
+        self.typed.typed_field(cx, name, span)
+    }
+
+    fn typed_arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Option<Typed>> {
+        self.typed.typed_arg(cx, n, span)
+    }
+
+    fn seq_file(&self) -> bool {
+        true
+    }
+
+    fn iter_end(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<Expr> {
+        self.end_read = true;
+        let Some(object) = self.object(cx, Some(span)) else {
+            cx.error(span, format!("`iter:{}` has no object pointer to test", self.target));
+            return None;
+        };
+        Some(Expr::binary(ir::BinOp::Eq, object, Expr::constant(0), Some(span)))
+    }
+
+    fn entry(&mut self, cx: &mut Cx<'_>) -> Vec<Stmt> {
+        if self.end_read {
+            return Vec::new();
+        }
+        let Some(object) = self.object(cx, None) else { return Vec::new() };
+        let cond = Expr::binary(ir::BinOp::Eq, object, Expr::constant(0), None);
+        vec![Stmt { kind: StmtKind::If { cond, then: vec![Stmt { kind: StmtKind::Return, span: None }], otherwise: Vec::new() }, span: None }]
+    }
+
+    fn finish(self: Box<Self>, cx: &mut Cx<'_>, probe: usize, points: Vec<Attach>) -> Shape {
+        Box::new(self.typed).finish(cx, probe, points)
+    }
+}
