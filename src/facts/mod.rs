@@ -74,23 +74,28 @@ pub const BTF_TRACE_PREFIX: &str = "btf_trace_";
 pub const BPF_ITER_PREFIX: &str = "bpf_iter_";
 
 /// The iterator targets the kernel's BTF describes (`task`, `tcp`...),
-/// sorted: functions `bpf_iter_TARGET` whose first parameter is the
-/// iterator's `meta` (the open-coded iterator kfuncs share the prefix but
-/// not the prototype).
+/// sorted: those with both a function `bpf_iter_TARGET` and a context
+/// struct `bpf_iter__TARGET` (the open-coded iterator kfuncs share the
+/// function prefix, `bpf_iter_get_info` too, but have no context). Two
+/// whole walks of the BTF: for listings and errors only.
 pub fn iter_targets(reader: &BtfReader<'_>) -> Result<Vec<String>, crate::btf::read::Error> {
-    let mut names = reader.names_with_prefix(crate::btf::Kind::FUNC, BPF_ITER_PREFIX)?;
-    names.sort();
-    names.dedup();
-    let mut out = Vec::new();
-    for name in names {
-        let Some(id) = reader.find(crate::btf::Kind::FUNC, &format!("{BPF_ITER_PREFIX}{name}"))? else { continue };
-        let params = reader.params(id)?;
-        if params.first().is_some_and(|(n, ty)| n == "meta" && reader.type_name(*ty) == "struct bpf_iter_meta *") {
-            out.push(name);
-        }
-    }
+    let contexts = reader.names_with_prefix(crate::btf::Kind::STRUCT, ITER_CONTEXT_PREFIX)?;
+    let mut out = reader.names_with_prefix(crate::btf::Kind::FUNC, BPF_ITER_PREFIX)?;
+    out.retain(|f| contexts.contains(f));
+    out.sort();
+    out.dedup();
     Ok(out)
 }
+
+/// Whether `target` is an iterator target of the kernel's BTF (as
+/// [`iter_targets`] says, by two name lookups).
+pub fn is_iter_target(reader: &BtfReader<'_>, target: &str) -> Result<bool, crate::btf::read::Error> {
+    Ok(reader.find(crate::btf::Kind::FUNC, &format!("{BPF_ITER_PREFIX}{target}"))?.is_some()
+        && reader.find(crate::btf::Kind::STRUCT, &format!("{ITER_CONTEXT_PREFIX}{target}"))?.is_some())
+}
+
+/// The BTF struct prefix of an iterator's context (`struct bpf_iter__task`).
+const ITER_CONTEXT_PREFIX: &str = "bpf_iter__";
 
 /// The default answer of [`KernelFacts`] for dynamic probes: sources that
 /// know no binaries say so.

@@ -17,7 +17,7 @@ use super::btf::BtfArgs;
 use super::spec::{sub, Piece, SpecCx};
 use super::{Cx, Family, Point, ProbeArgs, Provider, Reads, Shape, Typed};
 use crate::btf::Kind;
-use crate::facts::{iter_targets, BPF_ITER_PREFIX};
+use crate::facts::{is_iter_target, iter_targets, BPF_ITER_PREFIX};
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::{near_names, Diagnostic};
 use crate::ir::{self, Attach, Expr, ExprKind, IterParam, Stmt, StmtKind, Ty};
@@ -80,22 +80,23 @@ impl Provider for Iter {
             );
             return Vec::new();
         }
-        let targets = match iter_targets(&reader) {
-            Ok(t) => t,
+        match is_iter_target(&reader, &target.text) {
+            Ok(true) => {}
+            Ok(false) => {
+                let targets = iter_targets(&reader).unwrap_or_default();
+                let mut d = Diagnostic::error(target.span, format!("no iterator target `{}` in this kernel", target.text))
+                    .with_label("not a `bpf_iter_*` target of the kernel's BTF");
+                let near = near_names(&target.text, targets.iter().map(String::as_str), 3);
+                if !near.is_empty() {
+                    d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`iter:{n}`")).collect::<Vec<_>>().join(", ")));
+                }
+                cx.diags.push(d.with_note(format!("this kernel's targets: {}", targets.join(", "))));
+                return Vec::new();
+            }
             Err(e) => {
                 cx.error(spec.span, format!("cannot read the kernel's BTF: {e}"));
                 return Vec::new();
             }
-        };
-        if !targets.contains(&target.text) {
-            let mut d = Diagnostic::error(target.span, format!("no iterator target `{}` in this kernel", target.text))
-                .with_label("not a `bpf_iter_*` target of the kernel's BTF");
-            let near = near_names(&target.text, targets.iter().map(String::as_str), 3);
-            if !near.is_empty() {
-                d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`iter:{n}`")).collect::<Vec<_>>().join(", ")));
-            }
-            cx.diags.push(d.with_note(format!("this kernel's targets: {}", targets.join(", "))));
-            return Vec::new();
         }
         let param = match param {
             None => None,
