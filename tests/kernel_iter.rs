@@ -41,7 +41,28 @@ fn sleepers(name: &str, n: usize) -> Workload {
     if !bin.exists() {
         std::fs::copy("/bin/sleep", &bin).expect("copy sleep");
     }
-    Workload((0..n).map(|_| Command::new(&bin).arg("60").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn")).collect())
+    let work = Workload((0..n).map(|_| Command::new(&bin).arg("60").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn")).collect());
+    // Until each has exec'ed: a forked child has its parent's name before.
+    for pid in work.pids() {
+        for _ in 0..200 {
+            if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    work
+}
+
+/// A bpffs directory the test pins in, unpinned (by ktap) when dropped.
+struct PinDir(String);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        if Path::new(&self.0).exists() {
+            let _ = ktap(&["--unpin", &self.0]);
+        }
+    }
 }
 
 fn have_btf() -> bool {
@@ -93,9 +114,11 @@ fn iter_task_lists_processes_as_proc_shows_them() {
     let stable: Vec<u32> = before.intersection(&after).copied().filter(|&p| p != 1).collect();
     let missing: Vec<&u32> = stable.iter().filter(|p| !pids.contains(p)).collect();
     assert!(missing.is_empty(), "processes in /proc not listed: {missing:?}");
-    // And nothing that never was a process.
-    let strays: Vec<&u32> = pids.iter().filter(|p| !before.contains(p) && !after.contains(p)).filter(|p| !run.stdout.contains("ktap")).collect();
-    assert!(strays.len() <= 2, "pids never in /proc: {strays:?}");
+    // What /proc never showed is ktap itself and what lived only during
+    // the run: a few, on this machine shared with builds.
+    let strays: Vec<&(u32, String)> = listed.iter().filter(|(p, _)| !before.contains(p) && !after.contains(p)).collect();
+    assert!(strays.iter().any(|(_, c)| c == "ktap"), "ktap itself is not listed: {strays:?}");
+    assert!(strays.len() <= 20, "pids never in /proc: {strays:?}");
 }
 
 #[test]
@@ -221,7 +244,8 @@ fn a_pinned_iterator_answers_after_ktap_exits() {
     if !need_root() || !have_btf() {
         return;
     }
-    let dir = format!("/sys/fs/bpf/ktap-test-{}", std::process::id());
+    let pinned = PinDir(format!("/sys/fs/bpf/ktap-test-{}", std::process::id()));
+    let dir = pinned.0.clone();
     let run = ktap(&["-q", "--pin", &dir, "-e", script]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert!(run.stdout.is_empty(), "a pinned iterator is not run: {}", run.stdout);
@@ -251,9 +275,8 @@ fn pinning_refuses_what_needs_ktap_and_places_off_bpffs() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("not on a BPF filesystem"), "{}", run.stderr);
     assert!(!Path::new("/tmp/ktap-not-bpffs").exists());
-    let dir = format!("/sys/fs/bpf/ktap-test-refuse-{}", std::process::id());
-    let run = ktap(&["-q", "--pin", &dir, "-e", "var t = {}\ntrace iter:task { print_hist(t) }"]);
-    let _ = ktap(&["--unpin", &dir]);
+    let pinned = PinDir(format!("/sys/fs/bpf/ktap-test-refuse-{}", std::process::id()));
+    let run = ktap(&["-q", "--pin", &pinned.0, "-e", "var t = {}\ntrace iter:task { print_hist(t) }"]);
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("a pinned iterator runs without ktap"), "{}", run.stderr);
     assert!(run.stderr.contains("<command line>:2:19"), "{}", run.stderr);
