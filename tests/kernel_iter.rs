@@ -348,3 +348,25 @@ fn iterator_output_follows_output_options() {
     let first: serde_json::Value = serde_json::from_str(run.stdout.lines().next().expect("a line")).expect("json");
     assert!(first.to_string().contains(&format!("{pid}\\n")), "{}", run.stdout);
 }
+
+#[test]
+fn tables_globals_and_twelve_strings_work_in_an_iterator() {
+    // Aggregates and globals the iterator writes are seen by trace_end;
+    // twelve strings (the most bpf_seq_printf takes) pass the verifier
+    // through scratch space.
+    let c = "args.task.comm";
+    let twelve = format!("trace iter:task /args.task.comm == \"ktapitwelve\"/ {{ printf(\"{}\\n\", {}) }}", ["%s"; 12].join(" "), [c; 12].join(", "));
+    let counts = "var n = 0\nvar by = {}\ntrace iter:task { n += 1 by[args.task.comm] += 1 }\ntrace_end { print(n > 3, by[\"ktapitwelve\"]) }";
+    compiles(&twelve);
+    compiles(counts);
+    if !need_root() || !have_btf() {
+        return;
+    }
+    let _work = sleepers("ktapitwelve", 3);
+    let run = ktap(&["-q", "-e", &twelve]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, format!("{}\n", ["ktapitwelve"; 12].join(" ")).repeat(3));
+    let run = ktap(&["-q", "-e", counts]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "true\t3\n");
+}
