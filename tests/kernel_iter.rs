@@ -370,3 +370,30 @@ fn tables_globals_and_twelve_strings_work_in_an_iterator() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "true\t3\n");
 }
+
+#[test]
+fn iter_cgroup_walks_a_cgroup_and_those_under_it() {
+    if !need_root() || !have_btf() {
+        return;
+    }
+    // A cgroup hierarchy of this machine (v2 at /sys/fs/cgroup, or a v1
+    // controller's), with two cgroups the test makes under it.
+    let root = ["/sys/fs/cgroup/cgroup.procs", "/sys/fs/cgroup/pids/cgroup.procs", "/sys/fs/cgroup/cpu/cgroup.procs"]
+        .iter()
+        .map(|p| Path::new(p).parent().expect("dir").to_path_buf())
+        .find(|d| d.join("cgroup.procs").exists());
+    let Some(root) = root else {
+        eprintln!("skipped: no cgroup hierarchy found");
+        return;
+    };
+    let top = root.join(format!("ktap-iter-{}", std::process::id()));
+    let inner = top.join("inner");
+    std::fs::create_dir_all(&inner).expect("mkdir cgroups");
+    let script = format!("trace iter:cgroup({}) {{ printf(\"%d %s\\n\", args.cgroup.level, args.cgroup.kn.name) }}", top.display());
+    let run = ktap(&["-q", "-e", &script]);
+    let _ = std::fs::remove_dir(&inner);
+    let _ = std::fs::remove_dir(&top);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let base: i64 = run.stdout.lines().next().and_then(|l| l.split(' ').next()?.parse().ok()).expect("a level");
+    assert_eq!(run.stdout, format!("{base} {}\n{} inner\n", top.file_name().expect("name").to_string_lossy(), base + 1));
+}

@@ -58,6 +58,10 @@ pub enum IterParam {
     /// One process (`iter:task(PID)`, `task_file`, `task_vma`): the
     /// link's `task.pid`.
     Pid { pid: u32, span: Span },
+    /// The cgroups under a cgroup directory, itself first
+    /// (`iter:cgroup(PATH)`: the link's `cgroup.cgroup_fd`, walked in
+    /// pre-order).
+    Cgroup { path: String, span: Span },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,6 +238,7 @@ impl IterParam {
     pub fn suffix(param: &Option<IterParam>) -> String {
         match param {
             Some(IterParam::Pid { pid, .. }) => format!("({pid})"),
+            Some(IterParam::Cgroup { path, .. }) => format!("({path})"),
             None => String::new(),
         }
     }

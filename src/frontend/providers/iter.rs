@@ -10,7 +10,8 @@
 //! target's last pointer parameter: `task` for task, `file` for
 //! task_file, `vma` for task_vma, `sk_common` for tcp). `(PID)` limits
 //! task, task_file and task_vma to one process (the link's
-//! `bpf_iter_link_info`). Pure: the kernel is seen through the facts'
+//! `bpf_iter_link_info`); `(PATH)` starts `cgroup` at a cgroup
+//! directory (default /sys/fs/cgroup), walking it and those under it. Pure: the kernel is seen through the facts'
 //! lazy BTF reader; never panics.
 
 use super::btf::BtfArgs;
@@ -28,6 +29,8 @@ const PREFIX: &str = "iter:";
 
 /// Targets whose link takes a process id (`bpf_iter_link_info.task`).
 const TAKES_PID: &[&str] = &["task", "task_file", "task_vma"];
+/// Where `iter:cgroup` starts without a path: the cgroup v2 root.
+const DEFAULT_CGROUP: &str = "/sys/fs/cgroup";
 
 impl Provider for Iter {
     fn name(&self) -> &'static str {
@@ -98,26 +101,44 @@ impl Provider for Iter {
                 return Vec::new();
             }
         }
-        let param = match param {
-            None => None,
-            Some(p) if !TAKES_PID.contains(&target.text.as_str()) => {
+        let param = match (param, target.text.as_str()) {
+            (None, _) => None,
+            (Some(p), "cgroup") if p.text.starts_with('/') => Some(IterParam::Cgroup { path: p.text.clone(), span: p.span }),
+            (Some(p), "cgroup") => {
                 cx.diags.push(
-                    Diagnostic::error(p.span, format!("`iter:{}` takes no parameter", target.text))
-                        .with_label("not a parameter of this target")
-                        .with_note(format!("a process id limits {}", TAKES_PID.iter().map(|t| format!("`iter:{t}(PID)`")).collect::<Vec<_>>().join(", "))),
+                    Diagnostic::error(p.span, format!("`iter:cgroup` takes a cgroup directory, not `{}`", p.text))
+                        .with_label("expected an absolute path")
+                        .with_note("e.g. `iter:cgroup(/sys/fs/cgroup/system.slice)`: that cgroup and those under it"),
                 );
                 return Vec::new();
             }
-            Some(p) => match p.text.trim().parse::<u32>() {
+            (Some(p), t) if !TAKES_PID.contains(&t) => {
+                cx.diags.push(
+                    Diagnostic::error(p.span, format!("`iter:{t}` takes no parameter"))
+                        .with_label("not a parameter of this target")
+                        .with_note(format!(
+                            "a process id limits {}; `iter:cgroup(PATH)` takes a cgroup directory",
+                            TAKES_PID.iter().map(|t| format!("`iter:{t}(PID)`")).collect::<Vec<_>>().join(", ")
+                        )),
+                );
+                return Vec::new();
+            }
+            (Some(p), t) => match p.text.trim().parse::<u32>() {
                 Ok(pid) if pid > 0 => Some(IterParam::Pid { pid, span: p.span }),
                 _ => {
                     cx.diags.push(
-                        Diagnostic::error(p.span, format!("`iter:{}` takes a process id, not `{}`", target.text, p.text))
+                        Diagnostic::error(p.span, format!("`iter:{t}` takes a process id, not `{}`", p.text))
                             .with_label("expected a positive number"),
                     );
                     return Vec::new();
                 }
             },
+        };
+        // The cgroup iterator needs a cgroup to start from: the root of
+        // the unified hierarchy unless the spec names one.
+        let param = match (param, target.text.as_str()) {
+            (None, "cgroup") => Some(IterParam::Cgroup { path: DEFAULT_CGROUP.into(), span: target.span }),
+            (p, _) => p,
         };
         vec![Point { attach: Attach::Iter { target: target.text.clone(), param, spec: spec.span }, reads: Reads::Iter { spec: spec.span } }]
     }

@@ -17,6 +17,7 @@ use crate::runtime::session::Error;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{AsRawLibbpf, Iter as IterReader, Link, ProgramMut};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 pub struct Iter;
@@ -43,12 +44,20 @@ impl Attacher for Iter {
             if cx.pin.is_some() {
                 refuse_userspace(cx)?;
             }
-            let link = link(prog, param.as_ref()).map_err(|e| cx.error(full.clone(), e))?;
+            let link = link(prog, param.as_ref()).map_err(|e| {
+                let mut err = cx.error(full.clone(), e);
+                if let Some(IterParam::Cgroup { path, span }) = &param {
+                    err.span = Some(*span);
+                    err.notes.push(format!("`iter:cgroup` starts at a cgroup directory (here {path}): name one, `iter:cgroup(/sys/fs/cgroup/NAME)`"));
+                }
+                err
+            })?;
             cx.progress.advance(1);
             match cx.pin {
                 Some(dir) => {
                     let name = match &param {
                         Some(IterParam::Pid { pid, .. }) => format!("{target}_{pid}"),
+                        Some(IterParam::Cgroup { path, .. }) => format!("{target}{}", path.replace('/', "_")),
                         None => target.clone(),
                     };
                     let path = pin(link, dir, &name).map_err(|message| Error { message, span: Some(spec), notes: Vec::new() })?;
@@ -64,9 +73,18 @@ impl Attacher for Iter {
     }
 }
 
-/// The iterator link, with the process it is limited to.
+/// The iterator link, with the process or cgroup it is limited to.
 fn link(prog: &ProgramMut<'_>, param: Option<&IterParam>) -> Result<Link, libbpf_rs::Error> {
-    let Some(IterParam::Pid { pid, .. }) = param else { return prog.attach_iter_with_opts(libbpf_rs::IterOpts::None) };
+    let pid = match param {
+        None => return prog.attach_iter_with_opts(libbpf_rs::IterOpts::None),
+        Some(IterParam::Cgroup { path, .. }) => {
+            let dir = std::fs::File::open(path).map_err(libbpf_rs::Error::from)?;
+            let opts = libbpf_rs::CgroupIterOpts { order: libbpf_rs::CgroupIterOrder::DescendantsPre, ..libbpf_rs::CgroupIterOpts::from_fd(dir.as_fd()) };
+            // The link keeps its own reference to the cgroup.
+            return prog.attach_iter_with_opts(libbpf_rs::IterOpts::Cgroup(opts));
+        }
+        Some(IterParam::Pid { pid, .. }) => pid,
+    };
     let mut info = libbpf_sys::bpf_iter_link_info::default();
     info.task.pid = *pid;
     let opts = libbpf_sys::bpf_iter_attach_opts {
