@@ -397,3 +397,29 @@ fn iter_cgroup_walks_a_cgroup_and_those_under_it() {
     let base: i64 = run.stdout.lines().next().and_then(|l| l.split(' ').next()?.parse().ok()).expect("a level");
     assert_eq!(run.stdout, format!("{base} {}\n{} inner\n", top.file_name().expect("name").to_string_lossy(), base + 1));
 }
+
+#[test]
+fn every_target_of_the_kernel_loads_or_is_refused_clearly() {
+    // The verifier accepts what the compiler accepts: each target listed
+    // loads (`-d`: load, attach nothing), or is refused at its span before
+    // that (the map-element targets).
+    if !need_root() || !have_btf() {
+        return;
+    }
+    let list = ktap(&["-le", "iter:*"]);
+    let targets: Vec<&str> = list.stdout.lines().filter_map(|l| l.strip_prefix("iter:")).collect();
+    assert!(targets.len() >= 10, "{}", list.stdout);
+    let mut refused = Vec::new();
+    for t in &targets {
+        let script = format!("var n = 0\ntrace iter:{t} {{ n += 1 print(n) }}");
+        let run = ktap(&["-d", "-q", "-e", &script]);
+        if run.code == Some(0) {
+            continue;
+        }
+        assert!(run.stderr.contains("ktap cannot name yet") && run.stderr.contains("<command line>:2:12"), "iter:{t}: {}", run.stderr);
+        refused.push(*t);
+    }
+    for t in &refused {
+        assert!(["bpf_map_elem", "sockmap", "bpf_sk_storage_map"].contains(t), "iter:{t} refused");
+    }
+}
