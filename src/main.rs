@@ -53,6 +53,9 @@ Examples:
   ktap -e 'print(errno.name(2))'  tapsets: NS.f() is f of NS.kp
   ktap -I ~/tapsets script.kp     look for tapsets in ~/tapsets first
   ktap -le 'sched:*' -v           list events with their arguments
+  ktap -e 'trace iter:task { printf(\"%d %s\\n\", args.task.pid, args.task.comm) }'
+                                  a ps: the kernel walks its tasks once
+  ktap --pin /sys/fs/bpf/ps -e 'trace iter:task { ... }'   `cat /sys/fs/bpf/ps/task`
   ktap -lf libc 'mall*'           list functions as probe:libc:FUNC
   ktap -lm /usr/bin/python3       list USDT markers as sdt:DSO:PROVIDER:MARKER
 
@@ -122,6 +125,15 @@ struct Cli {
     /// script still gives the userspace side.
     #[arg(long = "object", value_name = "OBJECT")]
     object: Option<std::path::PathBuf>,
+    /// Pin each iterator (`trace iter:...`) as a file in DIR, on the BPF
+    /// filesystem (/sys/fs/bpf, mounted when needed), instead of running
+    /// it: every `cat DIR/TARGET` runs it again, without ktap.
+    #[arg(long = "pin", value_name = "DIR")]
+    pin: Option<std::path::PathBuf>,
+    /// Remove the iterators ktap pinned in DIR (and DIR once empty), and
+    /// exit.
+    #[arg(long = "unpin", value_name = "DIR")]
+    unpin: Option<std::path::PathBuf>,
     /// Print the members of a kernel struct or union from the kernel's
     /// BTF (offsets and sizes, like pahole), and exit.
     #[arg(long = "struct", value_name = "NAME")]
@@ -370,6 +382,23 @@ fn main() -> ExitCode {
             Err(e) => fail(e),
         };
     }
+    if let Some(dir) = &cli.unpin {
+        return match ktap::runtime::attach::iter::unpin(dir) {
+            Ok(removed) => {
+                let mut stdout = std::io::stdout().lock();
+                for path in removed {
+                    let _ = writeln!(stdout, "unpinned {}", path.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    if let Some(dir) = &cli.pin {
+        if let Err(e) = ktap::runtime::attach::iter::pin_dir(dir) {
+            return fail(e);
+        }
+    }
     if let Some(glob) = &cli.list {
         return print_listing(ktap::runtime::listing::events(glob, cli.verbose));
     }
@@ -557,6 +586,7 @@ fn main() -> ExitCode {
         folded: cli.folded.as_ref().map(Into::into),
         flamegraph: cli.flamegraph.as_ref().map(Into::into),
         flame_title: format!("ktap {}", script.name),
+        pin: cli.pin.clone(),
     };
     if let Some(pid) = cli.pid {
         match ktap::runtime::child::Watched::open(pid) {

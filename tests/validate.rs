@@ -346,3 +346,39 @@ fn a_record_address_is_only_read_from() {
     *updated(&mut m) = Expr { kind: ExprKind::CtxAddr { offset: 16, data_loc: false }, ty: Ty::Int, span: None };
     assert_eq!(invalid(&m), "a record address used as a value");
 }
+
+/// An iterator probe lowered against the fake kernel's BTF.
+fn lowered_iter(src: &str) -> Module {
+    let (program, diags) = ktap::frontend::parse(src);
+    assert!(diags.is_empty(), "{src}: parse errors {diags:?}");
+    let (module, diags) = ktap::frontend::lower::lower(&program, support::fake_kernel(), &ktap::Options::default());
+    assert!(diags.iter().all(|d| d.severity != ktap::frontend::diag::Severity::Error), "{src}: lowering errors {diags:?}");
+    module
+}
+
+#[test]
+fn a_seq_print_needs_an_iterator_and_a_format_that_fits_its_values() {
+    let m = lowered_iter("trace iter:task { printf(\"%d %s\\n\", args.task.pid, args.task.comm) }");
+    let info = facts(&m);
+    assert_eq!(info.probe(P0).ring_buffer, None, "an iterator's prints need no ring buffer");
+    let seq = |format: &str, args: Vec<Expr>| stmt(StmtKind::SeqPrint { format: format.as_bytes().to_vec(), args });
+    // Outside an iterator.
+    let mut other = lowered("trace syscalls:sys_enter_getppid { }");
+    other.probes[0].body.push(seq("%lld\n", vec![one()]));
+    assert!(matches!(validate(&other), Err(Error::Invalid { message, .. }) if message.contains("outside an iterator")));
+    let broken = |s: Stmt| {
+        let mut m = m.clone();
+        m.probes[0].body.push(s);
+        validate(&m)
+    };
+    let why = |r: Result<ModuleInfo, Error>| match r {
+        Err(Error::Invalid { message, .. }) => message,
+        other => panic!("not refused: {other:?}"),
+    };
+    assert!(broken(seq("%lld %lld\n", vec![one()])).is_err_and(|e| e.to_string().contains("2 conversions for 1 arguments")));
+    assert!(why(broken(seq(&"%lld ".repeat(13), vec![one(); 13]))).contains("13 arguments (at most 12)"));
+    assert!(why(broken(seq("%s\n", vec![one()]))).contains("printed by %s"));
+    assert!(why(broken(seq("%o\n", vec![one()]))).contains("`%o` is not one the kernel prints"));
+    assert!(why(broken(seq("%.3lld\n", vec![one()]))).contains("not one the kernel prints"));
+    assert!(broken(seq("%5lld|%-3llx %%\n", vec![one(), one()])).is_ok());
+}

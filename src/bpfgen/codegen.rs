@@ -34,6 +34,7 @@ mod helper {
     pub const RINGBUF_RESERVE: i32 = 131;
     pub const RINGBUF_SUBMIT: i32 = 132;
     pub const GET_CURRENT_TASK_BTF: i32 = 158;
+    pub const SEQ_PRINTF: i32 = 126;
 }
 
 const BPF_MAP_TYPE_HASH: u32 = 1;
@@ -155,6 +156,7 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
         let probe = ProbeId(facts.probes.len().min(m.probes.len()) as u32);
         return Err(Error::Unvalidated { probe, fact: "probe's facts" });
     }
+    let formats = seq_formats(m);
     let mut programs = Vec::new();
     let mut infos = Vec::new();
     let mut scratch = 0;
@@ -169,7 +171,7 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
             };
             for point in points {
                 let index = programs.len() as i32;
-                let (program, info, used) = compile_program(m, probe_facts, probe, kind, point, index)?;
+                let (program, info, used) = compile_program(m, probe_facts, &formats, probe, kind, point, index)?;
                 scratch = scratch.max(used);
                 programs.push(program);
                 infos.push(info);
@@ -204,7 +206,7 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
             flags: 0,
         });
     }
-    let globals = m
+    let mut globals: Vec<super::elf::Global> = m
         .globals
         .iter()
         .map(|g| super::elf::Global {
@@ -220,6 +222,12 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
             },
         })
         .collect();
+    for (i, format) in formats.iter().enumerate() {
+        let mut init = format.clone();
+        init.push(0);
+        init.resize(init.len().next_multiple_of(8), 0);
+        globals.push(super::elf::Global { name: seq_format_name(i), section: GlobalSection::Rodata, size: init.len() as u32, init });
+    }
     Ok(Compiled {
         object: BpfObject { license: "GPL".into(), programs, maps, globals },
         programs: infos,
@@ -233,13 +241,13 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
 /// pass decides the layout, the second knows where the scratch pointer
 /// lives and fetches it first.
 /// `point`: the one attach point of a per-point program.
-fn compile_program(m: &Module, facts: &ProbeInfo, probe: ProbeId, kind: ProgKind, point: Option<usize>, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
-    let first = generate(m, facts, probe, kind, point, index, None);
+fn compile_program(m: &Module, facts: &ProbeInfo, formats: &[Vec<u8>], probe: ProbeId, kind: ProgKind, point: Option<usize>, index: i32) -> Result<(Program, ProgramInfo, i32), Error> {
+    let first = generate(m, facts, formats, probe, kind, point, index, None);
     if first.max_scratch == 0 {
         return finish_program(m, probe, kind, point, first);
     }
     let base = -(first.max_frame + 8);
-    let second = generate(m, facts, probe, kind, point, index, Some(base.max(-MAX_STACK) as i16));
+    let second = generate(m, facts, formats, probe, kind, point, index, Some(base.max(-MAX_STACK) as i16));
     finish_program(m, probe, kind, point, second)
 }
 
@@ -280,11 +288,13 @@ fn finish_program(m: &Module, probe: ProbeId, kind: ProgKind, point: Option<usiz
 
 /// One pass of code generation over a probe body. `scratch_base` is the
 /// stack slot that holds the scratch pointer, when the program has one.
-fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgKind, point: Option<usize>, index: i32, scratch_base: Option<i16>) -> Gen<'a> {
+#[expect(clippy::too_many_arguments, reason = "one pass's inputs, passed through from compile_program")]
+fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, formats: &'a [Vec<u8>], probe: ProbeId, kind: ProgKind, point: Option<usize>, index: i32, scratch_base: Option<i16>) -> Gen<'a> {
     let body = &m.probe(probe).body;
     let mut g = Gen {
         m,
         facts,
+        formats,
         missing: None,
         asm: Asm::default(),
         frame: 0,
@@ -368,6 +378,38 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, probe: ProbeId, kind: ProgK
     g
 }
 
+/// The `.rodata` global holding seq_file format number `i`.
+fn seq_format_name(i: usize) -> String {
+    format!("ktap_fmt{i}")
+}
+
+/// Every distinct seq_file format of the module, in the order probes
+/// hold them.
+fn seq_formats(m: &Module) -> Vec<Vec<u8>> {
+    fn walk(body: &[Stmt], out: &mut Vec<Vec<u8>>) {
+        for s in body {
+            match &s.kind {
+                StmtKind::SeqPrint { format, .. } if !out.contains(format) => out.push(format.clone()),
+                StmtKind::If { then, otherwise, .. } => {
+                    walk(then, out);
+                    walk(otherwise, out);
+                }
+                StmtKind::Loop { body, step, .. } => {
+                    walk(body, out);
+                    walk(step, out);
+                }
+                StmtKind::Block { body, .. } => walk(body, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for p in &m.probes {
+        walk(&p.body, &mut out);
+    }
+    out
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Label(usize);
 
@@ -446,6 +488,9 @@ struct Gen<'a> {
     m: &'a Module,
     /// What validation learned about this probe.
     facts: &'a ProbeInfo,
+    /// The module's seq_file formats, each a `.rodata` global
+    /// ([`seq_format_name`]).
+    formats: &'a [Vec<u8>],
     /// A fact the code needed and `facts` lacked (never, once validated).
     missing: Option<&'static str>,
     asm: Asm,
@@ -704,6 +749,7 @@ impl Gen<'_> {
             StmtKind::Return if self.in_expr > 0 => self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R10, 0, 0), exit),
             StmtKind::Return => self.asm.jump(Insn::ja(0), exit),
             StmtKind::Emit { site, args } => self.emit_record(*site, args, s.span),
+            StmtKind::SeqPrint { format, args } => self.seq_print(format, args, s.span),
             StmtKind::AggUpdate { to, kind, value } => self.agg_update(to, *kind, value, s.span),
             StmtKind::MapStore { map, key, value } => {
                 let k = self.key_loc(*map, key);
@@ -1109,6 +1155,40 @@ impl Gen<'_> {
 
     /// Reserves a ring-buffer record, fills it and submits it; a full ring
     /// buffer increments the lost-events counter instead.
+    /// `bpf_seq_printf(meta->seq, format, data, 8 * n)`: the arguments
+    /// are an array of u64s (numbers, and the address of each string,
+    /// copied first), the format a `.rodata` string (the helper wants a
+    /// constant string in a frozen read-only map).
+    fn seq_print(&mut self, format: &[u8], args: &[Expr], span: Option<Span>) {
+        let Some(at) = self.formats.iter().position(|f| f == format) else { return self.lacks("seq_file format") };
+        let data = (!args.is_empty()).then(|| self.alloc(8 * args.len() as i32));
+        for (i, arg) in args.iter().enumerate() {
+            let slot = data.map(|d| d.at(8 * i as i16));
+            let Some(slot) = slot else { break };
+            if arg.ty.is_string() {
+                let s = self.string_loc(arg, arg.ty.size());
+                self.addr(Reg::R3, s);
+                self.store(Size::DW, slot, Reg::R3);
+            } else {
+                let r = self.expr(arg, 0);
+                self.store(Size::DW, slot, r);
+            }
+        }
+        self.asm.span = span;
+        // The context's first argument is `struct bpf_iter_meta *meta`,
+        // whose first member is the seq_file (include/linux/bpf.h).
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R6, 0));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R1, 0));
+        self.asm.load_addr(Reg::R2, RelocTarget::Global(seq_format_name(at)));
+        self.asm.emit(Insn::mov64_imm(Reg::R3, format.len() as i32 + 1));
+        match data {
+            Some(d) => self.addr(Reg::R4, d),
+            None => self.asm.emit(Insn::mov64_imm(Reg::R4, 0)),
+        }
+        self.asm.emit(Insn::mov64_imm(Reg::R5, 8 * args.len() as i32));
+        self.asm.emit(Insn::call_helper(helper::SEQ_PRINTF));
+    }
+
     fn emit_record(&mut self, site_id: ir::SiteId, args: &[Expr], span: Option<Span>) {
         let site = self.m.site(site_id);
         let (offsets, size) = site.layout();

@@ -127,6 +127,12 @@ pub trait KernelCx {
     fn site(&mut self, kind: ir::SiteKind, fields: Vec<ir::Ty>, consts: Vec<(usize, ir::SiteConst)>, span: Span) -> ir::SiteId;
     /// Whether `name` is a table declared at the top level.
     fn is_table(&self, name: &str) -> bool;
+    /// Whether the probe's prints go into the seq_file of an iterator
+    /// being read (`ir::StmtKind::SeqPrint`) rather than the ring buffer.
+    fn seq_file(&self) -> bool;
+    /// `iter_end`: whether this is the iterator's last, object-less run
+    /// (reported when the probe is no iterator).
+    fn iter_end(&mut self, span: Span) -> Option<ir::Expr>;
     /// Reports what probes cannot do yet.
     fn unsupported(&mut self, span: Span, what: &str) {
         self.diag(Diagnostic::error(span, format!("{what} is not supported yet in probe bodies")).with_label("not supported yet"));

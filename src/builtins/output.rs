@@ -1,7 +1,9 @@
 //! Output: `print`, `printf`, `print_hist`, `exit` and the `ansi.*`
 //! terminal codes. In a probe, print/printf/print_hist/exit become records
 //! sent through the ring buffer (the format string stays in userspace);
-//! userspace runs them directly.
+//! in an iterator, print/printf write into the reader's seq_file with
+//! `bpf_seq_printf` (a kernel format made here: literals folded in,
+//! numbers `%lld`, strings `%s`); userspace runs them directly.
 
 use super::{Call, Def, Form, Kernel, KernelCx, UserCx};
 use crate::frontend::ast;
@@ -60,7 +62,159 @@ fn record(cx: &mut dyn KernelCx, c: &Call, kind: SiteKind, fields: Vec<Ty>, cons
 
 fn print_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
     let (fields, consts, values) = cx.record_args(c.args)?;
+    if cx.seq_file() {
+        let mut format = Vec::new();
+        let mut kernel = values.iter();
+        for i in 0..fields.len() + consts.len() {
+            if i > 0 {
+                format.push(b'\t');
+            }
+            match consts.iter().find(|(at, _)| *at == i) {
+                Some((_, k)) => escape_into(&mut format, &format::value_text(&const_value(k))),
+                None => {
+                    let value = kernel.next()?;
+                    format.extend_from_slice(seq_conversion(cx, value, b's')?);
+                }
+            }
+        }
+        format.push(b'\n');
+        return seq_print(cx, c, format, values);
+    }
     Some(record(cx, c, SiteKind::Print, fields, consts, values))
+}
+
+/// A literal argument as the value userspace would print.
+fn const_value(k: &ir::SiteConst) -> Value {
+    match k {
+        ir::SiteConst::Nil => Value::Nil,
+        ir::SiteConst::Bool(b) => Value::Bool(*b),
+        ir::SiteConst::Int(n) => Value::Int(*n),
+        ir::SiteConst::Str(s) => Value::str(s),
+    }
+}
+
+/// Literal text in a kernel format: `%` doubled.
+fn escape_into(format: &mut Vec<u8>, text: &[u8]) {
+    for &b in text {
+        if b == b'%' {
+            format.push(b'%');
+        }
+        format.push(b);
+    }
+}
+
+/// The kernel conversion printing `value` (`conv`: the script's
+/// conversion letter): numbers 64-bit, strings `%s`; what the kernel
+/// cannot print is an error at the value.
+fn seq_conversion(cx: &mut dyn KernelCx, value: &ir::Expr, conv: u8) -> Option<&'static [u8]> {
+    let span = value.span;
+    let text: &'static [u8] = match (value.ty, conv) {
+        (Ty::Int, b'd' | b's') => b"%lld",
+        (Ty::Int, b'i') => b"%lli",
+        (Ty::Int, b'u') => b"%llu",
+        (Ty::Int, b'x') => b"%llx",
+        (Ty::Int, b'X') => b"%llX",
+        (Ty::Int, b'c') => b"%c",
+        (Ty::Comm | Ty::Str, b's') => b"%s",
+        (ty, _) => {
+            cx.diag(
+                Diagnostic::error(span.unwrap_or_default(), format!("an iterator cannot print a {} into its seq_file", crate::frontend::lower::ty_name(ty)))
+                    .with_label("not a number or a string")
+                    .with_note("iterators print in the kernel with bpf_seq_printf: numbers and strings only"),
+            );
+            return None;
+        }
+    };
+    Some(text)
+}
+
+/// The seq_file print of `values` with kernel `format`, at most
+/// `ir::SEQ_MAX_ARGS` of them.
+fn seq_print(cx: &mut dyn KernelCx, c: &Call, format: Vec<u8>, values: Vec<ir::Expr>) -> Option<ir::Stmt> {
+    if values.len() > ir::SEQ_MAX_ARGS {
+        cx.diag(
+            Diagnostic::error(c.span, format!("{}() in an iterator prints at most {} values, not {}", c.name, ir::SEQ_MAX_ARGS, values.len()))
+                .with_label("too many values")
+                .with_note("bpf_seq_printf takes at most 12 arguments: split it into two calls"),
+        );
+        return None;
+    }
+    if format.contains(&0) {
+        cx.diag(Diagnostic::error(c.span, format!("{}() in an iterator cannot print a NUL byte", c.name)));
+        return None;
+    }
+    Some(ir::Stmt { kind: ir::StmtKind::SeqPrint { format, args: values }, span: Some(c.span) })
+}
+
+/// printf's format for the kernel: each conversion of a value becomes
+/// one the kernel prints (flags `0+- ` and a width kept), each literal
+/// argument its text.
+fn seq_printf_format(cx: &mut dyn KernelCx, c: &Call, fmt: &[u8], consts: &[(usize, ir::SiteConst)], values: &[ir::Expr]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut kernel = values.iter();
+    let mut n = 0;
+    let mut i = 0;
+    let bad = |cx: &mut dyn KernelCx, what: String| {
+        cx.diag(
+            Diagnostic::error(c.args[0].span, what)
+                .with_label("format")
+                .with_note("iterators print in the kernel with bpf_seq_printf: %d %i %u %x %X %c %s with flags 0+- and a width"),
+        );
+    };
+    while i < fmt.len() {
+        if fmt[i] != b'%' {
+            out.push(fmt[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        if fmt.get(i) == Some(&b'%') {
+            out.extend_from_slice(b"%%");
+            i += 1;
+            continue;
+        }
+        let mut flags = Vec::new();
+        while let Some(&f @ (b'0' | b'+' | b'-' | b' ' | b'#')) = fmt.get(i) {
+            flags.push(f);
+            i += 1;
+        }
+        while fmt.get(i).is_some_and(u8::is_ascii_digit) {
+            flags.push(fmt[i]);
+            i += 1;
+        }
+        if matches!(fmt.get(i), Some(b'.' | b'*')) {
+            bad(cx, "an iterator's printf takes no precision or `*` width".into());
+            return None;
+        }
+        while matches!(fmt.get(i), Some(b'h' | b'l' | b'q' | b'j' | b'z' | b't' | b'L')) {
+            i += 1;
+        }
+        let Some(&conv) = fmt.get(i) else {
+            bad(cx, "the format ends with `%`".into());
+            return None;
+        };
+        i += 1;
+        match consts.iter().find(|(at, _)| *at == n) {
+            Some((_, k)) => {
+                let text = format::printf(&fmt[start..i], &[const_value(k)]).map_err(|e| bad(cx, e.to_string())).ok()?;
+                escape_into(&mut out, &text);
+            }
+            None => {
+                let value = kernel.next()?;
+                if flags.contains(&b'#') || !b"diuxXcs".contains(&conv) {
+                    bad(cx, format!("the kernel's seq_printf has no `%{}`", String::from_utf8_lossy(&fmt[start + 1..i])));
+                    return None;
+                }
+                let kconv = seq_conversion(cx, value, conv)?;
+                out.push(b'%');
+                out.extend_from_slice(&flags);
+                out.extend_from_slice(&kconv[1..]);
+            }
+        }
+        n += 1;
+    }
+    Some(out)
 }
 
 fn print_user(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
@@ -103,6 +257,10 @@ fn printf_probe(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Stmt> {
             );
             return None;
         }
+    }
+    if cx.seq_file() {
+        let format = seq_printf_format(cx, c, fmt, &consts, &values)?;
+        return seq_print(cx, c, format, values);
     }
     Some(record(cx, c, SiteKind::Printf { format: fmt.clone() }, fields, consts, values))
 }

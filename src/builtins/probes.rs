@@ -16,6 +16,9 @@ const fn register(name: &'static str) -> Def {
 pub(super) const DEFS: &[Def] = &[
     // Which event fired: an id named in userspace.
     Def { namespace: None, name: "probename", form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::ProbeName, lower: probename }), user: None },
+    // In an iterator: whether this is its last run, with no object (the
+    // run is skipped unless the body reads this).
+    Def { namespace: None, name: "iter_end", form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::Int, lower: iter_end }), user: None },
     register("kprobe"),
     register("kretprobe"),
     register("uprobe"),
@@ -26,6 +29,10 @@ pub(super) const DEFS: &[Def] = &[
     register("trace_by_id"),
     register("trace_end"),
 ];
+
+fn iter_end(cx: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
+    cx.iter_end(c.span)
+}
 
 fn probename(_: &mut dyn KernelCx, c: &Call) -> Option<ir::Expr> {
     Some(c.value(ExprKind::ProbeName, Ty::ProbeName))

@@ -243,6 +243,18 @@ pub fn sample_btf() -> Vec<u8> {
     let loff_ptr = b.add_ptr(long);
     let read = b.add_func_proto(long, &[("file", file_ptr), ("buf", char_ptr), ("count", ulong), ("pos", loff_ptr)]);
     b.add_func("vfs_read", read, FuncLinkage::Global);
+    // Two iterator targets: the meta every iterator gets, the context
+    // structs, and the `bpf_iter_TARGET` functions that name its fields.
+    let seq = b.add_struct("seq_file", 120, &[m("size", ulong, 8)]);
+    let seq_ptr = b.add_ptr(seq);
+    let meta = b.add_struct("bpf_iter_meta", 24, &[m("seq", seq_ptr, 0), m("session_id", u64t, 8), m("seq_num", u64t, 16)]);
+    let meta_ptr = b.add_ptr(meta);
+    b.add_struct("bpf_iter__task", 16, &[m("meta", meta_ptr, 0), m("task", tp, 8)]);
+    let iter_task = b.add_func_proto(int, &[("meta", meta_ptr), ("task", tp)]);
+    b.add_func("bpf_iter_task", iter_task, FuncLinkage::Global);
+    b.add_struct("bpf_iter__task_file", 32, &[m("meta", meta_ptr, 0), m("task", tp, 8), m("fd", uint, 16), m("file", file_ptr, 24)]);
+    let iter_file = b.add_func_proto(int, &[("meta", meta_ptr), ("task", tp), ("fd", uint), ("file", file_ptr)]);
+    b.add_func("bpf_iter_task_file", iter_file, FuncLinkage::Global);
     b.to_bytes()
 }
 

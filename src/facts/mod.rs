@@ -73,6 +73,35 @@ pub trait KernelFacts {
 /// (`btf_trace_sched_switch`, include/trace/bpf_probe.h).
 pub const BTF_TRACE_PREFIX: &str = "btf_trace_";
 
+/// The BTF function prefix of a BPF iterator target (`bpf_iter_task`,
+/// include/linux/bpf.h: DEFINE_BPF_ITER_FUNC): its parameters after
+/// `meta` are the iterator context's fields.
+pub const BPF_ITER_PREFIX: &str = "bpf_iter_";
+
+/// The iterator targets the kernel's BTF describes (`task`, `tcp`...),
+/// sorted: those with both a function `bpf_iter_TARGET` and a context
+/// struct `bpf_iter__TARGET` (the open-coded iterator kfuncs share the
+/// function prefix, `bpf_iter_get_info` too, but have no context). Two
+/// whole walks of the BTF: for listings and errors only.
+pub fn iter_targets(reader: &BtfReader<'_>) -> Result<Vec<String>, crate::btf::read::Error> {
+    let contexts = reader.names_with_prefix(crate::btf::Kind::STRUCT, ITER_CONTEXT_PREFIX)?;
+    let mut out = reader.names_with_prefix(crate::btf::Kind::FUNC, BPF_ITER_PREFIX)?;
+    out.retain(|f| contexts.contains(f));
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Whether `target` is an iterator target of the kernel's BTF (as
+/// [`iter_targets`] says, by two name lookups).
+pub fn is_iter_target(reader: &BtfReader<'_>, target: &str) -> Result<bool, crate::btf::read::Error> {
+    Ok(reader.find(crate::btf::Kind::FUNC, &format!("{BPF_ITER_PREFIX}{target}"))?.is_some()
+        && reader.find(crate::btf::Kind::STRUCT, &format!("{ITER_CONTEXT_PREFIX}{target}"))?.is_some())
+}
+
+/// The BTF struct prefix of an iterator's context (`struct bpf_iter__task`).
+const ITER_CONTEXT_PREFIX: &str = "bpf_iter__";
+
 /// The default answer of [`KernelFacts`] for dynamic probes: sources that
 /// know no binaries say so.
 pub const NO_PROBES: &str = "dynamic probes are not available from this event source";

@@ -44,6 +44,24 @@ pub enum Attach {
     /// with `ret`): its context is the function's typed arguments (and,
     /// at exit, its return value after them).
     Fentry { func: String, ret: bool, spec: Span },
+    /// A BPF iterator (`iter:TARGET[(PARAM)]`): its program runs once per
+    /// kernel object (and once more, with a NULL object, at the end) when
+    /// its iterator is read; it prints into the reader's seq_file. Its
+    /// context is the `bpf_iter_TARGET` function's typed arguments, its
+    /// target fixed when it loads (section `iter/TARGET`).
+    Iter { target: String, param: Option<IterParam>, spec: Span },
+}
+
+/// What an iterator link is limited to (`bpf_iter_link_info`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IterParam {
+    /// One process (`iter:task(PID)`, `task_file`, `task_vma`): the
+    /// link's `task.pid`.
+    Pid { pid: u32, span: Span },
+    /// The cgroups under a cgroup directory, itself first
+    /// (`iter:cgroup(PATH)`: the link's `cgroup.cgroup_fd`, walked in
+    /// pre-order).
+    Cgroup { path: String, span: Span },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +97,8 @@ pub enum ProgKind {
     /// function.
     Fentry,
     Fexit,
+    /// A BPF iterator, one program per target.
+    Iter,
 }
 
 /// What a program's context register (r1 at entry) points at.
@@ -109,15 +129,18 @@ pub struct ProgShape {
     pub section: &'static str,
     pub context: Context,
     /// The kernel fixes the program's target when it loads (tp_btf,
-    /// fentry): one program per attach point, its section
+    /// fentry, iter): one program per attach point, its section
     /// `SECTION/EVENT`, its `probename` a constant.
     pub per_point: bool,
+    /// Its programs run when a reader reads them and print into its
+    /// seq_file (`StmtKind::SeqPrint`; iterators).
+    pub seq_file: bool,
 }
 
 impl ProgKind {
     /// The one table of per-kind facts for the backends.
     pub fn shape(self) -> ProgShape {
-        let shape = |suffix, section, context| ProgShape { suffix, section, context, per_point: false };
+        let shape = |suffix, section, context| ProgShape { suffix, section, context, per_point: false, seq_file: false };
         match self {
             ProgKind::Tracepoint => shape("tp", "tracepoint", Context::Record),
             ProgKind::RawTracepoint => shape("raw", "raw_tp", Context::RawArgs),
@@ -129,6 +152,7 @@ impl ProgKind {
             ProgKind::TpBtf => ProgShape { per_point: true, ..shape("btf", "tp_btf", Context::BtfArgs) },
             ProgKind::Fentry => ProgShape { per_point: true, ..shape("fentry", "fentry", Context::BtfArgs) },
             ProgKind::Fexit => ProgShape { per_point: true, ..shape("fexit", "fexit", Context::BtfArgs) },
+            ProgKind::Iter => ProgShape { per_point: true, seq_file: true, ..shape("iter", "iter", Context::BtfArgs) },
         }
     }
 
@@ -159,6 +183,7 @@ impl Attach {
             Attach::TpBtf { .. } => ProgKind::TpBtf,
             Attach::Fentry { ret: false, .. } => ProgKind::Fentry,
             Attach::Fentry { ret: true, .. } => ProgKind::Fexit,
+            Attach::Iter { .. } => ProgKind::Iter,
         }
     }
 
@@ -171,6 +196,7 @@ impl Attach {
             Attach::Kprobe { symbol, .. } => symbol,
             Attach::TpBtf { event, .. } => event,
             Attach::Fentry { func, .. } => func,
+            Attach::Iter { target, .. } => target,
         }
     }
 
@@ -184,6 +210,7 @@ impl Attach {
             Attach::Kprobe { symbol, ret, .. } => format!("probe:{symbol}{}", if *ret { "%return" } else { "" }),
             Attach::TpBtf { event, .. } => format!("btf:{event}"),
             Attach::Fentry { func, ret, .. } => format!("{}:{func}", if *ret { "fexit" } else { "fentry" }),
+            Attach::Iter { target, param, .. } => format!("iter:{target}{}", IterParam::suffix(param)),
         }
     }
 
@@ -201,6 +228,18 @@ impl Attach {
             Attach::Kprobe { symbol, ret, .. } => format!("{} {symbol}", if *ret { "kretprobe" } else { "kprobe" }),
             Attach::TpBtf { event, .. } => format!("tp_btf {event}"),
             Attach::Fentry { func, ret, .. } => format!("{} {func}", if *ret { "fexit" } else { "fentry" }),
+            Attach::Iter { target, param, .. } => format!("iter {target}{}", IterParam::suffix(param)),
+        }
+    }
+}
+
+impl IterParam {
+    /// `(PARAM)` as the spec writes it, or nothing.
+    pub fn suffix(param: &Option<IterParam>) -> String {
+        match param {
+            Some(IterParam::Pid { pid, .. }) => format!("({pid})"),
+            Some(IterParam::Cgroup { path, .. }) => format!("({path})"),
+            None => String::new(),
         }
     }
 }

@@ -32,7 +32,7 @@ pub mod validate;
 pub mod written;
 
 pub use agg::{AggKind, TableValue};
-pub use attach::{Attach, Context, ProgKind, ProgShape, UprobePoint};
+pub use attach::{Attach, Context, IterParam, ProgKind, ProgShape, UprobePoint};
 
 use crate::span::Span;
 
@@ -117,6 +117,10 @@ pub enum Ty {
 /// Most frames `stack(skip, depth)` may ask to show (the depth travels in
 /// 7 bits of the stack value).
 pub const MAX_STACK_DEPTH: u8 = 127;
+
+/// Most arguments `bpf_seq_printf` takes (kernel/bpf/helpers.c,
+/// MAX_BPRINTF_VARARGS).
+pub const SEQ_MAX_ARGS: usize = 12;
 
 /// Bytes a kernel string holds, NUL included (bpftrace's default too).
 pub const STR_LEN: u32 = 64;
@@ -328,6 +332,11 @@ pub enum StmtKind {
     GlobalStore { global: GlobalId, value: Expr },
     /// Send a record for `site` with these field values.
     Emit { site: SiteId, args: Vec<Expr> },
+    /// Print into the seq_file of the iterator being read (iterator
+    /// programs only; `bpf_seq_printf`): `format` is the kernel's format
+    /// (kept in `.rodata`), with one conversion per argument, at most
+    /// [`SEQ_MAX_ARGS`]; numbers are `%lld`-like, strings `%s`.
+    SeqPrint { format: Vec<u8>, args: Vec<Expr> },
     /// Leave the program (returns 0).
     Return,
     /// Folds `value` into an aggregate of `kind` (`+=` is a sum): a table

@@ -81,6 +81,10 @@ fn stmts(out: &mut String, body: &[Stmt], depth: usize) {
                 let args: Vec<String> = args.iter().map(expr).collect();
                 let _ = writeln!(out, "{pad}emit s{}({})", site.0, args.join(", "));
             }
+            StmtKind::SeqPrint { format, args } => {
+                let args: Vec<String> = args.iter().map(expr).collect();
+                let _ = writeln!(out, "{pad}seq_printf({:?}{}{})", String::from_utf8_lossy(format), if args.is_empty() { "" } else { ", " }, args.join(", "));
+            }
             StmtKind::Return => {
                 let _ = writeln!(out, "{pad}return");
             }

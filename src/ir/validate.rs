@@ -238,6 +238,37 @@ impl Validator<'_> {
         }
     }
 
+    /// A print into the iterator's seq_file: only iterator programs have
+    /// one; the format is what `bpf_seq_printf` accepts (kernel/bpf/helpers.c,
+    /// bpf_bprintf_prepare: `%%`, flags `0+- `, a width, `l`/`ll`, then
+    /// `d i u x X c` or `s`) with one conversion per argument, at most
+    /// [`super::SEQ_MAX_ARGS`]: numbers for integer conversions, strings
+    /// for `%s`; no NUL inside.
+    fn seq_print(&mut self, format: &[u8], args: &[Expr]) -> Result<(), Error> {
+        let probe = &self.m.probes[self.probe.index()];
+        if probe.attach.iter().any(|a| !a.kind().shape().seq_file) {
+            return Err(self.err("a seq_file print outside an iterator program"));
+        }
+        if args.len() > super::SEQ_MAX_ARGS {
+            return Err(self.err(format!("a seq_file print of {} arguments (at most {})", args.len(), super::SEQ_MAX_ARGS)));
+        }
+        let convs = seq_conversions(format).map_err(|e| self.err(format!("seq_file format: {e}")))?;
+        if convs.len() != args.len() {
+            return Err(self.err(format!("a seq_file format of {} conversions for {} arguments", convs.len(), args.len())));
+        }
+        for (conv, arg) in convs.iter().zip(args) {
+            let fits = match conv {
+                b's' => arg.ty.is_string(),
+                _ => arg.ty == Ty::Int,
+            };
+            if !fits {
+                return Err(self.err(format!("a {:?} printed by %{}", arg.ty, *conv as char)));
+            }
+            self.expr(arg)?;
+        }
+        Ok(())
+    }
+
     fn stmts(&mut self, stmts: &[Stmt]) -> Result<(), Error> {
         stmts.iter().try_for_each(|s| self.stmt(s))
     }
@@ -272,6 +303,7 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
+            StmtKind::SeqPrint { format, args } => self.seq_print(format, args),
             StmtKind::Return => Ok(()),
             StmtKind::AggUpdate { to, kind, value } => {
                 let desc = kind.desc();
@@ -562,4 +594,45 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The conversions of a `bpf_seq_printf` format (the letter of each), or
+/// what the kernel would refuse in it (kernel/bpf/helpers.c,
+/// bpf_bprintf_prepare).
+pub fn seq_conversions(format: &[u8]) -> Result<Vec<u8>, String> {
+    if format.contains(&0) {
+        return Err("a NUL inside".into());
+    }
+    let mut convs = Vec::new();
+    let mut i = 0;
+    while i < format.len() {
+        if format[i] != b'%' {
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if format.get(i) == Some(&b'%') {
+            i += 1;
+            continue;
+        }
+        while matches!(format.get(i), Some(b'0' | b'+' | b'-' | b' ')) {
+            i += 1;
+        }
+        while format.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let mut longs = 0;
+        while format.get(i) == Some(&b'l') && longs < 2 {
+            longs += 1;
+            i += 1;
+        }
+        match format.get(i) {
+            Some(&c @ (b'd' | b'i' | b'u' | b'x' | b'X')) => convs.push(c),
+            Some(&c @ (b'c' | b's')) if longs == 0 => convs.push(c),
+            Some(&c) => return Err(format!("conversion `%{}` is not one the kernel prints", c as char)),
+            None => return Err("a `%` at the end".into()),
+        }
+        i += 1;
+    }
+    Ok(convs)
 }

@@ -64,7 +64,7 @@ fn walk(body: &[Stmt], w: &mut Written) {
                 walk(step, w);
             }
             StmtKind::Block { body, .. } => walk(body, w),
-            StmtKind::Emit { .. } | StmtKind::Return | StmtKind::LocalSet { .. } | StmtKind::Break | StmtKind::Leave(_) => {}
+            StmtKind::Emit { .. } | StmtKind::SeqPrint { .. } | StmtKind::Return | StmtKind::LocalSet { .. } | StmtKind::Break | StmtKind::Leave(_) => {}
         }
     }
 }

@@ -7,7 +7,7 @@ use super::kbtf::KernelBtf;
 use super::listing::Entry;
 use crate::btf::read::{BtfReader, TypeDesc};
 use crate::btf::{Kind, TypeId};
-use crate::facts::{glob_match, BTF_TRACE_PREFIX};
+use crate::facts::{glob_match, iter_targets, BPF_ITER_PREFIX, BTF_TRACE_PREFIX};
 use std::fmt::Write;
 
 /// The BTF tracepoints matching `glob` (after `btf:`) as `-le` entries;
@@ -37,6 +37,34 @@ pub fn events(glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
             }
         }
         out.push(Entry { spec: format!("btf:{n}"), details });
+    }
+    Ok(out)
+}
+
+/// The iterator targets matching `glob` (after `iter:`) as `-le`
+/// entries; with `verbose`, each context field as `args.NAME  TYPE` (the
+/// `bpf_iter_TARGET` parameters after `meta`) and the parameter a target
+/// takes.
+pub fn iterators(glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
+    let btf = KernelBtf::open()?;
+    let r = btf.reader()?;
+    let mut out = Vec::new();
+    for target in iter_targets(&r).map_err(|e| e.to_string())? {
+        if !glob_match(glob, &target) {
+            continue;
+        }
+        let mut details = Vec::new();
+        if verbose {
+            let func = r.find(Kind::FUNC, &format!("{BPF_ITER_PREFIX}{target}")).ok().flatten();
+            let params = func.and_then(|f| r.params(f).ok()).unwrap_or_default();
+            for (name, ty) in params.iter().skip(1) {
+                details.push(format!("args.{name:<12}{}", r.type_name(*ty)));
+            }
+            if matches!(target.as_str(), "task" | "task_file" | "task_vma") {
+                details.push(format!("(PID)        `iter:{target}(PID)` walks one process"));
+            }
+        }
+        out.push(Entry { spec: format!("iter:{target}"), details });
     }
     Ok(out)
 }

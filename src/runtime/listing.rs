@@ -53,6 +53,7 @@ const KINDS: &[Kind] = &[
     Kind { name: "tracepoints", list: tracepoints },
     Kind { name: "kernel functions", list: kernel_functions },
     Kind { name: "BTF tracepoints", list: btf_tracepoints },
+    Kind { name: "iterators", list: iterators },
 ];
 
 /// What the listers share: tracefs, opened on first use.
@@ -165,6 +166,15 @@ fn kernel_functions(lister: &Lister, glob: &str, _verbose: bool) -> Result<Vec<E
 fn btf_tracepoints(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
     match glob.strip_prefix("btf:") {
         Some(event) => super::btf_listing::events(event, verbose),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// BPF iterator targets, for globs naming `iter:`; with `verbose`, each
+/// context field as `args.NAME TYPE`.
+fn iterators(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
+    match glob.strip_prefix("iter:") {
+        Some(target) => super::btf_listing::iterators(target, verbose),
         None => Ok(Vec::new()),
     }
 }

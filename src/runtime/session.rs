@@ -88,6 +88,9 @@ pub struct Options {
     pub flamegraph: Option<std::path::PathBuf>,
     /// The flame graph's title.
     pub flame_title: String,
+    /// `--pin DIR`: pin iterators as files in this bpffs directory
+    /// instead of running them.
+    pub pin: Option<std::path::PathBuf>,
 }
 
 /// Runs the probes of `module` until Ctrl-C, `exit()` or a tick's `exit()`,
@@ -137,14 +140,19 @@ fn phases(
     };
     logs::show_libbpf(out);
     let ring = ring::Ring::open(&live, out, opts.timestamps)?;
-    if !opts.quiet {
+    // Iterators have run (or are pinned) while attaching: a script of
+    // nothing else goes straight to its end.
+    let only_iterators = module.tick_uses.is_empty()
+        && opts.child.is_none()
+        && module.probes.iter().all(|p| p.attach.iter().all(|a| a.kind().shape().seq_file));
+    if !opts.quiet && !only_iterators {
         out.attached();
     }
     if let Some(child) = &mut opts.child {
         child.release();
     }
     let written = ir::written::written(module);
-    let outcome = ticks::trace(&live, &ring, interp, opts, &written, stop, out)?;
+    let outcome = if only_iterators { Outcome::Done } else { ticks::trace(&live, &ring, interp, opts, &written, stop, out)? };
     stop::stop(&live, &ring, interp, outcome, out)?;
     let end = stop::finish(&live, interp, opts, &written, stop, out)?;
     drop(ring);

@@ -77,6 +77,15 @@ impl KernelCx for Cx<'_, '_, '_> {
     fn is_table(&self, name: &str) -> bool {
         self.l.vars.get(name).is_some_and(|d| d.table.is_some())
     }
+
+    fn seq_file(&self) -> bool {
+        self.ctx.args.seq_file()
+    }
+
+    fn iter_end(&mut self, span: Span) -> Option<Expr> {
+        let mut pcx = self.l.pcx();
+        self.ctx.args.iter_end(&mut pcx, span)
+    }
 }
 
 impl Lowerer<'_> {

@@ -99,8 +99,11 @@ impl Lowerer<'_> {
     /// What every probe checks first: the stop flag, then -p and -C.
     /// The statements of a probe: the prologue, then the body under its
     /// filter.
+    /// An iterator's body runs in its reader's process, when read: the
+    /// stop flag, `-p`/`-C` and the tracer's own process do not apply.
     pub(super) fn probe_body(&mut self, ctx: &mut ProbeCtx, filter: Option<&ast::Expr>, body: &ast::Block) -> Vec<Stmt> {
-        let mut stmts = self.prologue();
+        let seq_file = ctx.args.seq_file();
+        let mut stmts = if seq_file { Vec::new() } else { self.prologue() };
         let prologue_len = stmts.len();
         let sites_before = self.m.sites.len();
         let mut inner = Vec::new();
@@ -116,7 +119,9 @@ impl Lowerer<'_> {
             }
             None => stmts.extend(inner),
         }
-        if self.m.sites.len() > sites_before {
+        let entry = ctx.args.entry(&mut self.pcx());
+        stmts.splice(prologue_len..prologue_len, entry);
+        if self.m.sites.len() > sites_before && !seq_file {
             // A probe that prints must not see the tracer's own writes, or
             // each line it prints would make another event.
             stmts.insert(prologue_len, self.skip_self());

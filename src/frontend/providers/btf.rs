@@ -124,6 +124,7 @@ impl BtfArgs {
             .map(|p| {
                 let source = match &p.attach {
                     Attach::Fentry { func, ret, .. } => Source::Function { func: func.clone(), ret: *ret },
+                    Attach::Iter { target, .. } => Source::Function { func: format!("{}{target}", crate::facts::BPF_ITER_PREFIX), ret: false },
                     other => Source::Tracepoint(other.event().to_string()),
                 };
                 (p.attach.full_name(), source)

@@ -24,6 +24,7 @@ use crate::ir::{self, Attach, EventField, Expr};
 pub mod btf;
 pub mod fentry;
 pub mod fetch_args;
+pub mod iter;
 pub mod kprobe;
 pub mod profile;
 pub mod raw_syscalls;
@@ -34,7 +35,7 @@ pub mod usdt;
 
 /// Every provider with spec syntax, in the order they are asked to claim a
 /// spec; the last claims whatever no other does.
-pub static REGISTRY: &[&dyn Provider] = &[&uprobe::Uprobe, &kprobe::Kprobe, &usdt::Usdt, &btf::Btf, &fentry::Fentry, &tracepoint::Tracepoint];
+pub static REGISTRY: &[&dyn Provider] = &[&uprobe::Uprobe, &kprobe::Kprobe, &usdt::Usdt, &btf::Btf, &fentry::Fentry, &iter::Iter, &tracepoint::Tracepoint];
 
 /// The provider that claims a spec's first word.
 pub fn claiming(head: &str) -> &'static dyn Provider {
@@ -119,6 +120,9 @@ pub enum Reads {
     Fetch(fetch_args::ArgLayout),
     /// A BTF-typed function's arguments (tp_btf, fentry, fexit).
     Btf { spec: Span },
+    /// An iterator's context (its target's typed arguments): each spec
+    /// is a probe of its own.
+    Iter { spec: Span },
 }
 
 impl Reads {
@@ -146,6 +150,7 @@ impl Reads {
                 Box::new(fetch_args::FetchArgs(layout, funcs, None))
             }
             Reads::Btf { .. } => Box::new(btf::BtfArgs::new(points)),
+            Reads::Iter { .. } => Box::new(iter::IterArgs::new(points)),
         }
     }
 }
@@ -213,6 +218,28 @@ pub trait ProbeArgs {
     /// Whether every event of the probe is a syscall event.
     fn only_syscalls(&self) -> bool {
         false
+    }
+
+    /// Whether the body runs when a reader reads it (iterators): its
+    /// prints go into the reader's seq_file (`ir::StmtKind::SeqPrint`),
+    /// and it runs in the reader's process, so neither the tracer's
+    /// process nor `-p`/`-C` filters apply.
+    fn seq_file(&self) -> bool {
+        false
+    }
+
+    /// `iter_end`: whether this run is the iterator's last, object-less
+    /// call; reading it keeps that call.
+    fn iter_end(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<Expr> {
+        cx.diags.push(Diagnostic::error(span, "`iter_end` is only known in `iter:` probes").with_label("not an iterator probe"));
+        None
+    }
+
+    /// Statements every run starts with, before the filter, once the body
+    /// is lowered (iterators: leave at the end call unless the body reads
+    /// `iter_end`).
+    fn entry(&mut self, _cx: &mut Cx<'_>) -> Vec<ir::Stmt> {
+        Vec::new()
     }
 
     /// The probe's shape once its body is lowered: its final attach

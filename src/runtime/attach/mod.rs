@@ -19,6 +19,7 @@ use libbpf_rs::{Link, OpenProgramMut, ProgramMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub mod fentry;
+pub mod iter;
 pub mod kprobe;
 pub mod profile;
 pub mod raw_syscalls;
@@ -38,6 +39,7 @@ pub fn attacher(kind: ProgKind) -> &'static dyn Attacher {
         ProgKind::Kprobe => &kprobe::Kprobe,
         ProgKind::TpBtf => &tp_btf::TpBtf,
         ProgKind::Fentry | ProgKind::Fexit => &fentry::Fentry,
+        ProgKind::Iter => &iter::Iter,
     }
 }
 
@@ -71,6 +73,8 @@ pub struct AttachCx<'a> {
     pub target_pid: Option<u32>,
     /// `-C`: the CPU to trace.
     pub target_cpu: Option<u32>,
+    /// `--pin DIR`: iterators are pinned there instead of run.
+    pub pin: Option<&'a std::path::Path>,
     /// Set on Ctrl-C: stop attaching.
     pub stop: &'a AtomicBool,
     pub links: &'a mut Vec<Link>,

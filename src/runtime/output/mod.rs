@@ -57,6 +57,8 @@ pub enum Notice<'a> {
     /// Uprobes are attached one at a time; `disabled`: uprobe.multi links
     /// exist but `KTAP_NO_UPROBE_MULTI` turned them off.
     UprobesOneAtATime { count: usize, disabled: bool },
+    /// An iterator pinned as a file (`--pin`): `cat` it to run it.
+    Pinned { spec: &'a str, path: &'a str },
 }
 
 impl Notice<'_> {
@@ -72,6 +74,7 @@ impl Notice<'_> {
             Notice::InterruptedAttach => "interrupted_attach",
             Notice::BackgroundDetach { .. } => "background_detach",
             Notice::UprobesOneAtATime { .. } => "uprobes_one_at_a_time",
+            Notice::Pinned { .. } => "pinned",
         }
     }
 
@@ -82,7 +85,7 @@ impl Notice<'_> {
                 Level::Warning
             }
             Notice::UprobesOneAtATime { .. } | Notice::FdLimit { .. } => Level::Note,
-            Notice::InterruptedAttach | Notice::BackgroundDetach { .. } => Level::Info,
+            Notice::InterruptedAttach | Notice::BackgroundDetach { .. } | Notice::Pinned { .. } => Level::Info,
         }
     }
 
@@ -104,6 +107,7 @@ impl Notice<'_> {
                 let why = if disabled { "uprobe.multi links are disabled (KTAP_NO_UPROBE_MULTI)" } else { "this kernel has no uprobe.multi links" };
                 format!("{why}; attaching {count} uprobes one at a time (slow to attach and to detach)")
             }
+            Notice::Pinned { spec, path } => format!("{spec} pinned at {path}: `cat {path}` runs it"),
         }
     }
 }

@@ -42,7 +42,11 @@ fn attach_all(
     let mut fds_ran_out = false;
     // A line on stderr when attaching is slow, its count moving.
     let progress = out.attach_progress(compiled.programs.iter().map(|p| p.attach.len()).sum());
-    for info in &compiled.programs {
+    // Iterators first, in script order: they run (or are pinned) before
+    // any other probe is attached.
+    let mut order: Vec<&crate::bpfgen::codegen::ProgramInfo> = compiled.programs.iter().collect();
+    order.sort_by_key(|p| !p.kind.shape().seq_file);
+    for info in order {
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
         };
@@ -51,6 +55,7 @@ fn attach_all(
             info,
             target_pid: opts.target_pid,
             target_cpu: opts.target_cpu,
+            pin: opts.pin.as_deref(),
             stop,
             links: &mut links,
             slow: 0,
