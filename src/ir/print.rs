@@ -139,6 +139,7 @@ fn expr(e: &Expr) -> String {
             let via = match path.via {
                 Via::Direct => "",
                 Via::ProbeRead => " (probe read)",
+                Via::ProbeReadUser => " (user read)",
             };
             let core: String = path.core.iter().map(|c| format!(" [core {}: {}]", c.step, c.describe())).collect();
             format!("{base}{chain} {:+}:{what}{via}{core}", path.offset)

@@ -2,13 +2,17 @@
 //! whose programs see a `struct pt_regs` (uprobes, kprobes, USDT): the
 //! layout of `arg0..` and named arguments a spec gives (its fetch
 //! arguments, or a USDT note's operands), and what a body reading them
-//! lowers to. Pure; never panics.
+//! lowers to; and for user probes, the names a binary's debug info gives
+//! (`args.NAME` of a function's parameters or of the variables in scope
+//! at a source line, `retval` of its return type), typed and read from
+//! their DWARF locations. Pure; never panics.
 
 use super::{Cx, ProbeArgs};
 use crate::frontend::ast::{self, Span};
-use crate::frontend::diag::Diagnostic;
+use crate::facts::{DebugScope, VarLoc};
+use crate::frontend::diag::{near_names, Diagnostic};
 use crate::frontend::fetch::{self, FetchKind, FetchType};
-use crate::ir::{self, AddrSpace, Expr, ExprKind, FetchLoc, RegOffset, Ty};
+use crate::ir::{self, AddrSpace, Attach, Expr, ExprKind, FetchLoc, RegOffset, Ty};
 
 /// One numbered argument of a dynamic probe: a value, or why not.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +32,26 @@ pub struct ArgLayout {
     pub named: Vec<(String, usize)>,
     /// `retval` of a `%return` probe.
     pub retval: Option<ir::Fetch>,
+    /// The user function or source line whose debug info names
+    /// `args.NAME` (single functions and lines only).
+    pub debug: Option<DebugSite>,
+}
+
+/// A place in a user binary whose debug info may type `args.NAME`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebugSite {
+    /// The binary's resolved path.
+    pub binary: String,
+    pub place: DebugPlace,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DebugPlace {
+    /// A function's entry or return: its debug info is read only when a
+    /// body names something in it.
+    Function { name: String, ret: bool },
+    /// A source line, already looked up (its address is the attach point).
+    Line(Box<DebugScope>),
 }
 
 pub fn reg(r: RegOffset) -> ir::Fetch {
@@ -87,19 +111,109 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
             }
         }
         let retval = ret.then(|| reg(RegOffset::AX));
-        ok.then_some(ArgLayout { numbered, named, retval })
+        ok.then_some(ArgLayout { numbered, named, retval, debug: None })
     }
 
 
-/// A body's view of one argument layout.
-/// The arguments of one probe: their layout, and the kernel functions an
+/// The arguments of one probe: their layout, the kernel functions an
 /// entry kprobe probes (whose BTF prototypes type `args.NAME` when no
-/// fetch argument has that name).
-pub struct FetchArgs(pub ArgLayout, pub Vec<String>);
+/// fetch argument has that name), and what the layout's debug site gave.
+pub struct FetchArgs(pub ArgLayout, pub Vec<String>, pub DebugUse);
+
+/// A debug site's scope once looked up, and whether a body read a
+/// variable from it (the probe then attaches where the scope says).
+#[derive(Default)]
+pub struct DebugUse {
+    scope: Option<Result<DebugScope, String>>,
+    used: bool,
+}
+
+impl FetchArgs {
+    pub fn new(layout: ArgLayout, funcs: Vec<String>) -> FetchArgs {
+        FetchArgs(layout, funcs, DebugUse::default())
+    }
+
+    /// The debug scope of the layout's site, looked up once; `None`
+    /// after reporting why there is none (at `span`).
+    fn scope(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&DebugScope> {
+        let site = self.0.debug.as_ref()?;
+        let found = self.2.scope.get_or_insert_with(|| match &site.place {
+            DebugPlace::Function { name, .. } => cx.facts.debug_function(&site.binary, name),
+            DebugPlace::Line(scope) => Ok((**scope).clone()),
+        });
+        match found {
+            Ok(scope) => Some(scope),
+            Err(e) => {
+                cx.diags.push(
+                    Diagnostic::error(span, format!("no debug info to name this: {e}"))
+                        .with_label("names need the binary's DWARF")
+                        .with_note("build it with -g, install its debug package, or fetch by register: `probe:BIN:FUNC name=%di`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `args.NAME` from the debug site: a parameter, or a variable in
+    /// scope at a source line.
+    fn debug_var(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<super::Typed> {
+        let ret = matches!(&self.0.debug, Some(DebugSite { place: DebugPlace::Function { ret: true, .. }, .. }));
+        let scope = self.scope(cx, span)?;
+        let Some(var) = scope.vars.iter().find(|v| v.name == name) else {
+            let what = if scope.vars.iter().all(|v| v.param) { "argument" } else { "argument or local" };
+            let mut d = Diagnostic::error(span, format!("`{}` has no {what} `{name}`", scope.function)).with_label(format!("no such {what}"));
+            let names: Vec<&str> = scope.vars.iter().map(|v| v.name.as_str()).collect();
+            let near = near_names(name, names.iter().copied(), 3);
+            if !near.is_empty() {
+                d = d.with_note(format!("did you mean {}?", near.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")));
+            }
+            let listed: Vec<String> = scope.vars.iter().map(|v| format!("{}: {}", v.name, crate::facts::TypeSource::type_name(&*scope.types, v.ty))).collect();
+            d = d.with_note(if listed.is_empty() { "it has none".to_string() } else { format!("in scope: {}", listed.join(", ")) });
+            cx.diags.push(d);
+            return None;
+        };
+        if ret {
+            cx.diags.push(
+                Diagnostic::error(span, format!("`{name}` cannot be read in a %return probe"))
+                    .with_label("the function's frame is gone")
+                    .with_note("read it in an entry probe; a return probe has `retval`"),
+            );
+            return None;
+        }
+        let path = match &var.loc {
+            VarLoc::Reg(r) => ir::Path::plain(ir::PathBase::Reg(*r), Vec::new(), 0, 0, ir::Via::ProbeReadUser),
+            VarLoc::Mem { base, offset } => ir::Path::plain(ir::PathBase::Reg(*base), vec![0], *offset, 0, ir::Via::ProbeReadUser),
+            VarLoc::OptimizedOut => {
+                cx.diags.push(
+                    Diagnostic::error(span, format!("`{name}` is optimised out at this address of `{}`", scope.function))
+                        .with_label("no location here")
+                        .with_note("the compiler kept no copy of it here; probe another line, or build with -O0"),
+                );
+                return None;
+            }
+            VarLoc::Untranslatable(what) => {
+                cx.diags.push(
+                    Diagnostic::error(span, format!("cannot read `{name}`: its DWARF location ({what}) has no BPF translation"))
+                        .with_label("location not supported"),
+                );
+                return None;
+            }
+        };
+        let typed = super::Typed { path, ty: var.ty, types: super::TypeOrigin::User(scope.types.clone()) };
+        self.2.used = true;
+        Some(typed)
+    }
+}
 
 impl ProbeArgs for FetchArgs {
     fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<super::Typed>> {
-        if self.1.is_empty() || self.0.named.iter().any(|(n, _)| n == name) {
+        if self.0.named.iter().any(|(n, _)| n == name) {
+            return None;
+        }
+        if self.0.debug.is_some() {
+            return Some(self.debug_var(cx, name, span));
+        }
+        if self.1.is_empty() {
             return None;
         }
         // Every function must have the argument, in the same register.
@@ -128,9 +242,40 @@ impl ProbeArgs for FetchArgs {
                 continue;
             }
             let path = ir::Path::plain(ir::PathBase::Reg(reg), Vec::new(), 0, 0, ir::Via::ProbeRead);
-            found = Some((i, super::Typed { path, ty: *ty }, spelled.clone()));
+            found = Some((i, super::Typed::kernel(path, *ty), spelled.clone()));
         }
         found.map(|(_, typed, _)| Some(typed))
+    }
+
+    /// `retval` of a user function's `%return` probe, typed by its
+    /// debug info when it has some.
+    fn typed_name(&mut self, cx: &mut Cx<'_>, name: &str, _span: Span) -> Option<Option<super::Typed>> {
+        let Some(DebugSite { binary, place: DebugPlace::Function { name: func, ret: true } }) = &self.0.debug else { return None };
+        if name != "retval" {
+            return None;
+        }
+        let found = self.2.scope.get_or_insert_with(|| cx.facts.debug_function(binary, func));
+        let scope = found.as_ref().ok()?;
+        if scope.ret == crate::facts::TypeId::VOID {
+            return None;
+        }
+        let path = ir::Path::plain(ir::PathBase::Reg(RegOffset::AX), Vec::new(), 0, 0, ir::Via::ProbeReadUser);
+        Some(Some(super::Typed { path, ty: scope.ret, types: super::TypeOrigin::User(scope.types.clone()) }))
+    }
+
+    /// Entry probes that read a variable from a function's debug info
+    /// attach where it is readable (after the prologue, for frames).
+    fn finish(self: Box<Self>, _cx: &mut Cx<'_>, _probe: usize, mut points: Vec<Attach>) -> super::Shape {
+        let fn_entry = matches!(&self.0.debug, Some(DebugSite { place: DebugPlace::Function { ret: false, .. }, .. }));
+        if let (true, true, Some(Ok(scope))) = (fn_entry, self.2.used, &self.2.scope) {
+            for p in &mut points {
+                if let Attach::Uprobe(u) = p {
+                    u.offset = scope.offset;
+                }
+            }
+        }
+        let formats = vec![Vec::new(); points.len()];
+        super::Shape { attach: points, formats, maps: Vec::new() }
     }
 
     fn arg(&mut self, cx: &mut Cx<'_>, n: usize, span: Span) -> Option<Expr> {
