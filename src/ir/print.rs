@@ -128,7 +128,8 @@ fn expr(e: &Expr) -> String {
                 PathBase::Arg(n) => format!("ctx.arg{n}"),
                 PathBase::Reg(r) => format!("regs+{}", r.0),
             };
-            let chain: String = path.derefs.iter().map(|o| format!("->+{o}")).collect();
+            // A frame slot lies below its register: offsets are 32-bit signed.
+            let chain: String = path.derefs.iter().map(|&o| format!("->{:+}", o as i32)).collect();
             let legacy = path.core.is_empty() && matches!(path.base, PathBase::CurrentTask) && path.size != 0;
             let what = match e.ty {
                 Ty::Comm if legacy => "comm".to_string(),

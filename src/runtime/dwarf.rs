@@ -76,7 +76,7 @@ pub struct Debug {
     pub debug_path: PathBuf,
 }
 
-fn parse(path: &Path, data: &[u8]) -> Result<object::File<'_>, String> {
+fn parse<'d>(path: &Path, data: &'d [u8]) -> Result<object::File<'d>, String> {
     object::File::parse(data).map_err(|e| format!("{} is not an ELF file ktap can read: {e}", path.display()))
 }
 
@@ -501,7 +501,7 @@ fn cfa_at(r: &Reader<'_>, addr: u64) -> Result<(RegOffset, i64), String> {
     }
 }
 
-fn ops_of(unit: &Unit<'_>, expr: gimli::Expression<R<'_>>) -> Result<Vec<Operation<R<'_>>>, String> {
+fn ops_of<'a>(unit: &Unit<'a>, expr: gimli::Expression<R<'a>>) -> Result<Vec<Operation<R<'a>>>, String> {
     let mut ops = Vec::new();
     let mut it = expr.operations(unit.encoding());
     while let Some(op) = it.next().map_err(dw_err)? {

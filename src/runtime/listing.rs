@@ -200,6 +200,10 @@ fn user_probes(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>
     functions(bin, what, verbose).map_err(|e| e.to_string())
 }
 
+/// Functions listed with their parameters at most (a glob matching more
+/// lists offsets only).
+const MAX_TYPED_LISTED: usize = 64;
+
 /// A user function's parameters from its debug info, for `-v`.
 fn params(path: &str, func: &str) -> Vec<String> {
     match super::dwarf::function(path, func) {
@@ -230,6 +234,8 @@ pub fn functions(dso: &str, glob: &str, verbose: bool) -> Result<Vec<Entry>, Err
         return Err(Error::NoMatch { what: "function", glob: glob.to_string(), hint: format!(" in {}{hint}", found.path) });
     }
     let bin = binary_spec(dso, &found.path);
+    // Each function's parameters read the debug info again: a few only.
+    let typed = found.symbols.len() <= MAX_TYPED_LISTED;
     Ok(found
         .symbols
         .iter()
@@ -237,7 +243,9 @@ pub fn functions(dso: &str, glob: &str, verbose: bool) -> Result<Vec<Entry>, Err
             spec: format!("probe:{bin}:{name}"),
             details: if verbose {
                 let mut d = vec![format!("file offset {:#x}", off.0)];
-                d.extend(params(&found.path, name));
+                if typed {
+                    d.extend(params(&found.path, name));
+                }
                 d
             } else {
                 Vec::new()

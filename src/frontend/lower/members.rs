@@ -221,6 +221,9 @@ impl Lowerer<'_> {
             (self.typed_struct(strukt, base, root.span), id.name.clone(), &names[..])
         } else if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
             (ctx.args.typed_arg(&mut self.pcx(), n, root.span)?, id.name.clone(), &names[..])
+        } else if !names.is_empty() {
+            // A typed bare name (`retval.name`).
+            (ctx.args.typed_name(&mut self.pcx(), &id.name, root.span)?, id.name.clone(), &names[..])
         } else {
             return None;
         };

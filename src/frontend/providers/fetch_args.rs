@@ -423,3 +423,121 @@ mod tests {
         assert!(convert(&f, FetchType::U64, AddrSpace::Kernel, false, &|_| Some(0xffff_0000)).is_ok());
     }
 }
+
+#[cfg(test)]
+mod debug_tests {
+    use crate::facts::{DebugScope, DebugVar, FakeBinary, FakeKernel, FileOffset, MemberDesc, TypeDesc, TypeId, TypeTable, VarLoc};
+    use crate::ir::{Attach, RegOffset};
+    use std::sync::Arc;
+
+    /// `/bin/app` with `parse(struct req *req, int len)` (len in the
+    /// frame: the scope moves the probe to 0x1008) and a line `app.c:7`.
+    fn kernel() -> FakeKernel {
+        let mut t = TypeTable::new();
+        let int = t.add(TypeDesc::Int { size: 4, signed: true }, "int".into());
+        let ch = t.add(TypeDesc::Int { size: 1, signed: true }, "char".into());
+        let str_ptr = t.add(TypeDesc::Ptr { to: ch, tag: None }, "char *".into());
+        let req = t.add(TypeDesc::Void, String::new());
+        let req_ptr = t.add(TypeDesc::Ptr { to: req, tag: None }, "struct req *".into());
+        let members = vec![
+            MemberDesc { name: "path".into(), ty: str_ptr, bit_offset: 0, bits: 0 },
+            MemberDesc { name: "size".into(), ty: int, bit_offset: 64, bits: 0 },
+            MemberDesc { name: "next".into(), ty: req_ptr, bit_offset: 128, bits: 0 },
+        ];
+        t.set(req, TypeDesc::Composite { union: false, name: "req".into(), size: 24, members }, "struct req".into());
+        let types = Arc::new(t);
+        let var = |name: &str, ty, loc, param| DebugVar { name: name.into(), ty, loc, param };
+        let scope = DebugScope {
+            debug_file: "/bin/app".into(),
+            function: "parse".into(),
+            offset: FileOffset(0x1008),
+            address: 0x1008,
+            vars: vec![var("req", req_ptr, VarLoc::Mem { base: RegOffset::BP, offset: -24 }, true), var("len", int, VarLoc::Reg(RegOffset::SI), true)],
+            ret: req_ptr,
+            types: types.clone(),
+        };
+        let line = DebugScope {
+            function: "parse".into(),
+            offset: FileOffset(0x1020),
+            address: 0x1020,
+            vars: vec![
+                var("i", int, VarLoc::Mem { base: RegOffset::BP, offset: -4 }, false),
+                var("gone", int, VarLoc::OptimizedOut, false),
+                var("odd", int, VarLoc::Untranslatable("DW_OP_entry_value".into()), false),
+            ],
+            ..scope.clone()
+        };
+        FakeKernel::new()
+            .binary(FakeBinary { path: "/bin/app".into(), functions: vec![("parse".into(), FileOffset(0x1000))], ..Default::default() })
+            .binary(FakeBinary { path: "/bin/plain".into(), functions: vec![("parse".into(), FileOffset(0x2000))], ..Default::default() })
+            .debug("/bin/app", "parse", scope)
+            .debug("/bin/app", "app.c:7", line)
+    }
+
+    fn lower(src: &str) -> (crate::ir::Module, Vec<String>) {
+        let (program, diags) = crate::frontend::parse(src);
+        assert!(diags.is_empty(), "{diags:?}");
+        let k = kernel();
+        let (m, d) = crate::frontend::lower::lower(&program, &k, &Default::default());
+        (m, d.iter().map(|d| format!("{} {}", d.message, d.notes.join(" | "))).collect())
+    }
+
+    fn offsets(m: &crate::ir::Module) -> Vec<u64> {
+        m.probes
+            .iter()
+            .flat_map(|p| &p.attach)
+            .filter_map(|a| match a {
+                Attach::Uprobe(u) => Some(u.offset.0),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parameters_are_typed_and_move_the_probe_past_the_prologue() {
+        let (m, d) = lower("trace probe:/bin/app:parse { print(args.req.path, args.req->next->size, args.len) }");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(offsets(&m), [0x1008]);
+        let ir = crate::ir::print::module(&m);
+        assert!(ir.contains("regs+32->+0->-24 +0:u64 (user read)"), "the frame slot holds the pointer:\n{ir}");
+        assert!(ir.contains("regs+32->+0->-24->+16 +8:s32 (user read)"), "{ir}");
+        assert!(ir.contains("regs+104 +0:s32 (user read)"), "{ir}");
+        // Without a named parameter the probe stays at the entry.
+        let (m, d) = lower("trace probe:/bin/app:parse { print(arg1) }");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(offsets(&m), [0x1000]);
+    }
+
+    #[test]
+    fn retval_takes_the_return_type_and_lines_their_locals() {
+        let (m, d) = lower("trace probe:/bin/app:parse%return { print(retval.size) }");
+        assert!(d.is_empty(), "{d:?}");
+        assert!(crate::ir::print::module(&m).contains("regs+80->+0 +8:s32 (user read)"));
+        let (m, d) = lower("trace probe:/bin/app:app.c:7 { print(args.i) }");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(offsets(&m), [0x1020]);
+    }
+
+    #[test]
+    fn bad_names_are_errors_that_say_why() {
+        let cases = [
+            ("trace probe:/bin/app:parse { print(args.lne) }", "`parse` has no argument `lne` did you mean `len`?"),
+            ("trace probe:/bin/app:parse { print(args.len.x) }", "`args.len` is a `int`, which has no members"),
+            ("trace probe:/bin/app:parse { print(args.req.nope) }", "`struct req` has no member `nope`"),
+            ("trace probe:/bin/app:parse%return { print(args.len) }", "`len` cannot be read in a %return probe"),
+            ("trace probe:/bin/app:app.c:7 { print(args.gone) }", "`gone` is optimised out at this address of `parse`"),
+            ("trace probe:/bin/app:app.c:7 { print(args.odd) }", "cannot read `odd`: its DWARF location (DW_OP_entry_value) has no BPF translation"),
+            ("trace probe:/bin/app:app.c:9 { print(1) }", "the debug info of /bin/app does not describe `app.c:9`"),
+            ("trace probe:/bin/app:app.c:x { print(1) }", "`x` is not a line number"),
+            ("trace probe:/bin/plain:parse { print(args.len) }", "no debug info to name this: /bin/plain has no debug info (looked in the binary only)"),
+        ];
+        for (src, want) in cases {
+            let (_, d) = lower(src);
+            assert!(d.iter().any(|m| m.starts_with(want)), "{src}: wanted `{want}`, got {d:?}");
+        }
+        // A fetch argument's name wins, and mixes with parameters.
+        let (_, d) = lower("trace probe:/bin/app:parse len=%si:u32 { print(args.len, args.req.size) }");
+        assert!(d.is_empty(), "{d:?}");
+        let _ = TypeId::VOID;
+    }
+}

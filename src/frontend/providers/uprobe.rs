@@ -46,7 +46,7 @@ impl Provider for Uprobe {
 
 fn resolve(cx: &mut Cx<'_>, spec: &ast::EventSpec, binary: &ast::Word, symbol: &ast::Word, ret: bool) -> Vec<(ArgLayout, Attach)> {
     let Some(mut layout) = fetch_layout(cx, spec, ret, AddrSpace::User) else { return Vec::new() };
-    if let Some((file, line)) = symbol.text.rsplit_once(':') {
+    if let Some((file, line)) = symbol.text.rsplit_once(':').filter(|(file, _)| file.contains('.')) {
         return source_line(cx, layout, binary, symbol, file, line, ret, spec);
     }
     let offset_spec = symbol.text.strip_prefix("0x").map(|h| u64::from_str_radix(h, 16));
