@@ -33,7 +33,7 @@ PROBED long dw_area(struct shape *s, int scale, const char *label)
 {
 	long a = s->area * scale;
 	dw_sink(a);
-	return a + (long)strlen(label);
+	return a + (long)strlen(label); /* AFTER */
 }
 
 PROBED struct shape *dw_make(int x, int y)
