@@ -751,8 +751,15 @@ fn units_of<'a>(r: &Reader<'a>, file: &str) -> Result<Vec<Unit<'a>>, String> {
     Ok(out)
 }
 
-/// The lines of `file` with code: each line's first statement address.
-pub fn lines(path: &str, file: &str) -> Result<(String, Vec<(u32, u64, String)>), String> {
+/// A source line with code: its first statement's address and function.
+pub struct CodeLine {
+    pub line: u32,
+    pub address: u64,
+    pub function: String,
+}
+
+/// The lines of `file` with code, and the file the DWARF was read from.
+pub fn lines(path: &str, file: &str) -> Result<(String, Vec<CodeLine>), String> {
     let p = Path::new(path);
     let d = Debug::open(p)?;
     let r = load(&d, p)?;
@@ -773,7 +780,7 @@ pub fn lines(path: &str, file: &str) -> Result<(String, Vec<(u32, u64, String)>)
         ls.sort();
         for (line, addr) in ls {
             let func = subprogram_at(&r, unit, addr)?.and_then(|(off, _, _)| unit.entry(off).ok().and_then(|e| name_of(&r.dwarf, unit, &e))).unwrap_or_default();
-            out.push((line, addr, func));
+            out.push(CodeLine { line, address: addr, function: func });
         }
     }
     Ok((r.path.clone(), out))

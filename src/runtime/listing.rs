@@ -189,10 +189,10 @@ fn user_probes(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>
         let (debug_file, lines) = super::dwarf::lines(&path, file)?;
         return Ok(lines
             .into_iter()
-            .filter(|(line, _, _)| glob_match(line_glob, &line.to_string()))
-            .map(|(line, addr, func)| Entry {
-                spec: format!("probe:{bin}:{file}:{line}"),
-                details: if verbose { vec![format!("in {func} at {addr:#x} ({debug_file})")] } else { Vec::new() },
+            .filter(|l| glob_match(line_glob, &l.line.to_string()))
+            .map(|l| Entry {
+                spec: format!("probe:{bin}:{file}:{}", l.line),
+                details: if verbose { vec![format!("in {} at {:#x} ({debug_file})", l.function, l.address)] } else { Vec::new() },
             })
             .collect());
     }
