@@ -226,5 +226,6 @@ fn bad_input_is_an_error_at_its_span() {
     // No debug info: where ktap looked.
     let plain = build("nodebug", &["-O2"], false);
     let e = compile_error("trace probe:{BIN}:dw_area { print(args.scale) }", &plain);
-    assert!(e.contains("no debug info") && e.contains("looked in") && e.contains("ktap-dwarf-nodebug"), "{e}");
+    assert!(e.contains("this probe has no argument `scale`") && e.contains("no debug info for") && e.contains("looked in"), "{e}");
+    assert!(e.contains("ktap-dwarf-nodebug (no .debug_info)") && e.contains("no .gnu_debuglink"), "{e}");
 }

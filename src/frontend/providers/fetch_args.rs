@@ -134,8 +134,8 @@ impl FetchArgs {
     }
 
     /// The debug scope of the layout's site, looked up once; `None`
-    /// after reporting why there is none (at `span`).
-    fn scope(&mut self, cx: &mut Cx<'_>, span: Span) -> Option<&DebugScope> {
+    /// after reporting why `args.NAME` (at `span`) has none.
+    fn scope(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<&DebugScope> {
         let site = self.0.debug.as_ref()?;
         let found = self.2.scope.get_or_insert_with(|| match &site.place {
             DebugPlace::Function { name, .. } => cx.facts.debug_function(&site.binary, name),
@@ -145,9 +145,10 @@ impl FetchArgs {
             Ok(scope) => Some(scope),
             Err(e) => {
                 cx.diags.push(
-                    Diagnostic::error(span, format!("no debug info to name this: {e}"))
-                        .with_label("names need the binary's DWARF")
-                        .with_note("build it with -g, install its debug package, or fetch by register: `probe:BIN:FUNC name=%di`"),
+                    Diagnostic::error(span, format!("this probe has no argument `{name}`"))
+                        .with_label("not a fetch argument, and no debug info names it")
+                        .with_note(e.clone())
+                        .with_note("build the binary with -g (or install its debug file), or name arguments in the probe spec: `probe:BIN:FUNC name=%di`"),
                 );
                 None
             }
@@ -158,7 +159,7 @@ impl FetchArgs {
     /// scope at a source line.
     fn debug_var(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<super::Typed> {
         let ret = matches!(&self.0.debug, Some(DebugSite { place: DebugPlace::Function { ret: true, .. }, .. }));
-        let scope = self.scope(cx, span)?;
+        let scope = self.scope(cx, name, span)?;
         let Some(var) = scope.vars.iter().find(|v| v.name == name) else {
             let what = if scope.vars.iter().all(|v| v.param) { "argument" } else { "argument or local" };
             let mut d = Diagnostic::error(span, format!("`{}` has no {what} `{name}`", scope.function)).with_label(format!("no such {what}"));
@@ -430,7 +431,7 @@ mod debug_tests {
     use crate::ir::{Attach, RegOffset};
     use std::sync::Arc;
 
-    /// `/bin/app` with `parse(struct req *req, int len)` (len in the
+    /// `/bin/app` with `parse(struct req *req, int nbytes)` (nbytes in the
     /// frame: the scope moves the probe to 0x1008) and a line `app.c:7`.
     fn kernel() -> FakeKernel {
         let mut t = TypeTable::new();
@@ -452,7 +453,7 @@ mod debug_tests {
             function: "parse".into(),
             offset: FileOffset(0x1008),
             address: 0x1008,
-            vars: vec![var("req", req_ptr, VarLoc::Mem { base: RegOffset::BP, offset: -24 }, true), var("len", int, VarLoc::Reg(RegOffset::SI), true)],
+            vars: vec![var("req", req_ptr, VarLoc::Mem { base: RegOffset::BP, offset: -24 }, true), var("nbytes", int, VarLoc::Reg(RegOffset::SI), true)],
             ret: req_ptr,
             types: types.clone(),
         };
@@ -495,7 +496,7 @@ mod debug_tests {
 
     #[test]
     fn parameters_are_typed_and_move_the_probe_past_the_prologue() {
-        let (m, d) = lower("trace probe:/bin/app:parse { print(args.req.path, args.req->next->size, args.len) }");
+        let (m, d) = lower("trace probe:/bin/app:parse { print(args.req.path, args.req->next->size, args.nbytes) }");
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(offsets(&m), [0x1008]);
         let ir = crate::ir::print::module(&m);
@@ -521,22 +522,22 @@ mod debug_tests {
     #[test]
     fn bad_names_are_errors_that_say_why() {
         let cases = [
-            ("trace probe:/bin/app:parse { print(args.lne) }", "`parse` has no argument `lne` did you mean `len`?"),
-            ("trace probe:/bin/app:parse { print(args.len.x) }", "`args.len` is a `int`, which has no members"),
+            ("trace probe:/bin/app:parse { print(args.nbyts) }", "`parse` has no argument `nbyts` did you mean `nbytes`?"),
+            ("trace probe:/bin/app:parse { print(args.nbytes.x) }", "`args.nbytes` is a `int`, which has no members"),
             ("trace probe:/bin/app:parse { print(args.req.nope) }", "`struct req` has no member `nope`"),
-            ("trace probe:/bin/app:parse%return { print(args.len) }", "`len` cannot be read in a %return probe"),
+            ("trace probe:/bin/app:parse%return { print(args.nbytes) }", "`nbytes` cannot be read in a %return probe"),
             ("trace probe:/bin/app:app.c:7 { print(args.gone) }", "`gone` is optimised out at this address of `parse`"),
             ("trace probe:/bin/app:app.c:7 { print(args.odd) }", "cannot read `odd`: its DWARF location (DW_OP_entry_value) has no BPF translation"),
             ("trace probe:/bin/app:app.c:9 { print(1) }", "the debug info of /bin/app does not describe `app.c:9`"),
             ("trace probe:/bin/app:app.c:x { print(1) }", "`x` is not a line number"),
-            ("trace probe:/bin/plain:parse { print(args.len) }", "no debug info to name this: /bin/plain has no debug info (looked in the binary only)"),
+            ("trace probe:/bin/plain:parse { print(args.nbytes) }", "this probe has no argument `nbytes` /bin/plain has no debug info (looked in the binary only)"),
         ];
         for (src, want) in cases {
             let (_, d) = lower(src);
             assert!(d.iter().any(|m| m.starts_with(want)), "{src}: wanted `{want}`, got {d:?}");
         }
         // A fetch argument's name wins, and mixes with parameters.
-        let (_, d) = lower("trace probe:/bin/app:parse len=%si:u32 { print(args.len, args.req.size) }");
+        let (_, d) = lower("trace probe:/bin/app:parse nbytes=%si:u32 { print(args.nbytes, args.req.size) }");
         assert!(d.is_empty(), "{d:?}");
         let _ = TypeId::VOID;
     }
