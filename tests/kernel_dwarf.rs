@@ -17,10 +17,20 @@ fn source() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/dwarf/shapes.c")
 }
 
-/// Builds shapes.c with `flags` as `ktap-dwarf-NAME` (once per change);
-/// `split` moves its debug info into `NAME.debug` next to it, linked by
-/// `.gnu_debuglink`.
-fn build(name: &str, flags: &[&str], split: bool) -> PathBuf {
+/// Where a build's debug info goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Split {
+    /// Stays in the binary.
+    No,
+    /// Moves to `ktap-dwarf-NAME.debug` next to it (`.gnu_debuglink`).
+    NextToIt,
+    /// Moves to `.debug/ktap-dwarf-NAME.debug` below its directory.
+    DotDebug,
+}
+
+/// Builds shapes.c with `flags` as `ktap-dwarf-NAME` (once per change),
+/// its debug info where `split` says.
+fn build(name: &str, flags: &[&str], split: Split) -> PathBuf {
     let src = source();
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ktap-dwarf-{name}"));
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -32,7 +42,7 @@ fn build(name: &str, flags: &[&str], split: bool) -> PathBuf {
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let st = Command::new("gcc").args(flags).arg("-o").arg(&tmp).arg(&src).status().expect("gcc runs");
     assert!(st.success(), "gcc failed on {}", src.display());
-    if split {
+    if split != Split::No {
         let debug = out.with_file_name(format!("ktap-dwarf-{name}.debug"));
         let run = |args: &[&std::ffi::OsStr]| {
             let st = Command::new("objcopy").args(args).status().expect("objcopy runs");
@@ -41,17 +51,22 @@ fn build(name: &str, flags: &[&str], split: bool) -> PathBuf {
         run(&["--only-keep-debug".as_ref(), tmp.as_os_str(), debug.as_os_str()]);
         let link = format!("--add-gnu-debuglink={}", debug.display());
         run(&["--strip-debug".as_ref(), link.as_ref(), tmp.as_os_str()]);
+        if split == Split::DotDebug {
+            let dir = out.with_file_name(".debug");
+            std::fs::create_dir_all(&dir).expect("mkdir .debug");
+            std::fs::rename(&debug, dir.join(debug.file_name().expect("a name"))).expect("move the debug file");
+        }
     }
     std::fs::rename(&tmp, &out).expect("rename program");
     out
 }
 
 fn o0() -> PathBuf {
-    build("O0", &["-g", "-O0"], false)
+    build("O0", &["-g", "-O0"], Split::No)
 }
 
 fn o2() -> PathBuf {
-    build("O2", &["-g", "-O2"], false)
+    build("O2", &["-g", "-O2"], Split::No)
 }
 
 /// The line of shapes.c holding `marker`.
@@ -158,15 +173,17 @@ fn a_source_line_probe_reads_the_loop_counter_at_each_iteration() {
 
 #[test]
 fn separate_debug_files_are_found_by_debuglink() {
-    let bin = build("split", &["-g", "-O2"], true);
-    let listed = ktap(&["-lv", &format!("probe:{}:dw_area", bin.display())]);
-    assert_eq!(listed.code, Some(0), "{}", listed.stderr);
-    assert!(listed.stdout.contains("ktap-dwarf-split.debug"), "read from the debug file:\n{}", listed.stdout);
-    compiles(AREA, &bin);
-    if !need_root() {
-        return;
+    for (name, split, at) in [("split", Split::NextToIt, "/ktap-dwarf-split.debug"), ("dotdebug", Split::DotDebug, "/.debug/ktap-dwarf-dotdebug.debug")] {
+        let bin = build(name, &["-g", "-O2"], split);
+        let listed = ktap(&["-lv", &format!("probe:{}:dw_area", bin.display())]);
+        assert_eq!(listed.code, Some(0), "{}", listed.stderr);
+        assert!(listed.stdout.contains(&format!("{at})")), "read from {at}:\n{}", listed.stdout);
+        compiles(AREA, &bin);
+        if !need_root() {
+            return;
+        }
+        assert_eq!(run(AREA, &bin, 2), area_lines(2));
     }
-    assert_eq!(run(AREA, &bin, 2), area_lines(2));
 }
 
 #[test]
@@ -224,7 +241,7 @@ fn bad_input_is_an_error_at_its_span() {
     let e = compile_error("trace probe:{BIN}:shapes.c:{AFTER} { print(args.s) }", &o2());
     assert!(e.contains("cannot read `s`: its DWARF location (DW_OP_entry_value"), "{e}");
     // No debug info: where ktap looked.
-    let plain = build("nodebug", &["-O2"], false);
+    let plain = build("nodebug", &["-O2"], Split::No);
     let e = compile_error("trace probe:{BIN}:dw_area { print(args.scale) }", &plain);
     assert!(e.contains("this probe has no argument `scale`") && e.contains("no debug info for") && e.contains("looked in"), "{e}");
     assert!(e.contains("ktap-dwarf-nodebug (no .debug_info)") && e.contains("no .gnu_debuglink"), "{e}");
