@@ -87,6 +87,11 @@ fn has_dwarf(file: &object::File<'_>) -> bool {
 impl Debug {
     /// The binary at `path` and its debug info, or where it was looked for.
     pub fn open(path: &Path) -> Result<Debug, String> {
+        Debug::open_in(path, Path::new(DEBUG_ROOT))
+    }
+
+    /// As [`Debug::open`], with separate debug files installed under `root`.
+    fn open_in(path: &Path, root: &Path) -> Result<Debug, String> {
         let binary = Mapped::open(path)?;
         let (here, build_id, link) = {
             let file = parse(path, binary.data())?;
@@ -102,14 +107,14 @@ impl Debug {
         if let Some(id) = build_id {
             if id.len() > 1 {
                 let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-                candidates.push(PathBuf::from(format!("{DEBUG_ROOT}/.build-id/{}/{}.debug", &hex[..2], &hex[2..])));
+                candidates.push(root.join(".build-id").join(&hex[..2]).join(format!("{}.debug", &hex[2..])));
             }
         }
         if let Some(name) = link {
             let dir = path.parent().unwrap_or(Path::new("/"));
             candidates.push(dir.join(&name));
             candidates.push(dir.join(".debug").join(&name));
-            candidates.push(Path::new(DEBUG_ROOT).join(dir.strip_prefix("/").unwrap_or(dir)).join(&name));
+            candidates.push(root.join(dir.strip_prefix("/").unwrap_or(dir)).join(&name));
         } else {
             looked.push("no .gnu_debuglink".into());
         }
@@ -846,6 +851,39 @@ mod tests {
         let one = vec![(0x10, "a.c".to_string(), 5, true), (0x14, "a.c".into(), 5, true)];
         assert_eq!(after_prologue(&one, 0x10, 0x30), 0x14);
         assert_eq!(after_prologue(&[], 0x10, 0x30), 0x10);
+    }
+
+    /// A debug file found by the binary's build-id under a debug root.
+    #[test]
+    fn separate_debug_files_are_found_by_build_id() {
+        let dir = std::env::temp_dir().join(format!("ktap-dwarf-buildid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let src = dir.join("p.c");
+        std::fs::write(&src, "int f(int x) { return x + 1; }\nint main(void) { return f(0) - 1; }\n").expect("write p.c");
+        let bin = dir.join("p");
+        let built = std::process::Command::new("gcc").args(["-g", "-Wl,--build-id=sha1", "-o"]).arg(&bin).arg(&src).status();
+        if !built.is_ok_and(|s| s.success()) {
+            eprintln!("skipped: no gcc");
+            return;
+        }
+        let id = {
+            let m = Mapped::open(&bin).expect("map");
+            let f = parse(&bin, m.data()).expect("parse");
+            let id: String = f.build_id().expect("notes").expect("a build-id").iter().map(|b| format!("{b:02x}")).collect();
+            id
+        };
+        let root = dir.join("debug");
+        let at = root.join(".build-id").join(&id[..2]).join(format!("{}.debug", &id[2..]));
+        std::fs::create_dir_all(at.parent().expect("dir")).expect("mkdir");
+        let objcopy = |args: &[&std::ffi::OsStr]| std::process::Command::new("objcopy").args(args).status().is_ok_and(|s| s.success());
+        assert!(objcopy(&["--only-keep-debug".as_ref(), bin.as_os_str(), at.as_os_str()]));
+        assert!(objcopy(&["--strip-debug".as_ref(), bin.as_os_str()]));
+        let d = Debug::open_in(&bin, &root).expect("found by build-id");
+        assert_eq!(d.debug_path, at);
+        let e = Debug::open_in(&bin, &dir.join("elsewhere")).err().expect("not found elsewhere");
+        assert!(e.contains("elsewhere/.build-id/") && e.contains("(absent)") && e.contains("no .gnu_debuglink"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
