@@ -314,6 +314,10 @@ fn ktap_listing_flags(args: impl Iterator<Item = std::ffi::OsString>) -> Vec<std
             Some("-le") if !after_dashes => "--list-events",
             Some("-lf") if !after_dashes => "--list-functions",
             Some("-lm") if !after_dashes => "--list-markers",
+            Some("-lv") if !after_dashes => {
+                out.push("--verbose".into());
+                "--list-events"
+            }
             _ => {
                 out.push(a);
                 continue;

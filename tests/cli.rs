@@ -47,8 +47,10 @@ fn lf_and_lm_print_ready_to_paste_specs() {
     assert_eq!(run.stdout, format!("probe:{bin}:ktap_add3\n"), "{}", run.stderr);
     let run = ktap(&["-lf", bin, "ktap_add3", "-v"]);
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", run.stdout);
     assert!(lines[1].starts_with("    file offset 0x"), "{}", run.stdout);
+    // Built with -g: the parameters from its DWARF, with their types and
+    // where they live at the entry (-O1: registers).
+    assert_eq!(&lines[2..5], ["    a: long int  at %di", "    b: long int  at %si", "    c: long int  at %dx"], "{}", run.stdout);
     let run = ktap(&["-lm", bin, "-v"]);
     assert!(run.stdout.contains(&format!("sdt:{bin}:ktap_test:plain\n    arg1  ")), "{}", run.stdout);
     assert!(run.stdout.contains(&format!("sdt:{bin}:ktap_test:guarded\n")), "{}", run.stdout);

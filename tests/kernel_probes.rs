@@ -351,7 +351,8 @@ fn glob_without_multi_links_counts_the_same() {
 fn function_address(pid: u32, binary: &Path) -> u64 {
     // `-lf -v`: `probe:BIN:ktap_add3`, then `file offset 0x...`.
     let text = ktap(&["-v", "--list-functions", binary.to_str().expect("utf8"), "ktap_add3"]).stdout;
-    let off = text.split_whitespace().last().and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok()).expect("offset");
+    // (then, built with -g, its parameters).
+    let off = text.lines().find_map(|l| l.trim().strip_prefix("file offset 0x")).and_then(|h| u64::from_str_radix(h, 16).ok()).expect("offset");
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
     let canon = std::fs::canonicalize(binary).expect("canonical");
     for line in maps.lines().filter(|l| l.ends_with(canon.to_str().expect("utf8"))) {

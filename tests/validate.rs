@@ -382,3 +382,24 @@ fn a_seq_print_needs_an_iterator_and_a_format_that_fits_its_values() {
     assert!(why(broken(seq("%.3lld\n", vec![one()]))).contains("not one the kernel prints"));
     assert!(broken(seq("%5lld|%-3llx %%\n", vec![one(), one()])).is_ok());
 }
+
+#[test]
+fn a_register_path_starts_at_the_register_itself() {
+    let mut m = lowered_btf("var n = 0 trace probe:vfs_read { n += args.file->f_pos }");
+    facts(&m);
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    assert_eq!((path.base, path.derefs.as_slice()), (ktap::ir::PathBase::Reg(ktap::ir::RegOffset::DI), &[0][..]));
+    // Read from user memory (DWARF-typed user values): still valid.
+    path.via = ktap::ir::Via::ProbeReadUser;
+    path.core.clear();
+    facts(&m);
+    // The first step is the register's value: no offset from its slot.
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.derefs[0] = 8;
+    assert_eq!(invalid(&m), "a register read at an offset from its slot");
+    // A register path is always read with a helper.
+    let ExprKind::Load(path) = &mut updated(&mut m).kind else { panic!("a typed load") };
+    path.derefs[0] = 0;
+    path.via = ktap::ir::Via::Direct;
+    assert_eq!(invalid(&m), "a register's pointer followed without a probe read");
+}

@@ -18,11 +18,11 @@ command -v cc >/dev/null || die "a C compiler (cc) is needed"
 bench_build
 export BENCH_BUILT BENCH_NO_BUILD=1
 
-which=${*:-startup wildcard overhead tick interp output btf iter}
+which=${*:-startup wildcard overhead tick interp output btf iter dwarf}
 SUMMARY="$OUT_DIR/summary.txt"
 : > "$SUMMARY"
 for b in $which; do
-    [ -x "$BENCH_DIR/$b.sh" ] || die "no benchmark named $b (startup, wildcard, overhead, tick, interp, output, btf, iter)"
+    [ -x "$BENCH_DIR/$b.sh" ] || die "no benchmark named $b (startup, wildcard, overhead, tick, interp, output, btf, iter, dwarf)"
     echo "# running $b.sh" >&2
     if [ "$b" = interp ]; then
         # The interpreter against Lua 5.4 (scripts/bench/interp.sh, best of 5).

@@ -28,6 +28,7 @@ mod helper {
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const GET_ATTACH_COOKIE: i32 = 174;
     pub const PROBE_READ_KERNEL: i32 = 113;
+    pub const PROBE_READ_USER: i32 = 112;
     pub const GET_STACKID: i32 = 27;
     pub const PROBE_READ_USER_STR: i32 = 114;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
@@ -955,7 +956,8 @@ impl Gen<'_> {
                 self.dst_addr(Reg::R1, to, 0);
                 let len = u32::from(path.size).min(value.ty.size()).min(size).max(1);
                 self.asm.emit(Insn::mov64_imm(Reg::R2, len as i32));
-                self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL_STR));
+                let user = path.via == ir::Via::ProbeReadUser;
+                self.asm.emit(Insn::call_helper(if user { helper::PROBE_READ_USER_STR } else { helper::PROBE_READ_KERNEL_STR }));
             }
             ExprKind::Helper { .. } if value.ty == Ty::Comm => {
                 self.comm_into(to, None);

@@ -10,6 +10,7 @@
 //! include/uapi/linux/btf.h.
 
 pub mod read;
+pub mod table;
 pub mod write;
 
 /// A BTF type id; 0 is `void`.

@@ -3,7 +3,7 @@
 //! nothing else, so compiler tests need neither root nor tracefs. Never
 //! touches the machine.
 
-use super::{glob_match, BtfReader, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
+use super::{glob_match, BtfReader, DebugScope, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
 use std::sync::Mutex;
 
 /// One binary of the catalogue, with the names that resolve to it.
@@ -35,6 +35,8 @@ pub struct FakeKernel {
     btf_blob: Option<Vec<u8>>,
     task_flags: Vec<(String, u32)>,
     format_reads: Mutex<Vec<String>>,
+    /// Debug info of binaries: (path, function or `file:line`, scope).
+    debug: Vec<(String, String, DebugScope)>,
 }
 
 impl FakeKernel {
@@ -53,6 +55,23 @@ impl FakeKernel {
     pub fn syscall(mut self, name: &str, nr: u32) -> FakeKernel {
         self.syscalls.push((name.into(), nr));
         self
+    }
+
+    /// Debug info of the binary at `path`: `what` is a function's name
+    /// or `file:line`.
+    pub fn debug(mut self, path: &str, what: &str, scope: DebugScope) -> FakeKernel {
+        self.debug.push((path.into(), what.into(), scope));
+        self
+    }
+
+    fn find_debug(&self, path: &str, what: &str) -> Result<DebugScope, String> {
+        if !self.debug.iter().any(|(p, _, _)| p == path) {
+            return Err(format!("{path} has no debug info (looked in the binary only)"));
+        }
+        match self.debug.iter().find(|(p, w, _)| p == path && w == what) {
+            Some((_, _, scope)) => Ok(scope.clone()),
+            None => Err(format!("the debug info of {path} does not describe `{what}`")),
+        }
     }
 
     pub fn binary(mut self, binary: FakeBinary) -> FakeKernel {
@@ -174,6 +193,14 @@ impl KernelFacts for FakeKernel {
         }
         let found = self.percpu.iter().find(|(n, _)| n == name);
         found.map(|(_, a)| a.clone()).ok_or_else(|| format!("the kernel's BTF has no per-CPU variable `{name}`"))
+    }
+
+    fn debug_function(&self, path: &str, func: &str) -> Result<DebugScope, String> {
+        self.find_debug(path, func)
+    }
+
+    fn debug_line(&self, path: &str, file: &str, line: u32) -> Result<DebugScope, String> {
+        self.find_debug(path, &format!("{file}:{line}"))
     }
 
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {

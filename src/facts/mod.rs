@@ -12,7 +12,10 @@ mod fake;
 pub use crate::ir::{EventField, FieldKind, FileOffset, PercpuAccess};
 pub use fake::{sample_btf, FakeBinary, FakeKernel};
 pub use crate::btf::read::{BtfReader, MemberDesc, TypeDesc};
+pub use crate::btf::table::{TypeSource, TypeTable};
 pub use crate::btf::TypeId;
+pub use crate::ir::RegOffset;
+use std::sync::Arc;
 
 /// What lowering may ask of the kernel and of binaries. Every question
 /// but the first four has a default answer: a source that knows no
@@ -67,6 +70,68 @@ pub trait KernelFacts {
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
         Err(NO_BTF.into())
     }
+    /// What the debug info (DWARF) of the binary at `path` says of
+    /// function `func`: where to attach to read its parameters, their
+    /// types and locations there, its return type; or why it cannot say
+    /// (no debug info: where it was looked for).
+    fn debug_function(&self, _path: &str, _func: &str) -> Result<DebugScope, String> {
+        Err(NO_DEBUG.into())
+    }
+    /// What the debug info of the binary at `path` says of source line
+    /// `line` of `file`: its first statement's address and the variables
+    /// in scope there.
+    fn debug_line(&self, _path: &str, _file: &str, _line: u32) -> Result<DebugScope, String> {
+        Err(NO_DEBUG.into())
+    }
+}
+
+/// The default answer of the debug-info questions.
+pub const NO_DEBUG: &str = "debug info is not available from this event source";
+
+/// Where a variable of a user binary lives at the probed address, from
+/// its DWARF location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VarLoc {
+    /// In a register (`DW_OP_reg5`).
+    Reg(RegOffset),
+    /// In memory, at a register's value plus an offset (`DW_OP_breg7`,
+    /// and `DW_OP_fbreg` against the frame base and the CFA there).
+    Mem { base: RegOffset, offset: i64 },
+    /// Optimised out at this address.
+    OptimizedOut,
+    /// A location ktap cannot turn into BPF: what it is.
+    Untranslatable(String),
+}
+
+/// A parameter or local of a user function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebugVar {
+    pub name: String,
+    pub ty: TypeId,
+    pub loc: VarLoc,
+    /// A parameter (else a local).
+    pub param: bool,
+}
+
+/// What a user binary's debug info says at one probed place: a
+/// function's entry (after its prologue when its parameters live in the
+/// frame) or a source line's first statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebugScope {
+    /// The file the DWARF was read from (the binary or its debug file).
+    pub debug_file: String,
+    /// The function holding the place.
+    pub function: String,
+    /// The file offset to attach at to read `vars`.
+    pub offset: FileOffset,
+    /// The place's address (for listings).
+    pub address: u64,
+    /// Parameters, then the locals in scope (inner scopes last).
+    pub vars: Vec<DebugVar>,
+    /// The function's return type (`TypeId::VOID` for none).
+    pub ret: TypeId,
+    /// The types `vars` and `ret` name.
+    pub types: Arc<TypeTable>,
 }
 
 /// The BTF typedef prefix of a BTF-enabled tracepoint's prototype

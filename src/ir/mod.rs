@@ -500,6 +500,9 @@ pub enum Via {
     Direct,
     /// `bpf_probe_read_kernel` into the stack (a failed read gives 0).
     ProbeRead,
+    /// `bpf_probe_read_user` (strings `bpf_probe_read_user_str`): a user
+    /// binary's memory, typed from its DWARF.
+    ProbeReadUser,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -133,7 +133,8 @@ fn expr(e: &Expr) -> String {
                 PathBase::Arg(n) => format!("ctx.arg{n}"),
                 PathBase::Reg(r) => format!("regs+{}", r.0),
             };
-            let chain: String = path.derefs.iter().map(|o| format!("->+{o}")).collect();
+            // A frame slot lies below its register: offsets are 32-bit signed.
+            let chain: String = path.derefs.iter().map(|&o| format!("->{:+}", o as i32)).collect();
             let legacy = path.core.is_empty() && matches!(path.base, PathBase::CurrentTask) && path.size != 0;
             let what = match e.ty {
                 Ty::Comm if legacy => "comm".to_string(),
@@ -144,6 +145,7 @@ fn expr(e: &Expr) -> String {
             let via = match path.via {
                 Via::Direct => "",
                 Via::ProbeRead => " (probe read)",
+                Via::ProbeReadUser => " (user read)",
             };
             let core: String = path.core.iter().map(|c| format!(" [core {}: {}]", c.step, c.describe())).collect();
             format!("{base}{chain} {:+}:{what}{via}{core}", path.offset)

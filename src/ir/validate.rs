@@ -400,7 +400,7 @@ impl Validator<'_> {
     /// the path has.
     fn typed_path(&self, ty: Ty, path: &super::Path) -> Result<(), Error> {
         let from_regs = matches!(path.base, super::PathBase::Reg(_));
-        if (path.via == super::Via::ProbeRead) != from_regs {
+        if (path.via != super::Via::Direct) != from_regs {
             return Err(self.err(if from_regs { "a register's pointer followed without a probe read" } else { "a typed read through a probe read" }));
         }
         if from_regs && !self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::PtRegs) {
@@ -423,6 +423,10 @@ impl Validator<'_> {
             if c.members.is_empty() || i64::try_from(c.offset()) != Ok(held) {
                 return Err(self.err(format!("CO-RE record of {} does not describe offset {held}", c.describe())));
             }
+        }
+        // A register's slot: its first step reads the register itself.
+        if from_regs && path.derefs.first().is_some_and(|&d| d != 0) {
+            return Err(self.err("a register read at an offset from its slot"));
         }
         if let super::PathBase::Arg(n) = path.base {
             let btf_ctx = self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::BtfArgs);

@@ -93,4 +93,10 @@ impl KernelFacts for RunningKernel {
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
         self.btf()?.reader()
     }
+    fn debug_function(&self, path: &str, func: &str) -> Result<crate::facts::DebugScope, String> {
+        super::dwarf::function(path, func)
+    }
+    fn debug_line(&self, path: &str, file: &str, line: u32) -> Result<crate::facts::DebugScope, String> {
+        super::dwarf::line(path, file, line)
+    }
 }

@@ -1,6 +1,7 @@
 //! What `-le`, `-lf` and `-lm` list: the events a script can name after
 //! `trace`, spelled as a script spells them, with fields and argument types
-//! for `-v`. Each event kind is one entry of [`KINDS`] with its own lister,
+//! for `-v` (a user function's parameters with their types and locations
+//! from its debug info; a source file's probeable lines). Each event kind is one entry of [`KINDS`] with its own lister,
 //! so a new provider adds one function and one line. Reads tracefs, kallsyms
 //! and ELF files only; never attaches anything and writes nothing (main.rs
 //! prints what it returns).
@@ -54,6 +55,7 @@ const KINDS: &[Kind] = &[
     Kind { name: "kernel functions", list: kernel_functions },
     Kind { name: "BTF tracepoints", list: btf_tracepoints },
     Kind { name: "iterators", list: iterators },
+    Kind { name: "user functions and lines", list: user_probes },
 ];
 
 /// What the listers share: tracefs, opened on first use.
@@ -179,6 +181,54 @@ fn iterators(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>, 
     }
 }
 
+/// User functions and source lines, for a glob that names a binary
+/// (`probe:/bin/x:parse_*`, `probe:/bin/x:prog.c:*`): with `verbose`, a
+/// function's parameters (types and locations, from its DWARF), a line's
+/// function and address.
+fn user_probes(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
+    let Some(rest) = glob.strip_prefix("probe:") else { return Ok(Vec::new()) };
+    // The binary ends at the first `:` after its last `/`.
+    let from = rest.rfind('/').unwrap_or(0);
+    let Some(colon) = rest[from..].find(':').map(|i| from + i) else { return Ok(Vec::new()) };
+    let (bin, what) = (&rest[..colon], &rest[colon + 1..]);
+    if !(bin.contains('/') || bin.starts_with("lib") || bin.contains(".so")) {
+        return Ok(Vec::new());
+    }
+    if let Some((file, line_glob)) = what.rsplit_once(':') {
+        let path = elfsyms::resolve_binary(bin)?.to_string_lossy().into_owned();
+        let (debug_file, lines) = super::dwarf::lines(&path, file)?;
+        return Ok(lines
+            .into_iter()
+            .filter(|l| glob_match(line_glob, &l.line.to_string()))
+            .map(|l| Entry {
+                spec: format!("probe:{bin}:{file}:{}", l.line),
+                details: if verbose { vec![format!("in {} at {:#x} ({debug_file})", l.function, l.address)] } else { Vec::new() },
+            })
+            .collect());
+    }
+    let what = what.strip_suffix("%return").unwrap_or(what);
+    functions(bin, what, verbose).map_err(|e| e.to_string())
+}
+
+/// Functions listed with their parameters at most (a glob matching more
+/// lists offsets only).
+const MAX_TYPED_LISTED: usize = 64;
+
+/// A user function's parameters from its debug info, for `-v`.
+fn params(path: &str, func: &str) -> Vec<String> {
+    match super::dwarf::function(path, func) {
+        Ok(scope) => {
+            let mut lines = super::dwarf::describe(&scope);
+            if scope.ret != crate::facts::TypeId::VOID {
+                lines.push(format!("retval: {}", crate::facts::TypeSource::type_name(&*scope.types, scope.ret)));
+            }
+            lines.push(format!("read at file offset {:#x} ({})", scope.offset.0, scope.debug_file));
+            lines
+        }
+        Err(e) => vec![format!("(no parameters: {e})")],
+    }
+}
+
 /// How a listing spells a binary: as given when a script may write it that
 /// way (a path, or a library name starting with `lib`), else its path.
 fn binary_spec(given: &str, resolved: &str) -> String {
@@ -194,12 +244,22 @@ pub fn functions(dso: &str, glob: &str, verbose: bool) -> Result<Vec<Entry>, Err
         return Err(Error::NoMatch { what: "function", glob: glob.to_string(), hint: format!(" in {}{hint}", found.path) });
     }
     let bin = binary_spec(dso, &found.path);
+    // Each function's parameters read the debug info again: a few only.
+    let typed = found.symbols.len() <= MAX_TYPED_LISTED;
     Ok(found
         .symbols
         .iter()
         .map(|(name, off)| Entry {
             spec: format!("probe:{bin}:{name}"),
-            details: if verbose { vec![format!("file offset {:#x}", off.0)] } else { Vec::new() },
+            details: if verbose {
+                let mut d = vec![format!("file offset {:#x}", off.0)];
+                if typed {
+                    d.extend(params(&found.path, name));
+                }
+                d
+            } else {
+                Vec::new()
+            },
         })
         .collect())
 }

@@ -9,6 +9,7 @@ pub mod btf_listing;
 pub mod child;
 pub mod session;
 pub mod elfsyms;
+pub mod dwarf;
 pub mod facts;
 pub mod kbtf;
 pub mod listing;

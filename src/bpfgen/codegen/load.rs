@@ -33,9 +33,9 @@ impl Gen<'_> {
         path.core.iter().any(|c| c.step as usize == step)
     }
 
-    /// `dst = size bytes at r3` through `bpf_probe_read_kernel` into a
-    /// stack slot (zeros when the read fails).
-    fn probe_read_at_r3(&mut self, size: u8, dst: Reg) {
+    /// `dst = size bytes at r3` through `bpf_probe_read_kernel` (or
+    /// `_user`) into a stack slot (zeros when the read fails).
+    fn probe_read_at_r3(&mut self, size: u8, dst: Reg, via: Via) {
         let saved = self.frame;
         let slot = self.slot();
         self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
@@ -43,7 +43,7 @@ impl Gen<'_> {
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
         self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
         self.asm.emit(Insn::mov64_imm(Reg::R2, i32::from(size)));
-        self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+        self.asm.emit(Insn::call_helper(if via == Via::ProbeReadUser { helper::PROBE_READ_USER } else { helper::PROBE_READ_KERNEL }));
         self.asm.emit(Insn::ldx(size_of(size), dst, Reg::R10, slot));
         self.frame = saved;
     }
@@ -52,12 +52,12 @@ impl Gen<'_> {
     /// not fit an instruction's offset; read with a helper when the
     /// pointer is not one the verifier knows.
     fn load_ptr(&mut self, path: &Path, step: usize, off: u32) {
-        if path.via == Via::ProbeRead {
+        if path.via != Via::Direct {
             if off != 0 || Self::has_core(path, step) {
                 self.core_here(path, step);
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, off as i32));
             }
-            self.probe_read_at_r3(8, Reg::R3);
+            self.probe_read_at_r3(8, Reg::R3, path.via);
             return;
         }
         match i16::try_from(off) {
@@ -95,7 +95,10 @@ impl Gen<'_> {
                     }
                     return;
                 }
+                // The first step reads the register itself (validated: at
+                // offset 0 of its slot).
                 self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R6, r.0 as i16));
+                steps.next();
             }
             PathBase::Arg(n) => {
                 let slot = (8 * n.min(11)) as i16;
@@ -123,7 +126,7 @@ impl Gen<'_> {
         let last = path.derefs.len();
         self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), null);
         let offset = path.offset as i32;
-        if path.via == Via::ProbeRead {
+        if path.via != Via::Direct {
             if offset != 0 || Self::has_core(path, last) {
                 self.core_here(path, last);
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset));
@@ -131,7 +134,7 @@ impl Gen<'_> {
             if path.size == 0 {
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R3));
             } else {
-                self.probe_read_at_r3(path.size, dst);
+                self.probe_read_at_r3(path.size, dst, path.via);
             }
         } else if path.size == 0 || i16::try_from(offset).is_err() {
             if offset != 0 || Self::has_core(path, last) {

@@ -1,6 +1,8 @@
-//! Member chains on typed kernel values: `args.prev.comm` of `btf:`
-//! probes, `curtask.real_parent.tgid`, `argN` of typed providers. Walks
-//! the kernel's BTF (through the facts' lazy reader) member by member,
+//! Member chains on typed values: `args.prev.comm` of `btf:` probes,
+//! `curtask.real_parent.tgid`, `argN` of typed providers, `args.p->name`
+//! of a user function typed by its DWARF. Walks the types (the kernel's
+//! BTF through the facts' lazy reader, or a user binary's
+//! [`crate::facts::TypeTable`], both behind [`TypeSource`]) member by member,
 //! following pointers (`.` and `->` alike), and lowers the chain to one
 //! typed load (`ir::Path`) whose BTF offsets each carry their CO-RE
 //! record. Integers, pointers and strings (`char[N]`, `char *`) are
@@ -9,9 +11,9 @@
 
 use super::*;
 use crate::btf::Kind;
-use crate::facts::{BtfReader, MemberDesc, TypeDesc, TypeId};
+use crate::facts::{MemberDesc, TypeDesc, TypeId, TypeSource};
 use crate::frontend::diag::near_names;
-use crate::frontend::providers::Typed;
+use crate::frontend::providers::{TypeOrigin, Typed};
 use crate::ir::core::{CoreComposite, CoreField, CoreMember, CoreTy};
 
 /// Pointers a chain may follow (the verifier walks each one).
@@ -27,6 +29,9 @@ struct Walk {
     /// How the user wrote it so far (`args.prev.se`), for messages.
     text: String,
     cur: Option<CoreField>,
+    /// The value lies in user memory (pointers read with
+    /// `bpf_probe_read_user`, `char *` as user strings).
+    user: bool,
     /// A bitfield at the end: its bit offset from the path's base and
     /// its width.
     bitfield: Option<(u64, u32)>,
@@ -44,7 +49,9 @@ enum Step<'a> {
 impl Walk {
     /// Follows the pointer at the current offset.
     fn deref(&mut self) {
-        let off = u32::try_from(self.path.offset).unwrap_or(u32::MAX);
+        // A frame slot lies below its register: negative offsets wrap
+        // (codegen adds them as 32-bit immediates).
+        let off = i32::try_from(self.path.offset).map_or(u32::MAX, |o| o as u32);
         self.path.derefs.push(off);
         if let Some(mut c) = self.cur.take() {
             c.step = self.path.derefs.len() as u32 - 1;
@@ -70,7 +77,7 @@ fn composite(union: bool, name: &str, size: u32) -> CoreComposite {
 }
 
 /// The CO-RE view of a member's type.
-fn core_ty(r: &BtfReader<'_>, ty: TypeId, depth: u32) -> CoreTy {
+fn core_ty(r: &dyn TypeSource, ty: TypeId, depth: u32) -> CoreTy {
     match r.describe(ty) {
         Ok(TypeDesc::Int { size, signed }) => CoreTy::Int { size, signed },
         Ok(TypeDesc::Enum { name, size, .. }) => CoreTy::Enum { name, size },
@@ -82,7 +89,7 @@ fn core_ty(r: &BtfReader<'_>, ty: TypeId, depth: u32) -> CoreTy {
 
 /// The members leading to `want` in `members`, through anonymous structs
 /// and unions, each with the composite holding it.
-fn find_member(r: &BtfReader<'_>, holder: &CoreComposite, members: &[MemberDesc], want: &str, depth: u32) -> Option<Vec<(MemberDesc, CoreComposite)>> {
+fn find_member(r: &dyn TypeSource, holder: &CoreComposite, members: &[MemberDesc], want: &str, depth: u32) -> Option<Vec<(MemberDesc, CoreComposite)>> {
     for m in members {
         if m.name == want {
             return Some(vec![(m.clone(), holder.clone())]);
@@ -105,7 +112,7 @@ fn find_member(r: &BtfReader<'_>, holder: &CoreComposite, members: &[MemberDesc]
 
 /// Every member name reachable without a pointer (anonymous members'
 /// members included).
-fn member_names(r: &BtfReader<'_>, members: &[MemberDesc], out: &mut Vec<String>, depth: u32) {
+fn member_names(r: &dyn TypeSource, members: &[MemberDesc], out: &mut Vec<String>, depth: u32) {
     for m in members {
         if !m.name.is_empty() {
             out.push(m.name.clone());
@@ -118,7 +125,7 @@ fn member_names(r: &BtfReader<'_>, members: &[MemberDesc], out: &mut Vec<String>
 }
 
 /// Bytes a value of type `ty` takes.
-fn size_of(r: &BtfReader<'_>, ty: TypeId, depth: u32) -> Option<u32> {
+fn size_of(r: &dyn TypeSource, ty: TypeId, depth: u32) -> Option<u32> {
     match r.describe(ty).ok()? {
         TypeDesc::Int { size, .. } | TypeDesc::Enum { size, .. } | TypeDesc::Composite { size, .. } => Some(size),
         TypeDesc::Ptr { .. } => Some(8),
@@ -141,7 +148,7 @@ impl Lowerer<'_> {
     /// `e` (a `.`/`->` chain) as members of a typed kernel value; `None`
     /// when its root is not one (lowered as before: event fields).
     pub(super) fn member_access(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Option<Expr>> {
-        self.member_chain(ctx, e).map(|v| v.map(|(value, _)| value))
+        self.member_chain(ctx, e).map(|v| v.map(|(value, _, _)| value))
     }
 
     /// `value == "NAME"` where the value is a member chain ending at an
@@ -153,18 +160,21 @@ impl Lowerer<'_> {
             return None;
         }
         let facts = self.events;
-        let r = facts.kernel_btf().ok()?;
         let mut diags = std::mem::take(&mut self.diags);
         let found = self.member_chain(ctx, value);
         std::mem::swap(&mut diags, &mut self.diags);
-        let (v, ty) = match found? {
+        let (v, ty, origin) = match found? {
             Some(found) => found,
             None => {
                 self.diags.extend(diags);
                 return Some(None);
             }
         };
-        let Ok(TypeDesc::Enum { name: enum_name, values, .. }) = r.describe(ty) else {
+        let desc = match &origin {
+            TypeOrigin::Kernel => facts.kernel_btf().ok()?.describe(ty).map_err(|e| e.to_string()),
+            TypeOrigin::User(t) => t.describe(ty),
+        };
+        let Ok(TypeDesc::Enum { name: enum_name, values, .. }) = desc else {
             // Not an enum: lowered again as before (a string, or an error).
             return None;
         };
@@ -184,8 +194,8 @@ impl Lowerer<'_> {
         Some(Some(Expr::binary(op, v, Expr::constant(*number), Some(span))))
     }
 
-    /// A member chain's value and the BTF type it ends at.
-    fn member_chain(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Option<(Expr, TypeId)>> {
+    /// A member chain's value, the type it ends at and whose type it is.
+    fn member_chain(&mut self, ctx: &mut ProbeCtx, e: &ast::Expr) -> Option<Option<(Expr, TypeId, TypeOrigin)>> {
         let mut names: Vec<Step<'_>> = Vec::new();
         let mut root = e;
         loop {
@@ -211,10 +221,16 @@ impl Lowerer<'_> {
             (self.typed_struct(strukt, base, root.span), id.name.clone(), &names[..])
         } else if let Some(n) = id.name.strip_prefix("arg").and_then(|n| n.parse::<usize>().ok()) {
             (ctx.args.typed_arg(&mut self.pcx(), n, root.span)?, id.name.clone(), &names[..])
+        } else if !names.is_empty() {
+            // A typed bare name (`retval.name`).
+            (ctx.args.typed_name(&mut self.pcx(), &id.name, root.span)?, id.name.clone(), &names[..])
         } else {
             return None;
         };
-        Some(typed.and_then(|t| self.walk(t, text, rest, e.span)))
+        Some(typed.and_then(|t| {
+            let origin = t.types.clone();
+            self.walk(t, text, rest, e.span).map(|(v, ty)| (v, ty, origin))
+        }))
     }
 
     /// A bare name a typed provider gives (`retval` of fexit), read
@@ -235,7 +251,7 @@ impl Lowerer<'_> {
     fn typed_struct(&mut self, strukt: &str, base: ir::PathBase, span: Span) -> Option<Typed> {
         let found = self.events.kernel_btf().and_then(|r| r.find(Kind::STRUCT, strukt).map_err(|e| e.to_string()));
         match found {
-            Ok(Some(ty)) => Some(Typed { path: ir::Path::plain(base, Vec::new(), 0, 0, ir::Via::Direct), ty }),
+            Ok(Some(ty)) => Some(Typed::kernel(ir::Path::plain(base, Vec::new(), 0, 0, ir::Via::Direct), ty)),
             Ok(None) => {
                 self.error(span, format!("the kernel's BTF has no `struct {strukt}`"));
                 None
@@ -254,23 +270,30 @@ impl Lowerer<'_> {
     /// Follows `names` from `typed` and reads the value at the end.
     fn walk(&mut self, typed: Typed, text: String, names: &[Step<'_>], span: Span) -> Option<(Expr, TypeId)> {
         let facts = self.events;
-        let r = match facts.kernel_btf() {
-            Ok(r) => r,
-            Err(e) => {
-                self.error(span, format!("typed values need the kernel's BTF: {e}"));
-                return None;
-            }
+        let kernel;
+        let (r, user): (&dyn TypeSource, bool) = match &typed.types {
+            TypeOrigin::User(table) => (&**table, true),
+            TypeOrigin::Kernel => match facts.kernel_btf() {
+                Ok(btf) => {
+                    kernel = btf;
+                    (&kernel, false)
+                }
+                Err(e) => {
+                    self.error(span, format!("typed values need the kernel's BTF: {e}"));
+                    return None;
+                }
+            },
         };
-        let mut w = Walk { path: typed.path, ty: typed.ty, text, cur: None, bitfield: None, indexed: false };
+        let mut w = Walk { path: typed.path, ty: typed.ty, text, cur: None, user, bitfield: None, indexed: false };
         for step in names {
             let name = match step {
                 Step::Member(name) => *name,
                 Step::Index(index) => {
-                    self.index(&r, &mut w, index)?;
+                    self.index(r, &mut w, index)?;
                     continue;
                 }
             };
-            let mut desc = self.describe(&r, w.ty, name.span)?;
+            let mut desc = self.describe(r, w.ty, name.span)?;
             if let TypeDesc::Ptr { to, tag } = &desc {
                 if w.path.derefs.len() >= MAX_DEREFS {
                     self.diags.push(
@@ -287,7 +310,7 @@ impl Lowerer<'_> {
                 let to = *to;
                 w.deref();
                 w.ty = to;
-                desc = self.describe(&r, to, name.span)?;
+                desc = self.describe(r, to, name.span)?;
             }
             let TypeDesc::Composite { union, name: sname, size, members } = desc else {
                 let spelled = r.type_name(w.ty);
@@ -298,9 +321,9 @@ impl Lowerer<'_> {
                 return None;
             };
             let holder = composite(union, &sname, size);
-            let Some(chain) = find_member(&r, &holder, &members, &name.name, 0) else {
+            let Some(chain) = find_member(r, &holder, &members, &name.name, 0) else {
                 let mut all = Vec::new();
-                member_names(&r, &members, &mut all, 0);
+                member_names(r, &members, &mut all, 0);
                 let kind = if union { "union" } else { "struct" };
                 let mut d = Diagnostic::error(name.span, format!("`{kind} {sname}` has no member `{}`", name.name))
                     .with_label(format!("not a member of `{}`", w.text));
@@ -322,7 +345,7 @@ impl Lowerer<'_> {
                     continue;
                 }
                 w.path.offset += i64::from(m.bit_offset / 8);
-                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(&r, m.ty, 0), indexes: Vec::new() };
+                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(r, m.ty, 0), indexes: Vec::new() };
                 match &mut w.cur {
                     _ if w.indexed => {}
                     Some(c) => c.members.push(member),
@@ -333,11 +356,11 @@ impl Lowerer<'_> {
             w.text = format!("{}.{}", w.text, name.name);
         }
         let ty = w.ty;
-        if !self.opts.core_records {
+        if !self.opts.core_records || w.user {
             w.path.core.clear();
             w.cur = None;
         }
-        self.read(&r, w, span).map(|v| (v, ty))
+        self.read(r, w, span).map(|v| (v, ty))
     }
 
     /// A bitfield of `bits` at bit `bit`: the smallest aligned load of at
@@ -369,7 +392,7 @@ impl Lowerer<'_> {
     }
 
     /// `[INDEX]` on a fixed array: a constant index inside it.
-    fn index(&mut self, r: &BtfReader<'_>, w: &mut Walk, index: &ast::Expr) -> Option<()> {
+    fn index(&mut self, r: &dyn TypeSource, w: &mut Walk, index: &ast::Expr) -> Option<()> {
         let TypeDesc::Array { elem, len } = self.describe(r, w.ty, index.span)? else {
             let spelled = r.type_name(w.ty);
             self.error(index.span, format!("`{}` is a `{spelled}`, not an array", w.text));
@@ -402,18 +425,18 @@ impl Lowerer<'_> {
         Some(())
     }
 
-    fn describe(&mut self, r: &BtfReader<'_>, ty: TypeId, span: Span) -> Option<TypeDesc> {
+    fn describe(&mut self, r: &dyn TypeSource, ty: TypeId, span: Span) -> Option<TypeDesc> {
         match r.describe(ty) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(span, format!("cannot read the kernel's BTF: {e}"));
+                self.error(span, format!("cannot read the types: {e}"));
                 None
             }
         }
     }
 
     /// The value at the end of a walk.
-    fn read(&mut self, r: &BtfReader<'_>, w: Walk, span: Span) -> Option<Expr> {
+    fn read(&mut self, r: &dyn TypeSource, w: Walk, span: Span) -> Option<Expr> {
         let desc = self.describe(r, w.ty, span)?;
         let spelled = r.type_name(w.ty);
         let text = w.text.clone();
@@ -435,7 +458,7 @@ impl Lowerer<'_> {
             }
             TypeDesc::Ptr { to, tag } => {
                 let is_char = matches!(r.describe(to), Ok(TypeDesc::Int { size: 1, .. }));
-                let user = tag.as_deref() == Some("user");
+                let user = w.user || tag.as_deref() == Some("user");
                 let ptr = load(w.finish(), 8, false, Ty::Int);
                 if is_char {
                     return Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user }, ty: Ty::Str, span: Some(span) });

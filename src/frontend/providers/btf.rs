@@ -217,7 +217,7 @@ impl BtfArgs {
             }
         }
         let (i, ty, _) = found?;
-        Some(Typed { path: ir::Path::plain(ir::PathBase::Arg(i as u32), Vec::new(), 0, 0, ir::Via::Direct), ty })
+        Some(Typed::kernel(ir::Path::plain(ir::PathBase::Arg(i as u32), Vec::new(), 0, 0, ir::Via::Direct), ty))
     }
 }
 

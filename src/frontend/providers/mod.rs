@@ -147,7 +147,7 @@ impl Reads {
                     })
                     .collect::<Option<Vec<String>>>()
                     .unwrap_or_default();
-                Box::new(fetch_args::FetchArgs(layout, funcs, None))
+                Box::new(fetch_args::FetchArgs::new(layout, funcs))
             }
             Reads::Btf { .. } => Box::new(btf::BtfArgs::new(points)),
             Reads::Iter { .. } => Box::new(iter::IterArgs::new(points)),
@@ -252,12 +252,29 @@ pub trait ProbeArgs {
     }
 }
 
-/// A kernel value whose BTF type is known: where it lies (a path that
-/// reads nothing yet) and its type in the kernel's BTF.
+/// A value whose type is known: where it lies (a path that reads nothing
+/// yet), its type, and whose types those are.
 #[derive(Clone, Debug)]
 pub struct Typed {
     pub path: ir::Path,
     pub ty: crate::facts::TypeId,
+    pub types: TypeOrigin,
+}
+
+impl Typed {
+    /// A kernel value typed by the kernel's BTF.
+    pub fn kernel(path: ir::Path, ty: crate::facts::TypeId) -> Typed {
+        Typed { path, ty, types: TypeOrigin::Kernel }
+    }
+}
+
+/// Where a [`Typed`] value's type ids point.
+#[derive(Clone, Debug)]
+pub enum TypeOrigin {
+    /// The kernel's BTF (`KernelFacts::kernel_btf`).
+    Kernel,
+    /// A user binary's types from its DWARF; the value lies in user memory.
+    User(std::sync::Arc<crate::facts::TypeTable>),
 }
 
 /// A probe's attach points and what goes with them.

@@ -1,11 +1,13 @@
 //! User probes, `probe:BINARY:SYMBOL[%return]` (BINARY a path or a
 //! library name, SYMBOL a function, a glob or a `0x` file offset), with
-//! fetch arguments: expands against the binary's symbols (kernel facts)
+//! fetch arguments, and source-line probes `probe:BINARY:file.c:42`:
+//! expands against the binary's symbols and debug info (kernel facts)
 //! into uprobe/uretprobe points at file offsets; bodies read `arg0` (the
 //! ip), `arg1..` (the argument registers or the fetch arguments),
-//! `args.NAME` and `retval`. Pure.
+//! `args.NAME` (a fetch argument, else a parameter or a local in scope,
+//! from the debug info) and `retval`. Pure.
 
-use super::fetch_args::{fetch_layout, has_glob, ArgLayout};
+use super::fetch_args::{fetch_layout, has_glob, ArgLayout, DebugPlace, DebugSite};
 use super::spec::{is_user_probe, probe_syntax, sub, Piece, SpecCx};
 use super::{Cx, Family, Point, Provider, Reads};
 use crate::facts::UserSymbols;
@@ -43,7 +45,10 @@ impl Provider for Uprobe {
 }
 
 fn resolve(cx: &mut Cx<'_>, spec: &ast::EventSpec, binary: &ast::Word, symbol: &ast::Word, ret: bool) -> Vec<(ArgLayout, Attach)> {
-    let Some(layout) = fetch_layout(cx, spec, ret, AddrSpace::User) else { return Vec::new() };
+    let Some(mut layout) = fetch_layout(cx, spec, ret, AddrSpace::User) else { return Vec::new() };
+    if let Some((file, line)) = symbol.text.rsplit_once(':').filter(|(file, _)| file.contains('.')) {
+        return source_line(cx, layout, binary, symbol, file, line, ret, spec);
+    }
     let offset_spec = symbol.text.strip_prefix("0x").map(|h| u64::from_str_radix(h, 16));
     let found = if offset_spec.is_some() {
         cx.facts.resolve_binary(&binary.text).map(|path| UserSymbols { path, ..Default::default() })
@@ -82,6 +87,68 @@ fn resolve(cx: &mut Cx<'_>, spec: &ast::EventSpec, binary: &ast::Word, symbol: &
         cx.diags.push(d);
         return Vec::new();
     }
+    if let [(name, _)] = found.symbols.as_slice() {
+        if !has_glob(&symbol.text) {
+            layout.debug = Some(DebugSite { binary: found.path.clone(), place: DebugPlace::Function { name: name.clone(), ret } });
+        }
+    }
     found.symbols.iter().map(|(name, off)| (layout.clone(), point(name.clone(), *off))).collect()
+}
+
+/// `probe:BIN:file.c:42`: the line's first statement, its variables in
+/// scope from the debug info.
+#[expect(clippy::too_many_arguments, reason = "the pieces of one spec")]
+fn source_line(
+    cx: &mut Cx<'_>,
+    mut layout: ArgLayout,
+    binary: &ast::Word,
+    symbol: &ast::Word,
+    file: &str,
+    line: &str,
+    ret: bool,
+    spec: &ast::EventSpec,
+) -> Vec<(ArgLayout, Attach)> {
+    let end = symbol.span.end as usize;
+    let line_span = ast::Span::new(end.saturating_sub(line.len()), end);
+    if ret {
+        cx.diags.push(Diagnostic::error(symbol.span, "a source line has no %return").with_label("a line, not a function"));
+        return Vec::new();
+    }
+    let Ok(n) = line.parse::<u32>() else {
+        cx.diags.push(
+            Diagnostic::error(line_span, format!("`{line}` is not a line number"))
+                .with_label("expected `file.c:LINE`")
+                .with_note(format!("list the probeable lines with `ktap -lv 'probe:{}:{file}:*'`", binary.text)),
+        );
+        return Vec::new();
+    };
+    let path = match cx.facts.resolve_binary(&binary.text) {
+        Ok(p) => p,
+        Err(e) => {
+            cx.diags.push(Diagnostic::error(binary.span, e).with_label("cannot probe this binary"));
+            return Vec::new();
+        }
+    };
+    let scope = match cx.facts.debug_line(&path, file, n) {
+        Ok(s) => s,
+        Err(e) => {
+            cx.diags.push(
+                Diagnostic::error(symbol.span, e)
+                    .with_label("no code for this line")
+                    .with_note(format!("list the probeable lines with `ktap -lv 'probe:{}:{file}:*'`", binary.text)),
+            );
+            return Vec::new();
+        }
+    };
+    let attach = Attach::Uprobe(UprobePoint {
+        binary: path.clone(),
+        name: format!("{file}:{n}"),
+        offset: scope.offset,
+        ret: false,
+        ref_ctr: None,
+        spec: spec.span,
+    });
+    layout.debug = Some(DebugSite { binary: path, place: DebugPlace::Line(Box::new(scope)) });
+    vec![(layout, attach)]
 }
 
