@@ -164,8 +164,12 @@ impl Output for JsonOutput {
         m.insert("kind".into(), notice.kind().into());
         m.insert("message".into(), notice.message().into());
         match notice {
-            Notice::LostEvents(n) | Notice::MapFailures(n) => {
+            Notice::LostEvents(n) => {
                 m.insert("count".into(), (*n).into());
+            }
+            Notice::MapFailures { count, full } => {
+                m.insert("count".into(), (*count).into());
+                m.insert("full_tables".into(), full.iter().map(|(name, size)| json!({"name": name, "max_entries": size})).collect());
             }
             Notice::NotAttached(events) => {
                 m.insert("events".into(), events.iter().map(|e| Json::from(e.as_str())).collect());
@@ -343,8 +347,9 @@ mod tests {
         o.terminal(b"\x1b[0m").expect("nothing");
         o.notice(&Notice::LostEvents(3));
         o.error(&Failure { message: "boom", span: Some(Span::new(2, 3)), notes: &["why".to_string()] });
+        o.notice(&Notice::MapFailures { count: 5, full: &[("t".into(), 100)] });
         let l = lines(&sink);
-        assert_eq!(l.len(), 4, "{l:?}");
+        assert_eq!(l.len(), 5, "{l:?}");
         assert_eq!(l[0], json!({"type": "print", "time_ns": 1_700_000_000_123_456_789u64, "probe": "syscalls:sys_enter_*", "values": [-1, "a", null, true]}));
         assert_eq!(l[1]["type"], "printf");
         assert!(l[1].get("probe").is_none());
@@ -352,6 +357,8 @@ mod tests {
         assert_eq!(l[1]["text"], json!({"lossy": "café \u{fffd}\n", "hex": "636166c3a920ff0a"}));
         assert_eq!(l[2], json!({"type": "warning", "kind": "lost_events", "count": 3, "message": "3 events lost (the ring buffer was full)"}));
         assert_eq!(l[3], json!({"type": "error", "message": "boom", "line": 2, "column": 1, "notes": ["why"]}));
+        assert_eq!(l[4]["count"], 5);
+        assert_eq!(l[4]["full_tables"], json!([{"name": "t", "max_entries": 100}]));
     }
 
     #[test]

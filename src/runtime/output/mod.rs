@@ -39,8 +39,9 @@ pub struct Origin {
 pub enum Notice<'a> {
     /// Records dropped because the ring buffer was full.
     LostEvents(u64),
-    /// Table updates the kernel refused (a table was full).
-    MapFailures(u64),
+    /// Table updates the kernel refused (a table was full), and the
+    /// tables that are full when tracing ends, each with its size.
+    MapFailures { count: u64, full: &'a [(String, u32)] },
     /// Events of a many-event probe that could not be attached (`event: why`).
     NotAttached(&'a [String]),
     /// Attaching ran out of file descriptors at this open-file limit
@@ -66,7 +67,7 @@ impl Notice<'_> {
     pub fn kind(&self) -> &'static str {
         match self {
             Notice::LostEvents(_) => "lost_events",
-            Notice::MapFailures(_) => "map_failures",
+            Notice::MapFailures { .. } => "map_failures",
             Notice::NotAttached(_) => "not_attached",
             Notice::FdLimit { .. } => "fd_limit",
             Notice::TickRetyped { .. } => "tick_retyped",
@@ -81,7 +82,7 @@ impl Notice<'_> {
     /// How serious it is.
     pub fn level(&self) -> Level {
         match self {
-            Notice::LostEvents(_) | Notice::MapFailures(_) | Notice::NotAttached(_) | Notice::TickRetyped { .. } | Notice::TableWriteBack(_) => {
+            Notice::LostEvents(_) | Notice::MapFailures { .. } | Notice::NotAttached(_) | Notice::TickRetyped { .. } | Notice::TableWriteBack(_) => {
                 Level::Warning
             }
             Notice::UprobesOneAtATime { .. } | Notice::FdLimit { .. } => Level::Note,
@@ -93,7 +94,14 @@ impl Notice<'_> {
     pub fn message(&self) -> String {
         match *self {
             Notice::LostEvents(n) => format!("{n} events lost (the ring buffer was full)"),
-            Notice::MapFailures(n) => format!("{n} table updates failed (a table was full: size it with table.new(narr, nrec))"),
+            Notice::MapFailures { count, full } => match full {
+                [] => format!("{count} table updates failed (a table was full: size it with table.new(narr, nrec))"),
+                [(name, size)] => format!("{count} table updates failed: table `{name}` is full ({size} entries): size it with table.new(narr, nrec)"),
+                _ => {
+                    let names: Vec<String> = full.iter().map(|(name, size)| format!("`{name}` ({size} entries)")).collect();
+                    format!("{count} table updates failed: tables {} are full: size them with table.new(narr, nrec)", names.join(", "))
+                }
+            },
             Notice::NotAttached(events) => format!("{} events could not be attached and are not traced:", events.len()),
             Notice::FdLimit { limit, hard } => format!(
                 "each attached event holds a file descriptor and the open-file limit is {limit} (hard maximum {hard}): \

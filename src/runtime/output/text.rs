@@ -267,4 +267,18 @@ mod tests {
         assert!(!text.contains("e5"), "{text}");
         assert!(text.ends_with("ktap: warning: 3 events lost (the ring buffer was full)\nktap: error: boom\n  note: why\n"), "{text}");
     }
+
+    #[test]
+    fn failed_updates_name_the_full_tables() {
+        let (mut o, _, err) = text_output(TextOptions::default());
+        o.notice(&Notice::MapFailures { count: 2, full: &[] });
+        o.notice(&Notice::MapFailures { count: 5, full: &[("t".into(), 100)] });
+        o.notice(&Notice::MapFailures { count: 9, full: &[("s".into(), 8), ("t".into(), 100)] });
+        assert_eq!(
+            err.text(),
+            "ktap: warning: 2 table updates failed (a table was full: size it with table.new(narr, nrec))\n\
+             ktap: warning: 5 table updates failed: table `t` is full (100 entries): size it with table.new(narr, nrec)\n\
+             ktap: warning: 9 table updates failed: tables `s` (8 entries), `t` (100 entries) are full: size them with table.new(narr, nrec)\n"
+        );
+    }
 }

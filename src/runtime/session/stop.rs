@@ -33,6 +33,8 @@ pub(super) fn finish(
     flame_graphs(live, opts)?;
     let lost = live.counter(live.module.lost_events);
     let failures = live.counter(live.module.map_failures);
+    // What the failed updates hit, read before trace_end can change it.
+    let full = if failures > 0 { full_tables(live, written) } else { Vec::new() };
     // The Ctrl-C that ended tracing must not also cut trace_end short; a
     // second one does.
     stop.store(false, Ordering::SeqCst);
@@ -48,9 +50,25 @@ pub(super) fn finish(
         out.notice(&Notice::LostEvents(lost));
     }
     if failures > 0 {
-        out.notice(&Notice::MapFailures(failures));
+        out.notice(&Notice::MapFailures { count: failures, full: &full });
     }
     Ok(end)
+}
+
+/// The tables probes write that are full now (every entry taken), each
+/// with its size: where updates failed (a hash map refuses a new key only
+/// when full, kernel/bpf/hashtab.c).
+fn full_tables(live: &Live, written: &Written) -> Vec<(String, u32)> {
+    let mut full = Vec::new();
+    for &m in &written.tables {
+        let map_ir = &live.module.maps[m.index()];
+        let (Some(info), Some(map)) = (&map_ir.table, map_named(&live.obj, &map_ir.name)) else { continue };
+        let size = map.max_entries();
+        if map.keys().count() as u64 >= u64::from(size) {
+            full.push((info.var.clone(), size));
+        }
+    }
+    full
 }
 
 /// What probes wrote, name then contents, for a script without trace_end;
