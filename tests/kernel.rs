@@ -1103,3 +1103,52 @@ fn a_nil_local_prints_nil() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout.lines().take(2).collect::<Vec<_>>(), ["x\tnil\t3\tnil", "5\tnil"], "stderr: {}", run.stderr);
 }
+
+#[test]
+fn syscall_fields_read_on_raw_syscalls_equal_the_classic_records() {
+    // Five syscall events in one probe ride raw_syscalls, whose program
+    // rebuilds each record from the task's registers; split into probes
+    // of at most three events they use classic tracepoints. Both must
+    // print the same, and what the program made the syscalls with.
+    let events = ["sys_enter_openat", "sys_exit_openat", "sys_enter_close", "sys_exit_close", "sys_enter_exit_group"];
+    let spec = |names: &[&str]| names.iter().map(|e| format!("syscalls:{e}")).collect::<Vec<_>>().join(", ");
+    let failed = "trace syscalls:sys_exit_openat, syscalls:sys_exit_close, syscalls:sys_exit_read, syscalls:sys_exit_write /args.ret < 0/ { printf(\"%s %d\\n\", probename, args.ret) }";
+    let riding = format!("trace {} {{ print(argstr) }}\n{failed}", spec(&events));
+    let classic = format!(
+        "trace {} {{ print(argstr) }}\ntrace {} {{ print(argstr) }}\ntrace syscalls:sys_exit_openat, syscalls:sys_exit_close /args.ret < 0/ {{ printf(\"%s %d\\n\", probename, args.ret) }}",
+        spec(&events[..2]),
+        spec(&events[2..])
+    );
+    let riding_bpf = ktap(&["--emit", "bpf", "-e", &riding]);
+    assert!(riding_bpf.stdout.contains("_sys_enter (section raw_tp)") && !riding_bpf.stdout.contains("section tracepoint"), "{}", riding_bpf.stdout);
+    let classic_bpf = ktap(&["--emit", "bpf", "-e", &classic]);
+    assert!(!classic_bpf.stdout.contains("raw_tp") && classic_bpf.stdout.contains("(section tracepoint"), "{}", classic_bpf.stdout);
+    if !need_root() {
+        return;
+    }
+    let program = support::c_program("raw_syscall_args", &["-static", "-O1"]);
+    let program = program.to_str().expect("path");
+    let mut outputs = Vec::new();
+    for script in [&riding, &classic] {
+        let run = ktap(&["-q", "-e", script, "--", program]);
+        assert_eq!(run.code, Some(3), "the command's status: {}", run.stderr);
+        let mut lines: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+        lines.sort();
+        outputs.push(lines);
+    }
+    let want = [
+        "sys_close -> 0xfffffffffffffff7",
+        "sys_close(fd: 0xfffffff7)",
+        "sys_exit_close -9",
+        "sys_exit_group(error_code: 3)",
+        "sys_exit_openat -2",
+        "sys_openat -> 0xfffffffffffffffe",
+    ];
+    for (lines, how) in outputs.iter().zip(["raw_syscalls", "classic tracepoints"]) {
+        let without_openat_args: Vec<&str> = lines.iter().map(String::as_str).filter(|l| !l.starts_with("sys_openat(")).collect();
+        assert_eq!(without_openat_args, want, "on {how}");
+        let openat = lines.iter().find(|l| l.starts_with("sys_openat(")).expect("openat's arguments");
+        assert!(openat.starts_with("sys_openat(dfd: 0xffffff9c, filename: 0x") && openat.ends_with(", flags: 0x80000, mode: 0)"), "on {how}: {openat}");
+    }
+    assert_eq!(outputs[0], outputs[1], "raw_syscalls and classic records differ");
+}

@@ -15,6 +15,10 @@
 #   count_int, count_probename, ride4: diagnostics, not run by default:
 #                  s[1] += 1; s[probename] += 1; an empty body on getppid and
 #                  three other syscalls (which then rides raw_syscalls)
+#   field, ride4_field: diagnostics, not run by default: n += arg0 on
+#                  getppid alone (a classic tracepoint) and on getppid and
+#                  three other syscalls (raw_syscalls, the record rebuilt
+#                  from the registers)
 #   hist_comm      ktap: var t = {} ... { t[execname] = hist(tid) }
 #   avg_comm       ktap: var t = {} ... { t[execname] = avg(tid) }
 #   bt_*           bpftrace: { }, @[comm] = count(), @n = count(),
@@ -48,6 +52,8 @@ ktap_script() {
         count_int) echo "var s = {} trace $TP { s[1] += 1 }" ;;
         count_probename) echo "var s = {} trace $TP { s[probename] += 1 }" ;;
         ride4) echo "trace $TP, syscalls:sys_enter_getpgrp, syscalls:sys_enter_gettid, syscalls:sys_enter_getuid { }" ;;
+        field) echo "var n = 0 trace $TP { n += arg0 }" ;;
+        ride4_field) echo "var n = 0 trace $TP, syscalls:sys_enter_getpgrp, syscalls:sys_enter_gettid, syscalls:sys_enter_getuid { n += arg0 }" ;;
         printf*) echo "trace $TP { printf(\"%d\\n\", pid) }" ;;
     esac
 }
@@ -171,6 +177,7 @@ label() {
         printf_devnull) echo "ktap >/dev/null: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
         bt_*) echo "bpftrace: $(bt_script "$1" | sed 's/BEGIN { printf("attached\\n"); } //; s/tracepoint:syscalls:sys_enter_getppid/getppid/')" ;;
         ride4) echo "ktap: trace getppid + 3 more syscalls { } (raw_syscalls)" ;;
+        ride4_field) echo "ktap: trace getppid + 3 more syscalls { n += arg0 } (raw_syscalls, record rebuilt)" ;;
         *) echo "ktap: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
     esac
 }

@@ -54,6 +54,14 @@ const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
 /// Offset of `orig_ax` in x86-64 `struct pt_regs`.
 const PT_REGS_ORIG_AX: i32 = 15 * 8;
+/// The record a program on raw_syscalls rebuilds ([`ir::SYSCALL_RECORD_BYTES`]).
+const SYSCALL_RECORD_BYTES: i32 = ir::SYSCALL_RECORD_BYTES as i32;
+/// The registers `syscall_record` copies from the syscall's `pt_regs`
+/// (r10 at 7 * 8 to di at 14 * 8), and where each argument is among them:
+/// x86-64 passes arguments in di, si, dx, r10, r8, r9.
+const PT_REGS_ARGS_FROM: i32 = 7 * 8;
+const PT_REGS_ARGS_BYTES: i32 = 8 * 8;
+const SYSCALL_ARG_REGS: [i16; 6] = [14 - 7, 13 - 7, 12 - 7, 0, 9 - 7, 8 - 7];
 /// The BPF stack is 512 bytes (kernel/bpf/verifier.c, MAX_BPF_STACK).
 const MAX_STACK: i32 = 512;
 /// Locals, strings and record arguments stay on the stack while it holds
@@ -307,6 +315,7 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, formats: &'a [Vec<u8>], pro
         extra_walk: 0,
         costliest: (0, None),
         probe_name_slot: None,
+        record: None,
         point_name: point.map(|i| m.probe_name_id(probe, i)),
         locals: Vec::new(),
         local_tys: &m.probe(probe).locals,
@@ -370,7 +379,9 @@ fn generate<'a>(m: &'a Module, facts: &'a ProbeInfo, formats: &'a [Vec<u8>], pro
         }
     }
     if let ir::Context::RawSyscalls { exit: leaving } = kind.shape().context {
-        g.syscall_prologue(kind, leaving, exit);
+        if let (Some(nr), true) = (g.syscall_prologue(kind, leaving, exit), g.facts.reads_record) {
+            g.syscall_record(leaving, nr, exit);
+        }
     }
     g.stmts(body, exit);
     g.asm.bind(exit);
@@ -511,6 +522,9 @@ struct Gen<'a> {
     costliest: (u64, Option<Span>),
     /// Where the syscall prologue left the probename id.
     probe_name_slot: Option<i16>,
+    /// Where the syscall prologue rebuilt the classic record (the body
+    /// reads its fields), which `CtxField` and `argstr` then read.
+    record: Option<i16>,
     /// A per-point program's probename id.
     point_name: Option<u64>,
     /// Where each local lives, and its type.
@@ -659,9 +673,13 @@ impl Gen<'_> {
 
     /// For programs riding raw_syscalls: find the syscall number, look it up
     /// in the probe's filter map, leave unless traced, and keep the
-    /// probename id in a stack slot.
-    fn syscall_prologue(&mut self, kind: ProgKind, leaving: bool, exit: Label) {
-        let Some(map) = self.facts.syscall_filter(kind) else { return self.lacks("syscall filter map") };
+    /// probename id in a stack slot. Returns the slot holding the syscall
+    /// number (a word).
+    fn syscall_prologue(&mut self, kind: ProgKind, leaving: bool, exit: Label) -> Option<i16> {
+        let Some(map) = self.facts.syscall_filter(kind) else {
+            self.lacks("syscall filter map");
+            return None;
+        };
         let map_name = self.m.map(map).name.clone();
         let nr_slot = self.slot();
         if !leaving {
@@ -693,6 +711,49 @@ impl Gen<'_> {
         let slot = self.slot();
         self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
         self.probe_name_slot = Some(slot);
+        Some(nr_slot)
+    }
+
+    /// For programs riding raw_syscalls whose body reads event fields:
+    /// rebuilds the classic tracepoint's record on the stack, laid out as
+    /// its format says: `__syscall_nr` at 8, then the six argument
+    /// registers (one read of the task's `pt_regs`) or, leaving, `ret`.
+    fn syscall_record(&mut self, leaving: bool, nr: i16, exit: Label) {
+        self.frame += SYSCALL_RECORD_BYTES;
+        self.max_frame = self.max_frame.max(self.frame);
+        let rec = -(self.frame.min(MAX_STACK) as i16);
+        self.record = Some(rec);
+        // The header, the number's word, and what no argument fills.
+        self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+        for w in 0..(SYSCALL_RECORD_BYTES / 8) as i16 {
+            if w < 2 || (leaving && w > 2) {
+                self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, rec + 8 * w));
+            }
+        }
+        self.asm.emit(Insn::ldx(Size::W, Reg::R1, Reg::R10, nr));
+        self.asm.emit(Insn::stx(Size::W, Reg::R10, Reg::R1, rec + 8));
+        if leaving {
+            // raw_syscalls:sys_exit(struct pt_regs *regs, long ret)
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R6, 8));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, rec + 16));
+            return;
+        }
+        let saved = self.mark();
+        self.frame += PT_REGS_ARGS_BYTES;
+        self.max_frame = self.max_frame.max(self.frame);
+        let regs = -(self.frame.min(MAX_STACK) as i16);
+        self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(regs)));
+        self.asm.emit(Insn::mov64_imm(Reg::R2, PT_REGS_ARGS_BYTES));
+        self.asm.emit(Insn::ldx(Size::DW, Reg::R3, Reg::R6, 0));
+        self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, PT_REGS_ARGS_FROM));
+        self.asm.emit(Insn::call_helper(helper::PROBE_READ_KERNEL));
+        self.asm.jump(Insn::jmp_imm(JmpOp::Jne, Reg::R0, 0, 0), exit);
+        for (i, reg) in SYSCALL_ARG_REGS.iter().enumerate() {
+            self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, regs + 8 * reg));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, rec + 16 + 8 * i as i16));
+        }
+        self.release(saved);
     }
 
     fn global_target(&self, g: ir::GlobalId) -> RelocTarget {
@@ -1258,6 +1319,14 @@ impl Gen<'_> {
                     self.load(Size::DW, Reg::R1, *slot);
                     self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off));
                     let ExprKind::ArgStr { offset } = arg.kind else { continue };
+                    if let Some(rec) = self.record {
+                        // From the record a raw_syscalls program rebuilt.
+                        for w in 0..(len / 8) as i16 {
+                            self.asm.emit(Insn::ldx(Size::DW, Reg::R1, Reg::R10, rec + offset as i16 + 8 * w));
+                            self.asm.emit(Insn::stx(Size::DW, Reg::R9, Reg::R1, off + 8 + 8 * w));
+                        }
+                        continue;
+                    }
                     // Copied with probe_read: the window may reach past the
                     // record's fixed part (into its dynamic strings), which
                     // direct context loads may not (the kernel refuses to
@@ -1360,6 +1429,7 @@ impl Gen<'_> {
                 self.asm.load_addr(Reg::R1, self.global_target(*g));
                 self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R1, 0));
             }
+            ExprKind::CtxAddr { .. } if self.record.is_some() => self.lacks("a string field in a syscall record"),
             ExprKind::CtxAddr { offset, data_loc: false } => {
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R6));
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, dst, *offset as i32));
@@ -1377,7 +1447,10 @@ impl Gen<'_> {
                     4 => Size::W,
                     _ => Size::DW,
                 };
-                if *offset < 8 {
+                if let Some(rec) = self.record {
+                    // The record a raw_syscalls program rebuilt.
+                    self.asm.emit(Insn::ldx(sz, dst, Reg::R10, rec + *offset as i16));
+                } else if *offset < 8 {
                     // The common header is not directly readable from a
                     // tracepoint context (kernel/trace/bpf_trace.c,
                     // tp_prog_is_valid_access): copy it out instead.

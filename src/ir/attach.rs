@@ -101,6 +101,11 @@ pub enum ProgKind {
     Iter,
 }
 
+/// The bytes of a classic syscall tracepoint's record that a program on
+/// raw_syscalls rebuilds when its body reads fields: the common header
+/// (zeros), `__syscall_nr` at 8, the six arguments (or `ret`) from 16.
+pub const SYSCALL_RECORD_BYTES: u32 = 64;
+
 /// What a program's context register (r1 at entry) points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Context {

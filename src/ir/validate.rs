@@ -34,6 +34,9 @@ pub struct ProbeInfo {
     /// The syscall filter map of each raw_syscalls program
     /// (`SysEnter`/`SysExit`) of the probe.
     pub syscall_filters: Vec<(ProgKind, MapId)>,
+    /// The body reads the event's record (`CtxField`, `argstr`): programs
+    /// on raw_syscalls rebuild it first.
+    pub reads_record: bool,
     /// The counter of records the full ring buffer refused, when the
     /// probe sends records.
     pub lost_events: Option<GlobalId>,
@@ -187,6 +190,18 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// Notes that the body reads `size` bytes of the record at `offset`;
+    /// a program on raw_syscalls has only the part of the record it
+    /// rebuilds (`__syscall_nr` and the arguments or `ret`).
+    fn record_bytes(&mut self, offset: u32, size: u32) -> Result<(), Error> {
+        self.facts.reads_record = true;
+        let rebuilt = super::attach::SYSCALL_RECORD_BYTES;
+        if !self.facts.syscall_filters.is_empty() && (offset < 8 || offset.saturating_add(size) > rebuilt) {
+            return Err(self.err(format!("record bytes {offset}..{} beyond what a raw_syscalls program rebuilds", offset.saturating_add(size))));
+        }
+        Ok(())
+    }
+
     fn err(&self, message: impl Into<String>) -> Error {
         Error::Invalid { probe: self.probe, message: message.into() }
     }
@@ -483,11 +498,11 @@ impl Validator<'_> {
                 }
                 Ok(())
             }
-            ExprKind::CtxField { size, .. } => {
+            ExprKind::CtxField { offset, size, .. } => {
                 if ![1, 2, 4, 8].contains(size) {
                     return Err(Error::BadWidth { probe: self.probe, what: "context field", bytes: *size });
                 }
-                Ok(())
+                self.record_bytes(*offset, *size)
             }
             ExprKind::Unary { operand, .. } => {
                 self.same_ty("operator", e.ty, Ty::Int)?;
@@ -512,12 +527,10 @@ impl Validator<'_> {
                 self.facts.stack_map = Some(map);
                 Ok(())
             }
-            ExprKind::ArgStr { .. } => {
-                if !matches!(e.ty, Ty::ArgStr { len, .. } if len % 8 == 0) {
-                    return Err(self.err("argstr has the wrong type"));
-                }
-                Ok(())
-            }
+            ExprKind::ArgStr { offset } => match e.ty {
+                Ty::ArgStr { len, .. } if len % 8 == 0 => self.record_bytes(*offset, len),
+                _ => Err(self.err("argstr has the wrong type")),
+            },
             ExprKind::Local(l) => {
                 let declared = self.local(*l)?;
                 self.same_ty("local", e.ty, declared)

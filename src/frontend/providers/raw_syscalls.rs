@@ -1,8 +1,8 @@
-//! Syscall events riding raw_syscalls: for a body that reads no event
-//! fields over many syscall events, one raw tracepoint program on
-//! `raw_syscalls:sys_enter`/`sys_exit` serves them all, filtered in the
-//! kernel through the probe's array map (syscall number -> probename id +
-//! 1). The [`super::tracepoint`] provider decides when; this module says
+//! Syscall events riding raw_syscalls: over many syscall events, one raw
+//! tracepoint program on `raw_syscalls:sys_enter`/`sys_exit` serves them
+//! all, filtered in the kernel through the probe's array map (syscall
+//! number -> probename id + 1); a body reading event fields has them from
+//! the record the program rebuilds (bpfgen's `syscall_record`). The [`super::tracepoint`] provider decides when; this module says
 //! whether it is worth it, makes the attach point and the filter maps.
 //! Pure.
 

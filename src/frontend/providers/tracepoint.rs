@@ -144,7 +144,7 @@ enum Formats {
 pub struct EventArgs {
     formats: Formats,
     /// Set when the body or filter reads an event field: then it needs a
-    /// classic tracepoint program.
+    /// classic tracepoint program (syscall events excepted).
     uses_fields: bool,
     /// The bytes of the record `argstr` copies: (offset, length); set
     /// when the formats are read.
@@ -273,7 +273,10 @@ impl ProbeArgs for EventArgs {
     /// The cheapest way to attach to each event that still gives the body
     /// what it reads.
     fn finish(self: Box<Self>, cx: &mut Cx<'_>, probe: usize, points: Vec<Attach>) -> Shape {
-        let ride = super::raw_syscalls::worth_riding(self.syscalls.0);
+        // Fields are read from one record layout: with other events in
+        // the probe, its syscall events keep their classic records too.
+        let (syscalls, events) = self.syscalls;
+        let ride = super::raw_syscalls::worth_riding(syscalls) && (!self.uses_fields || syscalls == events);
         let attach: Vec<Attach> = points
             .into_iter()
             .map(|a| match a {
@@ -290,18 +293,20 @@ impl ProbeArgs for EventArgs {
     }
 }
 
-/// A classic tracepoint for bodies that read fields (and for `ftrace`
-/// events, which have no raw form), else a raw tracepoint, or
-/// raw_syscalls for a syscall event of a probe worth riding it.
+/// raw_syscalls for a syscall event of a probe worth riding it (its
+/// program rebuilds the record when the body reads fields: every syscall
+/// field is an argument register or the return value); else a classic
+/// tracepoint for bodies that read fields (and for `ftrace` events, which
+/// have no raw form), else a raw tracepoint.
 fn attach_point(cx: &Cx<'_>, system: String, event: String, uses_fields: bool, ride_syscalls: bool) -> Attach {
-    if uses_fields {
-        return Attach::Tracepoint { system, event };
-    }
     if system == "syscalls" {
         if !ride_syscalls {
             return Attach::Tracepoint { system, event };
         }
         return super::raw_syscalls::attach_point(cx, system, event);
+    }
+    if uses_fields {
+        return Attach::Tracepoint { system, event };
     }
     if system == "ftrace" {
         return Attach::Tracepoint { system, event };

@@ -27,7 +27,7 @@ pub(super) fn raise_fd_limit() {
 
 /// From how many slow links (classic tracepoints, perf-event uprobes)
 /// detaching moves to the background.
-pub(super) const BACKGROUND_TEARDOWN_FROM: usize = 2;
+pub(super) const BACKGROUND_TEARDOWN_FROM: usize = 1;
 /// From how many the background detach takes long enough to mention.
 const NOTICEABLE_TEARDOWN: usize = 64;
 
