@@ -619,8 +619,8 @@ fn a_full_ring_buffer_fed_from_two_cpus_counts_every_loss() {
         .find_map(|l| l.strip_prefix("ktap: warning: ")?.strip_suffix(" events lost (the ring buffer was full)")?.parse().ok())
         .unwrap_or_else(|| panic!("no lost-events warning: {}", run.stderr));
     let printed = run.stdout.lines().count() as u64;
-    let tids: std::collections::BTreeSet<&str> = run.stdout.lines().collect();
+    // (Which thread's records the full ring takes is up to the timing:
+    // only the sum is certain.)
     assert!(lost > 0 && printed > 0, "lost {lost}, printed {printed}");
-    assert_eq!(tids.len(), threads as usize, "both threads printed");
     assert_eq!(printed + lost, u64::from(threads) * count, "lost {lost}, printed {printed}");
 }
