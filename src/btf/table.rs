@@ -61,6 +61,53 @@ impl TypeTable {
     }
 }
 
+impl TypeTable {
+    /// The types `roots` reach in `reader` (members, elements, pointed-to
+    /// types; at most [`FROM_BTF_MAX`] of them), as a table; the roots'
+    /// ids in it, in order. For a small BTF of its own (a BPF map's):
+    /// every type a root reaches is described once.
+    pub fn from_btf(reader: &BtfReader<'_>, roots: &[TypeId]) -> Result<(TypeTable, Vec<TypeId>), String> {
+        use std::collections::HashMap;
+        let mut table = TypeTable::new();
+        let mut ids: HashMap<u32, TypeId> = HashMap::new();
+        let mut todo: Vec<TypeId> = Vec::new();
+        // Each reached type gets its id first (a placeholder), then its
+        // description with ids remapped.
+        let mut map = |table: &mut TypeTable, todo: &mut Vec<TypeId>, old: TypeId| -> TypeId {
+            if old == TypeId::VOID {
+                return TypeId::VOID;
+            }
+            *ids.entry(old.0).or_insert_with(|| {
+                todo.push(old);
+                table.add(TypeDesc::Void, String::new())
+            })
+        };
+        let new_roots: Vec<TypeId> = roots.iter().map(|&r| map(&mut table, &mut todo, r)).collect();
+        let mut done = 0;
+        while let Some(old) = todo.pop() {
+            done += 1;
+            if done > FROM_BTF_MAX {
+                return Err(format!("the BTF reaches more than {FROM_BTF_MAX} types"));
+            }
+            let new = map(&mut table, &mut todo, old);
+            let desc = match reader.describe(old).map_err(|e| e.to_string())? {
+                TypeDesc::Ptr { to, tag } => TypeDesc::Ptr { to: map(&mut table, &mut todo, to), tag },
+                TypeDesc::Array { elem, len } => TypeDesc::Array { elem: map(&mut table, &mut todo, elem), len },
+                TypeDesc::Composite { union, name, size, members } => {
+                    let members = members.into_iter().map(|m| crate::btf::read::MemberDesc { ty: map(&mut table, &mut todo, m.ty), ..m }).collect();
+                    TypeDesc::Composite { union, name, size, members }
+                }
+                other => other,
+            };
+            table.set(new, desc, reader.type_name(old));
+        }
+        Ok((table, new_roots))
+    }
+}
+
+/// Types [`TypeTable::from_btf`] converts, at most.
+pub const FROM_BTF_MAX: usize = 10_000;
+
 impl TypeSource for TypeTable {
     fn describe(&self, id: TypeId) -> Result<TypeDesc, String> {
         if id == TypeId::VOID {
@@ -92,5 +139,30 @@ mod tests {
         assert_eq!(t.type_name(ptr), "int *");
         assert_eq!(t.describe(TypeId::VOID), Ok(TypeDesc::Void));
         assert!(t.describe(TypeId(9)).is_err());
+    }
+
+    #[test]
+    fn a_btf_becomes_the_types_its_roots_reach() {
+        let mut b = crate::btf::write::BtfBuilder::new();
+        let unused = b.add_int("long", 8, true);
+        let u32_ = b.add_int("unsigned int", 4, false);
+        let u64_ = b.add_int("long long unsigned int", 8, false);
+        let typedef = b.add_typedef("__u32", u32_);
+        let m = |name: &str, ty, bit_offset| crate::btf::write::BtfMember { name: name.to_string(), ty, bit_offset };
+        let pair = b.add_struct("pair", 16, &[m("a", typedef, 0), m("b", u64_, 64)]);
+        let ptr = b.add_ptr(pair);
+        let blob = b.to_bytes();
+        let r = BtfReader::new(&blob).expect("btf");
+        let (t, roots) = TypeTable::from_btf(&r, &[typedef, ptr]).expect("table");
+        assert_eq!(t.describe(roots[0]), Ok(TypeDesc::Int { size: 4, signed: false }));
+        assert_eq!(t.type_name(roots[0]), "__u32");
+        let Ok(TypeDesc::Ptr { to, .. }) = t.describe(roots[1]) else { panic!("a pointer") };
+        let Ok(TypeDesc::Composite { name, size, members, .. }) = t.describe(to) else { panic!("a struct") };
+        assert_eq!((name.as_str(), size, members.len()), ("pair", 16, 2));
+        assert_eq!(t.describe(members[1].ty), Ok(TypeDesc::Int { size: 8, signed: false }));
+        assert_eq!(t.type_name(members[0].ty), "__u32");
+        let _ = unused;
+        // `__u32`, the pointer, `pair`, the u64: typedefs are followed, `long` is not reached.
+        assert_eq!(t.len(), 4);
     }
 }

@@ -3,7 +3,7 @@
 //! nothing else, so compiler tests need neither root nor tracefs. Never
 //! touches the machine.
 
-use super::{glob_match, BtfReader, DebugScope, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
+use super::{glob_match, BpfMap, BtfReader, DebugScope, MapRef, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
 use std::sync::Mutex;
 
 /// One binary of the catalogue, with the names that resolve to it.
@@ -37,6 +37,8 @@ pub struct FakeKernel {
     format_reads: Mutex<Vec<String>>,
     /// Debug info of binaries: (path, function or `file:line`, scope).
     debug: Vec<(String, String, DebugScope)>,
+    /// BPF maps, each with the path it is pinned at (if any).
+    maps: Vec<(BpfMap, Option<String>)>,
 }
 
 impl FakeKernel {
@@ -72,6 +74,12 @@ impl FakeKernel {
             Some((_, _, scope)) => Ok(scope.clone()),
             None => Err(format!("the debug info of {path} does not describe `{what}`")),
         }
+    }
+
+    /// Adds a BPF map, pinned at `path` when given.
+    pub fn bpf_map(mut self, map: BpfMap, path: Option<&str>) -> FakeKernel {
+        self.maps.push((map, path.map(String::from)));
+        self
     }
 
     pub fn binary(mut self, binary: FakeBinary) -> FakeKernel {
@@ -203,6 +211,18 @@ impl KernelFacts for FakeKernel {
         self.find_debug(path, &format!("{file}:{line}"))
     }
 
+    fn bpf_map(&self, map: &MapRef) -> Result<BpfMap, String> {
+        let found = self.maps.iter().find(|(m, path)| match map {
+            MapRef::Id(id) => m.id == *id,
+            MapRef::Path(p) => path.as_deref() == Some(p.as_str()),
+        });
+        match (found, map) {
+            (Some((m, _)), _) => Ok(m.clone()),
+            (None, MapRef::Id(id)) => Err(format!("no BPF map has id {id}")),
+            (None, MapRef::Path(p)) => Err(format!("{p} is not a pinned BPF map: No such file or directory")),
+        }
+    }
+
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
         let blob = self.btf_blob.as_deref().ok_or(NO_BTF)?;
         BtfReader::new(blob).map_err(|e| e.to_string())
@@ -270,7 +290,7 @@ pub fn sample_btf() -> Vec<u8> {
     let loff_ptr = b.add_ptr(long);
     let read = b.add_func_proto(long, &[("file", file_ptr), ("buf", char_ptr), ("count", ulong), ("pos", loff_ptr)]);
     b.add_func("vfs_read", read, FuncLinkage::Global);
-    // Two iterator targets: the meta every iterator gets, the context
+    // Three iterator targets: the meta every iterator gets, the context
     // structs, and the `bpf_iter_TARGET` functions that name its fields.
     let seq = b.add_struct("seq_file", 120, &[m("size", ulong, 8)]);
     let seq_ptr = b.add_ptr(seq);
@@ -282,6 +302,14 @@ pub fn sample_btf() -> Vec<u8> {
     b.add_struct("bpf_iter__task_file", 32, &[m("meta", meta_ptr, 0), m("task", tp, 8), m("fd", uint, 16), m("file", file_ptr, 24)]);
     let iter_file = b.add_func_proto(int, &[("meta", meta_ptr), ("task", tp), ("fd", uint), ("file", file_ptr)]);
     b.add_func("bpf_iter_task_file", iter_file, FuncLinkage::Global);
+    // The target walking one map's elements: the map, then untyped key
+    // and value pointers (the map's own types give them theirs).
+    let bpf_map = b.add_struct("bpf_map", 96, &[m("id", uint, 64), m("name", comm, 72)]);
+    let map_ptr = b.add_ptr(bpf_map);
+    let void_ptr = b.add_ptr(TypeId::VOID);
+    b.add_struct("bpf_iter__bpf_map_elem", 32, &[m("meta", meta_ptr, 0), m("map", map_ptr, 8), m("key", void_ptr, 16), m("value", void_ptr, 24)]);
+    let iter_elem = b.add_func_proto(int, &[("meta", meta_ptr), ("map", map_ptr), ("key", void_ptr), ("value", void_ptr)]);
+    b.add_func("bpf_iter_bpf_map_elem", iter_elem, FuncLinkage::Global);
     b.to_bytes()
 }
 

@@ -14,7 +14,7 @@ pub use fake::{sample_btf, FakeBinary, FakeKernel};
 pub use crate::btf::read::{BtfReader, MemberDesc, TypeDesc};
 pub use crate::btf::table::{TypeSource, TypeTable};
 pub use crate::btf::TypeId;
-pub use crate::ir::RegOffset;
+pub use crate::ir::{MapRef, RegOffset};
 use std::sync::Arc;
 
 /// What lowering may ask of the kernel and of binaries. Every question
@@ -83,6 +83,38 @@ pub trait KernelFacts {
     fn debug_line(&self, _path: &str, _file: &str, _line: u32) -> Result<DebugScope, String> {
         Err(NO_DEBUG.into())
     }
+    /// The BPF map a script names (`iter:bpf_map_elem(MAP)`): its sizes
+    /// and, when it has BTF, its key and value types; or why there is
+    /// none (no map with that id, a path that is no pinned map).
+    fn bpf_map(&self, _map: &MapRef) -> Result<BpfMap, String> {
+        Err(NO_MAPS.into())
+    }
+}
+
+/// The default answer of [`KernelFacts::bpf_map`].
+pub const NO_MAPS: &str = "BPF maps are not available from this event source";
+
+/// A BPF map of the running system, as `bpf_map_get_info_by_fd` and its
+/// BTF describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfMap {
+    pub id: u32,
+    pub name: String,
+    /// Its kind as the kernel names it (`hash`, `percpu_array`...).
+    pub kind: String,
+    pub key_size: u32,
+    pub value_size: u32,
+    /// Its key and value types, when the map has BTF.
+    pub types: Option<MapTypes>,
+}
+
+/// A map's key and value types, ids into `table` (the map's BTF,
+/// converted: the types the key and value reach).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapTypes {
+    pub key: TypeId,
+    pub value: TypeId,
+    pub table: Arc<TypeTable>,
 }
 
 /// The default answer of the debug-info questions.

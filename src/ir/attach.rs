@@ -62,6 +62,26 @@ pub enum IterParam {
     /// (`iter:cgroup(PATH)`: the link's `cgroup.cgroup_fd`, walked in
     /// pre-order).
     Cgroup { path: String, span: Span },
+    /// The elements of one BPF map (`iter:bpf_map_elem(MAP)`: the link's
+    /// `map.map_fd`), named by id or by its pinned path.
+    Map { map: MapRef, span: Span },
+}
+
+/// How a script names a BPF map: its id, or the path it is pinned at on
+/// bpffs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapRef {
+    Id(u32),
+    Path(String),
+}
+
+impl std::fmt::Display for MapRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MapRef::Id(id) => write!(f, "{id}"),
+            MapRef::Path(p) => f.write_str(p),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,6 +264,7 @@ impl IterParam {
         match param {
             Some(IterParam::Pid { pid, .. }) => format!("({pid})"),
             Some(IterParam::Cgroup { path, .. }) => format!("({path})"),
+            Some(IterParam::Map { map, .. }) => format!("({map})"),
             None => String::new(),
         }
     }

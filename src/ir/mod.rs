@@ -32,7 +32,7 @@ pub mod validate;
 pub mod written;
 
 pub use agg::{AggKind, TableValue};
-pub use attach::{Attach, Context, IterParam, ProgKind, ProgShape, UprobePoint, SYSCALL_RECORD_BYTES};
+pub use attach::{Attach, Context, IterParam, MapRef, ProgKind, ProgShape, UprobePoint, SYSCALL_RECORD_BYTES};
 
 use crate::span::Span;
 

@@ -57,8 +57,17 @@ pub fn iterators(glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
         if verbose {
             let func = r.find(Kind::FUNC, &format!("{BPF_ITER_PREFIX}{target}")).ok().flatten();
             let params = func.and_then(|f| r.params(f).ok()).unwrap_or_default();
+            let elem = target == "bpf_map_elem";
             for (name, ty) in params.iter().skip(1) {
-                details.push(format!("args.{name:<12}{}", r.type_name(*ty)));
+                let spelled = match name.as_str() {
+                    // Typed by the map the spec names.
+                    "key" | "value" if elem => format!("the map's {name} type (its BTF, or an unsigned integer of its size)"),
+                    _ => r.type_name(*ty),
+                };
+                details.push(format!("args.{name:<12}{spelled}"));
+            }
+            if elem {
+                details.push("(MAP)        `iter:bpf_map_elem(ID)` or `(/sys/fs/bpf/PATH)`: the map to walk".into());
             }
             if matches!(target.as_str(), "task" | "task_file" | "task_vma") {
                 details.push(format!("(PID)        `iter:{target}(PID)` walks one process"));

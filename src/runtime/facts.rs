@@ -1,7 +1,7 @@
 //! The kernel facts of the running system: [`RunningKernel`] answers
 //! [`KernelFacts`] from tracefs (opened the first time a script names an
-//! event), ELF files (user probes), kallsyms and the kernel's BTF (mapped
-//! the first time a probe needs a fact from it). Reads only: never
+//! event), ELF files (user probes), kallsyms, the kernel's BTF (mapped
+//! the first time a probe needs a fact from it) and BPF maps (`bpfmap`). Reads only: never
 //! attaches anything.
 
 use super::elfsyms;
@@ -95,6 +95,9 @@ impl KernelFacts for RunningKernel {
     }
     fn debug_function(&self, path: &str, func: &str) -> Result<crate::facts::DebugScope, String> {
         super::dwarf::function(path, func)
+    }
+    fn bpf_map(&self, map: &crate::facts::MapRef) -> Result<crate::facts::BpfMap, String> {
+        super::bpfmap::bpf_map(map)
     }
     fn debug_line(&self, path: &str, file: &str, line: u32) -> Result<crate::facts::DebugScope, String> {
         super::dwarf::line(path, file, line)

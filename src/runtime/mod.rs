@@ -5,6 +5,7 @@ pub mod interp;
 pub mod tracefs;
 pub mod argstr;
 pub mod attach;
+pub mod bpfmap;
 pub mod btf_listing;
 pub mod child;
 pub mod session;

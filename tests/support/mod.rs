@@ -107,7 +107,31 @@ pub fn fake_kernel() -> &'static FakeKernel {
             .task_flag_bit("in_iowait", 9544)
             .percpu_var("__preempt_count", PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 })
             .btf(ktap::facts::sample_btf())
+            .bpf_map(fake_map(12, "counts", 4, 8, false), Some("/sys/fs/bpf/counts"))
+            .bpf_map(fake_map(13, "pairs", 4, 16, true), None)
+            .bpf_map(fake_map(14, "wide", 16, 8, false), None)
+            // Typed past its size: what the kernel would refuse at attach.
+            .bpf_map(fake_map(15, "short", 4, 8, true), None)
     })
+}
+
+/// A BPF map of the fake kernel: with BTF, its key is a `__u32` and its
+/// value a `struct pair { __u32 a; u64 b; }`.
+fn fake_map(id: u32, name: &str, key_size: u32, value_size: u32, btf: bool) -> ktap::facts::BpfMap {
+    use ktap::btf::write::{BtfBuilder, BtfMember};
+    let types = btf.then(|| {
+        let mut b = BtfBuilder::new();
+        let u32_ = b.add_int("unsigned int", 4, false);
+        let u64_ = b.add_int("long long unsigned int", 8, false);
+        let key = b.add_typedef("__u32", u32_);
+        let m = |name: &str, ty, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
+        let value = b.add_struct("pair", 16, &[m("a", key, 0), m("b", u64_, 8)]);
+        let blob = b.to_bytes();
+        let reader = ktap::facts::BtfReader::new(&blob).expect("btf");
+        let (table, roots) = ktap::facts::TypeTable::from_btf(&reader, &[key, value]).expect("types");
+        ktap::facts::MapTypes { key: roots[0], value: roots[1], table: std::sync::Arc::new(table) }
+    });
+    ktap::facts::BpfMap { id, name: name.into(), kind: "hash".into(), key_size, value_size, types }
 }
 
 /// What a finished ktap printed, and how it ended.

@@ -172,7 +172,7 @@ impl Lowerer<'_> {
         };
         let desc = match &origin {
             TypeOrigin::Kernel => facts.kernel_btf().ok()?.describe(ty).map_err(|e| e.to_string()),
-            TypeOrigin::User(t) => t.describe(ty),
+            TypeOrigin::User(t) | TypeOrigin::Map { types: t, .. } => t.describe(ty),
         };
         let Ok(TypeDesc::Enum { name: enum_name, values, .. }) = desc else {
             // Not an enum: lowered again as before (a string, or an error).
@@ -271,8 +271,14 @@ impl Lowerer<'_> {
     fn walk(&mut self, typed: Typed, text: String, names: &[Step<'_>], span: Span) -> Option<(Expr, TypeId)> {
         let facts = self.events;
         let kernel;
+        // A map's buffer: its size and name; its pointers are not followed.
+        let buffer = match &typed.types {
+            TypeOrigin::Map { size, what, .. } => Some((*size, what.clone())),
+            _ => None,
+        };
         let (r, user): (&dyn TypeSource, bool) = match &typed.types {
             TypeOrigin::User(table) => (&**table, true),
+            TypeOrigin::Map { types, .. } => (&**types, false),
             TypeOrigin::Kernel => match facts.kernel_btf() {
                 Ok(btf) => {
                     kernel = btf;
@@ -300,6 +306,10 @@ impl Lowerer<'_> {
                         Diagnostic::error(name.span, format!("too many pointers followed: probes follow at most {MAX_DEREFS}"))
                             .with_label("one pointer too many"),
                     );
+                    return None;
+                }
+                if let Some((_, what)) = &buffer {
+                    self.error(name.span, format!("`{}` is a pointer in {what}, which probes do not follow", w.text));
                     return None;
                 }
                 if let Some(tag @ ("user" | "percpu")) = tag.as_deref() {
@@ -356,9 +366,25 @@ impl Lowerer<'_> {
             w.text = format!("{}.{}", w.text, name.name);
         }
         let ty = w.ty;
-        if !self.opts.core_records || w.user {
+        if !self.opts.core_records || w.user || buffer.is_some() {
             w.path.core.clear();
             w.cur = None;
+        }
+        if let Some((limit, what)) = &buffer {
+            // The kernel refuses a link whose program reads past the key
+            // or value size (kernel/bpf/map_iter.c, bpf_iter_attach_map).
+            let start = match w.bitfield {
+                Some((bit, _)) => (bit / 8) as i64,
+                None => w.path.offset,
+            };
+            let end = start + i64::from(size_of(r, ty, 0).unwrap_or(0));
+            if start < 0 || end > i64::from(*limit) {
+                self.diags.push(
+                    Diagnostic::error(span, format!("`{}` lies at bytes {start}..{end}, past {what}, which are {limit} bytes", w.text))
+                        .with_label("past the end"),
+                );
+                return None;
+            }
         }
         self.read(r, w, span).map(|v| (v, ty))
     }

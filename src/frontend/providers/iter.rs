@@ -10,16 +10,18 @@
 //! target's last pointer parameter: `task` for task, `file` for
 //! task_file, `vma` for task_vma, `sk_common` for tcp). `(PID)` limits
 //! task, task_file and task_vma to one process (the link's
-//! `bpf_iter_link_info`); targets that walk one map's elements are
-//! refused (not supported yet); `(PATH)` starts `cgroup` at a cgroup
+//! `bpf_iter_link_info`); `bpf_map_elem(MAP)` walks one map (an id or
+//! a pinned path, asked of the facts: `args.key` and `args.value` typed
+//! by its BTF, or as integers of its sizes); the other targets walking a
+//! map are refused (not supported yet); `(PATH)` starts `cgroup` at a cgroup
 //! directory (default /sys/fs/cgroup), walking it and those under it. Pure: the kernel is seen through the facts'
 //! lazy BTF reader; never panics.
 
 use super::btf::BtfArgs;
 use super::spec::{sub, Piece, SpecCx};
-use super::{Cx, Family, Point, ProbeArgs, Provider, Reads, Shape, Typed};
+use super::{Cx, Family, Point, ProbeArgs, Provider, Reads, Shape, TypeOrigin, Typed};
 use crate::btf::Kind;
-use crate::facts::{is_iter_target, iter_targets, BPF_ITER_PREFIX};
+use crate::facts::{is_iter_target, iter_targets, MapRef, TypeDesc, TypeTable, BPF_ITER_PREFIX};
 use crate::frontend::ast::{self, Span};
 use crate::frontend::diag::{near_names, Diagnostic};
 use crate::ir::{self, Attach, Expr, ExprKind, IterParam, Stmt, StmtKind, Ty};
@@ -102,11 +104,14 @@ impl Provider for Iter {
                 return Vec::new();
             }
         }
+        if target.text == MAP_ELEM {
+            return map_elem(cx, spec, target, param.as_ref());
+        }
         if walks_a_map(&reader, &target.text) {
             cx.diags.push(
                 Diagnostic::error(target.span, format!("`iter:{}` walks the elements of one BPF map, which ktap cannot name yet", target.text))
                     .with_label("not supported yet")
-                    .with_note("`iter:bpf_map` lists the maps themselves (`args.map.name`, `args.map.id`)"),
+                    .with_note("`iter:bpf_map_elem(MAP)` walks a hash or array map's keys and values; `iter:bpf_map` lists the maps themselves"),
             );
             return Vec::new();
         }
@@ -153,11 +158,54 @@ impl Provider for Iter {
     }
 }
 
+/// The target walking one map's elements that ktap names a map for.
+const MAP_ELEM: &str = "bpf_map_elem";
+
+/// `iter:bpf_map_elem(MAP)`: the map, by id or pinned path, asked of the
+/// facts now, so a wrong one is an error at its span.
+fn map_elem(cx: &mut Cx<'_>, spec: &ast::EventSpec, target: &ast::Word, param: Option<&ast::Word>) -> Vec<Point> {
+    let Some(p) = param else {
+        cx.diags.push(
+            Diagnostic::error(target.span, "`iter:bpf_map_elem` walks one BPF map: name it")
+                .with_label("no map")
+                .with_note("`iter:bpf_map_elem(ID)` with a map id, or `iter:bpf_map_elem(/sys/fs/bpf/PATH)` with the path it is pinned at"),
+        );
+        return Vec::new();
+    };
+    let text = p.text.trim().trim_matches('"');
+    let map = if text.starts_with('/') {
+        MapRef::Path(text.to_string())
+    } else {
+        match text.parse::<u32>() {
+            Ok(id) if id > 0 => MapRef::Id(id),
+            _ => {
+                cx.diags.push(
+                    Diagnostic::error(p.span, format!("`iter:bpf_map_elem` takes a map id or a pinned map's path, not `{}`", p.text))
+                        .with_label("expected a number or a path on bpffs"),
+                );
+                return Vec::new();
+            }
+        }
+    };
+    if let Err(e) = cx.facts.bpf_map(&map) {
+        cx.diags.push(
+            Diagnostic::error(p.span, e)
+                .with_label("no such map")
+                .with_note("`ktap -e 'trace iter:bpf_map { printf(\"%d %s\\n\", args.map.id, args.map.name) }'` lists the maps"),
+        );
+        return Vec::new();
+    }
+    let param = Some(IterParam::Map { map, span: p.span });
+    vec![Point { attach: Attach::Iter { target: target.text.clone(), param, spec: spec.span }, reads: Reads::Iter { spec: spec.span } }]
+}
+
 /// What an iterator body reads: the target's typed arguments, the end of
 /// the sequence (`iter_end`), and where its prints go (the seq_file).
 pub struct IterArgs {
     typed: BtfArgs,
     target: String,
+    /// The map `iter:bpf_map_elem(MAP)` walks.
+    map: Option<MapRef>,
     /// The body reads `iter_end`: the end call is not skipped.
     end_read: bool,
 }
@@ -165,7 +213,51 @@ pub struct IterArgs {
 impl IterArgs {
     pub fn new(points: &[Point]) -> IterArgs {
         let target = points.first().map(|p| p.attach.event().to_string()).unwrap_or_default();
-        IterArgs { typed: BtfArgs::new(points), target, end_read: false }
+        let map = points.iter().find_map(|p| match &p.attach {
+            Attach::Iter { param: Some(IterParam::Map { map, .. }), .. } => Some(map.clone()),
+            _ => None,
+        });
+        IterArgs { typed: BtfArgs::new(points), target, map, end_read: false }
+    }
+
+    /// `args.key` or `args.value` of a map's element: the context's
+    /// pointer followed, typed by the map's BTF, or as an unsigned
+    /// integer of its size without BTF.
+    fn element(&mut self, cx: &mut Cx<'_>, map: &MapRef, name: &str, span: Span) -> Option<Typed> {
+        let info = match cx.facts.bpf_map(map) {
+            Ok(info) => info,
+            Err(e) => {
+                cx.error(span, e);
+                return None;
+            }
+        };
+        let mut typed = self.typed.typed_field(cx, name, span)??;
+        let key = name == "key";
+        let size = if key { info.key_size } else { info.value_size };
+        let plural = if key { "keys" } else { "values" };
+        let what = format!("map {}'s {plural}", info.id);
+        let btf = info.types.as_ref().map(|t| (if key { t.key } else { t.value }, t.table.clone()));
+        let (ty, table) = match btf {
+            Some((ty, table)) if ty != crate::facts::TypeId::VOID => (ty, table),
+            _ => {
+                if ![1, 2, 4, 8].contains(&size) {
+                    cx.diags.push(
+                        Diagnostic::error(span, format!("map {} (`{}`) has no BTF, and its {plural} are {size} bytes", info.id, info.name))
+                            .with_label("no type to read it as")
+                            .with_note(format!("without BTF, ktap reads {plural} of 1, 2, 4 or 8 bytes as unsigned numbers; a map created with BTF types them")),
+                    );
+                    return None;
+                }
+                let mut t = TypeTable::new();
+                let ty = t.add(TypeDesc::Int { size, signed: false }, format!("u{}", size * 8));
+                (ty, std::sync::Arc::new(t))
+            }
+        };
+        // The context's slot holds the pointer: follow it once.
+        typed.path.derefs.push(0);
+        typed.ty = ty;
+        typed.types = TypeOrigin::Map { types: table, size, what };
+        Some(typed)
     }
 
     /// The argument that is NULL at the end call: the target's last
@@ -190,6 +282,9 @@ impl ProbeArgs for IterArgs {
     }
 
     fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<Typed>> {
+        if let (Some(map), "key" | "value") = (self.map.clone(), name) {
+            return Some(self.element(cx, &map, name, span));
+        }
         self.typed.typed_field(cx, name, span)
     }
 
@@ -226,8 +321,8 @@ impl ProbeArgs for IterArgs {
 
 /// Whether a target walks one map's elements (`bpf_map_elem`, `sockmap`,
 /// `bpf_sk_storage_map`: the map, then the element): its link needs a
-/// map, and this kernel refuses to load such programs from ktap (EPERM,
-/// with an empty verifier log), so they are refused here.
+/// map; only `bpf_map_elem` is given one (`map_elem`), the others are
+/// refused here.
 fn walks_a_map(reader: &crate::facts::BtfReader<'_>, target: &str) -> bool {
     let Ok(Some(func)) = reader.find(Kind::FUNC, &format!("{BPF_ITER_PREFIX}{target}")) else { return false };
     let params = reader.params(func).unwrap_or_default();

@@ -275,6 +275,11 @@ pub enum TypeOrigin {
     Kernel,
     /// A user binary's types from its DWARF; the value lies in user memory.
     User(std::sync::Arc<crate::facts::TypeTable>),
+    /// A BPF map's key or value types (its BTF, or an integer of its
+    /// size); the value lies in a buffer of `size` bytes the program
+    /// reads directly (`iter:bpf_map_elem`: PTR_TO_BUF), whose pointers
+    /// are not followed. `what` names it in messages (`map 12's values`).
+    Map { types: std::sync::Arc<crate::facts::TypeTable>, size: u32, what: String },
 }
 
 /// A probe's attach points and what goes with them.

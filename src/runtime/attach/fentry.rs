@@ -12,7 +12,7 @@ use libbpf_rs::ProgramMut;
 pub struct Fentry;
 
 impl Attacher for Fentry {
-    fn refused(&self) -> Option<&'static str> {
+    fn refused(&self, _points: &[&crate::ir::Attach]) -> Option<&'static str> {
         Some(
             "this kernel refuses fentry/fexit programs (BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, \
              or a lockdown that forbids them); kprobes (`probe:FUNC`) reach kernel functions where the kernel has them, \

@@ -11,13 +11,13 @@
 //! that need ktap (records for userspace).
 
 use super::{AttachCx, Attacher};
-use crate::ir::{Attach, IterParam};
+use crate::ir::{Attach, IterParam, MapRef};
 use crate::runtime::output::{Notice, Origin};
 use crate::runtime::session::Error;
 use libbpf_rs::libbpf_sys;
 use libbpf_rs::{AsRawLibbpf, Iter as IterReader, Link, ProgramMut};
 use std::io::Read;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 pub struct Iter;
@@ -28,6 +28,16 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 const BPF_FS: &str = "/sys/fs/bpf";
 
 impl Attacher for Iter {
+    fn refused(&self, points: &[&Attach]) -> Option<&'static str> {
+        // This development kernel refuses every program of a target whose
+        // context has PTR_TO_BUF pointers (bpf_map_elem's key and value),
+        // with EPERM before verifying a single instruction.
+        points.iter().any(|a| matches!(a, Attach::Iter { param: Some(IterParam::Map { .. }), .. })).then_some(
+            "this kernel refuses `iter:bpf_map_elem` programs before verifying them (EPERM, even for an empty body): \
+             its map-element iterator is closed to BPF here; `iter:bpf_map` lists the maps themselves",
+        )
+    }
+
     fn attach(&self, cx: &mut AttachCx<'_>, prog: &ProgramMut<'_>) -> Result<(), Error> {
         for &i in &cx.info.attach {
             if cx.stopped() {
@@ -45,10 +55,18 @@ impl Attacher for Iter {
                 refuse_userspace(cx)?;
             }
             let link = link(prog, param.as_ref()).map_err(|e| {
+                let refused = match &param {
+                    Some(IterParam::Map { map, .. }) => map_refused(map, &e),
+                    _ => Vec::new(),
+                };
                 let mut err = cx.error(full.clone(), e);
                 if let Some(IterParam::Cgroup { path, span }) = &param {
                     err.span = Some(*span);
                     err.notes.push(format!("`iter:cgroup` starts at a cgroup directory (here {path}): name one, `iter:cgroup(/sys/fs/cgroup/NAME)`"));
+                }
+                if let Some(IterParam::Map { span, .. }) = &param {
+                    err.span = Some(*span);
+                    err.notes.extend(refused);
                 }
                 err
             })?;
@@ -58,6 +76,7 @@ impl Attacher for Iter {
                     let name = match &param {
                         Some(IterParam::Pid { pid, .. }) => format!("{target}_{pid}"),
                         Some(IterParam::Cgroup { path, .. }) => format!("{target}{}", path.replace('/', "_")),
+                        Some(IterParam::Map { map, .. }) => format!("{target}_{}", map.to_string().replace('/', "_")),
                         None => target.clone(),
                     };
                     let path = pin(link, dir, &name).map_err(|message| Error { message, span: Some(spec), notes: Vec::new() })?;
@@ -84,12 +103,24 @@ fn link(prog: &ProgramMut<'_>, param: Option<&IterParam>) -> Result<Link, libbpf
             return prog.attach_iter_with_opts(libbpf_rs::IterOpts::Cgroup(opts));
         }
         Some(IterParam::Pid { pid, .. }) => pid,
+        Some(IterParam::Map { map, .. }) => {
+            let fd = map_fd(map).map_err(libbpf_rs::Error::from)?;
+            let mut info = libbpf_sys::bpf_iter_link_info::default();
+            info.map.map_fd = fd.as_raw_fd() as u32;
+            // The link holds its own reference to the map: `fd` may close.
+            return attach_with(prog, &mut info);
+        }
     };
     let mut info = libbpf_sys::bpf_iter_link_info::default();
     info.task.pid = *pid;
+    attach_with(prog, &mut info)
+}
+
+/// An iterator link with `info` as its `bpf_iter_link_info`.
+fn attach_with(prog: &ProgramMut<'_>, info: &mut libbpf_sys::bpf_iter_link_info) -> Result<Link, libbpf_rs::Error> {
     let opts = libbpf_sys::bpf_iter_attach_opts {
         sz: size_of::<libbpf_sys::bpf_iter_attach_opts>() as _,
-        link_info: &mut info,
+        link_info: info,
         link_info_len: size_of::<libbpf_sys::bpf_iter_link_info>() as _,
         ..Default::default()
     };
@@ -101,6 +132,37 @@ fn link(prog: &ProgramMut<'_>, param: Option<&IterParam>) -> Result<Link, libbpf
         // owned from here on.
         Some(p) => Ok(unsafe { Link::from_ptr(p) }),
         None => Err(libbpf_rs::Error::from(std::io::Error::last_os_error())),
+    }
+}
+
+/// A descriptor of the map `map` names (by id, or pinned at a path).
+pub fn map_fd(map: &MapRef) -> std::io::Result<OwnedFd> {
+    let fd = match map {
+        // SAFETY: a plain syscall wrapper; a descriptor or -1 and errno.
+        MapRef::Id(id) => unsafe { libbpf_sys::bpf_map_get_fd_by_id(*id) },
+        MapRef::Path(path) => {
+            let c = std::ffi::CString::new(path.as_bytes()).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+            // SAFETY: a NUL-terminated path.
+            unsafe { libbpf_sys::bpf_obj_get(c.as_ptr()) }
+        }
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor the kernel just gave us, owned from here on.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Why the kernel refused to walk a map (kernel/bpf/map_iter.c,
+/// bpf_iter_attach_map: EINVAL for a map type it cannot walk, EACCES for
+/// a program reading past the key or value size).
+fn map_refused(map: &MapRef, e: &libbpf_rs::Error) -> Vec<String> {
+    match e.kind() {
+        libbpf_rs::ErrorKind::InvalidInput => vec![format!(
+            "the kernel walks the elements of hash, LRU hash and array maps and their per-CPU kinds only; map {map} is another kind (`ktap -e 'trace iter:bpf_map {{ print(args.map.id, args.map.map_type) }}'` lists them)"
+        )],
+        libbpf_rs::ErrorKind::PermissionDenied => vec![format!("the program reads past the key or value size of map {map}")],
+        _ => Vec::new(),
     }
 }
 

@@ -55,9 +55,10 @@ pub trait Attacher: Sync {
         Ok(())
     }
 
-    /// Why the kernel may refuse to load this kind's programs, added to a
-    /// load error (fentry on kernels without trampolines).
-    fn refused(&self) -> Option<&'static str> {
+    /// Why the kernel may refuse to load this program of this kind (its
+    /// attach points: `points`), added to a load error (fentry on kernels
+    /// without trampolines).
+    fn refused(&self, _points: &[&crate::ir::Attach]) -> Option<&'static str> {
         None
     }
 

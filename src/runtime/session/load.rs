@@ -61,10 +61,18 @@ pub(super) fn load<'m>(
         Err(e) => {
             let mut err = logs::load_error(module, compiled, e);
             // What the kinds in the object say about being refused.
-            let mut kinds: Vec<_> = compiled.programs.iter().map(|p| p.kind).collect();
-            kinds.sort();
-            kinds.dedup();
-            let refused: Vec<String> = kinds.into_iter().filter_map(|k| crate::runtime::attach::attacher(k).refused()).map(String::from).collect();
+            let mut refused: Vec<String> = compiled
+                .programs
+                .iter()
+                .filter_map(|p| {
+                    let probe = module.probe(p.probe);
+                    let points: Vec<&crate::ir::Attach> = p.attach.iter().filter_map(|&i| probe.attach.get(i)).collect();
+                    crate::runtime::attach::attacher(p.kind).refused(&points)
+                })
+                .map(String::from)
+                .collect();
+            refused.sort();
+            refused.dedup();
             // SAFETY: geteuid has no preconditions.
             if !refused.is_empty() && unsafe { libc::geteuid() } == 0 {
                 // Root was refused: the kind, not the privileges, is why.

@@ -94,7 +94,9 @@ pub fn verifier_failure(log: &str, program: &str) -> Option<(Option<usize>, Stri
 pub(super) fn load_error(module: &Module, compiled: &Compiled, e: libbpf_rs::Error) -> Error {
     let log = take_libbpf_log();
     for info in &compiled.programs {
-        if let Some((insn, reason)) = verifier_failure(&log, &info.name) {
+        // An empty reason: the kernel refused the program before verifying
+        // an instruction (not the code's fault; reported below).
+        if let Some((insn, reason)) = verifier_failure(&log, &info.name).filter(|(_, r)| !r.trim().is_empty()) {
             // The failing instruction's line, else the probe's first.
             let at = insn.and_then(|i| info.spans.get(i).copied().flatten());
             let span = at.or_else(|| info.spans.iter().flatten().next().copied());
