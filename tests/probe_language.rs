@@ -95,23 +95,27 @@ fn an_integer_literal_beyond_64_bits_is_a_warning_and_its_low_bits() {
 }
 
 #[test]
-fn event_blocks_below_the_top_level_are_errors_at_their_span() {
-    // Nested in main-context code: once silently never attached.
-    let src = "if (1) { trace syscalls:sys_enter_getppid { print(\"x\") } }";
-    let (ok, text) = rendered(src);
-    assert!(!ok);
-    assert_eq!(
-        text,
-        "error: an event block inside main-context code is not supported yet\n  \
-         ┌─ t.kp:1:10\n  │\n1 │ if (1) { trace syscalls:sys_enter_getppid { print(\"x\") } }\n  \
-         │          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ not at the top level\n  │\n  \
-         = it would be registered when this code runs; write it at the top level of the script\n\n"
-    );
-    for src in ["tick-1s { profile-1ms { } }", "trace_end { trace syscalls:sys_enter_getppid { } }"] {
+fn event_blocks_in_main_context_code_are_registered_when_it_runs_them() {
+    // In an `if` or a loop of the main context: compiled like top-level
+    // ones, marked to be attached once main ran their statement.
+    let src = "var n = 0\nif (arg[1] == \"on\") {\n    trace syscalls:sys_enter_getppid { n += 1 }\n}\nfor (i = 1, 2) { profile-1ms { n += 2 } }\ntrace syscalls:sys_enter_write { n += 3 }\n";
+    let module = support::compiles(src).module;
+    assert_eq!(module.probes.iter().map(|p| p.nested).collect::<Vec<_>>(), [true, true, false]);
+    let printed = ktap::ir::print::module(&module);
+    assert_eq!(printed.matches("(nested: attached once main runs it)").count(), 2, "{printed}");
+    // Ticks, trace_end and functions cannot register probes; trace_end
+    // itself stays at the top level.
+    for (src, message, label) in [
+        ("tick-1s { profile-1ms { } }", "probes and ticks can only be registered by the main context", "inside a tick or trace_end"),
+        ("trace_end { trace syscalls:sys_enter_getppid { } }", "probes and ticks can only be registered by the main context", "inside a tick or trace_end"),
+        ("function f() { trace syscalls:sys_enter_getppid { } }", "probes and ticks can only be registered by the main context", "inside a function"),
+        ("if (true) { trace_end { } }", "trace_end belongs at the top level of the script", "not at the top level"),
+    ] {
         let (ok, text) = rendered(src);
-        assert!(!ok);
-        assert!(text.starts_with("error: probes can only be registered by the main context\n"), "{text}");
-        assert_eq!(text.matches("error").count(), 1, "{text}");
+        assert!(!ok, "{src}");
+        assert!(text.starts_with(&format!("error: {message}\n")), "{src}: {text}");
+        assert!(text.contains(label), "{src}: {text}");
+        assert_eq!(text.matches("error").count(), 1, "{src}: {text}");
     }
 }
 
@@ -131,5 +135,31 @@ fn in_iowait_reads_the_task_bit_the_btf_gives() {
             assert_eq!(d[0].message, "in_iowait() needs `task_struct.in_iowait` from the kernel's BTF: the kernel's BTF is not available");
         }
         _ => panic!("in_iowait() compiled without BTF"),
+    }
+}
+
+#[test]
+fn probes_and_ticks_nested_in_main_context_code_run_as_it_chose() {
+    // The same script attaches the openat probe or the exit_group one, as
+    // its argument says; a tick in a branch not taken never runs.
+    let script = "var n = 0\nvar m = 0\n\
+        if (arg[1] == \"open\") { trace syscalls:sys_enter_openat { n += 1 } } else { trace syscalls:sys_enter_exit_group { m += args.error_code } }\n\
+        trace_end { print(n, m) }";
+    let ticks = "var n = 0\n\
+        if (arg[1] == \"a\") { tick-10ms { n += 1 if (n == 3) { print(\"a\", n) exit() } } } else { tick-10ms { print(\"b\") exit() } }";
+    support::compiles(ticks);
+    if !support::need_root() {
+        return;
+    }
+    // A static program making one openat, then exit_group(3).
+    let program = support::c_program("raw_syscall_args", &["-static", "-O1"]);
+    let program = program.to_str().expect("path");
+    for (arg, want) in [("open", "1\t0\n"), ("exit", "0\t3\n")] {
+        let run = support::ktap(&["-q", "-e", script, arg, "--", program]);
+        assert_eq!((run.code, run.stdout.as_str()), (Some(3), want), "{arg}: {}", run.stderr);
+    }
+    for (arg, want) in [("a", "a\t3\n"), ("z", "b\n")] {
+        let run = support::ktap(&["-q", "-e", ticks, arg]);
+        assert_eq!((run.code, run.stdout.as_str()), (Some(0), want), "{arg}: {}", run.stderr);
     }
 }

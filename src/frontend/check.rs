@@ -38,7 +38,7 @@ fn kernel_only_call(name: &str) -> bool {
 /// tick-N, trace_end) against the kernel uses; `res` says which names are
 /// locals.
 pub fn userspace(program: &ast::Program, res: &Resolution, kernel: &IndexMap<String, (KernelUse, Span)>) -> Vec<Diagnostic> {
-    let mut c = Checker { res, kernel, diags: Vec::new(), kernel_fns: kernel_functions(program), in_top_function: false, top: false, in_handler: false };
+    let mut c = Checker { res, kernel, diags: Vec::new(), kernel_fns: kernel_functions(program), in_top_function: false, top: false, in_handler: false, in_function: false };
     for s in &program.stmts {
         match &s.kind {
             // Probe bodies are checked by lowering.
@@ -54,8 +54,10 @@ pub fn userspace(program: &ast::Program, res: &Resolution, kernel: &IndexMap<Str
             // own body; userspace calls of it are checked instead.
             ast::StmtKind::Function { func, .. } => {
                 c.in_top_function = true;
+                c.in_function = true;
                 visit::walk_func(&mut c, func);
                 c.in_top_function = false;
+                c.in_function = false;
             }
             _ => {
                 c.top = true;
@@ -82,6 +84,8 @@ struct Checker<'a> {
     top: bool,
     /// Inside a tick or trace_end body.
     in_handler: bool,
+    /// Inside a function's body (a top-level one or a closure).
+    in_function: bool,
 }
 
 /// The calls a function body makes by name (a closure in it runs in
@@ -197,17 +201,27 @@ impl Visitor<'_> for Checker<'_> {
     fn visit_stmt(&mut self, s: &ast::Stmt) {
         let top = std::mem::replace(&mut self.top, false);
         match &s.kind {
-            // Event blocks below the top level: a tick or trace_end cannot
-            // register probes; main-context code could (ktap registers
-            // them when it runs), which is not supported yet: an error
-            // rather than a probe silently never attached.
+            // Probes nested in main-context code (an `if`, a loop) are
+            // registered when that code runs them; their bodies are
+            // lowering's to check.
+            ast::StmtKind::Trace { .. } | ast::StmtKind::Timer { kind: ast::TimerKind::Profile, .. }
+                if !top && !self.in_handler && !self.in_function => {}
+            // A tick nested in main-context code starts when that code runs
+            // it; its body is userspace code like a top-level tick's.
+            ast::StmtKind::Timer { kind: ast::TimerKind::Tick, .. } if !top && !self.in_handler && !self.in_function => {
+                let outer = std::mem::replace(&mut self.in_handler, true);
+                visit::walk_stmt(self, s);
+                self.in_handler = outer;
+            }
+            // A tick, trace_end or function cannot register probes; ticks
+            // and trace_end are blocks of the script itself.
             ast::StmtKind::Trace { .. } | ast::StmtKind::Timer { .. } | ast::StmtKind::TraceEnd { .. } if !top => {
-                let d = if self.in_handler {
-                    Diagnostic::error(s.span, "probes can only be registered by the main context").with_label("inside a tick or trace_end")
-                } else {
-                    Diagnostic::error(s.span, "an event block inside main-context code is not supported yet")
-                        .with_label("not at the top level")
-                        .with_note("it would be registered when this code runs; write it at the top level of the script")
+                let d = match (&s.kind, self.in_handler, self.in_function) {
+                    (ast::StmtKind::TraceEnd { .. }, _, _) => {
+                        Diagnostic::error(s.span, "trace_end belongs at the top level of the script").with_label("not at the top level")
+                    }
+                    (_, true, _) => Diagnostic::error(s.span, "probes and ticks can only be registered by the main context").with_label("inside a tick or trace_end"),
+                    _ => Diagnostic::error(s.span, "probes and ticks can only be registered by the main context").with_label("inside a function"),
                 };
                 self.diags.push(d);
             }
@@ -238,7 +252,9 @@ impl Visitor<'_> for Checker<'_> {
     fn visit_func(&mut self, f: &ast::FuncBody) {
         // A closure or nested function only ever runs in userspace.
         let outer = std::mem::replace(&mut self.in_top_function, false);
+        let in_function = std::mem::replace(&mut self.in_function, true);
         visit::walk_func(self, f);
         self.in_top_function = outer;
+        self.in_function = in_function;
     }
 }

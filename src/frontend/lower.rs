@@ -84,6 +84,7 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
         comm_offset: None,
         percpu: IndexMap::new(),
         nilable: std::collections::HashSet::new(),
+        nested: false,
     };
     l.nilable = nilable_locals(&l.res, program);
     l.collect_vars(program);
@@ -92,17 +93,12 @@ pub fn lower(program: &ast::Program, events: &dyn KernelFacts, opts: &Options) -
     l.diags.extend(diags);
     scan_probe_table_uses(program, &l.functions, &mut l.table_uses);
     l.add_synthetic();
-    for stmt in &program.stmts {
+    for (stmt, nested) in super::visit::main_probe_stmts(program) {
+        l.nested = nested;
         l.top_level(stmt);
     }
-    l.m.tick_uses = program
-        .stmts
-        .iter()
-        .filter_map(|s| match &s.kind {
-            ast::StmtKind::Timer { kind: ast::TimerKind::Tick, body, .. } => Some(tick_names(body, &l.functions)),
-            _ => None,
-        })
-        .collect();
+    l.nested = false;
+    l.m.tick_uses = super::visit::ticks(program).into_iter().map(|body| tick_names(body, &l.functions)).collect();
     let diags = super::check::userspace(program, &l.res, &l.kernel_uses);
     l.diags.extend(diags);
     // A conflict inference reported may be met again while lowering.
@@ -171,6 +167,9 @@ struct Lowerer<'a> {
     /// Locals that may be nil: declared or assigned `nil` or a table
     /// element (which may be missing). Each gets a hidden presence flag.
     nilable: std::collections::HashSet<super::resolve::LocalId>,
+    /// The probe statement being lowered is nested in main-context code
+    /// (`ir::Probe::nested`).
+    nested: bool,
 }
 
 /// The locals a script declares or assigns `nil` or a table element.

@@ -377,6 +377,15 @@ impl<'a> Visitor<'a> for Resolver<'a> {
             }
             // Nested definitions run in userspace as closures would.
             ast::StmtKind::Function { func, .. } => self.visit_func(func),
+            // A probe nested in main-context code sees what a top-level one
+            // does (globals), not the locals around it.
+            ast::StmtKind::Trace { filter, body, .. } => self.fresh(|r| {
+                if let Some(f) = filter {
+                    r.visit_expr(f);
+                }
+                r.visit_block(body);
+            }),
+            ast::StmtKind::Timer { body, .. } | ast::StmtKind::TraceEnd { body } => self.fresh(|r| r.visit_block(body)),
             _ => visit::walk_stmt(self, s),
         }
     }

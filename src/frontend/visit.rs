@@ -126,15 +126,69 @@ pub fn walk_expr<'ast, V: Visitor<'ast> + ?Sized>(v: &mut V, e: &'ast ast::Expr)
     }
 }
 
-/// The kernel's bodies among the top-level statements, in source order:
-/// each `trace` block (with its filter), `profile-N` block and
-/// `kdebug.*(..., function () {})` callback. Every pass that asks "is
-/// this a probe body" asks here.
+/// The kernel's bodies in the main context, in source order: each `trace`
+/// block (with its filter), `profile-N` block and `kdebug.*(...,
+/// function () {})` callback, at the top level or nested in its `if`s,
+/// loops and blocks. Every pass that asks "is this a probe body" asks
+/// here.
 pub fn probe_bodies(program: &ast::Program) -> impl Iterator<Item = ProbeBody<'_>> {
-    program.stmts.iter().filter_map(|stmt| {
+    main_probe_stmts(program).into_iter().filter_map(|(stmt, _)| {
         let p = super::providers::probe_stmt(stmt)?;
         Some(ProbeBody { filter: p.filter, body: p.body? })
     })
+}
+
+/// The probe statements of the main context in source order, each with
+/// whether it is nested in main-context code (then the probe is
+/// registered only when that code runs it). Functions, ticks and
+/// `trace_end` are not the main context: probes there are errors
+/// (`check`).
+pub fn main_probe_stmts(program: &ast::Program) -> Vec<(&ast::Stmt, bool)> {
+    main_stmts(program, |s| super::providers::probe_stmt(s).is_some())
+}
+
+/// The `tick-N` blocks of the script in the order the userspace side
+/// numbers them: the top-level ones, then those nested in main-context
+/// code, each in source order.
+pub fn ticks(program: &ast::Program) -> Vec<&ast::Block> {
+    let tick = |s: &ast::Stmt| matches!(s.kind, ast::StmtKind::Timer { kind: ast::TimerKind::Tick, .. });
+    let (top, nested): (Vec<_>, Vec<_>) = main_stmts(program, tick).into_iter().partition(|(_, nested)| !nested);
+    top.into_iter()
+        .chain(nested)
+        .filter_map(|(s, _)| match &s.kind {
+            ast::StmtKind::Timer { body, .. } => Some(body),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The statements `pick` chooses in the main context, each with whether
+/// it is nested in main-context code; what they hold is not searched.
+fn main_stmts(program: &ast::Program, pick: impl Fn(&ast::Stmt) -> bool) -> Vec<(&ast::Stmt, bool)> {
+    fn walk<'a>(s: &'a ast::Stmt, top: bool, pick: &dyn Fn(&ast::Stmt) -> bool, out: &mut Vec<(&'a ast::Stmt, bool)>) {
+        if pick(s) {
+            out.push((s, !top));
+            return;
+        }
+        let mut block = |b: &'a ast::Block| b.stmts.iter().for_each(|s| walk(s, false, pick, out));
+        match &s.kind {
+            ast::StmtKind::If { arms, otherwise } => {
+                arms.iter().for_each(|(_, b)| block(b));
+                if let Some(b) = otherwise {
+                    block(b);
+                }
+            }
+            ast::StmtKind::While { body, .. }
+            | ast::StmtKind::ForNum { body, .. }
+            | ast::StmtKind::ForC { body, .. }
+            | ast::StmtKind::ForIn { body, .. }
+            | ast::StmtKind::Block(body) => block(body),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    program.stmts.iter().for_each(|s| walk(s, true, &pick, &mut out));
+    out
 }
 
 /// One probe body and its filter.

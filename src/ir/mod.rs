@@ -318,6 +318,9 @@ pub struct Probe {
     pub locals: Vec<Ty>,
     pub body: Vec<Stmt>,
     pub span: Span,
+    /// Written inside main-context code (an `if`, a loop): attached only
+    /// when the main context ran the statement at `span`.
+    pub nested: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -40,7 +40,8 @@ pub fn module(m: &Module) -> String {
             .iter()
             .map(Attach::describe)
             .collect();
-        let _ = writeln!(out, "probe p{i} [{}] {{", attach.join(", "));
+        let nested = if p.nested { " (nested: attached once main runs it)" } else { "" };
+        let _ = writeln!(out, "probe p{i} [{}]{nested} {{", attach.join(", "));
         stmts(&mut out, &p.body, 1);
         out.push_str("}\n");
     }

@@ -57,7 +57,7 @@ impl Lowerer<'_> {
             let ProbeCtx { args, locals, .. } = ctx;
             let shape = args.finish(&mut self.pcx(), probe, points.into_iter().map(|p| p.attach).collect());
             self.m.maps.extend(shape.maps);
-            self.m.probes.push(ir::Probe { attach: shape.attach, formats: shape.formats, locals, body: stmts, span });
+            self.m.probes.push(ir::Probe { attach: shape.attach, formats: shape.formats, locals, body: stmts, span, nested: self.nested });
         }
     }
 
@@ -93,7 +93,7 @@ impl Lowerer<'_> {
         let mut ctx = ProbeCtx::new(Box::new(NoArgs));
         let mut stmts = self.prologue();
         self.block(&mut ctx, body, &mut stmts);
-        self.m.probes.push(ir::Probe { attach: vec![attach], formats: vec![Vec::new()], locals: ctx.locals, body: stmts, span });
+        self.m.probes.push(ir::Probe { attach: vec![attach], formats: vec![Vec::new()], locals: ctx.locals, body: stmts, span, nested: self.nested });
     }
 
     /// What every probe checks first: the stop flag, then -p and -C.

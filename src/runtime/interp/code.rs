@@ -234,6 +234,11 @@ pub enum Insn {
         src: Reg,
     },
     Return0,
+    /// The main context ran the probe statement starting at byte `at` of
+    /// the script: its probe is attached (`Vm::registered`).
+    Register {
+        at: u32,
+    },
     Closure {
         dst: Reg,
         proto: u32,

@@ -159,25 +159,33 @@ impl Interp {
         self.run(&main)
     }
 
-    /// The `tick-N` bodies: their period in nanoseconds and id.
+    /// The `tick-N` bodies: their period in nanoseconds and id (those
+    /// nested in main-context code once main ran them).
     pub fn ticks(&self) -> Vec<(u64, TickId)> {
         self.compiled
             .ticks
             .iter()
             .enumerate()
-            .map(|(i, (ns, _))| (*ns, TickId(i)))
+            .filter(|(_, (_, _, at))| at.is_none_or(|at| self.registered(at)))
+            .map(|(i, (ns, _, _))| (*ns, TickId(i)))
             .collect()
     }
 
     /// Runs one `tick-N` body.
     pub fn run_tick(&mut self, id: TickId) -> Result<Outcome, RuntimeError> {
         match self.compiled.ticks.get(id.0) {
-            Some((_, p)) => {
+            Some((_, p, _)) => {
                 let p = Rc::clone(p);
                 self.run(&p)
             }
             None => Err(RuntimeError::new(format!("no tick body #{}", id.0), None)),
         }
+    }
+
+    /// Whether the main context ran the probe statement starting at byte
+    /// `at` (a probe nested in its code is attached only then).
+    pub fn registered(&self, at: u32) -> bool {
+        self.vm.registered.contains(&at)
     }
 
     pub fn has_trace_end(&self) -> bool {
@@ -215,7 +223,7 @@ impl Interp {
     /// A listing of the compiled code of main, the ticks and trace_end.
     pub fn disassemble(&self) -> String {
         let mut out = self.compiled.main.dump();
-        for (_, p) in &self.compiled.ticks {
+        for (_, p, _) in &self.compiled.ticks {
             out.push_str(&p.dump());
         }
         for p in &self.compiled.trace_ends {

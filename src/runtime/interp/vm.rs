@@ -43,6 +43,10 @@ pub(crate) struct Vm {
     pub out: Box<dyn Output>,
     /// Placeholder for cell slots not yet given a variable.
     dead_cell: Rc<RefCell<Value>>,
+    /// Where the probe statements the main context ran start (byte
+    /// offsets in the script): probes nested in its code are attached
+    /// only when they are here.
+    pub registered: std::collections::HashSet<u32>,
 }
 
 type Step<T> = Result<T, Throw>;
@@ -62,6 +66,7 @@ impl Vm {
             interrupt: None,
             out,
             dead_cell: Rc::new(RefCell::new(Value::Nil)),
+            registered: std::collections::HashSet::new(),
         }
     }
 
@@ -417,6 +422,9 @@ impl Vm {
                             return Ok(());
                         }
                         continue 'frames;
+                    }
+                    Insn::Register { at } => {
+                        self.registered.insert(at);
                     }
                     Insn::Closure { dst, proto: i } => {
                         let p = Rc::clone(&proto.protos[i as usize]);

@@ -25,13 +25,14 @@ pub(super) fn attach(live: &Live, interp: &Interp, opts: &Options, stop: &Arc<At
     // Every classic tracepoint or perf event link holds a file descriptor:
     // a big wildcard needs many.
     raise_fd_limit();
-    attach_all(live.module, live.compiled, &live.obj, opts, stop, out)
+    attach_all(live.module, live.compiled, &live.obj, interp, opts, stop, out)
 }
 
 fn attach_all(
     module: &Module,
     compiled: &Compiled,
     obj: &libbpf_rs::Object,
+    interp: &Interp,
     opts: &Options,
     stop: &Arc<AtomicBool>,
     out: &mut dyn Output,
@@ -47,6 +48,11 @@ fn attach_all(
     let mut order: Vec<&crate::bpfgen::codegen::ProgramInfo> = compiled.programs.iter().collect();
     order.sort_by_key(|p| !p.kind.shape().seq_file);
     for info in order {
+        // A probe nested in main-context code the main context did not run.
+        let probe = module.probe(info.probe);
+        if probe.nested && !interp.registered(probe.span.start) {
+            continue;
+        }
         let Some(prog) = obj.progs_mut().find(|p| p.name() == info.name.as_str()) else {
             return Err(Error::new(format!("program {} missing after load", info.name)));
         };

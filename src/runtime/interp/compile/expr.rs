@@ -337,7 +337,9 @@ impl Compiler<'_> {
         };
         match self.direct_builtin(callee) {
             Some(b) if builtins::registers_probe(b) => {
-                // `kdebug.*(...)` registers a kernel probe: nothing to run.
+                // `kdebug.*(...)` registers a kernel probe: nothing else to
+                // run.
+                self.emit(Insn::Register { at: e.span.start }, e.span);
                 self.emit(Insn::LoadNil { dst }, e.span);
                 return Ok(());
             }

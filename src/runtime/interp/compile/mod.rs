@@ -25,8 +25,10 @@ const MAX_NESTING: usize = 400;
 /// The compiled userspace program.
 pub(crate) struct Compiled {
     pub main: Rc<Proto>,
-    /// `tick-N` bodies with their period in nanoseconds.
-    pub ticks: Vec<(u64, Rc<Proto>)>,
+    /// `tick-N` bodies with their period in nanoseconds, and for one
+    /// nested in main-context code, where its statement starts (it runs
+    /// only once main ran that statement: `Insn::Register`).
+    pub ticks: Vec<(u64, Rc<Proto>, Option<u32>)>,
     pub trace_ends: Vec<Rc<Proto>>,
 }
 
@@ -97,6 +99,9 @@ pub(crate) struct Compiler<'g> {
     globals: &'g mut IndexSet<String>,
     funcs: Vec<FuncState>,
     depth: usize,
+    /// `tick-N` bodies nested in main-context code, registered when it
+    /// runs them.
+    nested_ticks: Vec<(u64, Rc<Proto>, Option<u32>)>,
 }
 
 /// Compiles `program`, interning every global name it uses in `globals`.
@@ -106,6 +111,7 @@ pub(crate) fn compile(program: &Program, globals: &mut IndexSet<String>) -> CRes
         globals,
         funcs: Vec::new(),
         depth: 0,
+        nested_ticks: Vec::new(),
     };
     let mut ticks = Vec::new();
     let mut trace_ends = Vec::new();
@@ -125,6 +131,7 @@ pub(crate) fn compile(program: &Program, globals: &mut IndexSet<String>) -> CRes
                 ticks.push((
                     period.nanos,
                     c.body(FuncKind::Body, &name, &[], body, s.span)?,
+                    None,
                 ));
             }
             _ => c.stmt(s)?,
@@ -133,6 +140,7 @@ pub(crate) fn compile(program: &Program, globals: &mut IndexSet<String>) -> CRes
     c.close_scope();
     c.emit(Insn::Return0, Span::default());
     let main = c.finish();
+    ticks.append(&mut c.nested_ticks);
     Ok(Compiled {
         main: Rc::new(main),
         ticks,
@@ -366,6 +374,11 @@ impl Compiler<'_> {
         });
         fs.active = fs.active.max(r + 1);
         Ok(())
+    }
+
+    /// Whether this is main's own code (not a function's).
+    fn in_main(&self) -> bool {
+        self.funcs.len() == 1 && self.fs_ref().kind == FuncKind::Main
     }
 
     /// Whether a `var` here declares globals (the outermost scope of main).

@@ -1,7 +1,7 @@
 //! Code generation for statements: declarations, assignments, control
 //! flow and loops. Leaves expressions to `expr.rs`; never evaluates.
 
-use super::{error, CResult, Compiler, Var};
+use super::{error, CResult, Compiler, FuncKind, Var};
 use crate::frontend::ast::{BinOp, Block, Expr, ExprKind, Ident, Stmt, StmtKind, TimerKind};
 use crate::span::Span;
 use crate::runtime::interp::code::{Insn, Reg};
@@ -163,14 +163,29 @@ impl Compiler<'_> {
                     }
                 }
             }
-            // Probe bodies run in the kernel, not here.
+            // Probe bodies run in the kernel, not here: running the
+            // statement registers its probe.
             StmtKind::Trace { .. }
             | StmtKind::Timer {
                 kind: TimerKind::Profile,
                 ..
-            } => Ok(()),
-            // `compile` takes these at top level; nested ones would run
-            // whether or not their block does, so they are refused.
+            } => {
+                self.emit(Insn::Register { at: span.start }, span);
+                Ok(())
+            }
+            // `compile` takes these at top level; one nested in main-context
+            // code runs once main ran its statement.
+            StmtKind::Timer {
+                kind: TimerKind::Tick,
+                period,
+                body,
+            } if self.in_main() => {
+                let name = format!("tick-{}ns", period.nanos);
+                let proto = self.body(FuncKind::Body, &name, &[], body, span)?;
+                self.nested_ticks.push((period.nanos, proto, Some(span.start)));
+                self.emit(Insn::Register { at: span.start }, span);
+                Ok(())
+            }
             StmtKind::Timer {
                 kind: TimerKind::Tick,
                 ..
