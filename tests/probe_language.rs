@@ -109,6 +109,7 @@ fn event_blocks_in_main_context_code_are_registered_when_it_runs_them() {
         ("tick-1s { profile-1ms { } }", "probes and ticks can only be registered by the main context", "inside a tick or trace_end"),
         ("trace_end { trace syscalls:sys_enter_getppid { } }", "probes and ticks can only be registered by the main context", "inside a tick or trace_end"),
         ("function f() { trace syscalls:sys_enter_getppid { } }", "probes and ticks can only be registered by the main context", "inside a function"),
+        ("function f() { kdebug.tracepoint(\"sched_switch\", function () { }) }", "probes and ticks can only be registered by the main context", "inside a function"),
         ("if (true) { trace_end { } }", "trace_end belongs at the top level of the script", "not at the top level"),
     ] {
         let (ok, text) = rendered(src);

@@ -213,6 +213,12 @@ impl Visitor<'_> for Checker<'_> {
                 visit::walk_stmt(self, s);
                 self.in_handler = outer;
             }
+            // `kdebug.*(...)` registers a probe: as `trace` does, only from
+            // the main context.
+            ast::StmtKind::Expr(_) if !top && (self.in_handler || self.in_function) && visit::is_probe_stmt(s) => {
+                let label = if self.in_handler { "inside a tick or trace_end" } else { "inside a function" };
+                self.diags.push(Diagnostic::error(s.span, "probes and ticks can only be registered by the main context").with_label(label));
+            }
             // A tick, trace_end or function cannot register probes; ticks
             // and trace_end are blocks of the script itself.
             ast::StmtKind::Trace { .. } | ast::StmtKind::Timer { .. } | ast::StmtKind::TraceEnd { .. } if !top => {
