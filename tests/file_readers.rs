@@ -20,7 +20,13 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 /// The seed with field `field` (a byte offset in `Elf64_Phdr`) of its
 /// first PT_LOAD program header set to `value`.
 fn with_load_field(field: usize, value: u64) -> Vec<u8> {
-    let mut b = SEED.to_vec();
+    with_load_field_of(SEED, field, value)
+}
+
+/// ELF file `elf` with field `field` of its first PT_LOAD program header
+/// set to `value`.
+fn with_load_field_of(elf: &[u8], field: usize, value: u64) -> Vec<u8> {
+    let mut b = elf.to_vec();
     let (phoff, phentsize, phnum) = (u64_at(&b, 0x20) as usize, u16_at(&b, 0x36), u16_at(&b, 0x38));
     let load = (0..phnum).map(|i| phoff + i * phentsize).find(|&h| b[h..h + 4] == 1u32.to_le_bytes()).expect("a PT_LOAD");
     b[load + field..load + field + 8].copy_from_slice(&value.to_le_bytes());
@@ -53,5 +59,44 @@ fn segments_past_the_end_of_the_address_space_do_not_overflow() {
         if field == 0x08 {
             assert!(f.symbols.is_empty() && m.markers.is_empty(), "{:?} {:?}", f.symbols, m.markers);
         }
+    }
+}
+
+mod dwarf_seeds {
+    //! The `dwarf` fuzz target's seeds (`fuzz/seeds/dwarf.c`, built as
+    //! that file says) read as they should, and the crashes the target
+    //! found, rebuilt from them.
+
+    use ktap::facts::{TypeDesc, TypeSource, VarLoc};
+    use ktap::runtime::dwarf::{describe, function_in, line_in, lines_in};
+
+    const O0: &[u8] = include_bytes!("../fuzz/seeds/dwarf/dwarf_O0.elf");
+    const O2: &[u8] = include_bytes!("../fuzz/seeds/dwarf/dwarf_O2.elf");
+
+    #[test]
+    fn the_seed_binaries_read_as_they_should() {
+        for (name, data) in [("O0", O0), ("O2", O2)] {
+            let s = function_in(name, data, "fz_walk").expect("fz_walk");
+            let t = &*s.types;
+            let vars: Vec<(&str, String)> = s.vars.iter().map(|v| (v.name.as_str(), t.type_name(v.ty))).collect();
+            assert_eq!(vars, [("n", "node_t *".to_string()), ("f", "visit_fn".into()), ("arg", "void *".into())], "{name}");
+            assert!((s.offset.0 as usize) < data.len());
+            let Ok(TypeDesc::Ptr { to, .. }) = t.describe(s.vars[0].ty) else { panic!("{name}: n is no pointer") };
+            let Ok(TypeDesc::Composite { members, .. }) = t.describe(to) else { panic!("{name}: node_t is no struct") };
+            let fl = members.iter().find(|m| m.name == "fl").expect("fl");
+            let Ok(TypeDesc::Composite { members: bits, .. }) = t.describe(fl.ty) else { panic!("{name}: flags") };
+            assert_eq!(bits.iter().map(|m| (m.name.as_str(), m.bits)).collect::<Vec<_>>(), [("ready", 1), ("mode", 3), ("level", 4), ("wide", 0)], "{name}");
+            assert_eq!(describe(&s).len(), 3);
+            let (_, lines) = lines_in(name, data, "dwarf.c").expect("lines");
+            assert!(lines.iter().any(|l| l.function == "fz_word"), "{name}");
+        }
+        // At -O0 the parameters live in the frame.
+        let s = function_in("O0", O0, "fz_mid").expect("fz_mid");
+        assert!(s.vars.iter().all(|v| matches!(v.loc, VarLoc::Mem { .. })), "{:?}", s.vars);
+        assert_eq!(s.types.type_name(s.ret), "struct point");
+        // A local of a nested block, in scope at its line (`char last = s[n];`).
+        let s = line_in("O0", O0, "dwarf.c", 55).expect("a line in the block");
+        assert!(s.vars.iter().any(|v| v.name == "last" && !v.param), "{:?}", s.vars);
+        assert!(line_in("O0", O0, "dwarf.c", 1).expect_err("no code").contains("nearest"));
     }
 }
