@@ -67,6 +67,7 @@ mod dwarf_seeds {
     //! that file says) read as they should, and the crashes the target
     //! found, rebuilt from them.
 
+    use super::with_load_field_of;
     use ktap::facts::{TypeDesc, TypeSource, VarLoc};
     use ktap::runtime::dwarf::{describe, function_in, line_in, lines_in};
 
@@ -98,5 +99,30 @@ mod dwarf_seeds {
         let s = line_in("O0", O0, "dwarf.c", 55).expect("a line in the block");
         assert!(s.vars.iter().any(|v| v.name == "last" && !v.param), "{:?}", s.vars);
         assert!(line_in("O0", O0, "dwarf.c", 1).expect_err("no code").contains("nearest"));
+    }
+
+    /// Found by fuzzing: the DWARF reader mapped an address to a file
+    /// offset without the checks the ELF reader has (crash 2 of `elf`): a
+    /// PT_LOAD segment claiming bytes past the end of the file gave a
+    /// probe an offset the file does not have (0x90000000010 in a file of
+    /// 6 KB), and one running past 2^64 overflowed. Now both readers map
+    /// addresses the same way, and only to bytes the file has.
+    #[test]
+    fn scopes_lie_inside_the_file() {
+        for (field, value) in [(0x08, 0x900_0000_0000), (0x08, u64::MAX - 0x10), (0x20, u64::MAX - 0x100)] {
+            for data in [O0, O2] {
+                let b = with_load_field_of(data, field, value);
+                for func in ["fz_walk", "fz_mid", "fz_word", "_start"] {
+                    if let Ok(s) = function_in("bad", &b, func) {
+                        assert!((s.offset.0 as usize) < b.len(), "{func}: {:#x}", s.offset.0);
+                    }
+                }
+                if let Ok(s) = line_in("bad", &b, "dwarf.c", 55) {
+                    assert!((s.offset.0 as usize) < b.len(), "{:#x}", s.offset.0);
+                }
+            }
+        }
+        let b = with_load_field_of(O0, 0x08, 0x900_0000_0000);
+        assert!(function_in("bad", &b, "fz_walk").expect_err("outside the file").contains("not mapped"));
     }
 }

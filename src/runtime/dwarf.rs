@@ -10,7 +10,7 @@
 
 use crate::facts::{DebugScope, DebugVar, FileOffset, MemberDesc, RegOffset, TypeDesc, TypeId, TypeSource, TypeTable, VarLoc};
 use gimli::{AttributeValue, EndianSlice, LittleEndian, Operation, UnitOffset, UnwindSection};
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -143,6 +143,8 @@ impl Debug {
 struct Reader<'a> {
     dwarf: Dwarf<'a>,
     binary: object::File<'a>,
+    /// The binary's size in bytes (its file offsets lie below it).
+    binary_len: usize,
     debug: object::File<'a>,
     path: String,
 }
@@ -154,6 +156,7 @@ fn load<'a>(d: &'a Debug, path: &Path) -> Result<Reader<'a>, String> {
 /// The reader of a binary (`path`, its bytes `binary`) whose DWARF is in
 /// `debug` (the file at `debug_path`, or the binary itself).
 fn reader<'a>(path: &Path, binary: &'a [u8], debug_path: &Path, debug: &'a [u8]) -> Result<Reader<'a>, String> {
+    let binary_len = binary.len();
     let binary = parse(path, binary)?;
     let debug = parse(debug_path, debug)?;
     if let Some(s) = debug.section_by_name(".debug_info") {
@@ -164,7 +167,7 @@ fn reader<'a>(path: &Path, binary: &'a [u8], debug_path: &Path, debug: &'a [u8])
     let dwarf = gimli::Dwarf::load(|id| -> Result<R<'a>, String> {
         Ok(EndianSlice::new(debug.section_by_name(id.name()).and_then(|s| s.data().ok()).unwrap_or(&[]), LittleEndian))
     })?;
-    Ok(Reader { dwarf, binary, debug, path: debug_path.display().to_string() })
+    Ok(Reader { dwarf, binary, binary_len, debug, path: debug_path.display().to_string() })
 }
 
 /// The reader of a binary already read whose DWARF is in it (no debug
@@ -237,11 +240,9 @@ pub fn loc_text(loc: &VarLoc) -> String {
     }
 }
 
+/// The file offset of `addr` in the binary (inside the file, or none).
 fn file_offset(r: &Reader<'_>, addr: u64) -> Option<FileOffset> {
-    r.binary.segments().find_map(|seg| {
-        let (off, size) = seg.file_range();
-        (addr >= seg.address() && addr < seg.address() + size).then(|| FileOffset(addr - seg.address() + off))
-    })
+    super::elfsyms::file_offset(&r.binary, r.binary_len, addr)
 }
 
 /// The address of function `name` (the binary's symbols, then the
