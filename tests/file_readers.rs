@@ -125,4 +125,39 @@ mod dwarf_seeds {
         let b = with_load_field_of(O0, 0x08, 0x900_0000_0000);
         assert!(function_in("bad", &b, "fz_walk").expect_err("outside the file").contains("not mapped"));
     }
+
+    /// Found by fuzzing: a function whose code starts near the top of the
+    /// address space, with a size (`DW_AT_high_pc` as an offset) running
+    /// past 2^64, overflowed in gimli's `die_ranges` (a panic in debug
+    /// builds, gimli-rs/gimli#895; a range ending below its start in
+    /// release ones). ktap now computes a DIE's ranges itself: such a
+    /// range holds nothing.
+    #[test]
+    fn code_ranges_past_the_end_of_the_address_space_do_not_overflow() {
+        use object::{Object, ObjectSection, ObjectSymbol};
+        let f = object::File::parse(O0).expect("an ELF file");
+        let info = f.section_by_name(".debug_info").and_then(|s| s.file_range()).expect(".debug_info");
+        let addr = f.symbols().find(|s| s.name() == Ok("fz_walk")).expect("fz_walk").address();
+        // fz_walk's DW_AT_low_pc (DW_FORM_addr; its unit's too, the code
+        // starts with fz_walk) in .debug_info, each followed by a size.
+        let (start, end) = (info.0 as usize, (info.0 + info.1) as usize);
+        let mut b = O0.to_vec();
+        let mut patched = 0;
+        for at in start..end - 8 {
+            if b[at..at + 8] == addr.to_le_bytes() {
+                b[at..at + 8].copy_from_slice(&(u64::MAX - 0x10).to_le_bytes());
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 2, "fz_walk's and its unit's low_pc");
+        // The other functions are still found.
+        for func in ["fz_walk", "fz_mid", "fz_word", "_start"] {
+            let _ = function_in("bad", &b, func);
+        }
+        assert!(function_in("bad", &b, "fz_word").is_ok());
+        let (_, lines) = lines_in("bad", &b, "dwarf.c").expect("lines");
+        for l in &lines {
+            let _ = line_in("bad", &b, "dwarf.c", l.line);
+        }
+    }
 }

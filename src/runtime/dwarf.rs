@@ -275,11 +275,10 @@ fn unit_at<'a>(dwarf: &Dwarf<'a>, addr: u64) -> Result<Option<Unit<'a>>, String>
     let mut units = dwarf.units();
     while let Some(header) = units.next().map_err(dw_err)? {
         let unit = dwarf.unit(header).map_err(dw_err)?;
-        let mut ranges = dwarf.unit_ranges(&unit).map_err(dw_err)?;
-        while let Some(r) = ranges.next().map_err(dw_err)? {
-            if r.begin <= addr && addr < r.end {
-                return Ok(Some(unit));
-            }
+        let mut cursor = unit.entries();
+        let Some((_, root)) = cursor.next_dfs().map_err(dw_err)? else { continue };
+        if range_holding(dwarf, &unit, root, addr).map_err(dw_err)?.is_some() {
+            return Ok(Some(unit));
         }
     }
     Ok(None)
@@ -613,13 +612,43 @@ fn var_loc(r: &Reader<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry
 }
 
 fn ranges_hold(r: &Reader<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, addr: u64) -> Option<(u64, u64)> {
-    let mut ranges = r.dwarf.die_ranges(unit, e).ok()?;
-    while let Ok(Some(range)) = ranges.next() {
-        if range.begin <= addr && addr < range.end {
-            return Some((range.begin, range.end));
+    range_holding(&r.dwarf, unit, e, addr).ok().flatten()
+}
+
+/// The range of a DIE's code (`DW_AT_ranges`, else `DW_AT_low_pc` and
+/// `DW_AT_high_pc`) that holds `addr`. As gimli's `Dwarf::die_ranges`,
+/// except that a range ending past 2^64 holds nothing: gimli 0.32 adds
+/// `DW_AT_high_pc`'s size to `DW_AT_low_pc` unchecked (a panic in debug
+/// builds; gimli-rs/gimli#895).
+fn range_holding(dwarf: &Dwarf<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, addr: u64) -> Result<Option<(u64, u64)>, gimli::Error> {
+    let (mut low, mut high, mut size) = (None, None, None);
+    let mut attrs = e.attrs();
+    while let Some(a) = attrs.next()? {
+        match a.name() {
+            gimli::DW_AT_low_pc => low = dwarf.attr_address(unit, a.value())?,
+            gimli::DW_AT_high_pc => match a.value() {
+                AttributeValue::Udata(n) => size = Some(n),
+                v => high = dwarf.attr_address(unit, v)?,
+            },
+            gimli::DW_AT_ranges => {
+                if let Some(mut list) = dwarf.attr_ranges(unit, a.value())? {
+                    while let Some(range) = list.next()? {
+                        if range.begin <= addr && addr < range.end {
+                            return Ok(Some((range.begin, range.end)));
+                        }
+                    }
+                    return Ok(None);
+                }
+            }
+            _ => {}
         }
     }
-    None
+    let Some(begin) = low else { return Ok(None) };
+    let end = match size {
+        Some(n) => begin.checked_add(n),
+        None => high,
+    };
+    Ok(end.filter(|&end| begin <= addr && addr < end).map(|end| (begin, end)))
 }
 
 /// The subprogram DIE whose code holds `addr`, with its range.
