@@ -56,6 +56,7 @@ seed() {
             for f in "$root"/tests/golden/ir/*.kp "$root"/tests/golden/bpf/*.kp "$root"/scripts/samples/*/*.kp; do
                 { printf '# seed\n'; cat "$f"; } >"$dir/$(echo "$f" | tr / _)"
             done
+            cp seeds/compile/* "$dir/"
             for i in 1 2 3 4 5 6 7 8; do head -c $((i * 128)) /dev/urandom >"$dir/gen$i"; done ;;
         btf)
             cp seeds/btf/* "$dir/"

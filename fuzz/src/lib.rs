@@ -177,6 +177,9 @@ pub fn compile_and_check(src: &str) -> Outcome {
         }
         Err(ktap::CompileError::Diagnostics(ds)) => {
             assert!(ds.iter().any(|d| d.is_error()), "refused without an error for {src:?}: {ds:?}");
+            if std::env::var_os("KTAP_FUZZ_SHOW").is_some() {
+                eprintln!("{}", diag::render("fuzz.kp", src, &ds, false));
+            }
             for d in &ds {
                 check_diag(d, 0, src.len() as u32, src);
             }
