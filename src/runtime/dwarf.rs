@@ -615,12 +615,25 @@ fn ranges_hold(r: &Reader<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationE
     range_holding(&r.dwarf, unit, e, addr).ok().flatten()
 }
 
-/// The range of a DIE's code (`DW_AT_ranges`, else `DW_AT_low_pc` and
-/// `DW_AT_high_pc`) that holds `addr`. As gimli's `Dwarf::die_ranges`,
-/// except that a range ending past 2^64 holds nothing: gimli 0.32 adds
-/// `DW_AT_high_pc`'s size to `DW_AT_low_pc` unchecked (a panic in debug
-/// builds; gimli-rs/gimli#895).
+/// The range of a DIE's code that holds `addr`.
 fn range_holding(dwarf: &Dwarf<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, addr: u64) -> Result<Option<(u64, u64)>, gimli::Error> {
+    let mut found = None;
+    each_range(dwarf, unit, e, |lo, hi| {
+        let hit = lo <= addr && addr < hi;
+        if hit {
+            found = Some((lo, hi));
+        }
+        hit
+    })?;
+    Ok(found)
+}
+
+/// Visits the ranges of a DIE's code (`DW_AT_ranges`, else
+/// `DW_AT_low_pc` and `DW_AT_high_pc`) until `visit` returns true. As
+/// gimli's `Dwarf::die_ranges`, except that a range ending past 2^64 is
+/// none: gimli 0.32 adds `DW_AT_high_pc`'s size to `DW_AT_low_pc`
+/// unchecked (a panic in debug builds; gimli-rs/gimli#895).
+fn each_range(dwarf: &Dwarf<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, mut visit: impl FnMut(u64, u64) -> bool) -> Result<(), gimli::Error> {
     let (mut low, mut high, mut size) = (None, None, None);
     let mut attrs = e.attrs();
     while let Some(a) = attrs.next()? {
@@ -633,22 +646,43 @@ fn range_holding(dwarf: &Dwarf<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInforma
             gimli::DW_AT_ranges => {
                 if let Some(mut list) = dwarf.attr_ranges(unit, a.value())? {
                     while let Some(range) = list.next()? {
-                        if range.begin <= addr && addr < range.end {
-                            return Ok(Some((range.begin, range.end)));
+                        if visit(range.begin, range.end) {
+                            break;
                         }
                     }
-                    return Ok(None);
+                    return Ok(());
                 }
             }
             _ => {}
         }
     }
-    let Some(begin) = low else { return Ok(None) };
+    let Some(begin) = low else { return Ok(()) };
     let end = match size {
         Some(n) => begin.checked_add(n),
         None => high,
     };
-    Ok(end.filter(|&end| begin <= addr && addr < end).map(|end| (begin, end)))
+    if let Some(end) = end {
+        visit(begin, end);
+    }
+    Ok(())
+}
+
+/// The code ranges of a unit's subprograms, in the order of their DIEs
+/// (for many addresses: one walk of the unit, not one per address).
+fn subprogram_ranges(r: &Reader<'_>, unit: &Unit<'_>) -> Result<Vec<(u64, u64, UnitOffset)>, String> {
+    let mut out = Vec::new();
+    let mut cursor = unit.entries();
+    while let Some((_, e)) = cursor.next_dfs().map_err(dw_err)? {
+        if e.tag() == gimli::DW_TAG_subprogram {
+            let off = e.offset();
+            // (A malformed range list ends the function's ranges.)
+            let _ = each_range(&r.dwarf, unit, e, |lo, hi| {
+                out.push((lo, hi, off));
+                false
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The subprogram DIE whose code holds `addr`, with its range.
@@ -848,8 +882,10 @@ fn lines_of(r: &Reader<'_>, file: &str) -> Result<(String, Vec<CodeLine>), Strin
         }
         let mut ls: Vec<(u32, u64)> = found.drain().collect();
         ls.sort();
+        let funcs = subprogram_ranges(r, unit)?;
         for (line, addr) in ls {
-            let func = subprogram_at(r, unit, addr)?.and_then(|(off, _, _)| unit.entry(off).ok().and_then(|e| name_of(&r.dwarf, unit, &e))).unwrap_or_default();
+            let holder = funcs.iter().find(|(lo, hi, _)| *lo <= addr && addr < *hi);
+            let func = holder.and_then(|(_, _, off)| unit.entry(*off).ok().and_then(|e| name_of(&r.dwarf, unit, &e))).unwrap_or_default();
             out.push(CodeLine { line, address: addr, function: func });
         }
     }
