@@ -18,7 +18,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-targets=${*:-frontend compile elf btf specs}
+targets=${*:-frontend compile elf dwarf btf specs}
 jobs=${KTAP_FUZZ_JOBS:-1}
 fuzz="$root/fuzz"
 lock=/tmp/ktap-cargo.lock
@@ -32,7 +32,10 @@ started=$(date -u '+%Y-%m-%d %H:%M')
 # allocation stacks it stays flat (a Rust panic's message says enough).
 ASAN_OPTIONS=${ASAN_OPTIONS:-malloc_context_size=0}
 export ASAN_OPTIONS
-[ -n "${KTAP_FUZZ_NO_BUILD:-}" ] || flock "$lock" nice cargo +nightly fuzz build -O -a $targets >/dev/null
+# (`cargo fuzz build` takes one target at a time.)
+if [ -z "${KTAP_FUZZ_NO_BUILD:-}" ]; then
+    for t in $targets; do flock -o "$lock" nice cargo +nightly fuzz build -O -a "$t" >/dev/null; done
+fi
 mkdir -p logs
 
 bin() { echo "$fuzz/target/x86_64-unknown-linux-gnu/release/$1"; }
@@ -53,6 +56,7 @@ seed() {
             for f in "$root"/tests/golden/ir/*.kp "$root"/tests/golden/bpf/*.kp "$root"/scripts/samples/*/*.kp; do
                 { printf '# seed\n'; cat "$f"; } >"$dir/$(echo "$f" | tr / _)"
             done
+            cp seeds/compile/* "$dir/"
             for i in 1 2 3 4 5 6 7 8; do head -c $((i * 128)) /dev/urandom >"$dir/gen$i"; done ;;
         btf)
             cp seeds/btf/* "$dir/"
@@ -68,7 +72,7 @@ run() {
     log="logs/$t.log"
     : >"$log"
     case $t in
-        elf | btf) max=65536 ;;
+        elf | dwarf | btf) max=65536 ;;
         *) max=8192 ;;
     esac
     end=$(($(date +%s) + secs))

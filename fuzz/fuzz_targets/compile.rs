@@ -12,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if data.first() == Some(&b'#') {
-        let _ = ktap_fuzz::compile_and_check(&String::from_utf8_lossy(data));
+        let outcome = ktap_fuzz::compile_and_check(&String::from_utf8_lossy(data));
+        if std::env::var_os("KTAP_FUZZ_STATS").is_some() {
+            eprintln!("outcome: {outcome:?}");
+        }
         return;
     }
     let mut u = Unstructured::new(data);

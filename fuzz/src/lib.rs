@@ -5,9 +5,9 @@
 //! generation.
 
 use arbitrary::{Result, Unstructured};
-use ktap::facts::{EventField, FakeBinary, FakeKernel, FieldKind, FileOffset, PercpuAccess, SdtMarker};
+use ktap::facts::{DebugScope, DebugVar, EventField, FakeBinary, FakeKernel, FieldKind, FileOffset, MemberDesc, PercpuAccess, RegOffset, SdtMarker, TypeDesc, TypeTable, VarLoc};
 use ktap::frontend::diag::{self, Diagnostic};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 fn field(name: &str, offset: u32, size: u32, signed: bool) -> EventField {
     let kind = if name == "filename" { FieldKind::DataLoc } else { FieldKind::Int };
@@ -44,7 +44,8 @@ fn format(event: &str) -> Vec<EventField> {
 /// The catalogue the compiler target resolves events in: a few
 /// tracepoints with x86-64 layouts, one binary with functions and USDT
 /// markers, two kernel functions, and the sample kernel BTF (the same
-/// catalogue as the test suite's `fake_kernel()`).
+/// catalogue as the test suite's `fake_kernel()`), and the binary's
+/// debug info ([`app_debug`]).
 pub fn catalogue() -> FakeKernel {
     let mut k = FakeKernel::new();
     for (system, event) in [
@@ -73,7 +74,59 @@ pub fn catalogue() -> FakeKernel {
             marker("odd", 0x1380, None, "8@foo(%rip)"),
         ],
     };
-    k.binary(app).kernel_function("vfs_read").kernel_function("vfs_write").syscall("write", 1).syscall("getppid", 110)
+    let (func, line) = app_debug();
+    k.binary(app)
+        .debug("/opt/app/libapp.so", "app_read", func)
+        .debug("/opt/app/libapp.so", "app.c:7", line)
+        .kernel_function("vfs_read")
+        .kernel_function("vfs_write")
+        .syscall("write", 1)
+        .syscall("getppid", 110)
+}
+
+/// What the DWARF of libapp says: `struct req *app_read(struct req *req,
+/// int nbytes)` (`req` in the frame, as at -O0) and line `app.c:7` with
+/// locals in the frame, in a register, optimised out and unreadable (as
+/// the runtime's reader builds them from a binary's DWARF).
+pub fn app_debug() -> (DebugScope, DebugScope) {
+    let mut t = TypeTable::new();
+    let int = t.add(TypeDesc::Int { size: 4, signed: true }, "int".into());
+    let ch = t.add(TypeDesc::Int { size: 1, signed: true }, "char".into());
+    let str_ptr = t.add(TypeDesc::Ptr { to: ch, tag: None }, "char *".into());
+    let name = t.add(TypeDesc::Array { elem: ch, len: 16 }, "char[16]".into());
+    let req = t.add(TypeDesc::Void, String::new());
+    let req_ptr = t.add(TypeDesc::Ptr { to: req, tag: None }, "struct req *".into());
+    let member = |name: &str, ty, bit_offset, bits| MemberDesc { name: name.into(), ty, bit_offset, bits };
+    let members = vec![
+        member("path", str_ptr, 0, 0),
+        member("size", int, 64, 0),
+        member("next", req_ptr, 128, 0),
+        member("name", name, 192, 0),
+        member("ready", int, 320, 1),
+    ];
+    t.set(req, TypeDesc::Composite { union: false, name: "req".into(), size: 48, members }, "struct req".into());
+    let var = |name: &str, ty, loc, param| DebugVar { name: name.into(), ty, loc, param };
+    let func = DebugScope {
+        debug_file: "/opt/app/libapp.so".into(),
+        function: "app_read".into(),
+        offset: FileOffset(0x1188),
+        address: 0x1188,
+        vars: vec![var("req", req_ptr, VarLoc::Mem { base: RegOffset::BP, offset: -24 }, true), var("nbytes", int, VarLoc::Reg(RegOffset::SI), true)],
+        ret: req_ptr,
+        types: Arc::new(t),
+    };
+    let line = DebugScope {
+        offset: FileOffset(0x11a0),
+        address: 0x11a0,
+        vars: vec![
+            var("i", int, VarLoc::Mem { base: RegOffset::BP, offset: -4 }, false),
+            var("cur", req_ptr, VarLoc::Reg(RegOffset::BX), false),
+            var("gone", int, VarLoc::OptimizedOut, false),
+            var("odd", int, VarLoc::Untranslatable("DW_OP_entry_value".into()), false),
+        ],
+        ..func.clone()
+    };
+    (func, line)
 }
 
 /// The catalogue on a kernel with BTF (x86-64 6.18's layout). A new one
@@ -124,6 +177,9 @@ pub fn compile_and_check(src: &str) -> Outcome {
         }
         Err(ktap::CompileError::Diagnostics(ds)) => {
             assert!(ds.iter().any(|d| d.is_error()), "refused without an error for {src:?}: {ds:?}");
+            if std::env::var_os("KTAP_FUZZ_SHOW").is_some() {
+                eprintln!("{}", diag::render("fuzz.kp", src, &ds, false));
+            }
             for d in &ds {
                 check_diag(d, 0, src.len() as u32, src);
             }
@@ -162,6 +218,10 @@ const EVENTS: &[&str] = &[
     "probe:libapp:app_*",
     "probe:/opt/app/libapp.so:app_read%return n=+8(+0(%di)):s32 s=+0(%si):string",
     "probe:libapp:app_close x=$stack3 y=-4($stack):u8",
+    "probe:libapp:app_read",
+    "probe:libapp:app_read%return",
+    "probe:libapp:app.c:7",
+    "probe:libapp:app.c:9",
     "sdt:libapp:request",
     "sdt:libapp:done",
     "sdt:libapp:odd",
@@ -172,6 +232,11 @@ const EVENTS: &[&str] = &[
     "tp_btf:sched_switch",
     "tp_btf:sched_wakeup",
     "btf:sched_switch",
+    "iter:task",
+    "iter:task_file",
+    "iter:task_file(42)",
+    "iter:task(1)",
+    "iter:tsak",
     "syscalls:sys_enter_nope",
 ];
 
@@ -183,6 +248,11 @@ const READS: &[&str] = &[
     "args.count", "args.file.f_pos", "args.file->f_owner_pid", "args.prev.comm", "args.next.pid", "args.p.se.sum_exec_runtime",
     "args.n", "args.s", "args.a", "args.fd", "args.filename", "curtask.pid", "curtask.real_parent.tgid", "curtask.mm.mm_count",
     "curtask.comm", "curtask.policy", "curtask.name_ptr", "curtask.se", "curtask.nope", "args", "curtask",
+    // Iterators' context and their last call.
+    "args.task.pid", "args.task.comm", "args.task.tgid", "args.meta.seq_num", "args.file->f_pos", "iter_end",
+    // A user function's DWARF (`app_read`, `app.c:7`).
+    "args.req", "args.req.path", "args.req->next->size", "args.req.name", "args.req.ready", "args.req.name[3]",
+    "args.nbytes", "retval.size", "retval->next->path", "args.i", "args.cur.size", "args.gone", "args.odd",
 ];
 
 const CALLS0: &[&str] = &["in_interrupt()", "in_iowait()", "gettimeofday_ms()", "gettimeofday_us()", "exit()", "stack()", "ustack()", "nope()"];
@@ -318,9 +388,20 @@ impl<'a, 'b> Gen<'a, 'b> {
             6 => out.push_str(&format!("{pad}print({}, {})\n", self.expr()?, self.expr()?)),
             7 => out.push_str(&format!("{pad}printf({}, {}, {})\n", self.pick(STRINGS)?, self.expr()?, self.expr()?)),
             8 => {
-                let agg = self.pick(&["count()", "sum", "avg", "min", "max", "stats", "hist"])?;
-                let value = if agg == "count()" { agg.to_string() } else { format!("{agg}({})", self.expr()?) };
-                out.push_str(&format!("{pad}{}[{}] = {value}\n", self.table()?, self.expr()?));
+                let agg = self.pick(&["count()", "sum", "avg", "min", "max", "stats", "hist", "lhist"])?;
+                let value = match agg {
+                    "count()" => agg.to_string(),
+                    "lhist" => format!("lhist({}, {}, {}, {})", self.expr()?, self.pick(&["0", "1", "-5"])?, self.pick(&["100", "0", "1000"])?, self.pick(&["10", "0", "7"])?),
+                    _ => format!("{agg}({})", self.expr()?),
+                };
+                // Per key of a table, or global.
+                if self.u.ratio(1, 3)? {
+                    let globals = self.globals.clone();
+                    let g = self.name_of(&globals, "g0")?;
+                    out.push_str(&format!("{pad}{g} = {value}\n"));
+                } else {
+                    out.push_str(&format!("{pad}{}[{}] = {value}\n", self.table()?, self.expr()?));
+                }
             }
             9 => match self.functions.len() {
                 // A call as a statement (any other expression is refused).

@@ -10,7 +10,7 @@
 
 use crate::facts::{DebugScope, DebugVar, FileOffset, MemberDesc, RegOffset, TypeDesc, TypeId, TypeSource, TypeTable, VarLoc};
 use gimli::{AttributeValue, EndianSlice, LittleEndian, Operation, UnitOffset, UnwindSection};
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol};
+use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -143,22 +143,41 @@ impl Debug {
 struct Reader<'a> {
     dwarf: Dwarf<'a>,
     binary: object::File<'a>,
+    /// The binary's size in bytes (its file offsets lie below it).
+    binary_len: usize,
     debug: object::File<'a>,
     path: String,
 }
 
 fn load<'a>(d: &'a Debug, path: &Path) -> Result<Reader<'a>, String> {
-    let binary = parse(path, d.binary.data())?;
-    let debug = parse(&d.debug_path, d.debug_data())?;
+    reader(path, d.binary.data(), &d.debug_path, d.debug_data())
+}
+
+/// The reader of a binary (`path`, its bytes `binary`) whose DWARF is in
+/// `debug` (the file at `debug_path`, or the binary itself).
+fn reader<'a>(path: &Path, binary: &'a [u8], debug_path: &Path, debug: &'a [u8]) -> Result<Reader<'a>, String> {
+    let binary_len = binary.len();
+    let binary = parse(path, binary)?;
+    let debug = parse(debug_path, debug)?;
     if let Some(s) = debug.section_by_name(".debug_info") {
         if s.compressed_file_range().is_ok_and(|r| r.format != object::CompressionFormat::None) {
-            return Err(format!("{} has compressed debug sections, which ktap cannot read yet", d.debug_path.display()));
+            return Err(format!("{} has compressed debug sections, which ktap cannot read yet", debug_path.display()));
         }
     }
     let dwarf = gimli::Dwarf::load(|id| -> Result<R<'a>, String> {
         Ok(EndianSlice::new(debug.section_by_name(id.name()).and_then(|s| s.data().ok()).unwrap_or(&[]), LittleEndian))
     })?;
-    Ok(Reader { dwarf, binary, debug, path: d.debug_path.display().to_string() })
+    Ok(Reader { dwarf, binary, binary_len, debug, path: debug_path.display().to_string() })
+}
+
+/// The reader of a binary already read whose DWARF is in it (no debug
+/// file is looked for).
+fn reader_in<'a>(path: &str, data: &'a [u8]) -> Result<Reader<'a>, String> {
+    let p = Path::new(path);
+    if !has_dwarf(&parse(p, data)?) {
+        return Err(format!("no debug info in {path} (no .debug_info)"));
+    }
+    reader(p, data, p, data)
 }
 
 fn dw_err(e: gimli::Error) -> String {
@@ -221,11 +240,9 @@ pub fn loc_text(loc: &VarLoc) -> String {
     }
 }
 
-fn file_offset(file: &object::File<'_>, addr: u64) -> Option<FileOffset> {
-    file.segments().find_map(|seg| {
-        let (off, size) = seg.file_range();
-        (addr >= seg.address() && addr < seg.address() + size).then(|| FileOffset(addr - seg.address() + off))
-    })
+/// The file offset of `addr` in the binary (inside the file, or none).
+fn file_offset(r: &Reader<'_>, addr: u64) -> Option<FileOffset> {
+    super::elfsyms::file_offset(&r.binary, r.binary_len, addr)
 }
 
 /// The address of function `name` (the binary's symbols, then the
@@ -258,11 +275,10 @@ fn unit_at<'a>(dwarf: &Dwarf<'a>, addr: u64) -> Result<Option<Unit<'a>>, String>
     let mut units = dwarf.units();
     while let Some(header) = units.next().map_err(dw_err)? {
         let unit = dwarf.unit(header).map_err(dw_err)?;
-        let mut ranges = dwarf.unit_ranges(&unit).map_err(dw_err)?;
-        while let Some(r) = ranges.next().map_err(dw_err)? {
-            if r.begin <= addr && addr < r.end {
-                return Ok(Some(unit));
-            }
+        let mut cursor = unit.entries();
+        let Some((_, root)) = cursor.next_dfs().map_err(dw_err)? else { continue };
+        if range_holding(dwarf, &unit, root, addr).map_err(dw_err)?.is_some() {
+            return Ok(Some(unit));
         }
     }
     Ok(None)
@@ -596,13 +612,77 @@ fn var_loc(r: &Reader<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry
 }
 
 fn ranges_hold(r: &Reader<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, addr: u64) -> Option<(u64, u64)> {
-    let mut ranges = r.dwarf.die_ranges(unit, e).ok()?;
-    while let Ok(Some(range)) = ranges.next() {
-        if range.begin <= addr && addr < range.end {
-            return Some((range.begin, range.end));
+    range_holding(&r.dwarf, unit, e, addr).ok().flatten()
+}
+
+/// The range of a DIE's code that holds `addr`.
+fn range_holding(dwarf: &Dwarf<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, addr: u64) -> Result<Option<(u64, u64)>, gimli::Error> {
+    let mut found = None;
+    each_range(dwarf, unit, e, |lo, hi| {
+        let hit = lo <= addr && addr < hi;
+        if hit {
+            found = Some((lo, hi));
+        }
+        hit
+    })?;
+    Ok(found)
+}
+
+/// Visits the ranges of a DIE's code (`DW_AT_ranges`, else
+/// `DW_AT_low_pc` and `DW_AT_high_pc`) until `visit` returns true. As
+/// gimli's `Dwarf::die_ranges`, except that a range ending past 2^64 is
+/// none: gimli 0.32 adds `DW_AT_high_pc`'s size to `DW_AT_low_pc`
+/// unchecked (a panic in debug builds; gimli-rs/gimli#895).
+fn each_range(dwarf: &Dwarf<'_>, unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>, mut visit: impl FnMut(u64, u64) -> bool) -> Result<(), gimli::Error> {
+    let (mut low, mut high, mut size) = (None, None, None);
+    let mut attrs = e.attrs();
+    while let Some(a) = attrs.next()? {
+        match a.name() {
+            gimli::DW_AT_low_pc => low = dwarf.attr_address(unit, a.value())?,
+            gimli::DW_AT_high_pc => match a.value() {
+                AttributeValue::Udata(n) => size = Some(n),
+                v => high = dwarf.attr_address(unit, v)?,
+            },
+            gimli::DW_AT_ranges => {
+                if let Some(mut list) = dwarf.attr_ranges(unit, a.value())? {
+                    while let Some(range) = list.next()? {
+                        if visit(range.begin, range.end) {
+                            break;
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            _ => {}
         }
     }
-    None
+    let Some(begin) = low else { return Ok(()) };
+    let end = match size {
+        Some(n) => begin.checked_add(n),
+        None => high,
+    };
+    if let Some(end) = end {
+        visit(begin, end);
+    }
+    Ok(())
+}
+
+/// The code ranges of a unit's subprograms, in the order of their DIEs
+/// (for many addresses: one walk of the unit, not one per address).
+fn subprogram_ranges(r: &Reader<'_>, unit: &Unit<'_>) -> Result<Vec<(u64, u64, UnitOffset)>, String> {
+    let mut out = Vec::new();
+    let mut cursor = unit.entries();
+    while let Some((_, e)) = cursor.next_dfs().map_err(dw_err)? {
+        if e.tag() == gimli::DW_TAG_subprogram {
+            let off = e.offset();
+            // (A malformed range list ends the function's ranges.)
+            let _ = each_range(&r.dwarf, unit, e, |lo, hi| {
+                out.push((lo, hi, off));
+                false
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The subprogram DIE whose code holds `addr`, with its range.
@@ -730,13 +810,23 @@ fn in_frame(r: &Reader<'_>, unit: &Unit<'_>, func_off: UnitOffset) -> bool {
 pub fn function(path: &str, func: &str) -> Result<DebugScope, String> {
     let p = Path::new(path);
     let d = Debug::open(p)?;
-    let r = load(&d, p)?;
-    let addr = symbol_address(&r, func).ok_or_else(|| format!("no function `{func}` in the symbols of {path}"))?;
+    function_of(&load(&d, p)?, path, func)
+}
+
+/// [`function`] of a binary already read, with its DWARF in it: `data`
+/// are its bytes, `path` its name (in messages). Any bytes give an answer
+/// or an error, never a panic.
+pub fn function_in(path: &str, data: &[u8], func: &str) -> Result<DebugScope, String> {
+    function_of(&reader_in(path, data)?, path, func)
+}
+
+fn function_of(r: &Reader<'_>, path: &str, func: &str) -> Result<DebugScope, String> {
+    let addr = symbol_address(r, func).ok_or_else(|| format!("no function `{func}` in the symbols of {path}"))?;
     let unit = unit_at(&r.dwarf, addr)?.ok_or_else(|| format!("the debug info in {} does not cover `{func}` (at {addr:#x})", r.path))?;
-    let (func_off, lo, hi) = subprogram_at(&r, &unit, addr)?.ok_or_else(|| format!("the debug info in {} has no function at {addr:#x} (`{func}`)", r.path))?;
-    let at = if in_frame(&r, &unit, func_off) { after_prologue(&line_rows(&r, &unit)?, lo, hi) } else { addr };
-    let offset = file_offset(&r.binary, at).ok_or_else(|| format!("{at:#x} is not mapped from {path}"))?;
-    let mut s = scope(&r, &unit, func_off, at, false, offset)?;
+    let (func_off, lo, hi) = subprogram_at(r, &unit, addr)?.ok_or_else(|| format!("the debug info in {} has no function at {addr:#x} (`{func}`)", r.path))?;
+    let at = if in_frame(r, &unit, func_off) { after_prologue(&line_rows(r, &unit)?, lo, hi) } else { addr };
+    let offset = file_offset(r, at).ok_or_else(|| format!("{at:#x} is not mapped from {path}"))?;
+    let mut s = scope(r, &unit, func_off, at, false, offset)?;
     // The name the probe uses, even for an alias.
     s.function = func.to_string();
     Ok(s)
@@ -767,15 +857,24 @@ pub struct CodeLine {
 pub fn lines(path: &str, file: &str) -> Result<(String, Vec<CodeLine>), String> {
     let p = Path::new(path);
     let d = Debug::open(p)?;
-    let r = load(&d, p)?;
+    lines_of(&load(&d, p)?, file)
+}
+
+/// [`lines`] of a binary already read, with its DWARF in it. Any bytes
+/// give an answer or an error, never a panic.
+pub fn lines_in(path: &str, data: &[u8], file: &str) -> Result<(String, Vec<CodeLine>), String> {
+    lines_of(&reader_in(path, data)?, file)
+}
+
+fn lines_of(r: &Reader<'_>, file: &str) -> Result<(String, Vec<CodeLine>), String> {
     let mut found: HashMap<u32, u64> = HashMap::new();
-    let units = units_of(&r, file)?;
+    let units = units_of(r, file)?;
     if units.is_empty() {
         return Err(format!("the debug info in {} has no compilation unit `{file}`", r.path));
     }
     let mut out = Vec::new();
     for unit in &units {
-        for (addr, name, line, stmt) in line_rows(&r, unit)? {
+        for (addr, name, line, stmt) in line_rows(r, unit)? {
             if stmt && names_file(&name, file) {
                 let a = found.entry(line).or_insert(addr);
                 *a = (*a).min(addr);
@@ -783,8 +882,10 @@ pub fn lines(path: &str, file: &str) -> Result<(String, Vec<CodeLine>), String> 
         }
         let mut ls: Vec<(u32, u64)> = found.drain().collect();
         ls.sort();
+        let funcs = subprogram_ranges(r, unit)?;
         for (line, addr) in ls {
-            let func = subprogram_at(&r, unit, addr)?.and_then(|(off, _, _)| unit.entry(off).ok().and_then(|e| name_of(&r.dwarf, unit, &e))).unwrap_or_default();
+            let holder = funcs.iter().find(|(lo, hi, _)| *lo <= addr && addr < *hi);
+            let func = holder.and_then(|(_, _, off)| unit.entry(*off).ok().and_then(|e| name_of(&r.dwarf, unit, &e))).unwrap_or_default();
             out.push(CodeLine { line, address: addr, function: func });
         }
     }
@@ -795,22 +896,31 @@ pub fn lines(path: &str, file: &str) -> Result<(String, Vec<CodeLine>), String> 
 pub fn line(path: &str, file: &str, line: u32) -> Result<DebugScope, String> {
     let p = Path::new(path);
     let d = Debug::open(p)?;
-    let r = load(&d, p)?;
-    let units = units_of(&r, file)?;
+    line_of(&load(&d, p)?, path, file, line)
+}
+
+/// [`line`] of a binary already read, with its DWARF in it. Any bytes
+/// give an answer or an error, never a panic.
+pub fn line_in(path: &str, data: &[u8], file: &str, line: u32) -> Result<DebugScope, String> {
+    line_of(&reader_in(path, data)?, path, file, line)
+}
+
+fn line_of(r: &Reader<'_>, path: &str, file: &str, line: u32) -> Result<DebugScope, String> {
+    let units = units_of(r, file)?;
     if units.is_empty() {
         return Err(format!("the debug info in {} has no compilation unit `{file}`", r.path));
     }
     let mut near: Vec<u32> = Vec::new();
     for unit in &units {
-        let rows = line_rows(&r, unit)?;
+        let rows = line_rows(r, unit)?;
         let addr = rows.iter().filter(|(_, n, l, stmt)| *stmt && *l == line && names_file(n, file)).map(|r| r.0).min();
         let Some(addr) = addr else {
             near.extend(rows.iter().filter(|(_, n, _, stmt)| *stmt && names_file(n, file)).map(|r| r.2));
             continue;
         };
-        let (func_off, _, _) = subprogram_at(&r, unit, addr)?.ok_or_else(|| format!("{file}:{line} is in no function the debug info describes"))?;
-        let offset = file_offset(&r.binary, addr).ok_or_else(|| format!("{addr:#x} is not mapped from {path}"))?;
-        return scope(&r, unit, func_off, addr, true, offset);
+        let (func_off, _, _) = subprogram_at(r, unit, addr)?.ok_or_else(|| format!("{file}:{line} is in no function the debug info describes"))?;
+        let offset = file_offset(r, addr).ok_or_else(|| format!("{addr:#x} is not mapped from {path}"))?;
+        return scope(r, unit, func_off, addr, true, offset);
     }
     near.sort_unstable();
     near.dedup();

@@ -80,7 +80,7 @@ fn parse<'d>(name: &str, data: &'d [u8]) -> Result<object::File<'d>, String> {
 /// The file offset a virtual address is loaded from (via the PT_LOAD
 /// program headers), if any segment maps it from the file (`len` bytes
 /// long: a malformed segment may say it lies past the end, or past 2^64).
-fn file_offset(file: &object::File<'_>, len: usize, addr: u64) -> Option<FileOffset> {
+pub(crate) fn file_offset(file: &object::File<'_>, len: usize, addr: u64) -> Option<FileOffset> {
     file.segments().find_map(|seg| {
         let (off, size) = seg.file_range();
         let delta = addr.checked_sub(seg.address()).filter(|&d| d < size)?;
