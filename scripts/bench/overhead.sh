@@ -181,7 +181,7 @@ label() {
         *) echo "ktap: $(ktap_script "$1" | sed "s/$TP/getppid/")" ;;
     esac
 }
-DIAG_CONFIGS="count_int count_probename ride4"
+DIAG_CONFIGS="count_int count_probename ride4 field ride4_field"
 for c in none $KTAP_CONFIGS $DIAG_CONFIGS $BT_CONFIGS; do
     [ "$(count "${c}_ns")" -gt 0 ] || continue
     lost=-
