@@ -568,7 +568,9 @@ fn main() -> ExitCode {
             return runtime_error(&mut out, &e.message, e.span, &[]);
         }
     }
-    if c.module.probes.is_empty() && interp.ticks().is_empty() && cli.command.is_empty() {
+    // Probes nested in main-context code count once main registered them.
+    let registered = c.module.probes.iter().any(|p| !p.nested || interp.registered(p.span.start));
+    if !registered && interp.ticks().is_empty() && cli.command.is_empty() {
         // Nothing to wait for: the script ends after its main context.
         let r = if interp.has_trace_end() { interp.run_trace_end() } else { Ok(Outcome::Done) };
         interp.flush();

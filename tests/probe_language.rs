@@ -159,6 +159,10 @@ fn probes_and_ticks_nested_in_main_context_code_run_as_it_chose() {
         let run = support::ktap(&["-q", "-e", script, arg, "--", program]);
         assert_eq!((run.code, run.stdout.as_str()), (Some(3), want), "{arg}: {}", run.stderr);
     }
+    // No probe or tick registered: the script ends after main, as one
+    // with none would (it does not wait for Ctrl-C).
+    let none = support::ktap(&["-q", "-e", "if (false) { trace syscalls:sys_enter_getppid { } tick-1s { } } print(\"main\")"]);
+    assert_eq!((none.code, none.stdout.as_str()), (Some(0), "main\n"), "{}", none.stderr);
     for (arg, want) in [("a", "a\t3\n"), ("z", "b\n")] {
         let run = support::ktap(&["-q", "-e", ticks, arg]);
         assert_eq!((run.code, run.stdout.as_str()), (Some(0), want), "{arg}: {}", run.stderr);

@@ -144,7 +144,7 @@ fn phases(
     // nothing else goes straight to its end.
     let only_iterators = module.tick_uses.is_empty()
         && opts.child.is_none()
-        && module.probes.iter().all(|p| p.attach.iter().all(|a| a.kind().shape().seq_file));
+        && module.probes.iter().filter(|p| !p.nested || interp.registered(p.span.start)).all(|p| p.attach.iter().all(|a| a.kind().shape().seq_file));
     if !opts.quiet && !only_iterators {
         out.attached();
     }
