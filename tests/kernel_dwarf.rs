@@ -246,3 +246,25 @@ fn bad_input_is_an_error_at_its_span() {
     assert!(e.contains("this probe has no argument `scale`") && e.contains("no debug info for") && e.contains("looked in"), "{e}");
     assert!(e.contains("ktap-dwarf-nodebug (no .debug_info)") && e.contains("no .gnu_debuglink"), "{e}");
 }
+
+#[test]
+fn member_chains_named_in_the_spec_read_as_their_members() {
+    // perf probe's habit: a fetch argument that is a member chain of a
+    // parameter, named in the spec and read as `args.NAME`.
+    let script = "trace probe:{BIN}:dw_area nm=s->name:string y=s.next->origin.y o=s->origin sc=scale { printf(\"%s %d %d %d %d\\n\", args.nm, args.y, args.o.x, args.sc, args.s.area) }";
+    for bin in [o0(), o2()] {
+        let ir = compiles(script, &bin);
+        assert!(ir.contains("(user read)"), "{ir}");
+        let err = compile_error("trace probe:{BIN}:dw_area nm=s->nmae { print(args.nm) }", &bin);
+        assert!(err.contains("has no member `nmae`") && err.contains("did you mean `name`?"), "{err}");
+        let err = compile_error("trace probe:{BIN}:dw_area nm=s->area:u32 { print(args.nm) }", &bin);
+        assert!(err.contains("a member chain takes its type from the debug info or BTF"), "{err}");
+        let err = compile_error("trace probe:{BIN}:dw_area nm=q->name { print(args.nm) }", &bin);
+        assert!(err.contains("`dw_area` has no argument `q`"), "{err}");
+        if !need_root() {
+            return;
+        }
+        let want: Vec<String> = (1..=3).map(|i| format!("square 6 3 {i} 16")).collect();
+        assert_eq!(run(script, &bin, 3), want, "{}", bin.display());
+    }
+}

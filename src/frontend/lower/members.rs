@@ -212,7 +212,19 @@ impl Lowerer<'_> {
         if ctx.lookup(&self.res, id).is_some() || self.vars.contains_key(&id.name) {
             return None;
         }
-        let (typed, text, rest) = if id.name == "args" {
+        // `args.NAME` of a member chain the probe spec named: the chain,
+        // then what follows NAME here.
+        let alias = match (id.name.as_str(), names.first()) {
+            ("args", Some(Step::Member(first))) => ctx.args.alias(&first.name),
+            _ => None,
+        };
+        let mut chained: Vec<Step<'_>>;
+        let (typed, text, rest) = if let Some((arg, members)) = &alias {
+            chained = members.iter().map(Step::Member).collect();
+            chained.extend(names.drain(1..));
+            let typed = ctx.args.typed_field(&mut self.pcx(), &arg.name, arg.span)?;
+            (typed, format!("args.{}", arg.name), &chained[..])
+        } else if id.name == "args" {
             let Some(Step::Member(first)) = names.first() else { return None };
             let span = root.span.to(first.span);
             let typed = ctx.args.typed_field(&mut self.pcx(), &first.name, span)?;

@@ -35,6 +35,38 @@ pub struct ArgLayout {
     /// The user function or source line whose debug info names
     /// `args.NAME` (single functions and lines only).
     pub debug: Option<DebugSite>,
+    /// Fetch arguments that are member chains of typed arguments
+    /// (`path=req->path`): the name, the argument, the members.
+    pub chains: Vec<(String, ast::Ident, Vec<ast::Ident>)>,
+}
+
+/// `ARG->MEMBER.MEMBER...` (or a bare `ARG`) at `span`: the argument and
+/// the members with their spans; `None` for any other fetch text.
+pub fn member_chain(text: &str, span: Span) -> Option<(ast::Ident, Vec<ast::Ident>)> {
+    let ident = |s: &str| s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut parts = Vec::new();
+    let (mut from, mut i) = (0, 0);
+    let bytes = text.as_bytes();
+    while i < bytes.len() {
+        let sep = if bytes[i] == b'.' { 1 } else if text[i..].starts_with("->") { 2 } else { 0 };
+        if sep > 0 {
+            parts.push((from, &text[from..i]));
+            i += sep;
+            from = i;
+        } else {
+            i += 1;
+        }
+    }
+    parts.push((from, &text[from..]));
+    if !parts.iter().all(|(_, p)| ident(p)) {
+        return None;
+    }
+    let mut idents = parts.into_iter().map(|(at, p)| ast::Ident {
+        name: p.to_string(),
+        span: Span { start: span.start + at as u32, end: span.start + (at + p.len()) as u32 },
+    });
+    let first = idents.next()?;
+    Some((first, idents.collect()))
 }
 
 /// A place in a user binary whose debug info may type `args.NAME`.
@@ -75,6 +107,7 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
             vec![value(reg(RegOffset::IP))]
         };
         let mut named = Vec::new();
+        let mut chains = Vec::new();
         let mut ok = true;
         if spec.fetch_args.is_empty() && !ret {
             numbered.extend(RegOffset::ARGS.iter().map(|r| value(reg(*r))));
@@ -93,10 +126,31 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
                 },
                 None => FetchType::U64,
             };
-            let parsed = fetch::parse_fetch(&arg.fetch.text, arg.fetch.span.start).and_then(|f| convert(&f, ty, space, ret, &lookup));
+            // A member chain of a typed argument: read through the types when
+        // a body names it (its type is the last member's).
+        if let Some((first, members)) = member_chain(&arg.fetch.text, arg.fetch.span) {
+            if !matches!(ty, FetchType::String) && arg.ty.is_some() {
+                let t = arg.ty.as_ref().map_or(arg.fetch.span, |t| t.span);
+                cx.diags.push(
+                    Diagnostic::error(t, "a member chain takes its type from the debug info or BTF")
+                        .with_label("not a string")
+                        .with_note("leave the type out, or give `:string` for a `char *` or `char[N]` member"),
+                );
+                ok = false;
+                continue;
+            }
+            if named.iter().any(|(n, _)| *n == arg.name.text) || chains.iter().any(|(n, _, _)| *n == arg.name.text) {
+                cx.diags.push(Diagnostic::error(arg.name.span, format!("fetch argument `{}` is defined twice", arg.name.text)));
+                ok = false;
+                continue;
+            }
+            chains.push((arg.name.text.clone(), first, members));
+            continue;
+        }
+        let parsed = fetch::parse_fetch(&arg.fetch.text, arg.fetch.span.start).and_then(|f| convert(&f, ty, space, ret, &lookup));
             match parsed {
                 Ok(slot) => {
-                    if named.iter().any(|(n, _)| *n == arg.name.text) {
+                    if named.iter().any(|(n, _)| *n == arg.name.text) || chains.iter().any(|(n, _, _)| *n == arg.name.text) {
                         cx.diags.push(Diagnostic::error(arg.name.span, format!("fetch argument `{}` is defined twice", arg.name.text)));
                         ok = false;
                         continue;
@@ -111,7 +165,7 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
             }
         }
         let retval = ret.then(|| reg(RegOffset::AX));
-        ok.then_some(ArgLayout { numbered, named, retval, debug: None })
+        ok.then_some(ArgLayout { numbered, named, retval, debug: None, chains })
     }
 
 
@@ -208,6 +262,10 @@ impl FetchArgs {
 }
 
 impl ProbeArgs for FetchArgs {
+    fn alias(&self, name: &str) -> Option<(ast::Ident, Vec<ast::Ident>)> {
+        self.0.chains.iter().find(|(n, _, _)| n == name).map(|(_, first, rest)| (first.clone(), rest.clone()))
+    }
+
     fn typed_field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Option<super::Typed>> {
         if self.0.named.iter().any(|(n, _)| n == name) {
             return None;

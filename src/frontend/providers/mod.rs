@@ -191,6 +191,14 @@ pub trait ProbeArgs {
         None
     }
 
+    /// A name the probe spec gave a member chain (`path=req->path` of
+    /// `probe:BIN:FUNC`, as perf probe writes them): the typed argument it
+    /// starts from and the members after it. `args.NAME` then reads
+    /// `args.ARG->MEMBER...`.
+    fn alias(&self, _name: &str) -> Option<(ast::Ident, Vec<ast::Ident>)> {
+        None
+    }
+
     /// `args.NAME` as a kernel value of a BTF type, for member chains:
     /// `None` when this provider's arguments have no BTF types, `Some(None)`
     /// after reporting why this one has none.
