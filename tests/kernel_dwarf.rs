@@ -266,5 +266,8 @@ fn member_chains_named_in_the_spec_read_as_their_members() {
         }
         let want: Vec<String> = (1..=3).map(|i| format!("square 6 3 {i} 16")).collect();
         assert_eq!(run(script, &bin, 3), want, "{}", bin.display());
+        // Unnamed, a chain is named after its last member.
+        let bare = "trace probe:{BIN}:dw_area s->name:string s.next->origin.y { printf(\"%s %d\\n\", args.name, args.y) }";
+        assert_eq!(run(bare, &bin, 2), ["square 6", "square 6"], "{}", bin.display());
     }
 }

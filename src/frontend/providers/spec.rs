@@ -223,9 +223,28 @@ pub fn cx_piece_or(p: Piece) -> Piece {
 fn fetch_arg(cx: &mut SpecCx<'_>, w: Piece) -> Option<FetchArg> {
     let text = cx.str(w).to_owned();
     let Some(eq) = text.find('=') else {
+        // perf probe's bare member chain (`file->f_path.dentry->d_name.name:string`),
+        // named after its last member.
+        let chain_end = text.rfind(':').unwrap_or(text.len());
+        let chain = &text[..chain_end];
+        let chained = chain.contains("->") || chain.contains('.');
+        if let Some((_, members)) = super::fetch_args::member_chain(chain, crate::frontend::ast::Span::default()).filter(|_| chained) {
+            let last = members.last().map_or(0, |m| m.name.len());
+            let ty = (chain_end < text.len()).then(|| sub(w, chain_end + 1, text.len()));
+            if ty.is_some_and(|t| t.start == t.end) {
+                cx.err(sub(w, text.len() - 1, text.len()), "missing type after ':'", "expected `string`");
+                return None;
+            }
+            return Some(FetchArg {
+                name: cx.word(sub(w, chain_end - last, chain_end)),
+                fetch: cx.word(sub(w, 0, chain_end)),
+                ty: ty.map(|t| cx.word(t)),
+                span: cx.span(w),
+            });
+        }
         let d = Diagnostic::error(cx.span(w), format!("malformed fetch argument '{text}'"))
             .with_label("expected `NAME=FETCH[:TYPE]`")
-            .with_note("e.g. `dfd=%di`, `mode=+4($stack):u32`");
+            .with_note("e.g. `dfd=%di`, `mode=+4($stack):u32`, or a member chain `file->f_pos`");
         cx.diags.push(d);
         return None;
     };
