@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{finish, need_root, Run, KTAP};
+use support::{finish, need_root, Killed, PinDir, Run, KTAP};
 
 /// Whether `program` runs here.
 fn have(program: &str) -> bool {
@@ -195,7 +195,7 @@ fn sigkill_in_any_phase_leaves_nothing_attached() {
         return;
     }
     let bin = many_functions(2000);
-    let mut victim = Victim(Command::new(&bin).stdin(Stdio::null()).spawn().expect("victim"));
+    let mut victim = Killed(Command::new(&bin).stdin(Stdio::null()).spawn().expect("victim"));
     // The table's map is how this test finds what ktap made.
     const MAP: &str = "ktap_tbl_zkill";
     let script = |glob: &str| {
@@ -264,16 +264,6 @@ fn sigkill_in_any_phase_leaves_nothing_attached() {
     }
     // The victim still runs, undisturbed by breakpoints left behind.
     assert!(victim.0.try_wait().expect("victim").is_none(), "the traced program died");
-}
-
-/// The traced program, killed however the test ends.
-struct Victim(std::process::Child);
-
-impl Drop for Victim {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -516,34 +506,6 @@ fn alive_settles(objects: &[(&'static str, u32)], want: &[(&'static str, u32)], 
     }
 }
 
-/// A bpffs directory the test pins in, emptied (by ktap, else by hand)
-/// and removed however the test ends.
-struct PinDir(PathBuf);
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        if self.0.exists() {
-            let _ = support::ktap(&["--unpin", &self.0.to_string_lossy()]);
-            if let Ok(entries) = std::fs::read_dir(&self.0) {
-                for e in entries.flatten() {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-            let _ = std::fs::remove_dir(&self.0);
-        }
-    }
-}
-
-/// A ktap the test started, killed however the test ends.
-struct Tracer(std::process::Child);
-
-impl Drop for Tracer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn sigkill_with_a_pinned_iterator_keeps_only_the_iterator() {
     if !need_root() || !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
@@ -558,7 +520,7 @@ fn sigkill_with_a_pinned_iterator_keeps_only_the_iterator() {
                   trace sched:sched_switch { zpin[cpu] += 1 }\n\
                   trace syscalls:sys_enter_getppid { zpin[-1] += 1 }\n\
                   profile-1ms { zpin[-2] += 1 }";
-    let mut ktap = Tracer(support::ktap_command(&["--pin", &dir, "-e", script]).spawn().expect("ktap"));
+    let mut ktap = Killed(support::ktap_command(&["--pin", &dir, "-e", script]).spawn().expect("ktap"));
     let mut out = BufReader::new(ktap.0.stdout.take().expect("stdout"));
     let mut banner = String::new();
     out.read_line(&mut banner).expect("banner");
@@ -613,11 +575,7 @@ fn a_full_ring_buffer_fed_from_two_cpus_counts_every_loss() {
     let (threads, count) = (2u32, 50_000u64);
     let run = support::traced_with(&["-b", "8K"], &[], script, threads, count, true);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let lost: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("ktap: warning: ")?.strip_suffix(" events lost (the ring buffer was full)")?.parse().ok())
-        .unwrap_or_else(|| panic!("no lost-events warning: {}", run.stderr));
+    let lost = support::lost_events(&run.stderr);
     let printed = run.stdout.lines().count() as u64;
     // (Which thread's records the full ring takes is up to the timing:
     // only the sum is certain.)

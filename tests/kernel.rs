@@ -666,11 +666,7 @@ fn tiny_ring_buffer_counts_what_it_loses() {
     }
     let run = traced_with(&["-b", "4K"], &[], script, 1, count, true);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
-    let lost: u64 = run
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("ktap: warning: ")?.strip_suffix(" events lost (the ring buffer was full)")?.parse().ok())
-        .unwrap_or_else(|| panic!("no lost-events warning: {}", run.stderr));
+    let lost = support::lost_events(&run.stderr);
     let printed = run.stdout.lines().count() as u64;
     assert!(lost > 0 && printed > 0, "lost {lost}, printed {printed}");
     // Every event was either printed or counted as lost.

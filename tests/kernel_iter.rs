@@ -12,7 +12,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use support::{compiles, ktap, need_root};
+use support::{compiles, ktap, need_root, PinDir};
 
 /// Processes the test started, killed when dropped.
 struct Workload(Vec<Child>);
@@ -52,17 +52,6 @@ fn sleepers(name: &str, n: usize) -> Workload {
         }
     }
     work
-}
-
-/// A bpffs directory the test pins in, unpinned (by ktap) when dropped.
-struct PinDir(String);
-
-impl Drop for PinDir {
-    fn drop(&mut self) {
-        if Path::new(&self.0).exists() {
-            let _ = ktap(&["--unpin", &self.0]);
-        }
-    }
 }
 
 fn have_btf() -> bool {
@@ -244,8 +233,8 @@ fn a_pinned_iterator_answers_after_ktap_exits() {
     if !need_root() || !have_btf() {
         return;
     }
-    let pinned = PinDir(format!("/sys/fs/bpf/ktap-test-{}", std::process::id()));
-    let dir = pinned.0.clone();
+    let pinned = PinDir(format!("/sys/fs/bpf/ktap-test-{}", std::process::id()).into());
+    let dir = pinned.0.to_string_lossy().into_owned();
     let run = ktap(&["-q", "--pin", &dir, "-e", script]);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert!(run.stdout.is_empty(), "a pinned iterator is not run: {}", run.stdout);
@@ -275,8 +264,8 @@ fn pinning_refuses_what_needs_ktap_and_places_off_bpffs() {
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("not on a BPF filesystem"), "{}", run.stderr);
     assert!(!Path::new("/tmp/ktap-not-bpffs").exists());
-    let pinned = PinDir(format!("/sys/fs/bpf/ktap-test-refuse-{}", std::process::id()));
-    let run = ktap(&["-q", "--pin", &pinned.0, "-e", "var t = {}\ntrace iter:task { print_hist(t) }"]);
+    let pinned = PinDir(format!("/sys/fs/bpf/ktap-test-refuse-{}", std::process::id()).into());
+    let run = ktap(&["-q", "--pin", &pinned.0.to_string_lossy(), "-e", "var t = {}\ntrace iter:task { print_hist(t) }"]);
     assert_eq!(run.code, Some(1));
     assert!(run.stderr.contains("a pinned iterator runs without ktap"), "{}", run.stderr);
     assert!(run.stderr.contains("<command line>:2:19"), "{}", run.stderr);

@@ -347,18 +347,9 @@ fn a_record_address_is_only_read_from() {
     assert_eq!(invalid(&m), "a record address used as a value");
 }
 
-/// An iterator probe lowered against the fake kernel's BTF.
-fn lowered_iter(src: &str) -> Module {
-    let (program, diags) = ktap::frontend::parse(src);
-    assert!(diags.is_empty(), "{src}: parse errors {diags:?}");
-    let (module, diags) = ktap::frontend::lower::lower(&program, support::fake_kernel(), &ktap::Options::default());
-    assert!(diags.iter().all(|d| d.severity != ktap::frontend::diag::Severity::Error), "{src}: lowering errors {diags:?}");
-    module
-}
-
 #[test]
 fn a_seq_print_needs_an_iterator_and_a_format_that_fits_its_values() {
-    let m = lowered_iter("trace iter:task { printf(\"%d %s\\n\", args.task.pid, args.task.comm) }");
+    let m = lowered_btf("trace iter:task { printf(\"%d %s\\n\", args.task.pid, args.task.comm) }");
     let info = facts(&m);
     assert_eq!(info.probe(P0).ring_buffer, None, "an iterator's prints need no ring buffer");
     let seq = |format: &str, args: Vec<Expr>| stmt(StmtKind::SeqPrint { format: format.as_bytes().to_vec(), args });

@@ -398,26 +398,15 @@ fn seq_format_name(i: usize) -> String {
 /// Every distinct seq_file format of the module, in the order probes
 /// hold them.
 fn seq_formats(m: &Module) -> Vec<Vec<u8>> {
-    fn walk(body: &[Stmt], out: &mut Vec<Vec<u8>>) {
-        for s in body {
-            match &s.kind {
-                StmtKind::SeqPrint { format, .. } if !out.contains(format) => out.push(format.clone()),
-                StmtKind::If { then, otherwise, .. } => {
-                    walk(then, out);
-                    walk(otherwise, out);
-                }
-                StmtKind::Loop { body, step, .. } => {
-                    walk(body, out);
-                    walk(step, out);
-                }
-                StmtKind::Block { body, .. } => walk(body, out),
-                _ => {}
-            }
-        }
-    }
-    let mut out = Vec::new();
+    let mut out: Vec<Vec<u8>> = Vec::new();
     for p in &m.probes {
-        walk(&p.body, &mut out);
+        ir::each_stmt(&p.body, &mut |s| {
+            if let StmtKind::SeqPrint { format, .. } = &s.kind {
+                if !out.contains(format) {
+                    out.push(format.clone());
+                }
+            }
+        });
     }
     out
 }

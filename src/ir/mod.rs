@@ -382,6 +382,26 @@ impl Stmt {
     }
 }
 
+/// Calls `f` on every statement of `body`, at any depth, in order (an
+/// `if`, loop or block before what it holds).
+pub fn each_stmt(body: &[Stmt], f: &mut dyn FnMut(&Stmt)) {
+    for s in body {
+        f(s);
+        match &s.kind {
+            StmtKind::If { then, otherwise, .. } => {
+                each_stmt(then, f);
+                each_stmt(otherwise, f);
+            }
+            StmtKind::Loop { body, step, .. } => {
+                each_stmt(body, f);
+                each_stmt(step, f);
+            }
+            StmtKind::Block { body, .. } => each_stmt(body, f),
+            _ => {}
+        }
+    }
+}
+
 /// Whether some statement in `stmts` (at any depth) leaves block `id`.
 fn leaves(stmts: &[Stmt], id: BlockId) -> bool {
     stmts.iter().any(|s| match &s.kind {

@@ -72,24 +72,12 @@ fn walk(body: &[Stmt], w: &mut Written) {
 /// The record sites `probe` emits (print, printf...), each once.
 pub fn sites(probe: &Probe) -> Vec<SiteId> {
     let mut found = Vec::new();
-    emits(&probe.body, &mut found);
-    found
-}
-
-fn emits(body: &[Stmt], found: &mut Vec<SiteId>) {
-    for s in body {
-        match &s.kind {
-            StmtKind::Emit { site, .. } if !found.contains(site) => found.push(*site),
-            StmtKind::If { then, otherwise, .. } => {
-                emits(then, found);
-                emits(otherwise, found);
+    super::each_stmt(&probe.body, &mut |s| {
+        if let StmtKind::Emit { site, .. } = &s.kind {
+            if !found.contains(site) {
+                found.push(*site);
             }
-            StmtKind::Loop { body, step, .. } => {
-                emits(body, found);
-                emits(step, found);
-            }
-            StmtKind::Block { body, .. } => emits(body, found),
-            _ => {}
         }
-    }
+    });
+    found
 }

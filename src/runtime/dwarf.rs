@@ -12,8 +12,7 @@ use crate::facts::{DebugScope, DebugVar, FileOffset, MemberDesc, RegOffset, Type
 use gimli::{AttributeValue, EndianSlice, LittleEndian, Operation, UnitOffset, UnwindSection};
 use object::{Object, ObjectSection, ObjectSymbol};
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::fd::AsRawFd;
+use super::mapped::Mapped;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,49 +24,6 @@ type Unit<'a> = gimli::Unit<R<'a>>;
 const DEBUG_ROOT: &str = "/usr/lib/debug";
 /// Type nesting followed when converting, at most.
 const MAX_TYPE_DEPTH: u32 = 32;
-
-/// A file mapped read-only (or read, where it cannot be mapped).
-pub struct Mapped {
-    ptr: *mut libc::c_void,
-    len: usize,
-    read: Vec<u8>,
-}
-
-impl Mapped {
-    pub fn open(path: &Path) -> Result<Mapped, String> {
-        let shown = path.display();
-        let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-        let len = file.metadata().map_err(|e| format!("{shown}: {e}"))?.len() as usize;
-        if len > 0 {
-            // SAFETY: a read-only private mapping of a file we opened; the
-            // pointer is only used through `data` while `self` lives, and
-            // unmapped once in `drop`.
-            let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
-            if ptr != libc::MAP_FAILED {
-                return Ok(Mapped { ptr, len, read: Vec::new() });
-            }
-        }
-        let read = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        Ok(Mapped { ptr: std::ptr::null_mut(), len: 0, read })
-    }
-
-    pub fn data(&self) -> &[u8] {
-        if self.ptr.is_null() {
-            return &self.read;
-        }
-        // SAFETY: mapped readable for `len` bytes until drop.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
-    }
-}
-
-impl Drop for Mapped {
-    fn drop(&mut self) {
-        if !self.ptr.is_null() {
-            // SAFETY: the mapping made in `open`, unmapped once.
-            unsafe { libc::munmap(self.ptr, self.len) };
-        }
-    }
-}
 
 /// A binary and the file holding its DWARF (itself, or a debug file).
 pub struct Debug {
@@ -316,6 +272,18 @@ fn type_of(unit: &Unit<'_>, e: &gimli::DebuggingInformationEntry<'_, '_, R<'_>>)
     None
 }
 
+/// Calls `f` on each child of the entry at `off` whose tag is `tag`.
+fn children_tagged<'a>(unit: &Unit<'a>, off: UnitOffset, tag: gimli::DwTag, mut f: impl FnMut(&gimli::DebuggingInformationEntry<'_, '_, R<'a>>)) {
+    let Ok(mut tree) = unit.entries_tree(Some(off)) else { return };
+    let Ok(root) = tree.root() else { return };
+    let mut children = root.children();
+    while let Ok(Some(c)) = children.next() {
+        if c.entry().tag() == tag {
+            f(c.entry());
+        }
+    }
+}
+
 /// Converts the DWARF types variables name into a [`TypeTable`].
 struct Types<'u, 'a> {
     dwarf: &'u Dwarf<'a>,
@@ -386,47 +354,29 @@ impl Types<'_, '_> {
             gimli::DW_TAG_enumeration_type => {
                 let mut values = Vec::new();
                 let mut signed = false;
-                if let Ok(mut tree) = unit.entries_tree(Some(off)) {
-                    if let Ok(root) = tree.root() {
-                        let mut children = root.children();
-                        while let Ok(Some(c)) = children.next() {
-                            let c = c.entry();
-                            if c.tag() != gimli::DW_TAG_enumerator {
-                                continue;
-                            }
-                            let n = name_of(self.dwarf, self.unit, c).unwrap_or_default();
-                            let v = match c.attr_value(gimli::DW_AT_const_value) {
-                                Ok(Some(AttributeValue::Sdata(v))) => {
-                                    signed |= v < 0;
-                                    v
-                                }
-                                Ok(Some(v)) => v.udata_value().unwrap_or(0) as i64,
-                                _ => 0,
-                            };
-                            values.push((n, v));
+                children_tagged(unit, off, gimli::DW_TAG_enumerator, |c| {
+                    let n = name_of(self.dwarf, self.unit, c).unwrap_or_default();
+                    let v = match c.attr_value(gimli::DW_AT_const_value) {
+                        Ok(Some(AttributeValue::Sdata(v))) => {
+                            signed |= v < 0;
+                            v
                         }
-                    }
-                }
+                        Ok(Some(v)) => v.udata_value().unwrap_or(0) as i64,
+                        _ => 0,
+                    };
+                    values.push((n, v));
+                });
                 let spelled = format!("enum {name}");
                 (TypeDesc::Enum { name, size: size.max(1), signed, values }, spelled)
             }
             gimli::DW_TAG_array_type => {
                 let elem = self.ty(inner, depth + 1);
                 let mut dims = Vec::new();
-                if let Ok(mut tree) = unit.entries_tree(Some(off)) {
-                    if let Ok(root) = tree.root() {
-                        let mut children = root.children();
-                        while let Ok(Some(c)) = children.next() {
-                            let c = c.entry();
-                            if c.tag() != gimli::DW_TAG_subrange_type {
-                                continue;
-                            }
-                            let count = c.attr_value(gimli::DW_AT_count).ok().flatten().and_then(|v| v.udata_value());
-                            let upper = c.attr_value(gimli::DW_AT_upper_bound).ok().flatten().and_then(|v| v.udata_value());
-                            dims.push(count.or(upper.map(|u| u + 1)).unwrap_or(0) as u32);
-                        }
-                    }
-                }
+                children_tagged(unit, off, gimli::DW_TAG_subrange_type, |c| {
+                    let count = c.attr_value(gimli::DW_AT_count).ok().flatten().and_then(|v| v.udata_value());
+                    let upper = c.attr_value(gimli::DW_AT_upper_bound).ok().flatten().and_then(|v| v.udata_value());
+                    dims.push(count.or(upper.map(|u| u + 1)).unwrap_or(0) as u32);
+                });
                 if dims.is_empty() {
                     dims.push(0);
                 }
@@ -448,16 +398,8 @@ impl Types<'_, '_> {
 
     fn members(&mut self, off: UnitOffset, depth: u32) -> Vec<MemberDesc> {
         let mut out = Vec::new();
-        let unit = self.unit;
-        let Ok(mut tree) = unit.entries_tree(Some(off)) else { return out };
-        let Ok(root) = tree.root() else { return out };
-        let mut children = root.children();
         let mut found = Vec::new();
-        while let Ok(Some(c)) = children.next() {
-            let c = c.entry();
-            if c.tag() != gimli::DW_TAG_member {
-                continue;
-            }
+        children_tagged(self.unit, off, gimli::DW_TAG_member, |c| {
             let name = name_of(self.dwarf, self.unit, c).unwrap_or_default();
             let ty = type_of(self.unit, c);
             let bits = c.attr_value(gimli::DW_AT_bit_size).ok().flatten().and_then(|v| v.udata_value()).unwrap_or(0) as u32;
@@ -476,7 +418,7 @@ impl Types<'_, '_> {
                 },
             };
             found.push((name, ty, bit_offset, bits));
-        }
+        });
         for (name, ty, bit_offset, bits) in found {
             let ty = self.ty(ty, depth + 1);
             out.push(MemberDesc { name, ty, bit_offset, bits });

@@ -3,20 +3,13 @@
 //! hands the bytes to the lazy [`BtfReader`], which walks only as far as a
 //! question needs. Reads the file only; parses nothing itself.
 
+use super::mapped::Mapped;
 use crate::btf::read::BtfReader;
-use std::fs::File;
-use std::os::fd::AsRawFd;
 
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// The whole file, mapped (or, where the kernel cannot map it, read).
-enum Bytes {
-    Mapped { ptr: *mut libc::c_void, len: usize },
-    Read(Vec<u8>),
-}
-
 pub struct KernelBtf {
-    bytes: Bytes,
+    bytes: Mapped,
     /// The reader's walk so far, kept across questions.
     starts: std::cell::RefCell<Vec<usize>>,
 }
@@ -28,41 +21,11 @@ impl KernelBtf {
 
     /// A BTF file other than the running kernel's (`--btf`).
     pub fn open_path(path: &std::path::Path) -> Result<KernelBtf, String> {
-        let shown = path.display();
-        let file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
-        let len = file.metadata().map_err(|e| format!("{shown}: {e}"))?.len() as usize;
-        if len > 0 {
-            // SAFETY: a read-only private mapping of a file we opened; the
-            // pointer is only used through `data` while `self` lives, and
-            // unmapped once in `drop`.
-            let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_PRIVATE, file.as_raw_fd(), 0) };
-            if ptr != libc::MAP_FAILED {
-                return Ok(KernelBtf { bytes: Bytes::Mapped { ptr, len }, starts: Default::default() });
-            }
-        }
-        let data = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        Ok(KernelBtf { bytes: Bytes::Read(data), starts: Default::default() })
+        Ok(KernelBtf { bytes: Mapped::open(path)?, starts: Default::default() })
     }
 
     pub fn reader(&self) -> Result<BtfReader<'_>, String> {
-        BtfReader::with_memory(self.data(), &self.starts).map_err(|e| format!("kernel BTF: {e}"))
-    }
-
-    fn data(&self) -> &[u8] {
-        match &self.bytes {
-            // SAFETY: mapped readable for `len` bytes until drop.
-            Bytes::Mapped { ptr, len } => unsafe { std::slice::from_raw_parts(*ptr as *const u8, *len) },
-            Bytes::Read(v) => v,
-        }
-    }
-}
-
-impl Drop for KernelBtf {
-    fn drop(&mut self) {
-        if let Bytes::Mapped { ptr, len } = self.bytes {
-            // SAFETY: the mapping made in `open`, unmapped once.
-            unsafe { libc::munmap(ptr, len) };
-        }
+        BtfReader::with_memory(self.bytes.data(), &self.starts).map_err(|e| format!("kernel BTF: {e}"))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod elfsyms;
 pub mod dwarf;
 pub mod facts;
 pub mod kbtf;
+pub mod mapped;
 pub mod listing;
 pub mod output;
 pub mod symbols;

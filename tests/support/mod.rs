@@ -288,6 +288,43 @@ pub fn c_program(name: &str, flags: &[&str]) -> PathBuf {
     out
 }
 
+/// The count of ktap's "N events lost" warning in `stderr`; fails the
+/// test when there is none.
+pub fn lost_events(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("ktap: warning: ")?.strip_suffix(" events lost (the ring buffer was full)")?.parse().ok())
+        .unwrap_or_else(|| panic!("no lost-events warning: {stderr}"))
+}
+
+/// A process the test started, killed and reaped however the test ends.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A bpffs directory the test pins in, emptied (by `ktap --unpin`, else
+/// by hand) and removed however the test ends.
+pub struct PinDir(pub PathBuf);
+
+impl Drop for PinDir {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = ktap(&["--unpin", &self.0.to_string_lossy()]);
+            if let Ok(entries) = std::fs::read_dir(&self.0) {
+                for e in entries.flatten() {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+}
+
 /// The ktap binary under test.
 pub const KTAP: &str = env!("CARGO_BIN_EXE_ktap");
 
