@@ -365,19 +365,7 @@ struct Stepper {
 
 impl Stepper {
     fn start(bin: &std::path::Path) -> Stepper {
-        // The file was just written by this process: a child another test
-        // thread forked meanwhile may hold it open until it execs
-        // (ETXTBSY), for a moment.
-        let mut tries = 0;
-        let mut child = loop {
-            match Command::new(bin).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn() {
-                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                started => break started.expect("stepper"),
-            }
-        };
+        let mut child = support::spawn_copied(Command::new(bin).stdin(Stdio::piped()).stdout(Stdio::piped()));
         let out = BufReader::new(child.stdout.take().expect("stdout"));
         Stepper { child, out }
     }

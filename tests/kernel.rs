@@ -477,13 +477,13 @@ fn printing_probes_do_not_trace_the_tracer() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let copy = dir.join("ktapself");
     std::fs::copy(KTAP, &copy).expect("copy ktap");
-    let mut child = Command::new(&copy)
-        .args(["-e", "trace syscalls:sys_enter_write /execname == \"ktapself\"/ { print(pid) }"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = support::spawn_copied(
+        Command::new(&copy)
+            .args(["-e", "trace syscalls:sys_enter_write /execname == \"ktapself\"/ { print(pid) }"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut banner = String::new();
     out.read_line(&mut banner).expect("banner");

@@ -41,7 +41,7 @@ fn sleepers(name: &str, n: usize) -> Workload {
     if !bin.exists() {
         std::fs::copy("/bin/sleep", &bin).expect("copy sleep");
     }
-    let work = Workload((0..n).map(|_| Command::new(&bin).arg("60").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn")).collect());
+    let work = Workload((0..n).map(|_| support::spawn_copied(Command::new(&bin).arg("60").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()))).collect());
     // Until each has exec'ed: a forked child has its parent's name before.
     for pid in work.pids() {
         for _ in 0..200 {

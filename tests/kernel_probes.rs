@@ -382,7 +382,7 @@ fn nothing_left_after(signal: i32) {
     // put breakpoints into this process too.
     let t = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ktap-probe-target-sig{signal}"));
     std::fs::copy(target(), &t).expect("copy target");
-    let mut victim = Command::new(&t).args(["1", "loop"]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().expect("target");
+    let mut victim = support::spawn_copied(Command::new(&t).args(["1", "loop"]).stdin(Stdio::null()).stdout(Stdio::null()));
     let pid = victim.id();
     std::thread::sleep(Duration::from_millis(100));
     let addr = function_address(pid, &t);

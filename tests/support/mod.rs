@@ -297,6 +297,20 @@ pub fn lost_events(stderr: &str) -> u64 {
         .unwrap_or_else(|| panic!("no lost-events warning: {stderr}"))
 }
 
+/// Starts `cmd`, whose program this test process has just written (a
+/// copy, a build): a child another test thread forked meanwhile may hold
+/// the file open until it execs, and exec fails with ETXTBSY for that
+/// moment, so it is tried again (for up to a second).
+pub fn spawn_copied(cmd: &mut Command) -> Child {
+    for _ in 0..100 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(Duration::from_millis(10)),
+            started => return started.expect("start the program"),
+        }
+    }
+    cmd.spawn().expect("start the program")
+}
+
 /// A process the test started, killed and reaped however the test ends.
 pub struct Killed(pub Child);
 
