@@ -290,3 +290,35 @@ fn data_loc_fields_read_as_strings() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "/bin/true\t1\ttrue\n", "stderr: {}", run.stderr);
 }
+
+#[test]
+fn an_object_reading_module_types_carries_them_by_name_for_core() {
+    // Against a kernel with a module's BTF (split on vmlinux's), a probe
+    // reading a module struct and, through it, vmlinux's task_struct
+    // leaves each struct in the object's local BTF with only the members
+    // read, and one CO-RE record per member: the loader finds the
+    // module's type by name, as it finds vmlinux's.
+    use ktap::btf::{read::BtfReader, read::TypeDesc, Kind};
+    use object::{Object, ObjectSection};
+    let script = "trace btf:fakenet_xmit { print(args.dev.ifindex, args.dev.owner.pid, args.dev.ring->tail) }";
+    let c = ktap::compile(script, support::fake_kernel()).unwrap_or_else(|e| panic!("{e:?}"));
+    let elf = object::File::parse(&c.object[..]).expect("an ELF object");
+    let btf = elf.section_by_name(".BTF").expect(".BTF").data().expect("data");
+    let r = BtfReader::new(btf).expect("the object's BTF");
+    let members = |name: &str| -> Vec<(String, u32)> {
+        let id = r.find(Kind::STRUCT, name).expect("walk").unwrap_or_else(|| panic!("no struct {name} in the object"));
+        let Ok(TypeDesc::Composite { members, .. }) = r.describe(id) else { panic!("{name} is not a struct") };
+        members.into_iter().map(|m| (m.name, m.bit_offset / 8)).collect()
+    };
+    assert_eq!(members("fakenet_dev"), [("ifindex".to_string(), 0), ("owner".to_string(), 8), ("ring".to_string(), 32)]);
+    assert_eq!(members("task_struct"), [("pid".to_string(), 1264)]);
+    assert_eq!(members("fakenet_ring"), [("tail".to_string(), 4)]);
+    // .BTF.ext: its CO-RE sub-section holds 5 records (ifindex; owner,
+    // pid; ring, tail) of 16 bytes, after an 8-byte section header.
+    let ext = elf.section_by_name(".BTF.ext").expect(".BTF.ext").data().expect("data");
+    let word = |at: usize| u32::from_le_bytes(ext[at..at + 4].try_into().unwrap()) as usize;
+    let (hdr_len, core_off, core_len) = (word(4), word(24), word(28));
+    let core = &ext[hdr_len + core_off..hdr_len + core_off + core_len];
+    let records = u32::from_le_bytes(core[8..12].try_into().unwrap());
+    assert_eq!((core.len(), records), (4 + 8 + 5 * 16, 5));
+}

@@ -226,7 +226,7 @@ fn bad_input_is_an_error_at_its_span() {
     assert!(e.contains("`dw_area` has no argument `scal`") && e.contains("did you mean `scale`?"), "{e}");
     assert!(e.contains(":1:"), "at a line and column: {e}");
     let e = compile_error("trace probe:{BIN}:dw_area { print(args.scale.x) }", &bin);
-    assert!(e.contains("`args.scale` is a `int`, which has no members"), "{e}");
+    assert!(e.contains("`args.scale` is an `int`, which has no members"), "{e}");
     let e = compile_error("trace probe:{BIN}:dw_area { print(args.s.origin.z) }", &bin);
     assert!(e.contains("`struct point` has no member `z`"), "{e}");
     let e = compile_error("trace probe:{BIN}:shapes.c:1 { print(1) }", &bin);

@@ -13,6 +13,13 @@
 //! preempt count costs a whole walk, 1.5–2.2 ms, paid only by scripts that
 //! call `in_interrupt()` outside syscall events.
 //!
+//! Kernel modules have BTF of their own (`/sys/kernel/btf/MODULE`), split
+//! BTF that builds on vmlinux's: its types refer to vmlinux's by their ids,
+//! and its own ids and string offsets continue where vmlinux's end. A
+//! reader given the modules ([`BtfReader::with_modules`]) searches them
+//! after vmlinux, so a name vmlinux lacks costs a whole walk of it before
+//! any module is read.
+//!
 //! [`BtfReader`] is pure and never panics on any bytes: a malformed blob
 //! is an error, never a wrong answer.
 
@@ -84,6 +91,10 @@ const HEADER_LEN: usize = BTF_HEADER_LEN as usize;
 /// One type record: `struct btf_type` and what follows it.
 #[derive(Clone, Copy, Debug)]
 struct TypeRec<'a> {
+    /// The blob it lies in: its name offset and the type ids in it
+    /// (`size_or_type`, members' types) are that blob's
+    /// ([`BtfReader::str_in`], [`BtfReader::id_in`] read them).
+    src: Src,
     kind: Kind,
     vlen: usize,
     kind_flag: bool,
@@ -92,6 +103,14 @@ struct TypeRec<'a> {
     size_or_type: u32,
     /// The bytes after the 12-byte header (members, array info, ...).
     rest: &'a [u8],
+}
+
+/// Which blob a record lies in: vmlinux's or module `i`'s (its place in
+/// [`SplitSource::modules`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Src {
+    Base,
+    Module(usize),
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -112,14 +131,52 @@ fn trailer_len(kind: Kind, vlen: usize) -> Option<usize> {
     })
 }
 
-/// A raw BTF blob: header, type section, string section. Type records
-/// are variable-sized, so finding type N means walking types 1..N; the
-/// walk remembers where each type starts, and goes no further than a
-/// question needs.
-pub struct BtfReader<'a> {
+/// A module's BTF as the kernel gives it (`/sys/kernel/btf/MODULE`):
+/// split BTF, whose type ids continue after vmlinux's last and whose
+/// string offsets continue after vmlinux's string section. (Each reader
+/// walks a module's types afresh: they are few.)
+#[derive(Clone, Debug)]
+pub struct ModuleBtf {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+impl ModuleBtf {
+    pub fn new(name: impl Into<String>, data: Vec<u8>) -> ModuleBtf {
+        ModuleBtf { name: name.into(), data }
+    }
+}
+
+/// Where a reader finds modules' BTF, asked only when vmlinux lacks a
+/// name (or a listing wants every name): the runtime opens the files on
+/// the first call.
+pub trait SplitSource {
+    /// Every module's BTF, in the order searched.
+    fn modules(&self) -> &[ModuleBtf];
+}
+
+impl SplitSource for Vec<ModuleBtf> {
+    fn modules(&self) -> &[ModuleBtf] {
+        self
+    }
+}
+
+/// Type ids the reader hands out for one module's types: module `i`'s
+/// type `t` (split ids start after vmlinux's `n` types) is `n + i * STRIDE
+/// + (t - n)`, so every module's types have ids of their own, and with one
+/// module they are the kernel's. The kernel caps a BTF at 2^20 types
+/// (`BTF_MAX_TYPE`).
+const MODULE_STRIDE: u32 = 1 << 20;
+
+/// One blob's sections and walk: type section, string section, and the
+/// start of each type walked so far. Type records are variable-sized, so
+/// finding the blob's type N means walking types 1..N; the walk goes no
+/// further than a question needs.
+struct Blob<'a> {
     types: &'a [u8],
     strings: &'a [u8],
-    /// Start of each type walked so far (type id i + 1 at `starts[i]`).
+    /// Start of each type walked so far (the blob's type i + 1, counted
+    /// from its first, at `starts[i]`).
     starts: Starts<'a>,
 }
 
@@ -138,6 +195,111 @@ impl Starts<'_> {
             Starts::Shared(c) => c,
         }
     }
+}
+
+impl<'a> Blob<'a> {
+    fn parse(data: &'a [u8], starts: Starts<'a>) -> Result<Blob<'a>, Error> {
+        let magic = data.get(..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
+        if magic == Some(MAGIC.swap_bytes()) {
+            return Err(Error::OtherByteOrder);
+        }
+        if magic != Some(MAGIC) {
+            return Err(Error::BadMagic);
+        }
+        let field = |i: usize| u32_at(data, 4 + 4 * i).map(|v| v as usize).ok_or(Error::TruncatedHeader);
+        let (hdr_len, type_off, type_len, str_off, str_len) = (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
+        if hdr_len < HEADER_LEN {
+            return Err(Error::ShortHeader { len: hdr_len });
+        }
+        let section = |off: usize, len: usize| {
+            let start = hdr_len.checked_add(off)?;
+            data.get(start..start.checked_add(len)?)
+        };
+        let types = section(type_off, type_len).ok_or(Error::SectionOutOfBounds { section: "type" })?;
+        let strings = section(str_off, str_len).ok_or(Error::SectionOutOfBounds { section: "string" })?;
+        Ok(Blob { types, strings, starts })
+    }
+
+    /// The string at `off` (without its NUL); empty when out of bounds.
+    fn name(&self, off: u32) -> &'a [u8] {
+        let s = self.strings.get(off as usize..).unwrap_or_default();
+        &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]
+    }
+
+    /// Kind and name offset of the record at byte `at`.
+    fn kind_and_name(&self, at: usize) -> (Kind, u32) {
+        (Kind::of_info(u32_at(self.types, at + 4).unwrap_or(0)), u32_at(self.types, at).unwrap_or(0))
+    }
+
+    /// The record starting at byte `at` (`id` names it in errors).
+    fn decode(&self, src: Src, id: u32, at: usize) -> Result<TypeRec<'a>, Error> {
+        let (Some(name_off), Some(info), Some(size_or_type)) =
+            (u32_at(self.types, at), u32_at(self.types, at + 4), u32_at(self.types, at + 8))
+        else {
+            return Err(Error::TruncatedType { id });
+        };
+        let kind = Kind::of_info(info);
+        let vlen = (info & 0xffff) as usize;
+        let len = trailer_len(kind, vlen).ok_or(Error::UnknownKind { id, kind })?;
+        let rest = self.types.get(at + 12..at + 12 + len).ok_or(Error::TruncatedType { id })?;
+        Ok(TypeRec { src, kind, vlen, kind_flag: info >> 31 != 0, name_off, size_or_type, rest })
+    }
+
+    /// Where the blob's type `n` (from 1) starts, or None past its last.
+    fn start(&self, n: u32) -> Result<Option<usize>, Error> {
+        if n == 0 {
+            return Err(Error::NoRecordForVoid);
+        }
+        let mut starts = self.starts.cell().borrow_mut();
+        if let Some(&at) = starts.get(n as usize - 1) {
+            return Ok(Some(at));
+        }
+        while starts.len() < n as usize {
+            let at = match starts.last() {
+                Some(&last) => {
+                    let info = u32_at(self.types, last + 4).unwrap_or(0);
+                    let len = trailer_len(Kind::of_info(info), (info & 0xffff) as usize);
+                    // (An unknown kind is reported by `decode` below.)
+                    let id = starts.len() as u32;
+                    last + 12 + len.ok_or_else(|| self.decode(Src::Base, id, last).err().unwrap_or(Error::TruncatedType { id }))?
+                }
+                None => 0,
+            };
+            if at >= self.types.len() {
+                return Ok(None);
+            }
+            starts.push(at);
+        }
+        Ok(starts.last().copied())
+    }
+
+    /// How many types the blob has (a whole walk, the first time).
+    fn count(&self) -> Result<u32, Error> {
+        self.start(u32::MAX)?;
+        Ok(self.starts.cell().borrow().len() as u32)
+    }
+}
+
+/// A module's blob as the reader sees it: the id its first type has in
+/// the module's own numbering (vmlinux's count + 1) and among the
+/// reader's ids.
+struct Split<'a> {
+    name: &'a str,
+    blob: Option<Blob<'a>>,
+    first_local: u32,
+    first: u32,
+}
+
+/// A BTF blob (vmlinux's, a map's, an object's), and the BTF of the
+/// kernel modules that build on it when it is vmlinux: modules are
+/// searched after it ([`BtfReader::with_modules`]). Type ids are
+/// vmlinux's for its types and the reader's own for modules' (see
+/// [`MODULE_STRIDE`]).
+pub struct BtfReader<'a> {
+    base: Blob<'a>,
+    source: Option<&'a dyn SplitSource>,
+    /// The modules' blobs, parsed on first need.
+    splits: std::cell::OnceCell<Vec<Split<'a>>>,
 }
 
 /// A type as a question needs it, typedefs and qualifiers followed
@@ -172,87 +334,126 @@ impl<'a> BtfReader<'a> {
     /// A reader whose walk is remembered in `starts` (kept by the owner of
     /// `data` across readers; empty at first).
     pub fn with_memory(data: &'a [u8], starts: &'a RefCell<Vec<usize>>) -> Result<BtfReader<'a>, Error> {
-        let mut r = BtfReader::new(data)?;
-        r.starts = Starts::Shared(starts);
-        Ok(r)
+        Ok(BtfReader { base: Blob::parse(data, Starts::Shared(starts))?, source: None, splits: Default::default() })
     }
 
     pub fn new(data: &'a [u8]) -> Result<BtfReader<'a>, Error> {
-        let magic = data.get(..2).map(|m| u16::from_le_bytes([m[0], m[1]]));
-        if magic == Some(MAGIC.swap_bytes()) {
-            return Err(Error::OtherByteOrder);
-        }
-        if magic != Some(MAGIC) {
-            return Err(Error::BadMagic);
-        }
-        let field = |i: usize| u32_at(data, 4 + 4 * i).map(|v| v as usize).ok_or(Error::TruncatedHeader);
-        let (hdr_len, type_off, type_len, str_off, str_len) = (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
-        if hdr_len < HEADER_LEN {
-            return Err(Error::ShortHeader { len: hdr_len });
-        }
-        let section = |off: usize, len: usize| {
-            let start = hdr_len.checked_add(off)?;
-            data.get(start..start.checked_add(len)?)
-        };
-        let types = section(type_off, type_len).ok_or(Error::SectionOutOfBounds { section: "type" })?;
-        let strings = section(str_off, str_len).ok_or(Error::SectionOutOfBounds { section: "string" })?;
-        Ok(BtfReader { types, strings, starts: Starts::Own(RefCell::new(Vec::new())) })
+        Ok(BtfReader { base: Blob::parse(data, Starts::Own(RefCell::default()))?, source: None, splits: Default::default() })
     }
 
-    /// The string at `off` (without its NUL); empty when out of bounds.
-    fn name(&self, off: u32) -> &'a [u8] {
-        let s = self.strings.get(off as usize..).unwrap_or_default();
-        &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]
+    /// The same reader, searching the BTF of the modules `source` gives
+    /// after its own (the blob is then vmlinux's, which they build on).
+    pub fn with_modules(mut self, source: &'a dyn SplitSource) -> BtfReader<'a> {
+        self.source = Some(source);
+        self
     }
 
-    /// The record starting at byte `at` of the type section.
-    fn decode(&self, id: u32, at: usize) -> Result<TypeRec<'a>, Error> {
-        let (Some(name_off), Some(info), Some(size_or_type)) =
-            (u32_at(self.types, at), u32_at(self.types, at + 4), u32_at(self.types, at + 8))
-        else {
-            return Err(Error::TruncatedType { id });
-        };
-        let kind = Kind::of_info(info);
-        let vlen = (info & 0xffff) as usize;
-        let len = trailer_len(kind, vlen).ok_or(Error::UnknownKind { id, kind })?;
-        let rest = self.types.get(at + 12..at + 12 + len).ok_or(Error::TruncatedType { id })?;
-        Ok(TypeRec { kind, vlen, kind_flag: info >> 31 != 0, name_off, size_or_type, rest })
+    /// The modules' blobs (none without a source). The first call walks
+    /// the whole of vmlinux: module type ids start after its last.
+    fn splits(&self) -> Result<&[Split<'a>], Error> {
+        if let Some(s) = self.splits.get() {
+            return Ok(s);
+        }
+        let Some(source) = self.source else { return Ok(self.splits.get_or_init(Vec::new)) };
+        let first_local = self.base.count()? + 1;
+        let mut out = Vec::new();
+        for (i, m) in source.modules().iter().enumerate() {
+            // Ids past u32 are left out (thousands of modules).
+            let Some(first) = u32::try_from(i).ok().and_then(|i| i.checked_mul(MODULE_STRIDE)).and_then(|o| o.checked_add(first_local)) else { break };
+            // A module whose header is malformed is left out of searches;
+            // nothing refers to its types.
+            let blob = Blob::parse(&m.data, Starts::Own(RefCell::default())).ok();
+            out.push(Split { name: &m.name, blob, first_local, first });
+        }
+        Ok(self.splits.get_or_init(|| out))
+    }
+
+    fn blob(&self, src: Src) -> Option<&Blob<'a>> {
+        match src {
+            Src::Base => Some(&self.base),
+            Src::Module(i) => self.splits.get()?.get(i)?.blob.as_ref(),
+        }
+    }
+
+    /// The string at `off` of the blob `src` (a module's offsets past
+    /// vmlinux's string section are its own).
+    fn str_in(&self, src: Src, off: u32) -> &'a [u8] {
+        let base_len = self.base.strings.len();
+        match src {
+            Src::Module(_) if off as usize >= base_len => self.blob(src).map(|b| b.name(off - base_len as u32)).unwrap_or_default(),
+            _ => self.base.name(off),
+        }
+    }
+
+    /// The reader's id of the blob `src`'s type id `id` (a module's ids
+    /// up to vmlinux's count are vmlinux's types).
+    fn id_in(&self, src: Src, id: u32) -> u32 {
+        let Src::Module(i) = src else { return id };
+        let Some(s) = self.splits.get().and_then(|s| s.get(i)) else { return u32::MAX };
+        match id.checked_sub(s.first_local) {
+            None => id,
+            Some(n) if n < MODULE_STRIDE => s.first + n,
+            Some(_) => u32::MAX,
+        }
+    }
+
+    /// The name of record `t`.
+    fn name(&self, t: &TypeRec<'_>) -> &'a [u8] {
+        self.str_in(t.src, t.name_off)
+    }
+
+    /// The type record `t` refers to by `size_or_type`.
+    fn target(&self, t: &TypeRec<'_>) -> u32 {
+        self.id_in(t.src, t.size_or_type)
     }
 
     /// Type `id`, or None past the last type.
     fn get(&self, id: u32) -> Result<Option<TypeRec<'a>>, Error> {
-        match self.start(id)? {
-            Some(at) => self.decode(id, at).map(Some),
+        if let Some(at) = self.base.start(id)? {
+            return self.base.decode(Src::Base, id, at).map(Some);
+        }
+        let splits = self.splits()?;
+        let Some(rel) = splits.first().and_then(|s| id.checked_sub(s.first_local)) else { return Ok(None) };
+        let (i, n) = ((rel / MODULE_STRIDE) as usize, rel % MODULE_STRIDE);
+        let Some(blob) = splits.get(i).and_then(|s| s.blob.as_ref()) else { return Ok(None) };
+        match blob.start(n + 1)? {
+            Some(at) => blob.decode(Src::Module(i), id, at).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Where type `id` starts, or None past the last type.
-    fn start(&self, id: u32) -> Result<Option<usize>, Error> {
-        if id == 0 {
-            return Err(Error::NoRecordForVoid);
-        }
-        let mut starts = self.starts.cell().borrow_mut();
-        if let Some(&at) = starts.get(id as usize - 1) {
-            return Ok(Some(at));
-        }
-        while starts.len() < id as usize {
-            let at = match starts.last() {
-                Some(&last) => {
-                    let info = u32_at(self.types, last + 4).unwrap_or(0);
-                    let len = trailer_len(Kind::of_info(info), (info & 0xffff) as usize);
-                    // (An unknown kind is reported by `decode` below.)
-                    let id = starts.len() as u32;
-                    last + 12 + len.ok_or_else(|| self.decode(id, last).err().unwrap_or(Error::TruncatedType { id }))?
-                }
-                None => 0,
-            };
-            if at >= self.types.len() {
-                return Ok(None);
+    /// The module whose BTF holds type `id` (None for vmlinux's types).
+    pub fn module_of(&self, id: TypeId) -> Option<&'a str> {
+        let s = self.splits.get()?;
+        let rel = id.0.checked_sub(s.first()?.first_local)?;
+        s.get((rel / MODULE_STRIDE) as usize).map(|s| s.name)
+    }
+
+    /// Visits every type, vmlinux's then each module's (`modules`), in id
+    /// order, with its id, blob and start, until `visit` answers.
+    fn scan<T>(&self, modules: bool, mut visit: impl FnMut(u32, Src, &Blob<'a>, usize) -> Option<T>) -> Result<Option<T>, Error> {
+        let mut id = 1;
+        while let Some(at) = self.base.start(id)? {
+            if let Some(found) = visit(id, Src::Base, &self.base, at) {
+                return Ok(Some(found));
             }
-            starts.push(at);
+            id += 1;
         }
-        Ok(starts.last().copied())
+        if !modules {
+            return Ok(None);
+        }
+        for (i, s) in self.splits()?.iter().enumerate() {
+            let Some(blob) = &s.blob else { continue };
+            let mut n = 1;
+            while n <= MODULE_STRIDE {
+                let Some(at) = blob.start(n)? else { break };
+                if let Some(found) = visit(s.first + n - 1, Src::Module(i), blob, at) {
+                    return Ok(Some(found));
+                }
+                n += 1;
+            }
+        }
+        Ok(None)
     }
 
     fn type_by_id(&self, id: u32) -> Result<TypeRec<'a>, Error> {
@@ -261,15 +462,10 @@ impl<'a> BtfReader<'a> {
 
     /// The first type of `kind` named `name`, walking no further.
     fn named(&self, kind: Kind, name: &str) -> Result<Option<TypeRec<'a>>, Error> {
-        let mut id = 1;
-        while let Some(at) = self.start(id)? {
-            let info = u32_at(self.types, at + 4).unwrap_or(0);
-            if Kind::of_info(info) == kind && self.name(u32_at(self.types, at).unwrap_or(0)) == name.as_bytes() {
-                return self.decode(id, at).map(Some);
-            }
-            id += 1;
+        match self.find(kind, name)? {
+            Some(id) => self.get(id.0),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// Follows typedefs and qualifiers.
@@ -277,7 +473,7 @@ impl<'a> BtfReader<'a> {
         for _ in 0..32 {
             let t = self.type_by_id(id)?;
             match t.kind {
-                Kind::TYPEDEF | Kind::VOLATILE | Kind::CONST | Kind::RESTRICT | Kind::TYPE_TAG => id = t.size_or_type,
+                Kind::TYPEDEF | Kind::VOLATILE | Kind::CONST | Kind::RESTRICT | Kind::TYPE_TAG => id = self.target(&t),
                 _ => return Ok(t),
             }
         }
@@ -285,7 +481,7 @@ impl<'a> BtfReader<'a> {
     }
 
     fn is_struct(&self, t: &TypeRec<'_>, name: &str) -> bool {
-        t.kind == Kind::STRUCT && self.name(t.name_off) == name.as_bytes()
+        t.kind == Kind::STRUCT && self.name(t) == name.as_bytes()
     }
 
     /// The struct `ptr` points to, if it is a `struct name *`.
@@ -294,16 +490,17 @@ impl<'a> BtfReader<'a> {
         if p.kind != Kind::PTR {
             return Ok(None);
         }
-        let t = self.resolve(p.size_or_type)?;
+        let t = self.resolve(self.target(&p))?;
         Ok(self.is_struct(&t, name).then_some(t))
     }
 
     /// Byte offset and type id of member `member` of struct `t`.
     fn member_of(&self, t: &TypeRec<'_>, member: &str) -> Result<Option<(u32, u32)>, Error> {
-        let strukt = String::from_utf8_lossy(self.name(t.name_off));
+        let strukt = String::from_utf8_lossy(self.name(t));
         for m in t.rest.chunks_exact(12).take(t.vlen) {
             let (Some(name_off), Some(ty), Some(raw)) = (u32_at(m, 0), u32_at(m, 4), u32_at(m, 8)) else { continue };
-            if self.name(name_off) != member.as_bytes() {
+            let ty = self.id_in(t.src, ty);
+            if self.str_in(t.src, name_off) != member.as_bytes() {
                 continue;
             }
             // With kind_flag the top 8 bits hold a bitfield's width.
@@ -328,7 +525,7 @@ impl<'a> BtfReader<'a> {
         let t = self.named(Kind::STRUCT, strukt)?.ok_or_else(|| Error::NoStruct { name: strukt.into() })?;
         for m in t.rest.chunks_exact(12).take(t.vlen) {
             let (Some(name_off), Some(raw)) = (u32_at(m, 0), u32_at(m, 8)) else { continue };
-            if self.name(name_off) != member.as_bytes() {
+            if self.str_in(t.src, name_off) != member.as_bytes() {
                 continue;
             }
             // With kind_flag the top 8 bits hold a bitfield's width.
@@ -346,7 +543,7 @@ impl<'a> BtfReader<'a> {
     pub fn task_comm_offset(&self) -> Result<u32, Error> {
         let (offset, ty) = self.member("task_struct", "comm")?;
         let array = self.resolve(ty)?;
-        let elem_nelems = (array.kind == Kind::ARRAY).then(|| (u32_at(array.rest, 0), u32_at(array.rest, 8)));
+        let elem_nelems = (array.kind == Kind::ARRAY).then(|| (u32_at(array.rest, 0).map(|e| self.id_in(array.src, e)), u32_at(array.rest, 8)));
         let Some((Some(elem), Some(16))) = elem_nelems else {
             return Err(not_a("`task_struct.comm`", "a 16-byte array"));
         };
@@ -364,9 +561,9 @@ impl<'a> BtfReader<'a> {
         let mut found = vec![None; names.len()];
         for v in sec.rest.chunks_exact(12).take(sec.vlen) {
             let (Some(var), Some(offset), Some(size)) = (u32_at(v, 0), u32_at(v, 4), u32_at(v, 8)) else { continue };
-            let var = self.type_by_id(var)?;
-            if let Some(i) = names.iter().position(|n| self.name(var.name_off) == n.as_bytes()) {
-                found[i] = Some(SectionVar { offset, size, ty: var.size_or_type });
+            let var = self.type_by_id(self.id_in(sec.src, var))?;
+            if let Some(i) = names.iter().position(|n| self.name(&var) == n.as_bytes()) {
+                found[i] = Some(SectionVar { offset, size, ty: self.target(&var) });
             }
         }
         Ok(found)
@@ -414,34 +611,27 @@ impl<'a> BtfReader<'a> {
         Ok(PercpuAccess { chain: vec![se + cfs_rq, rq], delta: i64::from(var.offset) - i64::from(anchor.offset), size })
     }
     /// The id of the first type of `kind` named `name`, walking no
-    /// further.
+    /// further (vmlinux's types, then each module's).
     pub fn find(&self, kind: Kind, name: &str) -> Result<Option<TypeId>, Error> {
-        let mut id = 1;
-        while let Some(at) = self.start(id)? {
-            let info = u32_at(self.types, at + 4).unwrap_or(0);
-            if Kind::of_info(info) == kind && self.name(u32_at(self.types, at).unwrap_or(0)) == name.as_bytes() {
-                return Ok(Some(TypeId(id)));
-            }
-            id += 1;
-        }
-        Ok(None)
+        self.scan(true, |id, src, blob, at| {
+            let (k, off) = blob.kind_and_name(at);
+            (k == kind && self.str_in(src, off) == name.as_bytes()).then_some(TypeId(id))
+        })
     }
 
     /// Names of every type of `kind` starting with `prefix`, without it
     /// (a whole walk: for globs and listings only).
     pub fn names_with_prefix(&self, kind: Kind, prefix: &str) -> Result<Vec<String>, Error> {
         let mut out = Vec::new();
-        let mut id = 1;
-        while let Some(at) = self.start(id)? {
-            let info = u32_at(self.types, at + 4).unwrap_or(0);
-            if Kind::of_info(info) == kind {
-                let name = self.name(u32_at(self.types, at).unwrap_or(0));
-                if let Some(rest) = name.strip_prefix(prefix.as_bytes()) {
+        self.scan(true, |_, src, blob, at| {
+            let (k, off) = blob.kind_and_name(at);
+            if k == kind {
+                if let Some(rest) = self.str_in(src, off).strip_prefix(prefix.as_bytes()) {
                     out.push(String::from_utf8_lossy(rest).into_owned());
                 }
             }
-            id += 1;
-        }
+            None::<()>
+        })?;
         Ok(out)
     }
 
@@ -451,7 +641,7 @@ impl<'a> BtfReader<'a> {
         let mut t = self.resolve(id.0)?;
         for _ in 0..2 {
             if t.kind == Kind::PTR || t.kind == Kind::FUNC {
-                t = self.resolve(t.size_or_type)?;
+                t = self.resolve(self.target(&t))?;
             }
         }
         if t.kind != Kind::FUNC_PROTO {
@@ -460,7 +650,7 @@ impl<'a> BtfReader<'a> {
         let mut out = Vec::with_capacity(t.vlen);
         for p in t.rest.chunks_exact(8).take(t.vlen) {
             let (Some(name), Some(ty)) = (u32_at(p, 0), u32_at(p, 4)) else { continue };
-            out.push((String::from_utf8_lossy(self.name(name)).into_owned(), TypeId(ty)));
+            out.push((String::from_utf8_lossy(self.str_in(t.src, name)).into_owned(), TypeId(self.id_in(t.src, ty))));
         }
         Ok(out)
     }
@@ -471,13 +661,13 @@ impl<'a> BtfReader<'a> {
         let mut t = self.resolve(id.0)?;
         for _ in 0..2 {
             if t.kind == Kind::PTR || t.kind == Kind::FUNC {
-                t = self.resolve(t.size_or_type)?;
+                t = self.resolve(self.target(&t))?;
             }
         }
         if t.kind != Kind::FUNC_PROTO {
             return Err(not_a(&format!("BTF type {}", id.0), "a function prototype"));
         }
-        Ok(TypeId(t.size_or_type))
+        Ok(TypeId(self.target(&t)))
     }
 
     /// Type `id` with typedefs and qualifiers followed.
@@ -486,7 +676,7 @@ impl<'a> BtfReader<'a> {
             return Ok(TypeDesc::Void);
         }
         let t = self.resolve(id.0)?;
-        let name = String::from_utf8_lossy(self.name(t.name_off)).into_owned();
+        let name = String::from_utf8_lossy(self.name(&t)).into_owned();
         Ok(match t.kind {
             Kind::INT => {
                 let enc = u32_at(t.rest, 0).unwrap_or(0);
@@ -494,7 +684,7 @@ impl<'a> BtfReader<'a> {
             }
             Kind::PTR => {
                 let mut tag = None;
-                let mut to = t.size_or_type;
+                let mut to = self.target(&t);
                 for _ in 0..8 {
                     if to == 0 {
                         break;
@@ -502,22 +692,23 @@ impl<'a> BtfReader<'a> {
                     let p = self.type_by_id(to)?;
                     match p.kind {
                         Kind::TYPE_TAG => {
-                            tag.get_or_insert_with(|| String::from_utf8_lossy(self.name(p.name_off)).into_owned());
-                            to = p.size_or_type;
+                            tag.get_or_insert_with(|| String::from_utf8_lossy(self.name(&p)).into_owned());
+                            to = self.target(&p);
                         }
-                        Kind::CONST | Kind::VOLATILE | Kind::RESTRICT => to = p.size_or_type,
+                        Kind::CONST | Kind::VOLATILE | Kind::RESTRICT => to = self.target(&p),
                         _ => break,
                     }
                 }
                 TypeDesc::Ptr { to: TypeId(to), tag }
             }
-            Kind::ARRAY => TypeDesc::Array { elem: TypeId(u32_at(t.rest, 0).unwrap_or(0)), len: u32_at(t.rest, 8).unwrap_or(0) },
+            Kind::ARRAY => TypeDesc::Array { elem: TypeId(self.id_in(t.src, u32_at(t.rest, 0).unwrap_or(0))), len: u32_at(t.rest, 8).unwrap_or(0) },
             Kind::STRUCT | Kind::UNION => {
                 let mut members = Vec::with_capacity(t.vlen);
                 for m in t.rest.chunks_exact(12).take(t.vlen) {
                     let (Some(name_off), Some(ty), Some(raw)) = (u32_at(m, 0), u32_at(m, 4), u32_at(m, 8)) else { continue };
                     let (bit_offset, bits) = if t.kind_flag { (raw & 0x00ff_ffff, raw >> 24) } else { (raw, 0) };
-                    members.push(MemberDesc { name: String::from_utf8_lossy(self.name(name_off)).into_owned(), ty: TypeId(ty), bit_offset, bits });
+                    let (name, ty) = (String::from_utf8_lossy(self.str_in(t.src, name_off)).into_owned(), TypeId(self.id_in(t.src, ty)));
+                    members.push(MemberDesc { name, ty, bit_offset, bits });
                 }
                 TypeDesc::Composite { union: t.kind == Kind::UNION, name, size: t.size_or_type, members }
             }
@@ -534,7 +725,7 @@ impl<'a> BtfReader<'a> {
                     } else {
                         i64::from(lo)
                     };
-                    values.push((String::from_utf8_lossy(self.name(n)).into_owned(), value));
+                    values.push((String::from_utf8_lossy(self.str_in(t.src, n)).into_owned(), value));
                 }
                 TypeDesc::Enum { name, size: t.size_or_type, signed: t.kind_flag, values }
             }
@@ -555,14 +746,14 @@ impl<'a> BtfReader<'a> {
             return "void".into();
         }
         let Ok(t) = self.type_by_id(id) else { return "?".into() };
-        let name = String::from_utf8_lossy(self.name(t.name_off)).into_owned();
+        let name = String::from_utf8_lossy(self.name(&t)).into_owned();
         if depth > 8 {
             return name;
         }
         match t.kind {
-            Kind::PTR => format!("{} *", self.spell(t.size_or_type, depth + 1)),
-            Kind::CONST | Kind::VOLATILE | Kind::RESTRICT | Kind::TYPE_TAG => self.spell(t.size_or_type, depth + 1),
-            Kind::ARRAY => format!("{}[{}]", self.spell(u32_at(t.rest, 0).unwrap_or(0), depth + 1), u32_at(t.rest, 8).unwrap_or(0)),
+            Kind::PTR => format!("{} *", self.spell(self.target(&t), depth + 1)),
+            Kind::CONST | Kind::VOLATILE | Kind::RESTRICT | Kind::TYPE_TAG => self.spell(self.target(&t), depth + 1),
+            Kind::ARRAY => format!("{}[{}]", self.spell(self.id_in(t.src, u32_at(t.rest, 0).unwrap_or(0)), depth + 1), u32_at(t.rest, 8).unwrap_or(0)),
             Kind::STRUCT if name.is_empty() => "struct {...}".into(),
             Kind::UNION if name.is_empty() => "union {...}".into(),
             Kind::STRUCT => format!("struct {name}"),
@@ -607,6 +798,10 @@ mod tests {
     /// scheduler structs on the way to `struct rq`, and per-CPU
     /// `__preempt_count` (at 0x40) and `runqueues` (at 0x1000).
     fn sample(comm_len: u32, group_sched: bool) -> Vec<u8> {
+        sample_builder(comm_len, group_sched).to_bytes()
+    }
+
+    fn sample_builder(comm_len: u32, group_sched: bool) -> BtfBuilder {
         let mut b = BtfBuilder::new();
         let int = b.add_int("int", 4, true);
         let ch = b.add_int("char", 1, true);
@@ -630,7 +825,7 @@ mod tests {
             DatasecVar { var: runqueues, offset: 0x1000, size: 64 },
         ];
         b.add_datasec(".data..percpu", 0x1040, &vars);
-        b.to_bytes()
+        b
     }
 
     #[test]
@@ -658,6 +853,122 @@ mod tests {
         let r = BtfReader::new(&bytes).expect("parse");
         assert!(r.task_comm_offset().unwrap_err().to_string().contains("16-byte"));
         assert!(r.percpu_access("__preempt_count").unwrap_err().to_string().contains("CONFIG_FAIR_GROUP_SCHED"));
+    }
+
+    /// Modules' BTF, counting how often the reader asks for it.
+    struct Modules {
+        list: Vec<ModuleBtf>,
+        asked: std::cell::Cell<u32>,
+    }
+
+    impl SplitSource for Modules {
+        fn modules(&self) -> &[ModuleBtf] {
+            self.asked.set(self.asked.get() + 1);
+            &self.list
+        }
+    }
+
+    /// `sample`'s kernel and three modules on it: `alpha` (a struct
+    /// pointing at vmlinux's task_struct and at a struct of its own, a
+    /// BTF tracepoint, a function), `broken` (not BTF), and `beta`, whose
+    /// types have the same split ids as alpha's.
+    fn with_modules() -> (Vec<u8>, Modules) {
+        let kernel = sample_builder(16, true);
+        let vmlinux = kernel.to_bytes();
+        let mark = kernel.split_mark();
+        let task = BtfReader::new(&vmlinux).unwrap().find(Kind::STRUCT, "task_struct").unwrap().unwrap();
+        let (int, ch) = (TypeId(1), TypeId(2));
+
+        let mut a = kernel.clone();
+        let queue = a.add_struct("alpha_queue", 16, &members(&[("depth", int, 0)]));
+        let queue_ptr = a.add_ptr(queue);
+        let task_ptr = a.add_ptr(task);
+        let name = a.add_array(ch, int, 8);
+        let dev = a.add_struct("alpha_dev", 40, &members(&[("id", int, 0), ("owner", task_ptr, 8), ("name", name, 16), ("queue", queue_ptr, 24)]));
+        let dev_ptr = a.add_ptr(dev);
+        let void_ptr = a.add_ptr(TypeId::VOID);
+        let event = a.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("dev", dev_ptr)]);
+        let event_ptr = a.add_ptr(event);
+        a.add_typedef("btf_trace_alpha_event", event_ptr);
+        let open = a.add_func_proto(int, &[("dev", dev_ptr), ("flags", int)]);
+        a.add_func("alpha_open", open, crate::btf::FuncLinkage::Global);
+
+        let mut b = kernel.clone();
+        b.add_struct("beta_ctx", 8, &members(&[("hits", int, 4)]));
+
+        let list = vec![ModuleBtf::new("alpha", a.split_bytes(mark)), ModuleBtf::new("broken", b"not btf".to_vec()), ModuleBtf::new("beta", b.split_bytes(mark))];
+        (vmlinux, Modules { list, asked: Default::default() })
+    }
+
+    #[test]
+    fn modules_are_searched_after_vmlinux_with_ids_of_their_own() {
+        let (vmlinux, modules) = with_modules();
+        let r = BtfReader::new(&vmlinux).unwrap().with_modules(&modules);
+        // vmlinux answers what it has without reading a module.
+        let task = r.find(Kind::STRUCT, "task_struct").unwrap().unwrap();
+        assert_eq!(r.task_comm_offset(), Ok(24));
+        assert_eq!(modules.asked.get(), 0);
+
+        let dev = r.find(Kind::STRUCT, "alpha_dev").unwrap().expect("alpha's struct");
+        assert_eq!(modules.asked.get(), 1);
+        assert_eq!(r.module_of(dev), Some("alpha"));
+        assert_eq!(r.module_of(task), None);
+        let Ok(TypeDesc::Composite { name, size: 40, members, .. }) = r.describe(dev) else { panic!("{:?}", r.describe(dev)) };
+        assert_eq!(name, "alpha_dev");
+        let names: Vec<String> = members.iter().map(|m| format!("{} {}", r.type_name(m.ty), m.name)).collect();
+        assert_eq!(names, ["int id", "struct task_struct * owner", "char[8] name", "struct alpha_queue * queue"]);
+        // A pointer to vmlinux's type is vmlinux's id; to the module's own,
+        // the module's.
+        assert_eq!(r.describe(members[1].ty), Ok(TypeDesc::Ptr { to: task, tag: None }));
+        let Ok(TypeDesc::Ptr { to: queue, .. }) = r.describe(members[3].ty) else { panic!() };
+        assert_eq!(r.module_of(queue), Some("alpha"));
+        assert!(matches!(r.describe(queue), Ok(TypeDesc::Composite { ref name, .. }) if name == "alpha_queue"));
+
+        // beta's first type has the split id alpha's first has, and an id
+        // of its own here.
+        let ctx = r.find(Kind::STRUCT, "beta_ctx").unwrap().expect("beta's struct");
+        assert_eq!(r.module_of(ctx), Some("beta"));
+        assert_ne!(ctx, queue);
+        assert_eq!(ctx.0 - MODULE_STRIDE * 2, queue.0);
+        let Ok(TypeDesc::Composite { members, .. }) = r.describe(ctx) else { panic!() };
+        assert_eq!((members[0].name.as_str(), r.type_name(members[0].ty)), ("hits", "int".to_string()));
+
+        // Tracepoints and functions of modules, for globs and arguments.
+        let events = r.names_with_prefix(Kind::TYPEDEF, "btf_trace_").unwrap();
+        assert_eq!(events, ["alpha_event"]);
+        let open = r.find(Kind::FUNC, "alpha_open").unwrap().unwrap();
+        let params: Vec<String> = r.params(open).unwrap().into_iter().map(|(n, t)| format!("{} {n}", r.type_name(t))).collect();
+        assert_eq!(params, ["struct alpha_dev * dev", "int flags"]);
+        assert_eq!(r.type_name(r.returns(open).unwrap()), "int");
+        assert_eq!(modules.asked.get(), 1, "modules are read once per reader");
+
+        // Without modules, none of it is there; ids past the last are none.
+        let plain = BtfReader::new(&vmlinux).unwrap();
+        assert_eq!(plain.find(Kind::STRUCT, "alpha_dev"), Ok(None));
+        assert!(plain.describe(dev).is_err());
+        assert!(r.describe(TypeId(u32::MAX)).is_err());
+    }
+
+    #[test]
+    fn malformed_modules_are_errors_not_panics() {
+        let (vmlinux, modules) = with_modules();
+        let alpha = &modules.list[0].data;
+        // Every truncation of alpha's type section answers or errs.
+        for cut in 0..alpha.len() {
+            let mut m = alpha.clone();
+            m.truncate(cut.max(24));
+            if cut >= 24 {
+                let len = (cut - 24) as u32;
+                m[12..16].copy_from_slice(&len.min(u32::from_le_bytes(alpha[12..16].try_into().unwrap())).to_le_bytes());
+            }
+            let list = vec![ModuleBtf::new("alpha", m)];
+            let r = BtfReader::new(&vmlinux).unwrap().with_modules(&list);
+            if let Ok(Some(id)) = r.find(Kind::STRUCT, "alpha_dev") {
+                let _ = r.describe(id);
+                let _ = r.type_name(id);
+            }
+            let _ = r.names_with_prefix(Kind::FUNC, "");
+        }
     }
 
     #[test]

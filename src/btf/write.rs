@@ -566,24 +566,48 @@ impl BtfBuilder {
 
     /// The `.BTF` section bytes: header, type section, string section.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut types = Vec::new();
-        for t in &self.types {
-            t.write(&mut types);
-        }
-        let mut out =
-            Vec::with_capacity(BTF_HEADER_LEN as usize + types.len() + self.strings.len());
-        out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
-        out.push(BTF_VERSION);
-        out.push(0); // flags
-        put_u32(&mut out, BTF_HEADER_LEN);
-        put_u32(&mut out, 0); // type_off, relative to the header's end
-        put_u32(&mut out, types.len() as u32);
-        put_u32(&mut out, types.len() as u32); // str_off
-        put_u32(&mut out, self.strings.len() as u32);
-        out.extend_from_slice(&types);
-        out.extend_from_slice(&self.strings);
-        out
+        blob_bytes(&self.types, &self.strings)
     }
+
+    /// Where the types and strings added so far end ([`BtfBuilder::split_bytes`]).
+    pub fn split_mark(&self) -> SplitMark {
+        SplitMark { types: self.types.len(), strings: self.strings.len() }
+    }
+
+    /// The types added after `mark` as split BTF (a kernel module's) on
+    /// the blob [`BtfBuilder::to_bytes`] wrote at `mark`: their ids and
+    /// string offsets continue that blob's, and they refer to its types
+    /// by their ids.
+    pub fn split_bytes(&self, mark: SplitMark) -> Vec<u8> {
+        blob_bytes(self.types.get(mark.types..).unwrap_or_default(), self.strings.get(mark.strings..).unwrap_or_default())
+    }
+}
+
+/// The end of a [`BtfBuilder`]'s types and strings at one moment.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitMark {
+    types: usize,
+    strings: usize,
+}
+
+/// A BTF blob: header, then `types` written, then `strings`.
+fn blob_bytes(types: &[BtfType], strings: &[u8]) -> Vec<u8> {
+    let mut section = Vec::new();
+    for t in types {
+        t.write(&mut section);
+    }
+    let mut out = Vec::with_capacity(BTF_HEADER_LEN as usize + section.len() + strings.len());
+    out.extend_from_slice(&BTF_MAGIC.to_le_bytes());
+    out.push(BTF_VERSION);
+    out.push(0); // flags
+    put_u32(&mut out, BTF_HEADER_LEN);
+    put_u32(&mut out, 0); // type_off, relative to the header's end
+    put_u32(&mut out, section.len() as u32);
+    put_u32(&mut out, section.len() as u32); // str_off
+    put_u32(&mut out, strings.len() as u32);
+    out.extend_from_slice(&section);
+    out.extend_from_slice(strings);
+    out
 }
 
 // ---- .BTF.ext -------------------------------------------------------------

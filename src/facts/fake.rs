@@ -3,6 +3,7 @@
 //! nothing else, so compiler tests need neither root nor tracefs. Never
 //! touches the machine.
 
+use crate::btf::read::ModuleBtf;
 use super::{glob_match, BpfMap, BtfReader, DebugScope, MapRef, EventField, FileOffset, KernelFacts, PercpuAccess, SdtMarker, SdtMarkers, UserSymbols, NO_BTF};
 use std::sync::Mutex;
 
@@ -33,6 +34,8 @@ pub struct FakeKernel {
     percpu: Vec<(String, PercpuAccess)>,
     /// A whole BTF blob (typed arguments, `curtask`, member chains).
     btf_blob: Option<Vec<u8>>,
+    /// Modules' BTF, split on `btf_blob`.
+    modules: Vec<ModuleBtf>,
     task_flags: Vec<(String, u32)>,
     format_reads: Mutex<Vec<String>>,
     /// Debug info of binaries: (path, function or `file:line`, scope).
@@ -119,6 +122,13 @@ impl FakeKernel {
     pub fn btf(mut self, blob: Vec<u8>) -> FakeKernel {
         self.btf = true;
         self.btf_blob = Some(blob);
+        self
+    }
+
+    /// Gives the kernel a module whose BTF (split on the blob of
+    /// [`FakeKernel::btf`]) is `blob`.
+    pub fn module_btf(mut self, name: &str, blob: Vec<u8>) -> FakeKernel {
+        self.modules.push(ModuleBtf::new(name, blob));
         self
     }
 
@@ -225,7 +235,7 @@ impl KernelFacts for FakeKernel {
 
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
         let blob = self.btf_blob.as_deref().ok_or(NO_BTF)?;
-        BtfReader::new(blob).map_err(|e| e.to_string())
+        Ok(BtfReader::new(blob).map_err(|e| e.to_string())?.with_modules(&self.modules))
     }
 }
 
@@ -237,6 +247,41 @@ impl KernelFacts for FakeKernel {
 /// and the named `__bpf_trace_*` functions), and `vfs_read` with a small
 /// `struct file`.
 pub fn sample_btf() -> Vec<u8> {
+    sample_btf_builder().to_bytes()
+}
+
+/// The BTF of a module `fakenet` on [`sample_btf`], as the kernel gives
+/// it (split BTF): `struct fakenet_dev` (its owner a vmlinux
+/// `task_struct *`, its ring a `struct fakenet_ring *` of its own), the
+/// BTF tracepoint `fakenet_xmit(struct fakenet_dev *dev, unsigned int
+/// len)` and `int fakenet_open(struct fakenet_dev *dev, int flags)`.
+pub fn sample_module_btf() -> Vec<u8> {
+    use crate::btf::write::BtfMember;
+    use crate::btf::{FuncLinkage, Kind, TypeId};
+    let m = |name: &str, ty: TypeId, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
+    let mut b = sample_btf_builder();
+    let base = b.to_bytes();
+    let mark = b.split_mark();
+    let kernel = BtfReader::new(&base).expect("the sample parses");
+    let find = |kind, name| kernel.find(kind, name).ok().flatten().unwrap_or(TypeId::VOID);
+    let (int, uint, ch, task) = (find(Kind::INT, "int"), find(Kind::INT, "unsigned int"), find(Kind::INT, "char"), find(Kind::STRUCT, "task_struct"));
+    let ring = b.add_struct("fakenet_ring", 8, &[m("head", uint, 0), m("tail", uint, 4)]);
+    let ring_ptr = b.add_ptr(ring);
+    let task_ptr = b.add_ptr(task);
+    let name = b.add_array(ch, int, 16);
+    let dev = b.add_struct("fakenet_dev", 48, &[m("ifindex", int, 0), m("owner", task_ptr, 8), m("name", name, 16), m("ring", ring_ptr, 32)]);
+    let dev_ptr = b.add_ptr(dev);
+    let void_ptr = b.add_ptr(TypeId::VOID);
+    let xmit = b.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("dev", dev_ptr), ("len", uint)]);
+    let xmit_ptr = b.add_ptr(xmit);
+    b.add_typedef("btf_trace_fakenet_xmit", xmit_ptr);
+    b.add_func("__bpf_trace_fakenet_xmit", xmit, FuncLinkage::Static);
+    let open = b.add_func_proto(int, &[("dev", dev_ptr), ("flags", int)]);
+    b.add_func("fakenet_open", open, FuncLinkage::Global);
+    b.split_bytes(mark)
+}
+
+fn sample_btf_builder() -> crate::btf::write::BtfBuilder {
     use crate::btf::write::{BtfBuilder, BtfMember};
     use crate::btf::{FuncLinkage, TypeId};
     let m = |name: &str, ty: TypeId, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
@@ -310,7 +355,7 @@ pub fn sample_btf() -> Vec<u8> {
     b.add_struct("bpf_iter__bpf_map_elem", 32, &[m("meta", meta_ptr, 0), m("map", map_ptr, 8), m("key", void_ptr, 16), m("value", void_ptr, 24)]);
     let iter_elem = b.add_func_proto(int, &[("meta", meta_ptr), ("map", map_ptr), ("key", void_ptr), ("value", void_ptr)]);
     b.add_func("bpf_iter_bpf_map_elem", iter_elem, FuncLinkage::Global);
-    b.to_bytes()
+    b
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 mod fake;
 
 pub use crate::ir::{EventField, FieldKind, FileOffset, PercpuAccess};
-pub use fake::{sample_btf, FakeBinary, FakeKernel};
+pub use fake::{sample_btf, sample_module_btf, FakeBinary, FakeKernel};
 pub use crate::btf::read::{BtfReader, MemberDesc, TypeDesc};
 pub use crate::btf::table::{TypeSource, TypeTable};
 pub use crate::btf::TypeId;

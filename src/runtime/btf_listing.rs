@@ -15,7 +15,10 @@ use std::fmt::Write;
 /// `args.NAME` read it in a `btf:` probe).
 pub fn events(glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
     let btf = KernelBtf::open()?;
-    let r = btf.reader()?;
+    events_in(&btf.reader()?, glob, verbose)
+}
+
+fn events_in(r: &BtfReader<'_>, glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
     let mut names = r.names_with_prefix(Kind::TYPEDEF, BTF_TRACE_PREFIX).map_err(|e| e.to_string())?;
     names.retain(|n| glob_match(glob, n));
     names.sort();
@@ -34,6 +37,9 @@ pub fn events(glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
             for (i, (name, ty)) in params.iter().skip(1).enumerate() {
                 let name = if name.is_empty() { format!("arg{i}") } else { name.clone() };
                 details.push(format!("arg{i:<3}{}", declare(&r.type_name(*ty), &name)));
+            }
+            if let Some(module) = proto.and_then(|p| r.module_of(p)) {
+                details.push(format!("(module {module})"));
             }
         }
         out.push(Entry { spec: format!("btf:{n}"), details });
@@ -101,25 +107,53 @@ fn size_of(r: &BtfReader<'_>, ty: TypeId, depth: u32) -> u64 {
 /// and size (bitfields with their bit position and width).
 pub fn struct_view(name: &str) -> Result<String, String> {
     let btf = KernelBtf::open()?;
-    let r = btf.reader()?;
+    struct_in(&btf.reader()?, name)
+}
+
+fn struct_in(r: &BtfReader<'_>, name: &str) -> Result<String, String> {
     let found = match r.find(Kind::STRUCT, name).map_err(|e| e.to_string())? {
         Some(id) => Some(id),
         None => r.find(Kind::UNION, name).map_err(|e| e.to_string())?,
     };
-    let id = found.ok_or_else(|| format!("no struct or union `{name}` in the kernel's BTF"))?;
+    let id = found.ok_or_else(|| format!("no struct or union `{name}` in the kernel's BTF (vmlinux and modules)"))?;
     let Ok(TypeDesc::Composite { union, name, size, members }) = r.describe(id) else {
         return Err(format!("`{name}` is not a struct"));
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{} {name} {{\t/* size {size} */", if union { "union" } else { "struct" });
+    let module = r.module_of(id).map(|m| format!(", module {m}")).unwrap_or_default();
+    let _ = writeln!(out, "{} {name} {{\t/* size {size}{module} */", if union { "union" } else { "struct" });
     for m in &members {
         let member = declare(&r.type_name(m.ty), if m.name.is_empty() { "(anonymous)" } else { &m.name });
         if m.bits != 0 {
             let _ = writeln!(out, "\t{member}:{};\t/* {}:{} */", m.bits, m.bit_offset / 8, m.bit_offset % 8);
         } else {
-            let _ = writeln!(out, "\t{member};\t/* {} {} */", m.bit_offset / 8, size_of(&r, m.ty, 0));
+            let _ = writeln!(out, "\t{member};\t/* {} {} */", m.bit_offset / 8, size_of(r, m.ty, 0));
         }
     }
     out.push_str("};\n");
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{sample_btf, sample_module_btf};
+
+    #[test]
+    fn listings_show_what_modules_define_and_which_module() {
+        let (vmlinux, modules) = (sample_btf(), vec![crate::btf::read::ModuleBtf::new("fakenet", sample_module_btf())]);
+        let r = BtfReader::new(&vmlinux).unwrap().with_modules(&modules);
+        let events = events_in(&r, "*", true).unwrap();
+        let specs: Vec<&str> = events.iter().map(|e| e.spec.as_str()).collect();
+        assert_eq!(specs, ["btf:fakenet_xmit", "btf:sched_switch", "btf:sched_wakeup"]);
+        assert_eq!(events[0].details, ["arg0  struct fakenet_dev *dev", "arg1  unsigned int len", "(module fakenet)"]);
+        assert!(!events[1].details.iter().any(|d| d.contains("module")), "{:?}", events[1].details);
+
+        let view = struct_in(&r, "fakenet_dev").unwrap();
+        assert!(view.starts_with("struct fakenet_dev {\t/* size 48, module fakenet */\n"), "{view}");
+        assert!(view.contains("\tstruct task_struct *owner;\t/* 8 8 */\n"), "{view}");
+        assert!(view.contains("\tstruct fakenet_ring *ring;\t/* 32 8 */\n"), "{view}");
+        assert!(struct_in(&r, "task_struct").unwrap().starts_with("struct task_struct {\t/* size 14400 */"));
+        assert!(struct_in(&r, "nope").unwrap_err().contains("vmlinux and modules"));
+    }
 }

@@ -107,6 +107,8 @@ pub fn fake_kernel() -> &'static FakeKernel {
             .task_flag_bit("in_iowait", 9544)
             .percpu_var("__preempt_count", PercpuAccess { chain: vec![296, 312], delta: -92688, size: 4 })
             .btf(ktap::facts::sample_btf())
+            .module_btf("fakenet", ktap::facts::sample_module_btf())
+            .kernel_function("fakenet_open")
             .bpf_map(fake_map(12, "counts", 4, 8, false), Some("/sys/fs/bpf/counts"))
             .bpf_map(fake_map(13, "pairs", 4, 16, true), None)
             .bpf_map(fake_map(14, "wide", 16, 8, false), None)

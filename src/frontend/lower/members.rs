@@ -337,7 +337,7 @@ impl Lowerer<'_> {
             let TypeDesc::Composite { union, name: sname, size, members } = desc else {
                 let spelled = r.type_name(w.ty);
                 self.diags.push(
-                    Diagnostic::error(name.span, format!("`{}` is a `{spelled}`, which has no members", w.text))
+                    Diagnostic::error(name.span, format!("`{}` is {} `{spelled}`, which has no members", w.text, article(&spelled)))
                         .with_label(format!("no member `{}` here", name.name)),
                 );
                 return None;
@@ -433,7 +433,7 @@ impl Lowerer<'_> {
     fn index(&mut self, r: &dyn TypeSource, w: &mut Walk, index: &ast::Expr) -> Option<()> {
         let TypeDesc::Array { elem, len } = self.describe(r, w.ty, index.span)? else {
             let spelled = r.type_name(w.ty);
-            self.error(index.span, format!("`{}` is a `{spelled}`, not an array", w.text));
+            self.error(index.span, format!("`{}` is {} `{spelled}`, not an array", w.text, article(&spelled)));
             return None;
         };
         let ast::ExprKind::Int(i) = index.kind else {
@@ -521,11 +521,21 @@ impl Lowerer<'_> {
             }
             _ => {
                 self.diags.push(
-                    Diagnostic::error(span, format!("`{text}` is a `{spelled}`, which probes cannot read as a value"))
+                    Diagnostic::error(span, format!("`{text}` is {} `{spelled}`, which probes cannot read as a value", article(&spelled)))
                         .with_label("not a number, pointer or string"),
                 );
                 None
             }
         }
+    }
+}
+
+/// `a` or `an`, as English puts it before `spelled` (`an int`, `an
+/// unsigned int`, `a u32`).
+fn article(spelled: &str) -> &'static str {
+    if spelled.starts_with(['a', 'e', 'i', 'o']) || spelled.starts_with("unsigned") {
+        "an"
+    } else {
+        "a"
     }
 }

@@ -619,7 +619,7 @@ mod debug_tests {
     fn bad_names_are_errors_that_say_why() {
         let cases = [
             ("trace probe:/bin/app:parse { print(args.nbyts) }", "`parse` has no argument `nbyts` did you mean `nbytes`?"),
-            ("trace probe:/bin/app:parse { print(args.nbytes.x) }", "`args.nbytes` is a `int`, which has no members"),
+            ("trace probe:/bin/app:parse { print(args.nbytes.x) }", "`args.nbytes` is an `int`, which has no members"),
             ("trace probe:/bin/app:parse { print(args.req.nope) }", "`struct req` has no member `nope`"),
             ("trace probe:/bin/app:parse%return { print(args.nbytes) }", "`nbytes` cannot be read in a %return probe"),
             ("trace probe:/bin/app:app.c:7 { print(args.gone) }", "`gone` is optimised out at this address of `parse`"),
