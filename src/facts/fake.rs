@@ -254,7 +254,7 @@ pub fn sample_btf() -> Vec<u8> {
 /// it (split BTF): `struct fakenet_dev` (its owner a vmlinux
 /// `task_struct *`, its ring a `struct fakenet_ring *` of its own), the
 /// BTF tracepoint `fakenet_xmit(struct fakenet_dev *dev, unsigned int
-/// len)` and `int fakenet_open(struct fakenet_dev *dev, int flags)`.
+/// nbytes)` and `int fakenet_open(struct fakenet_dev *dev, int flags)`.
 pub fn sample_module_btf() -> Vec<u8> {
     use crate::btf::write::BtfMember;
     use crate::btf::{FuncLinkage, Kind, TypeId};
@@ -272,7 +272,7 @@ pub fn sample_module_btf() -> Vec<u8> {
     let dev = b.add_struct("fakenet_dev", 48, &[m("ifindex", int, 0), m("owner", task_ptr, 8), m("name", name, 16), m("ring", ring_ptr, 32)]);
     let dev_ptr = b.add_ptr(dev);
     let void_ptr = b.add_ptr(TypeId::VOID);
-    let xmit = b.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("dev", dev_ptr), ("len", uint)]);
+    let xmit = b.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("dev", dev_ptr), ("nbytes", uint)]);
     let xmit_ptr = b.add_ptr(xmit);
     b.add_typedef("btf_trace_fakenet_xmit", xmit_ptr);
     b.add_func("__bpf_trace_fakenet_xmit", xmit, FuncLinkage::Static);

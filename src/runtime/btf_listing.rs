@@ -146,7 +146,7 @@ mod tests {
         let events = events_in(&r, "*", true).unwrap();
         let specs: Vec<&str> = events.iter().map(|e| e.spec.as_str()).collect();
         assert_eq!(specs, ["btf:fakenet_xmit", "btf:sched_switch", "btf:sched_wakeup"]);
-        assert_eq!(events[0].details, ["arg0  struct fakenet_dev *dev", "arg1  unsigned int len", "(module fakenet)"]);
+        assert_eq!(events[0].details, ["arg0  struct fakenet_dev *dev", "arg1  unsigned int nbytes", "(module fakenet)"]);
         assert!(!events[1].details.iter().any(|d| d.contains("module")), "{:?}", events[1].details);
 
         let view = struct_in(&r, "fakenet_dev").unwrap();

@@ -90,7 +90,7 @@ mod tests {
         use crate::btf::{Kind, TypeId};
         let mut b = BtfBuilder::new();
         let int = b.add_int("int", 4, true);
-        b.add_struct("task_struct", 8, &[BtfMember { name: "pid".to_string(), ty: int, bit_offset: 0 }]);
+        b.add_struct("task_struct", 8, &[BtfMember { name: "flags".to_string(), ty: int, bit_offset: 0 }]);
         let vmlinux = b.to_bytes();
         let mark = b.split_mark();
         b.add_struct("nf_conn", 16, &[BtfMember { name: "mark".to_string(), ty: int, bit_offset: 64 }]);
