@@ -109,7 +109,8 @@ fn typing_errors_name_the_members() {
 }
 
 /// A BTF whose `struct task_struct` has only `pid`, `tgid`,
-/// `real_parent` and `comm`, at offsets no kernel uses.
+/// `real_parent`, `comm` and the one-bit `in_execve` (bit 41: in the
+/// 4-byte word at byte 4, its bit 9), at offsets no kernel uses.
 fn moved_task_btf() -> PathBuf {
     use ktap::btf::write::{BtfBuilder, BtfMember};
     let m = |name: &str, ty, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
@@ -120,7 +121,11 @@ fn moved_task_btf() -> PathBuf {
     let comm = b.add_array(ch, int, 16);
     // The pointer is type 5, the struct type 6.
     let task_ptr = b.add_ptr(ktap::btf::TypeId(6));
-    b.add_struct("task_struct", 64, &[m("pid", pid_t, 8), m("tgid", pid_t, 12), m("real_parent", task_ptr, 16), m("comm", comm, 24)]);
+    // `in_execve` is an unsigned int, type 7.
+    let in_execve = BtfMember { bit_offset: 41, ..m("in_execve", ktap::btf::TypeId(7), 0) };
+    let task = b.add_struct("task_struct", 64, &[m("pid", pid_t, 8), m("tgid", pid_t, 12), m("real_parent", task_ptr, 16), m("comm", comm, 24), in_execve]);
+    b.set_member_bits(task, 4, 1);
+    b.add_int("unsigned int", 4, false);
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moved-task-{}.btf", std::process::id()));
     std::fs::write(&path, b.to_bytes()).expect("write BTF");
     path
@@ -172,6 +177,35 @@ fn core_relocations_fit_a_saved_object_to_this_kernel() {
     let _ = std::fs::remove_file(&btf);
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, want, "stderr: {}", run.stderr);
+}
+
+#[test]
+fn core_relocations_move_a_bitfield_and_both_its_shifts() {
+    // Typed against the moved layout, `in_execve` is bits 9..10 of the
+    // word at byte 4; the running kernel's lies in another word at
+    // another bit, so the load's offset and both shifts must be
+    // relocated. It is 1 where sched_process_exec fires and 0 in a
+    // syscall. (Unrelocated, the probes would read bit 41 of the task's
+    // thread_info flags, which x86-64 leaves unused: 0 both times.)
+    let script = "var exec = -1\nvar later = -1\n\
+        trace sched:sched_process_exec { exec = curtask.in_execve }\n\
+        trace syscalls:sys_enter_getppid { later = curtask.in_execve }\n\
+        trace_end { print(exec, later) }";
+    let btf = moved_task_btf();
+    let btf_arg = btf.to_str().expect("utf-8 path");
+    let ir = ktap(&["--btf", btf_arg, "--emit", "ir", "-e", script]);
+    assert_eq!(ir.code, Some(0), "stderr: {}", ir.stderr);
+    assert!(ir.stdout.contains("task +4:u32 bits 9..10 [core 0: struct task_struct.in_execve]"), "{}", ir.stdout);
+    if !need_root() || !have_btf() {
+        let _ = std::fs::remove_file(&btf);
+        return;
+    }
+    let bin = pingpong();
+    let run = ktap(&["--btf", btf_arg, "-q", "-e", script, "--", bin.to_str().expect("utf-8 path"), "10"]);
+    let _ = std::fs::remove_file(&btf);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("pid ")).collect();
+    assert_eq!(lines, ["1\t0"], "stderr: {}", run.stderr);
 }
 
 #[test]

@@ -11,16 +11,25 @@ use crate::btf::TypeId;
 use crate::ir::core::{CoreComposite, CoreField, CoreTy};
 use std::collections::BTreeMap;
 
-/// `enum bpf_core_relo_kind`: the field's byte offset
-/// (tools/lib/bpf/relo_core.h).
+/// `enum bpf_core_relo_kind` (tools/lib/bpf/relo_core.h): the field's
+/// byte offset (for a bitfield, where the word read holding it starts).
 pub const FIELD_BYTE_OFFSET: u32 = 0;
+/// A bitfield's left shift: what brings its top bit to bit 63 of the
+/// word read, zero-extended to 64 bits.
+pub const FIELD_LSHIFT_U64: u32 = 4;
+/// A bitfield's right shift after it: 64 minus its width.
+pub const FIELD_RSHIFT_U64: u32 = 5;
+
+/// A bitfield member's bit offset and width (None: a whole member).
+type Bitfield = Option<(u32, u32)>;
 
 /// A struct or union of the local BTF: its identity (a name, or for an
 /// anonymous one the member that holds it), its shape, its members.
 struct Local {
     composite: CoreComposite,
-    /// By name (anonymous ones by offset): offset and type.
-    members: BTreeMap<(u32, String), CoreTy>,
+    /// By offset (a bitfield's word's) and name: type, and a bitfield's
+    /// bit offset and width.
+    members: BTreeMap<(u32, String), (CoreTy, Bitfield)>,
 }
 
 /// The local types of one object, built from every record.
@@ -52,7 +61,7 @@ impl LocalTypes {
                 _ => None,
             };
             if let Some(local) = self.locals.get_mut(&key) {
-                local.members.insert((m.offset, m.name.clone()), m.ty.clone());
+                local.members.insert((m.offset, m.name.clone()), (m.ty.clone(), m.bitfield));
             }
             let Some((next_key, c)) = next else { break };
             self.see(&next_key, &c);
@@ -81,11 +90,19 @@ impl LocalTypes {
         for key in &self.order {
             let Some(local) = self.locals.get(key) else { continue };
             let members: Vec<(String, u32, CoreTy)> =
-                local.members.iter().map(|((off, name), ty)| (name.clone(), *off, ty.clone())).collect();
-            let list: Vec<BtfMember> =
-                members.iter().map(|(name, off, _)| BtfMember { name: name.clone(), ty: TypeId::VOID, bit_offset: off * 8 }).collect();
+                local.members.iter().map(|((off, name), (ty, _))| (name.clone(), *off, ty.clone())).collect();
+            let list: Vec<BtfMember> = local
+                .members
+                .iter()
+                .map(|((off, name), (_, bitfield))| BtfMember { name: name.clone(), ty: TypeId::VOID, bit_offset: bitfield.map_or(off * 8, |(bit, _)| bit) })
+                .collect();
             let c = &local.composite;
             let id = if c.union { b.add_union(&c.name, c.size, &list) } else { b.add_struct(&c.name, c.size, &list) };
+            for (mi, (_, bitfield)) in local.members.values().enumerate() {
+                if let Some((_, width)) = bitfield {
+                    b.set_member_bits(id, mi, *width);
+                }
+            }
             shapes.push((id, key.clone(), members));
         }
         for (id, key, members) in shapes {
@@ -110,9 +127,10 @@ impl LocalTypes {
         }
     }
 
-    /// The record of `f` on the instruction at `insn_byte_off`: its root's
-    /// local id and access string of local member indices.
-    pub fn relo(&self, b: &mut BtfBuilder, f: &CoreField, insn_byte_off: u32) -> Option<CoreRelo> {
+    /// The record of `f` (of `kind`) on the instruction at
+    /// `insn_byte_off`: its root's local id and access string of local
+    /// member indices.
+    pub fn relo(&self, b: &mut BtfBuilder, f: &CoreField, insn_byte_off: u32, kind: u32) -> Option<CoreRelo> {
         let mut key = key_of(&f.root, "", 0);
         let root = *self.ids.get(&key)?;
         let mut access = String::from("0");
@@ -127,7 +145,7 @@ impl LocalTypes {
                 key = key_of(c, &key, m.offset);
             }
         }
-        Some(CoreRelo { insn_byte_off, type_id: root, access: b.add_string(&access), kind: FIELD_BYTE_OFFSET })
+        Some(CoreRelo { insn_byte_off, type_id: root, access: b.add_string(&access), kind })
     }
 }
 
@@ -142,7 +160,7 @@ mod tests {
     }
 
     fn member(name: &str, offset: u32, ty: CoreTy) -> CoreMember {
-        CoreMember { name: name.into(), offset, ty, indexes: Vec::new() }
+        CoreMember { name: name.into(), offset, ty, indexes: Vec::new(), bitfield: None }
     }
 
     #[test]
@@ -167,7 +185,7 @@ mod tests {
         b.validate().expect("valid BTF");
         // task_struct's members sorted by offset: real_parent, pid, se.
         let access = |f: &CoreField, b: &mut BtfBuilder| {
-            let r = locals.relo(b, f, 8).expect("a record");
+            let r = locals.relo(b, f, 8, FIELD_BYTE_OFFSET).expect("a record");
             assert_eq!((r.type_id, r.kind), (TypeId(2), FIELD_BYTE_OFFSET));
             b.string_at(r.access).map(str::to_string)
         };
@@ -176,5 +194,30 @@ mod tests {
         assert_eq!(access(&runtime, &mut b).as_deref(), Some("0:2:0"));
         // An array element: its index follows the member's.
         assert_eq!(access(&letter, &mut b).as_deref(), Some("0:3:3"));
+    }
+
+    #[test]
+    fn a_bitfield_is_a_flagged_member_at_its_bit() {
+        use crate::btf::read::{BtfReader, TypeDesc};
+        // Bit 9 of the word at byte 4 (bit 41 of the struct), one bit wide.
+        let flag = CoreMember { bitfield: Some((41, 1)), ..member("in_execve", 4, CoreTy::Int { size: 4, signed: false }) };
+        let field = CoreField { step: 0, root: task(), members: vec![flag] };
+        let prio = CoreField { step: 0, root: task(), members: vec![member("prio", 8, CoreTy::Int { size: 4, signed: true })] };
+        let mut locals = LocalTypes::default();
+        locals.add(&field);
+        locals.add(&prio);
+        let mut b = BtfBuilder::new();
+        let index = b.add_int("__ARRAY_SIZE_TYPE__", 4, false);
+        locals.write(&mut b, index);
+        b.validate().expect("valid BTF");
+        for kind in [FIELD_BYTE_OFFSET, FIELD_LSHIFT_U64, FIELD_RSHIFT_U64] {
+            let r = locals.relo(&mut b, &field, 16, kind).expect("a record");
+            assert_eq!((r.kind, b.string_at(r.access)), (kind, Some("0:0")));
+        }
+        let bytes = b.to_bytes();
+        let reader = BtfReader::new(&bytes).expect("parse");
+        let Ok(TypeDesc::Composite { members, .. }) = reader.describe(TypeId(2)) else { panic!("no struct") };
+        let shape: Vec<(String, u32, u32)> = members.into_iter().map(|m| (m.name, m.bit_offset, m.bits)).collect();
+        assert_eq!(shape, [("in_execve".to_string(), 41, 1), ("prio".to_string(), 64, 0)]);
     }
 }

@@ -68,6 +68,8 @@ pub struct Program {
 pub struct CoreReloc {
     pub insn: usize,
     pub field: crate::ir::core::CoreField,
+    /// What the loader rewrites (`bpf_core_relo_kind`: `core::FIELD_*`).
+    pub kind: u32,
 }
 
 /// A relocation on the first slot of an ld_imm64.
@@ -851,7 +853,7 @@ pub fn write_object_with(obj: &BpfObject, debug: &DebugInfo) -> Result<Vec<u8>, 
             let Some(p) = obj.programs.get(*pi) else { continue };
             for r in &p.core {
                 let at = u32::try_from(off + r.insn as u64 * 8).map_err(|_| Error::TooLarge { what: "program section" })?;
-                if let Some(relo) = locals.relo(&mut btf.b, &r.field, at) {
+                if let Some(relo) = locals.relo(&mut btf.b, &r.field, at, r.kind) {
                     core_records.push(relo);
                 }
             }

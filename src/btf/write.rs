@@ -101,6 +101,8 @@ pub struct Member {
     pub name: StrOff,
     pub ty: TypeId,
     pub bit_offset: u32,
+    /// A bitfield's width in bits; 0 for a whole member.
+    pub bits: u32,
 }
 
 /// BTF_KIND_STRUCT and BTF_KIND_UNION.
@@ -261,11 +263,19 @@ impl BtfType {
                 put_u32(out, a.nelems);
             }
             BtfType::Struct(c) | BtfType::Union(c) => {
+                // With a bitfield, kind_flag is set and each member's
+                // offset word holds its width in the top 8 bits.
+                let flagged = c.members.iter().any(|m| m.bits != 0);
                 put_head(out, c.name, k, c.members.len(), c.size);
+                if flagged {
+                    let at = out.len() - 8;
+                    let info = u32::from_le_bytes(out[at..at + 4].try_into().unwrap_or_default()) | 1 << 31;
+                    out[at..at + 4].copy_from_slice(&info.to_le_bytes());
+                }
                 for m in &c.members {
                     put_u32(out, m.name.0);
                     put_u32(out, m.ty.0);
-                    put_u32(out, m.bit_offset);
+                    put_u32(out, if flagged { (m.bits.min(0xff) << 24) | (m.bit_offset & 0x00ff_ffff) } else { m.bit_offset });
                 }
             }
             BtfType::Enum(e) => {
@@ -360,6 +370,17 @@ impl BtfBuilder {
         }
     }
 
+    /// Makes member `index` of struct or union `id` a bitfield of `bits`
+    /// bits (at its bit offset).
+    pub fn set_member_bits(&mut self, id: TypeId, index: usize, bits: u32) {
+        let t = (id.0 as usize).checked_sub(1).and_then(|i| self.types.get_mut(i));
+        if let Some(BtfType::Struct(c) | BtfType::Union(c)) = t {
+            if let Some(m) = c.members.get_mut(index) {
+                m.bits = bits;
+            }
+        }
+    }
+
     /// The type with id `id` (None for void or unknown ids).
     pub fn get(&self, id: TypeId) -> Option<&BtfType> {
         (id.0 as usize)
@@ -413,6 +434,7 @@ impl BtfBuilder {
                 name: self.add_string(m.name.as_ref()),
                 ty: m.ty,
                 bit_offset: m.bit_offset,
+                bits: 0,
             })
             .collect()
     }

@@ -241,7 +241,7 @@ impl KernelFacts for FakeKernel {
 
 /// A small kernel BTF laid out like x86-64 6.18's for the members tests
 /// read: `struct task_struct` (`__state`, `se.sum_exec_runtime`, `mm`,
-/// `pid`, `tgid`, `real_parent`, `comm`, a bitfield), `struct mm_struct`
+/// `pid`, `tgid`, `real_parent`, `comm`, the bitfield `in_execve`), `struct mm_struct`
 /// with its owner in an anonymous struct, `enum` and `char *` members,
 /// the BTF tracepoints `sched_switch` and `sched_wakeup` (prototypes
 /// and the named `__bpf_trace_*` functions), and `vfs_read` with a small
@@ -252,7 +252,8 @@ pub fn sample_btf() -> Vec<u8> {
 
 /// The BTF of a module `fakenet` on [`sample_btf`], as the kernel gives
 /// it (split BTF): `struct fakenet_dev` (its owner a vmlinux
-/// `task_struct *`, its ring a `struct fakenet_ring *` of its own), the
+/// `task_struct *`, its ring a `struct fakenet_ring *` of its own, a
+/// signed 5-bit `prio`), the
 /// BTF tracepoint `fakenet_xmit(struct fakenet_dev *dev, unsigned int
 /// nbytes)` and `int fakenet_open(struct fakenet_dev *dev, int flags)`.
 pub fn sample_module_btf() -> Vec<u8> {
@@ -269,7 +270,9 @@ pub fn sample_module_btf() -> Vec<u8> {
     let ring_ptr = b.add_ptr(ring);
     let task_ptr = b.add_ptr(task);
     let name = b.add_array(ch, int, 16);
-    let dev = b.add_struct("fakenet_dev", 48, &[m("ifindex", int, 0), m("owner", task_ptr, 8), m("name", name, 16), m("ring", ring_ptr, 32)]);
+    let prio = BtfMember { bit_offset: 40 * 8 + 1, ..m("prio", int, 0) };
+    let dev = b.add_struct("fakenet_dev", 48, &[m("ifindex", int, 0), m("owner", task_ptr, 8), m("name", name, 16), m("ring", ring_ptr, 32), prio]);
+    b.set_member_bits(dev, 4, 5);
     let dev_ptr = b.add_ptr(dev);
     let void_ptr = b.add_ptr(TypeId::VOID);
     let xmit = b.add_func_proto(TypeId::VOID, &[("__data", void_ptr), ("dev", dev_ptr), ("nbytes", uint)]);
@@ -312,8 +315,10 @@ fn sample_btf_builder() -> crate::btf::write::BtfBuilder {
         m("real_parent", task_ptr_id, 1280),
         m("comm", comm, 1752),
         m("name_ptr", char_ptr, 1776),
+        BtfMember { bit_offset: 1192 * 8 + 3, ..m("in_execve", uint, 0) },
     ];
     let t = b.add_struct("task_struct", 14400, &task_members);
+    b.set_member_bits(t, task_members.len() - 1, 1);
     let tp = b.add_ptr(t);
     let void_ptr = b.add_ptr(TypeId::VOID);
     let switch = [("", void_ptr), ("", boolean), ("", tp), ("", tp), ("", uint)];

@@ -37,6 +37,9 @@ pub struct CoreMember {
     /// Elements taken of an array member (`arr[2][1]`), outermost first;
     /// the next member, if any, is one of the element's.
     pub indexes: Vec<u32>,
+    /// A bitfield (the last member): its bit offset in its parent and its
+    /// width; `offset` is then where the word read that holds it starts.
+    pub bitfield: Option<(u32, u32)>,
 }
 
 /// What a member holds, as far as a loader compares it with another

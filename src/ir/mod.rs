@@ -492,13 +492,32 @@ pub struct Path {
     /// The offsets that came from the kernel's BTF, with the members they
     /// name (CO-RE relocations in the object).
     pub core: Vec<core::CoreField>,
+    /// A bitfield: the value is these bits of the word read.
+    pub bits: Option<Bits>,
 }
 
 impl Path {
     /// A read from `base` with no CO-RE records (facts the compiler
     /// computed itself).
     pub fn plain(base: PathBase, derefs: Vec<u32>, offset: i64, size: u8, via: Via) -> Path {
-        Path { base, derefs, offset, size, via, signed: false, core: Vec::new() }
+        Path { base, derefs, offset, size, via, signed: false, core: Vec::new(), bits: None }
+    }
+}
+
+/// `width` bits from bit `shift` (from the least significant) of the word
+/// a [`Path`] reads: shifted left to the top of 64 bits, then right to
+/// the bottom (arithmetically when the path is signed), so a CO-RE record
+/// can move both shifts to another kernel's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bits {
+    pub shift: u8,
+    pub width: u8,
+}
+
+impl Bits {
+    /// The left shift, then the right one.
+    pub fn shifts(self) -> (i32, i32) {
+        (64 - i32::from(self.shift) - i32::from(self.width), 64 - i32::from(self.width))
     }
 }
 

@@ -149,7 +149,8 @@ fn expr(e: &Expr) -> String {
                 Via::ProbeReadUser => " (user read)",
             };
             let core: String = path.core.iter().map(|c| format!(" [core {}: {}]", c.step, c.describe())).collect();
-            format!("{base}{chain} {:+}:{what}{via}{core}", path.offset)
+            let bits = path.bits.map(|b| format!(" bits {}..{}", b.shift, b.shift + b.width)).unwrap_or_default();
+            format!("{base}{chain} {:+}:{what}{bits}{via}{core}", path.offset)
         }
         ExprKind::Global(g) => format!("g{}", g.0),
         ExprKind::CtxAddr { offset, data_loc: false } => format!("&ctx[{offset}]"),

@@ -426,6 +426,11 @@ impl Validator<'_> {
             Ty::Comm | Ty::Str if path.size > 0 => {}
             _ => return Err(Error::BadWidth { probe: self.probe, what: "typed read", bytes: u32::from(path.size) }),
         }
+        if let Some(b) = path.bits {
+            if ty != Ty::Int || ![1, 2, 4, 8].contains(&path.size) || b.width == 0 || u32::from(b.shift) + u32::from(b.width) > 8 * u32::from(path.size) {
+                return Err(self.err(format!("bits {}..{} of a {}-byte word", b.shift, u32::from(b.shift) + u32::from(b.width), path.size)));
+            }
+        }
         if i32::try_from(path.offset).is_err() || path.core.iter().any(|c| c.step as usize > path.derefs.len()) {
             return Err(self.err("typed read out of reach"));
         }

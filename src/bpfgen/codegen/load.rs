@@ -8,6 +8,7 @@
 //! types. No IO; the per-CPU walk of `in_interrupt()` is not here.
 
 use super::{helper, Gen, Label};
+use crate::bpfgen::core::{FIELD_BYTE_OFFSET, FIELD_LSHIFT_U64, FIELD_RSHIFT_U64};
 use crate::bpfgen::elf::CoreReloc;
 use crate::bpfgen::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use crate::ir::{Path, PathBase, Via};
@@ -24,8 +25,14 @@ fn size_of(bytes: u8) -> Size {
 impl Gen<'_> {
     /// Records the CO-RE field of `step`, if any, on the next instruction.
     fn core_here(&mut self, path: &Path, step: usize) {
+        self.core_kind_here(path, step, FIELD_BYTE_OFFSET);
+    }
+
+    /// Records the CO-RE field of `step`, if any, as a relocation of
+    /// `kind` on the next instruction.
+    fn core_kind_here(&mut self, path: &Path, step: usize, kind: u32) {
         if let Some(field) = path.core.iter().find(|c| c.step as usize == step) {
-            self.asm.core.push(CoreReloc { insn: self.asm.insns.len(), field: field.clone() });
+            self.asm.core.push(CoreReloc { insn: self.asm.insns.len(), field: field.clone(), kind });
         }
     }
 
@@ -150,7 +157,20 @@ impl Gen<'_> {
             self.core_here(path, last);
             self.asm.emit(Insn::ldx(size_of(path.size), dst, Reg::R3, offset as i16));
         }
-        if path.signed && path.size > 0 && path.size < 8 {
+        if let Some(bits) = path.bits {
+            // The bitfield's top bit to bit 63, then its lowest to bit 0;
+            // a record moves both to the loading kernel's layout.
+            let (left, right) = bits.shifts();
+            let bitfield_record = path.core.iter().any(|c| c.step as usize == last && c.members.last().is_some_and(|m| m.bitfield.is_some()));
+            if bitfield_record {
+                self.core_kind_here(path, last, FIELD_LSHIFT_U64);
+            }
+            self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, left));
+            if bitfield_record {
+                self.core_kind_here(path, last, FIELD_RSHIFT_U64);
+            }
+            self.asm.emit(Insn::alu64_imm(if path.signed { AluOp::Arsh } else { AluOp::Rsh }, dst, right));
+        } else if path.signed && path.size > 0 && path.size < 8 {
             let shift = 64 - 8 * i32::from(path.size);
             self.asm.emit(Insn::alu64_imm(AluOp::Lsh, dst, shift));
             self.asm.emit(Insn::alu64_imm(AluOp::Arsh, dst, shift));

@@ -58,7 +58,7 @@ impl KernelCx for Cx<'_, '_, '_> {
         Some(ir::core::CoreField {
             step: 0,
             root: ir::core::CoreComposite { name: "task_struct".into(), size, union: false },
-            members: vec![ir::core::CoreMember { name: "comm".into(), offset, ty: comm, indexes: Vec::new() }],
+            members: vec![ir::core::CoreMember { name: "comm".into(), offset, ty: comm, indexes: Vec::new(), bitfield: None }],
         })
     }
 

@@ -359,15 +359,22 @@ impl Lowerer<'_> {
             for (m, parent) in chain {
                 if m.bits != 0 || m.bit_offset % 8 != 0 {
                     // A bitfield ends the chain (it is an integer); its
-                    // bits are cut from the word around it (no CO-RE
-                    // record: the shifts would need their own).
-                    w.bitfield = Some((w.path.offset as u64 * 8 + u64::from(m.bit_offset), m.bits.max(1)));
-                    w.cur = None;
+                    // bits are cut from the word around it. Its record
+                    // names it; where the word starts is known once its
+                    // type's size is (`bitfield`).
+                    let width = m.bits.max(1);
+                    w.bitfield = Some((w.path.offset as u64 * 8 + u64::from(m.bit_offset), width));
+                    let member = CoreMember { name: m.name.clone(), offset: 0, ty: core_ty(r, m.ty, 0), indexes: Vec::new(), bitfield: Some((m.bit_offset, width)) };
+                    match &mut w.cur {
+                        _ if w.indexed => {}
+                        Some(c) => c.members.push(member),
+                        None => w.cur = Some(CoreField { step: 0, root: parent, members: vec![member] }),
+                    }
                     w.ty = m.ty;
                     continue;
                 }
                 w.path.offset += i64::from(m.bit_offset / 8);
-                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(r, m.ty, 0), indexes: Vec::new() };
+                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(r, m.ty, 0), indexes: Vec::new(), bitfield: None };
                 match &mut w.cur {
                     _ if w.indexed => {}
                     Some(c) => c.members.push(member),
@@ -403,8 +410,11 @@ impl Lowerer<'_> {
 
     /// A bitfield of `bits` at bit `bit`: the smallest aligned load of at
     /// least its type's size that holds it (as libbpf computes it,
-    /// tools/lib/bpf/relo_core.c), shifted down and masked (unsigned).
-    fn bitfield(&mut self, w: Walk, bit: u64, bits: u32, size: u32, span: Span) -> Option<Expr> {
+    /// tools/lib/bpf/relo_core.c), its bits shifted out of it (extended
+    /// as its type's sign says). Its record, if it has one, then says
+    /// where the word starts, which the load's offset and both shifts
+    /// are relocated by.
+    fn bitfield(&mut self, mut w: Walk, bit: u64, bits: u32, size: u32, signed: bool, span: Span) -> Option<Expr> {
         let mut bytes = u64::from(size.clamp(1, 8));
         let mut at = bit / 8 / bytes * bytes;
         while bit + u64::from(bits) - at * 8 > bytes * 8 {
@@ -415,18 +425,20 @@ impl Lowerer<'_> {
             bytes *= 2;
             at = bit / 8 / bytes * bytes;
         }
-        let shift = bit - at * 8;
-        if shift + u64::from(bits) > 62 {
-            self.unsupported(span, "a bitfield in the top bits of a word");
-            return None;
+        // The word's start from the bitfield's parent; a word starting
+        // before the parent does (a packed anonymous struct) has no
+        // record: the offset stays this kernel's.
+        let parent_start = w.path.offset as u64;
+        match w.cur.as_mut().and_then(|c| c.members.last_mut()) {
+            Some(m) if m.bitfield.is_some() && at >= parent_start => m.offset = (at - parent_start) as u32,
+            _ => w.cur = None,
         }
         let mut path = w.finish();
         path.offset = at as i64;
         path.size = bytes as u8;
-        path.signed = false;
-        let word = Expr { kind: ExprKind::Load(path), ty: Ty::Int, span: Some(span) };
-        let down = Expr::binary(ir::BinOp::Div, word, Expr::constant(1i64 << shift), Some(span));
-        Some(Expr::binary(ir::BinOp::BitAnd, down, Expr::constant((1i64 << bits) - 1), Some(span)))
+        path.signed = signed;
+        path.bits = Some(ir::Bits { shift: (bit - at * 8) as u8, width: bits as u8 });
+        Some(Expr { kind: ExprKind::Load(path), ty: Ty::Int, span: Some(span) })
     }
 
     /// `[INDEX]` on a fixed array: a constant index inside it.
@@ -484,11 +496,11 @@ impl Lowerer<'_> {
             Expr { kind: ExprKind::Load(path), ty, span: Some(span) }
         };
         if let Some((bit, bits)) = w.bitfield {
-            let (TypeDesc::Int { size, .. } | TypeDesc::Enum { size, .. }) = desc else {
+            let (TypeDesc::Int { size, signed } | TypeDesc::Enum { size, signed, .. }) = desc else {
                 self.error(span, format!("`{text}` is a bitfield of a `{spelled}`"));
                 return None;
             };
-            return self.bitfield(w, bit, bits, size, span);
+            return self.bitfield(w, bit, bits, size, signed, span);
         }
         match desc {
             TypeDesc::Int { size: size @ (1 | 2 | 4 | 8), signed } | TypeDesc::Enum { size: size @ (1 | 2 | 4 | 8), signed, .. } => {
