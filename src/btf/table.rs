@@ -26,12 +26,24 @@ impl TypeSource for BtfReader<'_> {
 }
 
 /// Types as plain data: entry `i` is type id `i + 1` (0 is `void`), each
-/// described (typedefs and qualifiers already followed) with its C
-/// spelling.
+/// described (typedefs and qualifiers followed) with its C spelling.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TypeTable {
-    types: Vec<(TypeDesc, String)>,
+    types: Vec<(Entry, String)>,
 }
+
+/// A type's description, or the type a typedef or qualifier names (held
+/// once, however many names it has: a struct's members are not copied
+/// into each typedef of it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Entry {
+    Desc(TypeDesc),
+    Alias(TypeId),
+}
+
+/// Typedefs and qualifiers followed in a row, at most (a loop of them is
+/// an error, not a hang).
+const MAX_ALIASES: usize = 32;
 
 impl TypeTable {
     pub fn new() -> TypeTable {
@@ -40,15 +52,25 @@ impl TypeTable {
 
     /// Adds a type; its id.
     pub fn add(&mut self, desc: TypeDesc, spelled: String) -> TypeId {
-        self.types.push((desc, spelled));
+        self.types.push((Entry::Desc(desc), spelled));
         TypeId(self.types.len() as u32)
     }
 
     /// Replaces type `id` (filled in after its id was handed out, as a
     /// struct pointing to itself needs).
     pub fn set(&mut self, id: TypeId, desc: TypeDesc, spelled: String) {
+        self.set_entry(id, Entry::Desc(desc), spelled);
+    }
+
+    /// Makes type `id` another name of type `to` (a typedef, a
+    /// qualified type), described as `to` is whenever asked.
+    pub fn set_alias(&mut self, id: TypeId, to: TypeId, spelled: String) {
+        self.set_entry(id, Entry::Alias(to), spelled);
+    }
+
+    fn set_entry(&mut self, id: TypeId, entry: Entry, spelled: String) {
         if let Some(slot) = (id.0 as usize).checked_sub(1).and_then(|i| self.types.get_mut(i)) {
-            *slot = (desc, spelled);
+            *slot = (entry, spelled);
         }
     }
 
@@ -110,10 +132,18 @@ pub const FROM_BTF_MAX: usize = 10_000;
 
 impl TypeSource for TypeTable {
     fn describe(&self, id: TypeId) -> Result<TypeDesc, String> {
-        if id == TypeId::VOID {
-            return Ok(TypeDesc::Void);
+        let mut at = id;
+        for _ in 0..MAX_ALIASES {
+            if at == TypeId::VOID {
+                return Ok(TypeDesc::Void);
+            }
+            match (at.0 as usize).checked_sub(1).and_then(|i| self.types.get(i)) {
+                Some((Entry::Desc(d), _)) => return Ok(d.clone()),
+                Some((Entry::Alias(to), _)) => at = *to,
+                None => return Err(format!("no type {}", at.0)),
+            }
         }
-        (id.0 as usize).checked_sub(1).and_then(|i| self.types.get(i)).map(|(d, _)| d.clone()).ok_or_else(|| format!("no type {}", id.0))
+        Err(format!("type {} names types in a loop", id.0))
     }
 
     fn type_name(&self, id: TypeId) -> String {
@@ -139,6 +169,25 @@ mod tests {
         assert_eq!(t.type_name(ptr), "int *");
         assert_eq!(t.describe(TypeId::VOID), Ok(TypeDesc::Void));
         assert!(t.describe(TypeId(9)).is_err());
+    }
+
+    #[test]
+    fn an_alias_is_described_as_what_it_names_when_asked() {
+        let mut t = TypeTable::new();
+        // A typedef of a struct not yet described (as DWARF may order them).
+        let strukt = t.add(TypeDesc::Void, "?".into());
+        let name = t.add(TypeDesc::Void, "?".into());
+        t.set_alias(name, strukt, "point_t".into());
+        let members = vec![crate::btf::read::MemberDesc { name: "x".into(), ty: TypeId::VOID, bit_offset: 0, bits: 0 }];
+        let desc = TypeDesc::Composite { union: false, name: "point".into(), size: 4, members };
+        t.set(strukt, desc.clone(), "struct point".into());
+        assert_eq!(t.describe(name), Ok(desc));
+        assert_eq!(t.type_name(name), "point_t");
+        // A loop of names is an error, not a hang.
+        let (a, b) = (t.add(TypeDesc::Void, String::new()), t.add(TypeDesc::Void, String::new()));
+        t.set_alias(a, b, "a".into());
+        t.set_alias(b, a, "b".into());
+        assert!(t.describe(a).unwrap_err().contains("loop"));
     }
 
     #[test]

@@ -330,15 +330,17 @@ impl Types<'_, '_> {
                 (TypeDesc::Ptr { to, tag: None }, format!("{} *", self.table.type_name(to)))
             }
             gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type | gimli::DW_TAG_restrict_type | gimli::DW_TAG_atomic_type => {
+                // Another name of `to`, described as it is when asked (its
+                // members are not copied here).
                 let to = self.ty(inner, depth + 1);
-                let desc = self.table.describe(to).unwrap_or(TypeDesc::Void);
                 let spelled = match e.tag() {
                     gimli::DW_TAG_typedef => name,
                     gimli::DW_TAG_const_type => format!("const {}", self.table.type_name(to)),
                     gimli::DW_TAG_volatile_type => format!("volatile {}", self.table.type_name(to)),
                     _ => self.table.type_name(to),
                 };
-                (desc, spelled)
+                self.table.set_alias(id, to, spelled);
+                return id;
             }
             tag @ (gimli::DW_TAG_structure_type | gimli::DW_TAG_union_type | gimli::DW_TAG_class_type) => {
                 let union = tag == gimli::DW_TAG_union_type;
