@@ -388,6 +388,27 @@ fn iter_cgroup_walks_a_cgroup_and_those_under_it() {
 }
 
 #[test]
+fn iter_cgroup_without_a_path_starts_at_the_unified_root() {
+    // Wherever this machine mounts cgroup v2 (/sys/fs/cgroup, or
+    // /sys/fs/cgroup/unified beside v1 controllers), the walk starts at
+    // its root: one cgroup of level 0, visited first.
+    if !need_root() || !have_btf() {
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if !mounts.lines().any(|l| l.split_whitespace().nth(2) == Some("cgroup2")) {
+        eprintln!("skipped: no cgroup2 hierarchy mounted");
+        return;
+    }
+    let script = "var roots = 0\nvar first = -1\n\
+        trace iter:cgroup { if (first < 0) { first = args.cgroup.level } if (args.cgroup.level == 0) { roots += 1 } }\n\
+        trace_end { print(first, roots) }";
+    let run = ktap(&["-q", "-e", script]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "0\t1\n", "stderr: {}", run.stderr);
+}
+
+#[test]
 fn every_target_of_the_kernel_loads_or_is_refused_clearly() {
     // The verifier accepts what the compiler accepts: each target listed
     // loads (`-d`: load, attach nothing), or is refused at its span before

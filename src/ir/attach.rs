@@ -60,8 +60,9 @@ pub enum IterParam {
     Pid { pid: u32, span: Span },
     /// The cgroups under a cgroup directory, itself first
     /// (`iter:cgroup(PATH)`: the link's `cgroup.cgroup_fd`, walked in
-    /// pre-order).
-    Cgroup { path: String, span: Span },
+    /// pre-order); without a path, the root of the unified (v2)
+    /// hierarchy, wherever this machine mounts it (found at attach).
+    Cgroup { path: Option<String>, span: Span },
     /// The elements of one BPF map (`iter:bpf_map_elem(MAP)`: the link's
     /// `map.map_fd`), named by id or by its pinned path.
     Map { map: MapRef, span: Span },
@@ -263,7 +264,8 @@ impl IterParam {
     pub fn suffix(param: &Option<IterParam>) -> String {
         match param {
             Some(IterParam::Pid { pid, .. }) => format!("({pid})"),
-            Some(IterParam::Cgroup { path, .. }) => format!("({path})"),
+            Some(IterParam::Cgroup { path: Some(path), .. }) => format!("({path})"),
+            Some(IterParam::Cgroup { path: None, .. }) => String::new(),
             Some(IterParam::Map { map, .. }) => format!("({map})"),
             None => String::new(),
         }

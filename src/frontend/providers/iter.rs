@@ -14,7 +14,8 @@
 //! a pinned path, asked of the facts: `args.key` and `args.value` typed
 //! by its BTF, or as integers of its sizes); the other targets walking a
 //! map are refused (not supported yet); `(PATH)` starts `cgroup` at a cgroup
-//! directory (default /sys/fs/cgroup), walking it and those under it. Pure: the kernel is seen through the facts'
+//! directory (by default the unified hierarchy's root, found at attach),
+//! walking it and those under it. Pure: the kernel is seen through the facts'
 //! lazy BTF reader; never panics.
 
 use super::btf::BtfArgs;
@@ -32,8 +33,6 @@ const PREFIX: &str = "iter:";
 
 /// Targets whose link takes a process id (`bpf_iter_link_info.task`).
 const TAKES_PID: &[&str] = &["task", "task_file", "task_vma"];
-/// Where `iter:cgroup` starts without a path: the cgroup v2 root.
-const DEFAULT_CGROUP: &str = "/sys/fs/cgroup";
 
 impl Provider for Iter {
     fn name(&self) -> &'static str {
@@ -117,7 +116,7 @@ impl Provider for Iter {
         }
         let param = match (param, target.text.as_str()) {
             (None, _) => None,
-            (Some(p), "cgroup") if p.text.starts_with('/') => Some(IterParam::Cgroup { path: p.text.clone(), span: p.span }),
+            (Some(p), "cgroup") if p.text.starts_with('/') => Some(IterParam::Cgroup { path: Some(p.text.clone()), span: p.span }),
             (Some(p), "cgroup") => {
                 cx.diags.push(
                     Diagnostic::error(p.span, format!("`iter:cgroup` takes a cgroup directory, not `{}`", p.text))
@@ -151,7 +150,7 @@ impl Provider for Iter {
         // The cgroup iterator needs a cgroup to start from: the root of
         // the unified hierarchy unless the spec names one.
         let param = match (param, target.text.as_str()) {
-            (None, "cgroup") => Some(IterParam::Cgroup { path: DEFAULT_CGROUP.into(), span: target.span }),
+            (None, "cgroup") => Some(IterParam::Cgroup { path: None, span: target.span }),
             (p, _) => p,
         };
         vec![Point { attach: Attach::Iter { target: target.text.clone(), param, spec: spec.span }, reads: Reads::Iter { spec: spec.span } }]

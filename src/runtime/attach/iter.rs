@@ -62,6 +62,7 @@ impl Attacher for Iter {
                 let mut err = cx.error(full.clone(), e);
                 if let Some(IterParam::Cgroup { path, span }) = &param {
                     err.span = Some(*span);
+                    let path = path.clone().unwrap_or_else(cgroup_root);
                     err.notes.push(format!("`iter:cgroup` starts at a cgroup directory (here {path}): name one, `iter:cgroup(/sys/fs/cgroup/NAME)`"));
                 }
                 if let Some(IterParam::Map { span, .. }) = &param {
@@ -75,7 +76,7 @@ impl Attacher for Iter {
                 Some(dir) => {
                     let name = match &param {
                         Some(IterParam::Pid { pid, .. }) => format!("{target}_{pid}"),
-                        Some(IterParam::Cgroup { path, .. }) => format!("{target}{}", path.replace('/', "_")),
+                        Some(IterParam::Cgroup { path, .. }) => format!("{target}{}", path.clone().unwrap_or_else(cgroup_root).replace('/', "_")),
                         Some(IterParam::Map { map, .. }) => format!("{target}_{}", map.to_string().replace('/', "_")),
                         None => target.clone(),
                     };
@@ -97,7 +98,7 @@ fn link(prog: &ProgramMut<'_>, param: Option<&IterParam>) -> Result<Link, libbpf
     let pid = match param {
         None => return prog.attach_iter_with_opts(libbpf_rs::IterOpts::None),
         Some(IterParam::Cgroup { path, .. }) => {
-            let dir = std::fs::File::open(path).map_err(libbpf_rs::Error::from)?;
+            let dir = std::fs::File::open(path.clone().unwrap_or_else(cgroup_root)).map_err(libbpf_rs::Error::from)?;
             let opts = libbpf_rs::CgroupIterOpts { order: libbpf_rs::CgroupIterOrder::DescendantsPre, ..libbpf_rs::CgroupIterOpts::from_fd(dir.as_fd()) };
             // The link keeps its own reference to the cgroup.
             return prog.attach_iter_with_opts(libbpf_rs::IterOpts::Cgroup(opts));
@@ -114,6 +115,39 @@ fn link(prog: &ProgramMut<'_>, param: Option<&IterParam>) -> Result<Link, libbpf
     let mut info = libbpf_sys::bpf_iter_link_info::default();
     info.task.pid = *pid;
     attach_with(prog, &mut info)
+}
+
+/// Where the unified (v2) cgroup hierarchy is mounted: /sys/fs/cgroup on
+/// most systems, /sys/fs/cgroup/unified beside v1 controllers (the first
+/// `cgroup2` mount of /proc/self/mounts); /sys/fs/cgroup when none is.
+pub fn cgroup_root() -> String {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    cgroup2_mount(&mounts).unwrap_or_else(|| "/sys/fs/cgroup".into())
+}
+
+/// The mount point of the first `cgroup2` line of a mounts table (octal
+/// escapes, `\040` for a space, undone).
+fn cgroup2_mount(mounts: &str) -> Option<String> {
+    let line = mounts.lines().find(|l| l.split_whitespace().nth(2) == Some("cgroup2"))?;
+    let at = line.split_whitespace().nth(1)?;
+    let mut out = String::new();
+    let mut rest = at;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(c) => {
+                out.push(char::from(c));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// An iterator link with `info` as its `bpf_iter_link_info`.
@@ -270,4 +304,18 @@ fn is_iter_link(path: &Path) -> bool {
     // SAFETY: our own descriptor.
     unsafe { libc::close(fd) };
     ok && info.type_ == libbpf_sys::BPF_LINK_TYPE_ITER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cgroup2_mount;
+
+    #[test]
+    fn the_unified_hierarchy_is_found_where_it_is_mounted() {
+        let hybrid = "tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n";
+        assert_eq!(cgroup2_mount(hybrid).as_deref(), Some("/sys/fs/cgroup/unified"));
+        assert_eq!(cgroup2_mount("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n").as_deref(), Some("/sys/fs/cgroup"));
+        assert_eq!(cgroup2_mount("none /mnt/my\\040cgroups cgroup2 rw 0 0\n").as_deref(), Some("/mnt/my cgroups"));
+        assert_eq!(cgroup2_mount("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n"), None);
+    }
 }
