@@ -55,6 +55,14 @@ fn lf_and_lm_print_ready_to_paste_specs() {
     assert!(run.stdout.contains(&format!("sdt:{bin}:ktap_test:plain\n    arg1  ")), "{}", run.stdout);
     assert!(run.stdout.contains(&format!("sdt:{bin}:ktap_test:guarded\n")), "{}", run.stdout);
     assert!(run.stdout.contains("semaphore"), "{}", run.stdout);
+    // `-l` lists them too, given a glob that names the binary, as it
+    // lists its functions.
+    let run = ktap(&["-l", &format!("sdt:{bin}:*")]);
+    let mut listed: Vec<&str> = run.stdout.lines().collect();
+    listed.sort_unstable();
+    assert_eq!(listed, [format!("sdt:{bin}:ktap_test:guarded"), format!("sdt:{bin}:ktap_test:plain")], "{}", run.stderr);
+    let run = ktap(&["-l", &format!("sdt:{bin}:*:pl*")]);
+    assert_eq!(run.stdout, format!("sdt:{bin}:ktap_test:plain\n"), "{}", run.stderr);
     // A listed spec compiles as it is printed.
     let run = ktap(&["-d", "-e", &format!("trace sdt:{bin}:ktap_test:plain {{ }} trace probe:{bin}:ktap_add3 {{ }}")]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);

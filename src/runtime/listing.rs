@@ -56,6 +56,7 @@ const KINDS: &[Kind] = &[
     Kind { name: "BTF tracepoints", list: btf_tracepoints },
     Kind { name: "iterators", list: iterators },
     Kind { name: "user functions and lines", list: user_probes },
+    Kind { name: "USDT markers", list: user_markers },
 ];
 
 /// What the listers share: tracefs, opened on first use.
@@ -208,6 +209,21 @@ fn user_probes(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>
     }
     let what = what.strip_suffix("%return").unwrap_or(what);
     functions(bin, what, verbose).map_err(|e| e.to_string())
+}
+
+/// USDT markers, for a glob that names a binary (`sdt:/usr/bin/python3:*`,
+/// `sdt:libc:*:setjmp`): the markers whose `provider:name` or name match
+/// the rest, as `-lm` lists them.
+fn user_markers(_lister: &Lister, glob: &str, verbose: bool) -> Result<Vec<Entry>, String> {
+    let Some(rest) = glob.strip_prefix("sdt:") else { return Ok(Vec::new()) };
+    // The binary ends at the first `:` after its last `/`.
+    let from = rest.rfind('/').unwrap_or(0);
+    let Some(colon) = rest[from..].find(':').map(|i| from + i) else { return Ok(Vec::new()) };
+    let (bin, what) = (&rest[..colon], &rest[colon + 1..]);
+    // `*` alone would be the provider's glob: each marker's full name is
+    // `provider:name`, which `*:*` matches.
+    let what = if what == "*" { "*:*" } else { what };
+    markers(bin, what, verbose).map_err(|e| e.to_string())
 }
 
 /// Functions listed with their parameters at most (a glob matching more
