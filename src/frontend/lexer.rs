@@ -400,7 +400,8 @@ fn timer(lex: &mut Lexer<Token>) -> TimerTok {
     TimerTok { kind, nanos: 0 }
 }
 
-/// Nanoseconds of a period such as `1s`, `100ms`, `10` (seconds).
+/// Nanoseconds of a period such as `1s`, `100ms`, `10` (seconds), `99hz`
+/// (a frequency: a 99th of a second).
 pub fn parse_period(text: &str) -> Result<u64, Diagnostic> {
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (digits, unit) = text.split_at(split);
@@ -411,10 +412,11 @@ pub fn parse_period(text: &str) -> Result<u64, Diagnostic> {
         "ms" | "msec" => 1_000_000,
         "us" | "usec" => 1_000,
         "ns" | "nsec" => 1,
+        "hz" | "Hz" => 0,
         _ => {
             return Err(Diagnostic::error(unit_span, format!("unknown time unit '{unit}'"))
                 .with_label("unknown unit")
-                .with_note("units are s sec ms msec us usec ns nsec; no unit means seconds"))
+                .with_note("units are s sec ms msec us usec ns nsec, or hz for a frequency; no unit means seconds"))
         }
     };
     let n: u64 = digits.parse().map_err(|_| {
@@ -422,6 +424,13 @@ pub fn parse_period(text: &str) -> Result<u64, Diagnostic> {
     })?;
     if n == 0 {
         return Err(Diagnostic::error(whole, "timer period must not be zero").with_label("zero period"));
+    }
+    if mult == 0 {
+        // A frequency: the period is its inverse, in whole nanoseconds.
+        return match 1_000_000_000 / n {
+            0 => Err(Diagnostic::error(whole, format!("timer frequency '{text}' is above 1 GHz")).with_label("shorter than a nanosecond")),
+            period => Ok(period),
+        };
     }
     n.checked_mul(mult).ok_or_else(|| {
         Diagnostic::error(whole, format!("timer period '{text}' is too large")).with_label("overflows 64-bit nanoseconds")
@@ -553,6 +562,14 @@ fn timer_token(src: &str, t: TimerTok, span: Span, out: &mut Vec<(Token, Span)>,
                 0
             }
         };
+        // `profile-99` is 99 Hz in DTrace, 99 seconds here (as in ktap).
+        if t.kind == TimerKind::Profile && nanos > 1_000_000_000 && period.bytes().all(|c| c.is_ascii_digit()) {
+            diags.push(
+                Diagnostic::warning(Span::new(s + prefix, e), format!("`profile-{period}` samples every {period} seconds on each CPU"))
+                    .with_label("no unit: seconds")
+                    .with_note(format!("`profile-{period}hz` samples {period} times a second; `profile-{period}s` says seconds without this warning")),
+            );
+        }
         out.push((Token::Timer(TimerTok { nanos, ..t }), span));
         return;
     }
@@ -748,6 +765,17 @@ mod tests {
         assert_eq!(t("profile-10us {}").0[0].0, Token::Timer(TimerTok { kind: TimerKind::Profile, nanos: 10_000 }));
         assert_eq!(t("tick-5 {}").0[0].0, Token::Timer(TimerTok { kind: TimerKind::Tick, nanos: 5_000_000_000 }));
         assert_eq!(t("tick-3nsec {}").0[0].0, Token::Timer(TimerTok { kind: TimerKind::Tick, nanos: 3 }));
+        // A frequency: its period.
+        assert_eq!(t("profile-99hz {}").0[0].0, Token::Timer(TimerTok { kind: TimerKind::Profile, nanos: 10_101_010 }));
+        assert_eq!(t("tick-4Hz {}").0[0].0, Token::Timer(TimerTok { kind: TimerKind::Tick, nanos: 250_000_000 }));
+        assert_eq!(t("profile-2000000000hz {}").1.len(), 1);
+        // `profile-99` (DTrace's 99 Hz) is 99 seconds here, with a warning;
+        // one second or a unit says what it means.
+        let (tokens, d) = t("profile-99 {}");
+        assert_eq!(tokens[0].0, Token::Timer(TimerTok { kind: TimerKind::Profile, nanos: 99_000_000_000 }));
+        assert_eq!((d.len(), d[0].span), (1, Span::new(8, 10)));
+        assert!(d[0].notes.iter().any(|n| n.contains("profile-99hz")), "{:?}", d[0]);
+        assert!(t("profile-99s {}").1.is_empty() && t("profile-1 {}").1.is_empty() && t("tick-99 {}").1.is_empty());
         let (_, d) = t("tick-0s {}");
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].span, Span::new(5, 7));
