@@ -23,8 +23,9 @@ impl fmt::Display for FormatError {
 
 impl std::error::Error for FormatError {}
 
-/// How `print` and `%s` render a value: nil, true/false, decimal integers,
-/// string bytes, `table: 0x…` and `function: 0x…`.
+/// How `%s` and `tostring` render a value (and `print`, but for tables):
+/// nil, true/false, decimal integers, string bytes, `table: 0x…` and
+/// `function: 0x…`.
 pub fn value_text(v: &Value) -> Vec<u8> {
     match v {
         Value::Nil => b"nil".to_vec(),
@@ -53,9 +54,10 @@ pub fn print_line(args: &[Value]) -> Vec<u8> {
         }
         match a {
             Value::Str(s) => out.extend_from_slice(s.as_bytes()),
-            Value::Table(t) if holds_aggregates(&t.borrow()) => {
-                // A table of aggregates (`print(t)`): its entries, the way
-                // tables are shown when tracing ends, without a name.
+            Value::Table(t) => {
+                // A table (`print(t)`): its entries, the way tables are
+                // shown when tracing ends, without a name (a table inside
+                // it is named by its address, as `tostring` names it).
                 let entries: Vec<(Value, Cell)> = t.borrow().iter().map(|(k, v)| (k.clone(), Cell::Value(v.clone()))).collect();
                 let rows = table_rows(&entries);
                 let end = rows.iter().rposition(|&b| b != b'\n').map_or(0, |i| i + 1);
@@ -77,10 +79,6 @@ pub fn print_line(args: &[Value]) -> Vec<u8> {
 
 /// Whether a table holds kernel aggregates that are not plain numbers
 /// (`print` shows such a table's entries rather than its address).
-fn holds_aggregates(t: &Table) -> bool {
-    t.iter().any(|(_, v)| matches!(v, Value::Agg(_)))
-}
-
 /// Cells in a bucket's bar.
 const BUCKET_BAR: u64 = 40;
 
@@ -555,8 +553,15 @@ mod tests {
         let t = Value::Table(std::rc::Rc::new(std::cell::RefCell::new(t)));
         let expected = "  sh\n    [1]        1 |@@@@@@@@@@@@@@@@@@@@                    |\n    [2, 4)     2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n";
         assert_eq!(String::from_utf8_lossy(&print_line(&[t])), expected);
-        // A plain table still prints as its address.
-        assert!(print_line(&[Value::new_table()]).starts_with(b"table: 0x"));
+        // A plain table prints its entries too, by value; one inside it is
+        // named; an empty one is an empty line.
+        let mut plain = Table::new();
+        plain.set(Value::str("b"), Value::Int(2));
+        plain.set(Value::str("a"), Value::Int(1));
+        plain.set(Value::str("t"), Value::new_table());
+        let text = String::from_utf8_lossy(&print_line(&[Value::Table(std::rc::Rc::new(std::cell::RefCell::new(plain)))])).into_owned();
+        assert!(text.starts_with("  t  table: 0x") && text.ends_with("\n  a  1\n  b  2\n"), "{text}");
+        assert_eq!(print_line(&[Value::new_table()]), b"\n");
         let d = Dump { name: "lat".into(), kind: Some("hist"), counter: false, body: DumpBody::Table { stack_keys: false, entries: vec![(Value::str("sh"), Cell::Value(h))] } };
         assert_eq!(String::from_utf8_lossy(&dump(&d)), format!("lat:\n{expected}\n"));
         // print_hist shows an average as its mean.
