@@ -497,3 +497,40 @@ fn argstr_in_uprobes_is_the_name_the_address_and_each_argument() {
     let got: Vec<String> = lines.iter().map(|l| shape(l)).collect();
     assert_eq!(got, ["ktap_add3: (ADDR) a=1 b=20 c=300", "ktap_add3: (ADDR) a=2 b=20 c=300", "ktap_neg: (ADDR) r=-5", "ktap_neg: (ADDR) r=-5"]);
 }
+
+#[test]
+fn ksym_and_usym_name_the_function_an_address_lies_in() {
+    // Userspace builtins: a kernel function's address from kallsyms, and
+    // a user function's in a process waiting on its stdin (its ELF symbol
+    // plus where the binary is mapped), each exact and five bytes in.
+    use object::{Object, ObjectSymbol};
+    let bad = ktap(&["-e", "print(usym(1, 0))"]);
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("bad argument #2 to 'usym' (process id expected"), "{}", bad.stderr);
+    if !need_root() {
+        return;
+    }
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+    let vfs_read = kallsyms.lines().find_map(|l| l.strip_suffix(" T vfs_read")).and_then(|a| u64::from_str_radix(a, 16).ok()).expect("vfs_read in kallsyms");
+    let target = support::c_program("target", &["-O1", "-g"]);
+    let elf = std::fs::read(&target).expect("read target");
+    let file = object::File::parse(&*elf).expect("an ELF file");
+    let sym = file.symbols().find(|s| s.name() == Ok("ktap_add3")).expect("ktap_add3").address();
+    let child = Command::new(&target).arg("1").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("start target");
+    let pid = child.id();
+    let child = support::Killed(child);
+    // The lowest mapping of the binary holds its ELF header: the load base.
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    let path = target.to_string_lossy().into_owned();
+    let base = maps
+        .lines()
+        .filter(|l| l.ends_with(&path))
+        .filter_map(|l| u64::from_str_radix(l.split('-').next()?, 16).ok())
+        .min()
+        .expect("the binary mapped");
+    let script = format!("print(ksym({vfs_read}), ksym({}), usym({}, {pid}), usym({}, {pid}))", vfs_read + 5, base + sym, base + sym + 3);
+    let run = ktap(&["-e", &script]);
+    drop(child);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "vfs_read\tvfs_read+0x5\tktap_add3\tktap_add3+0x3\n", "{}", run.stderr);
+}

@@ -1,8 +1,11 @@
 //! Stack traces: `stack()` and `ustack()` in probes, or ktap's
 //! `stack(skip, depth)` — frames skipped from the innermost, frames shown
-//! — kept as stack-map ids and symbolized in userspace.
+//! — kept as stack-map ids and symbolized in userspace; and one address
+//! symbolized the same way, in userspace: `ksym(addr)`, `usym(addr, pid)`.
 
-use super::{Call, Def, Form, Kernel, KernelCx};
+use super::{Call, Def, Form, Kernel, KernelCx, UserCx};
+use crate::runtime::interp::{Throw, Value};
+use crate::runtime::symbols::Symbols;
 use crate::frontend::ast;
 use crate::frontend::diag::Diagnostic;
 use crate::ir::{self, ExprKind, Ty, MAX_STACK_DEPTH};
@@ -10,7 +13,42 @@ use crate::ir::{self, ExprKind, Ty, MAX_STACK_DEPTH};
 pub(super) const DEFS: &[Def] = &[
     Def { namespace: None, name: "stack", form: Form::Call, kernel: Some(Kernel::Value { ty: Ty::Stack { user: false }, lower: |cx, c| stack(cx, c, false) }), user: None },
     Def { namespace: None, name: "ustack", form: Form::Call, kernel: Some(Kernel::Value { ty: Ty::Stack { user: true }, lower: |cx, c| stack(cx, c, true) }), user: None },
+    Def { namespace: None, name: "ksym", form: Form::Call, kernel: None, user: Some(ksym) },
+    Def { namespace: None, name: "usym", form: Form::Call, kernel: None, user: Some(usym) },
 ];
+
+thread_local! {
+    /// The symbolizer of `ksym` and `usym` (its files stay open and
+    /// parsed between calls).
+    static SYMBOLS: std::cell::RefCell<Symbols> = std::cell::RefCell::new(Symbols::default());
+}
+
+/// `ksym(addr)`: the kernel function holding `addr` (`vfs_read+0x5`), or
+/// the address in hex.
+fn ksym(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
+    let addr = address(cx, args, 1)?;
+    Ok(Value::str(SYMBOLS.with(|s| s.borrow_mut().symbol(0, addr))))
+}
+
+/// `usym(addr, pid)`: the function of process `pid` holding `addr`, or
+/// the address in hex.
+fn usym(cx: &mut UserCx, args: &[Value]) -> Result<Value, Throw> {
+    let addr = address(cx, args, 1)?;
+    let pid = match args.get(1).and_then(Value::to_int) {
+        Some(p) if p > 0 && p <= i64::from(u32::MAX) => p as u32,
+        _ => return Err(cx.bad(2, "process id", args.get(1))),
+    };
+    Ok(Value::str(SYMBOLS.with(|s| s.borrow_mut().symbol(pid, addr))))
+}
+
+/// Argument #`n`, an address (a number; negative ones are the kernel's
+/// upper half).
+fn address(cx: &UserCx, args: &[Value], n: usize) -> Result<u64, Throw> {
+    match args.get(n - 1) {
+        Some(Value::Int(a)) => Ok(*a as u64),
+        other => Err(cx.bad(n, "address (a number)", other)),
+    }
+}
 
 /// Most frames the kernel can be asked to skip (the flags' low byte).
 const MAX_SKIP: i64 = 255;

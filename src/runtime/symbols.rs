@@ -65,6 +65,13 @@ impl Symbols {
         }
     }
 
+    /// One address as a stack's frame shows it (`vfs_read+0x5`), or in hex
+    /// when no symbol covers it; `pid` 0 means a kernel address.
+    pub fn symbol(&mut self, pid: u32, addr: u64) -> String {
+        let rendered = self.render(pid, &[addr]);
+        rendered.trim().to_string()
+    }
+
     /// Renders `ips` (innermost first); `pid` 0 means kernel addresses.
     pub fn render(&mut self, pid: u32, ips: &[u64]) -> String {
         let key = (pid, ips.to_vec());
