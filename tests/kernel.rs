@@ -467,6 +467,32 @@ fn tid_uid_cpu_and_cpu_option() {
 }
 
 #[test]
+fn gid_and_cgroup_are_the_commands() {
+    // A command moved into a cgroup of its own (v2) before it execs:
+    // `cgroup` is that directory's inode number, `gid` its group (root's
+    // 0), seen at its first openat once it is `cat`.
+    let script = "trace syscalls:sys_enter_openat /execname == \"cat\"/ { printf(\"%d %d\\n\", gid, cgroup) exit() }";
+    compiles(&script.replace("openat", "write"));
+    if !need_root() {
+        return;
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let Some(root) = mounts.lines().find(|l| l.split_whitespace().nth(2) == Some("cgroup2")).and_then(|l| l.split_whitespace().nth(1)) else {
+        eprintln!("skipped: no cgroup2 hierarchy mounted");
+        return;
+    };
+    let dir = std::path::Path::new(root).join(format!("ktap-cgroup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir cgroup");
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&dir).expect("stat cgroup"));
+    let procs = dir.join("cgroup.procs");
+    let join = format!("echo $$ > {} && exec cat /etc/hostname", procs.display());
+    let run = ktap(&["-q", "-e", script, "--", "sh", "-c", &join]);
+    let _ = std::fs::remove_dir(&dir);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.starts_with(&format!("0 {ino}\n")), "cgroup inode {ino}: {}", run.stdout);
+}
+
+#[test]
 fn printing_probes_do_not_trace_the_tracer() {
     if !need_root() {
         return;

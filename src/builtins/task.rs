@@ -1,4 +1,4 @@
-//! The current task and CPU: `pid`, `tid`, `uid`, `cpu`, `execname`,
+//! The current task and CPU: `pid`, `tid`, `uid`, `gid`, `cgroup`, `cpu`, `execname`,
 //! `in_interrupt()`, `in_iowait()`, `curtask` (the task's `struct
 //! task_struct *`, typed for member chains). Probes only: userspace has no
 //! current event.
@@ -21,6 +21,9 @@ pub(super) const DEFS: &[Def] = &[
     helper_value("pid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_PID_TGID, part: Part::High32 }, Ty::Int))),
     helper_value("tid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_PID_TGID, part: Part::Low32 }, Ty::Int))),
     helper_value("uid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_UID_GID, part: Part::Low32 }, Ty::Int))),
+    helper_value("gid", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_UID_GID, part: Part::High32 }, Ty::Int))),
+    // The cgroup v2 id: the inode number of the task's cgroup directory.
+    helper_value("cgroup", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_CURRENT_CGROUP_ID, part: Part::All }, Ty::Int))),
     helper_value("cpu", |_, c| Some(c.value(ExprKind::Helper { func: HelperFn::GET_SMP_PROCESSOR_ID, part: Part::All }, Ty::Int))),
     Def { namespace: None, name: "execname", form: Form::Name, kernel: Some(Kernel::Value { ty: Ty::Comm, lower: execname }), user: None },
     Def {

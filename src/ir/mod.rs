@@ -439,6 +439,8 @@ impl HelperFn {
     pub const GET_CURRENT_UID_GID: HelperFn = HelperFn(15);
     /// Fills a 16-byte buffer with the task name (a [`Ty::Comm`] value).
     pub const GET_CURRENT_COMM: HelperFn = HelperFn(16);
+    /// The current task's cgroup v2 id (its directory's inode number).
+    pub const GET_CURRENT_CGROUP_ID: HelperFn = HelperFn(80);
     pub const KTIME_GET_BOOT_NS: HelperFn = HelperFn(125);
     /// The current task as a trusted BTF pointer.
     pub const GET_CURRENT_TASK_BTF: HelperFn = HelperFn(158);
@@ -451,6 +453,7 @@ impl HelperFn {
             14 => "get_current_pid_tgid".into(),
             15 => "get_current_uid_gid".into(),
             16 => "get_current_comm".into(),
+            80 => "get_current_cgroup_id".into(),
             125 => "ktime_get_boot_ns".into(),
             158 => "get_current_task_btf".into(),
             n => format!("helper#{n}"),
