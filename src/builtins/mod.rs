@@ -406,6 +406,8 @@ mod tests {
             ("printf", "runtime/output/json.rs"),
             ("print_hist", "runtime/output/json.rs"),
             ("pid", "facts/fake.rs"),
+            // The iterator target `iter:cgroup`.
+            ("cgroup", "frontend/providers/iter.rs"),
             ("count", "facts/fake.rs"),
         ];
         // An aggregating builtin's word is also its kind's name and its
