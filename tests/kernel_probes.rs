@@ -519,15 +519,25 @@ fn ksym_and_usym_name_the_function_an_address_lies_in() {
     let child = Command::new(&target).arg("1").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("start target");
     let pid = child.id();
     let child = support::Killed(child);
-    // The lowest mapping of the binary holds its ELF header: the load base.
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+    // The lowest mapping of the binary holds its ELF header: the load base
+    // (the file may show as deleted: another test may build it again).
+    // Spawning returns while exec still maps it: wait for the mapping.
     let path = target.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut maps = String::new();
+    while Instant::now() < deadline {
+        maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+        if maps.contains(&path) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let base = maps
         .lines()
-        .filter(|l| l.ends_with(&path))
+        .filter(|l| l.contains(&path))
         .filter_map(|l| u64::from_str_radix(l.split('-').next()?, 16).ok())
         .min()
-        .expect("the binary mapped");
+        .unwrap_or_else(|| panic!("{path} not mapped:\n{maps}"));
     let script = format!("print(ksym({vfs_read}), ksym({}), usym({}, {pid}), usym({}, {pid}))", vfs_read + 5, base + sym, base + sym + 3);
     let run = ktap(&["-e", &script]);
     drop(child);
