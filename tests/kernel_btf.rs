@@ -110,8 +110,9 @@ fn typing_errors_name_the_members() {
 
 /// A BTF whose `struct task_struct` has only `pid`, `tgid`,
 /// `real_parent`, `comm` and the one-bit `in_execve` (bit 41: in the
-/// 4-byte word at byte 4, its bit 9), at offsets no kernel uses.
-fn moved_task_btf() -> PathBuf {
+/// 4-byte word at byte 4, its bit 9), at offsets no kernel uses; in a
+/// file of its own per `tag` (each test removes its file).
+fn moved_task_btf(tag: &str) -> PathBuf {
     use ktap::btf::write::{BtfBuilder, BtfMember};
     let m = |name: &str, ty, byte: u32| BtfMember { name: name.to_string(), ty, bit_offset: byte * 8 };
     let mut b = BtfBuilder::new();
@@ -126,7 +127,7 @@ fn moved_task_btf() -> PathBuf {
     let task = b.add_struct("task_struct", 64, &[m("pid", pid_t, 8), m("tgid", pid_t, 12), m("real_parent", task_ptr, 16), m("comm", comm, 24), in_execve]);
     b.set_member_bits(task, 4, 1);
     b.add_int("unsigned int", 4, false);
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moved-task-{}.btf", std::process::id()));
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("moved-task-{tag}-{}.btf", std::process::id()));
     std::fs::write(&path, b.to_bytes()).expect("write BTF");
     path
 }
@@ -147,7 +148,7 @@ fn core_relocations_fit_a_saved_object_to_this_kernel() {
           second = curtask.comm[1]\n\
         }\n\
         trace_end { print(n, bad, parent, name, task_name, second) }";
-    let btf = moved_task_btf();
+    let btf = moved_task_btf("object");
     let btf_arg = btf.to_str().expect("utf-8 path");
     let ir = ktap(&["--btf", btf_arg, "--emit", "ir", "-e", &script.replace("{PID}", "1")]);
     assert_eq!(ir.code, Some(0), "stderr: {}", ir.stderr);
@@ -191,7 +192,7 @@ fn core_relocations_move_a_bitfield_and_both_its_shifts() {
         trace sched:sched_process_exec { exec = curtask.in_execve }\n\
         trace syscalls:sys_enter_getppid { later = curtask.in_execve }\n\
         trace_end { print(exec, later) }";
-    let btf = moved_task_btf();
+    let btf = moved_task_btf("bitfield");
     let btf_arg = btf.to_str().expect("utf-8 path");
     let ir = ktap(&["--btf", btf_arg, "--emit", "ir", "-e", script]);
     assert_eq!(ir.code, Some(0), "stderr: {}", ir.stderr);
