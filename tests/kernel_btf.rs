@@ -348,12 +348,41 @@ fn an_object_reading_module_types_carries_them_by_name_for_core() {
     assert_eq!(members("fakenet_dev"), [("ifindex".to_string(), 0), ("owner".to_string(), 8), ("ring".to_string(), 32)]);
     assert_eq!(members("task_struct"), [("pid".to_string(), 1264)]);
     assert_eq!(members("fakenet_ring"), [("tail".to_string(), 4)]);
-    // .BTF.ext: its CO-RE sub-section holds 5 records (ifindex; owner,
-    // pid; ring, tail) of 16 bytes, after an 8-byte section header.
+    // .BTF.ext: 5 field-offset records (ifindex; owner, pid; ring, tail).
+    assert_eq!(core_record_kinds(&c.object), [(0, 5)]);
+}
+
+/// The kinds of an object's CO-RE records (`.BTF.ext`), counted: (kind,
+/// how many), by kind.
+fn core_record_kinds(object: &[u8]) -> Vec<(u32, usize)> {
+    use object::{Object, ObjectSection};
+    let elf = object::File::parse(object).expect("an ELF object");
     let ext = elf.section_by_name(".BTF.ext").expect(".BTF.ext").data().expect("data");
     let word = |at: usize| u32::from_le_bytes(ext[at..at + 4].try_into().unwrap()) as usize;
     let (hdr_len, core_off, core_len) = (word(4), word(24), word(28));
     let core = &ext[hdr_len + core_off..hdr_len + core_off + core_len];
-    let records = u32::from_le_bytes(core[8..12].try_into().unwrap());
-    assert_eq!((core.len(), records), (4 + 8 + 5 * 16, 5));
+    let mut kinds = std::collections::BTreeMap::new();
+    // rec_size, then per section: name, count, records.
+    let mut at = 4;
+    while at + 8 <= core.len() {
+        let n = u32::from_le_bytes(core[at + 4..at + 8].try_into().unwrap()) as usize;
+        for r in 0..n {
+            let rec = at + 8 + r * 16;
+            *kinds.entry(u32::from_le_bytes(core[rec + 12..rec + 16].try_into().unwrap())).or_insert(0) += 1;
+        }
+        at += 8 + n * 16;
+    }
+    kinds.into_iter().collect()
+}
+
+#[test]
+fn a_bitfield_read_carries_its_word_size_offset_and_shifts() {
+    // Loaded directly: the word's size (an immediate, BYTE_SIZE = 1) picks
+    // one of four loads (BYTE_OFFSET = 0 each), then the two shifts
+    // (LSHIFT_U64 = 4, RSHIFT_U64 = 5). Read with a helper (a kprobe's
+    // pointer): the size is the helper's length, one offset.
+    let direct = ktap::compile("trace btf:fakenet_xmit { print(args.dev.prio) }", support::fake_kernel()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(core_record_kinds(&direct.object), [(0, 4), (1, 1), (4, 1), (5, 1)]);
+    let read = ktap::compile("trace probe:fakenet_open { print(args.dev.prio) }", support::fake_kernel()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(core_record_kinds(&read.object), [(0, 1), (1, 1), (4, 1), (5, 1)]);
 }

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 /// `enum bpf_core_relo_kind` (tools/lib/bpf/relo_core.h): the field's
 /// byte offset (for a bitfield, where the word read holding it starts).
 pub const FIELD_BYTE_OFFSET: u32 = 0;
+/// A field's size in bytes (for a bitfield, the word read holding it).
+pub const FIELD_BYTE_SIZE: u32 = 1;
 /// A bitfield's left shift: what brings its top bit to bit 63 of the
 /// word read, zero-extended to 64 bits.
 pub const FIELD_LSHIFT_U64: u32 = 4;

@@ -8,7 +8,7 @@
 //! types. No IO; the per-CPU walk of `in_interrupt()` is not here.
 
 use super::{helper, Gen, Label};
-use crate::bpfgen::core::{FIELD_BYTE_OFFSET, FIELD_LSHIFT_U64, FIELD_RSHIFT_U64};
+use crate::bpfgen::core::{FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_LSHIFT_U64, FIELD_RSHIFT_U64};
 use crate::bpfgen::elf::CoreReloc;
 use crate::bpfgen::insn::{AluOp, Insn, JmpOp, Reg, Size};
 use crate::ir::{Path, PathBase, Via};
@@ -80,6 +80,48 @@ impl Gen<'_> {
         }
     }
 
+    /// `dst` = the word holding a bitfield that carries CO-RE records, at
+    /// `offset` from r3, as wide as the loading kernel's layout makes it:
+    /// its size is an immediate the loader rewrites (`FIELD_BYTE_SIZE`),
+    /// and a load of each width follows (the verifier walks only the one
+    /// the size picks); read with a helper, the size is the helper's
+    /// length into a zeroed 8-byte slot.
+    fn bitfield_word(&mut self, path: &Path, last: usize, offset: i32, dst: Reg) {
+        let bytes = i32::from(path.size);
+        if path.via != Via::Direct {
+            self.core_here(path, last);
+            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset));
+            let saved = self.frame;
+            let slot = self.slot();
+            self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
+            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
+            self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
+            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
+            self.core_kind_here(path, last, FIELD_BYTE_SIZE);
+            self.asm.emit(Insn::mov64_imm(Reg::R2, bytes));
+            self.asm.emit(Insn::call_helper(if path.via == Via::ProbeReadUser { helper::PROBE_READ_USER } else { helper::PROBE_READ_KERNEL }));
+            self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot));
+            self.frame = saved;
+            return;
+        }
+        let done: Label = self.asm.label();
+        self.core_kind_here(path, last, FIELD_BYTE_SIZE);
+        self.asm.emit(Insn::mov64_imm(dst, bytes));
+        for width in [1u8, 2, 4, 8] {
+            let next: Label = self.asm.label();
+            if width < 8 {
+                self.asm.jump(Insn::jmp_imm(JmpOp::Jne, dst, i32::from(width), 0), next);
+            }
+            self.core_here(path, last);
+            self.asm.emit(Insn::ldx(size_of(width), dst, Reg::R3, offset as i16));
+            if width < 8 {
+                self.asm.jump(Insn::ja(0), done);
+            }
+            self.asm.bind(next);
+        }
+        self.asm.bind(done);
+    }
+
     /// Evaluates `path` into `dst`: the integer it reads (extended as its
     /// sign says), or the address when its size is 0; 0 past a NULL.
     pub(super) fn typed_load(&mut self, path: &Path, dst: Reg) {
@@ -133,7 +175,11 @@ impl Gen<'_> {
         let last = path.derefs.len();
         self.asm.jump(Insn::jmp_imm(JmpOp::Jeq, Reg::R3, 0, 0), null);
         let offset = path.offset as i32;
-        if path.via != Via::Direct {
+        let bitfield_record = path.bits.is_some()
+            && path.core.iter().any(|c| c.step as usize == last && c.members.last().is_some_and(|m| m.bitfield.is_some()));
+        if bitfield_record && (path.via != Via::Direct || i16::try_from(offset).is_ok()) {
+            self.bitfield_word(path, last, offset, dst);
+        } else if path.via != Via::Direct {
             if offset != 0 || Self::has_core(path, last) {
                 self.core_here(path, last);
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset));
@@ -161,7 +207,6 @@ impl Gen<'_> {
             // The bitfield's top bit to bit 63, then its lowest to bit 0;
             // a record moves both to the loading kernel's layout.
             let (left, right) = bits.shifts();
-            let bitfield_record = path.core.iter().any(|c| c.step as usize == last && c.members.last().is_some_and(|m| m.bitfield.is_some()));
             if bitfield_record {
                 self.core_kind_here(path, last, FIELD_LSHIFT_U64);
             }
