@@ -424,7 +424,10 @@ impl<'a> BtfReader<'a> {
 
     /// The module whose BTF holds type `id` (None for vmlinux's types).
     pub fn module_of(&self, id: TypeId) -> Option<&'a str> {
-        let s = self.splits.get()?;
+        if self.base.start(id.0).ok()?.is_some() {
+            return None;
+        }
+        let s = self.splits().ok()?;
         let rel = id.0.checked_sub(s.first()?.first_local)?;
         s.get((rel / MODULE_STRIDE) as usize).map(|s| s.name)
     }
@@ -941,6 +944,11 @@ mod tests {
         assert_eq!(params, ["struct alpha_dev * dev", "int flags"]);
         assert_eq!(r.type_name(r.returns(open).unwrap()), "int");
         assert_eq!(modules.asked.get(), 1, "modules are read once per reader");
+
+        // A fresh reader names the module of an id another one handed out.
+        let fresh = BtfReader::new(&vmlinux).unwrap().with_modules(&modules);
+        assert_eq!(fresh.module_of(ctx), Some("beta"));
+        assert_eq!(fresh.module_of(task), None);
 
         // Without modules, none of it is there; ids past the last are none.
         let plain = BtfReader::new(&vmlinux).unwrap();
