@@ -386,3 +386,19 @@ fn a_bitfield_read_carries_its_word_size_offset_and_shifts() {
     let read = ktap::compile("trace probe:fakenet_open { print(args.dev.prio) }", support::fake_kernel()).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(core_record_kinds(&read.object), [(0, 1), (1, 1), (4, 1), (5, 1)]);
 }
+
+#[test]
+fn an_event_of_anothers_class_names_its_arguments() {
+    // sched_wakeup_new is defined from sched_wakeup's class: no
+    // `__bpf_trace_sched_wakeup_new`, but its probe stub names `p`, the
+    // new task, woken by the shell that forked it.
+    if !need_root() || !have_btf() {
+        return;
+    }
+    let list = ktap(&["-l", "btf:sched_wakeup_new", "-v"]);
+    assert_eq!(list.stdout, "btf:sched_wakeup_new\n    arg0  struct task_struct *p\n", "{}", list.stderr);
+    let script = "trace btf:sched_wakeup_new { printf(\"%d %d\\n\", args.p.real_parent.tgid == pid, args.p.pid != pid) }";
+    let run = ktap(&["-q", "-e", script, "--", "sh", "-c", "/bin/true & wait"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "1 1\n", "stderr: {}", run.stderr);
+}

@@ -625,12 +625,19 @@ impl<'a> BtfReader<'a> {
     /// Names of every type of `kind` starting with `prefix`, without it
     /// (a whole walk: for globs and listings only).
     pub fn names_with_prefix(&self, kind: Kind, prefix: &str) -> Result<Vec<String>, Error> {
+        Ok(self.ids_with_prefix(kind, prefix)?.into_iter().map(|(name, _)| name).collect())
+    }
+
+    /// Every type of `kind` whose name starts with `prefix`: the name
+    /// without it, and the id (a whole walk, as
+    /// [`BtfReader::names_with_prefix`]).
+    pub fn ids_with_prefix(&self, kind: Kind, prefix: &str) -> Result<Vec<(String, TypeId)>, Error> {
         let mut out = Vec::new();
-        self.scan(true, |_, src, blob, at| {
+        self.scan(true, |id, src, blob, at| {
             let (k, off) = blob.kind_and_name(at);
             if k == kind {
                 if let Some(rest) = self.str_in(src, off).strip_prefix(prefix.as_bytes()) {
-                    out.push(String::from_utf8_lossy(rest).into_owned());
+                    out.push((String::from_utf8_lossy(rest).into_owned(), TypeId(id)));
                 }
             }
             None::<()>

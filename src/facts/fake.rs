@@ -243,7 +243,9 @@ impl KernelFacts for FakeKernel {
 /// read: `struct task_struct` (`__state`, `se.sum_exec_runtime`, `mm`,
 /// `pid`, `tgid`, `real_parent`, `comm`, the bitfield `in_execve`), `struct mm_struct`
 /// with its owner in an anonymous struct, `enum` and `char *` members,
-/// the BTF tracepoints `sched_switch` and `sched_wakeup` (prototypes
+/// the BTF tracepoints `sched_switch`, `sched_wakeup` and
+/// `sched_wakeup_new` (of sched_wakeup's class: named by its probe stub)
+/// (prototypes
 /// and the named `__bpf_trace_*` functions), and `vfs_read` with a small
 /// `struct file`.
 pub fn sample_btf() -> Vec<u8> {
@@ -332,6 +334,12 @@ fn sample_btf_builder() -> crate::btf::write::BtfBuilder {
     let wakeup_ptr = b.add_ptr(wakeup);
     b.add_typedef("btf_trace_sched_wakeup", wakeup_ptr);
     b.add_func("__bpf_trace_sched_wakeup", wakeup, FuncLinkage::Static);
+    // An event of sched_wakeup's class: its typedef, unnamed, and its
+    // probe stub, which names the parameters.
+    let unnamed = b.add_func_proto(TypeId::VOID, &[("", void_ptr), ("", tp)]);
+    let unnamed_ptr = b.add_ptr(unnamed);
+    b.add_typedef("btf_trace_sched_wakeup_new", unnamed_ptr);
+    b.add_func("__probestub_sched_wakeup_new", wakeup, FuncLinkage::Global);
     // ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *pos)
     let long = b.add_int("long int", 8, true);
     let ulong = b.add_int("long unsigned int", 8, false);
@@ -389,7 +397,7 @@ mod tests {
         let func = r.find(Kind::FUNC, "__bpf_trace_sched_switch").expect("walk").expect("func");
         let names: Vec<String> = r.params(func).expect("params").into_iter().map(|(n, t)| format!("{n}: {}", r.type_name(t))).collect();
         assert_eq!(names, ["__data: void *", "preempt: _Bool", "prev: struct task_struct *", "next: struct task_struct *", "prev_state: unsigned int"]);
-        assert_eq!(r.names_with_prefix(Kind::TYPEDEF, "btf_trace_"), Ok(vec!["sched_switch".to_string(), "sched_wakeup".to_string()]));
+        assert_eq!(r.names_with_prefix(Kind::TYPEDEF, "btf_trace_"), Ok(vec!["sched_switch".to_string(), "sched_wakeup".to_string(), "sched_wakeup_new".to_string()]));
         assert_eq!(r.find(Kind::STRUCT, "nope"), Ok(None));
         // The anonymous struct holding mm_struct's owner.
         let mm = r.find(Kind::STRUCT, "mm_struct").expect("walk").expect("mm_struct");
@@ -397,6 +405,24 @@ mod tests {
         let anon: &MemberDesc = members.iter().find(|m| m.name.is_empty()).expect("anonymous member");
         assert!(matches!(r.describe(anon.ty), Ok(TypeDesc::Composite { ref name, .. }) if name.is_empty()));
         assert_eq!(r.describe(TypeId::VOID), Ok(TypeDesc::Void));
+    }
+
+    #[test]
+    fn tracepoint_prototypes_name_their_parameters_where_the_btf_does() {
+        use crate::facts::TracepointProtos;
+        let k = FakeKernel::new().btf(sample_btf());
+        let r = k.kernel_btf().expect("a BTF");
+        let named = |protos: &mut TracepointProtos<'_, '_>, event: &str| -> Vec<String> {
+            let proto = protos.proto(event).expect("a prototype");
+            r.params(proto).expect("params").into_iter().map(|(n, _)| n).collect()
+        };
+        // Looked up one by one, then (past four) from one index: the same.
+        let mut protos = TracepointProtos::new(&r);
+        for _ in 0..2 {
+            assert_eq!(named(&mut protos, "sched_switch"), ["__data", "preempt", "prev", "next", "prev_state"]);
+            assert_eq!(named(&mut protos, "sched_wakeup_new"), ["__data", "p"]);
+            assert_eq!(protos.proto("no_such_event"), None);
+        }
     }
 
     #[test]

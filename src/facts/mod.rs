@@ -15,6 +15,7 @@ pub use crate::btf::read::{BtfReader, MemberDesc, TypeDesc};
 pub use crate::btf::table::{TypeSource, TypeTable};
 pub use crate::btf::TypeId;
 pub use crate::ir::{MapRef, RegOffset};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What lowering may ask of the kernel and of binaries. Every question
@@ -169,6 +170,81 @@ pub struct DebugScope {
 /// The BTF typedef prefix of a BTF-enabled tracepoint's prototype
 /// (`btf_trace_sched_switch`, include/trace/bpf_probe.h).
 pub const BTF_TRACE_PREFIX: &str = "btf_trace_";
+
+/// The BTF function prefix of a tracepoint class's BPF entry
+/// (`__bpf_trace_sched_switch`): its prototype names the parameters that
+/// the `btf_trace_*` typedef's leaves unnamed.
+pub const BPF_TRACE_FUNC: &str = "__bpf_trace_";
+
+/// The prototypes of BTF tracepoints, with their parameters' names where
+/// the BTF has them: from `__bpf_trace_EVENT`, which exists for an event
+/// that is its own class (TRACE_EVENT); else from `__probestub_EVENT`,
+/// the empty function every tracepoint has for probes to attach to
+/// (kernels since 6.4), which names the parameters of an event defined
+/// from another's class too (DEFINE_EVENT: `sched_wakeup`); else the
+/// unnamed `btf_trace_EVENT` typedef's. (Matching an event to a class by
+/// its parameter types names some wrongly: classes share types.)
+pub struct TracepointProtos<'r, 'a> {
+    reader: &'r BtfReader<'a>,
+    /// Events asked so far: past a few, one walk indexes them all.
+    asked: u32,
+    /// Class functions, probe stubs and typedefs by name (the class or
+    /// event).
+    index: Option<[HashMap<String, TypeId>; 3]>,
+}
+
+/// The BTF function prefix of a tracepoint's probe stub
+/// (`__probestub_sched_wakeup`, include/linux/tracepoint.h).
+const PROBE_STUB: &str = "__probestub_";
+
+/// Events [`TracepointProtos`] looks up by name before it indexes them
+/// all (a lookup walks the BTF until the name; an index, all of it).
+const LOOKUPS_BEFORE_INDEX: u32 = 4;
+
+impl<'r, 'a> TracepointProtos<'r, 'a> {
+    pub fn new(reader: &'r BtfReader<'a>) -> TracepointProtos<'r, 'a> {
+        TracepointProtos { reader, asked: 0, index: None }
+    }
+
+    /// The class function, the probe stub and the typedef named for
+    /// `event`, each when the BTF has it (a later one only when no earlier
+    /// one is found, without the index).
+    fn lookup(&mut self, event: &str) -> [Option<TypeId>; 3] {
+        let r = self.reader;
+        self.asked += 1;
+        if self.index.is_none() && self.asked > LOOKUPS_BEFORE_INDEX {
+            // The first of a name, as `find` answers.
+            let index = |kind, prefix| {
+                let mut map = HashMap::new();
+                for (name, id) in r.ids_with_prefix(kind, prefix).unwrap_or_default() {
+                    map.entry(name).or_insert(id);
+                }
+                map
+            };
+            use crate::btf::Kind;
+            self.index = Some([index(Kind::FUNC, BPF_TRACE_FUNC), index(Kind::FUNC, PROBE_STUB), index(Kind::TYPEDEF, BTF_TRACE_PREFIX)]);
+        }
+        if let Some(index) = &self.index {
+            return index.each_ref().map(|m| m.get(event).copied());
+        }
+        let mut found = [None; 3];
+        let names = [(crate::btf::Kind::FUNC, BPF_TRACE_FUNC), (crate::btf::Kind::FUNC, PROBE_STUB), (crate::btf::Kind::TYPEDEF, BTF_TRACE_PREFIX)];
+        for (slot, (kind, prefix)) in found.iter_mut().zip(names) {
+            *slot = r.find(kind, &format!("{prefix}{event}")).ok().flatten();
+            if slot.is_some() {
+                break;
+            }
+        }
+        found
+    }
+
+    /// The prototype (a FUNC or the typedef) of BTF tracepoint `event`;
+    /// None when the BTF has no such tracepoint.
+    pub fn proto(&mut self, event: &str) -> Option<TypeId> {
+        let [func, stub, typedef] = self.lookup(event);
+        func.or(stub).or(typedef)
+    }
+}
 
 /// The BTF function prefix of a BPF iterator target (`bpf_iter_task`,
 /// include/linux/bpf.h: DEFINE_BPF_ITER_FUNC): its parameters after

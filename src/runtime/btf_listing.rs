@@ -7,7 +7,7 @@ use super::kbtf::KernelBtf;
 use super::listing::Entry;
 use crate::btf::read::{BtfReader, TypeDesc};
 use crate::btf::{Kind, TypeId};
-use crate::facts::{glob_match, iter_targets, BPF_ITER_PREFIX, BTF_TRACE_PREFIX};
+use crate::facts::{glob_match, iter_targets, TracepointProtos, BPF_ITER_PREFIX, BTF_TRACE_PREFIX};
 use std::fmt::Write;
 
 /// The BTF tracepoints matching `glob` (after `btf:`) as `-le` entries;
@@ -24,14 +24,11 @@ fn events_in(r: &BtfReader<'_>, glob: &str, verbose: bool) -> Result<Vec<Entry>,
     names.sort();
     names.dedup();
     let mut out = Vec::new();
+    let mut protos = TracepointProtos::new(r);
     for n in names {
         let mut details = Vec::new();
         if verbose {
-            let func = r.find(Kind::FUNC, &format!("__bpf_trace_{n}")).ok().flatten();
-            let proto = match func {
-                Some(f) => Some(f),
-                None => r.find(Kind::TYPEDEF, &format!("{BTF_TRACE_PREFIX}{n}")).ok().flatten(),
-            };
+            let proto = protos.proto(&n);
             let params = proto.and_then(|p| r.params(p).ok()).unwrap_or_default();
             // The first parameter is the tracepoint's private data.
             for (i, (name, ty)) in params.iter().skip(1).enumerate() {

@@ -17,9 +17,6 @@ use crate::ir::{self, Attach, Expr};
 pub struct Btf;
 
 const PREFIX: &str = "btf:";
-/// The function each BTF tracepoint calls its programs through, whose
-/// prototype names the arguments (include/trace/bpf_probe.h).
-const BPF_TRACE_FUNC: &str = "__bpf_trace_";
 
 impl Provider for Btf {
     fn name(&self) -> &'static str {
@@ -144,18 +141,12 @@ impl BtfArgs {
                 }
             };
             let param = |name: String, ty: TypeId| Param { spelled: reader.type_name(ty), name, ty };
+            let mut tracepoints = crate::facts::TracepointProtos::new(&reader);
             let mut all = Vec::new();
             for (_, source) in &self.sources {
                 let (proto, skip, ret) = match source {
-                    Source::Tracepoint(event) => {
-                        let func = reader.find(Kind::FUNC, &format!("{BPF_TRACE_FUNC}{event}")).ok().flatten();
-                        let proto = match func {
-                            Some(f) => Some(f),
-                            None => reader.find(Kind::TYPEDEF, &format!("{BTF_TRACE_PREFIX}{event}")).ok().flatten(),
-                        };
-                        // The first is the tracepoint's private data.
-                        (proto, 1, false)
-                    }
+                    // The first is the tracepoint's private data.
+                    Source::Tracepoint(event) => (tracepoints.proto(event), 1, false),
                     Source::Function { func, ret } => (reader.find(Kind::FUNC, func).ok().flatten(), 0, *ret),
                 };
                 let params = proto.and_then(|p| reader.params(p).ok()).unwrap_or_default();
