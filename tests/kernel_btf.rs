@@ -402,3 +402,24 @@ fn an_event_of_anothers_class_names_its_arguments() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert_eq!(run.stdout, "1 1\n", "stderr: {}", run.stderr);
 }
+
+#[test]
+fn an_argument_the_verifier_holds_as_a_number_is_read_through_probe_reads() {
+    // The kernel marks some tracepoint arguments as numbers (`info` of
+    // signal_generate may be SEND_SIG_PRIV): ktap asks the verifier and
+    // follows those with bpf_probe_read_kernel, the others directly.
+    let k = ktap::facts::FakeKernel::new().btf(ktap::facts::sample_btf()).btf_number_arg("sched_wakeup", 0);
+    let c = ktap::compile("trace btf:sched_wakeup { print(args.p.pid) } trace btf:sched_switch { print(args.prev.pid) }", &k).unwrap_or_else(|e| panic!("{e:?}"));
+    let ir = ktap::ir::print::module(&c.module);
+    assert!(ir.contains("ctx.arg0->+0 +1264:s32 (probe read) [core 1: struct task_struct.pid]"), "{ir}");
+    assert!(ir.contains("ctx.arg1->+0 +1264:s32 [core 1: struct task_struct.pid]"), "{ir}");
+    if !need_root() || !have_btf() {
+        return;
+    }
+    // This kernel holds `info` so: its si_signo is the signal's, as the
+    // shell sends itself SIGUSR1 (10), which it ignores.
+    let script = "trace btf:signal_generate { printf(\"%d %d %d\\n\", args.sig, args.info.si_signo, args.task.pid == pid) }";
+    let run = ktap(&["-q", "-e", script, "--", "sh", "-c", "trap '' USR1; kill -USR1 $$"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert!(run.stdout.lines().any(|l| l == "10 10 1"), "stderr: {}\n{}", run.stderr, run.stdout);
+}

@@ -36,6 +36,8 @@ pub struct FakeKernel {
     btf_blob: Option<Vec<u8>>,
     /// Modules' BTF, split on `btf_blob`.
     modules: Vec<ModuleBtf>,
+    /// BTF tracepoint arguments the verifier holds as numbers.
+    number_args: Vec<(String, u32)>,
     task_flags: Vec<(String, u32)>,
     format_reads: Mutex<Vec<String>>,
     /// Debug info of binaries: (path, function or `file:line`, scope).
@@ -129,6 +131,13 @@ impl FakeKernel {
     /// [`FakeKernel::btf`]) is `blob`.
     pub fn module_btf(mut self, name: &str, blob: Vec<u8>) -> FakeKernel {
         self.modules.push(ModuleBtf::new(name, blob));
+        self
+    }
+
+    /// Makes argument `arg` of BTF tracepoint `event` one the verifier
+    /// holds as a number (the other arguments are pointers it follows).
+    pub fn btf_number_arg(mut self, event: &str, arg: u32) -> FakeKernel {
+        self.number_args.push((event.into(), arg));
         self
     }
 
@@ -231,6 +240,11 @@ impl KernelFacts for FakeKernel {
             (None, MapRef::Id(id)) => Err(format!("no BPF map has id {id}")),
             (None, MapRef::Path(p)) => Err(format!("{p} is not a pinned BPF map: No such file or directory")),
         }
+    }
+
+    fn btf_arg_is_pointer(&self, event: &str, arg: u32) -> Option<bool> {
+        self.btf_blob.as_ref()?;
+        Some(!self.number_args.iter().any(|(e, a)| e == event && *a == arg))
     }
 
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {

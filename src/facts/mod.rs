@@ -71,6 +71,15 @@ pub trait KernelFacts {
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
         Err(NO_BTF.into())
     }
+    /// Whether the verifier lets a program of BTF tracepoint `event`
+    /// follow its argument `arg` (from 0, after the private data) as a
+    /// pointer: it holds some as plain numbers (arguments that may carry
+    /// an error or a special value: `info` of `signal_generate`), which
+    /// only `bpf_probe_read_kernel` reads through. None when it cannot
+    /// say (they are taken as pointers).
+    fn btf_arg_is_pointer(&self, _event: &str, _arg: u32) -> Option<bool> {
+        None
+    }
     /// What the debug info (DWARF) of the binary at `path` says of
     /// function `func`: where to attach to read its parameters, their
     /// types and locations there, its return type; or why it cannot say

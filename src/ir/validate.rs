@@ -415,8 +415,13 @@ impl Validator<'_> {
     /// the path has.
     fn typed_path(&self, ty: Ty, path: &super::Path) -> Result<(), Error> {
         let from_regs = matches!(path.base, super::PathBase::Reg(_));
-        if (path.via != super::Via::Direct) != from_regs {
-            return Err(self.err(if from_regs { "a register's pointer followed without a probe read" } else { "a typed read through a probe read" }));
+        // Registers hold plain numbers; a typed argument may too (the
+        // verifier's choice, asked of it); the current task never does.
+        if from_regs && path.via == super::Via::Direct {
+            return Err(self.err("a register's pointer followed without a probe read"));
+        }
+        if path.base == super::PathBase::CurrentTask && path.via != super::Via::Direct {
+            return Err(self.err("a typed read through a probe read"));
         }
         if from_regs && !self.m.probe(self.probe).attach.iter().all(|a| a.kind().shape().context == super::Context::PtRegs) {
             return Err(self.err("a register read where the context has no registers"));

@@ -142,9 +142,11 @@ mod tests {
         let r = BtfReader::new(&vmlinux).unwrap().with_modules(&modules);
         let events = events_in(&r, "*", true).unwrap();
         let specs: Vec<&str> = events.iter().map(|e| e.spec.as_str()).collect();
-        assert_eq!(specs, ["btf:fakenet_xmit", "btf:sched_switch", "btf:sched_wakeup"]);
+        assert_eq!(specs, ["btf:fakenet_xmit", "btf:sched_switch", "btf:sched_wakeup", "btf:sched_wakeup_new"]);
         assert_eq!(events[0].details, ["arg0  struct fakenet_dev *dev", "arg1  unsigned int nbytes", "(module fakenet)"]);
         assert!(!events[1].details.iter().any(|d| d.contains("module")), "{:?}", events[1].details);
+        // An event of another's class, named by its probe stub.
+        assert_eq!(events[3].details, ["arg0  struct task_struct *p"]);
 
         let view = struct_in(&r, "fakenet_dev").unwrap();
         assert!(view.starts_with("struct fakenet_dev {\t/* size 48, module fakenet */\n"), "{view}");

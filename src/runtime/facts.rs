@@ -18,6 +18,8 @@ pub struct RunningKernel {
     btf: OnceCell<Result<KernelBtf, String>>,
     /// A BTF file to type scripts against instead of the kernel's.
     btf_file: Option<std::path::PathBuf>,
+    /// What the verifier said of each tracepoint argument asked of it.
+    btf_args: std::cell::RefCell<std::collections::HashMap<(String, u32), Option<bool>>>,
 }
 
 impl RunningKernel {
@@ -36,6 +38,17 @@ impl RunningKernel {
     pub fn with_btf_file(mut self, path: std::path::PathBuf) -> RunningKernel {
         self.btf_file = Some(path);
         self
+    }
+
+    /// The verifier's answer for [`KernelFacts::btf_arg_is_pointer`].
+    fn ask_btf_arg(&self, event: &str, arg: u32) -> Option<bool> {
+        let r = self.kernel_btf().ok()?;
+        let typedef = r.find(crate::btf::Kind::TYPEDEF, &format!("{}{event}", crate::facts::BTF_TRACE_PREFIX)).ok()??;
+        // Module events attach through their module's BTF: not asked.
+        if r.module_of(typedef).is_some() {
+            return None;
+        }
+        super::attach::tp_btf::arg_is_pointer(typedef.0, arg)
     }
 
     /// Unmaps the kernel's BTF (not needed past compilation); a later
@@ -92,6 +105,19 @@ impl KernelFacts for RunningKernel {
     }
     fn kernel_btf(&self) -> Result<BtfReader<'_>, String> {
         self.btf()?.reader()
+    }
+    fn btf_arg_is_pointer(&self, event: &str, arg: u32) -> Option<bool> {
+        // Another BTF (`--btf`) describes another kernel: ask nothing.
+        if self.btf_file.is_some() {
+            return None;
+        }
+        let key = (event.to_string(), arg);
+        if let Some(known) = self.btf_args.borrow().get(&key) {
+            return *known;
+        }
+        let answer = self.ask_btf_arg(event, arg);
+        self.btf_args.borrow_mut().insert(key, answer);
+        answer
     }
     fn debug_function(&self, path: &str, func: &str) -> Result<crate::facts::DebugScope, String> {
         super::dwarf::function(path, func)

@@ -208,7 +208,13 @@ impl BtfArgs {
             }
         }
         let (i, ty, _) = found?;
-        Some(Typed::kernel(ir::Path::plain(ir::PathBase::Arg(i as u32), Vec::new(), 0, 0, ir::Via::Direct), ty))
+        // A pointer the verifier holds as a number (it may carry an error
+        // or a special value) is followed with probe reads.
+        let pointer = cx.facts.kernel_btf().is_ok_and(|r| matches!(r.describe(ty), Ok(crate::facts::TypeDesc::Ptr { .. })));
+        let number = pointer
+            && self.sources.iter().any(|(_, s)| matches!(s, Source::Tracepoint(event) if cx.facts.btf_arg_is_pointer(event, i as u32) == Some(false)));
+        let via = if number { ir::Via::ProbeRead } else { ir::Via::Direct };
+        Some(Typed::kernel(ir::Path::plain(ir::PathBase::Arg(i as u32), Vec::new(), 0, 0, via), ty))
     }
 }
 
