@@ -1175,3 +1175,23 @@ fn syscall_fields_read_on_raw_syscalls_equal_the_classic_records() {
     }
     assert_eq!(outputs[0], outputs[1], "raw_syscalls and classic records differ");
 }
+
+#[test]
+fn an_element_of_an_array_field_reads_as_a_number() {
+    // raw_syscalls:sys_enter's `unsigned long args[6]`: the shell's
+    // kill($$, SIGUSR1) (syscall 62 on x86-64) has 10 as args[1].
+    let script = "trace raw_syscalls:sys_enter /args.id == 62/ { print(args.args[1]) }";
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("skipped: syscall numbers of x86-64");
+        return;
+    }
+    if !need_root() {
+        return;
+    }
+    let run = ktap(&["-q", "-e", script, "--", "sh", "-c", "trap '' USR1; kill -USR1 $$"]);
+    assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, "10\n", "stderr: {}", run.stderr);
+    let past = ktap(&["-e", "trace raw_syscalls:sys_enter { print(args.args[6]) }"]);
+    assert_eq!(past.code, Some(1));
+    assert!(past.stderr.contains("index 6 is past the end of `args.args`, an array of 6"), "{}", past.stderr);
+}

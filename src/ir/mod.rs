@@ -133,6 +133,9 @@ pub enum FieldKind {
     CharArray,
     /// A `__data_loc char[]` string: a u32 of (length << 16 | offset).
     DataLoc,
+    /// A fixed array of integers of `elem` bytes each (`unsigned long
+    /// args[6]`), read an element at a time (`args.args[0]`).
+    IntArray { elem: u8 },
     /// Any other array or struct.
     Other,
 }

@@ -73,7 +73,7 @@ pub fn render(event: &str, fields: &[EventField], start: u32, bytes: &[u8]) -> S
                         None => "?".into(),
                     }
                 }
-                FieldKind::Other => "?".into(),
+                FieldKind::Other | FieldKind::IntArray { .. } => "?".into(),
             };
             format!("{}={value}", f.name)
         })

@@ -234,7 +234,7 @@ pub fn parse_format(text: &str) -> Vec<EventField> {
             let kind = if decl.contains("__data_loc") {
                 FieldKind::DataLoc
             } else if decl.contains('[') {
-                if decl.contains("char ") { FieldKind::CharArray } else { FieldKind::Other }
+                if decl.contains("char ") { FieldKind::CharArray } else { int_array(decl, size) }
             } else if [1, 2, 4, 8].contains(&size) {
                 FieldKind::Int
             } else {
@@ -244,6 +244,19 @@ pub fn parse_format(text: &str) -> Vec<EventField> {
         }
     }
     fields
+}
+
+/// An array field of integers (`unsigned long args[6]` of `size` 48):
+/// its element size from its length; anything else is `Other`.
+fn int_array(decl: &str, size: u32) -> FieldKind {
+    if decl.contains("struct ") || decl.contains("union ") || decl.contains('*') {
+        return FieldKind::Other;
+    }
+    let len = decl.split('[').nth(1).and_then(|r| r.split(']').next()).and_then(|n| n.trim().parse::<u32>().ok());
+    match len {
+        Some(n) if n > 0 && size % n == 0 && [1, 2, 4, 8].contains(&(size / n)) => FieldKind::IntArray { elem: (size / n) as u8 },
+        _ => FieldKind::Other,
+    }
 }
 
 fn levenshtein(a: &str, b: &str) -> usize {
@@ -338,10 +351,16 @@ mod tests {
             \tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\
             \tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;\n\
             \tfield:const char * buf;\toffset:24;\tsize:8;\tsigned:0;\n\
-            \tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;\n";
+            \tfield:char comm[16];\toffset:32;\tsize:16;\tsigned:0;\n\
+            \tfield:unsigned long args[6];\toffset:48;\tsize:48;\tsigned:0;\n\
+            \tfield:u8 mac[6];\toffset:96;\tsize:6;\tsigned:0;\n\
+            \tfield:struct x pair[2];\toffset:104;\tsize:16;\tsigned:0;\n";
         let f = parse_format(text);
         let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["common_type", "common_pid", "__syscall_nr", "fd", "buf", "comm"]);
+        assert_eq!(names, ["common_type", "common_pid", "__syscall_nr", "fd", "buf", "comm", "args", "mac", "pair"]);
+        // Arrays of numbers by their element size; of structs, not.
+        let kinds: Vec<FieldKind> = f[5..].iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, [FieldKind::CharArray, FieldKind::IntArray { elem: 8 }, FieldKind::IntArray { elem: 1 }, FieldKind::Other]);
         assert!(f[1].common && f[1].signed);
         assert_eq!((f[3].offset, f[3].size, f[3].signed, f[3].common), (16, 8, false, false));
         assert_eq!(f[5].size, 16);

@@ -217,6 +217,14 @@ impl Lowerer<'_> {
                 if let Some(typed) = self.member_access(ctx, e) {
                     return typed;
                 }
+                // `args.NAME[i]`: an element of an array field.
+                if let (ast::ExprKind::Field { base: args, name }, ast::ExprKind::Int(i)) = (&base.kind, &index.kind) {
+                    if matches!(&args.kind, ast::ExprKind::Name(a) if a.name == "args") {
+                        if let Some(element) = ctx.args.element(&mut self.pcx(), &name.name, *i, e.span) {
+                            return element;
+                        }
+                    }
+                }
                 let (map, key) = self.table_key(ctx, base, index)?;
                 let ty = self.table_value(map);
                 Some(Expr { kind: ExprKind::MapGet { map, key: Box::new(key) }, ty, span })

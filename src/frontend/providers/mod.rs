@@ -184,6 +184,13 @@ pub trait ProbeArgs {
     /// `args.NAME`.
     fn field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Expr>;
 
+    /// `args.NAME[index]` of a field that is an array of numbers: `None`
+    /// when the provider has no such fields (the index is then refused
+    /// as other indexes are), `Some(None)` after reporting a problem.
+    fn element(&mut self, _cx: &mut Cx<'_>, _name: &str, _index: i64, _span: Span) -> Option<Option<Expr>> {
+        None
+    }
+
     /// A bare name that is no local, builtin, `argN` or script variable:
     /// `Some` when the provider gives it a meaning (an event field in a
     /// filter, `retval`).

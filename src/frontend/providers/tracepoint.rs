@@ -221,6 +221,24 @@ impl ProbeArgs for EventArgs {
         }
     }
 
+    fn element(&mut self, cx: &mut Cx<'_>, name: &str, index: i64, span: Span) -> Option<Option<Expr>> {
+        self.read_formats(cx);
+        let picked: Vec<Option<&EventField>> = self.formats().iter().map(|f| f.iter().find(|f| f.name == name)).collect();
+        let Ok(f) = agree(&picked) else { return None };
+        let FieldKind::IntArray { elem } = f.kind else { return None };
+        self.uses_fields = true;
+        let len = f.size / u32::from(elem);
+        if index < 0 || index >= i64::from(len) {
+            cx.diags.push(
+                Diagnostic::error(span, format!("index {index} is past the end of `args.{name}`, an array of {len}"))
+                    .with_label(format!("valid indexes are 0 to {}", len - 1)),
+            );
+            return Some(None);
+        }
+        let offset = f.offset + index as u32 * u32::from(elem);
+        Some(Some(Expr { kind: ExprKind::CtxField { offset, size: u32::from(elem), signed: f.signed }, ty: Ty::Int, span: Some(span) }))
+    }
+
     fn field(&mut self, cx: &mut Cx<'_>, name: &str, span: Span) -> Option<Expr> {
         self.read_formats(cx);
         if self.formats().is_empty() {
