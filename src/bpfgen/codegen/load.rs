@@ -41,17 +41,24 @@ impl Gen<'_> {
     }
 
     /// `dst = size bytes at r3` through `bpf_probe_read_kernel` (or
-    /// `_user`) into a stack slot (zeros when the read fails).
-    fn probe_read_at_r3(&mut self, size: u8, dst: Reg, via: Via) {
+    /// `_user`) into a stack slot (zeros when the read fails). With
+    /// `sized`, the length is the loading kernel's: the record of that
+    /// path's step moves it (`FIELD_BYTE_SIZE`), and all 8 bytes of the
+    /// zeroed slot are read back.
+    fn probe_read_at_r3(&mut self, size: u8, dst: Reg, via: Via, sized: Option<(&Path, usize)>) {
         let saved = self.frame;
         let slot = self.slot();
         self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
         self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
         self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
         self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
+        if let Some((path, step)) = sized {
+            self.core_kind_here(path, step, FIELD_BYTE_SIZE);
+        }
         self.asm.emit(Insn::mov64_imm(Reg::R2, i32::from(size)));
         self.asm.emit(Insn::call_helper(if via == Via::ProbeReadUser { helper::PROBE_READ_USER } else { helper::PROBE_READ_KERNEL }));
-        self.asm.emit(Insn::ldx(size_of(size), dst, Reg::R10, slot));
+        let back = if sized.is_some() { Size::DW } else { size_of(size) };
+        self.asm.emit(Insn::ldx(back, dst, Reg::R10, slot));
         self.frame = saved;
     }
 
@@ -64,7 +71,7 @@ impl Gen<'_> {
                 self.core_here(path, step);
                 self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, off as i32));
             }
-            self.probe_read_at_r3(8, Reg::R3, path.via);
+            self.probe_read_at_r3(8, Reg::R3, path.via, None);
             return;
         }
         match i16::try_from(off) {
@@ -91,17 +98,7 @@ impl Gen<'_> {
         if path.via != Via::Direct {
             self.core_here(path, last);
             self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R3, offset));
-            let saved = self.frame;
-            let slot = self.slot();
-            self.asm.emit(Insn::mov64_imm(Reg::R1, 0));
-            self.asm.emit(Insn::stx(Size::DW, Reg::R10, Reg::R1, slot));
-            self.asm.emit(Insn::mov64_reg(Reg::R1, Reg::R10));
-            self.asm.emit(Insn::alu64_imm(AluOp::Add, Reg::R1, i32::from(slot)));
-            self.core_kind_here(path, last, FIELD_BYTE_SIZE);
-            self.asm.emit(Insn::mov64_imm(Reg::R2, bytes));
-            self.asm.emit(Insn::call_helper(if path.via == Via::ProbeReadUser { helper::PROBE_READ_USER } else { helper::PROBE_READ_KERNEL }));
-            self.asm.emit(Insn::ldx(Size::DW, dst, Reg::R10, slot));
-            self.frame = saved;
+            self.probe_read_at_r3(path.size, dst, path.via, Some((path, last)));
             return;
         }
         let done: Label = self.asm.label();
@@ -187,7 +184,7 @@ impl Gen<'_> {
             if path.size == 0 {
                 self.asm.emit(Insn::mov64_reg(dst, Reg::R3));
             } else {
-                self.probe_read_at_r3(path.size, dst, path.via);
+                self.probe_read_at_r3(path.size, dst, path.via, None);
             }
         } else if path.size == 0 || i16::try_from(offset).is_err() {
             if offset != 0 || Self::has_core(path, last) {
