@@ -122,7 +122,8 @@ struct Cli {
     btf: Option<std::path::PathBuf>,
     /// Load the kernel programs from OBJECT (saved with `--emit obj`, on
     /// this or another machine) instead of compiling them here; the
-    /// script still gives the userspace side.
+    /// script still gives the userspace side, and must be the one the
+    /// object was saved from.
     #[arg(long = "object", value_name = "OBJECT")]
     object: Option<std::path::PathBuf>,
     /// Pin each iterator (`trace iter:...`) as a file in DIR, on the BPF
@@ -494,12 +495,19 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Stage::Obj) => {
+            // Saved with what it came from, so a run checks its script.
+            let mut object = c.compiled.object.clone();
+            object.digest = Some(script_digest(&sources));
+            let bytes = match ktap::bpfgen::elf::write_object(&object) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("internal compiler error (a ktap bug): {e}")),
+            };
             let written = match &cli.output {
-                Some(path) => std::fs::write(path, &c.object).map_err(|e| format!("cannot write {path}: {e}")),
+                Some(path) => std::fs::write(path, &bytes).map_err(|e| format!("cannot write {path}: {e}")),
                 None if std::io::stdout().is_terminal() => {
                     Err("refusing to write a binary object to a terminal: use -o FILE or a redirect".into())
                 }
-                None => std::io::stdout().write_all(&c.object).map_err(|e| e.to_string()),
+                None => std::io::stdout().write_all(&bytes).map_err(|e| e.to_string()),
             };
             return match written {
                 Ok(()) => ExitCode::SUCCESS,
@@ -614,7 +622,16 @@ fn main() -> ExitCode {
     }
     let saved = match &cli.object {
         Some(path) => match std::fs::read(path) {
-            Ok(bytes) => Some(bytes),
+            Ok(bytes) => match saved_digest(&bytes) {
+                Some(d) if d == script_digest(&sources) => Some(bytes),
+                Some(_) => {
+                    return fail(format!(
+                        "{} was compiled from another script (or another ktap): run it with the script it was saved from, or save it again with --emit obj",
+                        path.display()
+                    ))
+                }
+                None => return fail(format!("{} is not an object ktap saved with --emit obj (it has no {} section)", path.display(), ktap::bpfgen::elf::DIGEST_SECTION)),
+            },
             Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
         },
         None => None,
@@ -631,6 +648,31 @@ fn main() -> ExitCode {
             runtime_error(&mut out, &e.message, e.span, &e.notes)
         }
     }
+}
+
+/// What a saved object was compiled from: the texts of the script and its
+/// tapsets, and ktap's version (FNV-1a, 64 bits).
+fn script_digest(sources: &diag::Sources) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes.iter().chain([0u8].iter()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(env!("CARGO_PKG_VERSION").as_bytes());
+    for f in sources.files() {
+        eat(f.text.as_bytes());
+    }
+    h
+}
+
+/// The digest in a saved object's `.ktap.digest` section, if it has one.
+fn saved_digest(object: &[u8]) -> Option<u64> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(object).ok()?;
+    let data = file.section_by_name(ktap::bpfgen::elf::DIGEST_SECTION)?.data().ok()?;
+    Some(u64::from_le_bytes(data.get(..8)?.try_into().ok()?))
 }
 
 /// `--emit bpf`: every program's instructions with the source lines they

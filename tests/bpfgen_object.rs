@@ -219,6 +219,7 @@ fn fixture() -> BpfObject {
                 init: RO_VAL.to_le_bytes().to_vec(),
             },
         ],
+        digest: None,
     }
 }
 
@@ -344,6 +345,7 @@ fn all_forms_object() -> BpfObject {
         }],
         maps: vec![],
         globals: vec![],
+        digest: None,
     }
 }
 
@@ -412,6 +414,7 @@ fn subprogram_object() -> BpfObject {
         programs: vec![main, loop_body, twice, quad],
         maps: vec![],
         globals: vec![],
+        digest: None,
     }
 }
 
@@ -959,6 +962,7 @@ fn map_kinds_load_with_btf_where_the_kernel_takes_it() {
             })
             .collect(),
         globals: vec![],
+        digest: None,
     };
     let bytes = write_object(&obj).expect("write");
     let mut builder = ObjectBuilder::default();
@@ -1002,6 +1006,7 @@ fn verifier_rejects_uninitialized_register() {
         }],
         maps: vec![],
         globals: vec![],
+        digest: None,
     };
     let debug = DebugInfo {
         lines: vec![ProgramLines {
@@ -1061,6 +1066,7 @@ fn program_only_object_loads() {
         }],
         maps: vec![],
         globals: vec![],
+        digest: None,
     };
     let bytes = write_object(&obj).expect("write");
     // The object is written without root; loading it needs root.

@@ -423,3 +423,32 @@ fn an_argument_the_verifier_holds_as_a_number_is_read_through_probe_reads() {
     assert_eq!(run.code, Some(0), "stderr: {}", run.stderr);
     assert!(run.stdout.lines().any(|l| l == "10 10 1"), "stderr: {}\n{}", run.stderr, run.stdout);
 }
+
+#[test]
+fn a_saved_object_runs_only_with_the_script_it_came_from() {
+    // `--emit obj` writes a digest of the script (and ktap's version);
+    // `--object` with another script is refused before anything loads, as
+    // is an object ktap did not save.
+    if !have_btf() {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let obj = dir.join(format!("saved-{}.o", std::process::id()));
+    let obj_arg = obj.to_str().expect("utf-8 path");
+    let script = "trace btf:sched_switch { print(args.prev.pid) }";
+    let saved = ktap(&["--emit", "obj", "-o", obj_arg, "-e", script]);
+    assert_eq!(saved.code, Some(0), "stderr: {}", saved.stderr);
+    let other = ktap(&["--object", obj_arg, "-e", "trace btf:sched_switch { print(args.next.pid) }"]);
+    assert_eq!(other.code, Some(1), "stderr: {}", other.stderr);
+    assert!(other.stderr.contains("was compiled from another script"), "{}", other.stderr);
+    // The same script loads it (-d: without attaching), where root may.
+    if need_root() {
+        let same = ktap(&["-d", "--object", obj_arg, "-e", script]);
+        assert_eq!(same.code, Some(0), "stderr: {}", same.stderr);
+    }
+    std::fs::write(&obj, b"\x7fELF not one").expect("write");
+    let foreign = ktap(&["--object", obj_arg, "-e", script]);
+    let _ = std::fs::remove_file(&obj);
+    assert_eq!(foreign.code, Some(1));
+    assert!(foreign.stderr.contains("is not an object ktap saved with --emit obj"), "{}", foreign.stderr);
+}

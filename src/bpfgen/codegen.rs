@@ -238,7 +238,7 @@ pub fn compile(m: &Module, facts: &ModuleInfo) -> Result<Compiled, Error> {
         globals.push(super::elf::Global { name: seq_format_name(i), section: GlobalSection::Rodata, size: init.len() as u32, init });
     }
     Ok(Compiled {
-        object: BpfObject { license: "GPL".into(), programs, maps, globals },
+        object: BpfObject { license: "GPL".into(), programs, maps, globals, digest: None },
         programs: infos,
         globals: global_layout(m),
     })

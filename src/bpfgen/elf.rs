@@ -46,7 +46,14 @@ pub struct BpfObject {
     pub programs: Vec<Program>,
     pub maps: Vec<MapDef>,
     pub globals: Vec<Global>,
+    /// What the object was compiled from (a digest of the script's text
+    /// and ktap's version), in a `.ktap.digest` section: a saved object
+    /// (`--emit obj`) is run only with the script it came from.
+    pub digest: Option<u64>,
 }
+
+/// The section holding [`BpfObject::digest`] (8 bytes, little-endian).
+pub const DIGEST_SECTION: &str = ".ktap.digest";
 
 /// One BPF program.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -996,6 +1003,11 @@ pub fn write_object_with(obj: &BpfObject, debug: &DebugInfo) -> Result<Vec<u8>, 
         btf.b.add_datasec(section.name(), layout.size, &vars);
     }
 
+    if let Some(digest) = obj.digest {
+        let sec = elf.add_section(Vec::new(), DIGEST_SECTION.as_bytes().to_vec(), SectionKind::Metadata);
+        elf.append_section_data(sec, &digest.to_le_bytes(), 8);
+    }
+
     // .BTF and .BTF.ext (non-allocated metadata).
     btf.int();
     btf.b.validate().map_err(Error::Btf)?;
@@ -1124,6 +1136,7 @@ mod tests {
                     init: vec![],
                 },
             ],
+            digest: None,
         }
     }
 
