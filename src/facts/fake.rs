@@ -194,7 +194,8 @@ impl KernelFacts for FakeKernel {
     fn sdt_markers(&self, binary: &str, glob: &str) -> Result<SdtMarkers, String> {
         let b = self.find_binary(binary)?;
         let all = b.markers.iter().map(|m| format!("{}:{}", m.provider, m.name)).collect();
-        let markers = b.markers.iter().filter(|m| glob_match(glob, &m.name)).cloned().collect();
+        // As the ELF reader does: by name, or by `provider:name`.
+        let markers = b.markers.iter().filter(|m| glob_match(glob, &m.name) || glob_match(glob, &format!("{}:{}", m.provider, m.name))).cloned().collect();
         Ok(SdtMarkers { path: b.path.clone(), markers, all })
     }
 

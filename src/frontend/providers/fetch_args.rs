@@ -38,6 +38,9 @@ pub struct ArgLayout {
     /// Fetch arguments that are member chains of typed arguments
     /// (`path=req->path`): the name, the argument, the members.
     pub chains: Vec<(String, ast::Ident, Vec<ast::Ident>)>,
+    /// The slots are a USDT marker's operands (fixed by the binary),
+    /// not fetch arguments the spec wrote.
+    pub marker: bool,
 }
 
 /// `ARG->MEMBER.MEMBER...` (or a bare `ARG`) at `span`: the argument and
@@ -165,7 +168,7 @@ pub fn fetch_layout(cx: &mut Cx<'_>, spec: &ast::EventSpec, ret: bool, space: Ad
             }
         }
         let retval = ret.then(|| reg(RegOffset::AX));
-        ok.then_some(ArgLayout { numbered, named, retval, debug: None, chains })
+        ok.then_some(ArgLayout { numbered, named, retval, debug: None, chains, marker: false })
     }
 
 
@@ -329,10 +332,15 @@ impl ProbeArgs for FetchArgs {
             Some(slot) => slot_expr(cx, slot, span),
             None => {
                 let last = layout.numbered.len().saturating_sub(1);
+                let note = if layout.marker {
+                    format!("the marker has {last} operand{} after its address (arg0); `-lm BIN -v` lists each marker's", if last == 1 { "" } else { "s" })
+                } else {
+                    "add fetch arguments to the probe spec: `probe:BIN:FUNC name=%di ...`".to_string()
+                };
                 cx.diags.push(
                     Diagnostic::error(span, format!("this probe has arguments arg0..arg{last}"))
                         .with_label("no such argument")
-                        .with_note("add fetch arguments to the probe spec: `probe:BIN:FUNC name=%di ...`"),
+                        .with_note(note),
                 );
                 None
             }

@@ -97,7 +97,7 @@ fn resolve(cx: &mut Cx<'_>, spec: &ast::EventSpec, binary: &ast::Word, marker: &
                     Err(e) => Slot::Unavailable(e),
                 });
             }
-            let layout = ArgLayout { numbered, named: Vec::new(), retval: None, debug: None, chains: Vec::new() };
+            let layout = ArgLayout { numbered, named: Vec::new(), retval: None, debug: None, chains: Vec::new(), marker: true };
             let point = UprobePoint {
                 binary: found.path.clone(),
                 name: m.name.clone(),
