@@ -340,6 +340,27 @@ fn field_expr(cx: &mut Cx<'_>, f: &EventField, span: Span) -> Option<Expr> {
         let ptr = Expr { kind: ExprKind::CtxAddr { offset: f.offset, data_loc }, ty: Ty::Int, span: Some(span) };
         return Some(Expr { kind: ExprKind::ReadStr { ptr: Box::new(ptr), user: false }, ty: Ty::Str, span: Some(span) });
     }
+    // An array of numbers of 1, 2, 4 or 8 bytes in all (`__u8 daddr[4]`)
+    // reads whole as one unsigned number, as memory holds it (for
+    // `net.ip4_str(args.daddr)`).
+    if let FieldKind::IntArray { elem } = f.kind {
+        if [1, 2, 4, 8].contains(&f.size) {
+            let load = |offset, size| Expr { kind: ExprKind::CtxField { offset, size, signed: false }, ty: Ty::Int, span: Some(span) };
+            if f.offset % f.size == 0 {
+                return Some(load(f.offset, f.size));
+            }
+            // A context is read at its fields' alignment: element by
+            // element, each shifted into place.
+            let elem = u32::from(elem);
+            let mut value = load(f.offset, elem);
+            for i in 1..f.size / elem {
+                let part = load(f.offset + i * elem, elem);
+                let shifted = Expr::binary(crate::ir::BinOp::Mul, part, Expr::constant(1i64 << (8 * elem * i)), Some(span));
+                value = Expr::binary(crate::ir::BinOp::Add, value, shifted, Some(span));
+            }
+            return Some(value);
+        }
+    }
     if f.kind != FieldKind::Int {
         cx.unsupported(span, &format!("reading the string or array field `{}`", f.name));
         return None;
