@@ -186,19 +186,20 @@ pub const BTF_TRACE_PREFIX: &str = "btf_trace_";
 pub const BPF_TRACE_FUNC: &str = "__bpf_trace_";
 
 /// The prototypes of BTF tracepoints, with their parameters' names where
-/// the BTF has them: from `__bpf_trace_EVENT`, which exists for an event
-/// that is its own class (TRACE_EVENT); else from `__probestub_EVENT`,
-/// the empty function every tracepoint has for probes to attach to
-/// (kernels since 6.4), which names the parameters of an event defined
-/// from another's class too (DEFINE_EVENT: `sched_wakeup`); else the
-/// unnamed `btf_trace_EVENT` typedef's. (Matching an event to a class by
+/// the BTF has them: from `__probestub_EVENT`, the empty function every
+/// tracepoint has for probes to attach to (kernels since 6.4), which
+/// names the parameters of an event defined from another's class too
+/// (DEFINE_EVENT: `sched_wakeup`); else from `__bpf_trace_EVENT`, which
+/// exists for an event that is its own class (TRACE_EVENT); else the
+/// unnamed `btf_trace_EVENT` typedef's. The stub comes first: a name
+/// vmlinux lacks costs a whole walk and then the modules' BTF. (Matching an event to a class by
 /// its parameter types names some wrongly: classes share types.)
 pub struct TracepointProtos<'r, 'a> {
     reader: &'r BtfReader<'a>,
     /// Events asked so far: past a few, one walk indexes them all.
     asked: u32,
-    /// Class functions, probe stubs and typedefs by name (the class or
-    /// event).
+    /// Probe stubs, class functions and typedefs by name (the event or
+    /// class).
     index: Option<[HashMap<String, TypeId>; 3]>,
 }
 
@@ -215,7 +216,7 @@ impl<'r, 'a> TracepointProtos<'r, 'a> {
         TracepointProtos { reader, asked: 0, index: None }
     }
 
-    /// The class function, the probe stub and the typedef named for
+    /// The probe stub, the class function and the typedef named for
     /// `event`, each when the BTF has it (a later one only when no earlier
     /// one is found, without the index).
     fn lookup(&mut self, event: &str) -> [Option<TypeId>; 3] {
@@ -231,13 +232,13 @@ impl<'r, 'a> TracepointProtos<'r, 'a> {
                 map
             };
             use crate::btf::Kind;
-            self.index = Some([index(Kind::FUNC, BPF_TRACE_FUNC), index(Kind::FUNC, PROBE_STUB), index(Kind::TYPEDEF, BTF_TRACE_PREFIX)]);
+            self.index = Some([index(Kind::FUNC, PROBE_STUB), index(Kind::FUNC, BPF_TRACE_FUNC), index(Kind::TYPEDEF, BTF_TRACE_PREFIX)]);
         }
         if let Some(index) = &self.index {
             return index.each_ref().map(|m| m.get(event).copied());
         }
         let mut found = [None; 3];
-        let names = [(crate::btf::Kind::FUNC, BPF_TRACE_FUNC), (crate::btf::Kind::FUNC, PROBE_STUB), (crate::btf::Kind::TYPEDEF, BTF_TRACE_PREFIX)];
+        let names = [(crate::btf::Kind::FUNC, PROBE_STUB), (crate::btf::Kind::FUNC, BPF_TRACE_FUNC), (crate::btf::Kind::TYPEDEF, BTF_TRACE_PREFIX)];
         for (slot, (kind, prefix)) in found.iter_mut().zip(names) {
             *slot = r.find(kind, &format!("{prefix}{event}")).ok().flatten();
             if slot.is_some() {
@@ -250,8 +251,8 @@ impl<'r, 'a> TracepointProtos<'r, 'a> {
     /// The prototype (a FUNC or the typedef) of BTF tracepoint `event`;
     /// None when the BTF has no such tracepoint.
     pub fn proto(&mut self, event: &str) -> Option<TypeId> {
-        let [func, stub, typedef] = self.lookup(event);
-        func.or(stub).or(typedef)
+        let [stub, func, typedef] = self.lookup(event);
+        stub.or(func).or(typedef)
     }
 }
 
