@@ -112,11 +112,20 @@ fn describe(v: &Value) -> String {
 }
 
 /// CLOCK_REALTIME − CLOCK_BOOTTIME, so boot-clock stamps taken in the
-/// kernel become wall-clock times consistent with userspace. The boot
-/// clock is read between two reads of the wall clock, three times, and
-/// the narrowest window wins: a preemption between two reads would
-/// otherwise skew every time by its length.
+/// kernel become wall-clock times consistent with userspace. Taken once
+/// per run: the probes' `gettimeofday_*()` (the `ktap_boot_to_real`
+/// global) and the `-T` stamps of records use the same offset, so they
+/// agree to the nanosecond; a wall clock stepped or slewed during the run
+/// is not followed.
 pub(super) fn boot_to_real_ns() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(measure_boot_to_real)
+}
+
+/// The offset, measured: the boot clock read between two reads of the
+/// wall clock, three times, the narrowest window winning (a preemption
+/// between two reads would otherwise skew it by its length).
+fn measure_boot_to_real() -> i64 {
     let now = |clock| {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
         // SAFETY: ts is a valid timespec to fill.
