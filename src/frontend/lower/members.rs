@@ -357,24 +357,22 @@ impl Lowerer<'_> {
                 return None;
             };
             for (m, parent) in chain {
-                if m.bits != 0 || m.bit_offset % 8 != 0 {
-                    // A bitfield ends the chain (it is an integer); its
-                    // bits are cut from the word around it. Its record
-                    // names it; where the word starts is known once its
-                    // type's size is (`bitfield`).
-                    let width = m.bits.max(1);
-                    w.bitfield = Some((w.path.offset as u64 * 8 + u64::from(m.bit_offset), width));
-                    let member = CoreMember { name: m.name.clone(), offset: 0, ty: core_ty(r, m.ty, 0), indexes: Vec::new(), bitfield: Some((m.bit_offset, width)) };
-                    match &mut w.cur {
-                        _ if w.indexed => {}
-                        Some(c) => c.members.push(member),
-                        None => w.cur = Some(CoreField { step: 0, root: parent, members: vec![member] }),
+                // A bitfield ends the chain (it is an integer); its bits
+                // are cut from the word around it. Its record names it;
+                // where the word starts is known once its type's size is
+                // (`bitfield`).
+                let bitfield = (m.bits != 0 || m.bit_offset % 8 != 0).then(|| (m.bit_offset, m.bits.max(1)));
+                let offset = match bitfield {
+                    Some((bit, width)) => {
+                        w.bitfield = Some((w.path.offset as u64 * 8 + u64::from(bit), width));
+                        0
                     }
-                    w.ty = m.ty;
-                    continue;
-                }
-                w.path.offset += i64::from(m.bit_offset / 8);
-                let member = CoreMember { name: m.name.clone(), offset: m.bit_offset / 8, ty: core_ty(r, m.ty, 0), indexes: Vec::new(), bitfield: None };
+                    None => {
+                        w.path.offset += i64::from(m.bit_offset / 8);
+                        m.bit_offset / 8
+                    }
+                };
+                let member = CoreMember { name: m.name.clone(), offset, ty: core_ty(r, m.ty, 0), indexes: Vec::new(), bitfield };
                 match &mut w.cur {
                     _ if w.indexed => {}
                     Some(c) => c.members.push(member),
